@@ -1,0 +1,53 @@
+"""Partner commissions: the application factory."""
+
+import os
+
+from flask import Flask
+
+from webapp.config import ConfigError, load_config
+from webapp.extensions import csrf, db, login_manager, migrate
+
+BLUEPRINTS = (
+    "webapp.auth",
+    "webapp.main",
+    "webapp.partners",
+    "webapp.chains",
+    "webapp.wallets",
+    "webapp.agreements",
+    "webapp.imports",
+    "webapp.commissions",
+)
+
+
+def create_app(test_config: dict | None = None) -> Flask:
+    """Build the app: config, extensions, blueprints, command line."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    app = Flask(
+        __name__,
+        instance_path=os.environ.get("INSTANCE_PATH") or os.path.join(root, "instance"),
+        template_folder=os.path.join(root, "templates"),
+        static_folder=os.path.join(root, "static"),
+    )
+    load_config(app, test_config)
+    os.makedirs(app.instance_path, exist_ok=True)
+
+    db.init_app(app)
+    migrate.init_app(
+        app, db, directory=os.path.join(root, "migrations"), render_as_batch=True, compare_type=True
+    )
+    csrf.init_app(app)
+    login_manager.init_app(app)
+
+    from webapp import models  # noqa: F401 - registers the tables on the metadata
+    from webapp.web import init_web
+
+    init_web(app)
+    for dotted in BLUEPRINTS:
+        module = __import__(dotted, fromlist=["bp"])
+        app.register_blueprint(module.bp)
+        if hasattr(module, "register_cli"):
+            module.register_cli(app)
+    return app
+
+
+__all__ = ["ConfigError", "create_app"]

@@ -1,0 +1,28 @@
+"""`flask chains add CHAIN_ID --name N --symbol S --decimals D --address-format F`."""
+
+import click
+from flask.cli import AppGroup
+
+from webapp.chains.service import ChainError, add_chain
+
+chains_cli = AppGroup("chains", help="Manage chains.")
+
+
+@chains_cli.command("add")
+@click.argument("chain_id")
+@click.option("--name", required=True)
+@click.option("--symbol", "token_symbol", required=True)
+@click.option("--decimals", "display_decimals", type=int, required=True)
+@click.option("--address-format", required=True, help="base58-32, evm or bech32:<prefix>")
+def add_command(chain_id, name, token_symbol, display_decimals, address_format):
+    """Add a chain."""
+    try:
+        chain = add_chain(chain_id, name, token_symbol, display_decimals, address_format)
+    except ChainError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"added chain {chain.chain_id} ({chain.address_format})")
+
+
+def register_cli(app):
+    """Attach the `chains` command group."""
+    app.cli.add_command(chains_cli)

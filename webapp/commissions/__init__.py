@@ -1,0 +1,7 @@
+"""Commission runs, breakdowns and exports."""
+
+from flask import Blueprint
+
+bp = Blueprint("commissions", __name__, url_prefix="/commissions")
+
+from webapp.commissions import routes  # noqa: E402,F401

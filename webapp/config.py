@@ -1,0 +1,72 @@
+"""Configuration read from the environment, with safe defaults for development."""
+
+import os
+
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+DEFAULT_MAX_UPLOAD_MB = 64
+
+
+class ConfigError(RuntimeError):
+    """A setting the app cannot start with; its message is one line for the operator."""
+
+
+def normalise_database_url(url: str) -> str:
+    """Check a DATABASE_URL and point plain `postgresql://` URLs at psycopg 3."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError as exc:
+        raise ConfigError(f"DATABASE_URL {url!r} is not a database URL: {exc}") from None
+    backend = parsed.get_backend_name()
+    if backend in ("postgres", "postgresql"):
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    elif backend != "sqlite":
+        raise ConfigError(
+            f"DATABASE_URL uses {backend!r}; only postgresql (psycopg 3) and sqlite are supported"
+        )
+    return parsed.render_as_string(hide_password=False)
+
+
+def load_config(app, test_config: dict | None = None) -> None:
+    """Defaults, then the environment, then the test override; refuse unsafe production."""
+    env = os.environ
+    app.config.from_mapping(
+        SQLALCHEMY_DATABASE_URI=env.get("DATABASE_URL")
+        or "sqlite:///" + os.path.join(app.instance_path, "commissions.sqlite3"),
+        SECRET_KEY=env.get("SECRET_KEY"),
+        MAX_CONTENT_LENGTH=int(env.get("MAX_UPLOAD_MB", DEFAULT_MAX_UPLOAD_MB)) * 1024 * 1024,
+        WTF_CSRF_TIME_LIMIT=None,
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SQLALCHEMY_ENGINE_OPTIONS={"pool_pre_ping": True},
+        PAGE_SIZE=50,
+    )
+    if test_config:
+        app.config.update(test_config)
+
+    app.config["SQLALCHEMY_DATABASE_URI"] = normalise_database_url(
+        app.config["SQLALCHEMY_DATABASE_URI"]
+    )
+    if not app.config.get("SECRET_KEY"):
+        if app.testing or _is_development(env) or _in_command_line():
+            app.config["SECRET_KEY"] = "development-only-secret-key"
+        else:
+            raise ConfigError("SECRET_KEY is not set; production refuses to start without one")
+
+
+def _is_development(env) -> bool:
+    return env.get("FLASK_DEBUG") == "1" or env.get("APP_ENV", "").lower() in (
+        "development",
+        "dev",
+    )
+
+
+def _in_command_line() -> bool:
+    """True under the `flask` command (its commands and its development server).
+
+    A served app (gunicorn) has no click context, so it still refuses to start without a key.
+    """
+    import click
+
+    return click.get_current_context(silent=True) is not None

@@ -1,0 +1,151 @@
+"""CSV in and out, as DOMAIN.md sets it: UTF-8 (BOM accepted), a header row matched
+case-insensitively with aliases, LF or CRLF, blank lines skipped; and cells written so that
+a spreadsheet shows them as text instead of running them.
+"""
+
+import codecs
+import csv
+import io
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+
+#: Characters that make a spreadsheet treat a cell as a formula.
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+
+
+@dataclass(frozen=True)
+class Column:
+    """An expected input column: its name, the other headers it may go by, and if required."""
+
+    name: str
+    aliases: tuple[str, ...] = ()
+    required: bool = True
+
+
+@dataclass(frozen=True)
+class RowError:
+    """Why one row of a file was refused: line number (the header is line 1), column, reason."""
+
+    line: int
+    column: str
+    reason: str
+
+    def __str__(self) -> str:
+        where = f"line {self.line}" + (f", column {self.column}" if self.column else "")
+        return f"{where}: {self.reason}"
+
+
+class CsvFormatError(ValueError):
+    """A file that cannot be read as the expected CSV at all (encoding, header)."""
+
+
+@dataclass
+class CsvReader:
+    """Iterates a CSV file's data rows as (line number, {column name: stripped text})."""
+
+    stream: io.TextIOBase
+    columns: list[Column]
+    present: list[str] = field(default_factory=list)
+
+    def __iter__(self) -> Iterator[tuple[int, dict[str, str]]]:
+        reader = csv.reader(self.stream)
+        try:
+            header = next(reader, None)
+            if header is None:
+                raise CsvFormatError("the file is empty: expected a header row")
+            positions = self._match_header(header)
+            for row in reader:
+                if not row or all(not cell.strip() for cell in row):
+                    continue
+                values = {
+                    name: (row[index].strip() if index < len(row) else "")
+                    for name, index in positions.items()
+                }
+                yield reader.line_num, values
+        except UnicodeDecodeError:
+            raise CsvFormatError(
+                f"the file is not UTF-8 text (near line {reader.line_num + 1}); "
+                "save it as CSV UTF-8 and upload it again"
+            ) from None
+        except csv.Error as exc:
+            raise CsvFormatError(f"line {reader.line_num}: not valid CSV ({exc})") from None
+
+    def _match_header(self, header: list[str]) -> dict[str, int]:
+        wanted = {}
+        for column in self.columns:
+            for alias in (column.name, *column.aliases):
+                wanted[alias.lower()] = column.name
+        positions: dict[str, int] = {}
+        for index, raw in enumerate(header):
+            key = raw.strip().lstrip("\ufeff").strip().lower()
+            name = wanted.get(key)
+            if name is None:
+                continue
+            if name in positions:
+                raise CsvFormatError(f"the header names column {name} twice")
+            positions[name] = index
+        missing = [c.name for c in self.columns if c.required and c.name not in positions]
+        if missing:
+            found = ", ".join(h.strip() for h in header if h.strip()) or "nothing"
+            raise CsvFormatError(
+                f"missing column{'s' if len(missing) > 1 else ''} {', '.join(missing)} "
+                f"(the header has {found})"
+            )
+        self.present = list(positions)
+        return positions
+
+
+def open_text(data: bytes | io.BufferedIOBase) -> io.TextIOBase:
+    """A text stream over CSV bytes: UTF-8 with an optional BOM, newlines left to csv."""
+    binary = io.BytesIO(data) if isinstance(data, bytes | bytearray) else data
+    return io.TextIOWrapper(binary, encoding="utf-8-sig", errors="strict", newline="")
+
+
+def read_csv(data: bytes | io.BufferedIOBase, columns: list[Column]) -> CsvReader:
+    """Read CSV bytes (or a binary stream) expecting `columns`; iterate the result for rows."""
+    return CsvReader(open_text(data), columns)
+
+
+def check_utf8(data: bytes) -> None:
+    """Raise CsvFormatError unless `data` is UTF-8 text (a BOM is fine)."""
+    try:
+        codecs.decode(data, "utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise CsvFormatError(
+            f"the file is not UTF-8 text (bad byte at offset {exc.start}); "
+            "save it as CSV UTF-8 and upload it again"
+        ) from None
+
+
+def safe_cell(value) -> str:
+    """A cell value that a spreadsheet shows as text, never runs as a formula."""
+    text = "" if value is None else str(value)
+    if text.startswith(FORMULA_PREFIXES):
+        return "'" + text
+    return text
+
+
+class _Line:
+    """A file-like sink that hands back what csv.writer wrote for one row."""
+
+    def __init__(self):
+        self.text = ""
+
+    def write(self, text):
+        self.text = text
+
+
+def iter_csv(header: Iterable[str], rows: Iterable[Iterable]) -> Iterator[str]:
+    """Stream CSV text, one row at a time, every cell made safe for spreadsheets."""
+    sink = _Line()
+    writer = csv.writer(sink, lineterminator="\r\n")
+    writer.writerow([safe_cell(h) for h in header])
+    yield sink.text
+    for row in rows:
+        writer.writerow([safe_cell(cell) for cell in row])
+        yield sink.text
+
+
+def write_csv(header: Iterable[str], rows: Iterable[Iterable]) -> str:
+    """The whole CSV text of `rows` under `header`, safe for spreadsheets."""
+    return "".join(iter_csv(header, rows))

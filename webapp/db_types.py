@@ -1,0 +1,118 @@
+"""Column types that keep amounts and instants exact on PostgreSQL and on SQLite.
+
+PostgreSQL stores amounts as NUMERIC(38,18). SQLite has no exact decimal type (its NUMERIC
+affinity turns values into floats), so there the same column holds the canonical decimal
+text, and sums go through a `decimal_sum` aggregate registered on every SQLite connection.
+"""
+
+import sqlite3
+from datetime import UTC, datetime
+from decimal import Decimal
+
+from sqlalchemy import NUMERIC, DateTime, String, event
+from sqlalchemy.engine import Engine
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.functions import GenericFunction
+from sqlalchemy.types import TypeDecorator
+
+from webapp.money import MONEY, format_amount
+
+
+class Amount(TypeDecorator):
+    """A token amount: NUMERIC(38,18) on PostgreSQL, exact decimal text on SQLite."""
+
+    impl = NUMERIC(38, 18)
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect):
+        if dialect.name == "sqlite":
+            return dialect.type_descriptor(String(60))
+        return dialect.type_descriptor(NUMERIC(38, 18, asdecimal=True))
+
+    def process_bind_param(self, value, dialect):
+        if value is None:
+            return None
+        if not isinstance(value, Decimal):
+            if isinstance(value, float):
+                raise TypeError("amounts are Decimal, never float")
+            value = Decimal(value)
+        if dialect.name == "sqlite":
+            return format_amount(value)
+        return value
+
+    def process_result_value(self, value, dialect):
+        if value is None:
+            return None
+        return value if isinstance(value, Decimal) else Decimal(str(value))
+
+    @property
+    def python_type(self):
+        return Decimal
+
+
+class UTCDateTime(TypeDecorator):
+    """An instant in UTC: TIMESTAMP WITH TIME ZONE on PostgreSQL, naive UTC on SQLite."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value, dialect):
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+    @property
+    def python_type(self):
+        return datetime
+
+
+class decimal_sum(GenericFunction):  # noqa: N801 - SQL function names are lower case
+    """SUM of an amount column that stays exact on both databases."""
+
+    type = Amount()
+    inherit_cache = True
+
+
+@compiles(decimal_sum)
+def _compile_decimal_sum(element, compiler, **kw):
+    return f"sum({compiler.process(element.clauses, **kw)})"
+
+
+@compiles(decimal_sum, "sqlite")
+def _compile_decimal_sum_sqlite(element, compiler, **kw):
+    return f"decimal_sum({compiler.process(element.clauses, **kw)})"
+
+
+class _DecimalSum:
+    """SQLite aggregate: exact sum of decimal text, returned as decimal text."""
+
+    def __init__(self):
+        self.total = Decimal(0)
+        self.seen = False
+
+    def step(self, value):
+        if value is not None:
+            self.total = MONEY.add(self.total, Decimal(str(value)))
+            self.seen = True
+
+    def finalize(self):
+        return format_amount(self.total) if self.seen else None
+
+
+@event.listens_for(Engine, "connect")
+def _sqlite_on_connect(dbapi_connection, connection_record):
+    if isinstance(dbapi_connection, sqlite3.Connection):
+        dbapi_connection.create_aggregate("decimal_sum", 1, _DecimalSum)
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()

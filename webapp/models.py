@@ -1,0 +1,634 @@
+"""The whole schema: canonical data with lineage, partners and wallets, agreements,
+commission runs and lines, users and the audit log.
+
+Table, constraint and index names follow the design notes of the system this replaces.
+Amounts use `Amount` (NUMERIC(38,18)), instants `UTCDateTime`; never floats.
+"""
+
+import enum
+import uuid
+from datetime import UTC, date, datetime
+from decimal import Decimal
+
+from flask_login import UserMixin
+from sqlalchemy import (
+    Boolean,
+    CheckConstraint,
+    Date,
+    Enum,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    Uuid,
+    text,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from webapp.db_types import Amount, UTCDateTime
+from webapp.extensions import db
+
+
+def utcnow() -> datetime:
+    """The current instant, timezone-aware, in UTC."""
+    return datetime.now(UTC)
+
+
+class RevenueComponent(enum.StrEnum):
+    """The three components of validator revenue."""
+
+    EXEC_FEES = "EXEC_FEES"
+    MEV = "MEV"
+    REWARDS = "REWARDS"
+
+
+class StakeEventType(enum.StrEnum):
+    """Staking lifecycle events."""
+
+    STAKE = "STAKE"
+    UNSTAKE = "UNSTAKE"
+    RESTAKE = "RESTAKE"
+
+
+class Role(enum.StrEnum):
+    """What a signed-in user may do: viewers read, managers change, admins also administer."""
+
+    VIEWER = "viewer"
+    MANAGER = "manager"
+    ADMIN = "admin"
+
+
+class RunStatus(enum.StrEnum):
+    """Life of a commission run."""
+
+    PREVIEW = "preview"
+    COMMITTED = "committed"
+    SUPERSEDED = "superseded"
+
+
+class PayloadKind(enum.StrEnum):
+    """The kinds of file a staging payload can hold."""
+
+    PERIODS = "periods"
+    VALIDATOR_REVENUE = "validator-revenue"
+    STAKER_REWARDS = "staker-rewards"
+    STAKE_EVENTS = "stake-events"
+    WALLETS = "wallets"
+
+
+def _enum(py_enum, name):
+    return Enum(
+        py_enum,
+        name=name,
+        values_callable=lambda members: [m.value for m in members],
+        validate_strings=True,
+        create_constraint=True,
+    )
+
+
+revenue_component_enum = _enum(RevenueComponent, "revenuecomponent")
+stake_event_type_enum = _enum(StakeEventType, "stake_event_type")
+
+
+class TimestampMixin:
+    """created_at / updated_at, kept by the application in UTC."""
+
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, nullable=False)
+    updated_at: Mapped[datetime] = mapped_column(
+        UTCDateTime, default=utcnow, onupdate=utcnow, nullable=False
+    )
+
+
+class User(UserMixin, TimestampMixin, db.Model):
+    """Someone who signs in: a viewer, a manager or an admin."""
+
+    __tablename__ = "users"
+
+    user_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    email: Mapped[str] = mapped_column(String(254), nullable=False, unique=True)
+    password_hash: Mapped[str] = mapped_column(String(255), nullable=False)
+    role: Mapped[str] = mapped_column(String(20), nullable=False, default=Role.VIEWER.value)
+    is_active_user: Mapped[bool] = mapped_column(
+        "is_active", Boolean, nullable=False, default=True, server_default=text("true")
+    )
+
+    __table_args__ = (
+        CheckConstraint("role IN ('viewer', 'manager', 'admin')", name="ck_users_role"),
+    )
+
+    def get_id(self) -> str:
+        return str(self.user_id)
+
+    @property
+    def is_active(self) -> bool:
+        return self.is_active_user
+
+    def can(self, role: "Role | str") -> bool:
+        """True when this user's role is at least `role` (viewer < manager < admin)."""
+        order = [Role.VIEWER, Role.MANAGER, Role.ADMIN]
+        return order.index(Role(self.role)) >= order.index(Role(role))
+
+
+class AuditLog(db.Model):
+    """Who changed what, when, with the values before and after (JSON text)."""
+
+    __tablename__ = "audit_log"
+
+    audit_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    user_id: Mapped[uuid.UUID | None] = mapped_column(
+        Uuid, ForeignKey("users.user_id", ondelete="SET NULL"), nullable=True
+    )
+    action: Mapped[str] = mapped_column(String(50), nullable=False)
+    entity_type: Mapped[str] = mapped_column(String(50), nullable=False)
+    entity_id: Mapped[str] = mapped_column(String(100), nullable=False)
+    before: Mapped[str | None] = mapped_column(Text, nullable=True)
+    after: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, nullable=False)
+
+    user: Mapped[User | None] = relationship()
+
+    __table_args__ = (
+        Index("idx_audit_log_entity", "entity_type", "entity_id"),
+        Index("idx_audit_log_created_at", "created_at"),
+    )
+
+
+class Chain(TimestampMixin, db.Model):
+    """A blockchain the operator runs validators on."""
+
+    __tablename__ = "chains"
+
+    chain_id: Mapped[str] = mapped_column(String(50), primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), nullable=False)
+    token_symbol: Mapped[str] = mapped_column(String(20), nullable=False)
+    display_decimals: Mapped[int] = mapped_column(Integer, nullable=False, default=9)
+    address_format: Mapped[str] = mapped_column(String(60), nullable=False)
+
+    __table_args__ = (
+        CheckConstraint("chain_id <> ''", name="ck_chains_chain_id_not_empty"),
+        CheckConstraint(
+            "display_decimals >= 0 AND display_decimals <= 18", name="ck_chains_display_decimals"
+        ),
+    )
+
+
+class Provider(TimestampMixin, db.Model):
+    """A source of canonical data (jito, solana-rpc, manual-upload, ...)."""
+
+    __tablename__ = "providers"
+
+    provider_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    name: Mapped[str] = mapped_column(String(100), nullable=False, unique=True)
+
+    __table_args__ = (CheckConstraint("name <> ''", name="ck_providers_name_not_empty"),)
+
+
+class StagingPayload(db.Model):
+    """One imported file: the lineage every canonical row points back to."""
+
+    __tablename__ = "staging_payloads"
+
+    payload_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    provider_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid, ForeignKey("providers.provider_id", ondelete="RESTRICT"), nullable=False
+    )
+    chain_id: Mapped[str | None] = mapped_column(
+        String(50), ForeignKey("chains.chain_id", ondelete="CASCADE"), nullable=True
+    )
+    kind: Mapped[str] = mapped_column(String(30), nullable=False)
+    file_name: Mapped[str] = mapped_column(String(255), nullable=False)
+    sha256: Mapped[str] = mapped_column(String(64), nullable=False)
+    row_count: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    created_by_user_id: Mapped[uuid.UUID | None] = mapped_column(
+        Uuid, ForeignKey("users.user_id", ondelete="SET NULL"), nullable=True
+    )
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, nullable=False)
+
+    provider: Mapped[Provider] = relationship()
+    created_by: Mapped[User | None] = relationship()
+
+    __table_args__ = (
+        UniqueConstraint("kind", "sha256", name="uq_staging_payloads_kind_sha256"),
+        CheckConstraint("row_count >= 0", name="ck_staging_payloads_row_count"),
+        Index("idx_staging_payloads_created_at", "created_at"),
+    )
+
+
+class LineageMixin:
+    """Every canonical row names the provider and the payload it came from."""
+
+    source_provider_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid, ForeignKey("providers.provider_id", ondelete="RESTRICT"), nullable=False
+    )
+    source_payload_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid, ForeignKey("staging_payloads.payload_id", ondelete="RESTRICT"), nullable=False
+    )
+    normalized_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, nullable=False)
+
+
+class CanonicalPeriod(LineageMixin, db.Model):
+    """A period of a chain, half-open [start_time, end_time) in UTC."""
+
+    __tablename__ = "canonical_periods"
+
+    period_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    chain_id: Mapped[str] = mapped_column(
+        String(50), ForeignKey("chains.chain_id", ondelete="CASCADE"), nullable=False
+    )
+    label: Mapped[str] = mapped_column(String(50), nullable=False)
+    start_time: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+    end_time: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+
+    chain: Mapped[Chain] = relationship()
+
+    __table_args__ = (
+        UniqueConstraint("chain_id", "label", name="uq_canonical_periods_chain_label"),
+        CheckConstraint("end_time > start_time", name="ck_canonical_periods_time_order"),
+        CheckConstraint("label <> ''", name="ck_canonical_periods_label_not_empty"),
+        Index("idx_canonical_periods_chain_start", "chain_id", "start_time"),
+    )
+
+
+class CanonicalValidatorRevenue(LineageMixin, db.Model):
+    """Revenue of one validator in one period for one component: the total-revenue base."""
+
+    __tablename__ = "canonical_validator_revenue"
+
+    revenue_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    chain_id: Mapped[str] = mapped_column(
+        String(50), ForeignKey("chains.chain_id", ondelete="CASCADE"), nullable=False
+    )
+    period_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid, ForeignKey("canonical_periods.period_id", ondelete="CASCADE"), nullable=False
+    )
+    validator_key: Mapped[str] = mapped_column(String(100), nullable=False)
+    revenue_component: Mapped[RevenueComponent] = mapped_column(
+        revenue_component_enum, nullable=False
+    )
+    amount_native: Mapped[Decimal] = mapped_column(Amount, nullable=False)
+
+    __table_args__ = (
+        UniqueConstraint(
+            "chain_id",
+            "period_id",
+            "validator_key",
+            "revenue_component",
+            name="uq_canonical_validator_revenue",
+        ),
+        CheckConstraint(
+            "amount_native >= 0", name="ck_canonical_validator_revenue_amount_positive"
+        ),
+        CheckConstraint(
+            "validator_key <> ''", name="ck_canonical_validator_revenue_validator_not_empty"
+        ),
+        Index("idx_canonical_validator_revenue_chain_period", "chain_id", "period_id"),
+        Index("idx_canonical_validator_revenue_payload", "source_payload_id"),
+    )
+
+
+class CanonicalStakerRewardsDetail(LineageMixin, db.Model):
+    """Reward of one staker with one validator in one period for one component."""
+
+    __tablename__ = "canonical_staker_rewards_detail"
+
+    staker_reward_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    chain_id: Mapped[str] = mapped_column(
+        String(50), ForeignKey("chains.chain_id", ondelete="CASCADE"), nullable=False
+    )
+    period_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid, ForeignKey("canonical_periods.period_id", ondelete="CASCADE"), nullable=False
+    )
+    validator_key: Mapped[str] = mapped_column(String(100), nullable=False)
+    staker_address: Mapped[str] = mapped_column(String(100), nullable=False)
+    revenue_component: Mapped[RevenueComponent] = mapped_column(
+        revenue_component_enum, nullable=False
+    )
+    reward_amount_native: Mapped[Decimal] = mapped_column(Amount, nullable=False)
+
+    __table_args__ = (
+        UniqueConstraint(
+            "chain_id",
+            "period_id",
+            "validator_key",
+            "staker_address",
+            "revenue_component",
+            name="uq_canonical_staker_rewards_detail",
+        ),
+        CheckConstraint(
+            "reward_amount_native >= 0",
+            name="ck_canonical_staker_rewards_detail_amount_positive",
+        ),
+        CheckConstraint(
+            "staker_address <> ''", name="ck_canonical_staker_rewards_detail_staker_not_empty"
+        ),
+        Index("idx_canonical_staker_rewards_detail_chain_period", "chain_id", "period_id"),
+        Index("idx_canonical_staker_rewards_detail_validator", "validator_key"),
+        Index("idx_canonical_staker_rewards_detail_staker", "staker_address"),
+        Index("idx_canonical_staker_rewards_detail_component", "revenue_component"),
+        Index("idx_canonical_staker_rewards_detail_payload", "source_payload_id"),
+    )
+
+
+class CanonicalStakeEvent(LineageMixin, db.Model):
+    """A STAKE, UNSTAKE or RESTAKE of a staker with a validator."""
+
+    __tablename__ = "canonical_stake_events"
+
+    stake_event_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    chain_id: Mapped[str] = mapped_column(
+        String(50), ForeignKey("chains.chain_id", ondelete="CASCADE"), nullable=False
+    )
+    period_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid, ForeignKey("canonical_periods.period_id", ondelete="CASCADE"), nullable=False
+    )
+    validator_key: Mapped[str] = mapped_column(String(100), nullable=False)
+    staker_address: Mapped[str] = mapped_column(String(100), nullable=False)
+    event_type: Mapped[StakeEventType] = mapped_column(stake_event_type_enum, nullable=False)
+    stake_amount_native: Mapped[Decimal] = mapped_column(Amount, nullable=False)
+    event_timestamp: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+
+    __table_args__ = (
+        CheckConstraint(
+            "stake_amount_native >= 0", name="ck_canonical_stake_events_amount_positive"
+        ),
+        CheckConstraint("staker_address <> ''", name="ck_canonical_stake_events_staker_not_empty"),
+        Index("idx_canonical_stake_events_chain_period", "chain_id", "period_id"),
+        Index("idx_canonical_stake_events_validator", "validator_key"),
+        Index("idx_canonical_stake_events_staker", "staker_address"),
+        Index("idx_canonical_stake_events_timestamp", "event_timestamp"),
+        Index("idx_canonical_stake_events_type", "event_type"),
+        Index("idx_canonical_stake_events_payload", "source_payload_id"),
+    )
+
+
+class Partner(TimestampMixin, db.Model):
+    """A wallet provider, exchange or fund manager that brings stakers."""
+
+    __tablename__ = "partners"
+
+    partner_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    name: Mapped[str] = mapped_column(String(200), nullable=False, unique=True)
+    contact: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    is_active: Mapped[bool] = mapped_column(
+        Boolean, nullable=False, default=True, server_default=text("true")
+    )
+
+    __table_args__ = (CheckConstraint("name <> ''", name="ck_partners_name_not_empty"),)
+
+
+class PartnerWallet(TimestampMixin, db.Model):
+    """A staker wallet a partner introduced; one row per (chain, address) across partners."""
+
+    __tablename__ = "partner_wallets"
+
+    wallet_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    partner_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid, ForeignKey("partners.partner_id", ondelete="CASCADE"), nullable=False
+    )
+    chain_id: Mapped[str] = mapped_column(
+        String(50), ForeignKey("chains.chain_id", ondelete="CASCADE"), nullable=False
+    )
+    wallet_address: Mapped[str] = mapped_column(String(100), nullable=False)
+    introduced_date: Mapped[date] = mapped_column(Date, nullable=False)
+    is_active: Mapped[bool] = mapped_column(
+        Boolean, nullable=False, default=True, server_default=text("true")
+    )
+    notes: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+    partner: Mapped[Partner] = relationship()
+    chain: Mapped[Chain] = relationship()
+
+    __table_args__ = (
+        UniqueConstraint("chain_id", "wallet_address", name="uq_partner_wallets_chain_address"),
+        CheckConstraint("wallet_address <> ''", name="ck_partner_wallets_address_not_empty"),
+        Index("idx_partner_wallets_partner", "partner_id"),
+        Index("idx_partner_wallets_chain", "chain_id"),
+        Index("idx_partner_wallets_address", "wallet_address"),
+        Index("idx_partner_wallets_active", "is_active"),
+        Index(
+            "idx_partner_wallets_partner_introduced", "partner_id", "introduced_date", "wallet_id"
+        ),
+        Index("idx_partner_wallets_partner_address", "partner_id", "wallet_address"),
+    )
+
+
+class Agreement(TimestampMixin, db.Model):
+    """A partner's commission agreement on one chain, effective over an inclusive date range."""
+
+    __tablename__ = "agreements"
+
+    agreement_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    partner_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid, ForeignKey("partners.partner_id", ondelete="CASCADE"), nullable=False
+    )
+    chain_id: Mapped[str] = mapped_column(
+        String(50), ForeignKey("chains.chain_id", ondelete="CASCADE"), nullable=False
+    )
+    name: Mapped[str] = mapped_column(String(200), nullable=False)
+    effective_from: Mapped[date] = mapped_column(Date, nullable=False)
+    effective_to: Mapped[date | None] = mapped_column(Date, nullable=True)
+    wallet_attribution_enabled: Mapped[bool] = mapped_column(
+        Boolean, nullable=False, default=False, server_default=text("false")
+    )
+
+    partner: Mapped[Partner] = relationship()
+    chain: Mapped[Chain] = relationship()
+    rules: Mapped[list["AgreementRule"]] = relationship(
+        back_populates="agreement", cascade="all, delete-orphan", passive_deletes=True
+    )
+
+    __table_args__ = (
+        CheckConstraint(
+            "effective_to IS NULL OR effective_to >= effective_from",
+            name="ck_agreements_effective_range",
+        ),
+        CheckConstraint("name <> ''", name="ck_agreements_name_not_empty"),
+        Index("idx_agreements_partner_chain", "partner_id", "chain_id"),
+        Index("idx_agreements_wallet_attribution", "wallet_attribution_enabled"),
+    )
+
+
+class AgreementRule(db.Model):
+    """A commission rate in basis points for one component, optionally for one validator."""
+
+    __tablename__ = "agreement_rules"
+
+    rule_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    agreement_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid, ForeignKey("agreements.agreement_id", ondelete="CASCADE"), nullable=False
+    )
+    revenue_component: Mapped[RevenueComponent] = mapped_column(
+        revenue_component_enum, nullable=False
+    )
+    validator_key: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    commission_rate_bps: Mapped[int] = mapped_column(Integer, nullable=False)
+
+    agreement: Mapped[Agreement] = relationship(back_populates="rules")
+
+    __table_args__ = (
+        CheckConstraint(
+            "commission_rate_bps >= 0 AND commission_rate_bps <= 10000",
+            name="ck_agreement_rules_rate_bps",
+        ),
+        CheckConstraint(
+            "validator_key IS NULL OR validator_key <> ''",
+            name="ck_agreement_rules_validator_not_empty",
+        ),
+        # NULLs are distinct in a plain unique constraint, so the two cases get two indexes.
+        Index(
+            "uq_agreement_rules_component_validator",
+            "agreement_id",
+            "revenue_component",
+            "validator_key",
+            unique=True,
+            sqlite_where=text("validator_key IS NOT NULL"),
+            postgresql_where=text("validator_key IS NOT NULL"),
+        ),
+        Index(
+            "uq_agreement_rules_component_default",
+            "agreement_id",
+            "revenue_component",
+            unique=True,
+            sqlite_where=text("validator_key IS NULL"),
+            postgresql_where=text("validator_key IS NULL"),
+        ),
+    )
+
+
+class CommissionRun(db.Model):
+    """One computation of one agreement over a date range: who, when, what, totals."""
+
+    __tablename__ = "commission_runs"
+
+    run_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    partner_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid, ForeignKey("partners.partner_id", ondelete="CASCADE"), nullable=False
+    )
+    agreement_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid, ForeignKey("agreements.agreement_id", ondelete="CASCADE"), nullable=False
+    )
+    date_from: Mapped[date] = mapped_column(Date, nullable=False)
+    date_to: Mapped[date] = mapped_column(Date, nullable=False)
+    method: Mapped[str] = mapped_column(String(30), nullable=False)
+    status: Mapped[str] = mapped_column(String(20), nullable=False)
+    period_count: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    line_count: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    total_base_native: Mapped[Decimal] = mapped_column(Amount, nullable=False)
+    total_commission_native: Mapped[Decimal] = mapped_column(Amount, nullable=False)
+    excluded_amount_native: Mapped[Decimal] = mapped_column(Amount, nullable=False)
+    input_payload_ids: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_by_user_id: Mapped[uuid.UUID | None] = mapped_column(
+        Uuid, ForeignKey("users.user_id", ondelete="SET NULL"), nullable=True
+    )
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, nullable=False)
+    superseded_by_run_id: Mapped[uuid.UUID | None] = mapped_column(
+        Uuid, ForeignKey("commission_runs.run_id", ondelete="SET NULL"), nullable=True
+    )
+    superseded_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+    partner: Mapped[Partner] = relationship()
+    agreement: Mapped[Agreement] = relationship()
+    created_by: Mapped[User | None] = relationship()
+
+    __table_args__ = (
+        CheckConstraint(
+            "status IN ('preview', 'committed', 'superseded')", name="ck_commission_runs_status"
+        ),
+        CheckConstraint(
+            "method IN ('total_revenue', 'wallet_attribution')", name="ck_commission_runs_method"
+        ),
+        CheckConstraint("date_to >= date_from", name="ck_commission_runs_date_range"),
+        Index("idx_commission_runs_partner_created", "partner_id", "created_at"),
+        Index("idx_commission_runs_agreement_status", "agreement_id", "status"),
+    )
+
+
+class PartnerCommissionLine(db.Model):
+    """One commission amount: agreement, period, validator, component and (maybe) wallet."""
+
+    __tablename__ = "partner_commission_lines"
+
+    line_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    run_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid, ForeignKey("commission_runs.run_id", ondelete="CASCADE"), nullable=False
+    )
+    agreement_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid, ForeignKey("agreements.agreement_id", ondelete="CASCADE"), nullable=False
+    )
+    partner_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid, ForeignKey("partners.partner_id", ondelete="CASCADE"), nullable=False
+    )
+    period_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid, ForeignKey("canonical_periods.period_id", ondelete="CASCADE"), nullable=False
+    )
+    validator_key: Mapped[str] = mapped_column(String(100), nullable=False)
+    revenue_component: Mapped[RevenueComponent] = mapped_column(
+        revenue_component_enum, nullable=False
+    )
+    wallet_address: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    base_amount_native: Mapped[Decimal] = mapped_column(Amount, nullable=False)
+    commission_rate_bps: Mapped[int] = mapped_column(Integer, nullable=False)
+    commission_amount_native: Mapped[Decimal] = mapped_column(Amount, nullable=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, nullable=False)
+
+    __table_args__ = (
+        CheckConstraint(
+            "commission_rate_bps >= 0 AND commission_rate_bps <= 10000",
+            name="ck_partner_commission_lines_rate_bps",
+        ),
+        Index(
+            "uq_partner_commission_lines_wallet",
+            "agreement_id",
+            "period_id",
+            "validator_key",
+            "revenue_component",
+            "wallet_address",
+            unique=True,
+            sqlite_where=text("wallet_address IS NOT NULL"),
+            postgresql_where=text("wallet_address IS NOT NULL"),
+        ),
+        Index(
+            "uq_partner_commission_lines_total",
+            "agreement_id",
+            "period_id",
+            "validator_key",
+            "revenue_component",
+            unique=True,
+            sqlite_where=text("wallet_address IS NULL"),
+            postgresql_where=text("wallet_address IS NULL"),
+        ),
+        Index("idx_partner_commission_lines_wallet", "wallet_address"),
+        Index("idx_partner_commission_lines_run", "run_id"),
+        Index("idx_partner_commission_lines_partner_period", "partner_id", "period_id"),
+    )
+
+
+class CommissionExclusion(db.Model):
+    """Why a wallet earned nothing in a committed run, and the reward it held back."""
+
+    __tablename__ = "commission_exclusions"
+
+    exclusion_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    run_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid, ForeignKey("commission_runs.run_id", ondelete="CASCADE"), nullable=False
+    )
+    agreement_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid, ForeignKey("agreements.agreement_id", ondelete="CASCADE"), nullable=False
+    )
+    period_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid, ForeignKey("canonical_periods.period_id", ondelete="CASCADE"), nullable=False
+    )
+    wallet_address: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    validator_key: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    revenue_component: Mapped[RevenueComponent | None] = mapped_column(
+        revenue_component_enum, nullable=True
+    )
+    reason: Mapped[str] = mapped_column(String(100), nullable=False)
+    held_back_amount_native: Mapped[Decimal] = mapped_column(Amount, nullable=False)
+
+    __table_args__ = (
+        Index("idx_commission_exclusions_run", "run_id"),
+        Index("idx_commission_exclusions_agreement_period", "agreement_id", "period_id"),
+    )

@@ -1,0 +1,81 @@
+"""Exact money arithmetic: parsing, formatting and rounding of token amounts.
+
+Amounts are `Decimal` everywhere. Python's default context keeps 28 significant digits,
+which silently rounds a large sum; `MONEY` keeps every digit of NUMERIC(38,18) and of a
+sum of many millions of them, and traps any inexact result instead of rounding it.
+"""
+
+import decimal
+import re
+from decimal import Decimal
+
+#: Digits after the decimal point that an amount may carry (NUMERIC(38,18)).
+SCALE = 18
+#: Digits before the decimal point that an amount may carry (NUMERIC(38,18)).
+INTEGER_DIGITS = 38 - SCALE
+QUANTUM = Decimal(1).scaleb(-SCALE)
+ZERO = Decimal(0)
+
+#: Wide enough for a sum of 10**20 amounts of NUMERIC(38,18) with no digit lost.
+MONEY = decimal.Context(
+    prec=80,
+    rounding=decimal.ROUND_HALF_EVEN,
+    traps=[decimal.InvalidOperation, decimal.DivisionByZero, decimal.Overflow, decimal.Inexact],
+)
+
+#: The same width, for the one deliberate rounding: a line to 18 places, half to even.
+ROUNDING = decimal.Context(
+    prec=80, rounding=decimal.ROUND_HALF_EVEN, traps=[decimal.InvalidOperation]
+)
+
+_PLAIN_DECIMAL = re.compile(r"^(\d+)(?:\.(\d*))?$|^\.(\d+)$")
+
+
+class AmountError(ValueError):
+    """An amount that is not a plain, non-negative decimal of at most 18 places."""
+
+
+def parse_amount(text: str) -> Decimal:
+    """Parse a plain decimal token amount; refuse exponents, signs, and over 18 places."""
+    raw = (text or "").strip()
+    if not raw:
+        raise AmountError("amount is empty")
+    if raw.startswith("-"):
+        raise AmountError(f"amount {raw!r} is negative")
+    if raw.startswith("+"):
+        raw = raw[1:]
+    match = _PLAIN_DECIMAL.match(raw)
+    if not match:
+        if "e" in raw.lower():
+            raise AmountError(f"amount {text.strip()!r} uses exponent notation")
+        raise AmountError(f"amount {text.strip()!r} is not a plain decimal number")
+    integer, fraction = (match.group(1) or "0"), (match.group(2) or match.group(3) or "")
+    if len(fraction) > SCALE:
+        raise AmountError(f"amount {text.strip()!r} has more than {SCALE} decimal places")
+    if len(integer.lstrip("0")) > INTEGER_DIGITS:
+        raise AmountError(f"amount {text.strip()!r} has more than {INTEGER_DIGITS} integer digits")
+    return Decimal(f"{integer}.{fraction}" if fraction else integer)
+
+
+def format_amount(value: Decimal | None) -> str:
+    """Plain decimal notation, no exponent, no trailing zeros after the point."""
+    if value is None:
+        return ""
+    text = format(value, "f")
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return text or "0"
+
+
+def quantize(value: Decimal) -> Decimal:
+    """Round to 18 decimal places, half to even (the rounding of a commission line)."""
+    return value.quantize(QUANTUM, context=ROUNDING)
+
+
+def money_sum(values) -> Decimal:
+    """Exact sum of decimals in the wide money context."""
+    total = ZERO
+    add = MONEY.add
+    for value in values:
+        total = add(total, value)
+    return total

@@ -1,0 +1,25 @@
+"""`flask partners create NAME`."""
+
+import click
+from flask.cli import AppGroup
+
+from webapp.partners.service import PartnerError, create_partner
+
+partners_cli = AppGroup("partners", help="Manage partners.")
+
+
+@partners_cli.command("create")
+@click.argument("name")
+@click.option("--contact", default=None, help="Email or person to reach.")
+def create_command(name, contact):
+    """Create a partner."""
+    try:
+        partner = create_partner(name, contact)
+    except PartnerError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"created partner {partner.name} ({partner.partner_id})")
+
+
+def register_cli(app):
+    """Attach the `partners` command group."""
+    app.cli.add_command(partners_cli)

@@ -1,0 +1,88 @@
+"""Partner pages: list with active search, create, edit, deactivate, detail."""
+
+from flask import abort, request
+
+from webapp.models import Role
+from webapp.partners import bp
+from webapp.partners.forms import PartnerForm
+from webapp.partners.service import (
+    PartnerError,
+    create_partner,
+    get_partner,
+    search_partners,
+    set_partner_active,
+    update_partner,
+)
+from webapp.web import flash_and_redirect, render, role_required
+
+
+def _partner_or_404(partner_id):
+    partner = get_partner(partner_id)
+    if partner is None:
+        abort(404)
+    return partner
+
+
+@bp.route("/")
+def list_partners():
+    """All partners; htmx asks for the rows alone while the user types."""
+    query = request.args.get("q", "")
+    partners = search_partners(query)
+    return render("partners/list.html", "partners/partial/rows.html", partners=partners, q=query)
+
+
+@bp.route("/new", methods=["GET", "POST"])
+@role_required(Role.MANAGER)
+def create():
+    """Create a partner."""
+    form = PartnerForm()
+    if form.validate_on_submit():
+        try:
+            partner = create_partner(form.name.data, form.contact.data)
+        except PartnerError as exc:
+            form[exc.field or "name"].errors.append(str(exc))
+        else:
+            return flash_and_redirect(
+                f"Partner {partner.name} created.", "partners.detail", partner_id=partner.partner_id
+            )
+    return render("partners/form.html", form=form, partner=None, status=400 if form.errors else 200)
+
+
+@bp.route("/<partner_id>")
+def detail(partner_id):
+    """A partner with room for its wallets, agreements and commissions."""
+    partner = _partner_or_404(partner_id)
+    return render("partners/detail.html", partner=partner)
+
+
+@bp.route("/<partner_id>/edit", methods=["GET", "POST"])
+@role_required(Role.MANAGER)
+def edit(partner_id):
+    """Rename a partner or change its contact."""
+    partner = _partner_or_404(partner_id)
+    form = PartnerForm(obj=partner)
+    if form.validate_on_submit():
+        try:
+            update_partner(partner, form.name.data, form.contact.data)
+        except PartnerError as exc:
+            form[exc.field or "name"].errors.append(str(exc))
+        else:
+            return flash_and_redirect(
+                "Partner saved.", "partners.detail", partner_id=partner.partner_id
+            )
+    return render(
+        "partners/form.html", form=form, partner=partner, status=400 if form.errors else 200
+    )
+
+
+@bp.route("/<partner_id>/active", methods=["POST"])
+@role_required(Role.MANAGER)
+def set_active(partner_id):
+    """Deactivate or reactivate a partner."""
+    partner = _partner_or_404(partner_id)
+    active = request.form.get("active") == "1"
+    set_partner_active(partner, active)
+    state = "reactivated" if active else "deactivated"
+    return flash_and_redirect(
+        f"Partner {partner.name} {state}.", "partners.detail", partner_id=partner.partner_id
+    )

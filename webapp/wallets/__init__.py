@@ -1,0 +1,7 @@
+"""Partner wallets: list, inline add and edit, CSV upload and export."""
+
+from flask import Blueprint
+
+bp = Blueprint("wallets", __name__)
+
+from webapp.wallets import routes  # noqa: E402,F401

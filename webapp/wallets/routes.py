@@ -1,0 +1,1 @@
+"""Wallet pages (the wallet list lives on the partner page)."""
