@@ -10,6 +10,8 @@ import re
 import uuid
 
 import pytest
+from flask import g
+from flask.testing import FlaskClient
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
@@ -47,6 +49,19 @@ def pytest_sessionfinish(session, exitstatus):
 def is_postgres() -> bool:
     """True when the suite runs on PostgreSQL."""
     return bool(TEST_DATABASE_URL)
+
+
+class Client(FlaskClient):
+    """A test client whose requests start with an empty `g`, as served requests do.
+
+    The fixture keeps one app context open for the whole test, and that context's `g` would
+    otherwise carry one client's signed-in user and CSRF token into another's request.
+    """
+
+    def open(self, *args, **kwargs):
+        for name in list(g):
+            g.pop(name)
+        return super().open(*args, **kwargs)
 
 
 @pytest.fixture(scope="session")
@@ -98,6 +113,7 @@ def app(database_url, tmp_path):
             "MAX_CONTENT_LENGTH": 2 * 1024 * 1024,
         }
     )
+    app.test_client_class = Client
     with app.app_context():
         if not is_postgres():
             db.create_all()

@@ -35,18 +35,20 @@ def create_app(test_config: dict | None = None) -> Flask:
     migrate.init_app(
         app, db, directory=os.path.join(root, "migrations"), render_as_batch=True, compare_type=True
     )
-    csrf.init_app(app)
     login_manager.init_app(app)
 
     from webapp import models  # noqa: F401 - registers the tables on the metadata
+    from webapp.demo import register_cli as register_demo_cli
     from webapp.web import init_web
 
-    init_web(app)
+    init_web(app)  # first, so that a signed-out request is sent to sign in before CSRF checks
+    csrf.init_app(app)
     for dotted in BLUEPRINTS:
         module = __import__(dotted, fromlist=["bp"])
         app.register_blueprint(module.bp)
         if hasattr(module, "register_cli"):
             module.register_cli(app)
+    register_demo_cli(app)
     return app
 
 
