@@ -1,0 +1,435 @@
+"""The commission calculation of DOMAIN.md, as plain Python: plain data in, plain data out.
+
+This is the only place the commission rules live, written in the order DOMAIN.md gives them
+(periods in scope, rule lookup, the two methods, staked-during, line amounts). It imports
+neither Flask nor SQLAlchemy: the commission service loads the rows and writes the lines.
+"""
+
+from bisect import bisect_left, bisect_right
+from collections import defaultdict
+from collections.abc import Hashable, Iterable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import NamedTuple
+
+from webapp.money import MONEY, ZERO, money_sum, quantize
+
+METHOD_TOTAL_REVENUE = "total_revenue"
+METHOD_WALLET_ATTRIBUTION = "wallet_attribution"
+
+REASON_WALLET_INACTIVE = "wallet inactive"
+REASON_INTRODUCED_AFTER = "introduced after period start"
+REASON_NOT_STAKED = "not staked with validator during period"
+REASON_NO_RULE = "no rule"
+#: Every exclusion reason, in the order the calculation checks them.
+REASONS = (REASON_WALLET_INACTIVE, REASON_INTRODUCED_AFTER, REASON_NOT_STAKED, REASON_NO_RULE)
+
+STAKE, RESTAKE, UNSTAKE = "STAKE", "RESTAKE", "UNSTAKE"
+BPS_PER_UNIT = 10000
+
+
+# ---- Plain data in ------------------------------------------------------------------------
+# NamedTuples rather than dataclasses: a large partner brings a million reward rows, and
+# building a tuple is several times cheaper than building a frozen dataclass.
+
+
+class Period(NamedTuple):
+    """A canonical period of the chain, half-open [start_time, end_time), UTC instants."""
+
+    period_id: Hashable
+    label: str
+    start_time: datetime
+    end_time: datetime
+
+    @property
+    def start_date(self) -> date:
+        """The UTC date the period starts on (what date ranges are compared with)."""
+        return _utc(self.start_time).date()
+
+
+class Rule(NamedTuple):
+    """A commission rate for a component, for one validator or (validator_key None) for all."""
+
+    revenue_component: str
+    validator_key: str | None
+    commission_rate_bps: int
+
+
+class AgreementTerms(NamedTuple):
+    """What the calculation needs of an agreement: its dates, its method and its rules."""
+
+    agreement_id: Hashable
+    effective_from: date
+    effective_to: date | None
+    wallet_attribution_enabled: bool
+    rules: tuple[Rule, ...]
+
+    @property
+    def method(self) -> str:
+        """`wallet_attribution` or `total_revenue`."""
+        if self.wallet_attribution_enabled:
+            return METHOD_WALLET_ATTRIBUTION
+        return METHOD_TOTAL_REVENUE
+
+
+class Wallet(NamedTuple):
+    """A wallet the partner introduced on the agreement's chain."""
+
+    wallet_address: str
+    introduced_date: date
+    is_active: bool
+
+
+class StakerReward(NamedTuple):
+    """The reward of one staker with one validator in one period for one component."""
+
+    period_id: Hashable
+    validator_key: str
+    staker_address: str
+    revenue_component: str
+    reward_amount_native: Decimal
+
+
+class StakeEvent(NamedTuple):
+    """A STAKE, RESTAKE or UNSTAKE of a staker with a validator (from any period)."""
+
+    validator_key: str
+    staker_address: str
+    event_type: str
+    stake_amount_native: Decimal
+    event_timestamp: datetime
+
+
+class ValidatorRevenue(NamedTuple):
+    """The revenue of one validator in one period for one component."""
+
+    period_id: Hashable
+    validator_key: str
+    revenue_component: str
+    amount_native: Decimal
+
+
+# ---- Plain data out -----------------------------------------------------------------------
+
+
+class CommissionLine(NamedTuple):
+    """One commission amount; wallet_address is None for the total-revenue method."""
+
+    period_id: Hashable
+    validator_key: str
+    revenue_component: str
+    wallet_address: str | None
+    base_amount_native: Decimal
+    commission_rate_bps: int
+    commission_amount_native: Decimal
+
+
+class Exclusion(NamedTuple):
+    """Why an amount earned no commission, and the amount it held back.
+
+    Wallet-level reasons (inactive, introduced after) name no validator or component.
+    """
+
+    period_id: Hashable
+    wallet_address: str | None
+    validator_key: str | None
+    revenue_component: str | None
+    reason: str
+    held_back_amount_native: Decimal
+
+
+@dataclass(frozen=True)
+class ComponentTotal:
+    """Lines, base and commission of one revenue component."""
+
+    revenue_component: str
+    line_count: int
+    base_amount_native: Decimal
+    commission_amount_native: Decimal
+
+
+@dataclass(frozen=True)
+class ExclusionTotal:
+    """How many exclusions of one reason, and the amount they held back."""
+
+    reason: str
+    count: int
+    held_back_amount_native: Decimal
+
+
+@dataclass
+class AttributionResult:
+    """The outcome for one agreement: periods in scope, lines, exclusions, and their totals."""
+
+    agreement_id: Hashable
+    method: str
+    periods: list[Period]
+    lines: list[CommissionLine]
+    exclusions: list[Exclusion]
+
+    @property
+    def total_base_native(self) -> Decimal:
+        """The sum of the lines' base amounts."""
+        return money_sum(line.base_amount_native for line in self.lines)
+
+    @property
+    def total_commission_native(self) -> Decimal:
+        """The sum of the rounded line commissions (so the lines always add up)."""
+        return money_sum(line.commission_amount_native for line in self.lines)
+
+    @property
+    def excluded_amount_native(self) -> Decimal:
+        """The sum of every amount an exclusion held back."""
+        return money_sum(ex.held_back_amount_native for ex in self.exclusions)
+
+    def component_totals(self) -> list[ComponentTotal]:
+        """Line count, base and commission per revenue component, by component name."""
+        grouped: dict[str, list[CommissionLine]] = defaultdict(list)
+        for line in self.lines:
+            grouped[str(line.revenue_component)].append(line)
+        return [
+            ComponentTotal(
+                revenue_component=component,
+                line_count=len(lines),
+                base_amount_native=money_sum(line.base_amount_native for line in lines),
+                commission_amount_native=money_sum(line.commission_amount_native for line in lines),
+            )
+            for component, lines in sorted(grouped.items())
+        ]
+
+    def exclusion_totals(self) -> list[ExclusionTotal]:
+        """Count and held-back amount per exclusion reason, in the order they are checked."""
+        grouped: dict[str, list[Decimal]] = defaultdict(list)
+        for ex in self.exclusions:
+            grouped[ex.reason].append(ex.held_back_amount_native)
+        return [
+            ExclusionTotal(reason, len(grouped[reason]), money_sum(grouped[reason]))
+            for reason in REASONS
+            if reason in grouped
+        ]
+
+
+# ---- The calculation, step by step --------------------------------------------------------
+
+
+def _utc(instant: datetime) -> datetime:
+    # A naive instant is UTC by convention (DOMAIN.md: a missing offset means UTC).
+    return instant.replace(tzinfo=UTC) if instant.tzinfo is None else instant.astimezone(UTC)
+
+
+def periods_in_scope(
+    terms: AgreementTerms, periods: Iterable[Period], date_from: date, date_to: date
+) -> list[Period]:
+    """Step 1: periods whose UTC start date is within [from, to] and the agreement's dates."""
+    lowest = max(date_from, terms.effective_from)
+    highest = date_to if terms.effective_to is None else min(date_to, terms.effective_to)
+    chosen = [p for p in periods if lowest <= p.start_date <= highest]
+    return sorted(chosen, key=lambda p: _utc(p.start_time))
+
+
+class RuleBook:
+    """Step 2: the rule naming the validator beats the rule with no validator; else none."""
+
+    def __init__(self, rules: Iterable[Rule]):
+        self._rates: dict[tuple[str, str | None], int] = {}
+        for rule in rules:
+            key = (str(rule.revenue_component), rule.validator_key)
+            if key in self._rates:
+                raise ValueError(f"two rules for {key[0]} and validator {key[1] or 'any'}")
+            self._rates[key] = rule.commission_rate_bps
+
+    def rate_bps(self, revenue_component: str, validator_key: str) -> int | None:
+        """The rate for (component, validator), or None when no rule applies."""
+        rate = self._rates.get((revenue_component, validator_key))
+        if rate is None:
+            rate = self._rates.get((revenue_component, None))
+        return rate
+
+
+def commission_amount(base_amount_native: Decimal, commission_rate_bps: int) -> Decimal:
+    """Step 6: base x rate_bps / 10000, rounded to 18 decimal places half-to-even."""
+    # Dividing by 10**4 only moves the point, so the product is exact before the one rounding.
+    exact = MONEY.multiply(base_amount_native, commission_rate_bps).scaleb(-4, MONEY)
+    return quantize(exact)
+
+
+def _line(period_id, validator_key, component, wallet_address, base, rate) -> CommissionLine:
+    return CommissionLine(
+        period_id,
+        validator_key,
+        component,
+        wallet_address,
+        base,
+        rate,
+        commission_amount(base, rate),
+    )
+
+
+def total_revenue_lines(
+    scope: list[Period], rules: RuleBook, validator_revenue: Iterable[ValidatorRevenue]
+) -> tuple[list[CommissionLine], list[Exclusion]]:
+    """Step 3: one line per validator revenue row in scope with a rule, wallet left empty."""
+    order = {p.period_id: index for index, p in enumerate(scope)}
+    rows = sorted(
+        (r for r in validator_revenue if r.period_id in order),
+        key=lambda r: (order[r.period_id], r.validator_key, str(r.revenue_component)),
+    )
+    lines, exclusions = [], []
+    for row in rows:
+        component = str(row.revenue_component)
+        rate = rules.rate_bps(component, row.validator_key)
+        if rate is None:
+            exclusions.append(
+                Exclusion(
+                    row.period_id,
+                    None,
+                    row.validator_key,
+                    component,
+                    REASON_NO_RULE,
+                    row.amount_native,
+                )
+            )
+        else:
+            lines.append(
+                _line(row.period_id, row.validator_key, component, None, row.amount_native, rate)
+            )
+    return lines, exclusions
+
+
+class StakeHistory:
+    """Step 5: whether a wallet was staked with a validator during a period.
+
+    Events of (wallet, validator) are replayed in timestamp order, STAKE and RESTAKE before
+    UNSTAKE at equal timestamps; UNSTAKE never takes the balance below zero. Staked during
+    [s, e) when the balance at s (after every event at or before s) is above zero, or the
+    balance after some event with s < timestamp < e is. No events: not staked.
+    """
+
+    def __init__(self, stake_events: Iterable[StakeEvent]):
+        grouped: dict[tuple[str, str], list[StakeEvent]] = defaultdict(list)
+        for event in stake_events:
+            grouped[(event.staker_address, event.validator_key)].append(event)
+        self._timelines = {key: self._replay(events) for key, events in grouped.items()}
+
+    @staticmethod
+    def _replay(events: list[StakeEvent]):
+        events.sort(key=lambda ev: (_utc(ev.event_timestamp), ev.event_type == UNSTAKE))
+        times, positive = [], []
+        balance = ZERO
+        for event in events:
+            if event.event_type == UNSTAKE:
+                balance = max(ZERO, MONEY.subtract(balance, event.stake_amount_native))
+            elif event.event_type in (STAKE, RESTAKE):
+                balance = MONEY.add(balance, event.stake_amount_native)
+            else:
+                raise ValueError(f"unknown stake event type {event.event_type!r}")
+            times.append(_utc(event.event_timestamp))
+            positive.append(balance > ZERO)
+        # next_positive[i]: the first index j >= i whose balance is above zero (len if none),
+        # so "some event inside the period left a positive balance" is one comparison.
+        next_positive = [len(positive)] * (len(positive) + 1)
+        for index in range(len(positive) - 1, -1, -1):
+            next_positive[index] = index if positive[index] else next_positive[index + 1]
+        return times, positive, next_positive
+
+    def staked_during(self, wallet_address: str, validator_key: str, period: Period) -> bool:
+        """True when the wallet had a positive stake with the validator at some point in p."""
+        timeline = self._timelines.get((wallet_address, validator_key))
+        if timeline is None:
+            return False
+        times, positive, next_positive = timeline
+        start, end = _utc(period.start_time), _utc(period.end_time)
+        up_to_start = bisect_right(times, start)
+        if up_to_start and positive[up_to_start - 1]:
+            return True
+        before_end = bisect_left(times, end)
+        return next_positive[up_to_start] < before_end
+
+
+def wallet_attribution_lines(
+    scope: list[Period],
+    rules: RuleBook,
+    wallets: Iterable[Wallet],
+    staker_rewards: Iterable[StakerReward],
+    stake_events: Iterable[StakeEvent],
+) -> tuple[list[CommissionLine], list[Exclusion]]:
+    """Step 4: per wallet and period in scope, the first check that applies wins."""
+    in_scope = {p.period_id for p in scope}
+    rewards: dict[tuple[str, Hashable], list[StakerReward]] = defaultdict(list)
+    for row in staker_rewards:
+        if row.period_id in in_scope:
+            rewards[(row.staker_address, row.period_id)].append(row)
+    history = StakeHistory(stake_events)
+    ordered_wallets = sorted(wallets, key=lambda w: w.wallet_address)
+    no_rows: list[StakerReward] = []
+
+    lines, exclusions = [], []
+    for period in scope:
+        start_date = period.start_date
+        for wallet in ordered_wallets:
+            address = wallet.wallet_address
+            rows = rewards.get((address, period.period_id), no_rows)
+            if not wallet.is_active:
+                exclusions.append(_wallet_exclusion(period, address, REASON_WALLET_INACTIVE, rows))
+                continue
+            if wallet.introduced_date > start_date:
+                exclusions.append(_wallet_exclusion(period, address, REASON_INTRODUCED_AFTER, rows))
+                continue
+            staked: dict[str, bool] = {}
+            for row in sorted(rows, key=lambda r: (r.validator_key, str(r.revenue_component))):
+                validator, component = row.validator_key, str(row.revenue_component)
+                if validator not in staked:
+                    staked[validator] = history.staked_during(address, validator, period)
+                if not staked[validator]:
+                    reason = REASON_NOT_STAKED
+                elif (rate := rules.rate_bps(component, validator)) is None:
+                    reason = REASON_NO_RULE
+                else:
+                    base = row.reward_amount_native
+                    lines.append(_line(period.period_id, validator, component, address, base, rate))
+                    continue
+                exclusions.append(
+                    Exclusion(
+                        period.period_id,
+                        address,
+                        validator,
+                        component,
+                        reason,
+                        row.reward_amount_native,
+                    )
+                )
+    return lines, exclusions
+
+
+def _wallet_exclusion(period: Period, address: str, reason: str, rows) -> Exclusion:
+    held_back = money_sum(row.reward_amount_native for row in rows)
+    return Exclusion(period.period_id, address, None, None, reason, held_back)
+
+
+def compute_commissions(
+    terms: AgreementTerms,
+    periods: Iterable[Period],
+    date_from: date,
+    date_to: date,
+    *,
+    wallets: Iterable[Wallet] = (),
+    staker_rewards: Iterable[StakerReward] = (),
+    stake_events: Iterable[StakeEvent] = (),
+    validator_revenue: Iterable[ValidatorRevenue] = (),
+) -> AttributionResult:
+    """The commission lines and exclusions of one agreement over [date_from, date_to].
+
+    `periods` are the chain's periods; `wallets` the partner's wallets on the chain (active or
+    not); `staker_rewards` the rewards of those wallets; `stake_events` every event of those
+    wallets up to the last period's end; `validator_revenue` the chain's revenue rows.
+    """
+    scope = periods_in_scope(terms, periods, date_from, date_to)
+    rules = RuleBook(terms.rules)
+    if terms.wallet_attribution_enabled:
+        lines, exclusions = wallet_attribution_lines(
+            scope, rules, wallets, staker_rewards, stake_events
+        )
+    else:
+        lines, exclusions = total_revenue_lines(scope, rules, validator_revenue)
+    return AttributionResult(terms.agreement_id, terms.method, scope, lines, exclusions)
