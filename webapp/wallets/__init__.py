@@ -5,3 +5,4 @@ from flask import Blueprint
 bp = Blueprint("wallets", __name__)
 
 from webapp.wallets import routes  # noqa: E402,F401
+from webapp.wallets.cli import register_cli  # noqa: E402,F401

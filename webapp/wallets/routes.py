@@ -1,1 +1,386 @@
-"""Wallet pages (the wallet list lives on the partner page)."""
+"""Wallet pages (the wallet list lives on the partner page): list, add, edit, upload, export."""
+
+import json
+
+from flask import Response, abort, current_app, redirect, request, url_for
+from flask_login import current_user
+
+from webapp.models import Role
+from webapp.partners.service import get_partner
+from webapp.wallets import bp
+from webapp.wallets.checks import load_chains, parse_introduced_date, today_utc
+from webapp.wallets.forms import WalletEditForm, WalletForm
+from webapp.wallets.service import (
+    WalletError,
+    WalletFilters,
+    add_wallet,
+    check_new_wallet,
+    export_file_name,
+    export_rows,
+    get_wallet,
+    list_wallets,
+    set_wallet_active,
+    update_wallet,
+)
+from webapp.wallets.upload import (
+    UploadError,
+    UploadRejected,
+    WalletConflict,
+    check_file,
+    commit_file,
+    discard_upload,
+    load_upload,
+    load_upload_bytes,
+    preview_rows,
+    problem_rows_csv,
+    store_upload,
+)
+from webapp.web import flash_and_redirect, is_htmx, render, role_required
+
+PREVIEW_PAGE_SIZE = 100
+WALLETS_CHANGED = json.dumps({"wallets-changed": True})
+
+
+def _partner_or_404(partner_id):
+    partner = get_partner(partner_id)
+    if partner is None:
+        abort(404)
+    return partner
+
+
+def _wallet_or_404(partner, wallet_id):
+    wallet = get_wallet(partner, wallet_id)
+    if wallet is None:
+        abort(404)
+    return wallet
+
+
+def _chain_choices():
+    return [(chain_id, chain_id) for chain_id in sorted(load_chains())]
+
+
+def _add_form(formdata=None) -> WalletForm:
+    form = WalletForm(formdata=formdata) if formdata is not None else WalletForm()
+    form.chain_id.choices = _chain_choices()
+    if not form.introduced_date.data:
+        form.introduced_date.data = today_utc().isoformat()
+    return form
+
+
+@bp.app_template_global()
+def wallet_section(partner) -> dict:
+    """What the wallet section of the partner page shows, from the page's query arguments."""
+    filters = WalletFilters.from_args(request.args)
+    page = list_wallets(
+        partner,
+        filters,
+        after=request.args.get("after", ""),
+        before=request.args.get("before", ""),
+        size=current_app.config["PAGE_SIZE"],
+    )
+    return {
+        "filters": filters,
+        "page": page,
+        "chains": sorted(load_chains()),
+        "form": _add_form() if current_user.can(Role.MANAGER) else None,
+    }
+
+
+@bp.route("/partners/<partner_id>/wallets")
+def list_partner_wallets(partner_id):
+    """The wallet list under the filters; a full request lands on the partner page."""
+    partner = _partner_or_404(partner_id)
+    if not is_htmx():
+        return redirect(url_for("partners.detail", partner_id=partner_id, **request.args))
+    section = wallet_section(partner)
+    return render(
+        "partners/detail.html",
+        "wallets/partial/list.html",
+        partner=partner,
+        filters=section["filters"],
+        page=section["page"],
+    )
+
+
+@bp.route("/partners/<partner_id>/wallets/export.csv")
+def export(partner_id):
+    """The partner's wallets under the current filters, as CSV for a spreadsheet."""
+    partner = _partner_or_404(partner_id)
+    filters = WalletFilters.from_args(request.args)
+    name = export_file_name(partner)
+    return Response(
+        export_rows(partner, filters),
+        mimetype="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )
+
+
+def _field_errors(partner, form: WalletForm) -> dict[str, str]:
+    """Each field's own problem, so that checking one field never waits on another."""
+    errors = {}
+    try:
+        parse_introduced_date(form.introduced_date.data)
+    except ValueError as exc:
+        errors["introduced_date"] = str(exc)
+    row = check_new_wallet(
+        partner, form.chain_id.data, form.wallet_address.data, today_utc().isoformat()
+    )
+    if row.column in ("chain_id", "wallet_address"):
+        errors[row.column] = row.reason
+    elif row.reason:
+        errors["wallet_address"] = f"this wallet is {row.reason} on {row.chain_id}"
+    return errors
+
+
+@bp.route("/partners/<partner_id>/wallets/check", methods=["POST"])
+@role_required(Role.MANAGER)
+def check(partner_id):
+    """Check the add form as it is typed; htmx picks out the field it asked about."""
+    partner = _partner_or_404(partner_id)
+    form = _add_form(request.form)
+    for name, message in _field_errors(partner, form).items():
+        form[name].errors = [message]
+    return render("wallets/add.html", "wallets/partial/add_form.html", partner=partner, form=form)
+
+
+@bp.route("/partners/<partner_id>/wallets", methods=["POST"])
+@role_required(Role.MANAGER)
+def add(partner_id):
+    """Add one wallet; the list hears `wallets-changed` and refreshes itself."""
+    partner = _partner_or_404(partner_id)
+    form = _add_form(request.form)
+    if form.validate():
+        try:
+            wallet = add_wallet(
+                partner,
+                form.chain_id.data,
+                form.wallet_address.data,
+                form.introduced_date.data,
+                form.notes.data,
+            )
+        except WalletError as exc:
+            form[exc.field or "wallet_address"].errors = [str(exc)]
+        else:
+            if not is_htmx():
+                return flash_and_redirect(
+                    f"Wallet {wallet.wallet_address} added.",
+                    "partners.detail",
+                    partner_id=partner.partner_id,
+                )
+            fresh = _add_form()
+            fresh.chain_id.data = wallet.chain_id
+            body, status = render(
+                "wallets/add.html",
+                "wallets/partial/add_form.html",
+                partner=partner,
+                form=fresh,
+                added=wallet,
+            )
+            return body, status, {"HX-Trigger": WALLETS_CHANGED}
+    return render(
+        "wallets/add.html", "wallets/partial/add_form.html", partner=partner, form=form, status=400
+    )
+
+
+@bp.route("/partners/<partner_id>/wallets/<wallet_id>")
+def row(partner_id, wallet_id):
+    """One wallet's row (the way back from its edit form)."""
+    partner = _partner_or_404(partner_id)
+    wallet = _wallet_or_404(partner, wallet_id)
+    if not is_htmx():
+        return redirect(url_for("partners.detail", partner_id=partner_id, q=wallet.wallet_address))
+    return render("wallets/edit.html", "wallets/partial/row.html", partner=partner, wallet=wallet)
+
+
+@bp.route("/partners/<partner_id>/wallets/<wallet_id>/edit")
+@role_required(Role.MANAGER)
+def edit(partner_id, wallet_id):
+    """The wallet's row as an inline form: introduced date and notes."""
+    partner = _partner_or_404(partner_id)
+    wallet = _wallet_or_404(partner, wallet_id)
+    form = WalletEditForm(obj=wallet)
+    form.introduced_date.data = wallet.introduced_date.isoformat()
+    return render(
+        "wallets/edit.html", "wallets/partial/row_edit.html", partner=partner, wallet=wallet, form=form
+    )
+
+
+@bp.route("/partners/<partner_id>/wallets/<wallet_id>", methods=["POST"])
+@role_required(Role.MANAGER)
+def save(partner_id, wallet_id):
+    """Save the inline edit; the row comes back, or the form with its errors."""
+    partner = _partner_or_404(partner_id)
+    wallet = _wallet_or_404(partner, wallet_id)
+    form = WalletEditForm(request.form)
+    if form.validate():
+        try:
+            update_wallet(wallet, form.introduced_date.data, form.notes.data)
+        except WalletError as exc:
+            form[exc.field or "introduced_date"].errors = [str(exc)]
+        else:
+            if not is_htmx():
+                return flash_and_redirect(
+                    f"Wallet {wallet.wallet_address} saved.",
+                    "partners.detail",
+                    partner_id=partner.partner_id,
+                )
+            return render(
+                "wallets/edit.html", "wallets/partial/row.html", partner=partner, wallet=wallet
+            )
+    return render(
+        "wallets/edit.html",
+        "wallets/partial/row_edit.html",
+        partner=partner,
+        wallet=wallet,
+        form=form,
+        status=400,
+    )
+
+
+@bp.route("/partners/<partner_id>/wallets/<wallet_id>/active", methods=["POST"])
+@role_required(Role.MANAGER)
+def set_active(partner_id, wallet_id):
+    """Deactivate or reactivate a wallet (never deleted)."""
+    partner = _partner_or_404(partner_id)
+    wallet = _wallet_or_404(partner, wallet_id)
+    active = request.form.get("active") == "1"
+    set_wallet_active(wallet, active)
+    if not is_htmx():
+        state = "reactivated" if active else "deactivated"
+        return flash_and_redirect(
+            f"Wallet {wallet.wallet_address} {state}.",
+            "partners.detail",
+            partner_id=partner.partner_id,
+        )
+    return render("wallets/edit.html", "wallets/partial/row.html", partner=partner, wallet=wallet)
+
+
+# --- upload: preview, problem rows, commit ------------------------------------------------
+
+
+def _upload_failed(message: str, status: int = 400):
+    return render("error.html", "partial/error.html", status=status, message=message)
+
+
+def _render_preview(partner, stored, status=200, note=""):
+    rows, more = preview_rows(stored, limit=PREVIEW_PAGE_SIZE)
+    return render(
+        "wallets/preview.html",
+        "wallets/partial/preview.html",
+        partner=partner,
+        stored=stored,
+        rows=rows,
+        more=more,
+        outcome="",
+        note=note,
+        status=status,
+    )
+
+
+@bp.route("/partners/<partner_id>/wallets/uploads", methods=["POST"])
+@role_required(Role.MANAGER)
+def upload(partner_id):
+    """Check a dropped wallet file and show the outcome of every row; store nothing yet."""
+    partner = _partner_or_404(partner_id)
+    upload_file = request.files.get("file")
+    if upload_file is None or not upload_file.filename:
+        return _upload_failed("Choose a CSV file of wallets to upload.")
+    data = upload_file.read()
+    chain_id = (request.form.get("chain_id") or "").strip()
+    try:
+        check = check_file(partner, data, chain_id)
+    except UploadError as exc:
+        return _upload_failed(f"{upload_file.filename}: {exc}")
+    stored = store_upload(partner, data, upload_file.filename, chain_id, check)
+    return _render_preview(partner, stored)
+
+
+@bp.route("/partners/<partner_id>/wallets/uploads/<token>/rows")
+def upload_rows(partner_id, token):
+    """A page of a preview's rows, optionally of one outcome."""
+    partner = _partner_or_404(partner_id)
+    try:
+        stored = load_upload(token, partner)
+    except UploadError as exc:
+        return _upload_failed(str(exc), 404)
+    outcome = request.args.get("outcome", "")
+    outcome = outcome if outcome in stored.counts else ""
+    after = request.args.get("after", "0")
+    rows, more = preview_rows(
+        stored, outcome, int(after) if after.isdigit() else 0, PREVIEW_PAGE_SIZE
+    )
+    return render(
+        "wallets/preview.html",
+        "wallets/partial/preview_rows.html",
+        partner=partner,
+        stored=stored,
+        rows=rows,
+        more=more,
+        outcome=outcome,
+    )
+
+
+@bp.route("/partners/<partner_id>/wallets/uploads/<token>/problems.csv")
+def upload_problems(partner_id, token):
+    """The refused rows of a preview as CSV, each with its line, column and reason."""
+    partner = _partner_or_404(partner_id)
+    try:
+        stored = load_upload(token, partner)
+    except UploadError as exc:
+        return _upload_failed(str(exc), 404)
+    name = stored.file_name.rsplit(".", 1)[0] or "wallets"
+    return Response(
+        problem_rows_csv(stored),
+        mimetype="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="{name}-problems.csv"'},
+    )
+
+
+@bp.route("/partners/<partner_id>/wallets/uploads/<token>/commit", methods=["POST"])
+@role_required(Role.MANAGER)
+def upload_commit(partner_id, token):
+    """Store the previewed file's new wallets, all or none, after checking it once more."""
+    partner = _partner_or_404(partner_id)
+    try:
+        stored = load_upload(token, partner)
+        data = load_upload_bytes(stored)
+        result = commit_file(partner, data, stored.file_name, stored.chain_id, current_user)
+    except UploadError as exc:
+        return _upload_failed(str(exc), 404)
+    except UploadRejected as exc:
+        fresh = store_upload(partner, data, stored.file_name, stored.chain_id, exc.check)
+        discard_upload(token)
+        note = "Wallets changed since the preview: the rows below are refused now."
+        return _render_preview(partner, fresh, status=409, note=note)
+    except WalletConflict as exc:
+        return _upload_failed(f"Nothing was stored: {exc}.", 409)
+    discard_upload(token)
+    message = f"{result.added} wallet(s) added, {result.unchanged} already this partner's."
+    if not is_htmx():
+        return flash_and_redirect(message, "partners.detail", partner_id=partner.partner_id)
+    body, status = render(
+        "wallets/preview.html",
+        "wallets/partial/upload_done.html",
+        partner=partner,
+        result=result,
+        stored=stored,
+        message=message,
+    )
+    return body, status, {"HX-Trigger": WALLETS_CHANGED}
+
+
+@bp.route("/partners/<partner_id>/wallets/uploads/<token>/discard", methods=["POST"])
+@role_required(Role.MANAGER)
+def upload_discard(partner_id, token):
+    """Drop a previewed file without storing anything."""
+    partner = _partner_or_404(partner_id)
+    try:
+        load_upload(token, partner)
+    except UploadError as exc:
+        return _upload_failed(str(exc), 404)
+    discard_upload(token)
+    if not is_htmx():
+        return flash_and_redirect(
+            "Upload discarded; nothing was stored.", "partners.detail", partner_id=partner_id
+        )
+    return "", 200

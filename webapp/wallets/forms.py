@@ -1,0 +1,29 @@
+"""Wallet forms: add one wallet, edit one inline.
+
+The fields only carry text; the checks (address per chain, date, claims) live in
+`webapp.wallets.checks`, so the form and a file row get the same messages.
+"""
+
+from flask_wtf import FlaskForm
+from wtforms import SelectField, StringField, TextAreaField
+from wtforms.widgets import DateInput
+
+
+class WalletForm(FlaskForm):
+    """A new wallet of the partner."""
+
+    chain_id = SelectField("Chain", choices=[], validate_choice=False)
+    wallet_address = StringField(
+        "Wallet address", description="As the chain writes it; spaces around it are trimmed."
+    )
+    introduced_date = StringField(
+        "Introduced", widget=DateInput(), description="YYYY-MM-DD; may lie in the past."
+    )
+    notes = TextAreaField("Notes")
+
+
+class WalletEditForm(FlaskForm):
+    """The parts of a wallet that can change: its introduced date and notes."""
+
+    introduced_date = StringField("Introduced", widget=DateInput())
+    notes = StringField("Notes")
