@@ -79,3 +79,22 @@ def test_wsgi_module_prints_one_line_for_a_bad_configuration(tmp_path):
     assert result.returncode == 2
     assert result.stderr.strip().count("\n") == 0
     assert result.stderr.startswith("error: DATABASE_URL")
+
+
+def test_unreachable_database_stops_the_start_with_one_line(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    env = {
+        **os.environ,
+        "DATABASE_URL": "postgresql://nobody@127.0.0.1:1/nothing",
+        "INSTANCE_PATH": str(tmp_path),
+        "SECRET_KEY": "x",
+    }
+    result = subprocess.run(
+        [sys.executable, "-c", "import wsgi"], env=env, capture_output=True, text=True
+    )
+    assert result.returncode == 2
+    assert result.stderr.startswith("error: cannot connect to the database")
+    assert result.stderr.strip().count("\n") == 0

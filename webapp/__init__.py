@@ -52,4 +52,19 @@ def create_app(test_config: dict | None = None) -> Flask:
     return app
 
 
-__all__ = ["ConfigError", "create_app"]
+def check_database(app: Flask) -> None:
+    """Connect once, so that an unreachable database stops the start with one clear line."""
+    from sqlalchemy import text
+    from sqlalchemy.exc import DBAPIError
+
+    with app.app_context():
+        try:
+            with db.engine.connect() as connection:
+                connection.execute(text("SELECT 1"))
+        except DBAPIError as exc:
+            reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+            url = db.engine.url.render_as_string(hide_password=True)
+            raise ConfigError(f"cannot connect to the database {url}: {reason}") from None
+
+
+__all__ = ["ConfigError", "check_database", "create_app"]
