@@ -60,10 +60,11 @@ def _chain_choices():
 
 
 def _add_form(formdata=None) -> WalletForm:
-    form = WalletForm(formdata=formdata) if formdata is not None else WalletForm()
+    if formdata is not None:
+        form = WalletForm(formdata=formdata)
+    else:
+        form = WalletForm(formdata=None, introduced_date=today_utc().isoformat())
     form.chain_id.choices = _chain_choices()
-    if not form.introduced_date.data:
-        form.introduced_date.data = today_utc().isoformat()
     return form
 
 
@@ -80,7 +81,7 @@ def wallet_section(partner) -> dict:
     )
     return {
         "filters": filters,
-        "page": page,
+        "wallet_page": page,
         "chains": sorted(load_chains()),
         "form": _add_form() if current_user.can(Role.MANAGER) else None,
     }
@@ -98,7 +99,7 @@ def list_partner_wallets(partner_id):
         "wallets/partial/list.html",
         partner=partner,
         filters=section["filters"],
-        page=section["page"],
+        wallet_page=section["wallet_page"],
     )
 
 
@@ -201,7 +202,11 @@ def edit(partner_id, wallet_id):
     form = WalletEditForm(obj=wallet)
     form.introduced_date.data = wallet.introduced_date.isoformat()
     return render(
-        "wallets/edit.html", "wallets/partial/row_edit.html", partner=partner, wallet=wallet, form=form
+        "wallets/edit.html",
+        "wallets/partial/row_edit.html",
+        partner=partner,
+        wallet=wallet,
+        form=form,
     )
 
 
