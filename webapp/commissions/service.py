@@ -195,7 +195,7 @@ def load_staker_rewards(partner_id, chain_id: str, period_ids: list) -> list[Sta
         )
         .join(*_partner_wallet_join(R, partner_id))
         .where(R.chain_id == chain_id, R.period_id.in_(period_ids))
-    ).tuples()
+    )
     make = StakerReward._make
     return [make(row) for row in rows]
 
@@ -222,7 +222,7 @@ def load_stake_events(partner_id, chain_id: str, until: datetime, last_start_dat
             PartnerWallet.is_active.is_(True),
             PartnerWallet.introduced_date <= last_start_date,
         )
-    ).tuples()
+    )
     make = StakeEvent._make
     return [make(row) for row in rows]
 
@@ -234,7 +234,7 @@ def load_validator_revenue(chain_id: str, period_ids: list) -> list[ValidatorRev
         select(V.period_id, V.validator_key, V.revenue_component, V.amount_native).where(
             V.chain_id == chain_id, V.period_id.in_(period_ids)
         )
-    ).tuples()
+    )
     return [ValidatorRevenue._make(row) for row in rows]
 
 
@@ -576,7 +576,7 @@ def export_rows(partner: Partner, date_from: date, date_to: date) -> Iterator[tu
         )
         .execution_options(yield_per=10000)
     )
-    for row in db.session.execute(stmt).tuples():
+    for row in db.session.execute(stmt):
         (name, chain_id, label, start, end, validator, component, wallet, base, rate, amount) = row
         yield (
             partner.name,

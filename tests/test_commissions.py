@@ -1,0 +1,616 @@
+"""The commission service and command line on a real database: preview stores nothing,
+commit replaces lines in one go and supersedes the earlier run, export writes the lines."""
+
+import csv
+import hashlib
+import io
+import json
+import threading
+import uuid
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from types import SimpleNamespace
+
+import pytest
+from sqlalchemy import event, func, select
+
+from webapp.agreements.service import create_agreement, parse_rate_spec
+from webapp.chains.service import add_chain
+from webapp.commissions import service
+from webapp.commissions.service import EXPORT_HEADER
+from webapp.extensions import db
+from webapp.models import (
+    CanonicalPeriod,
+    CanonicalStakeEvent,
+    CanonicalStakerRewardsDetail,
+    CanonicalValidatorRevenue,
+    CommissionExclusion,
+    CommissionRun,
+    Partner,
+    PartnerCommissionLine,
+    PartnerWallet,
+    Provider,
+    StagingPayload,
+)
+from webapp.partners.service import create_partner
+
+D = Decimal
+V1, V2 = "Vote111", "Vote222"
+W_PAID, W_INACTIVE, W_LATE, W_UNSTAKED, W_OTHER = (
+    "WalletPaid",
+    "WalletOff",
+    "WalletLate",
+    "WalletOut",
+    "NotOurs",
+)
+
+
+def at(day: int, hour: int = 0) -> datetime:
+    return datetime(2025, 1, day, hour, tzinfo=UTC)
+
+
+def payload(provider, kind, chain_id="solana") -> StagingPayload:
+    """A staging payload row for canonical rows to point at."""
+    item = StagingPayload(
+        provider_id=provider.provider_id,
+        chain_id=chain_id,
+        kind=kind,
+        file_name=f"{kind}.csv",
+        sha256=hashlib.sha256(uuid.uuid4().bytes).hexdigest(),
+        row_count=1,
+    )
+    db.session.add(item)
+    db.session.flush()
+    return item
+
+
+def canonical(model, provider, source, **values):
+    db.session.add(
+        model(
+            source_provider_id=provider.provider_id, source_payload_id=source.payload_id, **values
+        )
+    )
+
+
+def build_world(wallet_count: int = 0):
+    """Solana with three daily periods (1-3 Jan 2025) and Ethereum with one, a partner with
+    one wallet per outcome (plus `wallet_count` extra paid wallets), and rewards, events and
+    revenue for them; a reward of a stranger's wallet that must never count."""
+    add_chain("solana", "Solana", "SOL", 9, "base58-32")
+    add_chain("ethereum", "Ethereum", "ETH", 18, "evm")
+    acme = create_partner("Acme Wallet")
+    provider = Provider(name="jito")
+    db.session.add(provider)
+    db.session.flush()
+    sources = {
+        kind: payload(provider, kind) for kind in ("periods", "staker-rewards", "stake-events")
+    }
+    sources["validator-revenue"] = payload(provider, "validator-revenue", "ethereum")
+    sources["eth-periods"] = payload(provider, "periods", "ethereum")
+
+    periods = []
+    for day in (1, 2, 3):
+        period = CanonicalPeriod(
+            period_id=uuid.uuid4(),
+            chain_id="solana",
+            label=f"70{day}",
+            start_time=at(day),
+            end_time=at(day + 1),
+            source_provider_id=provider.provider_id,
+            source_payload_id=sources["periods"].payload_id,
+        )
+        periods.append(period)
+        db.session.add(period)
+    eth_period = CanonicalPeriod(
+        period_id=uuid.uuid4(),
+        chain_id="ethereum",
+        label="2025-01-02",
+        start_time=at(2),
+        end_time=at(3),
+        source_provider_id=provider.provider_id,
+        source_payload_id=sources["eth-periods"].payload_id,
+    )
+    db.session.add(eth_period)
+    db.session.flush()
+
+    extra = [f"Extra{i:04d}" for i in range(wallet_count)]
+    wallets = [
+        (W_PAID, date(2024, 12, 1), True),
+        (W_INACTIVE, date(2024, 12, 1), False),
+        (W_LATE, date(2025, 1, 2), True),
+        (W_UNSTAKED, date(2024, 12, 1), True),
+    ] + [(address, date(2024, 12, 1), True) for address in extra]
+    for address, introduced, active in wallets:
+        db.session.add(
+            PartnerWallet(
+                partner_id=acme.partner_id,
+                chain_id="solana",
+                wallet_address=address,
+                introduced_date=introduced,
+                is_active=active,
+            )
+        )
+    rewards = sources["staker-rewards"]
+    for period in periods:
+        for address in [W_PAID, W_INACTIVE, W_LATE, W_UNSTAKED, W_OTHER, *extra]:
+            for component, amount in (("MEV", "1.5"), ("REWARDS", "10.000000000000000001")):
+                canonical(
+                    CanonicalStakerRewardsDetail,
+                    provider,
+                    rewards,
+                    chain_id="solana",
+                    period_id=period.period_id,
+                    validator_key=V1,
+                    staker_address=address,
+                    revenue_component=component,
+                    reward_amount_native=D(amount),
+                )
+        canonical(
+            CanonicalStakerRewardsDetail,
+            provider,
+            rewards,
+            chain_id="solana",
+            period_id=period.period_id,
+            validator_key=V2,
+            staker_address=W_PAID,
+            revenue_component="EXEC_FEES",
+            reward_amount_native=D("0.25"),
+        )
+    events = sources["stake-events"]
+    staking = [
+        (W_PAID, "STAKE", "100", at(1)),
+        (W_LATE, "STAKE", "5", at(1)),
+        (W_OTHER, "STAKE", "5", at(1)),
+    ]
+    # W_UNSTAKED staked in December, unstaked everything on 2 Jan at 12:00.
+    staking += [
+        (W_UNSTAKED, "STAKE", "7", datetime(2024, 12, 30, tzinfo=UTC)),
+        (W_UNSTAKED, "UNSTAKE", "7", at(2, 12)),
+    ]
+    staking += [(address, "STAKE", "1", at(1)) for address in extra]
+    for address, kind, amount, when in staking:
+        canonical(
+            CanonicalStakeEvent,
+            provider,
+            events,
+            chain_id="solana",
+            period_id=periods[0].period_id,
+            validator_key=V1,
+            staker_address=address,
+            event_type=kind,
+            stake_amount_native=D(amount),
+            event_timestamp=when,
+        )
+    revenue = sources["validator-revenue"]
+    for component, amount in (("MEV", "99999999999999999999.5"), ("EXEC_FEES", "3")):
+        canonical(
+            CanonicalValidatorRevenue,
+            provider,
+            revenue,
+            chain_id="ethereum",
+            period_id=eth_period.period_id,
+            validator_key="=cmd|evil",
+            revenue_component=component,
+            amount_native=D(amount),
+        )
+    db.session.commit()
+    return SimpleNamespace(
+        acme=acme, periods=periods, eth_period=eth_period, sources=sources, extra=extra
+    )
+
+
+def add_agreements(partner):
+    solana = create_agreement(
+        partner,
+        "solana",
+        "Acme SOL",
+        date(2025, 1, 1),
+        None,
+        True,
+        [parse_rate_spec("MEV=1000"), parse_rate_spec("REWARDS=500@" + V1)],
+    )
+    ethereum = create_agreement(
+        partner, "ethereum", "Acme ETH", date(2025, 1, 1), None, False, [parse_rate_spec("MEV=250")]
+    )
+    return solana, ethereum
+
+
+@pytest.fixture
+def world(app):
+    world = build_world()
+    world.solana, world.ethereum = add_agreements(world.acme)
+    return world
+
+
+def count(model) -> int:
+    return db.session.scalar(select(func.count()).select_from(model))
+
+
+def lines_of(agreement):
+    return db.session.scalars(
+        select(PartnerCommissionLine).where(
+            PartnerCommissionLine.agreement_id == agreement.agreement_id
+        )
+    ).all()
+
+
+# ---- preview ----------------------------------------------------------------------------------
+
+
+def expected_solana_lines(world):
+    """(period label, wallet, validator, component) -> commission, worked out by hand.
+
+    W_PAID earns every period: MEV 1.5 x 10% = 0.15, REWARDS 10.000000000000000001 x 5%
+    = 0.50000000000000000005 -> 0.5 (half to even); its EXEC_FEES with V2 is not staked.
+    W_LATE (introduced 2 Jan) earns 2 and 3 Jan. W_UNSTAKED earns 1 and 2 Jan (unstaked
+    at 12:00 on 2 Jan), not 3 Jan.
+    """
+    expected = {}
+    for label, wallets in (
+        ("701", [W_PAID, W_UNSTAKED]),
+        ("702", [W_PAID, W_LATE, W_UNSTAKED]),
+        ("703", [W_PAID, W_LATE]),
+    ):
+        for wallet in wallets:
+            expected[(label, wallet, V1, "MEV")] = D("0.15")
+            expected[(label, wallet, V1, "REWARDS")] = D("0.5")
+    return expected
+
+
+def test_preview_computes_every_agreement_and_stores_nothing(world):
+    computation = service.preview(world.acme, date(2025, 1, 1), date(2025, 1, 3))
+    by_name = {o.agreement.name: o.result for o in computation.outcomes}
+    labels = {p.period_id: p.label for p in world.periods}
+    solana = by_name["Acme SOL"]
+    got = {
+        (
+            labels[ln.period_id],
+            ln.wallet_address,
+            ln.validator_key,
+            ln.revenue_component,
+        ): ln.commission_amount_native
+        for ln in solana.lines
+    }
+    assert got == expected_solana_lines(world)
+    assert solana.total_commission_native == D("0.65") * 7
+    reasons = {(labels[ex.period_id], ex.wallet_address, ex.reason) for ex in solana.exclusions}
+    assert reasons == {
+        *{(label, W_INACTIVE, "wallet inactive") for label in ("701", "702", "703")},
+        ("701", W_LATE, "introduced after period start"),
+        *{
+            (label, W_PAID, "not staked with validator during period")
+            for label in ("701", "702", "703")
+        },
+        ("703", W_UNSTAKED, "not staked with validator during period"),
+    }
+    assert not any(ex.wallet_address == W_OTHER for ex in solana.exclusions)
+
+    ethereum = by_name["Acme ETH"]
+    assert [(ln.revenue_component, ln.commission_amount_native) for ln in ethereum.lines] == [
+        ("MEV", D("2499999999999999999.9875"))
+    ]
+    assert [(ex.reason, ex.held_back_amount_native) for ex in ethereum.exclusions] == [
+        ("no rule", D("3"))
+    ]
+    db.session.rollback()
+    assert count(PartnerCommissionLine) == 0
+    assert count(CommissionRun) == 0
+    assert count(CommissionExclusion) == 0
+
+
+def test_preview_query_count_does_not_grow_with_wallets(app):
+    world = build_world(wallet_count=40)
+    world.solana, world.ethereum = add_agreements(world.acme)
+    db.session.refresh(world.acme)  # loaded now, so the count is the computation's own
+    statements = []
+
+    def record(conn, cursor, statement, parameters, context, executemany):
+        statements.append(statement)
+
+    event.listen(db.engine, "before_cursor_execute", record)
+    try:
+        computation = service.preview(world.acme, date(2025, 1, 1), date(2025, 1, 3))
+    finally:
+        event.remove(db.engine, "before_cursor_execute", record)
+    solana = next(o.result for o in computation.outcomes if o.agreement.name == "Acme SOL")
+    assert len(solana.lines) == 14 + 40 * 3 * 2
+    # Agreements (+ rules), then per agreement: periods and wallets, rewards, events or revenue.
+    assert len(statements) <= 8, statements
+
+
+# ---- commit -----------------------------------------------------------------------------------
+
+
+def test_commit_stores_lines_run_and_exclusions(world, make_user):
+    user = make_user("manager")
+    computation = service.commit(world.acme, date(2025, 1, 1), date(2025, 1, 3), user=user)
+    db.session.expire_all()
+    solana_run = next(o.run for o in computation.outcomes if o.agreement.name == "Acme SOL")
+    run = db.session.get(CommissionRun, solana_run.run_id)
+    assert run.status == "committed"
+    assert run.method == "wallet_attribution"
+    assert (run.date_from, run.date_to, run.period_count, run.line_count) == (
+        date(2025, 1, 1),
+        date(2025, 1, 3),
+        3,
+        14,
+    )
+    assert run.total_commission_native == D("4.55")
+    assert run.total_base_native == D("1.5") * 7 + D("10.000000000000000001") * 7
+    assert run.excluded_amount_native == (D("11.500000000000000001") * 5 + D("0.25") * 3)
+    assert run.created_by_user_id == user.user_id
+    payloads = json.loads(run.input_payload_ids)
+    assert payloads == {
+        "periods": [str(world.sources["periods"].payload_id)],
+        "staker_rewards": [str(world.sources["staker-rewards"].payload_id)],
+        "stake_events": [str(world.sources["stake-events"].payload_id)],
+    }
+    labels = {p.period_id: p.label for p in world.periods}
+    stored = {
+        (
+            labels[ln.period_id],
+            ln.wallet_address,
+            ln.validator_key,
+            ln.revenue_component.value,
+        ): ln.commission_amount_native
+        for ln in lines_of(world.solana)
+    }
+    assert stored == expected_solana_lines(world)
+    assert all(
+        ln.run_id == run.run_id and ln.partner_id == world.acme.partner_id
+        for ln in lines_of(world.solana)
+    )
+    exclusions = db.session.scalars(
+        select(CommissionExclusion).where(CommissionExclusion.run_id == run.run_id)
+    ).all()
+    assert len(exclusions) == 9
+    assert (
+        sum((ex.held_back_amount_native for ex in exclusions), D(0)) == run.excluded_amount_native
+    )
+
+    (eth_line,) = lines_of(world.ethereum)
+    assert eth_line.wallet_address is None
+    assert eth_line.base_amount_native == D("99999999999999999999.5")
+    assert eth_line.commission_amount_native == D("2499999999999999999.9875")
+
+
+def test_commit_twice_replaces_lines_and_supersedes_the_first_run(world):
+    first = service.commit(world.acme, date(2025, 1, 1), date(2025, 1, 3))
+    first_ids = {o.run.run_id for o in first.outcomes}
+    second = service.commit(world.acme, date(2025, 1, 1), date(2025, 1, 3))
+    db.session.expire_all()
+    assert count(PartnerCommissionLine) == 15
+    second_ids = {o.run.run_id for o in second.outcomes}
+    assert {ln.run_id for ln in db.session.scalars(select(PartnerCommissionLine))} == second_ids
+    for run_id in first_ids:
+        run = db.session.get(CommissionRun, run_id)
+        assert run.status == "superseded"
+        assert run.superseded_by_run_id in second_ids
+        assert run.superseded_at is not None
+    assert all(db.session.get(CommissionRun, r).status == "committed" for r in second_ids)
+
+
+def test_partly_overlapping_commit_replaces_only_its_periods(world):
+    first = service.commit(world.acme, date(2025, 1, 1), date(2025, 1, 2))
+    second = service.commit(world.acme, date(2025, 1, 2), date(2025, 1, 3))
+    db.session.expire_all()
+    first_run = next(o.run for o in first.outcomes if o.agreement.name == "Acme SOL")
+    second_run = next(o.run for o in second.outcomes if o.agreement.name == "Acme SOL")
+    by_period = {}
+    for line in lines_of(world.solana):
+        by_period.setdefault(line.period_id, set()).add(line.run_id)
+    day1, day2, day3 = (p.period_id for p in world.periods)
+    assert by_period == {
+        day1: {first_run.run_id},
+        day2: {second_run.run_id},
+        day3: {second_run.run_id},
+    }
+    # Day 1 still has the first run's lines, so it stays committed.
+    assert db.session.get(CommissionRun, first_run.run_id).status == "committed"
+    third = service.commit(world.acme, date(2024, 12, 1), date(2025, 1, 31))
+    db.session.expire_all()
+    third_run = next(o.run for o in third.outcomes if o.agreement.name == "Acme SOL")
+    for run in (first_run, second_run):
+        stored = db.session.get(CommissionRun, run.run_id)
+        assert (stored.status, stored.superseded_by_run_id) == ("superseded", third_run.run_id)
+    assert len(lines_of(world.solana)) == 14
+
+
+def test_commit_with_no_periods_in_range_records_an_empty_run(world):
+    computation = service.commit(world.acme, date(2025, 2, 1), date(2025, 2, 28))
+    assert {o.run.period_count for o in computation.outcomes} == {0}
+    assert count(PartnerCommissionLine) == 0
+
+
+@pytest.mark.postgres_only
+def test_two_commits_at_once_never_mix_lines(app, world):
+    """Two real connections commit the same partner and range at the same moment."""
+    barrier = threading.Barrier(2)
+    errors = []
+    partner_id = world.acme.partner_id
+    db.session.rollback()
+
+    def commit_in_own_session():
+        try:
+            with app.app_context():
+                partner = db.session.get(Partner, partner_id)
+                barrier.wait()
+                service.commit(partner, date(2025, 1, 1), date(2025, 1, 3))
+                db.session.remove()
+        except Exception as exc:  # noqa: BLE001 - reported by the assertion below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=commit_in_own_session) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert errors == []
+    db.session.expire_all()
+    lines = db.session.scalars(select(PartnerCommissionLine)).all()
+    assert len(lines) == 15
+    runs = db.session.scalars(select(CommissionRun)).all()
+    committed = [r for r in runs if r.status == "committed"]
+    superseded = [r for r in runs if r.status == "superseded"]
+    assert len(committed) == 2 and len(superseded) == 2
+    # Every line belongs to the committed run of its agreement: none from the loser.
+    assert {ln.run_id for ln in lines} == {r.run_id for r in committed}
+    assert {r.superseded_by_run_id for r in superseded} == {r.run_id for r in committed}
+
+
+# ---- the command line, end to end --------------------------------------------------------
+
+
+def read_export(text: str):
+    rows = list(csv.reader(io.StringIO(text)))
+    return rows[0], rows[1:]
+
+
+def test_command_line_create_compute_commit_twice_export(app, runner, tmp_path):
+    build_world()
+    create = [
+        "agreements",
+        "create",
+        "Acme Wallet",
+        "--chain",
+        "solana",
+        "--name",
+        "Acme SOL",
+        "--from",
+        "2025-01-01",
+        "--wallet-attribution",
+        "--rate",
+        "MEV=1000",
+        "--rate",
+        f"REWARDS=500@{V1}",
+    ]
+    assert runner.invoke(args=create).exit_code == 0
+    eth = [
+        "agreements",
+        "create",
+        "Acme Wallet",
+        "--chain",
+        "ethereum",
+        "--name",
+        "Acme ETH",
+        "--from",
+        "2025-01-01",
+    ]
+    assert runner.invoke(args=[*eth, "--rate", "MEV=250"]).exit_code == 0
+
+    span = ["Acme Wallet", "--from", "2025-01-01", "--to", "2025-01-03"]
+    preview = runner.invoke(args=["commissions", "compute", *span])
+    assert preview.exit_code == 0, preview.output
+    assert (
+        "agreement Acme SOL (solana, wallet attribution): 3 period(s), 14 line(s)" in preview.stdout
+    )
+    assert "MEV        lines        7  base 10.5  commission 1.05" in preview.stdout
+    assert "REWARDS    lines        7  base 70.000000000000000007  commission 3.5" in preview.stdout
+    assert "excluded: wallet inactive: 3 held back 34.500000000000000003" in preview.stdout
+    assert "excluded: no rule: 1 held back 3" in preview.stdout
+    assert "preview only" in preview.stdout
+    assert count(CommissionRun) == 0 and count(PartnerCommissionLine) == 0
+
+    for _ in range(2):
+        committed = runner.invoke(args=["commissions", "compute", *span, "--commit"])
+        assert committed.exit_code == 0, committed.output
+        assert "committed 2 run(s)" in committed.stdout
+    db.session.expire_all()
+    assert count(PartnerCommissionLine) == 15
+    assert db.session.scalar(select(func.count()).where(CommissionRun.status == "superseded")) == 2
+
+    out = tmp_path / "acme.csv"
+    exported = runner.invoke(args=["commissions", "export", *span, "-o", str(out)])
+    assert exported.exit_code == 0, exported.output
+    assert "wrote 15 line(s)" in exported.stdout
+    header, rows = read_export(out.read_text(encoding="utf-8"))
+    assert tuple(header) == EXPORT_HEADER
+    assert len(rows) == 15
+    # Ethereum first (chain order), its formula-like validator key shown as text.
+    assert rows[0] == [
+        "Acme Wallet",
+        "Acme ETH",
+        "ethereum",
+        "2025-01-02",
+        "2025-01-02T00:00:00+00:00",
+        "2025-01-03T00:00:00+00:00",
+        "'=cmd|evil",
+        "MEV",
+        "",
+        "99999999999999999999.5",
+        "250",
+        "2499999999999999999.9875",
+    ]
+    assert rows[1][:9] == [
+        "Acme Wallet",
+        "Acme SOL",
+        "solana",
+        "701",
+        "2025-01-01T00:00:00+00:00",
+        "2025-01-02T00:00:00+00:00",
+        V1,
+        "MEV",
+        W_UNSTAKED,
+    ]
+    assert rows[1][9:] == ["1.5", "1000", "0.15"]
+    solana_keys = [(r[3], r[6], r[7], r[8]) for r in rows[1:]]
+    assert solana_keys == sorted(solana_keys)
+    assert not any("e" in r[9].lower() or "e" in r[11].lower() for r in rows)
+
+    # Stdout export equals the file; a narrower range exports only its periods.
+    to_stdout = runner.invoke(args=["commissions", "export", *span])
+    assert to_stdout.stdout == out.read_text(encoding="utf-8")
+    one_day = runner.invoke(
+        args=["commissions", "export", "Acme Wallet", "--from", "2025-01-03", "--to", "2025-01-03"]
+    )
+    _, day_rows = read_export(one_day.stdout)
+    assert {r[3] for r in day_rows} == {"703"}
+    assert len(day_rows) == 4
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ["commissions", "compute", "Nobody", "--from", "2025-01-01", "--to", "2025-01-31"],
+            "no partner named",
+        ),
+        (
+            ["commissions", "compute", "Acme Wallet", "--from", "2025-01-31", "--to", "2025-01-01"],
+            "before --from",
+        ),
+        (
+            ["commissions", "compute", "Acme Wallet", "--from", "2020-01-01", "--to", "2020-01-31"],
+            "no agreement in effect",
+        ),
+        (
+            ["commissions", "export", "Nobody", "--from", "2025-01-01", "--to", "2025-01-31"],
+            "no partner named",
+        ),
+        (
+            ["commissions", "export", "Acme Wallet", "--from", "2025-01-31", "--to", "2025-01-01"],
+            "before --from",
+        ),
+    ],
+)
+def test_command_line_refusals(world, runner, args, message):
+    result = runner.invoke(args=args)
+    assert result.exit_code != 0
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and message in lines[0], result.stderr
+
+
+def test_export_of_nothing_committed_is_just_the_header(world, runner):
+    result = runner.invoke(
+        args=["commissions", "export", "Acme Wallet", "--from", "2025-01-01", "--to", "2025-01-31"]
+    )
+    assert result.exit_code == 0
+    assert result.stdout_bytes == (",".join(EXPORT_HEADER) + "\r\n").encode()
+
+
+def test_days_are_utc_dates_of_period_starts(world):
+    # The period starting 2 Jan 00:00 UTC is in a range ending 2 Jan, not in one from 3 Jan.
+    assert timedelta(days=1) == world.periods[1].end_time - world.periods[1].start_time
+    computation = service.preview(world.acme, date(2025, 1, 2), date(2025, 1, 2))
+    solana = next(o.result for o in computation.outcomes if o.agreement.name == "Acme SOL")
+    assert [p.label for p in solana.periods] == ["702"]
