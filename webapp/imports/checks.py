@@ -1,0 +1,411 @@
+"""Row checks for the four canonical CSV formats: plain data in, records and row errors out.
+
+Nothing here touches the database. `Reference` carries what the checks need to know about
+stored data (chains, periods); each checker turns one CSV row into a record tuple whose
+leading fields are the row's unique key, or records why the row is refused.
+"""
+
+import bisect
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from webapp.csvio import Column, RowError
+from webapp.models import PayloadKind, RevenueComponent, StakeEventType
+from webapp.money import AmountError, parse_amount
+
+#: At most this many row errors are kept; the rest are only counted.
+ERROR_LIMIT = 1000
+#: Longest validator key and staker address the schema holds.
+KEY_LENGTH = 100
+#: Longest period label the schema holds.
+LABEL_LENGTH = 50
+
+COMPONENTS = {member.value: member.value for member in RevenueComponent}
+EVENT_TYPES = {member.value: member.value for member in StakeEventType}
+
+
+class ErrorLog:
+    """The row errors of one file: the first `ERROR_LIMIT` in full, a count of the rest."""
+
+    def __init__(self, limit: int = ERROR_LIMIT):
+        self.limit = limit
+        self.errors: list[RowError] = []
+        self.more = 0
+
+    def add(self, line: int, column: str, reason: str) -> None:
+        """Keep an error, or only count it once the limit is reached."""
+        if len(self.errors) < self.limit:
+            self.errors.append(RowError(line, column, reason))
+        else:
+            self.more += 1
+
+    @property
+    def count(self) -> int:
+        """How many errors were found in all."""
+        return len(self.errors) + self.more
+
+    def __bool__(self) -> bool:
+        return self.count > 0
+
+
+@dataclass(frozen=True)
+class PeriodRef:
+    """A stored period, as the checks see it."""
+
+    period_id: uuid.UUID
+    chain_id: str
+    label: str
+    start_time: datetime
+    end_time: datetime
+    source_payload_id: uuid.UUID | None = None
+
+
+@dataclass
+class Reference:
+    """What the checks know of stored data: chain ids and the periods of each chain."""
+
+    chains: set[str]
+    periods: list[PeriodRef] = field(default_factory=list)
+    #: How to name a stored payload in a message, by payload id.
+    payload_names: dict[uuid.UUID, str] = field(default_factory=dict)
+
+    def __post_init__(self):
+        self.by_label = {(p.chain_id, p.label): p for p in self.periods}
+        self.by_id = {p.period_id: p for p in self.periods}
+        self._timeline: dict[str, tuple[list[datetime], list[PeriodRef]]] = {}
+        for period in sorted(self.periods, key=lambda p: p.start_time):
+            starts, refs = self._timeline.setdefault(period.chain_id, ([], []))
+            starts.append(period.start_time)
+            refs.append(period)
+
+    def period_at(self, chain_id: str, instant: datetime) -> PeriodRef | None:
+        """The period of the chain with start <= instant < end, if there is one."""
+        starts, refs = self._timeline.get(chain_id, ((), ()))
+        index = bisect.bisect_right(starts, instant) - 1
+        if index >= 0 and instant < refs[index].end_time:
+            return refs[index]
+        return None
+
+    def overlapping(self, chain_id: str, start: datetime, end: datetime) -> PeriodRef | None:
+        """A stored period of the chain that shares an instant with [start, end), if any."""
+        starts, refs = self._timeline.get(chain_id, ((), ()))
+        index = bisect.bisect_left(starts, end) - 1
+        if index >= 0 and refs[index].end_time > start:
+            return refs[index]
+        return None
+
+
+def parse_timestamp(text: str) -> datetime:
+    """An ISO 8601 timestamp as an aware UTC datetime; no offset means UTC."""
+    raw = text.strip()
+    if not raw:
+        raise ValueError("timestamp is empty")
+    try:
+        value = datetime.fromisoformat(raw)
+    except ValueError:
+        raise ValueError(f"{raw!r} is not an ISO 8601 timestamp") from None
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)
+
+
+def describe_instant(value: datetime) -> str:
+    """An instant as people read it in messages: 2025-10-01 00:00:00 UTC."""
+    return value.strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+@dataclass(frozen=True)
+class KindSpec:
+    """One import kind: its CSV columns, its record fields and how many of them form the key."""
+
+    kind: PayloadKind
+    noun: str
+    columns: tuple[Column, ...]
+    fields: tuple[str, ...]
+    key_size: int
+    key_column: str
+    key_words: str
+    make_checker: Callable[[Reference, ErrorLog], Callable[[int, dict], tuple | None]]
+
+
+def _text(row, name, line, errors, limit=KEY_LENGTH):
+    value = row[name]
+    if not value:
+        errors.add(line, name, f"{name} is empty")
+        return None
+    if len(value) > limit:
+        errors.add(line, name, f"{name} is longer than {limit} characters")
+        return None
+    return value
+
+
+def _amount(row, name, line, errors):
+    try:
+        return parse_amount(row[name])
+    except AmountError as exc:
+        errors.add(line, name, str(exc))
+        return None
+
+
+def _choice(row, name, line, errors, choices, what):
+    value = row[name]
+    found = choices.get(value) or choices.get(value.upper())
+    if found is None:
+        expected = ", ".join(choices)
+        shown = f"{value!r}" if value else "empty"
+        errors.add(line, name, f"unknown {what} {shown} (expected one of {expected})")
+    return found
+
+
+def _chain(row, line, errors, chains):
+    chain_id = row["chain_id"]
+    if chain_id in chains:
+        return chain_id
+    if not chain_id:
+        errors.add(line, "chain_id", "chain_id is empty")
+    else:
+        errors.add(line, "chain_id", f"unknown chain {chain_id!r}")
+    return None
+
+
+def _period(row, line, errors, chain_id, by_label):
+    label = row["period"]
+    period = by_label.get((chain_id, label))
+    if period is None:
+        if not label:
+            errors.add(line, "period", "period is empty")
+        else:
+            errors.add(
+                line,
+                "period",
+                f"no period labelled {label!r} on chain {chain_id} (import the periods first)",
+            )
+        return None
+    return period.period_id
+
+
+def _periods_checker(reference: Reference, errors: ErrorLog):
+    chains = reference.chains
+
+    def check(line: int, row: dict) -> tuple | None:
+        before = errors.count
+        chain_id = _chain(row, line, errors, chains)
+        label = _text(row, "label", line, errors, LABEL_LENGTH)
+        times = []
+        for name in ("start_time", "end_time"):
+            try:
+                times.append(parse_timestamp(row[name]))
+            except ValueError as exc:
+                errors.add(line, name, f"{name}: {exc}")
+        if len(times) == 2 and times[1] <= times[0]:
+            errors.add(line, "end_time", "end_time must be after start_time")
+        if errors.count != before:
+            return None
+        stored = reference.by_label.get((chain_id, label))
+        if stored is not None:
+            source = reference.payload_names.get(stored.source_payload_id, "an earlier import")
+            errors.add(
+                line, "label", f"period {label!r} of {chain_id} is already stored ({source})"
+            )
+            return None
+        return (chain_id, label, times[0], times[1])
+
+    return check
+
+
+def _validator_revenue_checker(reference: Reference, errors: ErrorLog):
+    chains, by_label = reference.chains, reference.by_label
+
+    def check(line: int, row: dict) -> tuple | None:
+        before = errors.count
+        chain_id = _chain(row, line, errors, chains)
+        period_id = _period(row, line, errors, chain_id, by_label) if chain_id else None
+        validator_key = _text(row, "validator_key", line, errors)
+        component = _choice(row, "revenue_component", line, errors, COMPONENTS, "revenue component")
+        amount = _amount(row, "amount_native", line, errors)
+        if errors.count != before:
+            return None
+        return (chain_id, period_id, validator_key, component, amount)
+
+    return check
+
+
+def _staker_rewards_checker(reference: Reference, errors: ErrorLog):
+    chains, by_label = reference.chains, reference.by_label
+
+    def check(line: int, row: dict) -> tuple | None:
+        before = errors.count
+        chain_id = _chain(row, line, errors, chains)
+        period_id = _period(row, line, errors, chain_id, by_label) if chain_id else None
+        validator_key = _text(row, "validator_key", line, errors)
+        staker_address = _text(row, "staker_address", line, errors)
+        component = _choice(row, "revenue_component", line, errors, COMPONENTS, "revenue component")
+        amount = _amount(row, "reward_amount_native", line, errors)
+        if errors.count != before:
+            return None
+        return (chain_id, period_id, validator_key, staker_address, component, amount)
+
+    return check
+
+
+def _stake_events_checker(reference: Reference, errors: ErrorLog):
+    chains = reference.chains
+
+    def check(line: int, row: dict) -> tuple | None:
+        before = errors.count
+        chain_id = _chain(row, line, errors, chains)
+        validator_key = _text(row, "validator_key", line, errors)
+        staker_address = _text(row, "staker_address", line, errors)
+        event_type = _choice(row, "event_type", line, errors, EVENT_TYPES, "event type")
+        amount = _amount(row, "stake_amount_native", line, errors)
+        period = None
+        try:
+            timestamp = parse_timestamp(row["event_timestamp"])
+        except ValueError as exc:
+            errors.add(line, "event_timestamp", f"event_timestamp: {exc}")
+        else:
+            if chain_id:
+                period = reference.period_at(chain_id, timestamp)
+                if period is None:
+                    errors.add(
+                        line,
+                        "event_timestamp",
+                        f"no period of {chain_id} contains {describe_instant(timestamp)}",
+                    )
+        if errors.count != before:
+            return None
+        return (
+            chain_id,
+            period.period_id,
+            validator_key,
+            staker_address,
+            event_type,
+            amount,
+            timestamp,
+        )
+
+    return check
+
+
+SPECS: dict[str, KindSpec] = {
+    spec.kind.value: spec
+    for spec in (
+        KindSpec(
+            kind=PayloadKind.PERIODS,
+            noun="periods",
+            columns=(
+                Column("chain_id", ("chain",)),
+                Column("label", ("period",)),
+                Column("start_time", ("start",)),
+                Column("end_time", ("end",)),
+            ),
+            fields=("chain_id", "label", "start_time", "end_time"),
+            key_size=2,
+            key_column="label",
+            key_words="chain and label",
+            make_checker=_periods_checker,
+        ),
+        KindSpec(
+            kind=PayloadKind.VALIDATOR_REVENUE,
+            noun="validator revenue rows",
+            columns=(
+                Column("chain_id", ("chain",)),
+                Column("period", ("period_label", "label")),
+                Column("validator_key", ("validator",)),
+                Column("revenue_component", ("component",)),
+                Column("amount_native", ("amount",)),
+            ),
+            fields=("chain_id", "period_id", "validator_key", "revenue_component", "amount_native"),
+            key_size=4,
+            key_column="validator_key",
+            key_words="chain, period, validator and component",
+            make_checker=_validator_revenue_checker,
+        ),
+        KindSpec(
+            kind=PayloadKind.STAKER_REWARDS,
+            noun="staker reward rows",
+            columns=(
+                Column("chain_id", ("chain",)),
+                Column("period", ("period_label", "label")),
+                Column("validator_key", ("validator",)),
+                Column("staker_address", ("staker",)),
+                Column("revenue_component", ("component",)),
+                Column("reward_amount_native", ("amount_native", "amount")),
+            ),
+            fields=(
+                "chain_id",
+                "period_id",
+                "validator_key",
+                "staker_address",
+                "revenue_component",
+                "reward_amount_native",
+            ),
+            key_size=5,
+            key_column="staker_address",
+            key_words="chain, period, validator, staker and component",
+            make_checker=_staker_rewards_checker,
+        ),
+        KindSpec(
+            kind=PayloadKind.STAKE_EVENTS,
+            noun="stake events",
+            columns=(
+                Column("chain_id", ("chain",)),
+                Column("validator_key", ("validator",)),
+                Column("staker_address", ("staker",)),
+                Column("event_type", ("type",)),
+                Column("stake_amount_native", ("amount_native", "amount")),
+                Column("event_timestamp", ("timestamp",)),
+            ),
+            fields=(
+                "chain_id",
+                "period_id",
+                "validator_key",
+                "staker_address",
+                "event_type",
+                "stake_amount_native",
+                "event_timestamp",
+            ),
+            # Events have no unique key in the schema: the same event may legitimately repeat.
+            key_size=0,
+            key_column="",
+            key_words="",
+            make_checker=_stake_events_checker,
+        ),
+    )
+}
+
+#: The kinds the importer accepts, in the order people think of them.
+KINDS = tuple(SPECS)
+
+
+def overlap_errors(
+    records: list[tuple[int, tuple]], reference: Reference, errors: ErrorLog
+) -> None:
+    """Report periods of a file that overlap each other or a stored period of their chain."""
+    by_chain: dict[str, list[tuple[int, tuple]]] = {}
+    for line, record in records:
+        by_chain.setdefault(record[0], []).append((line, record))
+    for chain_id, items in by_chain.items():
+        items.sort(key=lambda item: (item[1][2], item[0]))
+        previous = None
+        for line, (_, label, start, end) in items:
+            if previous is not None and start < previous[1][3]:
+                errors.add(
+                    line,
+                    "start_time",
+                    f"period {label!r} overlaps period {previous[1][1]!r} "
+                    f"of line {previous[0]} (periods are [start_time, end_time))",
+                )
+            stored = reference.overlapping(chain_id, start, end)
+            if stored is not None:
+                errors.add(
+                    line,
+                    "start_time",
+                    f"period {label!r} overlaps stored period {stored.label!r} of {chain_id} "
+                    f"({describe_instant(stored.start_time)} to "
+                    f"{describe_instant(stored.end_time)})",
+                )
+            if previous is None or end > previous[1][3]:
+                previous = (line, (chain_id, label, start, end))

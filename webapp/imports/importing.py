@@ -1,0 +1,507 @@
+"""Importing one canonical CSV file with lineage: all rows or none.
+
+The file is streamed: one pass checks every row and, while no row has failed, writes it
+in bulk inside the transaction. Rows that land in periods already holding rows of the
+kind are compared with the stored keys after the pass; a correction (`replace`) deletes
+the stored rows of the file's periods first, and is audit-logged.
+"""
+
+import hashlib
+import os
+import uuid
+from collections import Counter
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from sqlalchemy import delete, exists, func, select
+from sqlalchemy.orm import selectinload
+
+from webapp import audit
+from webapp.csvio import CsvFormatError, read_csv
+from webapp.extensions import db
+from webapp.imports import writers
+from webapp.imports.checks import SPECS, ErrorLog, KindSpec, PeriodRef, Reference, overlap_errors
+from webapp.models import (
+    CanonicalPeriod,
+    CanonicalStakeEvent,
+    CanonicalStakerRewardsDetail,
+    CanonicalValidatorRevenue,
+    Chain,
+    PayloadKind,
+    Provider,
+    StagingPayload,
+    utcnow,
+)
+from webapp.money import MONEY
+
+#: The table each kind fills, and the name of its id column.
+MODELS = {
+    PayloadKind.PERIODS.value: (CanonicalPeriod, "period_id"),
+    PayloadKind.VALIDATOR_REVENUE.value: (CanonicalValidatorRevenue, "revenue_id"),
+    PayloadKind.STAKER_REWARDS.value: (CanonicalStakerRewardsDetail, "staker_reward_id"),
+    PayloadKind.STAKE_EVENTS.value: (CanonicalStakeEvent, "stake_event_id"),
+}
+#: Where the amount sits in a record of each kind that has one.
+AMOUNT_INDEX = {
+    PayloadKind.VALIDATOR_REVENUE.value: 4,
+    PayloadKind.STAKER_REWARDS.value: 5,
+    PayloadKind.STAKE_EVENTS.value: 5,
+}
+#: Where the revenue component or event type sits in a record.
+COMPONENT_INDEX = {
+    PayloadKind.VALIDATOR_REVENUE.value: 3,
+    PayloadKind.STAKER_REWARDS.value: 4,
+    PayloadKind.STAKE_EVENTS.value: 4,
+}
+_HASH_CHUNK = 1 << 20
+
+
+@dataclass
+class ImportReport:
+    """What an import found and did: counts per period, errors, and the payload it stored."""
+
+    kind: str
+    file_name: str
+    provider_name: str = ""
+    sha256: str = ""
+    replace: bool = False
+    dry_run: bool = False
+    row_count: int = 0
+    #: Rows per (chain_id, period label).
+    period_rows: Counter = field(default_factory=Counter)
+    #: Amount per (chain_id, period label, component or event type), when asked for.
+    totals: dict = field(default_factory=dict)
+    #: Stored rows per (chain_id, period label) that the import replaces (or would).
+    replaced: dict = field(default_factory=dict)
+    errors: ErrorLog = field(default_factory=ErrorLog)
+    #: Why the whole file is refused, when that is not about single rows.
+    problem: str | None = None
+    payload_id: uuid.UUID | None = None
+    new_provider: bool = False
+
+    @property
+    def ok(self) -> bool:
+        """True when the file has no problem and no row error."""
+        return self.problem is None and not self.errors
+
+    @property
+    def chains(self) -> list[str]:
+        """The chains the file's rows belong to."""
+        return sorted({chain_id for chain_id, _ in self.period_rows})
+
+    @property
+    def noun(self) -> str:
+        """What the rows of this kind are called."""
+        spec = SPECS.get(self.kind)
+        return spec.noun if spec else "rows"
+
+    def headline(self) -> str:
+        """One line saying what happened, for the command line and the page."""
+        if self.problem:
+            return f"{self.file_name} was not imported: {self.problem}"
+        if self.errors:
+            count = self.errors.count
+            return (
+                f"{self.file_name} was not imported: {count} error{'s' if count != 1 else ''} "
+                "in its rows; nothing was stored"
+            )
+        periods = ", ".join(label for _, label in sorted(self.period_rows)[:5])
+        if len(self.period_rows) > 5:
+            periods += f" and {len(self.period_rows) - 5} more"
+        chain = ", ".join(self.chains)
+        replaced = sum(self.replaced.values())
+        tail = f"; replaced {replaced} stored rows" if self.replace else ""
+        if self.dry_run:
+            return (
+                f"{self.file_name} is ready to import: {self.row_count} {self.noun} "
+                f"on {chain} ({periods}){tail.replace('replaced', 'would replace')}"
+            )
+        return (
+            f"imported {self.row_count} {self.noun} from {self.file_name} on {chain} "
+            f"({periods}) as payload {self.payload_id} from provider {self.provider_name}{tail}"
+        )
+
+
+def file_sha256(path: str) -> str:
+    """The SHA-256 of a file's bytes, read in chunks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(_HASH_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def describe_payload(payload: StagingPayload) -> str:
+    """How a message names a stored payload: id, file, when and who."""
+    who = payload.created_by.email if payload.created_by else "the command line"
+    return (
+        f"payload {str(payload.payload_id)[:8]} ({payload.file_name!r}, imported "
+        f"{payload.created_at:%Y-%m-%d %H:%M} UTC by {who})"
+    )
+
+
+def payload_names(payload_ids) -> dict[uuid.UUID, str]:
+    """Names for messages of the given payloads, in one query."""
+    ids = {pid for pid in payload_ids if pid is not None}
+    if not ids:
+        return {}
+    payloads = db.session.scalars(
+        select(StagingPayload)
+        .options(selectinload(StagingPayload.created_by))
+        .where(StagingPayload.payload_id.in_(ids))
+    )
+    return {p.payload_id: describe_payload(p) for p in payloads}
+
+
+def find_provider(name: str) -> Provider | None:
+    """The provider of this name, ignoring case."""
+    return db.session.scalar(
+        select(Provider).where(func.lower(Provider.name) == name.strip().lower())
+    )
+
+
+def import_file(
+    kind: str,
+    path: str,
+    provider_name: str,
+    *,
+    file_name: str | None = None,
+    user=None,
+    replace: bool = False,
+    dry_run: bool = False,
+    with_totals: bool = False,
+) -> ImportReport:
+    """Check a CSV file of `kind` and, unless `dry_run`, store all its rows or none."""
+    report = ImportReport(
+        kind=kind,
+        file_name=file_name or os.path.basename(path),
+        provider_name=(provider_name or "").strip(),
+        replace=replace,
+        dry_run=dry_run,
+    )
+    spec = SPECS.get(kind)
+    report.problem = _precheck(spec, report)
+    if report.problem:
+        return report
+    report.sha256 = file_sha256(path)
+    earlier = db.session.scalar(
+        select(StagingPayload).where(
+            StagingPayload.kind == kind, StagingPayload.sha256 == report.sha256
+        )
+    )
+    if earlier is not None:
+        report.problem = f"the same file was imported before as {describe_payload(earlier)}"
+        return report
+    try:
+        _run(spec, path, report, user, with_totals)
+    except CsvFormatError as error:
+        report.problem = str(error)
+    except writers.ParentMissing as error:
+        report.problem = f"{error}; import the file again"
+    except writers.DATABASE_ERRORS as error:
+        first_line = str(error).strip().splitlines()[0] if str(error).strip() else ""
+        report.problem = (
+            "the rows could not be written, probably because another import changed the "
+            f"same data at the same time; import the file again ({first_line})"
+        )
+    if not report.ok or dry_run:
+        db.session.rollback()
+        report.payload_id = None
+    return report
+
+
+def _precheck(spec: KindSpec | None, report: ImportReport) -> str | None:
+    if spec is None:
+        return f"unknown kind {report.kind!r} (expected one of {', '.join(SPECS)})"
+    if not report.provider_name:
+        return "name the provider the file comes from"
+    if len(report.provider_name) > 100:
+        return "the provider name is longer than 100 characters"
+    if report.replace and spec.kind == PayloadKind.PERIODS:
+        return "periods cannot be replaced; import new periods instead"
+    return None
+
+
+def _run(spec: KindSpec, path: str, report: ImportReport, user, with_totals: bool) -> None:
+    model, id_column = MODELS[spec.kind.value]
+    reference = _load_reference(spec)
+    occupied = set() if report.replace or not spec.key_size else _occupied_periods(model)
+
+    writer = None
+    payload = provider = None
+    if not report.dry_run:
+        provider, report.new_provider = _provider(report.provider_name, user)
+        payload = StagingPayload(
+            provider_id=provider.provider_id,
+            kind=spec.kind.value,
+            file_name=report.file_name[:255],
+            sha256=report.sha256,
+            row_count=0,
+            created_by_user_id=getattr(user, "user_id", None),
+        )
+        db.session.add(payload)
+        db.session.flush()
+        report.payload_id = payload.payload_id
+        if not report.replace:
+            writer = _writer(spec, model, id_column, provider, payload)
+
+    scan = _Scan(spec, reference, report.errors, occupied, with_totals)
+    scan.run(path, writer)
+    report.row_count = scan.row_count
+    report.period_rows = scan.period_rows(reference)
+    report.totals = scan.totals_by_label(reference)
+
+    if spec.kind == PayloadKind.PERIODS:
+        overlap_errors(scan.records, reference, report.errors)
+    if scan.pending:
+        _collision_errors(spec, model, scan.pending, report.errors)
+    if report.replace:
+        report.replaced = _stored_counts(model, scan.touched, reference)
+    report.errors.errors.sort(key=lambda error: error.line)
+    if report.row_count == 0 and report.ok:
+        report.problem = "the file has a header but no rows"
+    if not report.ok or report.dry_run:
+        return
+
+    if report.replace or scan.stopped:
+        # The first pass could not write everything: start again from a clean slate.
+        if scan.written:
+            db.session.execute(delete(model).where(model.source_payload_id == payload.payload_id))
+        if report.replace:
+            _replace(spec, model, scan.touched, reference, payload, user)
+        writer = _writer(spec, model, id_column, provider, payload)
+        again = _Scan(spec, reference, ErrorLog(), set(), False)
+        again.run(path, writer)
+        if again.errors or again.row_count != scan.row_count:
+            raise writers.ParentMissing("the stored data changed while the file was read")
+
+    chain_ids = {chain_id for chain_id, _ in scan.touched}
+    period_ids = set() if spec.kind == PayloadKind.PERIODS else {p for _, p in scan.touched}
+    writers.lock_parents(db.session, chain_ids, period_ids, provider.provider_id)
+    payload.row_count = report.row_count
+    payload.chain_id = next(iter(chain_ids)) if len(chain_ids) == 1 else None
+    audit.record(
+        "import",
+        "staging_payload",
+        payload.payload_id,
+        after={
+            "kind": payload.kind,
+            "file_name": payload.file_name,
+            "sha256": payload.sha256,
+            "row_count": payload.row_count,
+            "provider": provider.name,
+            "chain_id": payload.chain_id,
+        },
+        user=user,
+    )
+    db.session.commit()
+
+
+def _writer(spec, model, id_column, provider, payload):
+    return writers.open_writer(
+        db.session,
+        model.__table__,
+        spec.fields,
+        id_column,
+        provider.provider_id,
+        payload.payload_id,
+        utcnow(),
+    )
+
+
+class _Scan:
+    """One streaming pass over a file: checks, duplicates, counts and (maybe) writes."""
+
+    def __init__(self, spec, reference, errors, occupied, with_totals):
+        self.spec = spec
+        self.reference = reference
+        self.errors = errors
+        self.occupied = occupied
+        self.with_totals = with_totals and spec.kind.value in AMOUNT_INDEX
+        self.row_count = 0
+        self.counts: Counter = Counter()
+        self.totals: dict = {}
+        self.pending: list[tuple[tuple, int]] = []
+        self.records: list[tuple[int, tuple]] = []
+        self.written = 0
+        self.stopped = False
+
+    @property
+    def touched(self):
+        """(chain_id, period) pairs the file's valid rows fall in."""
+        return set(self.counts)
+
+    def run(self, path: str, writer) -> None:
+        """Read the file once; write rows while every row so far has passed."""
+        spec, errors, occupied = self.spec, self.errors, self.occupied
+        check = spec.make_checker(self.reference, errors)
+        key_size, key_column = spec.key_size, spec.key_column
+        seen: dict[tuple, int] = {}
+        counts, pending = self.counts, self.pending
+        keep_records = spec.kind == PayloadKind.PERIODS
+        add_total = self._add_total if self.with_totals else None
+        with open(path, "rb") as handle:
+            for line, row in read_csv(handle, list(spec.columns)):
+                self.row_count += 1
+                record = check(line, row)
+                if record is None:
+                    writer = self._stop(writer)
+                    continue
+                if key_size:
+                    key = record[:key_size]
+                    first = seen.setdefault(key, line)
+                    if first != line:
+                        errors.add(
+                            line, key_column, f"duplicates line {first} (same {spec.key_words})"
+                        )
+                        writer = self._stop(writer)
+                        continue
+                    if occupied and record[1] in occupied:
+                        pending.append((key, line))
+                        writer = self._stop(writer)
+                counts[record[0], record[1]] += 1
+                if keep_records:
+                    self.records.append((line, record))
+                if add_total is not None:
+                    add_total(record)
+                if writer is not None:
+                    writer.write(record)
+        if writer is not None:
+            writer.close()
+            self.written += writer.written
+
+    def _stop(self, writer):
+        """End writing early: a row failed or needs comparing with stored rows first."""
+        if writer is not None:
+            writer.close()
+            self.written += writer.written
+            self.stopped = True
+        return None
+
+    def _add_total(self, record) -> None:
+        kind = self.spec.kind.value
+        key = (record[0], record[1], record[COMPONENT_INDEX[kind]])
+        self.totals[key] = MONEY.add(self.totals.get(key, Decimal(0)), record[AMOUNT_INDEX[kind]])
+
+    def period_rows(self, reference: Reference) -> Counter:
+        """Valid rows per (chain_id, period label)."""
+        if self.spec.kind == PayloadKind.PERIODS:
+            return Counter(self.counts)
+        by_id = reference.by_id
+        return Counter({(c, by_id[p].label): n for (c, p), n in self.counts.items()})
+
+    def totals_by_label(self, reference: Reference) -> dict:
+        """Amounts per (chain_id, period label, component), sorted."""
+        by_id = reference.by_id
+        return {
+            (c, by_id[p].label, component): amount
+            for (c, p, component), amount in sorted(
+                self.totals.items(), key=lambda item: (item[0][0], by_id[item[0][1]].start_time)
+            )
+        }
+
+
+def _load_reference(spec: KindSpec) -> Reference:
+    chains = set(db.session.scalars(select(Chain.chain_id)))
+    periods = [
+        PeriodRef(*row)
+        for row in db.session.execute(
+            select(
+                CanonicalPeriod.period_id,
+                CanonicalPeriod.chain_id,
+                CanonicalPeriod.label,
+                CanonicalPeriod.start_time,
+                CanonicalPeriod.end_time,
+                CanonicalPeriod.source_payload_id,
+            )
+        )
+    ]
+    names = {}
+    if spec.kind == PayloadKind.PERIODS:
+        names = payload_names(p.source_payload_id for p in periods)
+    return Reference(chains=chains, periods=periods, payload_names=names)
+
+
+def _occupied_periods(model) -> set[uuid.UUID]:
+    """Periods that already hold rows of this kind (one query, an index probe per period)."""
+    return set(
+        db.session.scalars(
+            select(CanonicalPeriod.period_id).where(
+                exists().where(
+                    model.chain_id == CanonicalPeriod.chain_id,
+                    model.period_id == CanonicalPeriod.period_id,
+                )
+            )
+        )
+    )
+
+
+def _provider(name: str, user) -> tuple[Provider, bool]:
+    provider = find_provider(name)
+    if provider is not None:
+        return provider, False
+    provider = Provider(name=name)
+    db.session.add(provider)
+    db.session.flush()
+    audit.record("create", "provider", provider.provider_id, after={"name": name}, user=user)
+    return provider, True
+
+
+def _collision_errors(spec: KindSpec, model, pending, errors: ErrorLog) -> None:
+    """Rows whose key is already stored: one query over the periods they fall in."""
+    key_columns = [getattr(model, name) for name in spec.fields[: spec.key_size]]
+    period_ids = {key[1] for key, _ in pending}
+    validators = {key[2] for key, _ in pending}
+    stmt = select(*key_columns, model.source_payload_id).where(model.period_id.in_(period_ids))
+    if len(validators) <= 1000:
+        stmt = stmt.where(model.validator_key.in_(validators))
+    stored = {tuple(row[:-1]): row[-1] for row in db.session.execute(stmt)}
+    clashes = [(line, stored[key]) for key, line in pending if key in stored]
+    names = payload_names({payload_id for _, payload_id in clashes[: errors.limit]})
+    for line, payload_id in clashes:
+        source = names.get(payload_id, "an earlier import")
+        errors.add(
+            line, spec.key_column, f"a row with the same {spec.key_words} is stored ({source})"
+        )
+
+
+def _stored_counts(model, touched, reference: Reference) -> dict:
+    """Stored rows per (chain_id, period label) among the periods a file touches."""
+    period_ids = {period_id for _, period_id in touched}
+    if not period_ids:
+        return {}
+    rows = db.session.execute(
+        select(model.period_id, func.count())
+        .where(model.period_id.in_(period_ids))
+        .group_by(model.period_id)
+    )
+    by_id = reference.by_id
+    return {(by_id[pid].chain_id, by_id[pid].label): count for pid, count in rows}
+
+
+def _replace(spec, model, touched, reference: Reference, payload, user) -> None:
+    """Delete the stored rows of the kind in the file's periods, one audit entry per period."""
+    period_ids = {period_id for _, period_id in touched}
+    held = db.session.execute(
+        select(model.period_id, model.source_payload_id, func.count())
+        .where(model.period_id.in_(period_ids))
+        .group_by(model.period_id, model.source_payload_id)
+    ).all()
+    if not held:
+        return
+    before: dict[uuid.UUID, dict] = {}
+    for period_id, source_payload_id, count in held:
+        entry = before.setdefault(period_id, {"rows": 0, "payloads": []})
+        entry["rows"] += count
+        entry["payloads"].append(str(source_payload_id))
+    db.session.execute(delete(model).where(model.period_id.in_(before)))
+    for period_id, entry in before.items():
+        period = reference.by_id[period_id]
+        audit.record(
+            "replace",
+            spec.kind.value,
+            f"{period.chain_id}/{period.label}",
+            before=entry,
+            after={"payload_id": str(payload.payload_id), "file_name": payload.file_name},
+            user=user,
+        )

@@ -1,0 +1,164 @@
+"""Bulk writers for canonical rows: COPY through psycopg 3 on PostgreSQL, large batched
+inserts on SQLite. Never one statement per row.
+
+Both write inside the session's transaction, so a rejected import rolls back every row.
+"""
+
+import uuid
+from datetime import datetime
+
+import psycopg
+from sqlalchemy import Table, exc, insert, select, text
+from sqlalchemy.orm import Session
+
+from webapp.models import CanonicalPeriod, Chain, Provider
+
+#: Errors a bulk write can end with when another transaction changed the same data.
+DATABASE_ERRORS = (exc.DBAPIError, psycopg.Error)
+#: Rows per executemany on SQLite.
+SQLITE_BATCH = 10_000
+#: Bits of a row id that count rows; the rest stay random, so ids of one import ascend.
+_COUNTER_BITS = 40
+
+
+class ParentMissing(RuntimeError):
+    """A chain or period the rows point to vanished while the import ran."""
+
+
+def _id_base() -> int:
+    """A random version-4 UUID with its low bits cleared, to count rows from."""
+    return uuid.uuid4().int & ~((1 << _COUNTER_BITS) - 1)
+
+
+class CopyWriter:
+    """Streams records into a table with PostgreSQL COPY, in the session's transaction.
+
+    Foreign keys are checked once per parent instead of once per row: the importer has
+    already matched every chain and period, `lock_parents` holds them until commit, and
+    the per-row triggers are switched off for the COPY when the role may do so.
+    """
+
+    def __init__(self, session: Session, table: Table, fields, id_column, lineage):
+        self._session = session
+        self._skip_row_triggers = _may_skip_row_triggers(session)
+        if self._skip_row_triggers:
+            session.execute(text("SET LOCAL session_replication_role = replica"))
+        raw = session.connection().connection.driver_connection
+        self._cursor = raw.cursor()
+        columns = ", ".join((id_column, *fields, *lineage_columns()))
+        self._copy_context = self._cursor.copy(f"COPY {table.name} ({columns}) FROM STDIN")
+        self._copy = self._copy_context.__enter__()
+        provider_id, payload_id, normalized_at = lineage
+        self._tail = (str(provider_id), str(payload_id), normalized_at.isoformat())
+        self._base = _id_base()
+        self.written = 0
+
+    def write(self, record: tuple) -> None:
+        """Queue one record for the COPY."""
+        self._copy.write_row((f"{self._base + self.written:032x}", *record, *self._tail))
+        self.written += 1
+
+    def close(self) -> None:
+        """End the COPY; the rows stay in the open transaction."""
+        if self._copy_context is None:
+            return
+        context, self._copy_context = self._copy_context, None
+        context.__exit__(None, None, None)
+        self._cursor.close()
+        if self._skip_row_triggers:
+            self._session.execute(text("SET LOCAL session_replication_role = origin"))
+
+
+class BatchWriter:
+    """Inserts records with executemany in large batches (SQLite)."""
+
+    def __init__(self, session: Session, table: Table, fields, id_column, lineage):
+        self._session = session
+        self._statement = insert(table)
+        self._keys = (id_column, *fields, *lineage_columns())
+        self._tail = tuple(lineage)
+        self._base = _id_base()
+        self._batch: list[tuple] = []
+        self.written = 0
+
+    def write(self, record: tuple) -> None:
+        """Queue one record; a full batch goes to the database."""
+        self._batch.append(record)
+        if len(self._batch) >= SQLITE_BATCH:
+            self._flush()
+
+    def _flush(self) -> None:
+        if not self._batch:
+            return
+        keys, tail, base, start = self._keys, self._tail, self._base, self.written
+        rows = [
+            dict(zip(keys, (uuid.UUID(int=base + start + offset), *record, *tail), strict=True))
+            for offset, record in enumerate(self._batch)
+        ]
+        self._session.execute(self._statement, rows)
+        self.written += len(rows)
+        self._batch = []
+
+    def close(self) -> None:
+        """Write what is left of the batch."""
+        self._flush()
+
+
+def lineage_columns() -> tuple[str, str, str]:
+    """The lineage columns every canonical row carries, after its own fields."""
+    return ("source_provider_id", "source_payload_id", "normalized_at")
+
+
+def open_writer(
+    session: Session,
+    table: Table,
+    fields,
+    id_column: str,
+    provider_id: uuid.UUID,
+    payload_id: uuid.UUID,
+    normalized_at: datetime,
+):
+    """The fastest writer the session's database offers."""
+    lineage = (provider_id, payload_id, normalized_at)
+    if session.get_bind().dialect.name == "postgresql":
+        return CopyWriter(session, table, fields, id_column, lineage)
+    return BatchWriter(session, table, fields, id_column, lineage)
+
+
+def _may_skip_row_triggers(session: Session) -> bool:
+    """True when this role may set session_replication_role (superuser or GRANTed SET)."""
+    raw = session.connection().connection.driver_connection
+    if raw.info.server_version >= 150000:
+        query = "SELECT has_parameter_privilege('session_replication_role', 'SET')"
+    else:
+        query = "SELECT current_setting('is_superuser') = 'on'"
+    return bool(session.execute(text(query)).scalar())
+
+
+def lock_parents(session: Session, chain_ids, period_ids, provider_id) -> None:
+    """Hold the parents of the new rows until commit, and check that they still exist."""
+    chain_ids, period_ids = set(chain_ids), set(period_ids)
+    found = set(
+        session.scalars(
+            select(Chain.chain_id)
+            .where(Chain.chain_id.in_(chain_ids))
+            .with_for_update(key_share=True)
+        )
+    )
+    if found != chain_ids:
+        raise ParentMissing(f"chain {sorted(chain_ids - found)[0]} was removed meanwhile")
+    if period_ids:
+        found_periods = set(
+            session.scalars(
+                select(CanonicalPeriod.period_id)
+                .where(CanonicalPeriod.period_id.in_(period_ids))
+                .with_for_update(key_share=True)
+            )
+        )
+        if found_periods != period_ids:
+            raise ParentMissing("a period of this file was removed meanwhile")
+    session.execute(
+        select(Provider.provider_id)
+        .where(Provider.provider_id == provider_id)
+        .with_for_update(key_share=True)
+    )
