@@ -2,7 +2,7 @@
 
 import json
 
-from flask import Response, abort, current_app, redirect, request, url_for
+from flask import Response, abort, current_app, redirect, request, stream_with_context, url_for
 from flask_login import current_user
 
 from webapp.models import Role
@@ -109,8 +109,9 @@ def export(partner_id):
     partner = _partner_or_404(partner_id)
     filters = WalletFilters.from_args(request.args)
     name = export_file_name(partner)
+    # The rows stream out of the database while the response is sent, inside the request.
     return Response(
-        export_rows(partner, filters),
+        stream_with_context(export_rows(partner, filters)),
         mimetype="text/csv",
         headers={"Content-Disposition": f'attachment; filename="{name}"'},
     )
@@ -140,7 +141,9 @@ def check(partner_id):
     partner = _partner_or_404(partner_id)
     form = _add_form(request.form)
     for name, message in _field_errors(partner, form).items():
-        form[name].errors = [message]
+        # A field not yet filled in is the user's next step, not a mistake.
+        if (form[name].data or "").strip():
+            form[name].errors = [message]
     return render("wallets/add.html", "wallets/partial/add_form.html", partner=partner, form=form)
 
 

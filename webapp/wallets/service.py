@@ -268,12 +268,16 @@ def export_file_name(partner: Partner) -> str:
 
 
 def export_rows(partner: Partner, filters: WalletFilters) -> Iterator[str]:
-    """The partner's wallets under the filters as CSV text chunks, safe for spreadsheets."""
+    """The partner's wallets under the filters as CSV text chunks, safe for spreadsheets.
+
+    A generator: the query runs when the first chunk is asked for, so that a streamed
+    response reads the rows inside its own (re-pushed) context.
+    """
     columns, newest_first = _sort_columns(filters)
     order = [c.desc() for c in columns] if newest_first else [c.asc() for c in columns]
-    stmt = _filtered(partner, filters).order_by(*order)
-    wallets = db.session.scalars(stmt.execution_options(yield_per=2000))
-    return iter_csv(
+    stmt = _filtered(partner, filters).order_by(*order).execution_options(yield_per=2000)
+    wallets = db.session.scalars(stmt)
+    yield from iter_csv(
         EXPORT_HEADER,
         (
             (
