@@ -50,9 +50,9 @@ class ErrorLog:
         return self.count > 0
 
 
-@dataclass(frozen=True)
+@dataclass
 class PeriodRef:
-    """A stored period, as the checks see it."""
+    """A stored period, as the checks see it; records carry its id as text (`key`)."""
 
     period_id: uuid.UUID
     chain_id: str
@@ -60,6 +60,10 @@ class PeriodRef:
     start_time: datetime
     end_time: datetime
     source_payload_id: uuid.UUID | None = None
+    key: str = ""
+
+    def __post_init__(self):
+        self.key = str(self.period_id)
 
 
 @dataclass
@@ -73,7 +77,7 @@ class Reference:
 
     def __post_init__(self):
         self.by_label = {(p.chain_id, p.label): p for p in self.periods}
-        self.by_id = {p.period_id: p for p in self.periods}
+        self.by_key = {p.key: p for p in self.periods}
         self._timeline: dict[str, tuple[list[datetime], list[PeriodRef]]] = {}
         for period in sorted(self.periods, key=lambda p: p.start_time):
             starts, refs = self._timeline.setdefault(period.chain_id, ([], []))
@@ -183,10 +187,10 @@ def _period(row, line, errors, chain_id, by_label):
                 f"no period labelled {label!r} on chain {chain_id} (import the periods first)",
             )
         return None
-    return period.period_id
+    return period.key
 
 
-def _periods_checker(reference: Reference, errors: ErrorLog):
+def _periods_rows(reference: Reference, errors: ErrorLog):
     chains = reference.chains
 
     def check(line: int, row: dict) -> tuple | None:
@@ -215,7 +219,7 @@ def _periods_checker(reference: Reference, errors: ErrorLog):
     return check
 
 
-def _validator_revenue_checker(reference: Reference, errors: ErrorLog):
+def _validator_revenue_rows(reference: Reference, errors: ErrorLog):
     chains, by_label = reference.chains, reference.by_label
 
     def check(line: int, row: dict) -> tuple | None:
@@ -232,7 +236,7 @@ def _validator_revenue_checker(reference: Reference, errors: ErrorLog):
     return check
 
 
-def _staker_rewards_checker(reference: Reference, errors: ErrorLog):
+def _staker_rewards_rows(reference: Reference, errors: ErrorLog):
     chains, by_label = reference.chains, reference.by_label
 
     def check(line: int, row: dict) -> tuple | None:
@@ -250,7 +254,7 @@ def _staker_rewards_checker(reference: Reference, errors: ErrorLog):
     return check
 
 
-def _stake_events_checker(reference: Reference, errors: ErrorLog):
+def _stake_events_rows(reference: Reference, errors: ErrorLog):
     chains = reference.chains
 
     def check(line: int, row: dict) -> tuple | None:
@@ -278,7 +282,7 @@ def _stake_events_checker(reference: Reference, errors: ErrorLog):
             return None
         return (
             chain_id,
-            period.period_id,
+            period.key,
             validator_key,
             staker_address,
             event_type,
@@ -287,6 +291,89 @@ def _stake_events_checker(reference: Reference, errors: ErrorLog):
         )
 
     return check
+
+
+def _by_name(make_full, names):
+    """A checker of value tuples that hands each row to `make_full` as {column: value}."""
+
+    def make(reference: Reference, errors: ErrorLog):
+        full = make_full(reference, errors)
+
+        def check(line: int, row: tuple) -> tuple | None:
+            return full(line, dict(zip(names, row, strict=True)))
+
+        return check
+
+    return make
+
+
+# The fast paths below accept only rows that are plainly valid and build the very record
+# the full check would; anything else goes to the full check, which reports every error.
+
+
+def _validator_revenue_checker(reference: Reference, errors: ErrorLog):
+    by_label = reference.by_label
+    full = _by_name(_validator_revenue_rows, REVENUE_NAMES)(reference, errors)
+
+    def check(line: int, row: tuple) -> tuple | None:
+        chain_id, label, validator_key, component, amount = row
+        period = by_label.get((chain_id, label))
+        component = COMPONENTS.get(component)
+        if period is not None and component and 0 < len(validator_key) <= KEY_LENGTH:
+            try:
+                return (chain_id, period.key, validator_key, component, parse_amount(amount))
+            except AmountError:
+                pass
+        return full(line, row)
+
+    return check
+
+
+def _staker_rewards_checker(reference: Reference, errors: ErrorLog):
+    by_label = reference.by_label
+    full = _by_name(_staker_rewards_rows, REWARD_NAMES)(reference, errors)
+
+    def check(line: int, row: tuple) -> tuple | None:
+        chain_id, label, validator_key, staker_address, component, amount = row
+        period = by_label.get((chain_id, label))
+        component = COMPONENTS.get(component)
+        if (
+            period is not None
+            and component
+            and 0 < len(validator_key) <= KEY_LENGTH
+            and 0 < len(staker_address) <= KEY_LENGTH
+        ):
+            try:
+                amount = parse_amount(amount)
+            except AmountError:
+                pass
+            else:
+                return (chain_id, period.key, validator_key, staker_address, component, amount)
+        return full(line, row)
+
+    return check
+
+
+REVENUE_NAMES = ("chain_id", "period", "validator_key", "revenue_component", "amount_native")
+REWARD_NAMES = (
+    "chain_id",
+    "period",
+    "validator_key",
+    "staker_address",
+    "revenue_component",
+    "reward_amount_native",
+)
+EVENT_NAMES = (
+    "chain_id",
+    "validator_key",
+    "staker_address",
+    "event_type",
+    "stake_amount_native",
+    "event_timestamp",
+)
+PERIOD_NAMES = ("chain_id", "label", "start_time", "end_time")
+_periods_checker = _by_name(_periods_rows, PERIOD_NAMES)
+_stake_events_checker = _by_name(_stake_events_rows, EVENT_NAMES)
 
 
 SPECS: dict[str, KindSpec] = {

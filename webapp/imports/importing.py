@@ -17,10 +17,11 @@ from sqlalchemy import delete, exists, func, select
 from sqlalchemy.orm import selectinload
 
 from webapp import audit
-from webapp.csvio import CsvFormatError, read_csv
+from webapp.csvio import CsvFormatError
 from webapp.extensions import db
 from webapp.imports import writers
 from webapp.imports.checks import SPECS, ErrorLog, KindSpec, PeriodRef, Reference, overlap_errors
+from webapp.imports.reading import read_rows
 from webapp.models import (
     CanonicalPeriod,
     CanonicalStakeEvent,
@@ -276,7 +277,7 @@ def _run(spec: KindSpec, path: str, report: ImportReport, user, with_totals: boo
             raise writers.ParentMissing("the stored data changed while the file was read")
 
     chain_ids = {chain_id for chain_id, _ in scan.touched}
-    period_ids = set() if spec.kind == PayloadKind.PERIODS else {p for _, p in scan.touched}
+    period_ids = set() if spec.kind == PayloadKind.PERIODS else _period_ids(scan.touched)
     writers.lock_parents(db.session, chain_ids, period_ids, provider.provider_id)
     payload.row_count = report.row_count
     payload.chain_id = next(iter(chain_ids)) if len(chain_ids) == 1 else None
@@ -325,6 +326,7 @@ class _Scan:
         self.records: list[tuple[int, tuple]] = []
         self.written = 0
         self.stopped = False
+        self.writer = None
 
     @property
     def touched(self):
@@ -333,6 +335,17 @@ class _Scan:
 
     def run(self, path: str, writer) -> None:
         """Read the file once; write rows while every row so far has passed."""
+        self.writer = writer
+        try:
+            self._read(path)
+            self._stop(early=False)
+        except BaseException as error:
+            if self.writer is not None:
+                self.writer.abort(error)
+                self.writer = None
+            raise
+
+    def _read(self, path: str) -> None:
         spec, errors, occupied = self.spec, self.errors, self.occupied
         check = spec.make_checker(self.reference, errors)
         key_size, key_column = spec.key_size, spec.key_column
@@ -341,11 +354,11 @@ class _Scan:
         keep_records = spec.kind == PayloadKind.PERIODS
         add_total = self._add_total if self.with_totals else None
         with open(path, "rb") as handle:
-            for line, row in read_csv(handle, list(spec.columns)):
+            for line, row in read_rows(handle, spec.columns):
                 self.row_count += 1
                 record = check(line, row)
                 if record is None:
-                    writer = self._stop(writer)
+                    self._stop()
                     continue
                 if key_size:
                     key = record[:key_size]
@@ -354,29 +367,26 @@ class _Scan:
                         errors.add(
                             line, key_column, f"duplicates line {first} (same {spec.key_words})"
                         )
-                        writer = self._stop(writer)
+                        self._stop()
                         continue
                     if occupied and record[1] in occupied:
                         pending.append((key, line))
-                        writer = self._stop(writer)
+                        self._stop()
                 counts[record[0], record[1]] += 1
                 if keep_records:
                     self.records.append((line, record))
                 if add_total is not None:
                     add_total(record)
-                if writer is not None:
-                    writer.write(record)
-        if writer is not None:
-            writer.close()
-            self.written += writer.written
+                if self.writer is not None:
+                    self.writer.write(record)
 
-    def _stop(self, writer):
-        """End writing early: a row failed or needs comparing with stored rows first."""
-        if writer is not None:
-            writer.close()
-            self.written += writer.written
-            self.stopped = True
-        return None
+    def _stop(self, early: bool = True) -> None:
+        """End writing; early when a row failed or must first be compared with stored rows."""
+        if self.writer is not None:
+            self.writer.close()
+            self.written += self.writer.written
+            self.writer = None
+            self.stopped = early
 
     def _add_total(self, record) -> None:
         kind = self.spec.kind.value
@@ -387,16 +397,16 @@ class _Scan:
         """Valid rows per (chain_id, period label)."""
         if self.spec.kind == PayloadKind.PERIODS:
             return Counter(self.counts)
-        by_id = reference.by_id
-        return Counter({(c, by_id[p].label): n for (c, p), n in self.counts.items()})
+        by_key = reference.by_key
+        return Counter({(c, by_key[p].label): n for (c, p), n in self.counts.items()})
 
     def totals_by_label(self, reference: Reference) -> dict:
         """Amounts per (chain_id, period label, component), sorted."""
-        by_id = reference.by_id
+        by_key = reference.by_key
         return {
-            (c, by_id[p].label, component): amount
+            (c, by_key[p].label, component): amount
             for (c, p, component), amount in sorted(
-                self.totals.items(), key=lambda item: (item[0][0], by_id[item[0][1]].start_time)
+                self.totals.items(), key=lambda item: (item[0][0], by_key[item[0][1]].start_time)
             )
         }
 
@@ -422,10 +432,16 @@ def _load_reference(spec: KindSpec) -> Reference:
     return Reference(chains=chains, periods=periods, payload_names=names)
 
 
-def _occupied_periods(model) -> set[uuid.UUID]:
+def _period_ids(touched) -> set[uuid.UUID]:
+    """The period ids of (chain_id, period key) pairs."""
+    return {uuid.UUID(key) for _, key in touched}
+
+
+def _occupied_periods(model) -> set[str]:
     """Periods that already hold rows of this kind (one query, an index probe per period)."""
     return set(
-        db.session.scalars(
+        str(period_id)
+        for period_id in db.session.scalars(
             select(CanonicalPeriod.period_id).where(
                 exists().where(
                     model.chain_id == CanonicalPeriod.chain_id,
@@ -450,12 +466,12 @@ def _provider(name: str, user) -> tuple[Provider, bool]:
 def _collision_errors(spec: KindSpec, model, pending, errors: ErrorLog) -> None:
     """Rows whose key is already stored: one query over the periods they fall in."""
     key_columns = [getattr(model, name) for name in spec.fields[: spec.key_size]]
-    period_ids = {key[1] for key, _ in pending}
+    period_ids = {uuid.UUID(key[1]) for key, _ in pending}
     validators = {key[2] for key, _ in pending}
     stmt = select(*key_columns, model.source_payload_id).where(model.period_id.in_(period_ids))
     if len(validators) <= 1000:
         stmt = stmt.where(model.validator_key.in_(validators))
-    stored = {tuple(row[:-1]): row[-1] for row in db.session.execute(stmt)}
+    stored = {(row[0], str(row[1]), *row[2:-1]): row[-1] for row in db.session.execute(stmt)}
     clashes = [(line, stored[key]) for key, line in pending if key in stored]
     names = payload_names({payload_id for _, payload_id in clashes[: errors.limit]})
     for line, payload_id in clashes:
@@ -467,7 +483,7 @@ def _collision_errors(spec: KindSpec, model, pending, errors: ErrorLog) -> None:
 
 def _stored_counts(model, touched, reference: Reference) -> dict:
     """Stored rows per (chain_id, period label) among the periods a file touches."""
-    period_ids = {period_id for _, period_id in touched}
+    period_ids = _period_ids(touched)
     if not period_ids:
         return {}
     rows = db.session.execute(
@@ -475,13 +491,13 @@ def _stored_counts(model, touched, reference: Reference) -> dict:
         .where(model.period_id.in_(period_ids))
         .group_by(model.period_id)
     )
-    by_id = reference.by_id
-    return {(by_id[pid].chain_id, by_id[pid].label): count for pid, count in rows}
+    by_key = reference.by_key
+    return {(by_key[str(pid)].chain_id, by_key[str(pid)].label): count for pid, count in rows}
 
 
 def _replace(spec, model, touched, reference: Reference, payload, user) -> None:
     """Delete the stored rows of the kind in the file's periods, one audit entry per period."""
-    period_ids = {period_id for _, period_id in touched}
+    period_ids = _period_ids(touched)
     held = db.session.execute(
         select(model.period_id, model.source_payload_id, func.count())
         .where(model.period_id.in_(period_ids))
@@ -496,7 +512,7 @@ def _replace(spec, model, touched, reference: Reference, payload, user) -> None:
         entry["payloads"].append(str(source_payload_id))
     db.session.execute(delete(model).where(model.period_id.in_(before)))
     for period_id, entry in before.items():
-        period = reference.by_id[period_id]
+        period = reference.by_key[str(period_id)]
         audit.record(
             "replace",
             spec.kind.value,

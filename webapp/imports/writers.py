@@ -4,10 +4,13 @@ inserts on SQLite. Never one statement per row.
 Both write inside the session's transaction, so a rejected import rolls back every row.
 """
 
+import contextlib
 import uuid
 from datetime import datetime
+from operator import itemgetter
 
 import psycopg
+from psycopg.copy import QueuedLibpqWriter
 from sqlalchemy import Table, exc, insert, select, text
 from sqlalchemy.orm import Session
 
@@ -17,6 +20,10 @@ from webapp.models import CanonicalPeriod, Chain, Provider
 DATABASE_ERRORS = (exc.DBAPIError, psycopg.Error)
 #: Rows per executemany on SQLite.
 SQLITE_BATCH = 10_000
+#: Records sorted and sent together to COPY.
+COPY_CHUNK = 50_000
+#: Leading record fields (chain, period, validator, ...) a chunk is sorted by.
+SORT_FIELDS = 5
 #: Bits of a row id that count rows; the rest stay random, so ids of one import ascend.
 _COUNTER_BITS = 40
 
@@ -40,32 +47,72 @@ class CopyWriter:
 
     def __init__(self, session: Session, table: Table, fields, id_column, lineage):
         self._session = session
-        self._skip_row_triggers = _may_skip_row_triggers(session)
-        if self._skip_row_triggers:
-            session.execute(text("SET LOCAL session_replication_role = replica"))
-        raw = session.connection().connection.driver_connection
-        self._cursor = raw.cursor()
         columns = ", ".join((id_column, *fields, *lineage_columns()))
-        self._copy_context = self._cursor.copy(f"COPY {table.name} ({columns}) FROM STDIN")
-        self._copy = self._copy_context.__enter__()
+        self._statement = f"COPY {table.name} ({columns}) FROM STDIN"
         provider_id, payload_id, normalized_at = lineage
         self._tail = (str(provider_id), str(payload_id), normalized_at.isoformat())
         self._base = _id_base()
+        self._skip_row_triggers = False
+        self._cursor = self._copy_context = self._copy = None
+        self._chunk: list[tuple] = []
+        self._sort_key = itemgetter(*range(min(len(fields), SORT_FIELDS)))
         self.written = 0
+
+    def _open(self) -> None:
+        # Opened at the first row, so a file that fails before it leaves no COPY behind.
+        self._skip_row_triggers = _may_skip_row_triggers(self._session)
+        if self._skip_row_triggers:
+            self._session.execute(text("SET LOCAL session_replication_role = replica"))
+        raw = self._session.connection().connection.driver_connection
+        self._cursor = raw.cursor()
+        # A worker thread feeds the server while this one parses the next rows: both cores work.
+        self._copy_context = self._cursor.copy(
+            self._statement, writer=QueuedLibpqWriter(self._cursor)
+        )
+        self._copy = self._copy_context.__enter__()
 
     def write(self, record: tuple) -> None:
         """Queue one record for the COPY."""
-        self._copy.write_row((f"{self._base + self.written:032x}", *record, *self._tail))
-        self.written += 1
+        self._chunk.append(record)
+        if len(self._chunk) >= COPY_CHUNK:
+            self._send()
+
+    def _send(self) -> None:
+        # Rows sent in key order reach the same index pages together instead of at random.
+        if not self._chunk:
+            return
+        if self._copy is None:
+            self._open()
+        chunk, self._chunk = self._chunk, []
+        chunk.sort(key=self._sort_key)
+        write_row, tail, base = self._copy.write_row, self._tail, self._base + self.written
+        for offset, record in enumerate(chunk):
+            write_row((f"{base + offset:032x}", *record, *tail))
+        self.written += len(chunk)
 
     def close(self) -> None:
         """End the COPY; the rows stay in the open transaction."""
+        self._send()
+        self._end(None)
+
+    def abort(self, error: BaseException) -> None:
+        """Cancel the COPY after an error, leaving the transaction to be rolled back."""
+        self._chunk = []
+        with contextlib.suppress(DATABASE_ERRORS):
+            self._end(error)
+
+    def _end(self, error: BaseException | None) -> None:
         if self._copy_context is None:
             return
-        context, self._copy_context = self._copy_context, None
-        context.__exit__(None, None, None)
-        self._cursor.close()
-        if self._skip_row_triggers:
+        context, self._copy_context, self._copy = self._copy_context, None, None
+        try:
+            if error is None:
+                context.__exit__(None, None, None)
+            else:
+                context.__exit__(type(error), error, error.__traceback__)
+        finally:
+            self._cursor.close()
+        if self._skip_row_triggers and error is None:
             self._session.execute(text("SET LOCAL session_replication_role = origin"))
 
 
@@ -76,6 +123,8 @@ class BatchWriter:
         self._session = session
         self._statement = insert(table)
         self._keys = (id_column, *fields, *lineage_columns())
+        # Records name their period by its id as text; the Uuid column wants a UUID here.
+        self._period_index = fields.index("period_id") if "period_id" in fields else None
         self._tail = tuple(lineage)
         self._base = _id_base()
         self._batch: list[tuple] = []
@@ -91,6 +140,18 @@ class BatchWriter:
         if not self._batch:
             return
         keys, tail, base, start = self._keys, self._tail, self._base, self.written
+        index = self._period_index
+        if index is not None:
+            periods: dict[str, uuid.UUID] = {}
+            self._batch = [
+                (
+                    *record[:index],
+                    periods.get(record[index])
+                    or periods.setdefault(record[index], uuid.UUID(record[index])),
+                    *record[index + 1 :],
+                )
+                for record in self._batch
+            ]
         rows = [
             dict(zip(keys, (uuid.UUID(int=base + start + offset), *record, *tail), strict=True))
             for offset, record in enumerate(self._batch)
@@ -102,6 +163,10 @@ class BatchWriter:
     def close(self) -> None:
         """Write what is left of the batch."""
         self._flush()
+
+    def abort(self, error: BaseException) -> None:
+        """Drop what is left of the batch; the transaction is rolled back by the caller."""
+        self._batch = []
 
 
 def lineage_columns() -> tuple[str, str, str]:

@@ -1,0 +1,137 @@
+"""Bench: staker rewards through `flask import` on PostgreSQL, end to end.
+
+Makes a fresh database, migrates it, adds a chain and the periods the rewards need,
+writes a rewards CSV (default 1,000,000 rows), then times `flask import staker-rewards`
+in a child process and prints rows per second and the child's peak RSS.
+
+    .venv/bin/python bench/bench_imports.py [--rows N] [--database-url URL] [--keep]
+"""
+
+import argparse
+import os
+import random
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+FLASK = [os.path.join(ROOT, ".venv", "bin", "flask"), "--app", "wsgi"]
+BASE58 = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
+VALIDATORS = 5
+PERIODS = 2
+COMPONENTS = ("EXEC_FEES", "MEV", "REWARDS")
+
+
+def fresh_database(url: str) -> str:
+    """Create the bench database, or empty its schema; returns its URL for psycopg 3."""
+    target = make_url(url).set(drivername="postgresql+psycopg")
+    admin = create_engine(target.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        found = conn.execute(
+            text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": target.database}
+        ).scalar()
+        if not found:
+            conn.execute(text(f'CREATE DATABASE "{target.database}"'))
+    admin.dispose()
+    bench = create_engine(target, isolation_level="AUTOCOMMIT")
+    with bench.connect() as conn:
+        # Emptying the schema, rather than dropping the database, never waits on other sessions.
+        conn.execute(text("DROP SCHEMA public CASCADE"))
+        conn.execute(text("CREATE SCHEMA public"))
+    bench.dispose()
+    return target.render_as_string(hide_password=False)
+
+
+def flask(env, *args) -> None:
+    """Run a flask command from the repository root; stop the bench if it fails."""
+    result = subprocess.run([*FLASK, *args], cwd=ROOT, env=env, capture_output=True, text=True)
+    if result.returncode != 0:
+        sys.exit(f"flask {' '.join(args)} failed:\n{result.stdout}{result.stderr}")
+
+
+def write_files(folder: str, rows: int) -> tuple[str, str]:
+    """A periods file and a rewards file of `rows` rows, in the order a provider exports."""
+    rng = random.Random(812)
+    start = datetime(2025, 10, 1, tzinfo=UTC)
+    periods_path = os.path.join(folder, "periods.csv")
+    with open(periods_path, "w", newline="") as out:
+        out.write("chain_id,label,start_time,end_time\n")
+        for index in range(PERIODS):
+            begin = start + timedelta(days=2 * index)
+            end = begin + timedelta(days=2)
+            out.write(f"solana,{812 + index},{begin.isoformat()},{end.isoformat()}\n")
+    per_period = -(-rows // PERIODS)
+    stakers = -(-per_period // VALIDATORS)
+    validators = ["".join(rng.choices(BASE58, k=44)) for _ in range(VALIDATORS)]
+    addresses = ["".join(rng.choices(BASE58, k=44)) for _ in range(stakers)]
+    rewards_path = os.path.join(folder, "staker_rewards.csv")
+    written = 0
+    with open(rewards_path, "w", newline="") as out:
+        out.write(
+            "chain_id,period,validator_key,staker_address,revenue_component,reward_amount_native\n"
+        )
+        for index in range(PERIODS):
+            label = 812 + index
+            lines = []
+            for validator in validators:
+                for number, staker in enumerate(addresses):
+                    if written == rows:
+                        break
+                    amount = f"{rng.randrange(10**12)}.{rng.randrange(10**9):09d}"
+                    component = COMPONENTS[number % 3]
+                    lines.append(f"solana,{label},{validator},{staker},{component},{amount}\n")
+                    written += 1
+            out.writelines(lines)
+    return periods_path, rewards_path
+
+
+def main() -> None:
+    """Generate, import, print the figures."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument(
+        "--database-url", default="postgresql://postgres@127.0.0.1/imports_bench_run"
+    )
+    parser.add_argument("--keep", action="store_true", help="keep the generated files")
+    args = parser.parse_args()
+
+    url = fresh_database(args.database_url)
+    env = {**os.environ, "DATABASE_URL": url, "FLASK_DEBUG": "0"}
+    flask(env, "db", "upgrade")
+    flask(env, "chains", "add", "solana", "--name", "Solana", "--symbol", "SOL",
+          "--decimals", "9", "--address-format", "base58-32")  # fmt: skip
+
+    folder = tempfile.mkdtemp(prefix="bench_imports_")
+    began = time.perf_counter()
+    periods_path, rewards_path = write_files(folder, args.rows)
+    size_mb = os.path.getsize(rewards_path) / 1e6
+    print(f"generated {args.rows:,} rows ({size_mb:.0f} MB) in {time.perf_counter() - began:.1f} s")
+    flask(env, "import", "periods", periods_path, "--provider", "bench")
+
+    command = [*FLASK, "import", "staker-rewards", rewards_path, "--provider", "bench"]
+    began = time.perf_counter()
+    child = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True)
+    output = child.stdout.read()
+    _, status, usage = os.wait4(child.pid, 0)
+    elapsed = time.perf_counter() - began
+    child.returncode = os.waitstatus_to_exitcode(status)
+    if child.returncode != 0:
+        sys.exit(f"import failed with exit code {child.returncode}")
+    print(output.strip())
+    print(f"rows:          {args.rows:,}")
+    print(f"elapsed:       {elapsed:.2f} s (CLI start to exit: parse, check, COPY, commit)")
+    print(f"rows/s:        {args.rows / elapsed:,.0f}")
+    print(f"peak RSS:      {usage.ru_maxrss / 1024:.0f} MiB (child process)")
+    if not args.keep:
+        for path in (periods_path, rewards_path):
+            os.remove(path)
+        os.rmdir(folder)
+
+
+if __name__ == "__main__":
+    main()
