@@ -1,0 +1,208 @@
+"""What the Data imports page reads: payload history, the rows a payload brought, and
+totals per period and component (exact sums on both databases via `decimal_sum`)."""
+
+import uuid
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import selectinload
+
+from webapp.db_types import decimal_sum
+from webapp.extensions import db
+from webapp.imports.importing import MODELS
+from webapp.models import (
+    CanonicalPeriod,
+    CanonicalStakeEvent,
+    CanonicalStakerRewardsDetail,
+    CanonicalValidatorRevenue,
+    Chain,
+    PayloadKind,
+    Provider,
+    RevenueComponent,
+    StagingPayload,
+)
+
+#: Periods shown in the totals table.
+TOTALS_PERIODS = 12
+
+
+@dataclass
+class Page:
+    """One page of a longer list."""
+
+    items: list
+    number: int
+    size: int
+    total: int
+
+    @property
+    def pages(self) -> int:
+        """How many pages there are (at least one)."""
+        return max(1, -(-self.total // self.size))
+
+    @property
+    def has_previous(self) -> bool:
+        """True when a page comes before this one."""
+        return self.number > 1
+
+    @property
+    def has_next(self) -> bool:
+        """True when a page comes after this one."""
+        return self.number < self.pages
+
+
+def page_number(text: str | None) -> int:
+    """A page number from a query string; anything odd is page 1."""
+    return int(text) if text and text.isdigit() and int(text) > 0 else 1
+
+
+def payload_history(number: int, size: int) -> Page:
+    """Imported files, newest first, with provider and uploader loaded."""
+    total = db.session.scalar(select(func.count()).select_from(StagingPayload))
+    items = db.session.scalars(
+        select(StagingPayload)
+        .options(selectinload(StagingPayload.provider), selectinload(StagingPayload.created_by))
+        .order_by(StagingPayload.created_at.desc(), StagingPayload.payload_id)
+        .limit(size)
+        .offset((number - 1) * size)
+    ).all()
+    return Page(items=list(items), number=number, size=size, total=total)
+
+
+def get_payload(payload_id) -> StagingPayload | None:
+    """The payload with this id (text or UUID), or None."""
+    try:
+        key = payload_id if isinstance(payload_id, uuid.UUID) else uuid.UUID(str(payload_id))
+    except ValueError:
+        return None
+    return db.session.get(
+        StagingPayload,
+        key,
+        options=[selectinload(StagingPayload.provider), selectinload(StagingPayload.created_by)],
+    )
+
+
+#: Columns shown for the rows of each kind, after the period label.
+ROW_COLUMNS = {
+    PayloadKind.PERIODS.value: ("chain_id", "label", "start_time", "end_time"),
+    PayloadKind.VALIDATOR_REVENUE.value: (
+        "chain_id",
+        "period",
+        "validator_key",
+        "revenue_component",
+        "amount_native",
+    ),
+    PayloadKind.STAKER_REWARDS.value: (
+        "chain_id",
+        "period",
+        "validator_key",
+        "staker_address",
+        "revenue_component",
+        "reward_amount_native",
+    ),
+    PayloadKind.STAKE_EVENTS.value: (
+        "chain_id",
+        "period",
+        "validator_key",
+        "staker_address",
+        "event_type",
+        "stake_amount_native",
+        "event_timestamp",
+    ),
+}
+
+
+def payload_rows(payload: StagingPayload, number: int, size: int) -> Page:
+    """The stored rows a payload brought, one page, as {column: value} dicts."""
+    if payload.kind not in MODELS:
+        return Page(items=[], number=1, size=size, total=0)
+    model, id_column = MODELS[payload.kind]
+    columns = ROW_COLUMNS[payload.kind]
+    where = model.source_payload_id == payload.payload_id
+    total = db.session.scalar(select(func.count()).select_from(model).where(where))
+    if model is CanonicalPeriod:
+        stmt = select(model).where(where).order_by(model.start_time)
+    else:
+        stmt = (
+            select(model, CanonicalPeriod.label)
+            .join(CanonicalPeriod, CanonicalPeriod.period_id == model.period_id)
+            .where(where)
+            .order_by(getattr(model, id_column))
+        )
+    items = []
+    for row in db.session.execute(stmt.limit(size).offset((number - 1) * size)):
+        obj = row[0]
+        values = {name: getattr(obj, name, None) for name in columns}
+        if model is not CanonicalPeriod:
+            values["period"] = row[1]
+        items.append(values)
+    return Page(items=items, number=number, size=size, total=total)
+
+
+@dataclass
+class PeriodTotals:
+    """One period's sums: revenue and staker rewards per component, and stake events."""
+
+    period: CanonicalPeriod
+    revenue: dict = field(default_factory=dict)
+    rewards: dict = field(default_factory=dict)
+    events: int = 0
+
+
+def chains_with_periods() -> list[str]:
+    """Chain ids that have at least one period."""
+    return list(
+        db.session.scalars(
+            select(Chain.chain_id)
+            .where(
+                select(CanonicalPeriod.period_id)
+                .where(CanonicalPeriod.chain_id == Chain.chain_id)
+                .exists()
+            )
+            .order_by(Chain.chain_id)
+        )
+    )
+
+
+def period_totals(chain_id: str, limit: int = TOTALS_PERIODS) -> list[PeriodTotals]:
+    """The latest periods of a chain with their sums per component, newest first."""
+    periods = db.session.scalars(
+        select(CanonicalPeriod)
+        .where(CanonicalPeriod.chain_id == chain_id)
+        .order_by(CanonicalPeriod.start_time.desc())
+        .limit(limit)
+    ).all()
+    totals = {p.period_id: PeriodTotals(period=p) for p in periods}
+    if not totals:
+        return []
+    ids = list(totals)
+    for model, amount, target in (
+        (CanonicalValidatorRevenue, CanonicalValidatorRevenue.amount_native, "revenue"),
+        (
+            CanonicalStakerRewardsDetail,
+            CanonicalStakerRewardsDetail.reward_amount_native,
+            "rewards",
+        ),
+    ):
+        rows = db.session.execute(
+            select(model.period_id, model.revenue_component, decimal_sum(amount))
+            .where(model.chain_id == chain_id, model.period_id.in_(ids))
+            .group_by(model.period_id, model.revenue_component)
+        )
+        for period_id, component, total in rows:
+            getattr(totals[period_id], target)[RevenueComponent(component).value] = (
+                total if total is not None else Decimal(0)
+            )
+    for period_id, count in db.session.execute(
+        select(CanonicalStakeEvent.period_id, func.count())
+        .where(CanonicalStakeEvent.chain_id == chain_id, CanonicalStakeEvent.period_id.in_(ids))
+        .group_by(CanonicalStakeEvent.period_id)
+    ):
+        totals[period_id].events = count
+    return [totals[p.period_id] for p in periods]
+
+
+def provider_names() -> list[str]:
+    """Every provider's name, for the upload form's suggestions."""
+    return list(db.session.scalars(select(Provider.name).order_by(Provider.name)))
