@@ -1,7 +1,7 @@
 """The upload form of the Data imports page."""
 
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, SelectField, StringField
+from wtforms import BooleanField, SelectChoice, SelectField, StringField
 from wtforms.validators import DataRequired, Length
 
 from webapp.imports.checks import KINDS
@@ -18,7 +18,9 @@ class ImportForm(FlaskForm):
     """Kind and provider of an uploaded file, and whether it replaces stored rows."""
 
     kind = SelectField(
-        "Kind of data", choices=[(kind, KIND_LABELS[kind]) for kind in KINDS], default="periods"
+        "Kind of data",
+        choices=[SelectChoice(kind, KIND_LABELS[kind]) for kind in KINDS],
+        default="periods",
     )
     provider = StringField(
         "Provider",
