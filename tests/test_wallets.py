@@ -346,7 +346,7 @@ def partner_url(partner, tail=""):
 
 def test_partner_page_shows_wallet_section_and_empty_state(world, manager_client, viewer_client):
     page = manager_client.get(partner_url(world.acme)).get_data(as_text=True)
-    assert "Acme Wallet has no wallets yet. Add one below, or drop a CSV" in page
+    assert "Acme Wallet has no wallets yet. Add one above, or drop a CSV" in page
     assert "data-dropzone" in page and "Add wallet" in page
     viewer = viewer_client.get(partner_url(world.acme)).get_data(as_text=True)
     assert "A manager can add them" in viewer and "data-dropzone" not in viewer
