@@ -56,6 +56,12 @@ def make_world():
     return SimpleNamespace(acme=create_partner("Acme Wallet"), beta=create_partner("Beta Exchange"))
 
 
+@pytest.fixture(autouse=True)
+def uploads_in_tmp(app, tmp_path):
+    """Keep uploaded files of a test in its own folder, not in the repository's instance/."""
+    app.instance_path = str(tmp_path / "instance")
+
+
 @pytest.fixture
 def world(app):
     return make_world()

@@ -8,7 +8,15 @@ from datetime import UTC, date, datetime
 import pytest
 from sqlalchemy import create_engine, select
 
-from tests.test_wallets import HX, make_world, solana_address, token_of, upload, wallet_csv
+from tests.test_wallets import (  # noqa: F401 - uploads_in_tmp is an autouse fixture
+    HX,
+    make_world,
+    solana_address,
+    token_of,
+    upload,
+    uploads_in_tmp,
+    wallet_csv,
+)
 from webapp.extensions import db
 from webapp.models import PartnerWallet, StagingPayload
 from webapp.partners.service import get_partner

@@ -7,7 +7,11 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from tests.test_wallets import make_world, solana_address
+from tests.test_wallets import (  # noqa: F401 - uploads_in_tmp is an autouse fixture
+    make_world,
+    solana_address,
+    uploads_in_tmp,
+)
 from webapp.wallets.checks import today_utc
 from webapp.wallets.service import add_wallet
 
@@ -129,6 +133,8 @@ def test_add_with_checks_as_you_type_then_edit_inline(manager_page, live_server,
     expect(row).to_contain_text("2024-05-06")
 
     row.get_by_role("button", name=f"Edit {address}").click()
+    # The inline form takes the focus once it has settled in.
+    expect(row.get_by_label("Introduced")).to_be_focused()
     row.get_by_label("Notes").fill("met at the conference")
     row.get_by_role("button", name="Save").click()
     expect(row).to_contain_text("met at the conference")

@@ -1,6 +1,6 @@
 """Wallet files: read, check, keep between preview and commit, and commit all or nothing.
 
-The uploaded bytes are kept under `instance/uploads/` named by a random token, with their
+The uploaded bytes are kept under `instance/wallet-uploads/` named by a random token, with their
 SHA-256 and the preview's outcome per row beside them. A commit reads the bytes again and
 checks them again (the world may have changed since the preview); the client never resends
 the file. Two commits racing for one wallet end with the database's unique constraint: the
@@ -145,7 +145,7 @@ def describe_payload(payload: StagingPayload) -> str:
 
 
 def _upload_dir() -> str:
-    path = os.path.join(current_app.instance_path, "uploads")
+    path = os.path.join(current_app.instance_path, "wallet-uploads")
     os.makedirs(path, exist_ok=True)
     return path
 
