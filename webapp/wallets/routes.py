@@ -2,7 +2,16 @@
 
 import json
 
-from flask import Response, abort, current_app, redirect, request, stream_with_context, url_for
+from flask import (
+    Response,
+    abort,
+    current_app,
+    make_response,
+    redirect,
+    request,
+    stream_with_context,
+    url_for,
+)
 from flask_login import current_user
 
 from webapp.models import Role
@@ -270,6 +279,14 @@ def _upload_failed(message: str, status: int = 400):
     return render("error.html", "partial/error.html", status=status, message=message)
 
 
+def _stored_upload_or_404(partner, token):
+    """The partner's stored upload, or a readable 404 when it is unknown or expired."""
+    try:
+        return load_upload(token, partner)
+    except UploadError as exc:
+        abort(make_response(*_upload_failed(str(exc), 404)))
+
+
 def _render_preview(partner, stored, status=200, note=""):
     rows, more = preview_rows(stored, limit=PREVIEW_PAGE_SIZE)
     return render(
@@ -307,10 +324,7 @@ def upload(partner_id):
 def upload_rows(partner_id, token):
     """A page of a preview's rows, optionally of one outcome."""
     partner = _partner_or_404(partner_id)
-    try:
-        stored = load_upload(token, partner)
-    except UploadError as exc:
-        return _upload_failed(str(exc), 404)
+    stored = _stored_upload_or_404(partner, token)
     outcome = request.args.get("outcome", "")
     outcome = outcome if outcome in stored.counts else ""
     after = request.args.get("after", "0")
@@ -332,10 +346,7 @@ def upload_rows(partner_id, token):
 def upload_problems(partner_id, token):
     """The refused rows of a preview as CSV, each with its line, column and reason."""
     partner = _partner_or_404(partner_id)
-    try:
-        stored = load_upload(token, partner)
-    except UploadError as exc:
-        return _upload_failed(str(exc), 404)
+    stored = _stored_upload_or_404(partner, token)
     name = stored.file_name.rsplit(".", 1)[0] or "wallets"
     return Response(
         problem_rows_csv(stored),
@@ -349,8 +360,8 @@ def upload_problems(partner_id, token):
 def upload_commit(partner_id, token):
     """Store the previewed file's new wallets, all or none, after checking it once more."""
     partner = _partner_or_404(partner_id)
+    stored = _stored_upload_or_404(partner, token)
     try:
-        stored = load_upload(token, partner)
         data = load_upload_bytes(stored)
         result = commit_file(partner, data, stored.file_name, stored.chain_id, current_user)
     except UploadError as exc:
@@ -382,10 +393,7 @@ def upload_commit(partner_id, token):
 def upload_discard(partner_id, token):
     """Drop a previewed file without storing anything."""
     partner = _partner_or_404(partner_id)
-    try:
-        load_upload(token, partner)
-    except UploadError as exc:
-        return _upload_failed(str(exc), 404)
+    _stored_upload_or_404(partner, token)
     discard_upload(token)
     if not is_htmx():
         return flash_and_redirect(

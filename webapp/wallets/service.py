@@ -115,6 +115,13 @@ def _sort_columns(filters: WalletFilters):
     return (PartnerWallet.introduced_date, PartnerWallet.wallet_id), True
 
 
+def _list_order(filters: WalletFilters, reverse: bool = False) -> list:
+    """ORDER BY of the list (or its reverse, to read the page before a cursor)."""
+    columns, newest_first = _sort_columns(filters)
+    descending = newest_first != reverse
+    return [c.desc() if descending else c.asc() for c in columns]
+
+
 def _cursor_of(wallet: PartnerWallet, filters: WalletFilters) -> str:
     key = wallet.wallet_address if filters.sort == "address" else wallet.introduced_date.isoformat()
     return f"{key}|{wallet.wallet_id}"
@@ -137,21 +144,20 @@ def list_wallets(
     total = db.session.scalar(select(func.count()).select_from(stmt.subquery()))
     columns, newest_first = _sort_columns(filters)
     keyset = tuple_(*columns)
-    forward = [c.desc() for c in columns] if newest_first else [c.asc() for c in columns]
-    backward = [c.asc() for c in columns] if newest_first else [c.desc() for c in columns]
     after_key = _parse_cursor(after, filters) if after else None
     before_key = _parse_cursor(before, filters) if before and not after_key else None
 
     if before_key:
         bound = keyset > before_key if newest_first else keyset < before_key
-        rows = list(db.session.scalars(stmt.where(bound).order_by(*backward).limit(size + 1)))
+        backward = stmt.where(bound).order_by(*_list_order(filters, reverse=True))
+        rows = list(db.session.scalars(backward.limit(size + 1)))
         has_prev, has_next = len(rows) > size, True
         wallets = list(reversed(rows[:size]))
     else:
         if after_key:
             bound = keyset < after_key if newest_first else keyset > after_key
             stmt = stmt.where(bound)
-        rows = list(db.session.scalars(stmt.order_by(*forward).limit(size + 1)))
+        rows = list(db.session.scalars(stmt.order_by(*_list_order(filters)).limit(size + 1)))
         has_prev, has_next = after_key is not None, len(rows) > size
         wallets = rows[:size]
     page = WalletPage(wallets=wallets, total=total)
@@ -273,9 +279,8 @@ def export_rows(partner: Partner, filters: WalletFilters) -> Iterator[str]:
     A generator: the query runs when the first chunk is asked for, so that a streamed
     response reads the rows inside its own (re-pushed) context.
     """
-    columns, newest_first = _sort_columns(filters)
-    order = [c.desc() for c in columns] if newest_first else [c.asc() for c in columns]
-    stmt = _filtered(partner, filters).order_by(*order).execution_options(yield_per=2000)
+    stmt = _filtered(partner, filters).order_by(*_list_order(filters))
+    stmt = stmt.execution_options(yield_per=2000)
     wallets = db.session.scalars(stmt)
     yield from iter_csv(
         EXPORT_HEADER,
