@@ -70,6 +70,20 @@ def browser_page(page, live_server):
     return page
 
 
+DROP_FILE = """([name, text]) => {
+  const transfer = new DataTransfer();
+  transfer.items.add(new File([text], name, {type: "text/csv"}));
+  return transfer;
+}"""
+
+
+def drop_file(page, zone: str, name: str, text: str) -> None:
+    """Drop a CSV file on a drop zone with real dragenter, dragover and drop events."""
+    transfer = page.evaluate_handle(DROP_FILE, [name, text])
+    for event in ("dragenter", "dragover", "drop"):
+        page.dispatch_event(zone, event, {"dataTransfer": transfer})
+
+
 def sign_in(page, base_url: str, email: str) -> None:
     """Sign in through the login form."""
     page.goto(f"{base_url}/login")

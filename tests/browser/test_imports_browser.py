@@ -4,16 +4,12 @@ find it in the history with a link to its rows."""
 import pytest
 from playwright.sync_api import expect
 
+from tests.browser.conftest import drop_file
 from webapp.chains.service import add_chain
 from webapp.imports.importing import import_file
 
 pytestmark = pytest.mark.browser
 
-DROP_FILE = """([name, text]) => {
-  const transfer = new DataTransfer();
-  transfer.items.add(new File([text], name, {type: "text/csv"}));
-  return transfer;
-}"""
 PERIODS = (
     "chain_id,label,start_time,end_time\nsolana,812,2025-10-01T00:00:00Z,2025-10-03T00:00:00Z\n"
 )
@@ -25,12 +21,8 @@ REWARDS = (
 
 
 def drop_csv(page, name: str, text: str) -> None:
-    """Drop a file on the import drop zone with real dragover and drop events."""
-    transfer = page.evaluate_handle(DROP_FILE, [name, text])
-    zone = "#import-upload-form [data-drop-target]"
-    page.dispatch_event(zone, "dragenter", {"dataTransfer": transfer})
-    page.dispatch_event(zone, "dragover", {"dataTransfer": transfer})
-    page.dispatch_event(zone, "drop", {"dataTransfer": transfer})
+    """Drop a file on the import drop zone."""
+    drop_file(page, "#import-upload-form [data-drop-target]", name, text)
 
 
 def test_drop_a_rewards_file_preview_commit_and_see_it_in_history(

@@ -7,6 +7,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
+from tests.browser.conftest import drop_file
 from tests.test_wallets import (  # noqa: F401 - uploads_in_tmp is an autouse fixture
     make_world,
     solana_address,
@@ -17,20 +18,10 @@ from webapp.wallets.service import add_wallet
 
 pytestmark = pytest.mark.browser
 
-DROP_FILE = """([name, text]) => {
-  const transfer = new DataTransfer();
-  transfer.items.add(new File([text], name, {type: "text/csv"}));
-  return transfer;
-}"""
-
 
 def drop_csv(page, name: str, text: str) -> None:
-    """Drop a file on the wallet drop zone with real dragover and drop events."""
-    transfer = page.evaluate_handle(DROP_FILE, [name, text])
-    zone = "#wallet-upload-form [data-drop-target]"
-    page.dispatch_event(zone, "dragenter", {"dataTransfer": transfer})
-    page.dispatch_event(zone, "dragover", {"dataTransfer": transfer})
-    page.dispatch_event(zone, "drop", {"dataTransfer": transfer})
+    """Drop a file on the wallet drop zone."""
+    drop_file(page, "#wallet-upload-form [data-drop-target]", name, text)
 
 
 def read_download(download) -> list[list[str]]:
