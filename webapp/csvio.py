@@ -48,20 +48,24 @@ class CsvReader:
     present: list[str] = field(default_factory=list)
 
     def __iter__(self) -> Iterator[tuple[int, dict[str, str]]]:
-        reader = csv.reader(self.stream)
-        try:
-            header = next(reader, None)
-            if header is None:
-                raise CsvFormatError("the file is empty: expected a header row")
-            positions = self._match_header(header)
-            for row in reader:
-                if not row or all(not cell.strip() for cell in row):
-                    continue
-                values = {
+        records, positions = self._start()
+        for line, row in records:
+            if not row or all(not cell.strip() for cell in row):
+                continue
+            yield (
+                line,
+                {
                     name: (row[index].strip() if index < len(row) else "")
                     for name, index in positions.items()
-                }
-                yield reader.line_num, values
+                },
+            )
+
+    def _records(self) -> Iterator[tuple[int, list[str]]]:
+        """(line number, cells) of each record; bad bytes and bad CSV become CsvFormatError."""
+        reader = csv.reader(self.stream)
+        try:
+            for row in reader:
+                yield reader.line_num, row
         except UnicodeDecodeError:
             raise CsvFormatError(
                 f"the file is not UTF-8 text (near line {reader.line_num + 1}); "
@@ -69,6 +73,14 @@ class CsvReader:
             ) from None
         except csv.Error as exc:
             raise CsvFormatError(f"line {reader.line_num}: not valid CSV ({exc})") from None
+
+    def _start(self) -> tuple[Iterator[tuple[int, list[str]]], dict[str, int]]:
+        """The records after the header, and where each expected column stands."""
+        records = self._records()
+        first = next(records, None)
+        if first is None:
+            raise CsvFormatError("the file is empty: expected a header row")
+        return records, self._match_header(first[1])
 
     def _match_header(self, header: list[str]) -> dict[str, int]:
         wanted = {}
