@@ -223,7 +223,8 @@ def generate(url: str, wallet_count: int, period_count: int) -> None:
         )
         cursor.close()
         db.session.commit()
-        with db.engine.connect() as conn:
+        # Fresh statistics, as autovacuum would give a real database after a large import.
+        with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
             conn.exec_driver_sql("ANALYZE")
         print(
             f"data: {wallet_count} wallets, {period_count} periods, "

@@ -260,8 +260,8 @@ def expected_solana_lines(world):
 def test_preview_computes_every_agreement_and_stores_nothing(world):
     computation = service.preview(world.acme, date(2025, 1, 1), date(2025, 1, 3))
     by_name = {o.agreement.name: o.result for o in computation.outcomes}
-    labels = {p.period_id: p.label for p in world.periods}
     solana = by_name["Acme SOL"]
+    labels = {p.period_id: p.label for p in solana.periods}
     got = {
         (
             labels[ln.period_id],

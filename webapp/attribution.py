@@ -11,9 +11,10 @@ from collections.abc import Hashable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
+from functools import cached_property
 from typing import NamedTuple
 
-from webapp.money import MONEY, ZERO, money_sum, quantize
+from webapp.money import MONEY, QUANTUM, ROUNDING, ZERO, money_sum, quantize
 
 METHOD_TOTAL_REVENUE = "total_revenue"
 METHOD_WALLET_ATTRIBUTION = "wallet_attribution"
@@ -160,7 +161,10 @@ class ExclusionTotal:
 
 @dataclass
 class AttributionResult:
-    """The outcome for one agreement: periods in scope, lines, exclusions, and their totals."""
+    """The outcome for one agreement: periods in scope, lines, exclusions, and their totals.
+
+    Totals are worked out once, on first use, from the lines as they are then.
+    """
 
     agreement_id: Hashable
     method: str
@@ -168,46 +172,59 @@ class AttributionResult:
     lines: list[CommissionLine]
     exclusions: list[Exclusion]
 
+    @cached_property
+    def _component_totals(self) -> list[ComponentTotal]:
+        add = MONEY.add
+        sums: dict[str, list] = {}
+        for line in self.lines:
+            entry = sums.get(line.revenue_component)
+            if entry is None:
+                entry = sums[line.revenue_component] = [0, ZERO, ZERO]
+            entry[0] += 1
+            entry[1] = add(entry[1], line.base_amount_native)
+            entry[2] = add(entry[2], line.commission_amount_native)
+        merged: dict[str, list] = {}
+        for component, (count, base, commission) in sums.items():
+            # StrEnum and str name the same component; group them under the plain name.
+            entry = merged.setdefault(str(component), [0, ZERO, ZERO])
+            entry[0] += count
+            entry[1], entry[2] = add(entry[1], base), add(entry[2], commission)
+        return [ComponentTotal(c, *merged[c]) for c in sorted(merged)]
+
+    @cached_property
+    def _exclusion_totals(self) -> list[ExclusionTotal]:
+        add = MONEY.add
+        sums: dict[str, list] = {}
+        for ex in self.exclusions:
+            entry = sums.get(ex.reason)
+            if entry is None:
+                entry = sums[ex.reason] = [0, ZERO]
+            entry[0] += 1
+            entry[1] = add(entry[1], ex.held_back_amount_native)
+        return [ExclusionTotal(r, *sums[r]) for r in REASONS if r in sums]
+
     @property
     def total_base_native(self) -> Decimal:
         """The sum of the lines' base amounts."""
-        return money_sum(line.base_amount_native for line in self.lines)
+        return money_sum(t.base_amount_native for t in self._component_totals)
 
     @property
     def total_commission_native(self) -> Decimal:
         """The sum of the rounded line commissions (so the lines always add up)."""
-        return money_sum(line.commission_amount_native for line in self.lines)
+        return money_sum(t.commission_amount_native for t in self._component_totals)
 
     @property
     def excluded_amount_native(self) -> Decimal:
         """The sum of every amount an exclusion held back."""
-        return money_sum(ex.held_back_amount_native for ex in self.exclusions)
+        return money_sum(t.held_back_amount_native for t in self._exclusion_totals)
 
     def component_totals(self) -> list[ComponentTotal]:
         """Line count, base and commission per revenue component, by component name."""
-        grouped: dict[str, list[CommissionLine]] = defaultdict(list)
-        for line in self.lines:
-            grouped[str(line.revenue_component)].append(line)
-        return [
-            ComponentTotal(
-                revenue_component=component,
-                line_count=len(lines),
-                base_amount_native=money_sum(line.base_amount_native for line in lines),
-                commission_amount_native=money_sum(line.commission_amount_native for line in lines),
-            )
-            for component, lines in sorted(grouped.items())
-        ]
+        return list(self._component_totals)
 
     def exclusion_totals(self) -> list[ExclusionTotal]:
         """Count and held-back amount per exclusion reason, in the order they are checked."""
-        grouped: dict[str, list[Decimal]] = defaultdict(list)
-        for ex in self.exclusions:
-            grouped[ex.reason].append(ex.held_back_amount_native)
-        return [
-            ExclusionTotal(reason, len(grouped[reason]), money_sum(grouped[reason]))
-            for reason in REASONS
-            if reason in grouped
-        ]
+        return list(self._exclusion_totals)
 
 
 # ---- The calculation, step by step --------------------------------------------------------
@@ -221,11 +238,16 @@ def _utc(instant: datetime) -> datetime:
 def periods_in_scope(
     terms: AgreementTerms, periods: Iterable[Period], date_from: date, date_to: date
 ) -> list[Period]:
-    """Step 1: periods whose UTC start date is within [from, to] and the agreement's dates."""
+    """Step 1: periods whose UTC start date is within [from, to] and the agreement's dates,
+    by start, their instants in UTC."""
     lowest = max(date_from, terms.effective_from)
     highest = date_to if terms.effective_to is None else min(date_to, terms.effective_to)
-    chosen = [p for p in periods if lowest <= p.start_date <= highest]
-    return sorted(chosen, key=lambda p: _utc(p.start_time))
+    chosen = [
+        p._replace(start_time=_utc(p.start_time), end_time=_utc(p.end_time))
+        for p in periods
+        if lowest <= p.start_date <= highest
+    ]
+    return sorted(chosen, key=lambda p: p.start_time)
 
 
 class RuleBook:
@@ -246,12 +268,41 @@ class RuleBook:
             rate = self._rates.get((revenue_component, None))
         return rate
 
+    def lookup(self) -> "dict[tuple[str, str], int | None]":
+        """A memo of rate_bps by (component, validator), filled on first use; for hot loops."""
+        return _RateMemo(self)
+
+
+class _RateMemo(dict):
+    """rate_bps by (component, validator), computed once per pair."""
+
+    def __init__(self, rules: RuleBook):
+        super().__init__()
+        self._rules = rules
+
+    def __missing__(self, key):
+        rate = self[key] = self._rules.rate_bps(*key)
+        return rate
+
+
+def rate_fraction(commission_rate_bps: int) -> Decimal:
+    """The rate as an exact fraction: basis points / 10000."""
+    return Decimal(commission_rate_bps).scaleb(-4)
+
+
+class _FractionMemo(dict):
+    """rate_fraction by rate, computed once per rate."""
+
+    def __missing__(self, rate):
+        fraction = self[rate] = rate_fraction(rate)
+        return fraction
+
 
 def commission_amount(base_amount_native: Decimal, commission_rate_bps: int) -> Decimal:
     """Step 6: base x rate_bps / 10000, rounded to 18 decimal places half-to-even."""
-    # Dividing by 10**4 only moves the point, so the product is exact before the one rounding.
-    exact = MONEY.multiply(base_amount_native, commission_rate_bps).scaleb(-4, MONEY)
-    return quantize(exact)
+    # The product of a NUMERIC(38,18) and a 5-digit fraction is exact in MONEY (which traps
+    # any inexact result), so the quantize is the one and only rounding.
+    return quantize(MONEY.multiply(base_amount_native, rate_fraction(commission_rate_bps)))
 
 
 def _line(period_id, validator_key, component, wallet_address, base, rate) -> CommissionLine:
@@ -334,12 +385,15 @@ class StakeHistory:
         return times, positive, next_positive
 
     def staked_during(self, wallet_address: str, validator_key: str, period: Period) -> bool:
-        """True when the wallet had a positive stake with the validator at some point in p."""
+        """True when the wallet had a positive stake with the validator at some point in p.
+
+        The period's instants are compared as given: periods_in_scope hands them out in UTC.
+        """
         timeline = self._timelines.get((wallet_address, validator_key))
         if timeline is None:
             return False
         times, positive, next_positive = timeline
-        start, end = _utc(period.start_time), _utc(period.end_time)
+        start, end = period.start_time, period.end_time
         up_to_start = bisect_right(times, start)
         if up_to_start and positive[up_to_start - 1]:
             return True
@@ -354,51 +408,57 @@ def wallet_attribution_lines(
     staker_rewards: Iterable[StakerReward],
     stake_events: Iterable[StakeEvent],
 ) -> tuple[list[CommissionLine], list[Exclusion]]:
-    """Step 4: per wallet and period in scope, the first check that applies wins."""
+    """Step 4: per period in scope and wallet, the first check that applies wins.
+
+    `scope` comes from periods_in_scope (UTC instants). Lines come out by period, wallet,
+    validator and component, whatever the order of the inputs.
+    """
     in_scope = {p.period_id for p in scope}
     rewards: dict[tuple[str, Hashable], list[StakerReward]] = defaultdict(list)
     for row in staker_rewards:
         if row.period_id in in_scope:
             rewards[(row.staker_address, row.period_id)].append(row)
     history = StakeHistory(stake_events)
+    staked_during = history.staked_during
     ordered_wallets = sorted(wallets, key=lambda w: w.wallet_address)
+    rate_of = rules.lookup()
     no_rows: list[StakerReward] = []
+    # Bound once: this loop runs once per reward row of a large partner.
+    multiply = MONEY.multiply
+    fraction_of = _FractionMemo()
 
     lines, exclusions = [], []
+    add_line, add_exclusion = lines.append, exclusions.append
     for period in scope:
-        start_date = period.start_date
+        period_id, start_date = period.period_id, period.start_date
         for wallet in ordered_wallets:
             address = wallet.wallet_address
-            rows = rewards.get((address, period.period_id), no_rows)
+            rows = rewards.get((address, period_id), no_rows)
             if not wallet.is_active:
-                exclusions.append(_wallet_exclusion(period, address, REASON_WALLET_INACTIVE, rows))
+                add_exclusion(_wallet_exclusion(period, address, REASON_WALLET_INACTIVE, rows))
                 continue
             if wallet.introduced_date > start_date:
-                exclusions.append(_wallet_exclusion(period, address, REASON_INTRODUCED_AFTER, rows))
+                add_exclusion(_wallet_exclusion(period, address, REASON_INTRODUCED_AFTER, rows))
                 continue
+            # One (validator, component) per row, so plain tuple order sorts by them.
+            rows.sort()
             staked: dict[str, bool] = {}
-            for row in sorted(rows, key=lambda r: (r.validator_key, str(r.revenue_component))):
-                validator, component = row.validator_key, str(row.revenue_component)
-                if validator not in staked:
-                    staked[validator] = history.staked_during(address, validator, period)
-                if not staked[validator]:
+            for _, validator, _, component, base in rows:
+                is_staked = staked.get(validator)
+                if is_staked is None:
+                    is_staked = staked[validator] = staked_during(address, validator, period)
+                if not is_staked:
                     reason = REASON_NOT_STAKED
-                elif (rate := rules.rate_bps(component, validator)) is None:
+                elif (rate := rate_of[(component, validator)]) is None:
                     reason = REASON_NO_RULE
                 else:
-                    base = row.reward_amount_native
-                    lines.append(_line(period.period_id, validator, component, address, base, rate))
-                    continue
-                exclusions.append(
-                    Exclusion(
-                        period.period_id,
-                        address,
-                        validator,
-                        component,
-                        reason,
-                        row.reward_amount_native,
+                    # commission_amount, inlined: the exact product, then the one rounding.
+                    amount = multiply(base, fraction_of[rate]).quantize(QUANTUM, context=ROUNDING)
+                    add_line(
+                        CommissionLine(period_id, validator, component, address, base, rate, amount)
                     )
-                )
+                    continue
+                add_exclusion(Exclusion(period_id, address, validator, component, reason, base))
     return lines, exclusions
 
 
