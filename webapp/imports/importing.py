@@ -13,7 +13,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from sqlalchemy import delete, exists, func, select
+from sqlalchemy import delete, exists, func, select, text
 from sqlalchemy.orm import selectinload
 
 from webapp import audit
@@ -55,6 +55,8 @@ COMPONENT_INDEX = {
     PayloadKind.STAKE_EVENTS.value: 4,
 }
 _HASH_CHUNK = 1 << 20
+#: Rows after which an import refreshes the planner statistics of its table (PostgreSQL).
+ANALYZE_AFTER_ROWS = 50_000
 
 
 @dataclass
@@ -296,6 +298,15 @@ def _run(spec: KindSpec, path: str, report: ImportReport, user, with_totals: boo
         user=user,
     )
     db.session.commit()
+    if (
+        report.row_count >= ANALYZE_AFTER_ROWS
+        and db.session.get_bind().dialect.name == "postgresql"
+    ):
+        # Fresh statistics keep the commission queries on their bulk plans after a big load.
+        with db.engine.connect() as connection:
+            connection.execution_options(isolation_level="AUTOCOMMIT").execute(
+                text(f"ANALYZE {model.__tablename__}")
+            )
 
 
 def _writer(spec, model, id_column, provider, payload):
