@@ -1,21 +1,273 @@
-"""Commission pages."""
+"""Commission pages: review a partner's breakdown for a date range, commit it, download it,
+and read any run with the exclusions that explain a wallet's empty line."""
 
-from sqlalchemy import select
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+
+from flask import Response, abort, request, stream_with_context
+from flask_login import current_user
+from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 
-from webapp.commissions import bp
+from webapp.attribution import METHOD_WALLET_ATTRIBUTION, AttributionResult
+from webapp.commissions import bp, service
+from webapp.commissions.forms import CommissionRangeForm
+from webapp.commissions.service import EXPORT_HEADER, CommissionError
+from webapp.csvio import iter_csv
+from webapp.db_types import decimal_sum
 from webapp.extensions import db
-from webapp.models import CommissionRun
-from webapp.web import render
+from webapp.models import CommissionExclusion, CommissionRun, PartnerCommissionLine, Role
+from webapp.money import MONEY, ZERO, money_sum
+from webapp.wallets.service import slugify
+from webapp.web import flash_and_redirect, render, role_required
+
+#: Wallet rows shown in a preview; a larger partner gets a note and the first ones by address.
+PREVIEW_WALLET_LIMIT = 200
+#: Rows of a run's per-wallet exclusions shown per page.
+RUN_WALLET_PAGE = 100
+#: Runs shown in the history.
+HISTORY_LIMIT = 100
+
+
+@dataclass
+class WalletSummary:
+    """One wallet's share of a preview: its lines, and what held the rest back, by reason."""
+
+    wallet_address: str
+    line_count: int = 0
+    base_amount_native: Decimal = ZERO
+    commission_amount_native: Decimal = ZERO
+    held_back: dict[str, list] = field(default_factory=dict)
+
+    @property
+    def earned_nothing(self) -> bool:
+        """True when no line of the wallet made it into the breakdown."""
+        return self.line_count == 0
+
+
+def wallet_summaries(result: AttributionResult) -> list[WalletSummary]:
+    """Per wallet of a wallet-attribution result: its lines and exclusions, by address."""
+    add = MONEY.add
+    wallets: dict[str, WalletSummary] = {}
+    for line in result.lines:
+        entry = wallets.get(line.wallet_address)
+        if entry is None:
+            entry = wallets[line.wallet_address] = WalletSummary(line.wallet_address)
+        entry.line_count += 1
+        entry.base_amount_native = add(entry.base_amount_native, line.base_amount_native)
+        entry.commission_amount_native = add(
+            entry.commission_amount_native, line.commission_amount_native
+        )
+    for ex in result.exclusions:
+        entry = wallets.get(ex.wallet_address)
+        if entry is None:
+            entry = wallets[ex.wallet_address] = WalletSummary(ex.wallet_address)
+        held = entry.held_back.setdefault(ex.reason, [0, ZERO])
+        held[0] += 1
+        held[1] = add(held[1], ex.held_back_amount_native)
+    return sorted(wallets.values(), key=lambda w: w.wallet_address)
+
+
+def _history(partner=None) -> list[CommissionRun]:
+    stmt = (
+        select(CommissionRun)
+        .options(selectinload(CommissionRun.partner), selectinload(CommissionRun.agreement))
+        .order_by(CommissionRun.created_at.desc())
+    )
+    if partner is not None:
+        stmt = stmt.where(CommissionRun.partner_id == partner.partner_id)
+    return db.session.scalars(stmt.limit(HISTORY_LIMIT)).all()
+
+
+@bp.app_template_global()
+def commission_runs_of(partner, limit: int = 10) -> list[CommissionRun]:
+    """The partner's most recent runs, for its page."""
+    return _history(partner)[:limit]
+
+
+def _breakdown(computation) -> list[dict]:
+    """What the template shows per agreement: its result and, for wallets, the capped table."""
+    sections = []
+    for outcome in computation.outcomes:
+        section = {"agreement": outcome.agreement, "result": outcome.result, "wallets": None}
+        if outcome.result.method == METHOD_WALLET_ATTRIBUTION:
+            wallets = wallet_summaries(outcome.result)
+            section["wallets"] = wallets[:PREVIEW_WALLET_LIMIT]
+            section["wallet_count"] = len(wallets)
+            section["idle_count"] = sum(1 for w in wallets if w.earned_nothing)
+        sections.append(section)
+    return sections
+
+
+def _grand_totals(computation) -> dict:
+    results = [o.result for o in computation.outcomes]
+    return {
+        "line_count": sum(len(r.lines) for r in results),
+        "base": money_sum(r.total_base_native for r in results),
+        "commission": money_sum(r.total_commission_native for r in results),
+        "excluded": money_sum(r.excluded_amount_native for r in results),
+    }
+
+
+def _review(form, status: int = 200, computation=None):
+    """The commissions page (or its review fragment for htmx) for a form and a preview."""
+    return render(
+        "commissions/index.html",
+        "commissions/partial/review.html",
+        status=status,
+        form=form,
+        computation=computation,
+        sections=_breakdown(computation) if computation else [],
+        totals=_grand_totals(computation) if computation else None,
+        runs=_history(),
+        wallet_limit=PREVIEW_WALLET_LIMIT,
+    )
+
+
+def _last_month() -> tuple[date, date]:
+    first_of_this_month = datetime.now(UTC).date().replace(day=1)
+    last_day = first_of_this_month - timedelta(days=1)
+    return last_day.replace(day=1), last_day
 
 
 @bp.route("/")
 def index():
-    """Recent commission runs."""
-    runs = db.session.scalars(
-        select(CommissionRun)
-        .options(selectinload(CommissionRun.partner), selectinload(CommissionRun.agreement))
-        .order_by(CommissionRun.created_at.desc())
-        .limit(100)
+    """Pick a partner and a range; given a range, the preview of its breakdown; then the history."""
+    form = CommissionRangeForm(request.args)
+    if not ({"date_from", "date_to"} & request.args.keys()):
+        # A first visit (or a link that names only the partner): last month, nothing computed.
+        form.date_from.data, form.date_to.data = _last_month()
+        return _review(form)
+    if not form.validate():
+        return _review(form, 400)
+    try:
+        computation = service.preview(form.chosen_partner, form.date_from.data, form.date_to.data)
+    except CommissionError as exc:
+        form.date_to.errors.append(str(exc))
+        return _review(form, 400)
+    return _review(form, computation=computation)
+
+
+@bp.route("/commit", methods=["POST"])
+@role_required(Role.MANAGER)
+def commit():
+    """Compute and store the partner's lines for the range, then back to the review."""
+    form = CommissionRangeForm(request.form)
+    if not form.validate():
+        return _review(form, 400)
+    partner, date_from, date_to = form.chosen_partner, form.date_from.data, form.date_to.data
+    computation = service.commit(partner, date_from, date_to, user=current_user)
+    runs = len(computation.outcomes)
+    lines = sum(len(o.result.lines) for o in computation.outcomes)
+    message = (
+        f"Committed {runs} run(s) for {partner.name}, {date_from.isoformat()} to "
+        f"{date_to.isoformat()}: {lines} line(s)."
+        if runs
+        else f"{partner.name} has no agreement in effect in that range: nothing committed."
+    )
+    return flash_and_redirect(
+        message,
+        "commissions.index",
+        category="success" if runs else "warning",
+        partner=str(partner.partner_id),
+        date_from=date_from.isoformat(),
+        date_to=date_to.isoformat(),
+    )
+
+
+@bp.route("/export.csv")
+def export():
+    """The committed lines of the partner's periods in the range, as CSV for finance."""
+    form = CommissionRangeForm(request.args)
+    if not form.validate():
+        return _review(form, 400)
+    partner, date_from, date_to = form.chosen_partner, form.date_from.data, form.date_to.data
+    name = (
+        f"commissions-{slugify(partner.name)}-{date_from.isoformat()}-to-{date_to.isoformat()}.csv"
+    )
+    rows = service.export_rows(partner, date_from, date_to)
+    # The lines stream out of the database while the response is sent, inside the request.
+    return Response(
+        stream_with_context(iter_csv(EXPORT_HEADER, rows)),
+        mimetype="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )
+
+
+def _run_or_404(run_id) -> CommissionRun:
+    try:
+        key = uuid.UUID(run_id)
+    except ValueError:
+        abort(404)
+    run = db.session.get(
+        CommissionRun,
+        key,
+        options=[selectinload(CommissionRun.partner), selectinload(CommissionRun.agreement)],
+    )
+    if run is None:
+        abort(404)
+    return run
+
+
+@bp.route("/runs/<run_id>")
+def run_detail(run_id):
+    """A run's totals, its stored lines per component, and its exclusions by reason and wallet."""
+    run = _run_or_404(run_id)
+    L, X = PartnerCommissionLine, CommissionExclusion
+    components = db.session.execute(
+        select(
+            L.revenue_component,
+            func.count(),
+            decimal_sum(L.base_amount_native),
+            decimal_sum(L.commission_amount_native),
+        )
+        .where(L.run_id == run.run_id)
+        .group_by(L.revenue_component)
+        .order_by(L.revenue_component)
     ).all()
-    return render("commissions/index.html", runs=runs)
+    reasons = db.session.execute(
+        select(X.reason, func.count(), decimal_sum(X.held_back_amount_native))
+        .where(X.run_id == run.run_id)
+        .group_by(X.reason)
+        .order_by(X.reason)
+    ).all()
+    wallet_filter = request.args.get("wallet", "").strip()
+    page_number = max(request.args.get("page", 1, type=int) or 1, 1)
+    by_wallet = (
+        select(X.wallet_address, X.reason, func.count(), decimal_sum(X.held_back_amount_native))
+        .where(X.run_id == run.run_id, X.wallet_address.is_not(None))
+        .group_by(X.wallet_address, X.reason)
+        .order_by(X.wallet_address, X.reason)
+    )
+    if wallet_filter:
+        by_wallet = by_wallet.where(X.wallet_address.contains(wallet_filter, autoescape=True))
+    wallet_rows = db.session.execute(
+        by_wallet.offset((page_number - 1) * RUN_WALLET_PAGE).limit(RUN_WALLET_PAGE + 1)
+    ).all()
+    has_next = len(wallet_rows) > RUN_WALLET_PAGE
+    wallet_rows = wallet_rows[:RUN_WALLET_PAGE]
+    # Whether each wallet on this page earned anything in the run, in one query for the page.
+    addresses = sorted({row[0] for row in wallet_rows})
+    earned = dict(
+        db.session.execute(
+            select(L.wallet_address, func.count())
+            .where(L.run_id == run.run_id, L.wallet_address.in_(addresses))
+            .group_by(L.wallet_address)
+        ).all()
+        if addresses
+        else []
+    )
+    return render(
+        "commissions/run.html",
+        "commissions/partial/run_wallets.html",
+        run=run,
+        components=components,
+        reasons=reasons,
+        wallet_rows=wallet_rows,
+        earned=earned,
+        wallet_filter=wallet_filter,
+        page_number=page_number,
+        has_next=has_next,
+    )
