@@ -1,6 +1,7 @@
 """Creating agreements and their rules, with the checks DOMAIN.md asks for, audit-logged."""
 
 import re
+import uuid
 from dataclasses import dataclass
 from datetime import date
 
@@ -185,3 +186,132 @@ def agreements_of_partner(partner_id, date_from: date, date_to: date) -> list[Ag
         .order_by(Agreement.chain_id, Agreement.effective_from, Agreement.name)
     )
     return list(db.session.scalars(stmt))
+
+
+def get_agreement(agreement_id) -> Agreement | None:
+    """One agreement with its partner, chain and rules, or None (also for a malformed id)."""
+    try:
+        key = uuid.UUID(str(agreement_id))
+    except ValueError:
+        return None
+    return db.session.scalars(
+        select(Agreement)
+        .options(
+            selectinload(Agreement.rules),
+            selectinload(Agreement.partner),
+            selectinload(Agreement.chain),
+        )
+        .where(Agreement.agreement_id == key)
+    ).first()
+
+
+def get_rule(agreement: Agreement, rule_id) -> AgreementRule | None:
+    """A rule of this agreement by id, or None."""
+    return next((rule for rule in agreement.rules if str(rule.rule_id) == str(rule_id)), None)
+
+
+def all_agreements_of_partner(partner_id) -> list[Agreement]:
+    """Every agreement of the partner, with its rules, by chain then start date."""
+    stmt = (
+        select(Agreement)
+        .options(selectinload(Agreement.rules))
+        .where(Agreement.partner_id == partner_id)
+        .order_by(Agreement.chain_id, Agreement.effective_from, Agreement.name)
+    )
+    return list(db.session.scalars(stmt))
+
+
+def sorted_rules(agreement: Agreement) -> list[AgreementRule]:
+    """Rules in reading order: component, then the all-validators rule before specific ones."""
+    order = {component: index for index, component in enumerate(RevenueComponent)}
+    return sorted(
+        agreement.rules,
+        key=lambda r: (
+            order[r.revenue_component],
+            r.validator_key is not None,
+            r.validator_key or "",
+        ),
+    )
+
+
+def _rule_spec(rule: AgreementRule) -> RuleSpec:
+    return RuleSpec(rule.revenue_component, rule.validator_key, rule.commission_rate_bps)
+
+
+def set_wallet_attribution(agreement: Agreement, enabled: bool, user=None) -> None:
+    """Switch the agreement's method; committed lines stay as they are until recomputed."""
+    before = {"wallet_attribution_enabled": agreement.wallet_attribution_enabled}
+    if agreement.wallet_attribution_enabled == enabled:
+        return
+    agreement.wallet_attribution_enabled = enabled
+    audit.record(
+        "set_method",
+        "agreement",
+        agreement.agreement_id,
+        before=before,
+        after={"wallet_attribution_enabled": enabled},
+        user=user,
+    )
+    db.session.commit()
+
+
+def set_rule_rate(rule: AgreementRule, rate_text, user=None) -> None:
+    """Change a rule's rate (checked as the command line checks it), audit-logged."""
+    rate_bps = parse_rate_bps(rate_text)
+    before = str(_rule_spec(rule))
+    if rate_bps == rule.commission_rate_bps:
+        return
+    rule.commission_rate_bps = rate_bps
+    audit.record(
+        "update_rule",
+        "agreement",
+        rule.agreement_id,
+        before={"rule": before},
+        after={"rule": str(_rule_spec(rule))},
+        user=user,
+    )
+    db.session.commit()
+
+
+def add_rule(
+    agreement: Agreement, component_text: str, validator_key: str | None, rate_text, user=None
+) -> AgreementRule:
+    """Add one rule to the agreement, refusing a duplicate as creation does; audit-logged."""
+    validator_key = (validator_key or "").strip() or None
+    spec = RuleSpec(parse_component(component_text), validator_key, parse_rate_bps(rate_text))
+    check_rules([_rule_spec(rule) for rule in agreement.rules] + [spec])
+    rule = AgreementRule(
+        revenue_component=spec.revenue_component,
+        validator_key=spec.validator_key,
+        commission_rate_bps=spec.commission_rate_bps,
+    )
+    agreement.rules.append(rule)
+    db.session.flush()
+    audit.record(
+        "add_rule", "agreement", agreement.agreement_id, after={"rule": str(spec)}, user=user
+    )
+    db.session.commit()
+    return rule
+
+
+def remove_rule(agreement: Agreement, rule: AgreementRule, user=None) -> None:
+    """Remove a rule; the last one stays, since an agreement needs at least one rate."""
+    if len(agreement.rules) <= 1:
+        raise AgreementError("an agreement needs at least one rate", "rules")
+    spec = str(_rule_spec(rule))
+    agreement.rules.remove(rule)
+    audit.record(
+        "remove_rule", "agreement", agreement.agreement_id, before={"rule": spec}, user=user
+    )
+    db.session.commit()
+
+
+def parse_effective_date(text: str, field: str) -> date:
+    """A YYYY-MM-DD date for `field`, or AgreementError naming it."""
+    raw = (text or "").strip()
+    try:
+        if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", raw):
+            raise ValueError(raw)
+        return date.fromisoformat(raw)
+    except ValueError:
+        raise AgreementError(f"{field} {raw!r} is not a date (YYYY-MM-DD)", field) from None

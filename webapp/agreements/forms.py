@@ -1,0 +1,77 @@
+"""Agreement forms: create one with its rates, edit or add a rule inline.
+
+Rates are plain text here: `webapp.agreements.service` checks them, so the browser and
+`flask agreements create` give the same messages.
+"""
+
+from flask_wtf import FlaskForm
+from wtforms import BooleanField, FieldList, Form, FormField, SelectField, StringField
+from wtforms.validators import DataRequired, Length
+from wtforms.widgets import DateInput
+
+from webapp.models import RevenueComponent
+
+COMPONENT_CHOICES = [(c.value, c.value) for c in RevenueComponent]
+#: How many validator-specific rule rows the create form offers.
+VALIDATOR_RULE_ROWS = 3
+
+
+class ValidatorRuleForm(Form):
+    """One validator-specific rate: component, validator and basis points."""
+
+    revenue_component = SelectField("Component", choices=COMPONENT_CHOICES, validate_choice=False)
+    validator_key = StringField("Validator")
+    commission_rate_bps = StringField("Rate (bps)")
+
+    def is_blank(self) -> bool:
+        """True when neither a validator nor a rate was given."""
+        return (
+            not (self.validator_key.data or "").strip()
+            and not (self.commission_rate_bps.data or "").strip()
+        )
+
+
+class AgreementForm(FlaskForm):
+    """A new agreement: partner, chain, name, dates, method and its rates."""
+
+    partner_id = SelectField("Partner", choices=[], validate_choice=False)
+    chain_id = SelectField("Chain", choices=[], validate_choice=False)
+    name = StringField("Name", validators=[DataRequired(), Length(max=200)])
+    effective_from = StringField("Effective from", widget=DateInput(), description="YYYY-MM-DD")
+    effective_to = StringField(
+        "Effective to", widget=DateInput(), description="Inclusive; leave empty for open-ended."
+    )
+    wallet_attribution_enabled = BooleanField(
+        "Wallet attribution",
+        description=(
+            "Pay on the rewards of the partner's wallets instead of total validator revenue."
+        ),
+    )
+    rate_exec_fees = StringField("EXEC_FEES rate (bps)", description="0 to 10000; empty for none.")
+    rate_mev = StringField("MEV rate (bps)", description="0 to 10000; empty for none.")
+    rate_rewards = StringField("REWARDS rate (bps)", description="0 to 10000; empty for none.")
+    validator_rules = FieldList(
+        FormField(ValidatorRuleForm), min_entries=VALIDATOR_RULE_ROWS, max_entries=20
+    )
+
+    def component_rates(self):
+        """(component, rate field) for the all-validators rate of each component."""
+        return [
+            (RevenueComponent.EXEC_FEES, self.rate_exec_fees),
+            (RevenueComponent.MEV, self.rate_mev),
+            (RevenueComponent.REWARDS, self.rate_rewards),
+        ]
+
+
+class RuleRateForm(FlaskForm):
+    """A rule's new rate, edited inline."""
+
+    commission_rate_bps = StringField("Rate (bps)")
+
+
+class NewRuleForm(FlaskForm):
+    """One more rule for an existing agreement."""
+
+    revenue_component = SelectField("Component", choices=COMPONENT_CHOICES, validate_choice=False)
+    validator_key = StringField("Validator", description="Empty: every validator.")
+    commission_rate_bps = StringField("Rate (bps)")
