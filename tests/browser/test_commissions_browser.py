@@ -1,0 +1,46 @@
+"""Commissions in a real browser: pick a partner and a range, preview, commit, and find the
+run in the history."""
+
+import re
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.test_commissions import add_agreements, build_world
+
+pytestmark = pytest.mark.browser
+
+
+def test_preview_commit_and_find_the_run(manager_page, live_server, live_app):
+    with live_app.app_context():
+        world = build_world()
+        add_agreements(world.acme)
+        partner_id = world.acme.partner_id
+    page = manager_page
+    page.goto(f"{live_server}/commissions/")
+    expect(page.get_by_text("No commission runs yet")).to_be_visible()
+
+    page.get_by_label("Partner").select_option(label="Acme Wallet")
+    page.get_by_label("From").fill("2025-01-01")
+    page.get_by_label(re.compile(r"^To\b")).fill("2025-01-03")
+    page.get_by_role("button", name="Preview").click()
+
+    # 7 Solana lines of 0.65 and the Ethereum MEV line, swapped in by htmx.
+    expect(page.locator("#grand-total-commission")).to_have_text("2500000000000000004.5375")
+    expect(page).to_have_url(
+        f"{live_server}/commissions/?partner={partner_id}&date_from=2025-01-01&date_to=2025-01-03"
+    )
+    expect(page.get_by_role("heading", name="Acme SOL")).to_be_visible()
+    expect(page.get_by_text("No commission runs yet")).to_be_visible()
+
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.get_by_role("button", name="Commit").click()
+    expect(page.get_by_text("Committed 2 run(s) for Acme Wallet")).to_be_visible()
+    history = page.locator("#commission-history")
+    expect(history.get_by_role("row")).to_have_count(3)
+    expect(history.get_by_role("row", name="Acme SOL")).to_contain_text("committed")
+    expect(history.get_by_role("row", name="Acme SOL")).to_contain_text("4.55")
+
+    history.get_by_role("row", name="Acme SOL").get_by_role("link").first.click()
+    expect(page.locator("#run-total-commission")).to_have_text("4.55")
+    expect(page.locator(".exclusion-reasons")).to_contain_text("wallet inactive")
