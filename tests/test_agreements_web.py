@@ -7,7 +7,13 @@ from datetime import date
 import pytest
 from sqlalchemy import func, select
 
-from webapp.agreements.service import create_agreement, parse_rate_spec
+from webapp.agreements.service import (
+    AgreementError,
+    add_rule,
+    create_agreement,
+    get_agreement,
+    parse_rate_spec,
+)
 from webapp.chains.service import add_chain
 from webapp.extensions import db
 from webapp.models import Agreement, AgreementRule, AuditLog, RevenueComponent
@@ -425,3 +431,24 @@ def test_viewer_gets_403_on_every_post(viewer_client, partner, agreement):
     assert agreement_count() == 1
     assert stored_rules(agreement.agreement_id) == {"MEV=500", "REWARDS=250@Vote111"}
     assert db.session.get(Agreement, agreement.agreement_id).wallet_attribution_enabled is False
+
+
+def test_rule_added_meanwhile_elsewhere_is_refused_as_duplicate(partner, agreement):
+    loaded = get_agreement(agreement.agreement_id)
+    assert len(loaded.rules) == 2
+    # Another request adds EXEC_FEES on its own connection after this one loaded the rules.
+    with db.engine.begin() as conn:
+        conn.execute(
+            AgreementRule.__table__.insert().values(
+                rule_id=uuid.uuid4(),
+                agreement_id=agreement.agreement_id,
+                revenue_component=RevenueComponent.EXEC_FEES,
+                validator_key=None,
+                commission_rate_bps=5,
+            )
+        )
+    with pytest.raises(AgreementError, match="duplicate rule: EXEC_FEES for all validators"):
+        add_rule(loaded, "EXEC_FEES", "", "7")
+    db.session.expire_all()
+    assert "EXEC_FEES=5" in stored_rules(agreement.agreement_id)
+    assert audit_entries("add_rule") == []

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import date
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
 from webapp import audit
@@ -286,7 +287,15 @@ def add_rule(
         commission_rate_bps=spec.commission_rate_bps,
     )
     agreement.rules.append(rule)
-    db.session.flush()
+    try:
+        db.session.flush()
+    except IntegrityError:
+        # The same rule added at the same moment elsewhere: the unique index refuses the second.
+        db.session.rollback()
+        target = f"validator {spec.validator_key}" if spec.validator_key else "all validators"
+        raise AgreementError(
+            f"duplicate rule: {spec.revenue_component.value} for {target} already exists", "rules"
+        ) from None
     audit.record(
         "add_rule", "agreement", agreement.agreement_id, after={"rule": str(spec)}, user=user
     )
