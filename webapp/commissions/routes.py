@@ -11,7 +11,7 @@ from flask_login import current_user
 from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 
-from webapp.attribution import METHOD_WALLET_ATTRIBUTION, AttributionResult
+from webapp.attribution import METHOD_WALLET_ATTRIBUTION, REASONS, AttributionResult
 from webapp.commissions import bp, service
 from webapp.commissions.forms import CommissionRangeForm
 from webapp.commissions.service import EXPORT_HEADER, CommissionError
@@ -48,7 +48,8 @@ class WalletSummary:
 
 
 def wallet_summaries(result: AttributionResult) -> list[WalletSummary]:
-    """Per wallet of a wallet-attribution result: its lines and exclusions, by address."""
+    """Per wallet of a wallet-attribution result: its lines and exclusions; wallets that
+    earned nothing first (they are what a manager asks about), then by address."""
     add = MONEY.add
     wallets: dict[str, WalletSummary] = {}
     for line in result.lines:
@@ -67,10 +68,10 @@ def wallet_summaries(result: AttributionResult) -> list[WalletSummary]:
         held = entry.held_back.setdefault(ex.reason, [0, ZERO])
         held[0] += 1
         held[1] = add(held[1], ex.held_back_amount_native)
-    return sorted(wallets.values(), key=lambda w: w.wallet_address)
+    return sorted(wallets.values(), key=lambda w: (not w.earned_nothing, w.wallet_address))
 
 
-def _history(partner=None) -> list[CommissionRun]:
+def _history(partner=None, limit: int = HISTORY_LIMIT) -> list[CommissionRun]:
     stmt = (
         select(CommissionRun)
         .options(selectinload(CommissionRun.partner), selectinload(CommissionRun.agreement))
@@ -78,13 +79,13 @@ def _history(partner=None) -> list[CommissionRun]:
     )
     if partner is not None:
         stmt = stmt.where(CommissionRun.partner_id == partner.partner_id)
-    return db.session.scalars(stmt.limit(HISTORY_LIMIT)).all()
+    return db.session.scalars(stmt.limit(limit)).all()
 
 
 @bp.app_template_global()
 def commission_runs_of(partner, limit: int = 10) -> list[CommissionRun]:
     """The partner's most recent runs, for its page."""
-    return _history(partner)[:limit]
+    return _history(partner, limit)
 
 
 def _breakdown(computation) -> list[dict]:
@@ -196,6 +197,11 @@ def export():
     )
 
 
+def _reason_order(reason: str) -> tuple:
+    """Reasons in the order the calculation checks them, as the preview lists them."""
+    return (REASONS.index(reason), "") if reason in REASONS else (len(REASONS), reason)
+
+
 def _run_or_404(run_id) -> CommissionRun:
     try:
         key = uuid.UUID(run_id)
@@ -227,12 +233,14 @@ def run_detail(run_id):
         .group_by(L.revenue_component)
         .order_by(L.revenue_component)
     ).all()
-    reasons = db.session.execute(
-        select(X.reason, func.count(), decimal_sum(X.held_back_amount_native))
-        .where(X.run_id == run.run_id)
-        .group_by(X.reason)
-        .order_by(X.reason)
-    ).all()
+    reasons = sorted(
+        db.session.execute(
+            select(X.reason, func.count(), decimal_sum(X.held_back_amount_native))
+            .where(X.run_id == run.run_id)
+            .group_by(X.reason)
+        ).all(),
+        key=lambda row: _reason_order(row[0]),
+    )
     wallet_filter = request.args.get("wallet", "").strip()
     page_number = max(request.args.get("page", 1, type=int) or 1, 1)
     by_wallet = (
