@@ -17,7 +17,7 @@ from webapp.agreements.service import (
 from webapp.chains.service import add_chain
 from webapp.extensions import db
 from webapp.models import Agreement, AgreementRule, AuditLog, RevenueComponent
-from webapp.partners.service import create_partner
+from webapp.partners.service import create_partner, set_partner_active
 
 HTMX = {"HX-Request": "true"}
 
@@ -98,6 +98,12 @@ def test_new_agreement_form_preselects_the_partner(manager_client, partner):
     assert response.status_code == 200
     html = response.get_data(as_text=True)
     assert f'<option selected value="{partner.partner_id}">Acme Wallet</option>' in html
+
+
+def test_new_agreement_form_marks_inactive_partners(manager_client, partner):
+    set_partner_active(partner, False)
+    html = manager_client.get("/agreements/new").get_data(as_text=True)
+    assert "Acme Wallet (inactive)</option>" in html
 
 
 def test_create_stores_agreement_rules_and_audit(manager_client, partner):
@@ -301,6 +307,7 @@ def test_edit_rule_rate_inline(manager_client, agreement):
     html = edit.get_data(as_text=True)
     assert html.startswith(f'<tr id="rule-{rule.rule_id}" class="editing" hx-target="this"')
     assert 'value="500"' in html
+    assert 'hx-trigger="keyup[key==&#39;Enter&#39;]"' in html  # Enter in the rate input saves
 
     saved = manager_client.post(url, data={"commission_rate_bps": "750"}, headers=HTMX)
     assert saved.status_code == 200

@@ -68,7 +68,10 @@ def list_agreements():
 
 def _agreement_form() -> AgreementForm:
     form = AgreementForm()
-    form.partner_id.choices = [(str(p.partner_id), p.name) for p in search_partners()]
+    form.partner_id.choices = [
+        (str(p.partner_id), p.name if p.is_active else f"{p.name} (inactive)")
+        for p in search_partners()
+    ]
     form.chain_id.choices = [
         (c.chain_id, f"{c.name} ({c.chain_id})")
         for c in db.session.scalars(select(Chain).order_by(Chain.chain_id))
