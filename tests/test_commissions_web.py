@@ -77,6 +77,7 @@ def test_preview_shows_the_breakdown_of_service_preview(manager_client, world):
     row = re.search(rf"<code>{W_INACTIVE}</code>.*?</tr>", page, re.S).group(0)
     assert "earned nothing" in row and "wallet inactive (3): 34.500000000000000003" in row
     assert W_OTHER not in page
+    assert "Wallets: 4, of which 1 earned nothing" in page
     assert "Recent runs" in page and "<html" in page
     assert re.search(r"<button[^>]*>Commit</button>", page)
     db.session.rollback()

@@ -47,28 +47,42 @@ class WalletSummary:
         return self.line_count == 0
 
 
-def wallet_summaries(result: AttributionResult) -> list[WalletSummary]:
-    """Per wallet of a wallet-attribution result: its lines and exclusions; wallets that
-    earned nothing first (they are what a manager asks about), then by address."""
+@dataclass
+class WalletTable:
+    """The wallets of a preview: how many, how many earned nothing, and the rows shown."""
+
+    wallet_count: int
+    idle_count: int
+    wallets: list[WalletSummary]
+
+
+def wallet_table(result: AttributionResult, limit: int) -> WalletTable:
+    """Per wallet of a wallet-attribution result, at most `limit` rows: wallets that earned
+    nothing first (they are what a manager asks about), then by address.
+
+    Only the rows shown are summed: at a large partner's scale, adding up every wallet's
+    lines would cost more than the rest of the page.
+    """
+    earning = {line.wallet_address for line in result.lines}
+    every = earning.union(ex.wallet_address for ex in result.exclusions)
+    order = sorted(every, key=lambda address: (address in earning, address))
+    wallets = {address: WalletSummary(address) for address in order[:limit]}
     add = MONEY.add
-    wallets: dict[str, WalletSummary] = {}
     for line in result.lines:
         entry = wallets.get(line.wallet_address)
-        if entry is None:
-            entry = wallets[line.wallet_address] = WalletSummary(line.wallet_address)
-        entry.line_count += 1
-        entry.base_amount_native = add(entry.base_amount_native, line.base_amount_native)
-        entry.commission_amount_native = add(
-            entry.commission_amount_native, line.commission_amount_native
-        )
+        if entry is not None:
+            entry.line_count += 1
+            entry.base_amount_native = add(entry.base_amount_native, line.base_amount_native)
+            entry.commission_amount_native = add(
+                entry.commission_amount_native, line.commission_amount_native
+            )
     for ex in result.exclusions:
         entry = wallets.get(ex.wallet_address)
-        if entry is None:
-            entry = wallets[ex.wallet_address] = WalletSummary(ex.wallet_address)
-        held = entry.held_back.setdefault(ex.reason, [0, ZERO])
-        held[0] += 1
-        held[1] = add(held[1], ex.held_back_amount_native)
-    return sorted(wallets.values(), key=lambda w: (not w.earned_nothing, w.wallet_address))
+        if entry is not None:
+            held = entry.held_back.setdefault(ex.reason, [0, ZERO])
+            held[0] += 1
+            held[1] = add(held[1], ex.held_back_amount_native)
+    return WalletTable(len(every), len(every) - len(earning), list(wallets.values()))
 
 
 def _history(partner=None, limit: int = HISTORY_LIMIT) -> list[CommissionRun]:
@@ -94,10 +108,7 @@ def _breakdown(computation) -> list[dict]:
     for outcome in computation.outcomes:
         section = {"agreement": outcome.agreement, "result": outcome.result, "wallets": None}
         if outcome.result.method == METHOD_WALLET_ATTRIBUTION:
-            wallets = wallet_summaries(outcome.result)
-            section["wallets"] = wallets[:PREVIEW_WALLET_LIMIT]
-            section["wallet_count"] = len(wallets)
-            section["idle_count"] = sum(1 for w in wallets if w.earned_nothing)
+            section["wallets"] = wallet_table(outcome.result, PREVIEW_WALLET_LIMIT)
         sections.append(section)
     return sections
 
