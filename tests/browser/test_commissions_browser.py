@@ -44,3 +44,8 @@ def test_preview_commit_and_find_the_run(manager_page, live_server, live_app):
     history.get_by_role("row", name="Acme SOL").get_by_role("link").first.click()
     expect(page.locator("#run-total-commission")).to_have_text("4.55")
     expect(page.locator(".exclusion-reasons")).to_contain_text("wallet inactive")
+    wallets = page.locator("#run-wallets")
+    expect(wallets.get_by_role("row")).to_have_count(5)
+    page.get_by_label("Wallet contains").fill("Off")
+    expect(wallets.get_by_role("row")).to_have_count(2)
+    expect(wallets.get_by_role("row").nth(1)).to_contain_text("wallet inactive")
