@@ -266,3 +266,16 @@ def test_partner_page_lists_its_runs_and_links_to_the_review(manager_client, wor
     section = re.search(r'<section id="commissions".*?</section>', page, re.S).group(0)
     for outcome in computation.outcomes:
         assert f"/commissions/runs/{outcome.run.run_id}" in section
+
+
+def test_run_detail_says_when_a_later_commit_replaced_its_lines(manager_client, world):
+    whole = service.commit(world.acme, FIRST, LAST)
+    first = next(o.run for o in whole.outcomes if o.agreement.name == "Acme SOL")
+    service.commit(world.acme, date(2025, 1, 3), LAST)
+    page = text_of(manager_client.get(f"/commissions/runs/{first.run_id}"))
+    # The 3 Jan commit replaced that day's 4 lines (W_PAID and W_LATE, MEV and REWARDS).
+    assert "4 of this run's 14 lines were replaced by a later commit" in page
+    service.commit(world.acme, FIRST, LAST)
+    page = text_of(manager_client.get(f"/commissions/runs/{first.run_id}"))
+    assert "superseded</span>" in page
+    assert "The 14 line(s) of this run were replaced by a later commit" in page
