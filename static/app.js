@@ -11,6 +11,21 @@
     }
   }, true);
 
+  // A plain form that is sending shows it: Pico draws a spinner on aria-busy buttons. Long work
+  // (a commit of a large partner) then never looks like a dead click.
+  document.addEventListener("submit", function (event) {
+    if (event.defaultPrevented || event.target.hasAttribute("hx-post")) return;
+    var button = event.submitter;
+    if (button && button.tagName === "BUTTON") button.setAttribute("aria-busy", "true");
+  });
+
+  // A page restored from the back/forward cache must not keep a spinning button.
+  window.addEventListener("pageshow", function () {
+    document.querySelectorAll("button[aria-busy='true']").forEach(function (button) {
+      button.removeAttribute("aria-busy");
+    });
+  });
+
   // After htmx swaps content in, move focus to an element that asks for it.
   document.addEventListener("htmx:afterSettle", function (event) {
     var target = event.detail && event.detail.elt;
