@@ -5,13 +5,21 @@ Rates are plain text here: `webapp.agreements.service` checks them, so the brows
 """
 
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, FieldList, Form, FormField, SelectField, StringField
+from wtforms import (
+    BooleanField,
+    FieldList,
+    Form,
+    FormField,
+    SelectChoice,
+    SelectField,
+    StringField,
+)
 from wtforms.validators import DataRequired, Length
 from wtforms.widgets import DateInput
 
 from webapp.models import RevenueComponent
 
-COMPONENT_CHOICES = [(c.value, c.value) for c in RevenueComponent]
+COMPONENT_CHOICES = [SelectChoice(c.value) for c in RevenueComponent]
 #: How many validator-specific rule rows the create form offers.
 VALIDATOR_RULE_ROWS = 3
 

@@ -3,6 +3,7 @@
 from flask import abort, request
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
+from wtforms import SelectChoice
 
 from webapp.agreements import bp
 from webapp.agreements.forms import AgreementForm, NewRuleForm, RuleRateForm
@@ -69,11 +70,11 @@ def list_agreements():
 def _agreement_form() -> AgreementForm:
     form = AgreementForm()
     form.partner_id.choices = [
-        (str(p.partner_id), p.name if p.is_active else f"{p.name} (inactive)")
+        SelectChoice(str(p.partner_id), p.name if p.is_active else f"{p.name} (inactive)")
         for p in search_partners()
     ]
     form.chain_id.choices = [
-        (c.chain_id, f"{c.name} ({c.chain_id})")
+        SelectChoice(c.chain_id, f"{c.name} ({c.chain_id})")
         for c in db.session.scalars(select(Chain).order_by(Chain.chain_id))
     ]
     if request.method == "GET" and request.args.get("partner_id"):

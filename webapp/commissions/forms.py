@@ -1,7 +1,7 @@
 """Commission forms: the partner and date range a review covers."""
 
 from flask_wtf import FlaskForm
-from wtforms import DateField, SelectField
+from wtforms import DateField, SelectChoice, SelectField
 from wtforms.validators import InputRequired, ValidationError
 
 from webapp.partners.service import get_partner, search_partners
@@ -29,8 +29,8 @@ class CommissionRangeForm(FlaskForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.partner.choices = [("", "Choose a partner…")] + [
-            (str(p.partner_id), p.name) for p in search_partners()
+        self.partner.choices = [SelectChoice("", "Choose a partner…")] + [
+            SelectChoice(str(p.partner_id), p.name) for p in search_partners()
         ]
         self.chosen_partner = None
 

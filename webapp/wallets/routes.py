@@ -13,6 +13,7 @@ from flask import (
     url_for,
 )
 from flask_login import current_user
+from wtforms import SelectChoice
 
 from webapp.models import Role
 from webapp.partners.service import get_partner
@@ -65,7 +66,7 @@ def _wallet_or_404(partner, wallet_id):
 
 
 def _chain_choices():
-    return [(chain_id, chain_id) for chain_id in sorted(load_chains())]
+    return [SelectChoice(chain_id) for chain_id in sorted(load_chains())]
 
 
 def _add_form(formdata=None) -> WalletForm:
