@@ -1,6 +1,6 @@
 """Agreement pages: list, detail, create with rates, switch method, edit rules inline."""
 
-from flask import abort, request
+from flask import request
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 from wtforms import SelectChoice
@@ -26,7 +26,7 @@ from webapp.agreements.service import (
 from webapp.extensions import db
 from webapp.models import Agreement, Chain, Partner, Role
 from webapp.partners.service import get_partner, search_partners
-from webapp.web import flash_and_redirect, is_htmx, render, role_required
+from webapp.web import flash_and_redirect, is_htmx, or_404, render, role_required
 
 
 @bp.app_template_global()
@@ -42,17 +42,11 @@ def agreement_rules(agreement) -> list:
 
 
 def _agreement_or_404(agreement_id) -> Agreement:
-    agreement = get_agreement(agreement_id)
-    if agreement is None:
-        abort(404)
-    return agreement
+    return or_404(get_agreement(agreement_id))
 
 
 def _rule_or_404(agreement, rule_id):
-    rule = get_rule(agreement, rule_id)
-    if rule is None:
-        abort(404)
-    return rule
+    return or_404(get_rule(agreement, rule_id))
 
 
 @bp.route("/")

@@ -1,6 +1,6 @@
 """Partner pages: list with active search, create, edit, deactivate, detail."""
 
-from flask import abort, request
+from flask import request
 
 from webapp.models import Role
 from webapp.partners import bp
@@ -13,14 +13,11 @@ from webapp.partners.service import (
     set_partner_active,
     update_partner,
 )
-from webapp.web import flash_and_redirect, render, role_required
+from webapp.web import flash_and_redirect, or_404, render, role_required
 
 
 def _partner_or_404(partner_id):
-    partner = get_partner(partner_id)
-    if partner is None:
-        abort(404)
-    return partner
+    return or_404(get_partner(partner_id))
 
 
 @bp.route("/")

@@ -45,24 +45,18 @@ from webapp.wallets.upload import (
     problem_rows_csv,
     store_upload,
 )
-from webapp.web import flash_and_redirect, is_htmx, render, role_required
+from webapp.web import flash_and_redirect, is_htmx, or_404, render, role_required
 
 PREVIEW_PAGE_SIZE = 100
 WALLETS_CHANGED = json.dumps({"wallets-changed": True})
 
 
 def _partner_or_404(partner_id):
-    partner = get_partner(partner_id)
-    if partner is None:
-        abort(404)
-    return partner
+    return or_404(get_partner(partner_id))
 
 
 def _wallet_or_404(partner, wallet_id):
-    wallet = get_wallet(partner, wallet_id)
-    if wallet is None:
-        abort(404)
-    return wallet
+    return or_404(get_wallet(partner, wallet_id))
 
 
 def _chain_choices():
