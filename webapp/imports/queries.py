@@ -10,6 +10,7 @@ from sqlalchemy.orm import selectinload
 
 from webapp.db_types import decimal_sum
 from webapp.extensions import db
+from webapp.imports.checks import EVENT_NAMES, PERIOD_NAMES, REVENUE_NAMES, REWARD_NAMES
 from webapp.imports.importing import MODELS
 from webapp.models import (
     CanonicalPeriod,
@@ -83,33 +84,13 @@ def get_payload(payload_id) -> StagingPayload | None:
     )
 
 
-#: Columns shown for the rows of each kind, after the period label.
+#: Columns shown for the stored rows of each kind: the file's columns (a stake event's
+#: file has no period column; the period it was filed under is shown after its chain).
 ROW_COLUMNS = {
-    PayloadKind.PERIODS.value: ("chain_id", "label", "start_time", "end_time"),
-    PayloadKind.VALIDATOR_REVENUE.value: (
-        "chain_id",
-        "period",
-        "validator_key",
-        "revenue_component",
-        "amount_native",
-    ),
-    PayloadKind.STAKER_REWARDS.value: (
-        "chain_id",
-        "period",
-        "validator_key",
-        "staker_address",
-        "revenue_component",
-        "reward_amount_native",
-    ),
-    PayloadKind.STAKE_EVENTS.value: (
-        "chain_id",
-        "period",
-        "validator_key",
-        "staker_address",
-        "event_type",
-        "stake_amount_native",
-        "event_timestamp",
-    ),
+    PayloadKind.PERIODS.value: PERIOD_NAMES,
+    PayloadKind.VALIDATOR_REVENUE.value: REVENUE_NAMES,
+    PayloadKind.STAKER_REWARDS.value: REWARD_NAMES,
+    PayloadKind.STAKE_EVENTS.value: (EVENT_NAMES[0], "period", *EVENT_NAMES[1:]),
 }
 
 
