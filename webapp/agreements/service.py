@@ -12,6 +12,7 @@ from sqlalchemy.orm import selectinload
 from webapp import audit
 from webapp.extensions import db
 from webapp.models import Agreement, AgreementRule, Chain, Partner, RevenueComponent
+from webapp.money import is_whole_number
 
 FIELDS = ("partner_id", "chain_id", "name", "effective_from", "effective_to")
 MAX_RATE_BPS = 10000
@@ -53,7 +54,7 @@ def parse_component(text: str) -> RevenueComponent:
 def parse_rate_bps(text) -> int:
     """A whole number of basis points from 0 to 10000."""
     raw = str(text).strip()
-    if not re.fullmatch(r"\d+", raw) or int(raw) > MAX_RATE_BPS:
+    if not is_whole_number(raw) or int(raw) > MAX_RATE_BPS:
         raise AgreementError(
             f"rate {raw!r} must be a whole number of basis points from 0 to {MAX_RATE_BPS}",
             "rules",

@@ -119,6 +119,13 @@ def _day_start(day: date) -> datetime:
     return datetime.combine(day, time(), tzinfo=UTC)
 
 
+def _next_day_start(day: date) -> datetime:
+    """The start of the day after `day`; the last instant there is after 9999-12-31."""
+    if day == date.max:
+        return datetime.max.replace(tzinfo=UTC)
+    return _day_start(day + timedelta(days=1))
+
+
 def check_range(date_from: date, date_to: date) -> None:
     """Refuse a range that ends before it starts."""
     if date_to < date_from:
@@ -189,7 +196,7 @@ def load_periods(chain_id: str, date_from: date, date_to: date) -> list[Period]:
         .where(
             P.chain_id == chain_id,
             P.start_time >= _day_start(date_from),
-            P.start_time < _day_start(date_to + timedelta(days=1)),
+            P.start_time < _next_day_start(date_to),
         )
         .order_by(P.start_time)
     )
@@ -629,7 +636,7 @@ def export_rows(partner: Partner, date_from: date, date_to: date) -> Iterator[tu
         .where(
             L.partner_id == partner.partner_id,
             P.start_time >= _day_start(date_from),
-            P.start_time < _day_start(date_to + timedelta(days=1)),
+            P.start_time < _next_day_start(date_to),
         )
         .order_by(
             A.chain_id,

@@ -45,7 +45,14 @@ from webapp.wallets.upload import (
     problem_rows_csv,
     store_upload,
 )
-from webapp.web import flash_and_redirect, is_htmx, or_404, render, role_required
+from webapp.web import (
+    download_headers,
+    flash_and_redirect,
+    is_htmx,
+    or_404,
+    render,
+    role_required,
+)
 
 PREVIEW_PAGE_SIZE = 100
 WALLETS_CHANGED = json.dumps({"wallets-changed": True})
@@ -117,7 +124,7 @@ def export(partner_id):
     return Response(
         stream_with_context(export_rows(partner, filters)),
         mimetype="text/csv",
-        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+        headers=download_headers(name),
     )
 
 
@@ -324,7 +331,7 @@ def upload_rows(partner_id, token):
     outcome = outcome if outcome in stored.counts else ""
     after = request.args.get("after", "0")
     rows, more = preview_rows(
-        stored, outcome, int(after) if after.isdigit() else 0, PREVIEW_PAGE_SIZE
+        stored, outcome, int(after) if after.isascii() and after.isdigit() else 0, PREVIEW_PAGE_SIZE
     )
     return render(
         "wallets/preview.html",
@@ -346,7 +353,7 @@ def upload_problems(partner_id, token):
     return Response(
         problem_rows_csv(stored),
         mimetype="text/csv",
-        headers={"Content-Disposition": f'attachment; filename="{name}-problems.csv"'},
+        headers=download_headers(f"{name}-problems.csv"),
     )
 
 
