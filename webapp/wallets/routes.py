@@ -103,7 +103,9 @@ def list_partner_wallets(partner_id):
     """The wallet list under the filters; a full request lands on the partner page."""
     partner = _partner_or_404(partner_id)
     if not is_htmx():
-        return redirect(url_for("partners.detail", partner_id=partner_id, **request.args))
+        # Only the filters travel: url_for's own keywords (partner_id, _external...) do not.
+        filters = {k: v for k, v in request.args.items() if k != "partner_id" and k[:1] != "_"}
+        return redirect(url_for("partners.detail", partner_id=partner_id, **filters))
     section = wallet_section(partner)
     return render(
         "partners/detail.html",
