@@ -8,10 +8,10 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from tests.conftest import csrf_token_from
+from webapp.errors import FieldError
 from webapp.extensions import db
 from webapp.models import Partner
 from webapp.partners import service
-from webapp.errors import FieldError
 from webapp.partners.service import create_partner, update_partner
 
 
