@@ -7,7 +7,7 @@ an event per transition; approval locks (agreement, period) pairs; lines carry t
 (period, wallet, validator, reason) instead of one per component.
 
 Revision ID: d4f3e2cae503
-Revises: 8c5c50b4ddd8
+Revises: c3e2d1b9e402
 Create Date: 2026-11-25 13:39:10.998802
 
 """
@@ -23,7 +23,7 @@ LINE_KEY = ["agreement_id", "period_id", "validator_key", "revenue_component"]
 
 # revision identifiers, used by Alembic.
 revision = "d4f3e2cae503"
-down_revision = "8c5c50b4ddd8"
+down_revision = "c3e2d1b9e402"
 branch_labels = None
 depends_on = None
 

@@ -15,7 +15,7 @@ import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from decimal import Decimal
 
 from sqlalchemy import delete, exists, insert, or_, select
@@ -24,7 +24,7 @@ from sqlalchemy.exc import IntegrityError
 from webapp import audit
 from webapp.agreements.service import agreements_of_partner
 from webapp.attribution import AttributionResult, Period
-from webapp.commissions.inputs import compute_agreement, day_start, period_uuid, scope_of
+from webapp.commissions.inputs import compute_agreement, next_day_start, period_uuid, scope_of
 from webapp.extensions import db
 from webapp.models import (
     Agreement,
@@ -598,7 +598,7 @@ def locked_differences(partner: Partner, until: date | None = None, run_id=None)
         .where(A.partner_id == partner.partner_id)
     )
     if until is not None:
-        stmt = stmt.where(P.start_time < day_start(until + timedelta(days=1)))
+        stmt = stmt.where(P.start_time < next_day_start(until))
     if run_id is not None:
         stmt = stmt.where(K.run_id == run_id)
     locks = db.session.execute(stmt).all()
