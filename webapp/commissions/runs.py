@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from itertools import groupby
-from operator import itemgetter
+from operator import attrgetter, itemgetter
 
 from sqlalchemy import delete, exists, insert, or_, select
 from sqlalchemy.exc import IntegrityError
@@ -363,6 +363,9 @@ def _store_run(agreement, computed, date_from, date_to, user) -> CommissionRun:
         for p in result.periods
         if held.get(period_uuid(p.period_id)) != digests[p.period_id]
     ]
+    # Written in the order of the unique key (agreement, period, validator, component,
+    # wallet): B-tree pages then fill left to right instead of splitting all over.
+    changed.sort(key=period_uuid)
     changed_ids = [period_uuid(key) for key in changed]
     if changed_ids:
         L, X = PartnerCommissionLine, CommissionExclusion
@@ -376,6 +379,10 @@ def _store_run(agreement, computed, date_from, date_to, user) -> CommissionRun:
         db.session.execute(
             delete(X).where(X.agreement_id == agreement.agreement_id, X.period_id.in_(changed_ids))
         )
+        index_order = attrgetter("validator_key", "revenue_component", "wallet_address")
+        for key in changed:
+            if key in lines and lines[key][0].wallet_address is not None:
+                lines[key].sort(key=index_order)
         _write_lines(run, changed, lines)
         _write_exclusions(
             run, changed, {key: _grouped_exclusions(exclusions.get(key, [])) for key in changed}
