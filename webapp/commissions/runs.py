@@ -20,7 +20,7 @@ from decimal import Decimal
 from itertools import groupby
 from operator import attrgetter, itemgetter
 
-from sqlalchemy import delete, exists, insert, or_, select
+from sqlalchemy import delete, exists, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from webapp import audit
@@ -411,7 +411,8 @@ def _store_run(agreement, computed, date_from, date_to, user) -> CommissionRun:
 
 def _supersede_runs_left_empty(agreement: Agreement, run: CommissionRun, user) -> None:
     """Mark superseded each earlier committed run of the agreement that holds no pair any
-    more. A run that overlaps only part of the new range keeps its other pairs and status."""
+    more; the adjustments it carried move to the new run (they stay carried, by a run that
+    counts). A run that overlaps only part of the new range keeps its pairs and status."""
     RP = CommissionRunPeriod
     earlier = db.session.scalars(
         select(CommissionRun).where(
@@ -427,6 +428,17 @@ def _supersede_runs_left_empty(agreement: Agreement, run: CommissionRun, user) -
         old.superseded_by_run_id = run.run_id
         old.superseded_at = now
         _event(old, "supersede", RunStatus.COMMITTED.value, user, superseded_by=run.run_id)
+        if old.adjustment_count:
+            L = PartnerCommissionLine
+            db.session.execute(
+                update(L)
+                .where(L.run_id == old.run_id, L.line_kind == LineKind.ADJUSTMENT.value)
+                .values(run_id=run.run_id)
+            )
+            run.adjustment_count = (run.adjustment_count or 0) + old.adjustment_count
+            run.total_adjustment_native = MONEY.add(
+                run.total_adjustment_native or ZERO, old.total_adjustment_native
+            )
 
 
 # ---- Bulk writes --------------------------------------------------------------------------
@@ -762,9 +774,11 @@ def _store_adjustments(computation: Computation, differences: list[Difference]) 
         db.session.execute(insert(PartnerCommissionLine), values)
     for outcome in computation.outcomes:
         if outcome.adjustments:
-            outcome.run.adjustment_count = len(outcome.adjustments)
-            outcome.run.total_adjustment_native = money_sum(
-                a.commission_amount_native for a in outcome.adjustments
+            run = outcome.run
+            run.adjustment_count = (run.adjustment_count or 0) + len(outcome.adjustments)
+            run.total_adjustment_native = MONEY.add(
+                run.total_adjustment_native or ZERO,
+                money_sum(a.commission_amount_native for a in outcome.adjustments),
             )
     for chain_id, count in sorted(uncarried.items()):
         computation.warnings.append(
