@@ -1,11 +1,12 @@
 """`flask users create EMAIL --role ROLE [--password P]`."""
 
 import click
-from flask.cli import AppGroup
 
+from webapp.auth import bp
 from webapp.auth.service import UserError, create_user
 
-users_cli = AppGroup("users", help="Manage the people who sign in.")
+users_cli = bp.cli
+users_cli.help = "Manage the people who sign in."
 
 
 @users_cli.command("create")
@@ -23,8 +24,3 @@ def create_command(email, role, password):
     click.echo(f"created {user.role} {user.email}")
     if not password:
         click.echo(f"password: {password_used}")
-
-
-def register_cli(app):
-    """Attach the `users` command group."""
-    app.cli.add_command(users_cli)
