@@ -10,10 +10,9 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
-from webapp.chains.service import add_chain
+from tests import factories
 from webapp.extensions import db
 from webapp.models import AuditLog, PartnerWallet, Provider
-from webapp.partners.service import create_partner
 from webapp.storage import (
     UploadMissing,
     UploadStore,
@@ -28,8 +27,7 @@ WALLET_COLUMNS = ("partner_id", "chain_id", "wallet_address", "introduced_date",
 
 @pytest.fixture
 def partner(app):
-    add_chain("solana", "Solana", "SOL", 9, "base58-32")
-    return create_partner("Acme Wallet")
+    return factories.partner("Acme Wallet", "solana")
 
 
 def stored_wallets() -> list[tuple]:
@@ -80,7 +78,7 @@ def test_bulk_insert_makes_ascending_ids_and_adds_constants(partner):
 def test_bulk_writer_sorts_each_chunk_and_keeps_amounts_exact(app):
     from webapp.models import CanonicalPeriod, StagingPayload
 
-    add_chain("solana", "Solana", "SOL", 9, "base58-32")
+    factories.chain("solana")
     provider, _ = provider_named("jito")
     payload = StagingPayload(provider_id=provider.provider_id, kind="periods", file_name="p.csv")
     payload.sha256 = "0" * 64
