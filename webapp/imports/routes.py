@@ -1,7 +1,5 @@
 """Data imports page: upload and preview a file, commit it, browse payloads and totals."""
 
-import contextlib
-
 from flask import current_app, request
 from flask_login import current_user
 
@@ -10,7 +8,7 @@ from webapp.imports import bp, queries
 from webapp.imports.forms import ImportForm
 from webapp.imports.importing import import_file
 from webapp.models import Role, StagingPayload
-from webapp.storage import UploadMissing, UploadStore
+from webapp.storage import UploadMissing, UploadNotYours, UploadStore
 from webapp.web import flash_and_redirect, is_htmx, render, role_required
 
 #: Files between their preview and their commit.
@@ -116,8 +114,12 @@ def commit(token):
 @role_required(Role.MANAGER)
 def discard(token):
     """Forget a previewed file without importing it."""
-    with contextlib.suppress(UploadMissing):
+    try:
         UPLOADS.discard(UPLOADS.load(token, current_user.user_id).token)
+    except UploadNotYours as error:
+        return _page(status=403, problem=f"Nothing was discarded: {error}.")
+    except UploadMissing:
+        pass
     if is_htmx():
         return render("imports/partial/result.html")
     return flash_and_redirect("The file was discarded; nothing was stored.", "imports.index")

@@ -15,13 +15,14 @@ from webapp.storage.bulk import (
 from webapp.storage.lineage import describe_payload, earlier_payload, new_payload, payload_names
 from webapp.storage.providers import find_provider, provider_named
 from webapp.storage.reads import in_batches, stream_rows
-from webapp.storage.uploads import Upload, UploadMissing, UploadStore
+from webapp.storage.uploads import Upload, UploadMissing, UploadNotYours, UploadStore
 
 __all__ = [
     "BulkWriter",
     "RowIds",
     "Upload",
     "UploadMissing",
+    "UploadNotYours",
     "UploadStore",
     "bulk_insert",
     "bulk_writer",

@@ -29,6 +29,10 @@ class UploadMissing(LookupError):
     """The upload is gone (committed, discarded, expired), unknown, or someone else's."""
 
 
+class UploadNotYours(UploadMissing):
+    """The upload belongs to another owner: it is left alone."""
+
+
 @dataclass
 class Upload:
     """A file kept for its commit."""
@@ -81,7 +85,9 @@ class UploadStore:
         except (OSError, ValueError, TypeError):
             raise UploadMissing(GONE) from None
         if upload.owner != str(owner):
-            raise UploadMissing(f"this upload belongs to another {self.owner_word}")
+            raise UploadNotYours(
+                f"this upload belongs to another {self.owner_word}; it was left as it is"
+            )
         if not os.path.exists(self.path(upload)):
             raise UploadMissing(GONE)
         return upload

@@ -13,6 +13,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from flask import current_app
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from webapp import audit
@@ -102,7 +103,7 @@ def check_file(partner: Partner, data: bytes, default_chain_id: str = "") -> Wal
     """Check every row of a wallet file; UploadError when the file cannot be read as one."""
     try:
         check_utf8(data)
-        reader = read_csv(data, WALLET_COLUMNS)
+        reader = read_csv(data, WALLET_COLUMNS, max_rows=current_app.config["MAX_WALLET_ROWS"])
         rows = list(reader)
     except CsvFormatError as exc:
         raise UploadError(str(exc)) from None
