@@ -8,10 +8,11 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from tests.conftest import csrf_token_from
+from webapp.errors import FieldError
 from webapp.extensions import db
 from webapp.models import Partner
 from webapp.partners import service
-from webapp.partners.service import PartnerError, create_partner, update_partner
+from webapp.partners.service import create_partner, update_partner
 
 
 def partner_names() -> list[str]:
@@ -42,7 +43,7 @@ def test_a_name_in_another_case_is_refused_on_the_command_line(app, runner):
 
 def test_case_folding_covers_more_than_ascii(app):
     create_partner("Straße Wallet")
-    with pytest.raises(PartnerError, match="exists already"):
+    with pytest.raises(FieldError, match="exists already"):
         create_partner("STRASSE WALLET")
     assert partner_names() == ["Straße Wallet"]
 
@@ -60,10 +61,10 @@ def test_a_name_taken_between_check_and_insert_gives_the_clear_message(app, monk
     create_partner("Acme")
     # The check sees no partner (as when another request stores it a moment later).
     monkeypatch.setattr(service, "find_partner_by_name", lambda name: None)
-    with pytest.raises(PartnerError, match="exists already"):
+    with pytest.raises(FieldError, match="exists already"):
         create_partner("ACME")
     beta = create_partner("Beta")
-    with pytest.raises(PartnerError, match="exists already"):
+    with pytest.raises(FieldError, match="exists already"):
         update_partner(beta, "acme", None)
     monkeypatch.undo()
     assert partner_names() == ["Acme", "Beta"]

@@ -6,18 +6,11 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.exc import IntegrityError
 
 from webapp import audit
+from webapp.errors import FieldError
 from webapp.extensions import db
 from webapp.models import Partner, partner_name_key
 
 FIELDS = ("name", "contact", "is_active")
-
-
-class PartnerError(ValueError):
-    """A partner change that cannot be made; `field` names the form field at fault."""
-
-    def __init__(self, message: str, field: str | None = None):
-        super().__init__(message)
-        self.field = field
 
 
 def get_partner(partner_id) -> Partner | None:
@@ -50,14 +43,14 @@ def search_partners(query: str = "", include_inactive: bool = True) -> list[Part
     return list(db.session.scalars(stmt))
 
 
-def _duplicate(other_name: str) -> PartnerError:
-    return PartnerError(f"A partner named {other_name!r} exists already.", "name")
+def _duplicate(other_name: str) -> FieldError:
+    return FieldError(f"A partner named {other_name!r} exists already.", "name")
 
 
 def _check_name(name: str, exclude: Partner | None = None) -> str:
     name = (name or "").strip()
     if not name:
-        raise PartnerError("A partner needs a name.", "name")
+        raise FieldError("A partner needs a name.", "name")
     other = find_partner_by_name(name)
     if other is not None and other is not exclude:
         raise _duplicate(other.name)
@@ -66,7 +59,7 @@ def _check_name(name: str, exclude: Partner | None = None) -> str:
 
 def _flush_name(name: str) -> None:
     """Flush a new or renamed partner; a name taken a moment ago by another request (the
-    database's unique name key) becomes the same PartnerError as the check before it."""
+    database's unique name key) becomes the same FieldError as the check before it."""
     try:
         db.session.flush()
     except IntegrityError:
