@@ -72,6 +72,10 @@ class User(UserMixin, TimestampMixin, db.Model):
     is_active_user: Mapped[bool] = mapped_column(
         "is_active", Boolean, nullable=False, default=True, server_default=text("true")
     )
+    #: Bumped by sign-out and password change: a session of an older generation is void.
+    session_generation: Mapped[int] = mapped_column(
+        Integer, nullable=False, default=0, server_default=text("0")
+    )
 
     __table_args__ = (CheckConstraint(sql_in("role", Role), name="ck_users_role"),)
 
@@ -86,6 +90,27 @@ class User(UserMixin, TimestampMixin, db.Model):
         """True when this user's role is at least `role` (viewer < manager < admin)."""
         order = [Role.VIEWER, Role.MANAGER, Role.ADMIN]
         return order.index(Role(self.role)) >= order.index(Role(role))
+
+
+class LoginFailure(db.Model):
+    """One failed sign-in, counted against its account (`email`) and its client `address`.
+
+    Kept in the database so that every worker sees the same count; rows older than the
+    lock-out window are deleted as new failures arrive.
+    """
+
+    __tablename__ = "login_failures"
+
+    failure_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    email: Mapped[str] = mapped_column(String(254), nullable=False)
+    address: Mapped[str] = mapped_column(String(64), nullable=False)
+    failed_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+
+    __table_args__ = (
+        Index("ix_login_failures_email_failed_at", "email", "failed_at"),
+        Index("ix_login_failures_address_failed_at", "address", "failed_at"),
+        Index("ix_login_failures_failed_at", "failed_at"),
+    )
 
 
 class AuditLog(db.Model):
