@@ -59,13 +59,6 @@ def render(page: str, fragment: str | None = None, status: int = 200, **context)
     return render_template(template, **context), status
 
 
-def or_404(value):
-    """`value`, or a 404 answer when it is None (an unknown id in the URL)."""
-    if value is None:
-        abort(404)
-    return value
-
-
 def csv_download(header, rows, file_name: str) -> Response:
     """A CSV file streamed row by row as it is read from the database.
 
