@@ -1,7 +1,7 @@
 """Session generation and login throttling.
 
 Revision ID: c3e2d1b9e402
-Revises: 8c5c50b4ddd8
+Revises: b2f1c0a8d301
 Create Date: 2026-11-25 13:45:00.000000
 
 """
@@ -13,7 +13,7 @@ import webapp.db_types
 
 # revision identifiers, used by Alembic.
 revision = "c3e2d1b9e402"
-down_revision = "8c5c50b4ddd8"
+down_revision = "b2f1c0a8d301"
 branch_labels = None
 depends_on = None
 

@@ -46,7 +46,7 @@ def day_start(day: date) -> datetime:
 
 
 def next_day_start(day: date) -> datetime:
-    """Midnight UTC at the end of `day`; the last instant there is after 9999-12-31."""
+    """The start of the day after `day`; after 9999-12-31, the last instant there is."""
     if day == date.max:
         return datetime.max.replace(tzinfo=UTC)
     return day_start(day + timedelta(days=1))

@@ -427,7 +427,8 @@ class _Scan:
 
 
 def _load_reference(spec: KindSpec) -> Reference:
-    chains = set(db.session.scalars(select(Chain.chain_id)))
+    formats = dict(db.session.execute(select(Chain.chain_id, Chain.address_format)).all())
+    chains = set(formats)
     periods = [
         PeriodRef(*row)
         for row in db.session.execute(
@@ -444,7 +445,7 @@ def _load_reference(spec: KindSpec) -> Reference:
     names = {}
     if spec.kind == PayloadKind.PERIODS:
         names = payload_names(p.source_payload_id for p in periods)
-    return Reference(chains=chains, periods=periods, payload_names=names)
+    return Reference(chains=chains, periods=periods, payload_names=names, address_formats=formats)
 
 
 def _period_ids(touched) -> set[uuid.UUID]:
