@@ -6,10 +6,11 @@ import uuid
 from flask import Flask, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
+from markupsafe import Markup
 
 from webapp.extensions import db, login_manager
 from webapp.models import Role, User
-from webapp.money import format_amount
+from webapp.money import display_text, exact_text, format_amount
 
 #: Endpoints reachable without signing in.
 PUBLIC_ENDPOINTS = frozenset({"auth.login", "static"})
@@ -105,7 +106,34 @@ def init_web(app: Flask) -> None:
         return _error_page(413, f"The file is too large: the limit is {limit_mb} MB.")
 
     app.jinja_env.filters["amount"] = format_amount
+    app.jinja_env.filters["token_amount"] = token_amount
     app.jinja_env.globals["Role"] = Role
+
+
+#: A displayed amount: rounded with its symbol, the exact value on hover (title) and on focus.
+_TOKEN_AMOUNT = Markup(
+    '<span class="amount" tabindex="0" title="{exact} {symbol}" data-exact="{exact}" '
+    'data-token="{symbol}">{shown} {symbol}'
+    '<span class="amount-exact"> (exactly {exact} {symbol})</span></span>'
+)
+
+
+def token_amount(value, token, display_decimals: int | None = None) -> Markup:
+    """Jinja filter: `amount|token_amount(chain)` or `amount|token_amount('SOL', 9)`.
+
+    Shows the amount rounded to the chain's display decimals with thousands separators and
+    its token symbol; the exact 18-place value is in the title (hover) and appears when the
+    amount has keyboard focus. Rounding is on Decimal, for display only.
+    """
+    if value is None:
+        return Markup("—")
+    if isinstance(token, str):
+        symbol, decimals = token, 18 if display_decimals is None else display_decimals
+    else:
+        symbol, decimals = token.token_symbol, token.display_decimals
+    return _TOKEN_AMOUNT.format(
+        exact=exact_text(value), symbol=symbol, shown=display_text(value, decimals)
+    )
 
 
 def _error_page(status: int, message: str):

@@ -7,7 +7,7 @@ from datetime import date
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import joinedload, selectinload
 
 from webapp import audit
 from webapp.extensions import db
@@ -178,7 +178,7 @@ def agreements_of_partner(partner_id, date_from: date, date_to: date) -> list[Ag
     """The partner's agreements whose effective dates meet [date_from, date_to], with rules."""
     stmt = (
         select(Agreement)
-        .options(selectinload(Agreement.rules))
+        .options(selectinload(Agreement.rules), joinedload(Agreement.chain))
         .where(
             Agreement.partner_id == partner_id,
             Agreement.effective_from <= date_to,

@@ -18,8 +18,8 @@ from webapp.commissions.service import EXPORT_HEADER, CommissionError
 from webapp.csvio import iter_csv
 from webapp.db_types import decimal_sum
 from webapp.extensions import db
-from webapp.models import CommissionExclusion, CommissionRun, PartnerCommissionLine, Role
-from webapp.money import MONEY, ZERO, money_sum
+from webapp.models import Agreement, CommissionExclusion, CommissionRun, PartnerCommissionLine, Role
+from webapp.money import MONEY, ZERO
 from webapp.wallets.service import slugify
 from webapp.web import flash_and_redirect, render, role_required
 
@@ -88,7 +88,10 @@ def wallet_table(result: AttributionResult, limit: int) -> WalletTable:
 def _history(partner=None, limit: int = HISTORY_LIMIT) -> list[CommissionRun]:
     stmt = (
         select(CommissionRun)
-        .options(selectinload(CommissionRun.partner), selectinload(CommissionRun.agreement))
+        .options(
+            selectinload(CommissionRun.partner),
+            selectinload(CommissionRun.agreement).selectinload(Agreement.chain),
+        )
         .order_by(CommissionRun.created_at.desc())
     )
     if partner is not None:
@@ -113,14 +116,21 @@ def _breakdown(computation) -> list[dict]:
     return sections
 
 
-def _grand_totals(computation) -> dict:
-    results = [o.result for o in computation.outcomes]
-    return {
-        "line_count": sum(len(r.lines) for r in results),
-        "base": money_sum(r.total_base_native for r in results),
-        "commission": money_sum(r.total_commission_native for r in results),
-        "excluded": money_sum(r.excluded_amount_native for r in results),
-    }
+def _grand_totals(computation) -> list[dict]:
+    """The preview's totals per token symbol, in agreement order: two chains never add up."""
+    by_token: dict[str, dict] = {}
+    add = MONEY.add
+    for outcome in computation.outcomes:
+        chain, result = outcome.agreement.chain, outcome.result
+        entry = by_token.setdefault(
+            chain.token_symbol,
+            {"chain": chain, "line_count": 0, "base": ZERO, "commission": ZERO, "excluded": ZERO},
+        )
+        entry["line_count"] += len(result.lines)
+        entry["base"] = add(entry["base"], result.total_base_native)
+        entry["commission"] = add(entry["commission"], result.total_commission_native)
+        entry["excluded"] = add(entry["excluded"], result.excluded_amount_native)
+    return list(by_token.values())
 
 
 def _review(form, status: int = 200, computation=None):
@@ -221,7 +231,10 @@ def _run_or_404(run_id) -> CommissionRun:
     run = db.session.get(
         CommissionRun,
         key,
-        options=[selectinload(CommissionRun.partner), selectinload(CommissionRun.agreement)],
+        options=[
+            selectinload(CommissionRun.partner),
+            selectinload(CommissionRun.agreement).selectinload(Agreement.chain),
+        ],
     )
     if run is None:
         abort(404)
