@@ -14,16 +14,14 @@ from webapp.agreements.forms import (
     RuleRateForm,
     SuccessorForm,
 )
+from webapp.agreements.queries import agreement_rule
 from webapp.agreements.service import (
-    AgreementError,
     RuleSpec,
     add_rule,
     all_agreements_of_partner,
     create_agreement,
     create_successor,
     end_agreement,
-    get_agreement,
-    get_rule,
     parse_component,
     parse_effective_date,
     parse_rate_bps,
@@ -34,10 +32,11 @@ from webapp.agreements.service import (
     sorted_rules,
     update_agreement,
 )
+from webapp.errors import FieldError
 from webapp.extensions import db
 from webapp.models import Agreement, Chain, Partner, Role
 from webapp.partners.service import get_partner, search_partners
-from webapp.web import flash_and_redirect, is_htmx, or_404, render, role_required
+from webapp.web import flash_and_redirect, is_htmx, render, role_required
 
 
 @bp.app_template_global()
@@ -64,14 +63,6 @@ def labels_of(form) -> dict[str, str]:
 def agreement_rules(agreement) -> list:
     """An agreement's rules in reading order."""
     return sorted_rules(agreement)
-
-
-def _agreement_or_404(agreement_id) -> Agreement:
-    return or_404(get_agreement(agreement_id))
-
-
-def _rule_or_404(agreement, rule_id):
-    return or_404(get_rule(agreement, rule_id))
 
 
 @bp.route("/")
@@ -108,7 +99,7 @@ def _rules_from(form: AgreementForm) -> tuple[list[RuleSpec], bool]:
         if (field.data or "").strip():
             try:
                 rules.append(RuleSpec(component, None, parse_rate_bps(field.data)))
-            except AgreementError as exc:
+            except FieldError as exc:
                 field.errors.append(str(exc))
                 ok = False
     for row in form.validator_rules:
@@ -123,7 +114,7 @@ def _rules_from(form: AgreementForm) -> tuple[list[RuleSpec], bool]:
             component = parse_component(row.revenue_component.data)
             rate_bps = parse_rate_bps(row.commission_rate_bps.data)
             rules.append(RuleSpec(component, validator_key, rate_bps))
-        except AgreementError as exc:
+        except FieldError as exc:
             row.commission_rate_bps.errors.append(str(exc))
             ok = False
     return rules, ok
@@ -142,7 +133,7 @@ def _create_from(form: AgreementForm, rule_errors: list[str]) -> Agreement | Non
             continue
         try:
             dates[field.name] = parse_effective_date(field.data, field.label.text)
-        except AgreementError as exc:
+        except FieldError as exc:
             field.errors.append(str(exc))
             ok = False
     if not ok or partner is None:
@@ -158,7 +149,7 @@ def _create_from(form: AgreementForm, rule_errors: list[str]) -> Agreement | Non
             rules,
             labels=labels_of(form),
         )
-    except AgreementError as exc:
+    except FieldError as exc:
         db.session.rollback()
         if exc.field in (None, "rules"):
             rule_errors.append(str(exc))
@@ -191,10 +182,10 @@ def create():
     )
 
 
-@bp.route("/<agreement_id>")
+@bp.route("/<uuid:agreement_id>")
 def detail(agreement_id):
     """An agreement: partner, chain, dates, method and its rules."""
-    agreement = _agreement_or_404(agreement_id)
+    agreement = db.get_or_404(Agreement, agreement_id)
     return _detail(agreement)
 
 
@@ -214,22 +205,22 @@ def _date_or_error(field, optional: bool = False):
         return None
     try:
         return parse_effective_date(field.data, field.label.text)
-    except AgreementError as exc:
+    except FieldError as exc:
         field.errors.append(str(exc))
         return None
 
 
-def _error_on(form, exc: AgreementError) -> None:
+def _error_on(form, exc: FieldError) -> None:
     db.session.rollback()
     name = exc.field if exc.field in form else "effective_from"
     form[name].errors.append(str(exc))
 
 
-@bp.route("/<agreement_id>/edit", methods=["GET", "POST"])
+@bp.route("/<uuid:agreement_id>/edit", methods=["GET", "POST"])
 @role_required(Role.MANAGER)
 def edit(agreement_id):
     """Change the agreement's name and dates; a refusal comes back on the form (400)."""
-    agreement = _agreement_or_404(agreement_id)
+    agreement = db.get_or_404(Agreement, agreement_id)
     form = AgreementEditForm(
         formdata=None if request.method == "GET" else request.form,
         name=agreement.name,
@@ -248,9 +239,9 @@ def edit(agreement_id):
                     effective_to,
                     labels=labels_of(form),
                 )
-            except AgreementError as exc:
+            except FieldError as exc:
                 _error_on(form, exc)
-                agreement = _agreement_or_404(agreement_id)
+                agreement = db.get_or_404(Agreement, agreement_id)
             else:
                 return flash_and_redirect(
                     f"Agreement {agreement.name} saved.",
@@ -261,20 +252,20 @@ def edit(agreement_id):
     return render("agreements/edit.html", agreement=agreement, form=form, status=status)
 
 
-@bp.route("/<agreement_id>/end", methods=["POST"])
+@bp.route("/<uuid:agreement_id>/end", methods=["POST"])
 @role_required(Role.MANAGER)
 def end(agreement_id):
     """End an open-ended agreement on a day; a refusal comes back on the page (400)."""
-    agreement = _agreement_or_404(agreement_id)
+    agreement = db.get_or_404(Agreement, agreement_id)
     form = EndAgreementForm()
     if form.validate_on_submit():
         last_day = _date_or_error(form.effective_to)
         if last_day is not None:
             try:
                 end_agreement(agreement, last_day, labels=labels_of(form))
-            except AgreementError as exc:
+            except FieldError as exc:
                 _error_on(form, exc)
-                agreement = _agreement_or_404(agreement_id)
+                agreement = db.get_or_404(Agreement, agreement_id)
             else:
                 return flash_and_redirect(
                     f"Agreement {agreement.name} ends on {last_day.isoformat()}.",
@@ -284,11 +275,11 @@ def end(agreement_id):
     return _detail(agreement, 400, end_form=form)
 
 
-@bp.route("/<agreement_id>/successor", methods=["GET", "POST"])
+@bp.route("/<uuid:agreement_id>/successor", methods=["GET", "POST"])
 @role_required(Role.MANAGER)
 def successor(agreement_id):
     """A successor from a day, with a copy of the rules to edit; this one ends the day before."""
-    agreement = _agreement_or_404(agreement_id)
+    agreement = db.get_or_404(Agreement, agreement_id)
     form = SuccessorForm(
         formdata=None if request.method == "GET" else request.form, name=agreement.name
     )
@@ -297,9 +288,9 @@ def successor(agreement_id):
         if start is not None:
             try:
                 created = create_successor(agreement, start, form.name.data, labels=labels_of(form))
-            except AgreementError as exc:
+            except FieldError as exc:
                 _error_on(form, exc)
-                agreement = _agreement_or_404(agreement_id)
+                agreement = db.get_or_404(Agreement, agreement_id)
             else:
                 return flash_and_redirect(
                     f"Agreement {created.name} starts on {start.isoformat()} with a copy of the "
@@ -312,11 +303,11 @@ def successor(agreement_id):
     return render("agreements/successor.html", agreement=agreement, form=form, status=status)
 
 
-@bp.route("/<agreement_id>/method", methods=["POST"])
+@bp.route("/<uuid:agreement_id>/method", methods=["POST"])
 @role_required(Role.MANAGER)
 def set_method(agreement_id):
     """Switch between the total-revenue method and wallet attribution."""
-    agreement = _agreement_or_404(agreement_id)
+    agreement = db.get_or_404(Agreement, agreement_id)
     enabled = request.form.get("wallet_attribution_enabled") == "1"
     set_wallet_attribution(agreement, enabled)
     method = "wallet attribution" if enabled else "total revenue"
@@ -349,49 +340,49 @@ def _render_rule_edit(agreement, rule, form, status=200):
     )
 
 
-@bp.route("/<agreement_id>/rules/<rule_id>")
+@bp.route("/<uuid:agreement_id>/rules/<uuid:rule_id>")
 def rule(agreement_id, rule_id):
     """One rule as a table row (after Cancel)."""
-    agreement = _agreement_or_404(agreement_id)
-    return _render_rule(agreement, _rule_or_404(agreement, rule_id))
+    agreement = db.get_or_404(Agreement, agreement_id)
+    return _render_rule(agreement, db.first_or_404(agreement_rule(agreement_id, rule_id)))
 
 
-@bp.route("/<agreement_id>/rules/<rule_id>/edit")
+@bp.route("/<uuid:agreement_id>/rules/<uuid:rule_id>/edit")
 @role_required(Role.MANAGER)
 def edit_rule(agreement_id, rule_id):
     """One rule as an inline form for its rate."""
-    agreement = _agreement_or_404(agreement_id)
-    rule = _rule_or_404(agreement, rule_id)
+    agreement = db.get_or_404(Agreement, agreement_id)
+    rule = db.first_or_404(agreement_rule(agreement_id, rule_id))
     form = RuleRateForm(formdata=None, commission_rate_bps=str(rule.commission_rate_bps))
     return _render_rule_edit(agreement, rule, form)
 
 
-@bp.route("/<agreement_id>/rules/<rule_id>", methods=["POST"])
+@bp.route("/<uuid:agreement_id>/rules/<uuid:rule_id>", methods=["POST"])
 @role_required(Role.MANAGER)
 def save_rule(agreement_id, rule_id):
     """Save a rule's new rate; a bad rate comes back on the inline form (400)."""
-    agreement = _agreement_or_404(agreement_id)
-    rule = _rule_or_404(agreement, rule_id)
+    agreement = db.get_or_404(Agreement, agreement_id)
+    rule = db.first_or_404(agreement_rule(agreement_id, rule_id))
     form = RuleRateForm()
     if form.validate_on_submit():
         try:
             set_rule_rate(rule, form.commission_rate_bps.data)
-        except AgreementError as exc:
+        except FieldError as exc:
             form.commission_rate_bps.errors.append(str(exc))
         else:
             return _render_rule(agreement, rule)
     return _render_rule_edit(agreement, rule, form, status=400)
 
 
-@bp.route("/<agreement_id>/rules/<rule_id>/delete", methods=["POST"])
+@bp.route("/<uuid:agreement_id>/rules/<uuid:rule_id>/delete", methods=["POST"])
 @role_required(Role.MANAGER)
 def delete_rule(agreement_id, rule_id):
     """Remove a rule: the row goes away; the last rule is refused on its row (400)."""
-    agreement = _agreement_or_404(agreement_id)
-    rule = _rule_or_404(agreement, rule_id)
+    agreement = db.get_or_404(Agreement, agreement_id)
+    rule = db.first_or_404(agreement_rule(agreement_id, rule_id))
     try:
         remove_rule(agreement, rule)
-    except AgreementError as exc:
+    except FieldError as exc:
         return render(
             "agreements/rule.html",
             "agreements/partial/rule_row.html",
@@ -407,11 +398,11 @@ def delete_rule(agreement_id, rule_id):
     return "", 200
 
 
-@bp.route("/<agreement_id>/rules", methods=["POST"])
+@bp.route("/<uuid:agreement_id>/rules", methods=["POST"])
 @role_required(Role.MANAGER)
 def create_rule(agreement_id):
     """Add a rule; the rules section comes back with it, or with the form's errors (400)."""
-    agreement = _agreement_or_404(agreement_id)
+    agreement = db.get_or_404(Agreement, agreement_id)
     form = NewRuleForm()
     status = 400
     valid = form.validate_on_submit()
@@ -422,7 +413,7 @@ def create_rule(agreement_id):
     ):
         try:
             check(field.data)
-        except AgreementError as exc:
+        except FieldError as exc:
             field.errors.append(str(exc))
             valid = False
     if valid:
@@ -433,9 +424,9 @@ def create_rule(agreement_id):
                 form.validator_key.data,
                 form.commission_rate_bps.data,
             )
-        except AgreementError as exc:
+        except FieldError as exc:
             db.session.rollback()
-            agreement = _agreement_or_404(agreement_id)
+            agreement = db.get_or_404(Agreement, agreement_id)
             form.validator_key.errors.append(str(exc))
         else:
             form = NewRuleForm(formdata=None)
