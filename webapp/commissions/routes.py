@@ -5,7 +5,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
-from flask import Response, request, stream_with_context
+from flask import request
 from flask_login import current_user
 from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
@@ -14,13 +14,12 @@ from webapp.attribution import METHOD_WALLET_ATTRIBUTION, REASONS, AttributionRe
 from webapp.commissions import bp, service
 from webapp.commissions.forms import CommissionRangeForm
 from webapp.commissions.service import EXPORT_HEADER, CommissionError
-from webapp.csvio import iter_csv
 from webapp.db_types import decimal_sum
 from webapp.extensions import db
 from webapp.models import Agreement, CommissionExclusion, CommissionRun, PartnerCommissionLine, Role
 from webapp.money import MONEY, ZERO
 from webapp.wallets.service import slugify
-from webapp.web import flash_and_redirect, render, role_required
+from webapp.web import csv_download, flash_and_redirect, render, role_required
 
 #: Wallet rows shown in a preview; a larger partner gets a note and the first ones by address.
 PREVIEW_WALLET_LIMIT = 200
@@ -208,13 +207,8 @@ def export():
     name = (
         f"commissions-{slugify(partner.name)}-{date_from.isoformat()}-to-{date_to.isoformat()}.csv"
     )
-    rows = service.export_rows(partner, date_from, date_to)
     # The lines stream out of the database while the response is sent, inside the request.
-    return Response(
-        stream_with_context(iter_csv(EXPORT_HEADER, rows)),
-        mimetype="text/csv",
-        headers={"Content-Disposition": f'attachment; filename="{name}"'},
-    )
+    return csv_download(EXPORT_HEADER, service.export_rows(partner, date_from, date_to), name)
 
 
 def _reason_order(reason: str) -> tuple:
