@@ -19,8 +19,9 @@ from tests.test_imports_web import REWARDS, TOKEN, rewards_count
 from tests.test_imports_web import periods as periods  # noqa: F401 - fixture
 from tests.test_imports_web import upload as upload_import
 from tests.test_wallets import solana_address, wallet_csv
-from webapp.agreements.service import AgreementError, parse_rate_bps
+from webapp.agreements.service import parse_rate_bps
 from webapp.commissions import service
+from webapp.errors import FieldError
 from webapp.extensions import db
 from webapp.models import (
     Agreement,
@@ -213,7 +214,7 @@ def test_an_export_that_fails_answers_an_error_page_not_a_cut_file(
 def test_non_ascii_digits_are_not_amounts_or_rates(text):
     with pytest.raises(AmountError):
         parse_amount(text)
-    with pytest.raises(AgreementError):
+    with pytest.raises(FieldError):
         parse_rate_bps(text)
     assert not is_whole_number(text)
 
