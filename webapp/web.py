@@ -240,7 +240,7 @@ _TOKEN_AMOUNT = Markup(
 )
 
 
-def token_amount(value, token, display_decimals: int | None = None) -> Markup:
+def token_amount(value, token, display_decimals: int | None = None, signed=False) -> Markup:
     """Jinja filter: `amount|token_amount(chain)` or `amount|token_amount('SOL', 9)`.
 
     Shows the amount rounded to the chain's display decimals with thousands separators and
@@ -253,9 +253,10 @@ def token_amount(value, token, display_decimals: int | None = None) -> Markup:
         symbol, decimals = token, 18 if display_decimals is None else display_decimals
     else:
         symbol, decimals = token.token_symbol, token.display_decimals
-    return _TOKEN_AMOUNT.format(
-        exact=exact_text(value), symbol=symbol, shown=display_text(value, decimals)
-    )
+    shown = display_text(value, decimals)
+    if signed and value > 0:
+        shown = f"+{shown}"
+    return _TOKEN_AMOUNT.format(exact=exact_text(value), symbol=symbol, shown=shown)
 
 
 def _error_page(status: int, message: str):
