@@ -163,7 +163,9 @@ def test_csv_download_has_the_export_header_and_safe_cells(manager_client, world
         'filename="commissions-acme-wallet-2025-01-01-to-2025-01-03.csv"'
         in response.headers["Content-Disposition"]
     )
-    rows = list(csv.reader(io.StringIO(text_of(response))))
+    # A browser download starts with a UTF-8 byte-order mark, for spreadsheets.
+    assert response.get_data().startswith(b"\xef\xbb\xbf")
+    rows = list(csv.reader(io.StringIO(response.get_data().decode("utf-8-sig"))))
     assert tuple(rows[0]) == EXPORT_HEADER
     assert len(rows) == 1 + 15
     eth = [r for r in rows[1:] if r[2] == "ethereum"]
@@ -195,7 +197,8 @@ def test_csv_download_has_the_export_header_and_safe_cells(manager_client, world
 def test_csv_download_of_nothing_committed_is_the_header(viewer_client, world):
     response = viewer_client.get("/commissions/export.csv", query_string=range_args(world))
     assert response.status_code == 200
-    assert list(csv.reader(io.StringIO(text_of(response)))) == [list(EXPORT_HEADER)]
+    text = response.get_data().decode("utf-8-sig")
+    assert list(csv.reader(io.StringIO(text))) == [list(EXPORT_HEADER)]
 
 
 def test_run_detail_shows_exclusions_by_reason_and_wallet(manager_client, world):

@@ -60,16 +60,20 @@ def render(page: str, fragment: str | None = None, status: int = 200, **context)
     return render_template(template, **context), status
 
 
-def csv_download(header, rows, file_name: str) -> Response:
+def csv_download(header, rows, file_name: str, bom: bool = True) -> Response:
     """A CSV file streamed row by row as it is read from the database.
 
     The first row is read before the answer starts: a query that fails gives an error page,
-    never a file that breaks off after its header.
+    never a file that breaks off after its header. A browser download starts with a UTF-8
+    byte-order mark, so that a spreadsheet reads non-ASCII names right.
     """
     rows = iter(rows)
     first = list(itertools.islice(rows, 1))
+    lines = iter_csv(header, itertools.chain(first, rows))
+    if bom:
+        lines = itertools.chain(("\ufeff",), lines)
     return Response(
-        stream_with_context(iter_csv(header, itertools.chain(first, rows))),
+        stream_with_context(lines),
         mimetype="text/csv",
         headers=download_headers(file_name),
     )

@@ -7,14 +7,18 @@ Every rule lives in the commission service; these views parse, call and render.
 from flask import request
 from flask_login import current_user
 from sqlalchemy import select
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import joinedload, selectinload
 
 from webapp.commissions import bp, service
 from webapp.commissions.close_forms import ApproveForm, PayForm, ReopenForm
 from webapp.commissions.service import CommissionError
 from webapp.extensions import db
-from webapp.models import CommissionRun, CommissionRunEvent, Partner, Role
+from webapp.models import Agreement, CommissionRun, CommissionRunEvent, Partner, Role
+from webapp.money import MONEY, ZERO
 from webapp.web import flash_and_redirect, render, role_required
+
+#: Statuses of runs whose numbers stand (a superseded run was replaced).
+LIVE_STATUSES = ("committed", "approved", "paid")
 
 
 @bp.app_template_global()
@@ -152,3 +156,69 @@ def run_changes(run_id):
         "commissions/partial/changes.html",
         **_change_context(changes, run.partner),
     )
+
+
+@bp.app_template_global()
+def range_close_state(computation) -> dict:
+    """Where the previewed range stands: its live runs, whether a Commit button belongs on
+    the page, and the true-up differences a commit could carry, per token."""
+    partner = computation.partner
+    runs = db.session.scalars(
+        select(CommissionRun)
+        .where(
+            CommissionRun.partner_id == partner.partner_id,
+            CommissionRun.date_from == computation.date_from,
+            CommissionRun.date_to == computation.date_to,
+            CommissionRun.status.in_(LIVE_STATUSES),
+        )
+        .order_by(CommissionRun.created_at)
+    ).all()
+    outcomes = {o.agreement.agreement_id: o.result for o in computation.outcomes}
+    # A committed (not yet approved) range may be committed again when the data changed.
+    changed = any(
+        run.status == "committed"
+        and (
+            run.agreement_id not in outcomes
+            or run.total_commission_native != outcomes[run.agreement_id].total_commission_native
+            or run.line_count != len(outcomes[run.agreement_id].lines)
+        )
+        for run in runs
+    )
+    locked = any(run.status in ("approved", "paid") for run in runs)
+    in_scope = computation.period_count > 0
+    state = {
+        "runs": runs,
+        "in_scope": in_scope,
+        "can_commit": in_scope and (not runs or (changed and not locked)),
+        "recommit": bool(runs) and changed and not locked,
+        "true_up": [],
+    }
+    if state["can_commit"] and current_user.can(Role.MANAGER):
+        state["true_up"] = _true_up_summary(
+            service.locked_differences(partner, until=computation.date_to)
+        )
+    return state
+
+
+def _true_up_summary(differences) -> list[dict]:
+    """Per token: how many differences, over how many locked periods, and their net sum."""
+    if not differences:
+        return []
+    agreements = {
+        a.agreement_id: a
+        for a in db.session.scalars(
+            select(Agreement)
+            .options(joinedload(Agreement.chain))
+            .where(Agreement.agreement_id.in_({d.agreement_id for d in differences}))
+        )
+    }
+    summary: dict[str, dict] = {}
+    for difference in differences:
+        chain = agreements[difference.agreement_id].chain
+        entry = summary.setdefault(
+            chain.token_symbol, {"chain": chain, "count": 0, "periods": set(), "net": ZERO}
+        )
+        entry["count"] += 1
+        entry["periods"].add(difference.period_id)
+        entry["net"] = MONEY.add(entry["net"], difference.commission_amount_native)
+    return list(summary.values())

@@ -178,7 +178,13 @@ def commit():
         return _review(form, 400)
     partner, date_from, date_to = form.chosen_partner, form.date_from.data, form.date_to.data
     try:
-        computation = service.commit(partner, date_from, date_to, user=current_user)
+        computation = service.commit(
+            partner,
+            date_from,
+            date_to,
+            user=current_user,
+            true_up=bool(request.form.get("true_up")),
+        )
     except CommissionError as exc:
         form.date_to.errors.append(str(exc))
         return _review(form, 400)
