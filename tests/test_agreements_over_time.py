@@ -9,6 +9,7 @@ from sqlalchemy import select
 
 from tests.test_commissions import build_world
 from webapp.agreements.service import create_agreement, parse_rate_spec, period_reach
+from webapp.commissions import service
 from webapp.extensions import db
 from webapp.models import Agreement, AgreementRule, AuditLog
 
@@ -232,3 +233,15 @@ def test_detail_says_which_periods_a_change_reaches(manager_client, viewer_clien
     assert [label for label, _ in period_reach(fresh(key)).affected] == ["701"]
     viewer_page = viewer_client.get(f"/agreements/{key}").get_data(as_text=True)
     assert "End agreement" not in viewer_page and "New rates from a date" not in viewer_page
+
+
+def test_locked_periods_are_named_as_out_of_reach(manager_client, world, make_user):
+    ann, bob = make_user("manager"), make_user("manager")
+    computation = service.commit(world.acme, date(2025, 1, 1), date(2025, 1, 2), user=ann)
+    service.approve_run(computation.outcomes[0].run, bob)
+    reach = period_reach(fresh(world.agreement.agreement_id))
+    assert [label for label, _ in reach.locked] == ["701", "702"]
+    assert [label for label, _ in reach.affected] == ["703"]
+    page = manager_client.get(f"/agreements/{world.agreement.agreement_id}").get_data(as_text=True)
+    assert "affects 1 period(s) at their next commit:\n  703" in page
+    assert "Locked by an approved run, never recomputed:</strong> 701, 702" in page

@@ -16,9 +16,8 @@ from webapp.models import (
     AgreementRule,
     CanonicalPeriod,
     Chain,
-    CommissionRun,
+    CommissionLock,
     Partner,
-    PartnerCommissionLine,
     RevenueComponent,
 )
 from webapp.money import is_whole_number
@@ -455,20 +454,13 @@ def create_successor(
     return successor
 
 
-#: Run statuses whose (agreement, period) pairs are locked (DOMAIN.md, "Month-end close").
-LOCKING_STATUSES = ("approved", "paid")
-
-
 def locked_period_ids(agreement_id) -> set:
     """Ids of the periods of the agreement that an approved or paid run locks."""
-    L, R = PartnerCommissionLine, CommissionRun
-    stmt = (
-        select(L.period_id)
-        .join(R, R.run_id == L.run_id)
-        .where(L.agreement_id == agreement_id, R.status.in_(LOCKING_STATUSES))
-        .distinct()
+    return set(
+        db.session.scalars(
+            select(CommissionLock.period_id).where(CommissionLock.agreement_id == agreement_id)
+        )
     )
-    return set(db.session.scalars(stmt))
 
 
 @dataclass
