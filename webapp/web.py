@@ -23,7 +23,7 @@ from flask import (
 )
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
-from markupsafe import Markup
+from markupsafe import Markup, escape
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from werkzeug.exceptions import InternalServerError
 from werkzeug.middleware.proxy_fix import ProxyFix
@@ -237,7 +237,9 @@ def init_web(app: Flask) -> None:
 
 
 #: A displayed amount: rounded with its symbol, the exact value on hover (title) and on focus.
-_TOKEN_AMOUNT = Markup(
+#: Filled with escaped values only (str.format is several times faster than Markup.format,
+#: which matters on a page of hundreds of amounts).
+_TOKEN_AMOUNT = (
     '<span class="amount" tabindex="0" title="{exact} {symbol}" data-exact="{exact}" '
     'data-token="{symbol}">{shown} {symbol}'
     '<span class="amount-exact"> (exactly {exact} {symbol})</span></span>'
@@ -260,7 +262,11 @@ def token_amount(value, token, display_decimals: int | None = None, signed=False
     shown = display_text(value, decimals)
     if signed and value > 0:
         shown = f"+{shown}"
-    return _TOKEN_AMOUNT.format(exact=exact_text(value), symbol=symbol, shown=shown)
+    return Markup(
+        _TOKEN_AMOUNT.format(
+            exact=escape(exact_text(value)), symbol=escape(symbol), shown=escape(shown)
+        )
+    )
 
 
 def _error_page(status: int, message: str):

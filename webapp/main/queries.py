@@ -133,21 +133,20 @@ def month_overview(months: list[Month]) -> Overview:
         .order_by(Agreement.chain_id, Agreement.effective_from)
     ).all()
 
-    P, V, R = CanonicalPeriod, CanonicalValidatorRevenue, CanonicalStakerRewardsDetail
+    P, V, S = CanonicalPeriod, CanonicalValidatorRevenue, CanonicalStakerRewardsDetail
     has_revenue = exists().where(V.chain_id == P.chain_id, V.period_id == P.period_id)
-    has_rewards = exists().where(R.chain_id == P.chain_id, R.period_id == P.period_id)
+    has_rewards = exists().where(S.chain_id == P.chain_id, S.period_id == P.period_id)
     periods = db.session.execute(
         select(P.chain_id, P.start_time, has_revenue, has_rewards).where(
             P.start_time >= _day_start(low), P.start_time < _day_start(high + timedelta(days=1))
         )
     ).all()
 
-    runs = db.session.scalars(
-        select(CommissionRun).where(
-            CommissionRun.status.in_(LIVE_STATUSES),
-            CommissionRun.date_from <= high,
-            CommissionRun.date_to >= low,
-        )
+    R = CommissionRun
+    runs = db.session.execute(
+        select(
+            R.run_id, R.agreement_id, R.status, R.date_from, R.date_to, R.total_commission_native
+        ).where(R.status.in_(LIVE_STATUSES), R.date_from <= high, R.date_to >= low)
     ).all()
 
     return _grid(months, partners, agreements, periods, runs)
