@@ -8,6 +8,7 @@ in Python, never with a query per partner, month or cell.
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
+from functools import cached_property
 
 from sqlalchemy import exists, select
 from sqlalchemy.orm import joinedload
@@ -50,7 +51,7 @@ class AgreementMonth:
     periods_with_data: int = 0
     runs: list = field(default_factory=list)
 
-    @property
+    @cached_property
     def state(self) -> str:
         if self.runs:
             # The least advanced run decides: committed before approved before paid.
@@ -70,7 +71,7 @@ class Cell:
     month: Month
     agreements: list[AgreementMonth] = field(default_factory=list)
 
-    @property
+    @cached_property
     def state(self) -> str:
         if not self.agreements:
             return "no agreement"
