@@ -644,3 +644,40 @@ def test_days_are_utc_dates_of_period_starts(world):
     computation = service.preview(world.acme, date(2025, 1, 2), date(2025, 1, 2))
     solana = next(o.result for o in computation.outcomes if o.agreement.name == "Acme SOL")
     assert [p.label for p in solana.periods] == ["702"]
+
+
+def test_recommit_rewrites_only_the_periods_whose_result_changed(world):
+    service.commit(world.acme, date(2025, 1, 1), date(2025, 1, 3))
+    day1, day2, day3 = (p.period_id for p in world.periods)
+    L = PartnerCommissionLine
+    before = {
+        line.line_id: line.period_id
+        for line in db.session.scalars(select(L).where(L.agreement_id == world.solana.agreement_id))
+    }
+    # A corrected reward on 2 Jan: W_PAID's MEV becomes 2.5 (commission 0.25 instead of 0.15).
+    reward = db.session.scalars(
+        select(CanonicalStakerRewardsDetail).where(
+            CanonicalStakerRewardsDetail.period_id == day2,
+            CanonicalStakerRewardsDetail.staker_address == W_PAID,
+            CanonicalStakerRewardsDetail.revenue_component == "MEV",
+            CanonicalStakerRewardsDetail.validator_key == V1,
+        )
+    ).one()
+    reward.reward_amount_native = D("2.5")
+    db.session.commit()
+    service.commit(world.acme, date(2025, 1, 1), date(2025, 1, 3))
+    db.session.expire_all()
+    after = {
+        line.line_id: (line.period_id, line.wallet_address, line.commission_amount_native)
+        for line in db.session.scalars(select(L).where(L.agreement_id == world.solana.agreement_id))
+    }
+    kept = {line_id for line_id, period_id in before.items() if period_id in (day1, day3)}
+    assert kept <= set(after)
+    assert not {line_id for line_id, period_id in before.items() if period_id == day2} & set(after)
+    assert len(after) == len(before) == 14
+    changed = {
+        (wallet, amount)
+        for period_id, wallet, amount in after.values()
+        if period_id == day2 and amount == D("0.25")
+    }
+    assert changed == {(W_PAID, D("0.25"))}

@@ -13,6 +13,7 @@ from webapp.extensions import db
 from webapp.models import (
     CanonicalPeriod,
     CommissionExclusion,
+    CommissionLock,
     CommissionRun,
     CommissionRunPeriod,
     LineKind,
@@ -180,3 +181,12 @@ def changes_since_approval(partner: Partner, run: CommissionRun | None = None):
             wallets[key].add(difference.wallet_address)
             period.wallet_count = len(wallets[key])
     return list(changes.values())
+
+
+def locked_period_ids(agreement_id) -> set:
+    """The ids of the agreement's periods locked by an approved or paid run."""
+    return set(
+        db.session.scalars(
+            select(CommissionLock.period_id).where(CommissionLock.agreement_id == agreement_id)
+        )
+    )
