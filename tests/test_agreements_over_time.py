@@ -220,7 +220,7 @@ def test_successor_refusals_change_nothing(manager_client, world):
 
 def test_detail_says_which_periods_a_change_reaches(manager_client, viewer_client, world):
     key = world.agreement.agreement_id
-    reach = period_reach(world.agreement)
+    reach = period_reach(world.agreement, set())
     assert [label for label, _ in reach.affected] == ["701", "702", "703"]
     assert reach.locked == []
     page = manager_client.get(f"/agreements/{key}").get_data(as_text=True)
@@ -230,7 +230,7 @@ def test_detail_says_which_periods_a_change_reaches(manager_client, viewer_clien
     # Ended before the second period, the agreement reaches only the first.
     world.agreement.effective_to = date(2025, 1, 1)
     db.session.commit()
-    assert [label for label, _ in period_reach(fresh(key)).affected] == ["701"]
+    assert [label for label, _ in period_reach(fresh(key), set()).affected] == ["701"]
     viewer_page = viewer_client.get(f"/agreements/{key}").get_data(as_text=True)
     assert "End agreement" not in viewer_page and "New rates from a date" not in viewer_page
 
@@ -239,7 +239,8 @@ def test_locked_periods_are_named_as_out_of_reach(manager_client, world, make_us
     ann, bob = make_user("manager"), make_user("manager")
     computation = service.commit(world.acme, date(2025, 1, 1), date(2025, 1, 2), user=ann)
     service.approve_run(computation.outcomes[0].run, bob)
-    reach = period_reach(fresh(world.agreement.agreement_id))
+    key = world.agreement.agreement_id
+    reach = period_reach(fresh(key), service.locked_period_ids(key))
     assert [label for label, _ in reach.locked] == ["701", "702"]
     assert [label for label, _ in reach.affected] == ["703"]
     page = manager_client.get(f"/agreements/{world.agreement.agreement_id}").get_data(as_text=True)

@@ -32,6 +32,7 @@ from webapp.agreements.service import (
     sorted_rules,
     update_agreement,
 )
+from webapp.commissions.service import locked_period_ids
 from webapp.errors import FieldError
 from webapp.extensions import db
 from webapp.models import Agreement, Chain, Partner, Role
@@ -48,7 +49,7 @@ def partner_agreements(partner) -> list[Agreement]:
 @bp.app_template_global()
 def agreement_period_reach(agreement):
     """Which periods a rule edit or method switch of the agreement reaches at the next commit."""
-    return period_reach(agreement)
+    return period_reach(agreement, locked_period_ids(agreement.agreement_id))
 
 
 def labels_of(form) -> dict[str, str]:

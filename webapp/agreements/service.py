@@ -16,7 +16,6 @@ from webapp.models import (
     AgreementRule,
     CanonicalPeriod,
     Chain,
-    CommissionLock,
     Partner,
     RevenueComponent,
 )
@@ -454,15 +453,6 @@ def create_successor(
     return successor
 
 
-def locked_period_ids(agreement_id) -> set:
-    """Ids of the periods of the agreement that an approved or paid run locks."""
-    return set(
-        db.session.scalars(
-            select(CommissionLock.period_id).where(CommissionLock.agreement_id == agreement_id)
-        )
-    )
-
-
 @dataclass
 class PeriodReach:
     """Which periods a change to an agreement's rules or method reaches at the next commit."""
@@ -477,8 +467,9 @@ class PeriodReach:
         return [(label, start) for label, start in self.periods if label not in locked]
 
 
-def period_reach(agreement: Agreement) -> PeriodReach:
-    """The chain's known periods within the agreement's dates, and which of them are locked."""
+def period_reach(agreement: Agreement, locked_ids: set) -> PeriodReach:
+    """The chain's known periods within the agreement's dates, and which of them are locked
+    (`locked_ids`: the agreement's locked period ids, as the commission service reads them)."""
     P = CanonicalPeriod
     stmt = select(P.period_id, P.label, P.start_time).where(
         P.chain_id == agreement.chain_id,
@@ -488,7 +479,6 @@ def period_reach(agreement: Agreement) -> PeriodReach:
         end = datetime.combine(agreement.effective_to + timedelta(days=1), time(), tzinfo=UTC)
         stmt = stmt.where(P.start_time < end)
     rows = db.session.execute(stmt.order_by(P.start_time)).all()
-    locked_ids = locked_period_ids(agreement.agreement_id)
     periods = [(label, start.date()) for _, label, start in rows]
     locked = [(label, start.date()) for period_id, label, start in rows if period_id in locked_ids]
     return PeriodReach(periods, locked)
