@@ -236,7 +236,7 @@ def generate(url: str, wallet_count: int, period_count: int) -> None:
 
 def measure(url: str, loop_sample: int) -> None:
     """Time preview, commit, a second commit, and the per-wallet per-period query loop."""
-    from sqlalchemy import func, select, update
+    from sqlalchemy import func, select, text, update
 
     from webapp.commissions import service
     from webapp.extensions import db
@@ -255,6 +255,19 @@ def measure(url: str, loop_sample: int) -> None:
     with app.app_context():
         partner = find_partner_by_name(PARTNER)
         date_from, date_to = date(2025, 1, 1), date(2025, 12, 31)
+        # A clean slate for --reuse: no runs, so the first commit writes everything.
+        for table in (
+            "commission_run_events",
+            "commission_locks",
+            "commission_run_periods",
+            "commission_exclusions",
+            "partner_commission_lines",
+            "commission_runs",
+        ):
+            db.session.execute(text(f"DELETE FROM {table}"))
+        db.session.commit()
+        with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.exec_driver_sql("VACUUM ANALYZE partner_commission_lines, commission_exclusions")
         db.session.execute(select(1))  # connect before the clock starts
 
         began = time.perf_counter()
