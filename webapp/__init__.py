@@ -49,6 +49,12 @@ def create_app(test_config: dict | None = None) -> Flask:
         if hasattr(module, "register_cli"):
             module.register_cli(app)
     register_demo_cli(app)
+
+    from webapp.api import init_api
+    from webapp.api import register_cli as register_api_cli
+
+    init_api(app)
+    register_api_cli(app)
     return app
 
 

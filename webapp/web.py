@@ -13,6 +13,8 @@ from webapp.money import format_amount
 
 #: Endpoints reachable without signing in.
 PUBLIC_ENDPOINTS = frozenset({"auth.login", "static"})
+#: Blueprints that check a bearer token (or nothing) instead of the signed-in session.
+TOKEN_AUTH_BLUEPRINTS: set[str] = set()
 
 
 def is_htmx() -> bool:
@@ -70,6 +72,8 @@ def init_web(app: Flask) -> None:
     def require_login():
         if request.endpoint in PUBLIC_ENDPOINTS or request.endpoint is None:
             return None
+        if request.blueprint in TOKEN_AUTH_BLUEPRINTS:
+            return None
         if not current_user.is_authenticated:
             if is_htmx():
                 return "", 401, {"HX-Redirect": url_for("auth.login")}
@@ -109,6 +113,10 @@ def init_web(app: Flask) -> None:
 
 
 def _error_page(status: int, message: str):
+    from webapp.api.problems import is_api_request, problem_response
+
+    if is_api_request():
+        return problem_response(status, message)
     if is_htmx():
         # htmx swaps error responses only where responseHandling says so (see base.html).
         return render_template("partial/error.html", status=status, message=message), status

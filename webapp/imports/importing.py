@@ -81,6 +81,8 @@ class ImportReport:
     problem: str | None = None
     payload_id: uuid.UUID | None = None
     new_provider: bool = False
+    #: The payload that holds these exact bytes already, when that is why the file is refused.
+    earlier_payload_id: uuid.UUID | None = None
 
     @property
     def ok(self) -> bool:
@@ -194,6 +196,7 @@ def import_file(
     )
     if earlier is not None:
         report.problem = f"the same file was imported before as {describe_payload(earlier)}"
+        report.earlier_payload_id = earlier.payload_id
         return report
     try:
         _run(spec, path, report, user, with_totals)

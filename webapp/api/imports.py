@@ -1,0 +1,88 @@
+"""`POST /imports/{kind}`: a canonical CSV file down the same path as the Data imports page."""
+
+import io
+
+from flask import request
+from flask_login import current_user
+from flask_smorest import Blueprint
+
+from webapp.api.problems import Problem, documents_problems
+from webapp.api.schemas import ImportArgsSchema, ImportResultSchema
+from webapp.api.wallets import IDEMPOTENCY_DOC
+from webapp.imports import staging
+from webapp.imports.checks import SPECS
+from webapp.imports.importing import import_file
+
+blp = Blueprint(
+    "api_imports", __name__, url_prefix="/api/v1", description="Canonical data imports."
+)
+
+KIND_DOC = {
+    "in": "path",
+    "name": "kind",
+    "required": True,
+    "schema": {"type": "string", "enum": list(SPECS)},
+}
+
+
+@blp.route("/imports/<kind>", methods=["POST"])
+@blp.doc(
+    parameters=[KIND_DOC, IDEMPOTENCY_DOC],
+    requestBody={
+        "content": {"text/csv": {"schema": {"type": "string"}}},
+        "required": True,
+    },
+)
+@blp.arguments(ImportArgsSchema, location="query", as_kwargs=True)
+@blp.response(201, ImportResultSchema)
+@documents_problems(blp, 401, 403, 404, 409, 413, 415, 422)
+def import_kind(kind, provider, file_name):
+    """Import a CSV file of this kind with its lineage: every row, or none."""
+    if kind not in SPECS:
+        raise Problem(404, f"unknown kind {kind!r} (expected one of {', '.join(SPECS)})")
+    if request.mimetype != "text/csv":
+        raise Problem(415, "send the file as a text/csv body")
+    staged = staging.stage(
+        io.BytesIO(request.get_data(cache=True)),
+        file_name or f"{kind}.csv",
+        kind,
+        provider.strip(),
+        False,
+        current_user.user_id,
+    )
+    try:
+        report = import_file(
+            staged.kind,
+            staged.path,
+            staged.provider_name,
+            file_name=staged.file_name,
+            user=current_user,
+        )
+    finally:
+        staging.discard(staged)
+    if report.earlier_payload_id is not None:
+        raise Problem(409, report.problem, payload_id=str(report.earlier_payload_id))
+    if report.problem:
+        raise Problem(422, report.headline(), errors=[{"field": "body", "message": report.problem}])
+    if report.errors:
+        raise Problem(
+            422,
+            report.headline(),
+            errors=[
+                {"line": error.line, "field": error.column, "message": error.reason}
+                for error in report.errors.errors
+            ],
+            more_errors=report.errors.more,
+        )
+    return {
+        "payload_id": report.payload_id,
+        "kind": report.kind,
+        "file_name": report.file_name,
+        "provider": report.provider_name,
+        "sha256": report.sha256,
+        "row_count": report.row_count,
+        "periods": [
+            {"chain_id": chain_id, "period": label, "rows": rows}
+            for (chain_id, label), rows in sorted(report.period_rows.items())
+        ],
+    }
