@@ -1,5 +1,7 @@
 """`/partners` and `/periods/by-date-range`: the read-only lists."""
 
+import uuid
+
 from flask_smorest import Blueprint
 
 from webapp.api.paging import page_after
@@ -71,7 +73,7 @@ def periods_by_date_range(chain_id, date_from, date_to, limit, cursor):
     return {
         "items": [
             {
-                "period_id": p.period_id,
+                "period_id": uuid.UUID(str(p.period_id)),  # text in the calculation
                 "chain_id": chain_id,
                 "label": p.label,
                 "start_time": p.start_time,
