@@ -1,7 +1,7 @@
 """The API tokens page's form: a name and a scope."""
 
 from flask_wtf import FlaskForm
-from wtforms import SelectField, StringField
+from wtforms import SelectChoice, SelectField, StringField
 from wtforms.validators import DataRequired, Length
 
 from webapp.api.tokens import NAME_MAX
@@ -17,6 +17,9 @@ class TokenForm(FlaskForm):
     )
     scope = SelectField(
         "Scope",
-        choices=[("read", "read: GET only"), ("write", "write: whatever your role allows")],
+        choices=[
+            SelectChoice("read", "read: GET only"),
+            SelectChoice("write", "write: whatever your role allows"),
+        ],
         default="read",
     )
