@@ -7,8 +7,7 @@ from flask_login import current_user
 from flask_smorest import Blueprint
 
 from webapp.api.problems import Problem, documents_problems
-from webapp.api.schemas import ImportArgsSchema, ImportResultSchema
-from webapp.api.wallets import IDEMPOTENCY_DOC
+from webapp.api.schemas import IdempotencyHeaderSchema, ImportArgsSchema, ImportResultSchema
 from webapp.imports import staging
 from webapp.imports.checks import SPECS
 from webapp.imports.importing import import_file
@@ -17,29 +16,23 @@ blp = Blueprint(
     "api_imports", __name__, url_prefix="/api/v1", description="Canonical data imports."
 )
 
-KIND_DOC = {
-    "in": "path",
-    "name": "kind",
-    "required": True,
-    "schema": {"type": "string", "enum": list(SPECS)},
-}
+#: The kinds of canonical file, as a URL converter (an enum in the document).
+KINDS = "any(" + ", ".join(f'"{kind}"' for kind in SPECS) + ")"
 
 
-@blp.route("/imports/<kind>", methods=["POST"])
+@blp.route(f"/imports/<{KINDS}:kind>", methods=["POST"])
 @blp.doc(
-    parameters=[KIND_DOC, IDEMPOTENCY_DOC],
     requestBody={
         "content": {"text/csv": {"schema": {"type": "string"}}},
         "required": True,
     },
 )
+@blp.arguments(IdempotencyHeaderSchema, location="headers", as_kwargs=True)
 @blp.arguments(ImportArgsSchema, location="query", as_kwargs=True)
 @blp.response(201, ImportResultSchema)
 @documents_problems(blp, 401, 403, 404, 409, 413, 415, 422)
-def import_kind(kind, provider, file_name):
+def import_kind(kind, provider, file_name, idempotency_key=None):
     """Import a CSV file of this kind with its lineage: every row, or none."""
-    if kind not in SPECS:
-        raise Problem(404, f"unknown kind {kind!r} (expected one of {', '.join(SPECS)})")
     if request.mimetype != "text/csv":
         raise Problem(415, "send the file as a text/csv body")
     staged = staging.stage(

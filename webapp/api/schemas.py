@@ -57,6 +57,19 @@ class QuerySchema(ma.Schema):
         unknown = ma.EXCLUDE
 
 
+class IdempotencyHeaderSchema(QuerySchema):
+    """The optional `Idempotency-Key` of a POST (acted on before the view runs)."""
+
+    idempotency_key = fields.String(
+        data_key="Idempotency-Key",
+        validate=validate.Length(min=1, max=255),
+        metadata={
+            "description": "Retrying with the same key and body gives the first answer again "
+            "without doing the work twice; the same key with another body is refused (422)"
+        },
+    )
+
+
 class PageArgsSchema(QuerySchema):
     limit = fields.Integer(
         load_default=DEFAULT_LIMIT,

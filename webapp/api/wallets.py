@@ -15,11 +15,11 @@ from flask_login import current_user
 from flask_smorest import Blueprint
 from marshmallow import ValidationError
 
-from webapp.api.access import IDEMPOTENCY_HEADER
 from webapp.api.paging import decode_cursor, encode_cursor
 from webapp.api.partners import partner_or_404
 from webapp.api.problems import Problem, documents_problems, validation_errors
 from webapp.api.schemas import (
+    IdempotencyHeaderSchema,
     NewWalletSchema,
     WalletBulkArgsSchema,
     WalletBulkBodySchema,
@@ -54,13 +54,6 @@ blp = Blueprint("api_wallets", __name__, url_prefix="/api/v1", description="Part
 #: Row errors listed in full in a 422 answer; the rest are counted in `more_errors`.
 ERRORS_SHOWN = 1000
 _WALLET_CURSOR = re.compile(r"^\d{4}-\d{2}-\d{2}\|[0-9a-f-]{36}$")
-IDEMPOTENCY_DOC = {
-    "in": "header",
-    "name": IDEMPOTENCY_HEADER,
-    "required": False,
-    "schema": {"type": "string", "minLength": 1, "maxLength": 255},
-    "description": "Retrying with the same key and body gives the first answer again",
-}
 CSV_BODY_DOC = {
     "content": {
         "text/csv": {
@@ -111,11 +104,11 @@ def list_partner_wallets(partner_id, chain_id, active, q, limit, cursor):
 
 
 @blp.route("/partners/<uuid:partner_id>/wallets", methods=["POST"])
-@blp.doc(parameters=[IDEMPOTENCY_DOC])
+@blp.arguments(IdempotencyHeaderSchema, location="headers", as_kwargs=True)
 @blp.arguments(NewWalletSchema)
 @blp.response(201, WalletSchema)
 @documents_problems(blp, 401, 403, 404, 409, 422)
-def add_partner_wallet(body, partner_id):
+def add_partner_wallet(body, partner_id, idempotency_key=None):
     """Add one wallet; its address is stored in the chain's canonical form."""
     partner = partner_or_404(partner_id)
     values = (
@@ -188,11 +181,12 @@ def _rejected(check, line_of_item) -> Problem:
 
 
 @blp.route("/partners/<uuid:partner_id>/wallets/bulk", methods=["POST"])
-@blp.doc(parameters=[IDEMPOTENCY_DOC], requestBody=CSV_BODY_DOC)
+@blp.doc(requestBody=CSV_BODY_DOC)
+@blp.arguments(IdempotencyHeaderSchema, location="headers", as_kwargs=True)
 @blp.arguments(WalletBulkArgsSchema, location="query", as_kwargs=True)
 @blp.response(200, WalletBulkResultSchema)
 @documents_problems(blp, 401, 403, 404, 409, 413, 415, 422)
-def bulk_add_wallets(partner_id, chain_id, dry_run, file_name):
+def bulk_add_wallets(partner_id, chain_id, dry_run, file_name, idempotency_key=None):
     """Add many wallets, all or none: a wallet CSV body or `{"wallets": [...]}`."""
     partner = partner_or_404(partner_id)
     data, line_of_item = _bulk_body(chain_id)
