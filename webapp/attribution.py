@@ -15,19 +15,21 @@ from functools import cached_property
 from typing import NamedTuple
 
 from webapp.money import MONEY, QUANTUM, ROUNDING, ZERO, money_sum, quantize
+from webapp.vocab import MAX_BPS, REASONS, ExclusionReason, Method, StakeEventType
 
-METHOD_TOTAL_REVENUE = "total_revenue"
-METHOD_WALLET_ATTRIBUTION = "wallet_attribution"
+# The domain words as the plain strings the calculation compares and returns.
+METHOD_TOTAL_REVENUE = Method.TOTAL_REVENUE.value
+METHOD_WALLET_ATTRIBUTION = Method.WALLET_ATTRIBUTION.value
 
-REASON_WALLET_INACTIVE = "wallet inactive"
-REASON_INTRODUCED_AFTER = "introduced after period start"
-REASON_NOT_STAKED = "not staked with validator during period"
-REASON_NO_RULE = "no rule"
-#: Every exclusion reason, in the order the calculation checks them.
-REASONS = (REASON_WALLET_INACTIVE, REASON_INTRODUCED_AFTER, REASON_NOT_STAKED, REASON_NO_RULE)
+REASON_WALLET_INACTIVE = ExclusionReason.WALLET_INACTIVE.value
+REASON_INTRODUCED_AFTER = ExclusionReason.INTRODUCED_AFTER.value
+REASON_NOT_STAKED = ExclusionReason.NOT_STAKED.value
+REASON_NO_RULE = ExclusionReason.NO_RULE.value
 
-STAKE, RESTAKE, UNSTAKE = "STAKE", "RESTAKE", "UNSTAKE"
-BPS_PER_UNIT = 10000
+STAKE = StakeEventType.STAKE.value
+RESTAKE = StakeEventType.RESTAKE.value
+UNSTAKE = StakeEventType.UNSTAKE.value
+BPS_PER_UNIT = MAX_BPS
 
 
 # ---- Plain data in ------------------------------------------------------------------------
@@ -235,13 +237,20 @@ def _utc(instant: datetime) -> datetime:
     return instant.replace(tzinfo=UTC) if instant.tzinfo is None else instant.astimezone(UTC)
 
 
+def scope_window(terms: AgreementTerms, date_from: date, date_to: date) -> tuple[date, date]:
+    """The days a period may start on to be in scope: [from, to] within the agreement's
+    dates (an empty `effective_to` is open-ended). Empty when the first is after the second."""
+    lowest = max(date_from, terms.effective_from)
+    highest = date_to if terms.effective_to is None else min(date_to, terms.effective_to)
+    return lowest, highest
+
+
 def periods_in_scope(
     terms: AgreementTerms, periods: Iterable[Period], date_from: date, date_to: date
 ) -> list[Period]:
     """Step 1: periods whose UTC start date is within [from, to] and the agreement's dates,
     by start, their instants in UTC."""
-    lowest = max(date_from, terms.effective_from)
-    highest = date_to if terms.effective_to is None else min(date_to, terms.effective_to)
+    lowest, highest = scope_window(terms, date_from, date_to)
     chosen = [
         p._replace(start_time=_utc(p.start_time), end_time=_utc(p.end_time))
         for p in periods
@@ -352,9 +361,11 @@ class StakeHistory:
     """Step 5: whether a wallet was staked with a validator during a period.
 
     Events of (wallet, validator) are replayed in timestamp order, STAKE and RESTAKE before
-    UNSTAKE at equal timestamps; UNSTAKE never takes the balance below zero. Staked during
-    [s, e) when the balance at s (after every event at or before s) is above zero, or the
-    balance after some event with s < timestamp < e is. No events: not staked.
+    UNSTAKE at equal timestamps; UNSTAKE never takes the balance below zero. The balance
+    counts per instant, after all of that instant's events: a STAKE and an UNSTAKE of the
+    same amount at one instant leave nothing staked there. Staked during [s, e) when the
+    balance at s (after every event at or before s) is above zero, or the balance at the
+    instant of some event with s < timestamp < e is. No events: not staked.
     """
 
     def __init__(self, stake_events: Iterable[StakeEvent]):
@@ -366,8 +377,12 @@ class StakeHistory:
     @staticmethod
     def _replay(events: list[StakeEvent]):
         events.sort(key=lambda ev: (_utc(ev.event_timestamp), ev.event_type == UNSTAKE))
-        times, positive = [], []
+        # times: the distinct instants, ascending; positive[i]: the balance after every
+        # event of instant i is above zero.
+        times: list[datetime] = []
+        positive: list[bool] = []
         balance = ZERO
+        last = None
         for event in events:
             if event.event_type == UNSTAKE:
                 balance = max(ZERO, MONEY.subtract(balance, event.stake_amount_native))
@@ -375,10 +390,15 @@ class StakeHistory:
                 balance = MONEY.add(balance, event.stake_amount_native)
             else:
                 raise ValueError(f"unknown stake event type {event.event_type!r}")
-            times.append(_utc(event.event_timestamp))
-            positive.append(balance > ZERO)
-        # next_positive[i]: the first index j >= i whose balance is above zero (len if none),
-        # so "some event inside the period left a positive balance" is one comparison.
+            instant = _utc(event.event_timestamp)
+            if instant != last:
+                last = instant
+                times.append(instant)
+                positive.append(balance > ZERO)
+            else:
+                positive[-1] = balance > ZERO
+        # next_positive[i]: the first instant j >= i whose balance is above zero (len if
+        # none), so "some instant inside the period left a positive balance" is one comparison.
         next_positive = [len(positive)] * (len(positive) + 1)
         for index in range(len(positive) - 1, -1, -1):
             next_positive[index] = index if positive[index] else next_positive[index + 1]
@@ -485,6 +505,27 @@ def compute_commissions(
     wallets up to the last period's end; `validator_revenue` the chain's revenue rows.
     """
     scope = periods_in_scope(terms, periods, date_from, date_to)
+    return compute_in_scope(
+        terms,
+        scope,
+        wallets=wallets,
+        staker_rewards=staker_rewards,
+        stake_events=stake_events,
+        validator_revenue=validator_revenue,
+    )
+
+
+def compute_in_scope(
+    terms: AgreementTerms,
+    scope: list[Period],
+    *,
+    wallets: Iterable[Wallet] = (),
+    staker_rewards: Iterable[StakerReward] = (),
+    stake_events: Iterable[StakeEvent] = (),
+    validator_revenue: Iterable[ValidatorRevenue] = (),
+) -> AttributionResult:
+    """Steps 2 to 6 over periods already chosen by `periods_in_scope` (step 1), for a caller
+    that needed the scope first to know which inputs to load."""
     rules = RuleBook(terms.rules)
     if terms.wallet_attribution_enabled:
         lines, exclusions = wallet_attribution_lines(

@@ -5,7 +5,6 @@ Table, constraint and index names follow the design notes of the system this rep
 Amounts use `Amount` (NUMERIC(38,18)), instants `UTCDateTime`; never floats.
 """
 
-import enum
 import uuid
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -25,57 +24,26 @@ from sqlalchemy import (
     Uuid,
     text,
 )
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 
 from webapp.db_types import Amount, UTCDateTime
 from webapp.extensions import db
+from webapp.vocab import (
+    MAX_BPS,
+    Method,
+    RevenueComponent,
+    Role,
+    RunStatus,
+    StakeEventType,
+    TokenScope,
+    sql_in,
+)
+from webapp.vocab import PayloadKind as PayloadKind  # re-exported: features import it from here
 
 
 def utcnow() -> datetime:
     """The current instant, timezone-aware, in UTC."""
     return datetime.now(UTC)
-
-
-class RevenueComponent(enum.StrEnum):
-    """The three components of validator revenue."""
-
-    EXEC_FEES = "EXEC_FEES"
-    MEV = "MEV"
-    REWARDS = "REWARDS"
-
-
-class StakeEventType(enum.StrEnum):
-    """Staking lifecycle events."""
-
-    STAKE = "STAKE"
-    UNSTAKE = "UNSTAKE"
-    RESTAKE = "RESTAKE"
-
-
-class Role(enum.StrEnum):
-    """What a signed-in user may do: viewers read, managers change, admins also administer."""
-
-    VIEWER = "viewer"
-    MANAGER = "manager"
-    ADMIN = "admin"
-
-
-class RunStatus(enum.StrEnum):
-    """Life of a commission run."""
-
-    PREVIEW = "preview"
-    COMMITTED = "committed"
-    SUPERSEDED = "superseded"
-
-
-class PayloadKind(enum.StrEnum):
-    """The kinds of file a staging payload can hold."""
-
-    PERIODS = "periods"
-    VALIDATOR_REVENUE = "validator-revenue"
-    STAKER_REWARDS = "staker-rewards"
-    STAKE_EVENTS = "stake-events"
-    WALLETS = "wallets"
 
 
 def _enum(py_enum, name):
@@ -113,10 +81,12 @@ class User(UserMixin, TimestampMixin, db.Model):
     is_active_user: Mapped[bool] = mapped_column(
         "is_active", Boolean, nullable=False, default=True, server_default=text("true")
     )
-
-    __table_args__ = (
-        CheckConstraint("role IN ('viewer', 'manager', 'admin')", name="ck_users_role"),
+    #: Bumped by sign-out and password change: a session of an older generation is void.
+    session_generation: Mapped[int] = mapped_column(
+        Integer, nullable=False, default=0, server_default=text("0")
     )
+
+    __table_args__ = (CheckConstraint(sql_in("role", Role), name="ck_users_role"),)
 
     def get_id(self) -> str:
         return str(self.user_id)
@@ -129,6 +99,27 @@ class User(UserMixin, TimestampMixin, db.Model):
         """True when this user's role is at least `role` (viewer < manager < admin)."""
         order = [Role.VIEWER, Role.MANAGER, Role.ADMIN]
         return order.index(Role(self.role)) >= order.index(Role(role))
+
+
+class LoginFailure(db.Model):
+    """One failed sign-in, counted against its account (`email`) and its client `address`.
+
+    Kept in the database so that every worker sees the same count; rows older than the
+    lock-out window are deleted as new failures arrive.
+    """
+
+    __tablename__ = "login_failures"
+
+    failure_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    email: Mapped[str] = mapped_column(String(254), nullable=False)
+    address: Mapped[str] = mapped_column(String(64), nullable=False)
+    failed_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+
+    __table_args__ = (
+        Index("ix_login_failures_email_failed_at", "email", "failed_at"),
+        Index("ix_login_failures_address_failed_at", "address", "failed_at"),
+        Index("ix_login_failures_failed_at", "failed_at"),
+    )
 
 
 class AuditLog(db.Model):
@@ -363,19 +354,45 @@ class CanonicalStakeEvent(LineageMixin, db.Model):
     )
 
 
+#: Longest partner name; its key may be longer (case folding can expand a character to 3).
+PARTNER_NAME_LENGTH = 200
+
+
+def partner_name_key(name: str) -> str:
+    """A partner name as uniqueness sees it: letter case ignored (Unicode case folding)."""
+    return name.casefold()
+
+
+def _default_name_key(context) -> str:
+    # For inserts that do not go through the ORM object (which sets the key itself).
+    return partner_name_key(context.get_current_parameters()["name"])
+
+
 class Partner(TimestampMixin, db.Model):
-    """A wallet provider, exchange or fund manager that brings stakers."""
+    """A wallet provider, exchange or fund manager that brings stakers.
+
+    Names are unique whatever their letter case: `name_key` (the case-folded name) carries
+    the database's unique constraint.
+    """
 
     __tablename__ = "partners"
 
     partner_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
-    name: Mapped[str] = mapped_column(String(200), nullable=False, unique=True)
+    name: Mapped[str] = mapped_column(String(PARTNER_NAME_LENGTH), nullable=False, unique=True)
+    name_key: Mapped[str] = mapped_column(
+        String(3 * PARTNER_NAME_LENGTH), nullable=False, unique=True, default=_default_name_key
+    )
     contact: Mapped[str | None] = mapped_column(String(255), nullable=True)
     is_active: Mapped[bool] = mapped_column(
         Boolean, nullable=False, default=True, server_default=text("true")
     )
 
     __table_args__ = (CheckConstraint("name <> ''", name="ck_partners_name_not_empty"),)
+
+    @validates("name")
+    def _keep_name_key(self, _, name: str) -> str:
+        self.name_key = partner_name_key(name)
+        return name
 
 
 class PartnerWallet(TimestampMixin, db.Model):
@@ -469,7 +486,7 @@ class AgreementRule(db.Model):
 
     __table_args__ = (
         CheckConstraint(
-            "commission_rate_bps >= 0 AND commission_rate_bps <= 10000",
+            f"commission_rate_bps >= 0 AND commission_rate_bps <= {MAX_BPS}",
             name="ck_agreement_rules_rate_bps",
         ),
         CheckConstraint(
@@ -533,12 +550,8 @@ class CommissionRun(db.Model):
     created_by: Mapped[User | None] = relationship()
 
     __table_args__ = (
-        CheckConstraint(
-            "status IN ('preview', 'committed', 'superseded')", name="ck_commission_runs_status"
-        ),
-        CheckConstraint(
-            "method IN ('total_revenue', 'wallet_attribution')", name="ck_commission_runs_method"
-        ),
+        CheckConstraint(sql_in("status", RunStatus), name="ck_commission_runs_status"),
+        CheckConstraint(sql_in("method", Method), name="ck_commission_runs_method"),
         CheckConstraint("date_to >= date_from", name="ck_commission_runs_date_range"),
         Index("idx_commission_runs_partner_created", "partner_id", "created_at"),
         Index("idx_commission_runs_agreement_status", "agreement_id", "status"),
@@ -575,7 +588,7 @@ class PartnerCommissionLine(db.Model):
 
     __table_args__ = (
         CheckConstraint(
-            "commission_rate_bps >= 0 AND commission_rate_bps <= 10000",
+            f"commission_rate_bps >= 0 AND commission_rate_bps <= {MAX_BPS}",
             name="ck_partner_commission_lines_rate_bps",
         ),
         Index(
@@ -634,13 +647,6 @@ class CommissionExclusion(db.Model):
     )
 
 
-class TokenScope(enum.StrEnum):
-    """What an API token may do: read (GET only) or write (whatever its user's role allows)."""
-
-    READ = "read"
-    WRITE = "write"
-
-
 class ApiToken(db.Model):
     """A bearer token of the JSON API: only its SHA-256 is stored; revoked, never deleted."""
 
@@ -661,7 +667,7 @@ class ApiToken(db.Model):
 
     __table_args__ = (
         UniqueConstraint("token_hash", name="uq_api_tokens_token_hash"),
-        CheckConstraint("scope IN ('read', 'write')", name="ck_api_tokens_scope"),
+        CheckConstraint(sql_in("scope", TokenScope), name="ck_api_tokens_scope"),
         CheckConstraint("name <> ''", name="ck_api_tokens_name_not_empty"),
         # A name is unique among a user's live tokens; a revoked token frees its name.
         Index(

@@ -14,7 +14,8 @@ from sqlalchemy.exc import IntegrityError
 from webapp.api import tokens
 from webapp.api.problems import Problem
 from webapp.extensions import db
-from webapp.models import ApiIdempotencyKey, Role, TokenScope, utcnow
+from webapp.models import ApiIdempotencyKey, utcnow
+from webapp.vocab import Role, TokenScope
 
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 IDEMPOTENCY_HEADER = "Idempotency-Key"

@@ -13,7 +13,8 @@ from webapp.api.schemas import (
     PeriodArgsSchema,
     PeriodPageSchema,
 )
-from webapp.commissions.service import CommissionError, check_range, load_periods
+from webapp.commissions.inputs import load_periods
+from webapp.commissions.service import CommissionError, check_range
 from webapp.partners.service import get_partner, search_partners
 from webapp.wallets.checks import load_chains
 

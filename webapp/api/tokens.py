@@ -11,7 +11,8 @@ from sqlalchemy.exc import IntegrityError
 
 from webapp import audit
 from webapp.extensions import db
-from webapp.models import ApiToken, TokenScope, User, utcnow
+from webapp.models import ApiToken, User, utcnow
+from webapp.vocab import TokenScope
 
 #: Every token starts with this, so that a leaked one is easy to recognise.
 TOKEN_PREFIX = "pct_"

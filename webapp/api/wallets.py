@@ -29,15 +29,16 @@ from webapp.api.schemas import (
     WalletPageSchema,
     WalletSchema,
 )
+from webapp.errors import FieldError
+from webapp.extensions import db
 from webapp.wallets.checks import Outcome
+from webapp.wallets.queries import partner_wallet
 from webapp.wallets.service import (
-    WalletError,
     WalletFilters,
     add_wallet,
     check_new_wallet,
     export_file_name,
     export_rows,
-    get_wallet,
     list_wallets,
     set_wallet_active,
 )
@@ -119,7 +120,7 @@ def add_partner_wallet(body, partner_id, idempotency_key=None):
     )
     try:
         return add_wallet(partner, *values, user=current_user)
-    except WalletError as exc:
+    except FieldError as exc:
         row = check_new_wallet(partner, *values)
         if row.outcome is Outcome.UNCHANGED:
             raise Problem(409, f"the wallet is {row.reason} on {row.chain_id}") from None
@@ -235,7 +236,7 @@ def bulk_add_wallets(partner_id, chain_id, dry_run, file_name, idempotency_key=N
 def deactivate_wallet(partner_id, wallet_id):
     """Deactivate a wallet (a soft delete); deactivating it again changes nothing."""
     partner = partner_or_404(partner_id)
-    wallet = get_wallet(partner, wallet_id)
+    wallet = db.session.scalar(partner_wallet(partner.partner_id, wallet_id))
     if wallet is None:
         raise Problem(404, f"partner {partner_id} has no wallet {wallet_id}")
     set_wallet_active(wallet, False, user=current_user)

@@ -1,12 +1,11 @@
 """Commission pages: review a partner's breakdown for a date range, commit it, download it,
 and read any run with the exclusions that explain a wallet's empty line."""
 
-import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
-from flask import Response, abort, request, stream_with_context
+from flask import request
 from flask_login import current_user
 from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
@@ -15,13 +14,12 @@ from webapp.attribution import METHOD_WALLET_ATTRIBUTION, REASONS, AttributionRe
 from webapp.commissions import bp, service
 from webapp.commissions.forms import CommissionRangeForm
 from webapp.commissions.service import EXPORT_HEADER, CommissionError
-from webapp.csvio import iter_csv
 from webapp.db_types import decimal_sum
 from webapp.extensions import db
 from webapp.models import CommissionExclusion, CommissionRun, PartnerCommissionLine, Role
 from webapp.money import MONEY, ZERO, money_sum
 from webapp.wallets.service import slugify
-from webapp.web import flash_and_redirect, render, role_required
+from webapp.web import csv_download, flash_and_redirect, render, role_required
 
 #: Wallet rows shown in a preview; a larger partner gets a note and the first ones by address.
 PREVIEW_WALLET_LIMIT = 200
@@ -199,13 +197,8 @@ def export():
     name = (
         f"commissions-{slugify(partner.name)}-{date_from.isoformat()}-to-{date_to.isoformat()}.csv"
     )
-    rows = service.export_rows(partner, date_from, date_to)
     # The lines stream out of the database while the response is sent, inside the request.
-    return Response(
-        stream_with_context(iter_csv(EXPORT_HEADER, rows)),
-        mimetype="text/csv",
-        headers={"Content-Disposition": f'attachment; filename="{name}"'},
-    )
+    return csv_download(EXPORT_HEADER, service.export_rows(partner, date_from, date_to), name)
 
 
 def _reason_order(reason: str) -> tuple:
@@ -213,25 +206,10 @@ def _reason_order(reason: str) -> tuple:
     return (REASONS.index(reason), "") if reason in REASONS else (len(REASONS), reason)
 
 
-def _run_or_404(run_id) -> CommissionRun:
-    try:
-        key = uuid.UUID(run_id)
-    except ValueError:
-        abort(404)
-    run = db.session.get(
-        CommissionRun,
-        key,
-        options=[selectinload(CommissionRun.partner), selectinload(CommissionRun.agreement)],
-    )
-    if run is None:
-        abort(404)
-    return run
-
-
-@bp.route("/runs/<run_id>")
+@bp.route("/runs/<uuid:run_id>")
 def run_detail(run_id):
     """A run's totals, its stored lines per component, and its exclusions by reason and wallet."""
-    run = _run_or_404(run_id)
+    run = db.get_or_404(CommissionRun, run_id)
     L, X = PartnerCommissionLine, CommissionExclusion
     components = db.session.execute(
         select(

@@ -1,14 +1,13 @@
 """Data imports page: upload and preview a file, commit it, browse payloads and totals."""
 
-import contextlib
-
-from flask import abort, current_app, request
+from flask import current_app, request
 from flask_login import current_user
 
+from webapp.extensions import db
 from webapp.imports import bp, queries, staging
 from webapp.imports.forms import ImportForm
 from webapp.imports.importing import import_file
-from webapp.models import Role
+from webapp.models import Role, StagingPayload
 from webapp.web import flash_and_redirect, is_htmx, render, role_required
 
 
@@ -114,19 +113,21 @@ def commit(token):
 @role_required(Role.MANAGER)
 def discard(token):
     """Forget a previewed file without importing it."""
-    with contextlib.suppress(staging.StagedFileMissing):
+    try:
         staging.discard(staging.load(token, current_user.user_id))
+    except staging.StagedFileNotYours as error:
+        return _page(status=403, problem=f"Nothing was discarded: {error}.")
+    except staging.StagedFileMissing:
+        pass
     if is_htmx():
         return render("imports/partial/result.html")
     return flash_and_redirect("The file was discarded; nothing was stored.", "imports.index")
 
 
-@bp.route("/payloads/<payload_id>")
+@bp.route("/payloads/<uuid:payload_id>")
 def payload_detail(payload_id):
     """One imported file and, a page at a time, the rows it brought."""
-    payload = queries.get_payload(payload_id)
-    if payload is None:
-        abort(404)
+    payload = db.get_or_404(StagingPayload, payload_id)
     number = queries.page_number(request.args.get("page"))
     return render(
         "imports/payload.html",

@@ -15,19 +15,19 @@ from flask import (
 from flask_login import current_user
 from wtforms import SelectChoice
 
-from webapp.models import Role
-from webapp.partners.service import get_partner
+from webapp.errors import FieldError
+from webapp.extensions import db
+from webapp.models import Partner, Role
 from webapp.wallets import bp
 from webapp.wallets.checks import load_chains, parse_introduced_date, today_utc
 from webapp.wallets.forms import WalletEditForm, WalletForm
+from webapp.wallets.queries import partner_wallet
 from webapp.wallets.service import (
-    WalletError,
     WalletFilters,
     add_wallet,
     check_new_wallet,
     export_file_name,
     export_rows,
-    get_wallet,
     list_wallets,
     set_wallet_active,
     update_wallet,
@@ -45,18 +45,10 @@ from webapp.wallets.upload import (
     problem_rows_csv,
     store_upload,
 )
-from webapp.web import flash_and_redirect, is_htmx, or_404, render, role_required
+from webapp.web import download_headers, flash_and_redirect, is_htmx, render, role_required
 
 PREVIEW_PAGE_SIZE = 100
 WALLETS_CHANGED = json.dumps({"wallets-changed": True})
-
-
-def _partner_or_404(partner_id):
-    return or_404(get_partner(partner_id))
-
-
-def _wallet_or_404(partner, wallet_id):
-    return or_404(get_wallet(partner, wallet_id))
 
 
 def _chain_choices():
@@ -91,12 +83,14 @@ def wallet_section(partner) -> dict:
     }
 
 
-@bp.route("/partners/<partner_id>/wallets")
+@bp.route("/partners/<uuid:partner_id>/wallets")
 def list_partner_wallets(partner_id):
     """The wallet list under the filters; a full request lands on the partner page."""
-    partner = _partner_or_404(partner_id)
+    partner = db.get_or_404(Partner, partner_id)
     if not is_htmx():
-        return redirect(url_for("partners.detail", partner_id=partner_id, **request.args))
+        # Only the filters travel: url_for's own keywords (partner_id, _external...) do not.
+        filters = {k: v for k, v in request.args.items() if k != "partner_id" and k[:1] != "_"}
+        return redirect(url_for("partners.detail", partner_id=partner_id, **filters))
     section = wallet_section(partner)
     return render(
         "partners/detail.html",
@@ -107,17 +101,17 @@ def list_partner_wallets(partner_id):
     )
 
 
-@bp.route("/partners/<partner_id>/wallets/export.csv")
+@bp.route("/partners/<uuid:partner_id>/wallets/export.csv")
 def export(partner_id):
     """The partner's wallets under the current filters, as CSV for a spreadsheet."""
-    partner = _partner_or_404(partner_id)
+    partner = db.get_or_404(Partner, partner_id)
     filters = WalletFilters.from_args(request.args)
     name = export_file_name(partner)
     # The rows stream out of the database while the response is sent, inside the request.
     return Response(
         stream_with_context(export_rows(partner, filters)),
         mimetype="text/csv",
-        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+        headers=download_headers(name),
     )
 
 
@@ -138,11 +132,11 @@ def _field_errors(partner, form: WalletForm) -> dict[str, str]:
     return errors
 
 
-@bp.route("/partners/<partner_id>/wallets/check", methods=["POST"])
+@bp.route("/partners/<uuid:partner_id>/wallets/check", methods=["POST"])
 @role_required(Role.MANAGER)
 def check(partner_id):
     """Check the add form as it is typed; htmx picks out the field it asked about."""
-    partner = _partner_or_404(partner_id)
+    partner = db.get_or_404(Partner, partner_id)
     form = _add_form(request.form)
     for name, message in _field_errors(partner, form).items():
         # A field not yet filled in is the user's next step, not a mistake.
@@ -151,11 +145,11 @@ def check(partner_id):
     return render("wallets/add.html", "wallets/partial/add_form.html", partner=partner, form=form)
 
 
-@bp.route("/partners/<partner_id>/wallets", methods=["POST"])
+@bp.route("/partners/<uuid:partner_id>/wallets", methods=["POST"])
 @role_required(Role.MANAGER)
 def add(partner_id):
     """Add one wallet; the list hears `wallets-changed` and refreshes itself."""
-    partner = _partner_or_404(partner_id)
+    partner = db.get_or_404(Partner, partner_id)
     form = _add_form(request.form)
     if form.validate():
         try:
@@ -166,7 +160,7 @@ def add(partner_id):
                 form.introduced_date.data,
                 form.notes.data,
             )
-        except WalletError as exc:
+        except FieldError as exc:
             form[exc.field or "wallet_address"].errors = [str(exc)]
         else:
             if not is_htmx():
@@ -190,22 +184,22 @@ def add(partner_id):
     )
 
 
-@bp.route("/partners/<partner_id>/wallets/<wallet_id>")
+@bp.route("/partners/<uuid:partner_id>/wallets/<uuid:wallet_id>")
 def row(partner_id, wallet_id):
     """One wallet's row (the way back from its edit form)."""
-    partner = _partner_or_404(partner_id)
-    wallet = _wallet_or_404(partner, wallet_id)
+    partner = db.get_or_404(Partner, partner_id)
+    wallet = db.first_or_404(partner_wallet(partner_id, wallet_id))
     if not is_htmx():
         return redirect(url_for("partners.detail", partner_id=partner_id, q=wallet.wallet_address))
     return render("wallets/edit.html", "wallets/partial/row.html", partner=partner, wallet=wallet)
 
 
-@bp.route("/partners/<partner_id>/wallets/<wallet_id>/edit")
+@bp.route("/partners/<uuid:partner_id>/wallets/<uuid:wallet_id>/edit")
 @role_required(Role.MANAGER)
 def edit(partner_id, wallet_id):
     """The wallet's row as an inline form: introduced date and notes."""
-    partner = _partner_or_404(partner_id)
-    wallet = _wallet_or_404(partner, wallet_id)
+    partner = db.get_or_404(Partner, partner_id)
+    wallet = db.first_or_404(partner_wallet(partner_id, wallet_id))
     form = WalletEditForm(obj=wallet)
     form.introduced_date.data = wallet.introduced_date.isoformat()
     return render(
@@ -217,17 +211,17 @@ def edit(partner_id, wallet_id):
     )
 
 
-@bp.route("/partners/<partner_id>/wallets/<wallet_id>", methods=["POST"])
+@bp.route("/partners/<uuid:partner_id>/wallets/<uuid:wallet_id>", methods=["POST"])
 @role_required(Role.MANAGER)
 def save(partner_id, wallet_id):
     """Save the inline edit; the row comes back, or the form with its errors."""
-    partner = _partner_or_404(partner_id)
-    wallet = _wallet_or_404(partner, wallet_id)
+    partner = db.get_or_404(Partner, partner_id)
+    wallet = db.first_or_404(partner_wallet(partner_id, wallet_id))
     form = WalletEditForm(request.form)
     if form.validate():
         try:
             update_wallet(wallet, form.introduced_date.data, form.notes.data)
-        except WalletError as exc:
+        except FieldError as exc:
             form[exc.field or "introduced_date"].errors = [str(exc)]
         else:
             if not is_htmx():
@@ -249,12 +243,12 @@ def save(partner_id, wallet_id):
     )
 
 
-@bp.route("/partners/<partner_id>/wallets/<wallet_id>/active", methods=["POST"])
+@bp.route("/partners/<uuid:partner_id>/wallets/<uuid:wallet_id>/active", methods=["POST"])
 @role_required(Role.MANAGER)
 def set_active(partner_id, wallet_id):
     """Deactivate or reactivate a wallet (never deleted)."""
-    partner = _partner_or_404(partner_id)
-    wallet = _wallet_or_404(partner, wallet_id)
+    partner = db.get_or_404(Partner, partner_id)
+    wallet = db.first_or_404(partner_wallet(partner_id, wallet_id))
     active = request.form.get("active") == "1"
     set_wallet_active(wallet, active)
     if not is_htmx():
@@ -297,11 +291,11 @@ def _render_preview(partner, stored, status=200, note=""):
     )
 
 
-@bp.route("/partners/<partner_id>/wallets/uploads", methods=["POST"])
+@bp.route("/partners/<uuid:partner_id>/wallets/uploads", methods=["POST"])
 @role_required(Role.MANAGER)
 def upload(partner_id):
     """Check a dropped wallet file and show the outcome of every row; store nothing yet."""
-    partner = _partner_or_404(partner_id)
+    partner = db.get_or_404(Partner, partner_id)
     upload_file = request.files.get("file")
     if upload_file is None or not upload_file.filename:
         return _upload_failed("Choose a CSV file of wallets to upload.")
@@ -315,16 +309,16 @@ def upload(partner_id):
     return _render_preview(partner, stored)
 
 
-@bp.route("/partners/<partner_id>/wallets/uploads/<token>/rows")
+@bp.route("/partners/<uuid:partner_id>/wallets/uploads/<token>/rows")
 def upload_rows(partner_id, token):
     """A page of a preview's rows, optionally of one outcome."""
-    partner = _partner_or_404(partner_id)
+    partner = db.get_or_404(Partner, partner_id)
     stored = _stored_upload_or_404(partner, token)
     outcome = request.args.get("outcome", "")
     outcome = outcome if outcome in stored.counts else ""
     after = request.args.get("after", "0")
     rows, more = preview_rows(
-        stored, outcome, int(after) if after.isdigit() else 0, PREVIEW_PAGE_SIZE
+        stored, outcome, int(after) if after.isascii() and after.isdigit() else 0, PREVIEW_PAGE_SIZE
     )
     return render(
         "wallets/preview.html",
@@ -337,24 +331,24 @@ def upload_rows(partner_id, token):
     )
 
 
-@bp.route("/partners/<partner_id>/wallets/uploads/<token>/problems.csv")
+@bp.route("/partners/<uuid:partner_id>/wallets/uploads/<token>/problems.csv")
 def upload_problems(partner_id, token):
     """The refused rows of a preview as CSV, each with its line, column and reason."""
-    partner = _partner_or_404(partner_id)
+    partner = db.get_or_404(Partner, partner_id)
     stored = _stored_upload_or_404(partner, token)
     name = stored.file_name.rsplit(".", 1)[0] or "wallets"
     return Response(
         problem_rows_csv(stored),
         mimetype="text/csv",
-        headers={"Content-Disposition": f'attachment; filename="{name}-problems.csv"'},
+        headers=download_headers(f"{name}-problems.csv"),
     )
 
 
-@bp.route("/partners/<partner_id>/wallets/uploads/<token>/commit", methods=["POST"])
+@bp.route("/partners/<uuid:partner_id>/wallets/uploads/<token>/commit", methods=["POST"])
 @role_required(Role.MANAGER)
 def upload_commit(partner_id, token):
     """Store the previewed file's new wallets, all or none, after checking it once more."""
-    partner = _partner_or_404(partner_id)
+    partner = db.get_or_404(Partner, partner_id)
     stored = _stored_upload_or_404(partner, token)
     try:
         data = load_upload_bytes(stored)
@@ -383,11 +377,11 @@ def upload_commit(partner_id, token):
     return body, status, {"HX-Trigger": WALLETS_CHANGED}
 
 
-@bp.route("/partners/<partner_id>/wallets/uploads/<token>/discard", methods=["POST"])
+@bp.route("/partners/<uuid:partner_id>/wallets/uploads/<token>/discard", methods=["POST"])
 @role_required(Role.MANAGER)
 def upload_discard(partner_id, token):
     """Drop a previewed file without storing anything."""
-    partner = _partner_or_404(partner_id)
+    partner = db.get_or_404(Partner, partner_id)
     _stored_upload_or_404(partner, token)
     discard_upload(token)
     if not is_htmx():
