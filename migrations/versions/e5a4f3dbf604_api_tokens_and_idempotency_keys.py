@@ -66,14 +66,10 @@ def upgrade():
             ondelete="CASCADE",
         ),
         sa.PrimaryKeyConstraint("key_id", name=op.f("pk_api_idempotency_keys")),
-        sa.UniqueConstraint(
-            "user_id", "idempotency_key", name="uq_api_idempotency_keys_user_key"
-        ),
+        sa.UniqueConstraint("user_id", "idempotency_key", name="uq_api_idempotency_keys_user_key"),
     )
     with op.batch_alter_table("api_idempotency_keys", schema=None) as batch_op:
-        batch_op.create_index(
-            "idx_api_idempotency_keys_created_at", ["created_at"], unique=False
-        )
+        batch_op.create_index("idx_api_idempotency_keys_created_at", ["created_at"], unique=False)
 
 
 def downgrade():
