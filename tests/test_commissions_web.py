@@ -159,6 +159,7 @@ def test_csv_download_has_the_export_header_and_safe_cells(manager_client, world
             "Acme Wallet",
             "Acme ETH",
             "ethereum",
+            "ETH",
             "2025-01-02",
             "2025-01-02T00:00:00+00:00",
             "2025-01-03T00:00:00+00:00",
@@ -168,12 +169,14 @@ def test_csv_download_has_the_export_header_and_safe_cells(manager_client, world
             "99999999999999999999.5",
             "250",
             "2499999999999999999.9875",
+            "commission",
+            "committed",
         ]
     ]
-    assert sorted({r[8] for r in rows[1:] if r[2] == "solana" and r[3] == "703"}) == sorted(
+    assert sorted({r[9] for r in rows[1:] if r[2] == "solana" and r[4] == "703"}) == sorted(
         [W_LATE, W_PAID]
     )
-    assert any(r[8] == W_PAID and r[7] == "MEV" and r[11] == "0.15" for r in rows[1:])
+    assert any(r[9] == W_PAID and r[8] == "MEV" and r[12] == "0.15" for r in rows[1:])
 
 
 def test_csv_download_of_nothing_committed_is_the_header(viewer_client, world):

@@ -39,7 +39,16 @@ class RunStatus(enum.StrEnum):
 
     PREVIEW = "preview"
     COMMITTED = "committed"
+    APPROVED = "approved"
+    PAID = "paid"
     SUPERSEDED = "superseded"
+
+
+class LineKind(enum.StrEnum):
+    """A commission line as computed, or an adjustment correcting a locked run's lines."""
+
+    COMMISSION = "commission"
+    ADJUSTMENT = "adjustment"
 
 
 class PayloadKind(enum.StrEnum):

@@ -1,7 +1,7 @@
 """API tokens and idempotency keys.
 
 Revision ID: e5a4f3dbf604
-Revises: c3e2d1b9e402
+Revises: d4f3e2cae503
 Create Date: 2026-11-25 13:40:00.000000
 
 """
@@ -13,7 +13,7 @@ import webapp.db_types
 
 # revision identifiers, used by Alembic.
 revision = "e5a4f3dbf604"
-down_revision = "c3e2d1b9e402"
+down_revision = "d4f3e2cae503"
 branch_labels = None
 depends_on = None
 
