@@ -53,9 +53,9 @@ api = ProblemApi()
 
 
 def _blueprints():
-    from webapp.api import imports, partners, wallets
+    from webapp.api import commissions, imports, partners, wallets
 
-    return (partners.blp, wallets.blp, imports.blp)
+    return (partners.blp, wallets.blp, imports.blp, commissions.blp)
 
 
 def init_api(app: Flask) -> None:
@@ -86,8 +86,9 @@ def init_api(app: Flask) -> None:
         },
     )
     api.init_app(app)
-    from webapp.api.schemas import WalletBulkBodySchema
+    from webapp.api.schemas import AmountField, WalletBulkBodySchema
 
+    api.register_field(AmountField, "string", None)
     api.spec.components.schema("WalletBulkBody", schema=WalletBulkBodySchema)
     for blueprint in _blueprints():
         api.register_blueprint(blueprint)

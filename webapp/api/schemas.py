@@ -246,3 +246,136 @@ class ImportResultSchema(Schema):
     sha256 = fields.String(required=True)
     row_count = fields.Integer(required=True)
     periods = fields.List(fields.Nested(ImportPeriodCountSchema), required=True)
+
+
+# --- commissions and runs -------------------------------------------------------------------
+
+AMOUNT_DOC = {
+    "type": "string",
+    "pattern": r"^-?[0-9]+(\.[0-9]+)?$",
+    "description": "An exact decimal amount (a string, never a number)",
+    "example": "0.218276233956790124",
+}
+
+
+def amount(**kwargs):
+    """An amount field, documented as an exact decimal string."""
+    metadata = {key: AMOUNT_DOC[key] for key in ("description", "pattern", "example")}
+    return AmountField(metadata=metadata, **kwargs)
+
+
+class CommissionArgsSchema(QuerySchema):
+    date_from = fields.Date(required=True, data_key="from")
+    date_to = fields.Date(required=True, data_key="to")
+    preview = fields.Boolean(
+        load_default=False,
+        metadata={"description": "Compute the range now with the engine; store nothing"},
+    )
+    wallet = fields.String(
+        load_default="",
+        validate=validate.Length(max=100),
+        metadata={"description": "Narrow the breakdown to one wallet, with its exclusions"},
+    )
+
+
+class ComponentRowSchema(Schema):
+    line_kind = fields.String(required=True, validate=validate.OneOf(["commission", "adjustment"]))
+    revenue_component = fields.String(required=True)
+    line_count = fields.Integer(required=True)
+    base_amount_native = amount(required=True)
+    commission_amount_native = amount(required=True)
+
+
+class ExclusionRowSchema(Schema):
+    reason = fields.String(required=True)
+    count = fields.Integer(required=True)
+    held_back_amount_native = amount(required=True)
+
+
+class TokenTotalSchema(Schema):
+    token_symbol = fields.String(required=True)
+    chain_id = fields.String(required=True)
+    line_count = fields.Integer(required=True)
+    base_amount_native = amount(required=True)
+    commission_amount_native = amount(required=True)
+    excluded_amount_native = amount(required=True)
+    adjustment_count = fields.Integer(required=True)
+    adjustment_amount_native = amount(required=True)
+
+
+class RunSummarySchema(Schema):
+    run_id = fields.UUID(required=True)
+    status = fields.String(required=True)
+    date_from = fields.Date(required=True)
+    date_to = fields.Date(required=True)
+    created_at = fields.AwareDateTime(required=True)
+
+
+class BreakdownSectionSchema(Schema):
+    agreement_id = fields.UUID(required=True)
+    agreement = fields.String(required=True)
+    chain_id = fields.String(required=True)
+    token_symbol = fields.String(required=True)
+    method = fields.String(required=True)
+    run = fields.Nested(RunSummarySchema, required=True, allow_none=True)
+    components = fields.List(fields.Nested(ComponentRowSchema), required=True)
+    exclusions = fields.List(fields.Nested(ExclusionRowSchema), required=True)
+
+
+class CommissionBreakdownSchema(Schema):
+    partner_id = fields.UUID(required=True)
+    date_from = fields.Date(required=True)
+    date_to = fields.Date(required=True)
+    preview = fields.Boolean(required=True)
+    wallet = fields.String(required=True, allow_none=True)
+    token_totals = fields.List(fields.Nested(TokenTotalSchema), required=True)
+    sections = fields.List(fields.Nested(BreakdownSectionSchema), required=True)
+    warnings = fields.List(fields.String(), required=True)
+
+
+class RunEventSchema(Schema):
+    action = fields.String(required=True)
+    from_status = fields.String(required=True, allow_none=True)
+    to_status = fields.String(required=True)
+    user = fields.String(required=True, allow_none=True)
+    reason = fields.String(required=True, allow_none=True)
+    created_at = fields.AwareDateTime(required=True)
+
+
+class RunSchema(Schema):
+    run_id = fields.UUID(required=True)
+    partner_id = fields.UUID(required=True)
+    agreement_id = fields.UUID(required=True)
+    agreement = fields.String(required=True)
+    chain_id = fields.String(required=True)
+    token_symbol = fields.String(required=True)
+    date_from = fields.Date(required=True)
+    date_to = fields.Date(required=True)
+    method = fields.String(required=True)
+    status = fields.String(required=True)
+    period_count = fields.Integer(required=True)
+    created_at = fields.AwareDateTime(required=True)
+    superseded_by_run_id = fields.UUID(required=True, allow_none=True)
+    paid_on = fields.Date(required=True, allow_none=True)
+    payout_reference = fields.String(required=True, allow_none=True)
+    history = fields.List(fields.Nested(RunEventSchema), required=True)
+    token_totals = fields.List(fields.Nested(TokenTotalSchema), required=True)
+    components = fields.List(fields.Nested(ComponentRowSchema), required=True)
+
+
+class RunLineSchema(Schema):
+    line_id = fields.UUID(required=True)
+    line_kind = fields.String(required=True)
+    period_id = fields.UUID(required=True)
+    period = fields.String(required=True)
+    period_start = fields.AwareDateTime(required=True)
+    validator_key = fields.String(required=True)
+    revenue_component = fields.String(required=True)
+    wallet_address = fields.String(required=True, allow_none=True)
+    base_amount_native = amount(required=True)
+    commission_rate_bps = fields.Integer(required=True)
+    commission_amount_native = amount(required=True)
+    corrects_run_id = fields.UUID(required=True, allow_none=True)
+
+
+RunLinePageSchema = page_of(RunLineSchema, "RunLinePage")
