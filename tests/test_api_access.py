@@ -154,3 +154,10 @@ def test_csrf_still_guards_the_pages(app, make_user, login):
     client.environ_base.pop("HTTP_X_CSRFTOKEN")
     response = client.post("/partners/new", data={"name": "No token"})
     assert response.status_code == 400
+
+
+def test_api_answers_set_no_cookie_and_are_not_cached(client, make_user):
+    response = client.get("/api/v1/partners", headers=bearer(make_user("manager"), "read"))
+    assert response.status_code == 200
+    assert response.headers.getlist("Set-Cookie") == []
+    assert response.headers["Cache-Control"] == "no-store"
