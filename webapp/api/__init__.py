@@ -4,7 +4,7 @@ OpenAPI document generated from the schemas that validate the requests (flask-sm
 The views call the services of the pages and of the command line; no rule lives here twice.
 """
 
-from flask import Flask, g, request
+from flask import Flask, current_app, g, request
 from flask_smorest import Api
 from werkzeug.exceptions import HTTPException
 
@@ -49,7 +49,9 @@ class ProblemApi(Api):
         self.spec.components.response("DEFAULT_ERROR", response, lazy=True)
 
 
-api = ProblemApi()
+def current_spec():
+    """The OpenAPI document of the current app's API, as a dict."""
+    return current_app.extensions["flask-smorest"]["apis"][""]["ext_obj"].spec.to_dict()
 
 
 def _blueprints():
@@ -85,7 +87,8 @@ def init_api(app: Flask) -> None:
             },
         },
     )
-    api.init_app(app)
+    # One Api per app (each test builds its own app); smorest keeps it in app.extensions.
+    api = ProblemApi(app)
     from webapp.api.schemas import AmountField, WalletBulkBodySchema
 
     api.register_field(AmountField, "string", None)

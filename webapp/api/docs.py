@@ -12,9 +12,9 @@ bp = Blueprint("api_docs", __name__, url_prefix="/api/v1")
 @bp.route("/openapi.json")
 def openapi_json():
     """The OpenAPI 3 document of the API, schemas included."""
-    from webapp.api import api
+    from webapp.api import current_spec
 
-    return jsonify(api.spec.to_dict())
+    return jsonify(current_spec())
 
 
 @bp.route("/docs")
