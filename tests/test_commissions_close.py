@@ -321,6 +321,16 @@ def test_true_up_after_a_corrected_import_of_a_locked_period(app, runner, tmp_pa
     assert set(locked_lines) <= set(commission_lines)
     assert service.changes_since_approval(partner) == []
 
+    # February recommitted without --true-up: the adjustments move to the new run.
+    ok(runner, "commissions", "compute", *FEB, "--commit", "--as", "ann@example.com")
+    db.session.expire_all()
+    new_feb = next(r for r in runs_of("committed") if r.date_from == date(2025, 2, 1))
+    assert new_feb.run_id != feb_run.run_id
+    assert (new_feb.adjustment_count, new_feb.total_adjustment_native) == (2, D("0.1"))
+    assert {a.run_id for a in db.session.scalars(select(L).where(L.line_kind == "adjustment"))} == {
+        new_feb.run_id
+    }
+
     # A second true-up (the March commit) finds nothing left to carry.
     ok(runner, "commissions", "compute", *MAR, "--commit", "--true-up", "--as", "ann@example.com")
     assert count(L, L.line_kind == "adjustment") == 2

@@ -19,8 +19,9 @@ from tests.test_imports_web import REWARDS, TOKEN, rewards_count
 from tests.test_imports_web import periods as periods  # noqa: F401 - fixture
 from tests.test_imports_web import upload as upload_import
 from tests.test_wallets import solana_address, wallet_csv
-from webapp.agreements.service import AgreementError, parse_rate_bps
+from webapp.agreements.service import parse_rate_bps
 from webapp.commissions import service
+from webapp.errors import FieldError
 from webapp.extensions import db
 from webapp.models import (
     Agreement,
@@ -213,7 +214,7 @@ def test_an_export_that_fails_answers_an_error_page_not_a_cut_file(
 def test_non_ascii_digits_are_not_amounts_or_rates(text):
     with pytest.raises(AmountError):
         parse_amount(text)
-    with pytest.raises(AgreementError):
+    with pytest.raises(FieldError):
         parse_rate_bps(text)
     assert not is_whole_number(text)
 
@@ -409,3 +410,33 @@ def test_runs_stay_untouched_by_refused_requests(world, manager_client):
     )
     assert response.status_code == 400
     assert count(CommissionRun) == before
+
+
+def test_a_dropped_database_connection_answers_503_without_driver_text(
+    database_url, make_user, login
+):
+    from webapp import create_app
+
+    app = create_app(
+        {"TESTING": True, "SECRET_KEY": "test-secret", "SQLALCHEMY_DATABASE_URI": database_url}
+    )
+
+    def dropped():
+        raise OperationalError(
+            "SELECT * FROM partner_wallets",
+            {},
+            Exception("server closed the connection unexpectedly"),
+            connection_invalidated=True,
+        )
+
+    app.add_url_rule("/dropped", "dropped", dropped)
+    with app.app_context():
+        client = login(app.test_client(), make_user("viewer"))
+        for headers in ({}, HX):
+            response = client.get("/dropped", headers=headers)
+            body = response.get_data(as_text=True)
+            assert response.status_code == 503
+            assert "The database could not be reached" in body
+            assert "partner_wallets" not in body and "server closed" not in body
+        db.session.remove()
+        db.engine.dispose()

@@ -61,7 +61,7 @@ def _blueprints():
 
 
 def init_api(app: Flask) -> None:
-    """Register the API's blueprints, its docs, its token page and its error answers."""
+    """Register the API's blueprints, its document and reference page, and its error answers."""
     app.config.setdefault("API_TITLE", API_TITLE)
     app.config.setdefault("API_VERSION", API_VERSION)
     app.config.setdefault("OPENAPI_VERSION", "3.1.0")
@@ -99,10 +99,9 @@ def init_api(app: Flask) -> None:
         csrf.exempt(blueprint)
         TOKEN_AUTH_BLUEPRINTS.add(blueprint.name)
 
-    from webapp.api import docs, pages
+    from webapp.api import docs
 
     app.register_blueprint(docs.bp)
-    app.register_blueprint(pages.bp)
     TOKEN_AUTH_BLUEPRINTS.add(docs.bp.name)
     _install_hooks(app)
     _install_error_handlers(app)
@@ -150,10 +149,3 @@ def _install_error_handlers(app: Flask) -> None:
         if error.code == 405 and error.valid_methods:
             headers["Allow"] = ", ".join(error.valid_methods)
         return problem_response(error.code or 500, error.description or "", headers=headers)
-
-
-def register_cli(app: Flask) -> None:
-    """Attach the `tokens` command group."""
-    from webapp.api.cli import tokens_cli
-
-    app.cli.add_command(tokens_cli)

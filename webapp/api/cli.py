@@ -1,11 +1,12 @@
 """`flask tokens create EMAIL --name NAME [--scope read|write]` and `flask tokens revoke`."""
 
 import click
-from flask.cli import AppGroup
 
+from webapp.api.pages import bp
 from webapp.api.tokens import TokenError, create_token, find_user, revoke_token_named
 
-tokens_cli = AppGroup("tokens", help="Create and revoke API tokens.")
+tokens_cli = bp.cli
+tokens_cli.help = "Create and revoke API tokens."
 
 
 def _user(email):

@@ -8,14 +8,16 @@ from flask_smorest import Blueprint
 
 from webapp.api.problems import Problem, documents_problems
 from webapp.api.schemas import IdempotencyHeaderSchema, ImportArgsSchema, ImportResultSchema
-from webapp.imports import staging
 from webapp.imports.checks import SPECS
 from webapp.imports.importing import import_file
+from webapp.storage import UploadStore
 
 blp = Blueprint(
     "api_imports", __name__, url_prefix="/api/v1", description="Canonical data imports."
 )
 
+#: Kept the way the Data imports page keeps an upload between its arrival and its import.
+UPLOADS = UploadStore("import")
 #: The kinds of canonical file, as a URL converter (an enum in the document).
 KINDS = "any(" + ", ".join(f'"{kind}"' for kind in SPECS) + ")"
 
@@ -35,24 +37,19 @@ def import_kind(kind, provider, file_name, idempotency_key=None):
     """Import a CSV file of this kind with its lineage: every row, or none."""
     if request.mimetype != "text/csv":
         raise Problem(415, "send the file as a text/csv body")
-    staged = staging.stage(
-        io.BytesIO(request.get_data(cache=True)),
-        file_name or f"{kind}.csv",
-        kind,
-        provider.strip(),
-        False,
-        current_user.user_id,
+    staged = UPLOADS.keep(
+        io.BytesIO(request.get_data(cache=True)), file_name or f"{kind}.csv", current_user.user_id
     )
     try:
         report = import_file(
-            staged.kind,
-            staged.path,
-            staged.provider_name,
+            kind,
+            UPLOADS.path(staged),
+            provider.strip(),
             file_name=staged.file_name,
             user=current_user,
         )
     finally:
-        staging.discard(staged)
+        UPLOADS.discard(staged.token)
     if report.earlier_payload_id is not None:
         raise Problem(409, report.problem, payload_id=str(report.earlier_payload_id))
     if report.problem:

@@ -7,7 +7,7 @@ from webapp.api.forms import TokenForm
 from webapp.api.tokens import TokenError, create_token, get_live_token, live_tokens, revoke_token
 from webapp.web import flash_and_redirect, render
 
-bp = Blueprint("tokens", __name__, url_prefix="/tokens")
+bp = Blueprint("tokens", __name__, url_prefix="/tokens", cli_group="tokens")
 
 
 def _page(form=None, created=None, status=200):
@@ -49,3 +49,6 @@ def revoke(token_id):
         abort(404)
     revoke_token(token, actor=current_user)
     return flash_and_redirect(f"Token {token.name!r} revoked.", "tokens.index")
+
+
+from webapp.api import cli  # noqa: E402,F401 - attach `flask tokens create|revoke` to bp

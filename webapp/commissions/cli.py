@@ -3,15 +3,15 @@
 Every total printed is per token symbol: amounts of two chains are never added."""
 
 import click
-from flask.cli import AppGroup
 
-from webapp.commissions import service
+from webapp.commissions import bp, service
 from webapp.commissions.service import EXPORT_HEADER, CommissionError
 from webapp.csvio import iter_csv
 from webapp.money import format_amount
 from webapp.partners.service import find_partner_by_name
 
-commissions_cli = AppGroup("commissions", help="Compute, close and export partner commissions.")
+commissions_cli = bp.cli
+commissions_cli.help = "Compute, close and export partner commissions."
 
 _DATE = click.DateTime(["%Y-%m-%d"])
 
@@ -270,8 +270,3 @@ def export_command(partner_name, date_from, date_to, output):
     except CommissionError as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(f"wrote {count} line(s) to {output}")
-
-
-def register_cli(app):
-    """Attach the `commissions` command group."""
-    app.cli.add_command(commissions_cli)

@@ -1,11 +1,12 @@
-"""Reads the commission pages need: a run's lines (those of the pairs it holds, and the
-adjustments it carries), its totals per component, its exclusions by reason and by wallet,
-and what changed since approval in a partner's locked periods."""
+"""Reads the commission pages need: recent runs, a run's lines (those of the pairs it holds,
+and the adjustments it carries), its totals per component, its exclusions by reason and by
+wallet, and what changed since approval in a partner's locked periods."""
 
 from dataclasses import dataclass, field
 from decimal import Decimal
 
 from sqlalchemy import func, or_, select
+from sqlalchemy.orm import selectinload
 
 from webapp.commissions.runs import Difference, locked_differences
 from webapp.db_types import decimal_sum
@@ -13,6 +14,7 @@ from webapp.extensions import db
 from webapp.models import (
     CanonicalPeriod,
     CommissionExclusion,
+    CommissionLock,
     CommissionRun,
     CommissionRunPeriod,
     LineKind,
@@ -22,6 +24,21 @@ from webapp.models import (
 from webapp.money import MONEY, ZERO
 
 L, X, RP = PartnerCommissionLine, CommissionExclusion, CommissionRunPeriod
+
+#: Runs shown on a partner's page.
+PARTNER_PAGE_RUNS = 10
+
+
+def recent_runs(partner_id=None, limit: int = PARTNER_PAGE_RUNS) -> list[CommissionRun]:
+    """The newest runs (of one partner, when given), with partner and agreement loaded."""
+    stmt = (
+        select(CommissionRun)
+        .options(selectinload(CommissionRun.partner), selectinload(CommissionRun.agreement))
+        .order_by(CommissionRun.created_at.desc())
+    )
+    if partner_id is not None:
+        stmt = stmt.where(CommissionRun.partner_id == partner_id)
+    return list(db.session.scalars(stmt.limit(limit)))
 
 
 def _held(model, run: CommissionRun):
@@ -180,3 +197,12 @@ def changes_since_approval(partner: Partner, run: CommissionRun | None = None):
             wallets[key].add(difference.wallet_address)
             period.wallet_count = len(wallets[key])
     return list(changes.values())
+
+
+def locked_period_ids(agreement_id) -> set:
+    """The ids of the agreement's periods locked by an approved or paid run."""
+    return set(
+        db.session.scalars(
+            select(CommissionLock.period_id).where(CommissionLock.agreement_id == agreement_id)
+        )
+    )

@@ -7,12 +7,11 @@ from decimal import Decimal
 
 from flask import request
 from flask_login import current_user
-from sqlalchemy import select
-from sqlalchemy.orm import selectinload
 
 from webapp.attribution import METHOD_WALLET_ATTRIBUTION, REASONS, AttributionResult
 from webapp.commissions import bp, queries, service
 from webapp.commissions.forms import CommissionRangeForm
+from webapp.commissions.queries import recent_runs
 from webapp.commissions.service import EXPORT_HEADER, CommissionError
 from webapp.extensions import db
 from webapp.models import CommissionRun, LineKind, Role
@@ -82,23 +81,6 @@ def wallet_table(result: AttributionResult, limit: int) -> WalletTable:
     return WalletTable(len(every), len(every) - len(earning), list(wallets.values()))
 
 
-def _history(partner=None, limit: int = HISTORY_LIMIT) -> list[CommissionRun]:
-    stmt = (
-        select(CommissionRun)
-        .options(selectinload(CommissionRun.partner), selectinload(CommissionRun.agreement))
-        .order_by(CommissionRun.created_at.desc())
-    )
-    if partner is not None:
-        stmt = stmt.where(CommissionRun.partner_id == partner.partner_id)
-    return db.session.scalars(stmt.limit(limit)).all()
-
-
-@bp.app_template_global()
-def commission_runs_of(partner, limit: int = 10) -> list[CommissionRun]:
-    """The partner's most recent runs, for its page."""
-    return _history(partner, limit)
-
-
 def _breakdown(computation) -> list[dict]:
     """What the template shows per agreement: its result and, for wallets, the capped table."""
     sections = []
@@ -130,7 +112,7 @@ def _review(form, status: int = 200, computation=None):
         computation=computation,
         sections=_breakdown(computation) if computation else [],
         totals=_grand_totals(computation) if computation else None,
-        runs=_history(),
+        runs=recent_runs(limit=HISTORY_LIMIT),
         wallet_limit=PREVIEW_WALLET_LIMIT,
     )
 

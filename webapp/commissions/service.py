@@ -5,6 +5,7 @@ from webapp.commissions.export import EXPORT_HEADER, export_rows
 from webapp.commissions.inputs import compute_agreement, terms_of
 from webapp.commissions.queries import (
     changes_since_approval,
+    locked_period_ids,
     run_component_totals,
     run_exclusion_reasons,
     run_exclusions_by_wallet,
@@ -47,6 +48,7 @@ __all__ = [
     "export_rows",
     "find_user",
     "locked_differences",
+    "locked_period_ids",
     "pay_run",
     "pay_runs",
     "preview",
