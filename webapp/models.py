@@ -36,6 +36,7 @@ from webapp.vocab import (
     Role,
     RunStatus,
     StakeEventType,
+    TokenScope,
     sql_in,
 )
 from webapp.vocab import PayloadKind as PayloadKind  # re-exported: features import it from here
@@ -783,4 +784,63 @@ class CommissionExclusion(db.Model):
 
     __table_args__ = (
         Index("idx_commission_exclusions_agreement_period", "agreement_id", "period_id"),
+    )
+
+
+class ApiToken(db.Model):
+    """A bearer token of the JSON API: only its SHA-256 is stored; revoked, never deleted."""
+
+    __tablename__ = "api_tokens"
+
+    token_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    user_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid, ForeignKey("users.user_id", ondelete="CASCADE"), nullable=False
+    )
+    name: Mapped[str] = mapped_column(String(100), nullable=False)
+    scope: Mapped[str] = mapped_column(String(10), nullable=False)
+    token_hash: Mapped[str] = mapped_column(String(64), nullable=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, nullable=False)
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+    user: Mapped[User] = relationship()
+
+    __table_args__ = (
+        UniqueConstraint("token_hash", name="uq_api_tokens_token_hash"),
+        CheckConstraint(sql_in("scope", TokenScope), name="ck_api_tokens_scope"),
+        CheckConstraint("name <> ''", name="ck_api_tokens_name_not_empty"),
+        # A name is unique among a user's live tokens; a revoked token frees its name.
+        Index(
+            "uq_api_tokens_user_name_live",
+            "user_id",
+            "name",
+            unique=True,
+            sqlite_where=text("revoked_at IS NULL"),
+            postgresql_where=text("revoked_at IS NULL"),
+        ),
+    )
+
+
+class ApiIdempotencyKey(db.Model):
+    """The first answer to a POST sent with an `Idempotency-Key`, to give again on a retry.
+
+    `status_code` is NULL while the first request is still being worked on.
+    """
+
+    __tablename__ = "api_idempotency_keys"
+
+    key_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    user_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid, ForeignKey("users.user_id", ondelete="CASCADE"), nullable=False
+    )
+    idempotency_key: Mapped[str] = mapped_column(String(255), nullable=False)
+    request_hash: Mapped[str] = mapped_column(String(64), nullable=False)
+    status_code: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    content_type: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    response_body: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, nullable=False)
+
+    __table_args__ = (
+        UniqueConstraint("user_id", "idempotency_key", name="uq_api_idempotency_keys_user_key"),
+        Index("idx_api_idempotency_keys_created_at", "created_at"),
     )

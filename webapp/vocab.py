@@ -69,6 +69,13 @@ class Role(enum.StrEnum):
     ADMIN = "admin"
 
 
+class TokenScope(enum.StrEnum):
+    """What an API token may do: read (GET only) or write (whatever its user's role allows)."""
+
+    READ = "read"
+    WRITE = "write"
+
+
 class ExclusionReason(enum.StrEnum):
     """Why a wallet's reward earned nothing, in the order the calculation checks them."""
 

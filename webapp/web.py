@@ -37,6 +37,8 @@ log = logging.getLogger(__name__)
 
 #: Endpoints reachable without signing in.
 PUBLIC_ENDPOINTS = frozenset({"auth.login", "static"})
+#: Blueprints that check a bearer token (or nothing) instead of the signed-in session.
+TOKEN_AUTH_BLUEPRINTS: set[str] = set()
 #: Where the session keeps the user's session generation (see User.session_generation).
 SESSION_GENERATION_KEY = "_generation"
 #: The highest page number a list accepts (a database integer).
@@ -162,7 +164,9 @@ def init_web(app: Flask) -> None:
     @app.before_request
     def require_login():
         public = request.endpoint in PUBLIC_ENDPOINTS or request.endpoint is None
-        if not public and not current_user.is_authenticated:
+        # The API's blueprints authenticate each request by its bearer token instead.
+        token_auth = request.blueprint in TOKEN_AUTH_BLUEPRINTS
+        if not public and not token_auth and not current_user.is_authenticated:
             if is_htmx():
                 return "", 401, {"HX-Redirect": url_for("auth.login")}
             return login_manager.unauthorized()
@@ -282,6 +286,10 @@ def _fallback_error_page(status: int, message: str):
 
 
 def _error_page(status: int, message: str):
+    from webapp.api.problems import is_api_request, problem_response
+
+    if is_api_request():
+        return problem_response(status, message)
     if is_htmx():
         # htmx swaps 4xx fragments only (responseHandling in static/js/htmx-config.js).
         return render_template("partial/error.html", status=status, message=message), status
