@@ -443,3 +443,12 @@ def test_a_dropped_database_connection_answers_503_without_driver_text(
             assert "partner_wallets" not in body and "server closed" not in body
         db.session.remove()
         db.engine.dispose()
+
+
+def test_a_nul_byte_anywhere_in_a_json_body_is_refused(world, manager_client):
+    partners = count(Partner)
+    for body in ({"name": "a\x00b"}, {"rules": [{"validator_key": ["x", "\x00"]}]}, {"k\x00": 1}):
+        response = manager_client.post("/partners/new", json=body)
+        assert response.status_code == 400
+        assert "NUL byte" in response.get_data(as_text=True)
+    assert count(Partner) == partners

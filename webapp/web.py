@@ -124,6 +124,11 @@ def bad_input_message() -> str | None:
                     "The request holds a character that cannot be stored (a NUL byte or an "
                     "invalid character); remove it and try again."
                 )
+    if request.is_json and _json_holds_forbidden_text(request.get_json(silent=True)):
+        return (
+            "The request holds a character that cannot be stored (a NUL byte or an "
+            "invalid character); remove it and try again."
+        )
     if request.method not in ("GET", "HEAD", "OPTIONS"):
         for upload in request.files.values():
             if upload.filename and _FORBIDDEN_TEXT.search(upload.filename):
@@ -132,6 +137,22 @@ def bad_input_message() -> str | None:
     if page and (not (page.isascii() and page.isdigit()) or int(page) > MAX_PAGE):
         return f"The page number must be a whole number from 1 to {MAX_PAGE}."
     return None
+
+
+def _json_holds_forbidden_text(value) -> bool:
+    """True when a string anywhere in a JSON document (keys included) holds a NUL byte."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if _FORBIDDEN_TEXT.search(item):
+                return True
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return False
 
 
 def download_headers(file_name: str) -> dict[str, str]:

@@ -423,5 +423,6 @@ def create_rule(agreement_id):
         "agreements/partial/rules.html",
         agreement=agreement,
         new_rule=form,
+        end_form=EndAgreementForm(formdata=None),
         status=status,
     )

@@ -464,9 +464,10 @@ def period_reach(agreement: Agreement, locked_ids: set) -> PeriodReach:
         P.chain_id == agreement.chain_id,
         P.start_time >= datetime.combine(agreement.effective_from, time(), tzinfo=UTC),
     )
-    if agreement.effective_to is not None:
-        end = datetime.combine(agreement.effective_to + timedelta(days=1), time(), tzinfo=UTC)
-        stmt = stmt.where(P.start_time < end)
+    # An agreement may end on 9999-12-31: its next day would lie beyond the calendar.
+    if agreement.effective_to is not None and agreement.effective_to < date.max:
+        next_day = agreement.effective_to + timedelta(days=1)
+        stmt = stmt.where(P.start_time < datetime.combine(next_day, time(), tzinfo=UTC))
     rows = db.session.execute(stmt.order_by(P.start_time)).all()
     periods = [(label, start.date()) for _, label, start in rows]
     locked = [(label, start.date()) for period_id, label, start in rows if period_id in locked_ids]
