@@ -364,23 +364,22 @@ def _single_key(table: Table) -> str:
     return column.name
 
 
+#: The PostgreSQL type whose binary form psycopg sends, by column type (first match wins:
+#: BigInteger before Integer); any other column (varchar, text, enum labels) goes as text.
+_COPY_TYPES = (
+    (Uuid, "uuid"),
+    (Amount, "numeric"),
+    (UTCDateTime, "timestamptz"),
+    (Boolean, "bool"),
+    (Date, "date"),
+    (BigInteger, "int8"),
+    (Integer, "int4"),
+)
+
+
 def _copy_type(column_type) -> str:
     """The PostgreSQL type whose binary form psycopg sends for a column's values."""
-    if isinstance(column_type, Uuid):
-        return "uuid"
-    if isinstance(column_type, Amount):
-        return "numeric"
-    if isinstance(column_type, UTCDateTime):
-        return "timestamptz"
-    if isinstance(column_type, Boolean):
-        return "bool"
-    if isinstance(column_type, Date):
-        return "date"
-    if isinstance(column_type, BigInteger):
-        return "int8"
-    if isinstance(column_type, Integer):
-        return "int4"
-    return "text"  # varchar, text and enum labels travel as text
+    return next((name for kind, name in _COPY_TYPES if isinstance(column_type, kind)), "text")
 
 
 def _may_skip_row_triggers(session: Session) -> bool:
