@@ -23,6 +23,7 @@ from flask import (
 )
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
+from markupsafe import Markup, escape
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from werkzeug.exceptions import InternalServerError
 from werkzeug.middleware.proxy_fix import ProxyFix
@@ -30,12 +31,14 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from webapp.csvio import iter_csv
 from webapp.extensions import db, login_manager, rollback_quietly
 from webapp.models import Role, User
-from webapp.money import format_amount
+from webapp.money import display_text, exact_text, format_amount
 
 log = logging.getLogger(__name__)
 
 #: Endpoints reachable without signing in.
 PUBLIC_ENDPOINTS = frozenset({"auth.login", "static"})
+#: Blueprints that check a bearer token (or nothing) instead of the signed-in session.
+TOKEN_AUTH_BLUEPRINTS: set[str] = set()
 #: Where the session keeps the user's session generation (see User.session_generation).
 SESSION_GENERATION_KEY = "_generation"
 #: The highest page number a list accepts (a database integer).
@@ -59,16 +62,20 @@ def render(page: str, fragment: str | None = None, status: int = 200, **context)
     return render_template(template, **context), status
 
 
-def csv_download(header, rows, file_name: str) -> Response:
+def csv_download(header, rows, file_name: str, bom: bool = True) -> Response:
     """A CSV file streamed row by row as it is read from the database.
 
     The first row is read before the answer starts: a query that fails gives an error page,
-    never a file that breaks off after its header.
+    never a file that breaks off after its header. A browser download starts with a UTF-8
+    byte-order mark, so that a spreadsheet reads non-ASCII names right.
     """
     rows = iter(rows)
     first = list(itertools.islice(rows, 1))
+    lines = iter_csv(header, itertools.chain(first, rows))
+    if bom:
+        lines = itertools.chain(("\ufeff",), lines)
     return Response(
-        stream_with_context(iter_csv(header, itertools.chain(first, rows))),
+        stream_with_context(lines),
         mimetype="text/csv",
         headers=download_headers(file_name),
     )
@@ -157,7 +164,9 @@ def init_web(app: Flask) -> None:
     @app.before_request
     def require_login():
         public = request.endpoint in PUBLIC_ENDPOINTS or request.endpoint is None
-        if not public and not current_user.is_authenticated:
+        # The API's blueprints authenticate each request by its bearer token instead.
+        token_auth = request.blueprint in TOKEN_AUTH_BLUEPRINTS
+        if not public and not token_auth and not current_user.is_authenticated:
             if is_htmx():
                 return "", 401, {"HX-Redirect": url_for("auth.login")}
             return login_manager.unauthorized()
@@ -203,36 +212,86 @@ def init_web(app: Flask) -> None:
 
     @app.errorhandler(SQLAlchemyError)
     def database_error(error):
-        # The connection may be gone: a failed rollback must not hide the answer.
+        # The connection may be gone: a failed rollback must not hide the answer, and the
+        # driver's text (tables, constraints, SQL) goes to the log, never to the page.
         rollback_quietly()
         log.error("database error on %s %s", request.method, request.path, exc_info=error)
         if isinstance(error, DBAPIError) and error.connection_invalidated:
-            return _error_page(
-                503,
-                "The database could not be reached; nothing was changed. Try again in a moment.",
+            return _fallback_error_page(
+                503, "The database could not be reached. Try again in a moment."
             )
-        return _error_page(
+        return _fallback_error_page(
             500,
-            "The database could not complete this request; nothing was changed. "
+            "The database could not complete this request. "
             "Try again; if it happens again, tell an administrator.",
         )
 
     @app.errorhandler(InternalServerError)
     def server_error(error):
         rollback_quietly()
-        return _error_page(
+        return _fallback_error_page(
             500,
             "Something went wrong on our side. Try again; if it happens again, tell an "
             "administrator.",
         )
 
     app.jinja_env.filters["amount"] = format_amount
+    app.jinja_env.filters["token_amount"] = token_amount
     app.jinja_env.globals["Role"] = Role
 
 
+#: A displayed amount: rounded with its symbol, the exact value on hover (title) and on focus.
+#: Filled with escaped values only (str.format is several times faster than Markup.format,
+#: which matters on a page of hundreds of amounts).
+_TOKEN_AMOUNT = (
+    '<span class="amount" tabindex="0" title="{exact} {symbol}" data-exact="{exact}" '
+    'data-token="{symbol}">{shown} {symbol}'
+    '<span class="amount-exact"> (exactly {exact} {symbol})</span></span>'
+)
+
+
+def token_amount(value, token, display_decimals: int | None = None, signed=False) -> Markup:
+    """Jinja filter: `amount|token_amount(chain)` or `amount|token_amount('SOL', 9)`.
+
+    Shows the amount rounded to the chain's display decimals with thousands separators and
+    its token symbol; the exact 18-place value is in the title (hover) and appears when the
+    amount has keyboard focus. Rounding is on Decimal, for display only; `signed` puts a +
+    before a positive amount (a difference).
+    """
+    if value is None:
+        return Markup("—")
+    if isinstance(token, str):
+        symbol, decimals = token, 18 if display_decimals is None else display_decimals
+    else:
+        symbol, decimals = token.token_symbol, token.display_decimals
+    shown = display_text(value, decimals)
+    if signed and value > 0:
+        shown = f"+{shown}"
+    return Markup(
+        _TOKEN_AMOUNT.format(
+            exact=escape(exact_text(value)), symbol=escape(symbol), shown=escape(shown)
+        )
+    )
+
+
+def _fallback_error_page(status: int, message: str):
+    """The error page; if even that needs the database that just failed, a bare one."""
+    try:
+        return _error_page(status, message)
+    except Exception:  # noqa: BLE001 - the page of last resort must not fail
+        rollback_quietly()
+        log.exception("the error page could not be rendered")
+        body = f"<!doctype html><title>Error {status}</title><p>{escape(message)}</p>"
+        return body, status, {"Content-Type": "text/html; charset=utf-8"}
+
+
 def _error_page(status: int, message: str):
+    from webapp.api.problems import is_api_request, problem_response
+
+    if is_api_request():
+        return problem_response(status, message)
     if is_htmx():
-        # htmx swaps error responses only where responseHandling says so (see base.html).
+        # htmx swaps 4xx fragments only (responseHandling in static/js/htmx-config.js).
         return render_template("partial/error.html", status=status, message=message), status
     return render_template("error.html", status=status, message=message), status
 
