@@ -1,8 +1,10 @@
-"""Bench: staker rewards through `flask import` on PostgreSQL, end to end.
+r"""Bench: staker rewards through `flask import` on PostgreSQL, end to end.
 
 Makes a fresh database, migrates it, adds a chain and the periods the rewards need,
 writes a rewards CSV (default 1,000,000 rows), then times `flask import staker-rewards`
-in a child process and prints rows per second and the child's peak RSS.
+in a child process and prints rows per second and the child's peak RSS. Then, in the same
+run, it times a bare `psql \copy` of the same rows into the same (emptied) table, with its
+indexes and foreign keys, so the import reads as a ratio to what the server can do.
 
     .venv/bin/python bench/bench_imports.py [--rows N] [--database-url URL] [--keep]
 """
@@ -90,6 +92,27 @@ def write_files(folder: str, rows: int) -> tuple[str, str]:
     return periods_path, rewards_path
 
 
+def bare_copy_seconds(url: str, folder: str) -> float:
+    """Dump the imported rows, empty the table, and time `psql \\copy` loading them back."""
+    target = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+    dump = os.path.join(folder, "rows_for_copy.csv")
+    table = "canonical_staker_rewards_detail"
+
+    def psql(command: str) -> None:
+        subprocess.run(
+            ["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", target, "-c", command], check=True
+        )
+
+    psql(f"\\copy (SELECT * FROM {table}) TO '{dump}' WITH (FORMAT csv)")
+    psql(f"TRUNCATE {table}")
+    psql("CHECKPOINT")
+    began = time.perf_counter()
+    psql(f"\\copy {table} FROM '{dump}' WITH (FORMAT csv)")
+    elapsed = time.perf_counter() - began
+    os.remove(dump)
+    return elapsed
+
+
 def main() -> None:
     """Generate, import, print the figures."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -127,6 +150,10 @@ def main() -> None:
     print(f"elapsed:       {elapsed:.2f} s (CLI start to exit: parse, check, COPY, commit)")
     print(f"rows/s:        {args.rows / elapsed:,.0f}")
     print(f"peak RSS:      {usage.ru_maxrss / 1024:.0f} MiB (child process)")
+    copy_seconds = bare_copy_seconds(url, folder)
+    print(f"psql \\copy:    {copy_seconds:.2f} s for the same rows into the same table "
+          f"({args.rows / copy_seconds:,.0f} rows/s)")  # fmt: skip
+    print(f"ratio:         import takes {elapsed / copy_seconds:.2f}x a bare \\copy")
     if not args.keep:
         for path in (periods_path, rewards_path):
             os.remove(path)

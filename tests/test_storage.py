@@ -48,11 +48,11 @@ def stored_wallets() -> list[tuple]:
 
 def test_bulk_insert_makes_ascending_ids_and_adds_constants(partner):
     now = datetime(2025, 1, 2, 3, 4, 5, tzinfo=UTC)
-    # The partner id given three ways: UUID, text and raw bytes.
-    ids = (partner.partner_id, str(partner.partner_id), partner.partner_id.bytes)
     rows = [
-        (ids[n % 3], "solana", f"addr{n:05d}", date(2024, 1, 1 + n % 28), None if n % 2 else "x")
-        for n in range(25_003)  # more than one batch and one COPY chunk
+        (str(partner.partner_id), "solana", f"addr{n:06d}", date(2024, 1, 1 + n % 28), None)
+        if n % 2
+        else (str(partner.partner_id), "solana", f"addr{n:06d}", date(2024, 1, 1 + n % 28), "x")
+        for n in range(125_003)  # more than one batch and two COPY chunks
     ]
     written = bulk_insert(
         db.session,
@@ -63,16 +63,35 @@ def test_bulk_insert_makes_ascending_ids_and_adds_constants(partner):
         constants={"is_active": True, "created_at": now, "updated_at": now},
     )
     db.session.commit()
-    assert written == 25_003
+    assert written == 125_003
     stored = stored_wallets()
-    assert [row[2] for row in stored] == [f"addr{n:05d}" for n in range(25_003)]
+    assert [row[2] for row in stored] == [f"addr{n:06d}" for n in range(125_003)]
     assert {row[1] for row in stored} == {partner.partner_id}
     assert stored[7][3:] == (date(2024, 1, 8), None, True)
     assert stored[8][3:] == (date(2024, 1, 9), "x", True)
     # Ids were handed out in the order rows were written (reversed), one counter apart.
     ids_in_write_order = [row[0].int for row in reversed(stored)]
-    assert ids_in_write_order == list(range(ids_in_write_order[0], ids_in_write_order[0] + 25_003))
-    assert len({row[0] for row in stored}) == 25_003
+    assert ids_in_write_order == list(range(ids_in_write_order[0], ids_in_write_order[0] + 125_003))
+
+
+@pytest.mark.parametrize("form", ["uuid", "text", "bytes"])
+def test_a_uuid_column_takes_a_uuid_its_text_or_its_bytes(partner, form):
+    value = {
+        "uuid": partner.partner_id,
+        "text": str(partner.partner_id),
+        "bytes": partner.partner_id.bytes,
+    }[form]
+    now = datetime.now(UTC)
+    bulk_insert(
+        db.session,
+        PartnerWallet.__table__,
+        ("wallet_id", *WALLET_COLUMNS, "is_active", "created_at", "updated_at"),
+        [(value, value, "solana", "a1", date(2024, 1, 1), None, False, now, now)],
+    )
+    db.session.commit()
+    assert stored_wallets() == [
+        (partner.partner_id, partner.partner_id, "a1", date(2024, 1, 1), None, False)
+    ]
 
 
 def test_bulk_writer_sorts_each_chunk_and_keeps_amounts_exact(app):

@@ -31,6 +31,9 @@ ROUNDING = decimal.Context(
 # ASCII digits only: `\d` would also take Arabic-Indic or full-width digits (`٣٤٥`, `１２`).
 _PLAIN_DECIMAL = re.compile(r"^([0-9]+)(?:\.([0-9]*))?$|^\.([0-9]+)$")
 _WHOLE_NUMBER = re.compile(r"^[0-9]+$")
+#: The common case, taken without the checks below: ASCII digits only, at most INTEGER_DIGITS
+#: before the point and 1 to SCALE after it, nothing else (one regex call per amount).
+plain_amount = re.compile(rf"[0-9]{{1,{INTEGER_DIGITS}}}(?:\.[0-9]{{1,{SCALE}}})?").fullmatch
 
 
 class AmountError(ValueError):
@@ -39,6 +42,8 @@ class AmountError(ValueError):
 
 def parse_amount(text: str) -> Decimal:
     """Parse a plain decimal token amount; refuse exponents, signs, and over 18 places."""
+    if text and plain_amount(text):
+        return Decimal(text)  # exact: constructing from a string never rounds
     raw = (text or "").strip()
     if not raw:
         raise AmountError("amount is empty")

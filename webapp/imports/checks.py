@@ -10,11 +10,13 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from decimal import Decimal
+from sys import intern
 
 from webapp.addresses import canonical_if_valid
 from webapp.csvio import Column, RowError
 from webapp.models import PayloadKind, RevenueComponent, StakeEventType
-from webapp.money import AmountError, parse_amount
+from webapp.money import AmountError, parse_amount, plain_amount
 
 #: At most this many row errors are kept; the rest are only counted.
 ERROR_LIMIT = 1000
@@ -55,7 +57,8 @@ class ErrorLog:
 
 @dataclass
 class PeriodRef:
-    """A stored period, as the checks see it; records carry its id as text (`key`)."""
+    """A stored period, as the checks see it; records carry its id as its 16 bytes (`key`):
+    hashed once, compared fast, and written by binary COPY as they are."""
 
     period_id: uuid.UUID
     chain_id: str
@@ -63,10 +66,10 @@ class PeriodRef:
     start_time: datetime
     end_time: datetime
     source_payload_id: uuid.UUID | None = None
-    key: str = ""
+    key: bytes = b""
 
     def __post_init__(self):
-        self.key = str(self.period_id)
+        self.key = self.period_id.bytes
 
 
 @dataclass
@@ -343,6 +346,8 @@ def _by_name(make_full, names):
 
 # The fast paths below accept only rows that are plainly valid and build the very record
 # the full check would; anything else goes to the full check, which reports every error.
+# They hand out one shared object per chain and validator (the period's chain id, interned
+# validator keys): the writer sorts chunks by these keys, and equal objects compare at once.
 
 
 def _validator_revenue_checker(reference: Reference, errors: ErrorLog):
@@ -355,9 +360,11 @@ def _validator_revenue_checker(reference: Reference, errors: ErrorLog):
         component = COMPONENTS.get(component)
         if period is not None and component and 0 < len(validator_key) <= KEY_LENGTH:
             try:
-                return (chain_id, period.key, validator_key, component, parse_amount(amount))
+                amount = Decimal(amount) if plain_amount(amount) else parse_amount(amount)
             except AmountError:
                 pass
+            else:
+                return (period.chain_id, period.key, intern(validator_key), component, amount)
         return full(line, row)
 
     return check
@@ -385,13 +392,21 @@ def _staker_rewards_checker(reference: Reference, errors: ErrorLog):
             and 0 < len(staker_address) <= KEY_LENGTH
         ):
             try:
-                amount = parse_amount(amount)
+                amount = Decimal(amount) if plain_amount(amount) else parse_amount(amount)
             except AmountError:
                 pass
             else:
                 if chain_id in recased:
                     staker_address = canonical(chain_id, staker_address)
-                return (chain_id, period.key, validator_key, staker_address, component, amount)
+                validator_key = intern(validator_key)
+                return (
+                    period.chain_id,
+                    period.key,
+                    validator_key,
+                    staker_address,
+                    component,
+                    amount,
+                )
         return full(line, row)
 
     return check

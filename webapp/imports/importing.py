@@ -439,13 +439,13 @@ def _load_reference(spec: KindSpec) -> Reference:
 
 def _period_ids(touched) -> set[uuid.UUID]:
     """The period ids of (chain_id, period key) pairs."""
-    return {uuid.UUID(key) for _, key in touched}
+    return {uuid.UUID(bytes=key) for _, key in touched}
 
 
-def _occupied_periods(model) -> set[str]:
+def _occupied_periods(model) -> set[bytes]:
     """Periods that already hold rows of this kind (one query, an index probe per period)."""
     return set(
-        str(period_id)
+        period_id.bytes
         for period_id in db.session.scalars(
             select(CanonicalPeriod.period_id).where(
                 exists().where(
@@ -460,12 +460,12 @@ def _occupied_periods(model) -> set[str]:
 def _collision_errors(spec: KindSpec, model, pending, errors: ErrorLog) -> None:
     """Rows whose key is already stored: one query over the periods they fall in."""
     key_columns = [getattr(model, name) for name in spec.fields[: spec.key_size]]
-    period_ids = {uuid.UUID(key[1]) for key, _ in pending}
+    period_ids = {uuid.UUID(bytes=key[1]) for key, _ in pending}
     validators = {key[2] for key, _ in pending}
     stmt = select(*key_columns, model.source_payload_id).where(model.period_id.in_(period_ids))
     if len(validators) <= 1000:
         stmt = stmt.where(model.validator_key.in_(validators))
-    stored = {(row[0], str(row[1]), *row[2:-1]): row[-1] for row in db.session.execute(stmt)}
+    stored = {(row[0], row[1].bytes, *row[2:-1]): row[-1] for row in db.session.execute(stmt)}
     clashes = [(line, stored[key]) for key, line in pending if key in stored]
     names = payload_names({payload_id for _, payload_id in clashes[: errors.limit]})
     for line, payload_id in clashes:
@@ -486,7 +486,7 @@ def _stored_counts(model, touched, reference: Reference) -> dict:
         .group_by(model.period_id)
     )
     by_key = reference.by_key
-    return {(by_key[str(pid)].chain_id, by_key[str(pid)].label): count for pid, count in rows}
+    return {(by_key[pid.bytes].chain_id, by_key[pid.bytes].label): count for pid, count in rows}
 
 
 def _replace(spec, model, touched, reference: Reference, payload, user) -> None:
@@ -506,7 +506,7 @@ def _replace(spec, model, touched, reference: Reference, payload, user) -> None:
         entry["payloads"].append(str(source_payload_id))
     db.session.execute(delete(model).where(model.period_id.in_(before)))
     for period_id, entry in before.items():
-        period = reference.by_key[str(period_id)]
+        period = reference.by_key[period_id.bytes]
         audit.record(
             "replace",
             spec.kind.value,

@@ -2,7 +2,8 @@
 
 `bulk_writer(session, table, columns, ...)` takes rows as tuples of Python values (UUID,
 Decimal, datetime, date, str, bool, int, None) in the order of `columns`; a uuid column also
-takes the id's text or its 16 raw bytes, so that callers keep the form they already hold.
+takes the id's text or its 16 raw bytes, so that callers keep the form they already hold (one
+form per column within a write).
 On PostgreSQL the rows travel by binary `COPY` (optionally fed by a writer thread), on SQLite
 by large batched inserts; never one statement per row. A failed write raises SQLAlchemy's
 `DBAPIError` family (`IntegrityError`, `OperationalError`, ...) whatever the database.
@@ -16,6 +17,7 @@ import psycopg
 from psycopg.adapt import Dumper
 from psycopg.copy import QueuedLibpqWriter
 from psycopg.pq import Format
+from psycopg.types.string import BytesBinaryDumper
 from sqlalchemy import BigInteger, Boolean, Date, Integer, Table, Uuid, insert, select, text
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
@@ -215,26 +217,47 @@ class CopyWriter(BulkWriter):
             f"COPY {self.table.name} ({', '.join(self.names)}) FROM STDIN (FORMAT BINARY)"
         )
         self.types = [_copy_type(self.table.c[name].type) for name in self.names]
+        # Ids and constant uuids go as their 16 bytes: the binary form of a uuid, dumped as
+        # bytea in C instead of through a Python call per value.
+        if self.id_column:
+            self.types[0] = "bytea"
+        width = len(self.names) - len(self.tail)
+        self.tail = tuple(
+            _uuid_bytes(value) if self.types[width + n] == "uuid" else value
+            for n, value in enumerate(self.tail)
+        )
+        for n in range(width, len(self.names)):
+            if self.types[n] == "uuid":
+                self.types[n] = "bytea"
         self._cursor = self._context = self._copy = None
         self._skipping_triggers = False
 
-    def _open(self) -> None:
+    def _open(self, first_row: tuple) -> None:
         # Opened at the first rows, so a write that fails before them leaves no COPY behind.
         if self.parents_locked and _may_skip_row_triggers(self.session):
             self.session.execute(text("SET LOCAL session_replication_role = replica"))
             self._skipping_triggers = True
+        # A uuid column of the rows goes as the form its first value has: raw bytes as bytea
+        # (dumped in C), a UUID or its text by a dumper that parses each distinct text once.
+        offset = 1 if self.id_column else 0
+        for index, value in enumerate(first_row, start=offset):
+            if self.types[index] == "uuid" and value.__class__ is bytes:
+                self.types[index] = "bytea"
         raw = self.session.connection().connection.driver_connection
         self._cursor = raw.cursor()
+        # By type oid psycopg would pick Python dumpers for bytea and uuid; use the C one for
+        # bytea, and for uuid one that also takes text.
+        self._cursor.adapters.register_dumper(None, BytesBinaryDumper)
+        self._cursor.adapters.register_dumper(None, _UuidBinaryDumper)
         writer = QueuedLibpqWriter(self._cursor) if self.threaded else None
         self._context = self._cursor.copy(self.statement, writer=writer)
-        self._cursor.adapters.register_dumper(None, _UuidBinaryDumper)
         self._copy = self._context.__enter__()
         self._copy.set_types(self.types)
 
     def _send(self, rows: list[tuple]) -> None:
         try:
             if self._copy is None:
-                self._open()
+                self._open(rows[0])
             write_row, tail = self._copy.write_row, self.tail
             if self.id_column:
                 first = self.ids.take(len(rows))
@@ -330,28 +353,33 @@ def refresh_statistics(session: Session, table: Table) -> None:
         )
 
 
+def _uuid_bytes(value) -> bytes:
+    if isinstance(value, bytes):
+        return value
+    return (value if isinstance(value, uuid.UUID) else uuid.UUID(value)).bytes
+
+
 def _single_key(table: Table) -> str:
     (column,) = table.primary_key.columns
     return column.name
 
 
+#: The PostgreSQL type whose binary form psycopg sends, by column type (first match wins:
+#: BigInteger before Integer); any other column (varchar, text, enum labels) goes as text.
+_COPY_TYPES = (
+    (Uuid, "uuid"),
+    (Amount, "numeric"),
+    (UTCDateTime, "timestamptz"),
+    (Boolean, "bool"),
+    (Date, "date"),
+    (BigInteger, "int8"),
+    (Integer, "int4"),
+)
+
+
 def _copy_type(column_type) -> str:
     """The PostgreSQL type whose binary form psycopg sends for a column's values."""
-    if isinstance(column_type, Uuid):
-        return "uuid"
-    if isinstance(column_type, Amount):
-        return "numeric"
-    if isinstance(column_type, UTCDateTime):
-        return "timestamptz"
-    if isinstance(column_type, Boolean):
-        return "bool"
-    if isinstance(column_type, Date):
-        return "date"
-    if isinstance(column_type, BigInteger):
-        return "int8"
-    if isinstance(column_type, Integer):
-        return "int4"
-    return "text"  # varchar, text and enum labels travel as text
+    return next((name for kind, name in _COPY_TYPES if isinstance(column_type, kind)), "text")
 
 
 def _may_skip_row_triggers(session: Session) -> bool:
