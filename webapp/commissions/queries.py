@@ -1,14 +1,11 @@
 """Reads the commission pages need: recent runs, a run's lines (those of the pairs it holds,
 and the adjustments it carries), its totals per component, its exclusions by reason and by
-wallet, and what changed since approval in a partner's locked periods."""
-
-from dataclasses import dataclass, field
-from decimal import Decimal
+wallet, and the periods locked by approval. (What changed since approval is worked out by
+the engine: `runs.changes_since_approval`.)"""
 
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import selectinload
 
-from webapp.commissions.runs import Difference, locked_differences
 from webapp.db_types import decimal_sum
 from webapp.extensions import db
 from webapp.models import (
@@ -19,10 +16,8 @@ from webapp.models import (
     CommissionRun,
     CommissionRunPeriod,
     LineKind,
-    Partner,
     PartnerCommissionLine,
 )
-from webapp.money import MONEY, ZERO
 
 L, X, RP = PartnerCommissionLine, CommissionExclusion, CommissionRunPeriod
 
@@ -128,79 +123,6 @@ def run_wallet_line_counts(run: CommissionRun, addresses) -> dict[str, int]:
             .group_by(L.wallet_address)
         ).all()
     )
-
-
-@dataclass
-class PeriodChange:
-    """What changed since approval in one locked period of one run."""
-
-    period_id: object
-    label: str
-    token_symbol: str
-    net_commission_native: Decimal = ZERO
-    wallet_count: int = 0
-    lines: list[Difference] = field(default_factory=list)
-
-
-@dataclass
-class RunChange:
-    """A locked run whose periods would compute differently today."""
-
-    run: CommissionRun
-    token_symbol: str
-    periods: list[PeriodChange] = field(default_factory=list)
-
-    @property
-    def net_commission_native(self) -> Decimal:
-        """The net difference over the run's changed periods (one token)."""
-        total = ZERO
-        for period in self.periods:
-            total = MONEY.add(total, period.net_commission_native)
-        return total
-
-
-def changes_since_approval(partner: Partner, run: CommissionRun | None = None):
-    """Per locked run of the partner (or just `run`): per period, the net commission
-    difference of today's computation against the locked lines plus stored adjustments,
-    how many wallets differ, and the differing lines. Empty when nothing changed."""
-    differences = locked_differences(partner, run_id=run.run_id if run is not None else None)
-    if not differences:
-        return []
-    runs = {
-        r.run_id: r
-        for r in db.session.scalars(
-            select(CommissionRun).where(
-                CommissionRun.run_id.in_({d.corrects_run_id for d in differences})
-            )
-        )
-    }
-    P = CanonicalPeriod
-    periods = dict(
-        db.session.execute(
-            select(P.period_id, P.label).where(P.period_id.in_({d.period_id for d in differences}))
-        ).all()
-    )
-    changes: dict = {}
-    wallets: dict = {}
-    for difference in differences:
-        locked = runs[difference.corrects_run_id]
-        symbol = locked.agreement.chain.token_symbol
-        change = changes.setdefault(locked.run_id, RunChange(locked, symbol))
-        key = (locked.run_id, difference.period_id)
-        if key not in wallets:
-            wallets[key] = set()
-            change.periods.append(
-                PeriodChange(difference.period_id, periods[difference.period_id], symbol)
-            )
-        period = change.periods[-1]
-        period.lines.append(difference)
-        period.net_commission_native = MONEY.add(
-            period.net_commission_native, difference.commission_amount_native
-        )
-        if difference.wallet_address is not None:
-            wallets[key].add(difference.wallet_address)
-            period.wallet_count = len(wallets[key])
-    return list(changes.values())
 
 
 def locked_period_ids(agreement_id) -> set:

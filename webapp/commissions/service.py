@@ -4,7 +4,6 @@ commit, approve, reopen, pay, true-ups), export (CSV rows) and queries (reads fo
 from webapp.commissions.export import EXPORT_HEADER, export_rows
 from webapp.commissions.inputs import compute_agreement, terms_of
 from webapp.commissions.queries import (
-    changes_since_approval,
     locked_period_ids,
     run_component_totals,
     run_exclusion_reasons,
@@ -20,6 +19,7 @@ from webapp.commissions.runs import (
     TokenTotal,
     approve_run,
     approve_runs,
+    changes_since_approval,
     check_range,
     commit,
     find_user,
