@@ -389,7 +389,8 @@ def create_successor(
             f"{agreement.name} ({agreement.effective_from.isoformat()}), which ends the day before",
             "effective_from",
         )
-    if agreement.effective_to is not None and start > agreement.effective_to + timedelta(days=1):
+    ended = agreement.effective_to
+    if ended is not None and ended < date.max and start > ended + timedelta(days=1):
         raise FieldError(
             f"{agreement.name} already ended on {agreement.effective_to.isoformat()}: "
             "a successor starts at the latest the day after",
@@ -464,7 +465,7 @@ def period_reach(agreement: Agreement, locked_ids: set) -> PeriodReach:
         P.chain_id == agreement.chain_id,
         P.start_time >= datetime.combine(agreement.effective_from, time(), tzinfo=UTC),
     )
-    if agreement.effective_to is not None:
+    if agreement.effective_to is not None and agreement.effective_to < date.max:
         end = datetime.combine(agreement.effective_to + timedelta(days=1), time(), tzinfo=UTC)
         stmt = stmt.where(P.start_time < end)
     rows = db.session.execute(stmt.order_by(P.start_time)).all()
