@@ -38,7 +38,7 @@ def test_preview_commit_and_find_the_run(manager_page, live_server, live_app):
     expect(page.get_by_text("No commission runs yet")).to_be_visible()
 
     page.once("dialog", lambda dialog: dialog.accept())
-    page.get_by_role("button", name="Commit").click()
+    page.get_by_role("button", name="Commit", exact=True).click()
     expect(page.get_by_text("Committed 2 run(s) for Acme Wallet")).to_be_visible()
     history = page.locator("#commission-history")
     expect(history.get_by_role("row")).to_have_count(3)

@@ -44,6 +44,12 @@ def agreement_period_reach(agreement):
     return period_reach(agreement, locked_period_ids(agreement.agreement_id))
 
 
+@bp.app_template_global()
+def agreement_end_form() -> EndAgreementForm:
+    """An empty form to end an agreement, for pages that render the agreement without one."""
+    return EndAgreementForm(formdata=None)
+
+
 def labels_of(form) -> dict[str, str]:
     """The labels the user sees on the form's date fields (else the agreement page's), for
     messages naming them."""

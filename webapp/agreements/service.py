@@ -389,7 +389,8 @@ def create_successor(
             f"{agreement.name} ({agreement.effective_from.isoformat()}), which ends the day before",
             "effective_from",
         )
-    if agreement.effective_to is not None and start > agreement.effective_to + timedelta(days=1):
+    ended = agreement.effective_to
+    if ended is not None and ended < date.max and start > ended + timedelta(days=1):
         raise FieldError(
             f"{agreement.name} already ended on {agreement.effective_to.isoformat()}: "
             "a successor starts at the latest the day after",

@@ -42,6 +42,17 @@ SUMMARY_HEADER = (
 )
 
 
+def _streamed(stmt) -> Iterator:
+    """The rows of `stmt` from a connection of their own, streamed in batches.
+
+    A served request removes its session when the view returns, before a streamed body is
+    sent: a cursor of that session would be gone. This connection lives as long as the
+    download does and goes back to the pool when the file is complete (or abandoned).
+    """
+    with db.engine.connect() as connection:
+        yield from connection.execution_options(stream_results=True, yield_per=10000).execute(stmt)
+
+
 def _range_or_400():
     form = CommissionRangeForm(request.args)
     if not form.validate():
@@ -178,7 +189,9 @@ def run_lines_csv(run_id):
     """The run's lines: the commission lines of the periods it holds, then the adjustments
     it carries (each in the period it corrects)."""
     run = db.get_or_404(CommissionRun, run_id)
-    agreement, chain = run.agreement, run.agreement.chain
+    partner_name, status = run.partner.name, run.status
+    agreement_name, chain_id = run.agreement.name, run.agreement.chain_id
+    symbol = run.agreement.chain.token_symbol
     P = CanonicalPeriod
     lines = queries.run_lines(run).subquery()
     stmt = (
@@ -186,16 +199,16 @@ def run_lines_csv(run_id):
         .join(P, P.period_id == lines.c.period_id)
         .order_by(lines.c.line_kind.desc(), P.start_time, lines.c.validator_key)
         .order_by(lines.c.revenue_component, lines.c.wallet_address)
-        .execution_options(yield_per=10000)
     )
 
     def rows():
-        for row in db.session.execute(stmt).mappings():
+        for row in _streamed(stmt):
+            row = row._mapping
             yield (
-                run.partner.name,
-                agreement.name,
-                chain.chain_id,
-                chain.token_symbol,
+                partner_name,
+                agreement_name,
+                chain_id,
+                symbol,
                 row["label"],
                 row["start_time"].isoformat(),
                 row["end_time"].isoformat(),
@@ -206,7 +219,7 @@ def run_lines_csv(run_id):
                 row["commission_rate_bps"],
                 row["commission_amount_native"],
                 row["line_kind"],
-                run.status,
+                status,
             )
 
     return csv_download(EXPORT_HEADER, rows(), _run_file(run, "lines"))
@@ -216,6 +229,7 @@ def run_lines_csv(run_id):
 def run_exclusions_csv(run_id):
     """The run's stored exclusions: why each wallet earned nothing, and what it held back."""
     run = db.get_or_404(CommissionRun, run_id)
+    partner_name = run.partner.name
     X, P, A, C = CommissionExclusion, CanonicalPeriod, Agreement, Chain
     stmt = (
         select(
@@ -234,7 +248,6 @@ def run_exclusions_csv(run_id):
         .join(C, C.chain_id == A.chain_id)
         .where(X.run_id == run.run_id)
         .order_by(P.start_time, X.wallet_address, X.validator_key, X.reason)
-        .execution_options(yield_per=10000)
     )
 
     def rows():
@@ -248,9 +261,9 @@ def run_exclusions_csv(run_id):
             reason,
             count,
             held,
-        ) in db.session.execute(stmt):
+        ) in _streamed(stmt):
             yield (
-                run.partner.name,
+                partner_name,
                 name,
                 chain_id,
                 symbol,

@@ -108,8 +108,15 @@ def last_months(count: int, until: date) -> list[Month]:
     months = []
     first = until.replace(day=1)
     for _ in range(count):
-        following = (first + timedelta(days=32)).replace(day=1)
-        months.append(Month(first, following - timedelta(days=1)))
+        # The calendar's last month ends on date.max; its first month has none before it.
+        last = (
+            (first + timedelta(days=32)).replace(day=1) - timedelta(days=1)
+            if first < date.max.replace(day=1)
+            else date.max
+        )
+        months.append(Month(first, last))
+        if first == date.min:
+            break
         first = (first - timedelta(days=1)).replace(day=1)
     return months[::-1]
 
@@ -139,7 +146,10 @@ def month_overview(months: list[Month]) -> Overview:
     has_rewards = exists().where(S.chain_id == P.chain_id, S.period_id == P.period_id)
     periods = db.session.execute(
         select(P.chain_id, P.start_time, has_revenue, has_rewards).where(
-            P.start_time >= _day_start(low), P.start_time < _day_start(high + timedelta(days=1))
+            P.start_time >= _day_start(low),
+            P.start_time < _day_start(high + timedelta(days=1))
+            if high < date.max
+            else P.start_time.is_not(None),
         )
     ).all()
 

@@ -26,7 +26,8 @@ def index():
     """Each active partner's last months: data in or not, run states, commission per token."""
     count = request.args.get("months", DEFAULT_MONTHS, type=int) or DEFAULT_MONTHS
     months = last_months(max(1, min(count, MAX_MONTHS)), _until())
-    earlier = (months[0].first - timedelta(days=1)).strftime("%Y-%m")
+    first = months[0].first
+    earlier = (first - timedelta(days=1)).strftime("%Y-%m") if first > date.min else None
     return render(
         "main/index.html",
         overview=month_overview(months),
