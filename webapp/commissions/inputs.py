@@ -36,8 +36,7 @@ from webapp.models import (
     CanonicalValidatorRevenue,
     PartnerWallet,
 )
-
-_FETCH_BATCH = 50000
+from webapp.storage import stream_rows
 
 
 def day_start(day: date) -> datetime:
@@ -83,23 +82,8 @@ def period_uuid(key) -> uuid.UUID:
 
 
 def _fetch(stmt) -> Iterator[tuple]:
-    """The rows of a large read as plain tuples, streamed.
-
-    On PostgreSQL they come straight from the driver through a server-side cursor: the
-    per-value processing of SQLAlchemy results would triple the time of a million-row load
-    and hold every row twice.
-    """
-    connection = db.session.connection()
-    if connection.dialect.name != "postgresql":
-        yield from (tuple(row) for row in connection.execute(stmt))
-        return
-    compiled = stmt.compile(dialect=connection.dialect, compile_kwargs={"render_postcompile": True})
-    raw = connection.connection.driver_connection
-    with raw.cursor(name=f"commission_input_{uuid.uuid4().hex}") as cursor:
-        cursor.itersize = _FETCH_BATCH
-        cursor.execute(str(compiled), compiled.params)
-        while rows := cursor.fetchmany(_FETCH_BATCH):
-            yield from rows
+    """The rows of a large read as plain tuples, streamed (server-side on PostgreSQL)."""
+    return stream_rows(db.session, stmt)
 
 
 @dataclass

@@ -12,6 +12,7 @@ from webapp.commissions.runs import Difference, locked_differences
 from webapp.db_types import decimal_sum
 from webapp.extensions import db
 from webapp.models import (
+    Agreement,
     CanonicalPeriod,
     CommissionExclusion,
     CommissionLock,
@@ -33,7 +34,10 @@ def recent_runs(partner_id=None, limit: int = PARTNER_PAGE_RUNS) -> list[Commiss
     """The newest runs (of one partner, when given), with partner and agreement loaded."""
     stmt = (
         select(CommissionRun)
-        .options(selectinload(CommissionRun.partner), selectinload(CommissionRun.agreement))
+        .options(
+            selectinload(CommissionRun.partner),
+            selectinload(CommissionRun.agreement).selectinload(Agreement.chain),
+        )
         .order_by(CommissionRun.created_at.desc())
     )
     if partner_id is not None:

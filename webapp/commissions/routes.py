@@ -15,7 +15,7 @@ from webapp.commissions.queries import recent_runs
 from webapp.commissions.service import EXPORT_HEADER, CommissionError
 from webapp.extensions import db
 from webapp.models import CommissionRun, LineKind, Role
-from webapp.money import MONEY, ZERO, money_sum
+from webapp.money import MONEY, ZERO
 from webapp.wallets.service import slugify
 from webapp.web import csv_download, flash_and_redirect, render, role_required
 
@@ -92,14 +92,21 @@ def _breakdown(computation) -> list[dict]:
     return sections
 
 
-def _grand_totals(computation) -> dict:
-    results = [o.result for o in computation.outcomes]
-    return {
-        "line_count": sum(len(r.lines) for r in results),
-        "base": money_sum(r.total_base_native for r in results),
-        "commission": money_sum(r.total_commission_native for r in results),
-        "excluded": money_sum(r.excluded_amount_native for r in results),
-    }
+def _grand_totals(computation) -> list[dict]:
+    """The preview's totals per token symbol, in agreement order: two chains never add up."""
+    by_token: dict[str, dict] = {}
+    add = MONEY.add
+    for outcome in computation.outcomes:
+        chain, result = outcome.agreement.chain, outcome.result
+        entry = by_token.setdefault(
+            chain.token_symbol,
+            {"chain": chain, "line_count": 0, "base": ZERO, "commission": ZERO, "excluded": ZERO},
+        )
+        entry["line_count"] += len(result.lines)
+        entry["base"] = add(entry["base"], result.total_base_native)
+        entry["commission"] = add(entry["commission"], result.total_commission_native)
+        entry["excluded"] = add(entry["excluded"], result.excluded_amount_native)
+    return list(by_token.values())
 
 
 def _review(form, status: int = 200, computation=None):
@@ -150,7 +157,13 @@ def commit():
         return _review(form, 400)
     partner, date_from, date_to = form.chosen_partner, form.date_from.data, form.date_to.data
     try:
-        computation = service.commit(partner, date_from, date_to, user=current_user)
+        computation = service.commit(
+            partner,
+            date_from,
+            date_to,
+            user=current_user,
+            true_up=bool(request.form.get("true_up")),
+        )
     except CommissionError as exc:
         form.date_to.errors.append(str(exc))
         return _review(form, 400)

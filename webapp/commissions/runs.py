@@ -13,7 +13,6 @@ import hashlib
 import json
 import uuid
 from collections import defaultdict
-from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -45,8 +44,7 @@ from webapp.models import (
     utcnow,
 )
 from webapp.money import MONEY, ZERO, money_sum
-
-_COPY_CHUNK = 20000
+from webapp.storage import bulk_writer, lock_keys
 
 
 class CommissionError(ValueError):
@@ -273,16 +271,6 @@ def _event(run: CommissionRun, action: str, before: str | None, user, reason=Non
     )
 
 
-def _line_body(line) -> str:
-    """A line's values in COPY text form, without its ids."""
-    wallet = "\\N" if line.wallet_address is None else _copy_escape(line.wallet_address)
-    return (
-        f"{_copy_escape(line.validator_key)}\t{line.revenue_component}\t{wallet}\t"
-        f"{line.base_amount_native:f}\t{line.commission_rate_bps}\t"
-        f"{line.commission_amount_native:f}"
-    )
-
-
 def _by_period(rows) -> dict:
     """Rows (lines or exclusions, period first) per period key, in their order."""
     grouped: dict = defaultdict(list)
@@ -383,6 +371,7 @@ def _store_run(agreement, computed, date_from, date_to, user) -> CommissionRun:
         for key in changed:
             if key in lines and lines[key][0].wallet_address is not None:
                 lines[key].sort(key=index_order)
+        _lock_parents(run, changed_ids)
         _write_lines(run, changed, lines)
         _write_exclusions(
             run, changed, {key: _grouped_exclusions(exclusions.get(key, [])) for key in changed}
@@ -443,49 +432,7 @@ def _supersede_runs_left_empty(agreement: Agreement, run: CommissionRun, user) -
 
 # ---- Bulk writes --------------------------------------------------------------------------
 
-
-def _id_source() -> Iterator[str]:
-    """Unique row ids in UUID text form: one random prefix per run, then a counter.
-
-    A million uuid4() calls would cost more than the rest of the write; the random prefix
-    (74 bits) keeps ids unique across runs, the counter within one.
-    """
-    prefix = str(uuid.uuid4())[:24]
-    counter = 0
-    while True:
-        yield f"{prefix}{counter:012x}"
-        counter += 1
-
-
-def _is_postgres() -> bool:
-    return db.session.get_bind().dialect.name == "postgresql"
-
-
-def _copy_escape(text: str) -> str:
-    """A value in PostgreSQL COPY text format (special characters escaped)."""
-    return text.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
-
-
-def _copy(table: str, columns: tuple[str, ...], text_rows: Iterable[str]) -> None:
-    """Stream rows (already in COPY text format) into `table` on the session's connection."""
-    raw = db.session.connection().connection.driver_connection
-    statement = f"COPY {table} ({', '.join(columns)}) FROM STDIN"
-    with raw.cursor() as cursor, cursor.copy(statement) as copy:
-        chunk = []
-        for row in text_rows:
-            chunk.append(row)
-            if len(chunk) >= _COPY_CHUNK:
-                copy.write("".join(chunk))
-                chunk.clear()
-        if chunk:
-            copy.write("".join(chunk))
-
-
 LINE_COLUMNS = (
-    "line_id",
-    "run_id",
-    "agreement_id",
-    "partner_id",
     "period_id",
     "validator_key",
     "revenue_component",
@@ -493,51 +440,8 @@ LINE_COLUMNS = (
     "base_amount_native",
     "commission_rate_bps",
     "commission_amount_native",
-    "created_at",
 )
-
-
-def _write_lines(run: CommissionRun, period_keys: list, lines: dict) -> None:
-    """Insert the lines of the given periods (COPY on PostgreSQL, batched INSERT else)."""
-    ids = _id_source()
-    if _is_postgres():
-        head = f"{run.run_id}\t{run.agreement_id}\t{run.partner_id}\t"
-        tail = f"\t{run.created_at.isoformat()}\n"
-        rows = (
-            f"{next(ids)}\t{head}{period_uuid(key)}\t{_line_body(line)}{tail}"
-            for key in period_keys
-            for line in lines.get(key, ())
-        )
-        _copy(PartnerCommissionLine.__tablename__, LINE_COLUMNS, rows)
-        return
-    values = []
-    for key in period_keys:
-        period_id = period_uuid(key)
-        for line in lines.get(key, ()):
-            values.append(
-                {
-                    "line_id": uuid.UUID(next(ids)),
-                    "run_id": run.run_id,
-                    "agreement_id": run.agreement_id,
-                    "partner_id": run.partner_id,
-                    "period_id": period_id,
-                    "validator_key": line.validator_key,
-                    "revenue_component": str(line.revenue_component),
-                    "wallet_address": line.wallet_address,
-                    "base_amount_native": line.base_amount_native,
-                    "commission_rate_bps": line.commission_rate_bps,
-                    "commission_amount_native": line.commission_amount_native,
-                    "created_at": run.created_at,
-                }
-            )
-    if values:
-        db.session.execute(insert(PartnerCommissionLine), values)
-
-
 EXCLUSION_COLUMNS = (
-    "exclusion_id",
-    "run_id",
-    "agreement_id",
     "period_id",
     "wallet_address",
     "validator_key",
@@ -547,40 +451,65 @@ EXCLUSION_COLUMNS = (
 )
 
 
+def _lock_parents(run: CommissionRun, period_ids: list) -> None:
+    """Hold the parents of the rows about to be written (the run is new, the agreement is
+    locked already), so the bulk writer may skip per-row foreign-key checks."""
+    lock_keys(db.session, Partner.partner_id, [run.partner_id])
+    found = lock_keys(db.session, CanonicalPeriod.period_id, period_ids)
+    if len(found) != len(set(period_ids)):
+        raise CommissionError("a period in scope was deleted meanwhile: nothing committed")
+
+
+def _write_lines(run: CommissionRun, period_keys: list, lines: dict) -> None:
+    """Insert the lines of the given periods (binary COPY on PostgreSQL, batched INSERT
+    else), with ascending ids."""
+    constants = {
+        "run_id": run.run_id,
+        "agreement_id": run.agreement_id,
+        "partner_id": run.partner_id,
+        "created_at": run.created_at,
+    }
+    with bulk_writer(
+        db.session,
+        PartnerCommissionLine.__table__,
+        LINE_COLUMNS,
+        new_ids=True,
+        constants=constants,
+        parents_locked=True,
+    ) as writer:
+        for key in period_keys:
+            period_id = period_uuid(key)
+            writer.write_many(
+                (
+                    period_id,
+                    line.validator_key,
+                    str(line.revenue_component),
+                    line.wallet_address,
+                    line.base_amount_native,
+                    line.commission_rate_bps,
+                    line.commission_amount_native,
+                )
+                for line in lines.get(key, ())
+            )
+
+
 def _write_exclusions(run: CommissionRun, period_keys: list, exclusions: dict) -> None:
     """Insert the grouped exclusions of the given periods."""
-    ids = _id_source()
-    if _is_postgres():
-
-        def text(value):
-            return "\\N" if value is None else _copy_escape(value)
-
-        head = f"{run.run_id}\t{run.agreement_id}\t"
-        rows = (
-            f"{next(ids)}\t{head}{period_uuid(key)}\t{text(wallet)}\t{text(validator)}\t"
-            f"{text(reason)}\t{count}\t{held:f}\n"
-            for key in period_keys
-            for (wallet, validator, reason), (count, held) in exclusions.get(key, {}).items()
-        )
-        _copy(CommissionExclusion.__tablename__, EXCLUSION_COLUMNS, rows)
-        return
-    values = [
-        {
-            "exclusion_id": uuid.UUID(next(ids)),
-            "run_id": run.run_id,
-            "agreement_id": run.agreement_id,
-            "period_id": period_uuid(key),
-            "wallet_address": wallet,
-            "validator_key": validator,
-            "reason": reason,
-            "exclusion_count": count,
-            "held_back_amount_native": held,
-        }
-        for key in period_keys
-        for (wallet, validator, reason), (count, held) in exclusions.get(key, {}).items()
-    ]
-    if values:
-        db.session.execute(insert(CommissionExclusion), values)
+    constants = {"run_id": run.run_id, "agreement_id": run.agreement_id}
+    with bulk_writer(
+        db.session,
+        CommissionExclusion.__table__,
+        EXCLUSION_COLUMNS,
+        new_ids=True,
+        constants=constants,
+        parents_locked=True,
+    ) as writer:
+        for key in period_keys:
+            period_id = period_uuid(key)
+            writer.write_many(
+                (period_id, wallet, validator, reason, count, held)
+                for (wallet, validator, reason), (count, held) in exclusions.get(key, {}).items()
+            )
 
 
 # ---- True-ups -----------------------------------------------------------------------------
