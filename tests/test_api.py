@@ -675,3 +675,10 @@ def test_unknown_paths_and_methods_are_problems(client, world, reader):
 def test_pages_keep_their_html_errors(manager_client):
     response = manager_client.get("/partners/" + str(uuid.uuid4()))
     assert response.status_code == 404 and response.mimetype == "text/html"
+
+
+def test_a_provider_name_with_non_ascii_capitals_is_created_once(client, world, writer):
+    first = post_import(client, "periods", PERIODS_CSV, writer, provider="ÀLPHA")
+    assert first.status_code == 201, first.get_json()
+    payload = db.session.get(StagingPayload, uuid.UUID(first.get_json()["payload_id"]))
+    assert payload.provider.name == "ÀLPHA"

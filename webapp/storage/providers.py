@@ -10,9 +10,10 @@ from webapp.storage.bulk import is_postgresql
 
 
 def find_provider(name: str) -> Provider | None:
-    """The provider of this name, ignoring case."""
+    """The provider of this name, ignoring case (as the database lowers it: SQLite's lower()
+    leaves non-ASCII letters alone, so both sides go through the same function)."""
     return db.session.scalar(
-        select(Provider).where(func.lower(Provider.name) == name.strip().lower())
+        select(Provider).where(func.lower(Provider.name) == func.lower(name.strip()))
     )
 
 
