@@ -16,6 +16,7 @@ BLUEPRINTS = (
     "webapp.agreements",
     "webapp.imports",
     "webapp.commissions",
+    "webapp.audit_views",
 )
 
 

@@ -5,6 +5,7 @@ import secrets
 from sqlalchemy import func, select
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from webapp import audit
 from webapp.extensions import db
 from webapp.models import Role, User
 
@@ -27,6 +28,8 @@ def create_user(email: str, role: str, password: str | None = None) -> tuple[Use
     password = password or secrets.token_urlsafe(12)
     user = User(email=email, role=role, password_hash=generate_password_hash(password))
     db.session.add(user)
+    db.session.flush()
+    audit.record("create", "user", user.user_id, after={"email": email, "role": role})
     db.session.commit()
     return user, password
 

@@ -17,7 +17,7 @@ from sys import intern
 
 from sqlalchemy import String, cast, delete, insert, or_, select, update
 
-from webapp import attribution
+from webapp import attribution, audit
 from webapp.agreements.service import agreements_of_partner
 from webapp.attribution import (
     AgreementTerms,
@@ -362,6 +362,7 @@ def commit(partner: Partner, date_from: date, date_to: date, user=None) -> Compu
         for agreement in agreements:
             result = compute_agreement(agreement, date_from, date_to)
             run = _store_run(agreement, result, date_from, date_to, user)
+            audit.record("commit", "commission_run", run.run_id, after=_run_facts(run), user=user)
             computation.outcomes.append(AgreementOutcome(agreement, result, run))
         db.session.commit()
     except BaseException:
@@ -402,6 +403,22 @@ def _store_run(agreement, result: AttributionResult, date_from, date_to, user) -
     _insert_exclusions(run, result)
     _supersede_earlier_runs(agreement, run, result)
     return run
+
+
+def _run_facts(run: CommissionRun) -> dict:
+    """What the audit log keeps of a committed run."""
+    return audit.snapshot(
+        run,
+        (
+            "agreement_id",
+            "date_from",
+            "date_to",
+            "method",
+            "status",
+            "line_count",
+            "total_commission_native",
+        ),
+    )
 
 
 def _input_payload_ids(agreement: Agreement, scope: list[Period]) -> dict[str, list[str]]:
@@ -477,6 +494,14 @@ def _supersede_earlier_runs(agreement: Agreement, run: CommissionRun, result) ->
         low, high = _agreement_window(agreement, old.date_from, old.date_to)
         if all(p.period_id in covered for p in chain_periods if low <= p.start_date <= high):
             superseded.append(old.run_id)
+    for old_id in superseded:
+        audit.record(
+            "supersede",
+            "commission_run",
+            old_id,
+            before={"status": RunStatus.COMMITTED.value},
+            after={"status": RunStatus.SUPERSEDED.value, "superseded_by_run_id": str(run.run_id)},
+        )
     if superseded:
         db.session.execute(
             update(CommissionRun)
