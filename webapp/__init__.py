@@ -17,6 +17,7 @@ BLUEPRINTS = (
     "webapp.imports",
     "webapp.commissions",
     "webapp.audit_views",
+    "webapp.insight",
 )
 
 
