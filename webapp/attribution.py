@@ -235,13 +235,20 @@ def _utc(instant: datetime) -> datetime:
     return instant.replace(tzinfo=UTC) if instant.tzinfo is None else instant.astimezone(UTC)
 
 
+def scope_window(terms: AgreementTerms, date_from: date, date_to: date) -> tuple[date, date]:
+    """The days a period may start on to be in scope: [from, to] within the agreement's
+    dates (an empty `effective_to` is open-ended). Empty when the first is after the second."""
+    lowest = max(date_from, terms.effective_from)
+    highest = date_to if terms.effective_to is None else min(date_to, terms.effective_to)
+    return lowest, highest
+
+
 def periods_in_scope(
     terms: AgreementTerms, periods: Iterable[Period], date_from: date, date_to: date
 ) -> list[Period]:
     """Step 1: periods whose UTC start date is within [from, to] and the agreement's dates,
     by start, their instants in UTC."""
-    lowest = max(date_from, terms.effective_from)
-    highest = date_to if terms.effective_to is None else min(date_to, terms.effective_to)
+    lowest, highest = scope_window(terms, date_from, date_to)
     chosen = [
         p._replace(start_time=_utc(p.start_time), end_time=_utc(p.end_time))
         for p in periods
@@ -485,6 +492,27 @@ def compute_commissions(
     wallets up to the last period's end; `validator_revenue` the chain's revenue rows.
     """
     scope = periods_in_scope(terms, periods, date_from, date_to)
+    return compute_in_scope(
+        terms,
+        scope,
+        wallets=wallets,
+        staker_rewards=staker_rewards,
+        stake_events=stake_events,
+        validator_revenue=validator_revenue,
+    )
+
+
+def compute_in_scope(
+    terms: AgreementTerms,
+    scope: list[Period],
+    *,
+    wallets: Iterable[Wallet] = (),
+    staker_rewards: Iterable[StakerReward] = (),
+    stake_events: Iterable[StakeEvent] = (),
+    validator_revenue: Iterable[ValidatorRevenue] = (),
+) -> AttributionResult:
+    """Steps 2 to 6 over periods already chosen by `periods_in_scope` (step 1), for a caller
+    that needed the scope first to know which inputs to load."""
     rules = RuleBook(terms.rules)
     if terms.wallet_attribution_enabled:
         lines, exclusions = wallet_attribution_lines(

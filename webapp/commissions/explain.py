@@ -22,7 +22,7 @@ from webapp.attribution import (
     ValidatorRevenue,
     Wallet,
 )
-from webapp.commissions import service
+from webapp.commissions import inputs
 from webapp.extensions import db
 from webapp.models import (
     Agreement,
@@ -45,7 +45,7 @@ class Slice:
 
 def terms_with_method(agreement: Agreement, wallet_attribution: bool | None) -> AgreementTerms:
     """The agreement's terms, with the method replaced when one is given."""
-    terms = service.terms_of(agreement)
+    terms = inputs.terms_of(agreement)
     if wallet_attribution is None:
         return terms
     return terms._replace(wallet_attribution_enabled=wallet_attribution)
@@ -53,13 +53,7 @@ def terms_with_method(agreement: Agreement, wallet_attribution: bool | None) -> 
 
 def scope_of(agreement: Agreement, date_from: date, date_to: date) -> list[attribution.Period]:
     """The agreement's periods in scope for the range (step 1 of the calculation)."""
-    terms = service.terms_of(agreement)
-    lowest = max(date_from, agreement.effective_from)
-    highest = date_to if agreement.effective_to is None else min(date_to, agreement.effective_to)
-    if lowest > highest:
-        return []
-    periods = service.load_periods(agreement.chain_id, lowest, highest)
-    return attribution.periods_in_scope(terms, periods, date_from, date_to)
+    return inputs.scope_of(agreement, date_from, date_to)
 
 
 def compute(
@@ -75,13 +69,14 @@ def compute(
     if part.period_ids is not None:
         wanted = {period_key(p) for p in part.period_ids}
         scope = [p for p in scope if period_key(p.period_id) in wanted]
-    inputs = {}
+    rows = {}
     if scope:
         if terms.wallet_attribution_enabled:
-            inputs = _wallet_inputs(agreement, scope, part)
+            rows = _wallet_inputs(agreement, scope, part)
         else:
-            inputs = {"validator_revenue": _revenue(agreement.chain_id, scope, part)}
-    return attribution.compute_commissions(terms, scope, date_from, date_to, **inputs)
+            rows = {"validator_revenue": _revenue(agreement.chain_id, scope, part)}
+    with inputs.collector_paused():
+        return attribution.compute_in_scope(terms, scope, **rows)
 
 
 def _wallet_inputs(agreement: Agreement, scope, part: Slice) -> dict:
@@ -90,10 +85,10 @@ def _wallet_inputs(agreement: Agreement, scope, part: Slice) -> dict:
         # The whole partner: the engine's own streamed loaders.
         period_ids = [p.period_id for p in scope]
         return {
-            "wallets": service.load_wallets(partner_id, chain_id),
-            "staker_rewards": service.load_staker_rewards(partner_id, chain_id, period_ids),
-            "stake_events": service.load_stake_events(
-                partner_id, chain_id, scope[-1].end_time, scope[-1].start_date
+            "wallets": inputs.load_wallets(partner_id, chain_id),
+            "staker_rewards": inputs.load_staker_rewards(partner_id, chain_id, period_ids, set()),
+            "stake_events": inputs.load_stake_events(
+                partner_id, chain_id, scope[-1].end_time, scope[-1].start_date, set()
             ),
         }
     W, R, E = PartnerWallet, CanonicalStakerRewardsDetail, CanonicalStakeEvent
@@ -108,7 +103,7 @@ def _wallet_inputs(agreement: Agreement, scope, part: Slice) -> dict:
             cast(R.revenue_component, String),
             R.reward_amount_native,
         )
-        .join(*service._partner_wallet_join(R, partner_id))
+        .join(*inputs._partner_wallet_join(R, partner_id))
         .where(R.chain_id == chain_id, R.period_id.in_([_uuid(p.period_id) for p in scope]))
     )
     events = (
@@ -119,7 +114,7 @@ def _wallet_inputs(agreement: Agreement, scope, part: Slice) -> dict:
             E.stake_amount_native,
             E.event_timestamp,
         )
-        .join(*service._partner_wallet_join(E, partner_id))
+        .join(*inputs._partner_wallet_join(E, partner_id))
         .where(E.chain_id == chain_id, E.event_timestamp < scope[-1].end_time)
     )
     if part.addresses is not None:
@@ -161,8 +156,8 @@ def _revenue(chain_id: str, scope, part: Slice) -> list[ValidatorRevenue]:
 
 def period_key(value) -> str:
     """A period id as one text form whatever the database gave (UUID, hex or dashed)."""
-    return str(service._period_uuid(value if not isinstance(value, str) else value.strip()))
+    return str(inputs.period_uuid(value if not isinstance(value, str) else value.strip()))
 
 
 def _uuid(key):
-    return service._period_uuid(key)
+    return inputs.period_uuid(key)

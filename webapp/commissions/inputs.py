@@ -1,0 +1,314 @@
+"""Loading one agreement's commission inputs in a few bulk queries, with their lineage.
+
+Queries are per agreement and per kind of input (periods, wallets, staker rewards, stake
+events, validator revenue), never per wallet, period or reward; each input is read once and
+the staging payloads it came from are collected from that same read. The rules themselves
+live in `webapp.attribution` only.
+"""
+
+import gc
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from sys import intern
+
+from sqlalchemy import String, cast, select
+
+from webapp import attribution
+from webapp.attribution import (
+    AgreementTerms,
+    AttributionResult,
+    Period,
+    Rule,
+    StakeEvent,
+    StakerReward,
+    ValidatorRevenue,
+    Wallet,
+)
+from webapp.extensions import db
+from webapp.models import (
+    Agreement,
+    CanonicalPeriod,
+    CanonicalStakeEvent,
+    CanonicalStakerRewardsDetail,
+    CanonicalValidatorRevenue,
+    PartnerWallet,
+)
+
+_FETCH_BATCH = 50000
+
+
+def day_start(day: date) -> datetime:
+    """Midnight UTC at the start of `day`."""
+    return datetime.combine(day, time(), tzinfo=UTC)
+
+
+def starts_within(column, date_from: date, date_to: date):
+    """SQL condition: the instant `column` falls on a UTC day within [date_from, date_to]."""
+    return (column >= day_start(date_from)) & (column < day_start(date_to + timedelta(days=1)))
+
+
+def terms_of(agreement: Agreement) -> AgreementTerms:
+    """The plain terms of an agreement (its rules loaded)."""
+    return AgreementTerms(
+        agreement_id=agreement.agreement_id,
+        effective_from=agreement.effective_from,
+        effective_to=agreement.effective_to,
+        wallet_attribution_enabled=agreement.wallet_attribution_enabled,
+        rules=tuple(
+            Rule(r.revenue_component.value, r.validator_key, r.commission_rate_bps)
+            for r in agreement.rules
+        ),
+    )
+
+
+def _period_key(column):
+    # Period ids travel through the calculation as text: hashing a million uuid.UUID
+    # objects (a Python-level __hash__) costs more than the rest of the grouping.
+    return cast(column, String)
+
+
+def period_uuid(key) -> uuid.UUID:
+    """The UUID of a period key as the calculation carries it (hex text of either form)."""
+    return key if isinstance(key, uuid.UUID) else uuid.UUID(key)
+
+
+def _fetch(stmt) -> Iterator[tuple]:
+    """The rows of a large read as plain tuples, streamed.
+
+    On PostgreSQL they come straight from the driver through a server-side cursor: the
+    per-value processing of SQLAlchemy results would triple the time of a million-row load
+    and hold every row twice.
+    """
+    connection = db.session.connection()
+    if connection.dialect.name != "postgresql":
+        yield from (tuple(row) for row in connection.execute(stmt))
+        return
+    compiled = stmt.compile(dialect=connection.dialect, compile_kwargs={"render_postcompile": True})
+    raw = connection.connection.driver_connection
+    with raw.cursor(name=f"commission_input_{uuid.uuid4().hex}") as cursor:
+        cursor.itersize = _FETCH_BATCH
+        cursor.execute(str(compiled), compiled.params)
+        while rows := cursor.fetchmany(_FETCH_BATCH):
+            yield from rows
+
+
+@dataclass
+class AgreementInputs:
+    """What the calculation of one agreement reads: its terms, the periods in scope, the rows
+    of its method, and the staging payloads each kind of row came from."""
+
+    terms: AgreementTerms
+    scope: list[Period]
+    wallets: list[Wallet] = field(default_factory=list)
+    staker_rewards: list[StakerReward] = field(default_factory=list)
+    stake_events: list[StakeEvent] = field(default_factory=list)
+    validator_revenue: list[ValidatorRevenue] = field(default_factory=list)
+    payload_ids: dict[str, set[str]] = field(default_factory=dict)
+
+    def lineage(self) -> dict[str, list[str]]:
+        """The payload ids per kind of input, sorted, as a run stores them."""
+        # SQLite reads ids as bare hex; either form becomes the usual text of a UUID.
+        return {
+            kind: sorted(str(uuid.UUID(value)) for value in ids)
+            for kind, ids in self.payload_ids.items()
+        }
+
+
+def load_periods(chain_id: str, date_from: date, date_to: date, payloads: set | None = None):
+    """Periods of the chain whose UTC start date lies within [date_from, date_to]; their
+    payload ids are added to `payloads` when given."""
+    P = CanonicalPeriod
+    rows = db.session.execute(
+        select(
+            _period_key(P.period_id),
+            P.label,
+            P.start_time,
+            P.end_time,
+            cast(P.source_payload_id, String),
+        )
+        .where(P.chain_id == chain_id, starts_within(P.start_time, date_from, date_to))
+        .order_by(P.start_time)
+    )
+    periods = []
+    for period_id, label, start, end, source in rows:
+        periods.append(Period(period_id, label, start, end))
+        if payloads is not None:
+            payloads.add(str(source))
+    return periods
+
+
+def load_wallets(partner_id, chain_id: str) -> list[Wallet]:
+    """Every wallet of the partner on the chain, active or not."""
+    W = PartnerWallet
+    rows = db.session.execute(
+        select(W.wallet_address, W.introduced_date, W.is_active).where(
+            W.partner_id == partner_id, W.chain_id == chain_id
+        )
+    )
+    return [Wallet(intern(address), introduced, active) for address, introduced, active in rows]
+
+
+def _partner_wallet_join(model, partner_id):
+    """Join target and condition: rows of `model` whose staker is one of the partner's wallets."""
+    return (
+        PartnerWallet,
+        (PartnerWallet.chain_id == model.chain_id)
+        & (PartnerWallet.wallet_address == model.staker_address)
+        & (PartnerWallet.partner_id == partner_id),
+    )
+
+
+def load_staker_rewards(partner_id, chain_id: str, period_ids: list, payloads: set):
+    """Staker rewards of the partner's wallets in the given periods, in one query; the
+    payloads they came from are added to `payloads`."""
+    R = CanonicalStakerRewardsDetail
+    stmt = (
+        select(
+            _period_key(R.period_id),
+            R.validator_key,
+            R.staker_address,
+            cast(R.revenue_component, String),
+            R.reward_amount_native,
+            cast(R.source_payload_id, String),
+        )
+        .join(*_partner_wallet_join(R, partner_id))
+        .where(R.chain_id == chain_id, R.period_id.in_([period_uuid(p) for p in period_ids]))
+    )
+    # Interned, the few distinct periods, validators, wallets and components are held once
+    # instead of once per row: hundreds of megabytes at a large partner's scale.
+    rows = []
+    add_payload = payloads.add
+    for period, validator, staker, component, amount, source in _fetch(stmt):
+        rows.append(
+            StakerReward(
+                intern(period), intern(validator), intern(staker), intern(component), amount
+            )
+        )
+        add_payload(source)
+    return rows
+
+
+def load_stake_events(partner_id, chain_id: str, until: datetime, last_start_date: date, payloads):
+    """Stake events before `until` of the partner's wallets that can earn, from all periods;
+    the payloads they came from are added to `payloads`.
+
+    History before the period matters, so no lower bound; wallets that are inactive or
+    introduced after the last period's start earn nothing, so their events are not needed.
+    """
+    E = CanonicalStakeEvent
+    stmt = (
+        select(
+            E.validator_key,
+            E.staker_address,
+            cast(E.event_type, String),
+            E.stake_amount_native,
+            E.event_timestamp,
+            cast(E.source_payload_id, String),
+        )
+        .join(*_partner_wallet_join(E, partner_id))
+        .where(
+            E.chain_id == chain_id,
+            E.event_timestamp < until,
+            PartnerWallet.is_active.is_(True),
+            PartnerWallet.introduced_date <= last_start_date,
+        )
+    )
+    rows = []
+    add_payload = payloads.add
+    for validator, staker, kind, amount, timestamp, source in _fetch(stmt):
+        rows.append(StakeEvent(intern(validator), intern(staker), intern(kind), amount, timestamp))
+        add_payload(source)
+    return rows
+
+
+def load_validator_revenue(chain_id: str, period_ids: list, payloads: set):
+    """Validator revenue rows of the chain in the given periods; their payloads are added to
+    `payloads`."""
+    V = CanonicalValidatorRevenue
+    stmt = select(
+        _period_key(V.period_id),
+        V.validator_key,
+        cast(V.revenue_component, String),
+        V.amount_native,
+        cast(V.source_payload_id, String),
+    ).where(V.chain_id == chain_id, V.period_id.in_([period_uuid(p) for p in period_ids]))
+    rows = []
+    for period, validator, component, amount, source in _fetch(stmt):
+        rows.append(ValidatorRevenue(period, validator, component, amount))
+        payloads.add(source)
+    return rows
+
+
+def scope_of(agreement: Agreement, date_from: date, date_to: date, payloads=None) -> list[Period]:
+    """The agreement's periods in scope for [date_from, date_to] (DOMAIN step 1)."""
+    terms = terms_of(agreement)
+    lowest, highest = attribution.scope_window(terms, date_from, date_to)
+    if lowest > highest:
+        return []
+    periods = load_periods(agreement.chain_id, lowest, highest, payloads)
+    return attribution.periods_in_scope(terms, periods, date_from, date_to)
+
+
+def load_inputs(agreement: Agreement, date_from: date, date_to: date) -> AgreementInputs:
+    """Everything the calculation of `agreement` over [date_from, date_to] reads."""
+    period_payloads: set[str] = set()
+    scope = scope_of(agreement, date_from, date_to, period_payloads)
+    inputs = AgreementInputs(terms_of(agreement), scope)
+    if not scope:
+        return inputs
+    inputs.payload_ids["periods"] = period_payloads
+    period_ids = [p.period_id for p in scope]
+    partner_id, chain_id = agreement.partner_id, agreement.chain_id
+    if agreement.wallet_attribution_enabled:
+        inputs.wallets = load_wallets(partner_id, chain_id)
+        inputs.staker_rewards = load_staker_rewards(
+            partner_id, chain_id, period_ids, inputs.payload_ids.setdefault("staker_rewards", set())
+        )
+        inputs.stake_events = load_stake_events(
+            partner_id,
+            chain_id,
+            scope[-1].end_time,
+            scope[-1].start_date,
+            inputs.payload_ids.setdefault("stake_events", set()),
+        )
+    else:
+        inputs.validator_revenue = load_validator_revenue(
+            chain_id, period_ids, inputs.payload_ids.setdefault("validator_revenue", set())
+        )
+    return inputs
+
+
+@contextmanager
+def collector_paused():
+    """Pause Python's cyclic garbage collector while millions of rows are built.
+
+    Inputs and lines are acyclic tuples, so a collection finds nothing; but each full one
+    rescans every object alive, and at a large partner's scale those rescans took longer
+    than the calculation itself.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def compute_agreement(agreement: Agreement, date_from: date, date_to: date):
+    """Load one agreement's inputs in bulk and run the attribution module on them; returns
+    the result and the inputs' lineage."""
+    with collector_paused():
+        inputs = load_inputs(agreement, date_from, date_to)
+        result: AttributionResult = attribution.compute_in_scope(
+            inputs.terms,
+            inputs.scope,
+            wallets=inputs.wallets,
+            staker_rewards=inputs.staker_rewards,
+            stake_events=inputs.stake_events,
+            validator_revenue=inputs.validator_revenue,
+        )
+        return result, inputs.lineage()
