@@ -2,16 +2,14 @@
 and read any run with the exclusions that explain a wallet's empty line."""
 
 import uuid
-from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from decimal import Decimal
 
 from flask import Response, abort, request, stream_with_context
 from flask_login import current_user
 from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 
-from webapp.attribution import METHOD_WALLET_ATTRIBUTION, REASONS, AttributionResult
+from webapp.attribution import REASONS
 from webapp.commissions import bp, service
 from webapp.commissions.forms import CommissionRangeForm
 from webapp.commissions.service import EXPORT_HEADER, CommissionError
@@ -19,70 +17,14 @@ from webapp.csvio import iter_csv
 from webapp.db_types import decimal_sum
 from webapp.extensions import db
 from webapp.models import CommissionExclusion, CommissionRun, PartnerCommissionLine, Role
-from webapp.money import MONEY, ZERO, money_sum
+from webapp.money import money_sum
 from webapp.wallets.service import slugify
 from webapp.web import flash_and_redirect, render, role_required
 
-#: Wallet rows shown in a preview; a larger partner gets a note and the first ones by address.
-PREVIEW_WALLET_LIMIT = 200
 #: Rows of a run's per-wallet exclusions shown per page.
 RUN_WALLET_PAGE = 100
 #: Runs shown in the history.
 HISTORY_LIMIT = 100
-
-
-@dataclass
-class WalletSummary:
-    """One wallet's share of a preview: its lines, and what held the rest back, by reason."""
-
-    wallet_address: str
-    line_count: int = 0
-    base_amount_native: Decimal = ZERO
-    commission_amount_native: Decimal = ZERO
-    held_back: dict[str, list] = field(default_factory=dict)
-
-    @property
-    def earned_nothing(self) -> bool:
-        """True when no line of the wallet made it into the breakdown."""
-        return self.line_count == 0
-
-
-@dataclass
-class WalletTable:
-    """The wallets of a preview: how many, how many earned nothing, and the rows shown."""
-
-    wallet_count: int
-    idle_count: int
-    wallets: list[WalletSummary]
-
-
-def wallet_table(result: AttributionResult, limit: int) -> WalletTable:
-    """Per wallet of a wallet-attribution result, at most `limit` rows: wallets that earned
-    nothing first (they are what a manager asks about), then by address.
-
-    Only the rows shown are summed: at a large partner's scale, adding up every wallet's
-    lines would cost more than the rest of the page.
-    """
-    earning = {line.wallet_address for line in result.lines}
-    every = earning.union(ex.wallet_address for ex in result.exclusions)
-    order = sorted(every, key=lambda address: (address in earning, address))
-    wallets = {address: WalletSummary(address) for address in order[:limit]}
-    add = MONEY.add
-    for line in result.lines:
-        entry = wallets.get(line.wallet_address)
-        if entry is not None:
-            entry.line_count += 1
-            entry.base_amount_native = add(entry.base_amount_native, line.base_amount_native)
-            entry.commission_amount_native = add(
-                entry.commission_amount_native, line.commission_amount_native
-            )
-    for ex in result.exclusions:
-        entry = wallets.get(ex.wallet_address)
-        if entry is not None:
-            held = entry.held_back.setdefault(ex.reason, [0, ZERO])
-            held[0] += 1
-            held[1] = add(held[1], ex.held_back_amount_native)
-    return WalletTable(len(every), len(every) - len(earning), list(wallets.values()))
 
 
 def _history(partner=None, limit: int = HISTORY_LIMIT) -> list[CommissionRun]:
@@ -103,14 +45,8 @@ def commission_runs_of(partner, limit: int = 10) -> list[CommissionRun]:
 
 
 def _breakdown(computation) -> list[dict]:
-    """What the template shows per agreement: its result and, for wallets, the capped table."""
-    sections = []
-    for outcome in computation.outcomes:
-        section = {"agreement": outcome.agreement, "result": outcome.result, "wallets": None}
-        if outcome.result.method == METHOD_WALLET_ATTRIBUTION:
-            section["wallets"] = wallet_table(outcome.result, PREVIEW_WALLET_LIMIT)
-        sections.append(section)
-    return sections
+    """What the template shows per agreement: the agreement and its result."""
+    return [{"agreement": o.agreement, "result": o.result} for o in computation.outcomes]
 
 
 def _grand_totals(computation) -> dict:
@@ -134,7 +70,6 @@ def _review(form, status: int = 200, computation=None):
         sections=_breakdown(computation) if computation else [],
         totals=_grand_totals(computation) if computation else None,
         runs=_history(),
-        wallet_limit=PREVIEW_WALLET_LIMIT,
     )
 
 

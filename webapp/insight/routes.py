@@ -2,14 +2,15 @@
 comparison of an agreement. Read-only: nothing here changes data."""
 
 import uuid
+from datetime import date
 
-from flask import abort, request
+from flask import abort, request, url_for
 from sqlalchemy.orm import selectinload
 
 from webapp import charts
 from webapp.agreements.service import get_agreement
 from webapp.attribution import METHOD_WALLET_ATTRIBUTION
-from webapp.commissions import insight
+from webapp.commissions import explain, insight
 from webapp.extensions import db
 from webapp.insight import bp
 from webapp.models import CanonicalPeriod, Chain, CommissionRun, RevenueComponent
@@ -61,12 +62,31 @@ def _per_wallet(subject) -> bool:
 
 @bp.app_template_global()
 def wallet_url(kind: str, owner: dict, address: str) -> str | None:
-    """The page explaining one wallet of a preview's agreement or of a run."""
-    return None
+    """The page explaining one wallet of a preview's agreement (over its range) or of a run."""
+    if kind == "run":
+        return url_for("insight.run_wallet", address=address, **owner)
+    if "date_from" not in owner:
+        return None
+    return url_for("insight.preview_wallet", address=address, **owner)
+
+
+def _range_args() -> dict:
+    """The preview range a drill-down was opened from, when the query string carries it."""
+    values = {}
+    for name in ("date_from", "date_to"):
+        try:
+            values[name] = date.fromisoformat(request.args.get(name, "")).isoformat()
+        except ValueError:
+            return {}
+    return values
+
+
+def _preview_owner(agreement) -> dict:
+    return {"agreement_id": agreement.agreement_id, **_range_args()}
 
 
 @bp.app_template_global()
-def preview_insight(agreement, result) -> dict:
+def preview_insight(agreement, result, date_from: date, date_to: date) -> dict:
     """Periods, totals and chart of one agreement's preview, for its section of the page."""
     rows = insight.result_periods(result)
     unit = agreement.chain.token_symbol
@@ -75,8 +95,22 @@ def preview_insight(agreement, result) -> dict:
         "totals": insight.totals_of(rows),
         "chart": insight.commission_chart(rows, unit, f"Commission per period, {agreement.name}"),
         "unit": unit,
-        "owner": {"agreement_id": agreement.agreement_id},
+        "owner": {
+            "agreement_id": agreement.agreement_id,
+            "date_from": date_from.isoformat(),
+            "date_to": date_to.isoformat(),
+        },
         "kind": "agreement",
+    }
+
+
+@bp.app_template_global()
+def preview_insight_owner(agreement, computation) -> dict:
+    """The agreement and range a preview's drill-downs and wallet pages are opened with."""
+    return {
+        "agreement_id": agreement.agreement_id,
+        "date_from": computation.date_from.isoformat(),
+        "date_to": computation.date_to.isoformat(),
     }
 
 
@@ -136,7 +170,7 @@ def preview_period(agreement_id, period_id):
     period = _period_or_404(period_id, agreement.chain_id)
     row = insight.preview_period_row(agreement, period)
     return _render_period(
-        {"agreement_id": agreement.agreement_id},
+        _preview_owner(agreement),
         "agreement",
         agreement,
         period,
@@ -184,7 +218,7 @@ def preview_lines(agreement_id, period_id):
         agreement, period, validator, component, request.args.get("after", ""), insight.WALLET_PAGE
     )
     return _render_lines(
-        {"agreement_id": agreement.agreement_id},
+        _preview_owner(agreement),
         "agreement",
         agreement,
         period,
@@ -220,4 +254,97 @@ def run_lines(run_id, period_id):
         rows,
         next_cursor,
         run.agreement.chain.token_symbol,
+    )
+
+
+# ---- Every wallet explained ----------------------------------------------------------------
+
+
+def _preview_range_or_404() -> tuple[date, date]:
+    values = _range_args()
+    if not values or values["date_to"] < values["date_from"]:
+        abort(404)
+    return date.fromisoformat(values["date_from"]), date.fromisoformat(values["date_to"])
+
+
+def _render_wallets(kind, owner, subject, explanations, next_cursor, query):
+    return render(
+        "insight/wallets.html",
+        "insight/partial/wallet_rows.html",
+        kind=kind,
+        owner=owner,
+        subject=subject,
+        explanations=explanations,
+        next_cursor=next_cursor,
+        after=request.args.get("after", ""),
+        q=query,
+    )
+
+
+@bp.route("/agreements/<agreement_id>/wallets")
+def preview_wallets(agreement_id):
+    """The partner's wallets on the agreement's chain, searched by address, a page at a time,
+    each with what the preview of the range pays it or why not."""
+    agreement = _agreement_or_404(agreement_id)
+    date_from, date_to = _preview_range_or_404()
+    query = request.args.get("q", "").strip()
+    wallets, next_cursor = explain.wallet_page(
+        agreement.partner_id, agreement.chain_id, query, request.args.get("after", "")
+    )
+    explanations = explain.explain_preview(agreement, date_from, date_to, wallets)
+    return _render_wallets(
+        "agreement", _preview_owner(agreement), agreement, explanations, next_cursor, query
+    )
+
+
+@bp.route("/runs/<run_id>/wallets")
+def run_wallets(run_id):
+    """The partner's wallets on the run's chain, searched by address, a page at a time, each
+    with what the run paid it or why not."""
+    run = _run_or_404(run_id)
+    query = request.args.get("q", "").strip()
+    wallets, next_cursor = explain.wallet_page(
+        run.partner_id, run.agreement.chain_id, query, request.args.get("after", "")
+    )
+    explanations = explain.explain_run(run, wallets)
+    return _render_wallets("run", {"run_id": run.run_id}, run, explanations, next_cursor, query)
+
+
+def _render_wallet(kind, owner, subject, explanation, unit):
+    return render(
+        "insight/wallet.html",
+        kind=kind,
+        owner=owner,
+        subject=subject,
+        explanation=explanation,
+        unit=unit,
+        title=explanation.wallet_address,
+    )
+
+
+@bp.route("/agreements/<agreement_id>/wallets/<address>")
+def preview_wallet(agreement_id, address):
+    """One wallet across every period of the preview's range: paid, on which lines, or why
+    not."""
+    agreement = _agreement_or_404(agreement_id)
+    date_from, date_to = _preview_range_or_404()
+    wallet = or_404(explain.wallet_of(agreement.partner_id, agreement.chain_id, address))
+    [explanation] = explain.explain_preview(agreement, date_from, date_to, [wallet])
+    return _render_wallet(
+        "agreement",
+        _preview_owner(agreement),
+        agreement,
+        explanation,
+        agreement.chain.token_symbol,
+    )
+
+
+@bp.route("/runs/<run_id>/wallets/<address>")
+def run_wallet(run_id, address):
+    """One wallet across every period of a committed run."""
+    run = _run_or_404(run_id)
+    wallet = or_404(explain.wallet_of(run.partner_id, run.agreement.chain_id, address))
+    [explanation] = explain.explain_run(run, [wallet])
+    return _render_wallet(
+        "run", {"run_id": run.run_id}, run, explanation, run.agreement.chain.token_symbol
     )
