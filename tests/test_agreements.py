@@ -7,8 +7,9 @@ from datetime import date
 import pytest
 from sqlalchemy import func, select
 
-from webapp.agreements.service import AgreementError, parse_rate_spec
+from webapp.agreements.service import parse_rate_spec
 from webapp.chains.service import add_chain
+from webapp.errors import FieldError
 from webapp.extensions import db
 from webapp.models import Agreement, AgreementRule, AuditLog, RevenueComponent
 from webapp.partners.service import create_partner
@@ -233,7 +234,7 @@ def test_parse_rate_spec():
         250,
     )
     assert str(spec) == "EXEC_FEES=250@Vote111"
-    with pytest.raises(AgreementError):
+    with pytest.raises(FieldError):
         parse_rate_spec("MEV=1e3")
 
 

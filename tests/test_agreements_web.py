@@ -8,13 +8,12 @@ import pytest
 from sqlalchemy import func, select
 
 from webapp.agreements.service import (
-    AgreementError,
     add_rule,
     create_agreement,
-    get_agreement,
     parse_rate_spec,
 )
 from webapp.chains.service import add_chain
+from webapp.errors import FieldError
 from webapp.extensions import db
 from webapp.models import Agreement, AgreementRule, AuditLog, RevenueComponent
 from webapp.partners.service import create_partner, set_partner_active
@@ -441,7 +440,7 @@ def test_viewer_gets_403_on_every_post(viewer_client, partner, agreement):
 
 
 def test_rule_added_meanwhile_elsewhere_is_refused_as_duplicate(partner, agreement):
-    loaded = get_agreement(agreement.agreement_id)
+    loaded = db.session.get(Agreement, agreement.agreement_id)
     assert len(loaded.rules) == 2
     # Another request adds EXEC_FEES on its own connection after this one loaded the rules.
     with db.engine.begin() as conn:
@@ -454,7 +453,7 @@ def test_rule_added_meanwhile_elsewhere_is_refused_as_duplicate(partner, agreeme
                 commission_rate_bps=5,
             )
         )
-    with pytest.raises(AgreementError, match="duplicate rule: EXEC_FEES for all validators"):
+    with pytest.raises(FieldError, match="duplicate rule: EXEC_FEES for all validators"):
         add_rule(loaded, "EXEC_FEES", "", "7")
     db.session.expire_all()
     assert "EXEC_FEES=5" in stored_rules(agreement.agreement_id)

@@ -15,19 +15,21 @@ from functools import cached_property
 from typing import NamedTuple
 
 from webapp.money import MONEY, QUANTUM, ROUNDING, ZERO, money_sum, quantize
+from webapp.vocab import MAX_BPS, REASONS, ExclusionReason, Method, StakeEventType
 
-METHOD_TOTAL_REVENUE = "total_revenue"
-METHOD_WALLET_ATTRIBUTION = "wallet_attribution"
+# The domain words as the plain strings the calculation compares and returns.
+METHOD_TOTAL_REVENUE = Method.TOTAL_REVENUE.value
+METHOD_WALLET_ATTRIBUTION = Method.WALLET_ATTRIBUTION.value
 
-REASON_WALLET_INACTIVE = "wallet inactive"
-REASON_INTRODUCED_AFTER = "introduced after period start"
-REASON_NOT_STAKED = "not staked with validator during period"
-REASON_NO_RULE = "no rule"
-#: Every exclusion reason, in the order the calculation checks them.
-REASONS = (REASON_WALLET_INACTIVE, REASON_INTRODUCED_AFTER, REASON_NOT_STAKED, REASON_NO_RULE)
+REASON_WALLET_INACTIVE = ExclusionReason.WALLET_INACTIVE.value
+REASON_INTRODUCED_AFTER = ExclusionReason.INTRODUCED_AFTER.value
+REASON_NOT_STAKED = ExclusionReason.NOT_STAKED.value
+REASON_NO_RULE = ExclusionReason.NO_RULE.value
 
-STAKE, RESTAKE, UNSTAKE = "STAKE", "RESTAKE", "UNSTAKE"
-BPS_PER_UNIT = 10000
+STAKE = StakeEventType.STAKE.value
+RESTAKE = StakeEventType.RESTAKE.value
+UNSTAKE = StakeEventType.UNSTAKE.value
+BPS_PER_UNIT = MAX_BPS
 
 
 # ---- Plain data in ------------------------------------------------------------------------

@@ -5,7 +5,6 @@ Table, constraint and index names follow the design notes of the system this rep
 Amounts use `Amount` (NUMERIC(38,18)), instants `UTCDateTime`; never floats.
 """
 
-import enum
 import uuid
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -29,53 +28,13 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from webapp.db_types import Amount, UTCDateTime
 from webapp.extensions import db
+from webapp.vocab import MAX_BPS, Method, RevenueComponent, Role, RunStatus, StakeEventType, sql_in
+from webapp.vocab import PayloadKind as PayloadKind  # re-exported: features import it from here
 
 
 def utcnow() -> datetime:
     """The current instant, timezone-aware, in UTC."""
     return datetime.now(UTC)
-
-
-class RevenueComponent(enum.StrEnum):
-    """The three components of validator revenue."""
-
-    EXEC_FEES = "EXEC_FEES"
-    MEV = "MEV"
-    REWARDS = "REWARDS"
-
-
-class StakeEventType(enum.StrEnum):
-    """Staking lifecycle events."""
-
-    STAKE = "STAKE"
-    UNSTAKE = "UNSTAKE"
-    RESTAKE = "RESTAKE"
-
-
-class Role(enum.StrEnum):
-    """What a signed-in user may do: viewers read, managers change, admins also administer."""
-
-    VIEWER = "viewer"
-    MANAGER = "manager"
-    ADMIN = "admin"
-
-
-class RunStatus(enum.StrEnum):
-    """Life of a commission run."""
-
-    PREVIEW = "preview"
-    COMMITTED = "committed"
-    SUPERSEDED = "superseded"
-
-
-class PayloadKind(enum.StrEnum):
-    """The kinds of file a staging payload can hold."""
-
-    PERIODS = "periods"
-    VALIDATOR_REVENUE = "validator-revenue"
-    STAKER_REWARDS = "staker-rewards"
-    STAKE_EVENTS = "stake-events"
-    WALLETS = "wallets"
 
 
 def _enum(py_enum, name):
@@ -114,9 +73,7 @@ class User(UserMixin, TimestampMixin, db.Model):
         "is_active", Boolean, nullable=False, default=True, server_default=text("true")
     )
 
-    __table_args__ = (
-        CheckConstraint("role IN ('viewer', 'manager', 'admin')", name="ck_users_role"),
-    )
+    __table_args__ = (CheckConstraint(sql_in("role", Role), name="ck_users_role"),)
 
     def get_id(self) -> str:
         return str(self.user_id)
@@ -469,7 +426,7 @@ class AgreementRule(db.Model):
 
     __table_args__ = (
         CheckConstraint(
-            "commission_rate_bps >= 0 AND commission_rate_bps <= 10000",
+            f"commission_rate_bps >= 0 AND commission_rate_bps <= {MAX_BPS}",
             name="ck_agreement_rules_rate_bps",
         ),
         CheckConstraint(
@@ -533,12 +490,8 @@ class CommissionRun(db.Model):
     created_by: Mapped[User | None] = relationship()
 
     __table_args__ = (
-        CheckConstraint(
-            "status IN ('preview', 'committed', 'superseded')", name="ck_commission_runs_status"
-        ),
-        CheckConstraint(
-            "method IN ('total_revenue', 'wallet_attribution')", name="ck_commission_runs_method"
-        ),
+        CheckConstraint(sql_in("status", RunStatus), name="ck_commission_runs_status"),
+        CheckConstraint(sql_in("method", Method), name="ck_commission_runs_method"),
         CheckConstraint("date_to >= date_from", name="ck_commission_runs_date_range"),
         Index("idx_commission_runs_partner_created", "partner_id", "created_at"),
         Index("idx_commission_runs_agreement_status", "agreement_id", "status"),
@@ -575,7 +528,7 @@ class PartnerCommissionLine(db.Model):
 
     __table_args__ = (
         CheckConstraint(
-            "commission_rate_bps >= 0 AND commission_rate_bps <= 10000",
+            f"commission_rate_bps >= 0 AND commission_rate_bps <= {MAX_BPS}",
             name="ck_partner_commission_lines_rate_bps",
         ),
         Index(

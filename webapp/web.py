@@ -26,13 +26,6 @@ def render(page: str, fragment: str | None = None, status: int = 200, **context)
     return render_template(template, **context), status
 
 
-def or_404(value):
-    """`value`, or a 404 answer when it is None (an unknown id in the URL)."""
-    if value is None:
-        abort(404)
-    return value
-
-
 def role_required(role: Role | str):
     """Refuse (403) a signed-in user whose role is below `role`."""
 

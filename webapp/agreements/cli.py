@@ -4,7 +4,8 @@
 import click
 from flask.cli import AppGroup
 
-from webapp.agreements.service import AgreementError, create_agreement, parse_rate_spec
+from webapp.agreements.service import create_agreement, parse_rate_spec
+from webapp.errors import FieldError
 from webapp.partners.service import find_partner_by_name
 
 agreements_cli = AppGroup("agreements", help="Manage commission agreements.")
@@ -55,7 +56,7 @@ def create_command(
             wallet_attribution,
             rules,
         )
-    except AgreementError as exc:
+    except FieldError as exc:
         raise click.ClickException(str(exc)) from None
     method = "wallet attribution" if agreement.wallet_attribution_enabled else "total revenue"
     click.echo(

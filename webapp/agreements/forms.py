@@ -18,7 +18,9 @@ from wtforms.validators import DataRequired, Length
 from wtforms.widgets import DateInput
 
 from webapp.models import RevenueComponent
+from webapp.vocab import MAX_BPS
 
+RATE_HELP = f"0 to {MAX_BPS}; empty for none."
 COMPONENT_CHOICES = [SelectChoice(c.value) for c in RevenueComponent]
 #: How many validator-specific rule rows the create form offers.
 VALIDATOR_RULE_ROWS = 3
@@ -55,9 +57,9 @@ class AgreementForm(FlaskForm):
             "Pay on the rewards of the partner's wallets instead of total validator revenue."
         ),
     )
-    rate_exec_fees = StringField("EXEC_FEES rate (bps)", description="0 to 10000; empty for none.")
-    rate_mev = StringField("MEV rate (bps)", description="0 to 10000; empty for none.")
-    rate_rewards = StringField("REWARDS rate (bps)", description="0 to 10000; empty for none.")
+    rate_exec_fees = StringField("EXEC_FEES rate (bps)", description=RATE_HELP)
+    rate_mev = StringField("MEV rate (bps)", description=RATE_HELP)
+    rate_rewards = StringField("REWARDS rate (bps)", description=RATE_HELP)
     validator_rules = FieldList(
         FormField(ValidatorRuleForm), min_entries=VALIDATOR_RULE_ROWS, max_entries=20
     )

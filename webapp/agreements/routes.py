@@ -7,14 +7,12 @@ from wtforms import SelectChoice
 
 from webapp.agreements import bp
 from webapp.agreements.forms import AgreementForm, NewRuleForm, RuleRateForm
+from webapp.agreements.queries import agreement_rule
 from webapp.agreements.service import (
-    AgreementError,
     RuleSpec,
     add_rule,
     all_agreements_of_partner,
     create_agreement,
-    get_agreement,
-    get_rule,
     parse_component,
     parse_effective_date,
     parse_rate_bps,
@@ -23,10 +21,11 @@ from webapp.agreements.service import (
     set_wallet_attribution,
     sorted_rules,
 )
+from webapp.errors import FieldError
 from webapp.extensions import db
 from webapp.models import Agreement, Chain, Partner, Role
 from webapp.partners.service import get_partner, search_partners
-from webapp.web import flash_and_redirect, is_htmx, or_404, render, role_required
+from webapp.web import flash_and_redirect, is_htmx, render, role_required
 
 
 @bp.app_template_global()
@@ -39,14 +38,6 @@ def partner_agreements(partner) -> list[Agreement]:
 def agreement_rules(agreement) -> list:
     """An agreement's rules in reading order."""
     return sorted_rules(agreement)
-
-
-def _agreement_or_404(agreement_id) -> Agreement:
-    return or_404(get_agreement(agreement_id))
-
-
-def _rule_or_404(agreement, rule_id):
-    return or_404(get_rule(agreement, rule_id))
 
 
 @bp.route("/")
@@ -83,7 +74,7 @@ def _rules_from(form: AgreementForm) -> tuple[list[RuleSpec], bool]:
         if (field.data or "").strip():
             try:
                 rules.append(RuleSpec(component, None, parse_rate_bps(field.data)))
-            except AgreementError as exc:
+            except FieldError as exc:
                 field.errors.append(str(exc))
                 ok = False
     for row in form.validator_rules:
@@ -98,7 +89,7 @@ def _rules_from(form: AgreementForm) -> tuple[list[RuleSpec], bool]:
             component = parse_component(row.revenue_component.data)
             rate_bps = parse_rate_bps(row.commission_rate_bps.data)
             rules.append(RuleSpec(component, validator_key, rate_bps))
-        except AgreementError as exc:
+        except FieldError as exc:
             row.commission_rate_bps.errors.append(str(exc))
             ok = False
     return rules, ok
@@ -117,7 +108,7 @@ def _create_from(form: AgreementForm, rule_errors: list[str]) -> Agreement | Non
             continue
         try:
             dates[field.name] = parse_effective_date(field.data, field.name)
-        except AgreementError as exc:
+        except FieldError as exc:
             field.errors.append(str(exc))
             ok = False
     if not ok or partner is None:
@@ -132,7 +123,7 @@ def _create_from(form: AgreementForm, rule_errors: list[str]) -> Agreement | Non
             form.wallet_attribution_enabled.data,
             rules,
         )
-    except AgreementError as exc:
+    except FieldError as exc:
         db.session.rollback()
         if exc.field in (None, "rules"):
             rule_errors.append(str(exc))
@@ -165,20 +156,20 @@ def create():
     )
 
 
-@bp.route("/<agreement_id>")
+@bp.route("/<uuid:agreement_id>")
 def detail(agreement_id):
     """An agreement: partner, chain, dates, method and its rules."""
-    agreement = _agreement_or_404(agreement_id)
+    agreement = db.get_or_404(Agreement, agreement_id)
     return render(
         "agreements/detail.html", agreement=agreement, new_rule=NewRuleForm(formdata=None)
     )
 
 
-@bp.route("/<agreement_id>/method", methods=["POST"])
+@bp.route("/<uuid:agreement_id>/method", methods=["POST"])
 @role_required(Role.MANAGER)
 def set_method(agreement_id):
     """Switch between the total-revenue method and wallet attribution."""
-    agreement = _agreement_or_404(agreement_id)
+    agreement = db.get_or_404(Agreement, agreement_id)
     enabled = request.form.get("wallet_attribution_enabled") == "1"
     set_wallet_attribution(agreement, enabled)
     method = "wallet attribution" if enabled else "total revenue"
@@ -211,49 +202,49 @@ def _render_rule_edit(agreement, rule, form, status=200):
     )
 
 
-@bp.route("/<agreement_id>/rules/<rule_id>")
+@bp.route("/<uuid:agreement_id>/rules/<uuid:rule_id>")
 def rule(agreement_id, rule_id):
     """One rule as a table row (after Cancel)."""
-    agreement = _agreement_or_404(agreement_id)
-    return _render_rule(agreement, _rule_or_404(agreement, rule_id))
+    agreement = db.get_or_404(Agreement, agreement_id)
+    return _render_rule(agreement, db.first_or_404(agreement_rule(agreement_id, rule_id)))
 
 
-@bp.route("/<agreement_id>/rules/<rule_id>/edit")
+@bp.route("/<uuid:agreement_id>/rules/<uuid:rule_id>/edit")
 @role_required(Role.MANAGER)
 def edit_rule(agreement_id, rule_id):
     """One rule as an inline form for its rate."""
-    agreement = _agreement_or_404(agreement_id)
-    rule = _rule_or_404(agreement, rule_id)
+    agreement = db.get_or_404(Agreement, agreement_id)
+    rule = db.first_or_404(agreement_rule(agreement_id, rule_id))
     form = RuleRateForm(formdata=None, commission_rate_bps=str(rule.commission_rate_bps))
     return _render_rule_edit(agreement, rule, form)
 
 
-@bp.route("/<agreement_id>/rules/<rule_id>", methods=["POST"])
+@bp.route("/<uuid:agreement_id>/rules/<uuid:rule_id>", methods=["POST"])
 @role_required(Role.MANAGER)
 def save_rule(agreement_id, rule_id):
     """Save a rule's new rate; a bad rate comes back on the inline form (400)."""
-    agreement = _agreement_or_404(agreement_id)
-    rule = _rule_or_404(agreement, rule_id)
+    agreement = db.get_or_404(Agreement, agreement_id)
+    rule = db.first_or_404(agreement_rule(agreement_id, rule_id))
     form = RuleRateForm()
     if form.validate_on_submit():
         try:
             set_rule_rate(rule, form.commission_rate_bps.data)
-        except AgreementError as exc:
+        except FieldError as exc:
             form.commission_rate_bps.errors.append(str(exc))
         else:
             return _render_rule(agreement, rule)
     return _render_rule_edit(agreement, rule, form, status=400)
 
 
-@bp.route("/<agreement_id>/rules/<rule_id>/delete", methods=["POST"])
+@bp.route("/<uuid:agreement_id>/rules/<uuid:rule_id>/delete", methods=["POST"])
 @role_required(Role.MANAGER)
 def delete_rule(agreement_id, rule_id):
     """Remove a rule: the row goes away; the last rule is refused on its row (400)."""
-    agreement = _agreement_or_404(agreement_id)
-    rule = _rule_or_404(agreement, rule_id)
+    agreement = db.get_or_404(Agreement, agreement_id)
+    rule = db.first_or_404(agreement_rule(agreement_id, rule_id))
     try:
         remove_rule(agreement, rule)
-    except AgreementError as exc:
+    except FieldError as exc:
         return render(
             "agreements/rule.html",
             "agreements/partial/rule_row.html",
@@ -269,11 +260,11 @@ def delete_rule(agreement_id, rule_id):
     return "", 200
 
 
-@bp.route("/<agreement_id>/rules", methods=["POST"])
+@bp.route("/<uuid:agreement_id>/rules", methods=["POST"])
 @role_required(Role.MANAGER)
 def create_rule(agreement_id):
     """Add a rule; the rules section comes back with it, or with the form's errors (400)."""
-    agreement = _agreement_or_404(agreement_id)
+    agreement = db.get_or_404(Agreement, agreement_id)
     form = NewRuleForm()
     status = 400
     valid = form.validate_on_submit()
@@ -284,7 +275,7 @@ def create_rule(agreement_id):
     ):
         try:
             check(field.data)
-        except AgreementError as exc:
+        except FieldError as exc:
             field.errors.append(str(exc))
             valid = False
     if valid:
@@ -295,9 +286,9 @@ def create_rule(agreement_id):
                 form.validator_key.data,
                 form.commission_rate_bps.data,
             )
-        except AgreementError as exc:
+        except FieldError as exc:
             db.session.rollback()
-            agreement = _agreement_or_404(agreement_id)
+            agreement = db.get_or_404(Agreement, agreement_id)
             form.validator_key.errors.append(str(exc))
         else:
             form = NewRuleForm(formdata=None)

@@ -1,7 +1,6 @@
 """Creating agreements and their rules, with the checks DOMAIN.md asks for, audit-logged."""
 
 import re
-import uuid
 from dataclasses import dataclass
 from datetime import date
 
@@ -10,20 +9,13 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
 from webapp import audit
+from webapp.errors import FieldError
 from webapp.extensions import db
 from webapp.models import Agreement, AgreementRule, Chain, Partner, RevenueComponent
+from webapp.vocab import MAX_BPS
 
 FIELDS = ("partner_id", "chain_id", "name", "effective_from", "effective_to")
-MAX_RATE_BPS = 10000
 _RATE_SPEC = re.compile(r"^\s*([^=@\s]+)\s*=\s*([^@]*?)\s*(?:@\s*(.*?)\s*)?$")
-
-
-class AgreementError(ValueError):
-    """An agreement that cannot be created as asked; `field` names the form field at fault."""
-
-    def __init__(self, message: str, field: str | None = None):
-        super().__init__(message)
-        self.field = field
 
 
 @dataclass(frozen=True)
@@ -40,22 +32,22 @@ class RuleSpec:
 
 
 def parse_component(text: str) -> RevenueComponent:
-    """A revenue component by name (case-insensitive), or AgreementError naming the choices."""
+    """A revenue component by name (case-insensitive), or FieldError naming the choices."""
     try:
         return RevenueComponent((text or "").strip().upper())
     except ValueError:
         choices = ", ".join(c.value for c in RevenueComponent)
-        raise AgreementError(
+        raise FieldError(
             f"unknown revenue component {text!r} (expected one of {choices})", "rules"
         ) from None
 
 
 def parse_rate_bps(text) -> int:
-    """A whole number of basis points from 0 to 10000."""
+    """A whole number of basis points from 0 to MAX_BPS."""
     raw = str(text).strip()
-    if not re.fullmatch(r"\d+", raw) or int(raw) > MAX_RATE_BPS:
-        raise AgreementError(
-            f"rate {raw!r} must be a whole number of basis points from 0 to {MAX_RATE_BPS}",
+    if not re.fullmatch(r"\d+", raw) or int(raw) > MAX_BPS:
+        raise FieldError(
+            f"rate {raw!r} must be a whole number of basis points from 0 to {MAX_BPS}",
             "rules",
         )
     return int(raw)
@@ -65,12 +57,10 @@ def parse_rate_spec(spec: str) -> RuleSpec:
     """Parse `COMPONENT=BPS[@VALIDATOR]`, e.g. `MEV=500` or `REWARDS=250@Vote111`."""
     match = _RATE_SPEC.match(spec or "")
     if not match:
-        raise AgreementError(
-            f"rate {spec!r} is not COMPONENT=BPS or COMPONENT=BPS@VALIDATOR", "rules"
-        )
+        raise FieldError(f"rate {spec!r} is not COMPONENT=BPS or COMPONENT=BPS@VALIDATOR", "rules")
     component, bps, validator = match.groups()
     if validator is not None and not validator:
-        raise AgreementError(f"rate {spec!r} names an empty validator after @", "rules")
+        raise FieldError(f"rate {spec!r} names an empty validator after @", "rules")
     return RuleSpec(parse_component(component), validator or None, parse_rate_bps(bps))
 
 
@@ -81,7 +71,7 @@ def check_rules(rules: list[RuleSpec]) -> None:
         key = (rule.revenue_component, rule.validator_key)
         if key in seen:
             target = f"validator {rule.validator_key}" if rule.validator_key else "all validators"
-            raise AgreementError(
+            raise FieldError(
                 f"duplicate rule: {rule.revenue_component.value} for {target} is given twice "
                 f"({seen[key]} and {rule})",
                 "rules",
@@ -123,18 +113,18 @@ def create_agreement(
     """Create an agreement with its rules after every check; refuse overlaps in time."""
     name = (name or "").strip()
     if not name:
-        raise AgreementError("an agreement needs a name", "name")
+        raise FieldError("an agreement needs a name", "name")
     chain = db.session.get(Chain, (chain_id or "").strip())
     if chain is None:
-        raise AgreementError(f"unknown chain {chain_id!r}", "chain_id")
+        raise FieldError(f"unknown chain {chain_id!r}", "chain_id")
     if effective_to is not None and effective_to < effective_from:
-        raise AgreementError(
+        raise FieldError(
             f"effective_to {effective_to.isoformat()} is before effective_from "
             f"{effective_from.isoformat()}",
             "effective_to",
         )
     if not rules:
-        raise AgreementError("an agreement needs at least one rate", "rules")
+        raise FieldError("an agreement needs at least one rate", "rules")
     check_rules(rules)
 
     # Lock the partner row so that two concurrent creations cannot both pass the overlap check.
@@ -143,7 +133,7 @@ def create_agreement(
     )
     other = overlapping_agreement(partner.partner_id, chain.chain_id, effective_from, effective_to)
     if other is not None:
-        raise AgreementError(
+        raise FieldError(
             f"overlaps agreement {_describe(other)} of {partner.name} on {chain.chain_id}: "
             "two agreements of one partner on one chain never overlap in time",
             "effective_from",
@@ -187,28 +177,6 @@ def agreements_of_partner(partner_id, date_from: date, date_to: date) -> list[Ag
         .order_by(Agreement.chain_id, Agreement.effective_from, Agreement.name)
     )
     return list(db.session.scalars(stmt))
-
-
-def get_agreement(agreement_id) -> Agreement | None:
-    """One agreement with its partner, chain and rules, or None (also for a malformed id)."""
-    try:
-        key = uuid.UUID(str(agreement_id))
-    except ValueError:
-        return None
-    return db.session.scalars(
-        select(Agreement)
-        .options(
-            selectinload(Agreement.rules),
-            selectinload(Agreement.partner),
-            selectinload(Agreement.chain),
-        )
-        .where(Agreement.agreement_id == key)
-    ).first()
-
-
-def get_rule(agreement: Agreement, rule_id) -> AgreementRule | None:
-    """A rule of this agreement by id, or None."""
-    return next((rule for rule in agreement.rules if str(rule.rule_id) == str(rule_id)), None)
 
 
 def all_agreements_of_partner(partner_id) -> list[Agreement]:
@@ -293,7 +261,7 @@ def add_rule(
         # The same rule added at the same moment elsewhere: the unique index refuses the second.
         db.session.rollback()
         target = f"validator {spec.validator_key}" if spec.validator_key else "all validators"
-        raise AgreementError(
+        raise FieldError(
             f"duplicate rule: {spec.revenue_component.value} for {target} already exists", "rules"
         ) from None
     audit.record(
@@ -306,7 +274,7 @@ def add_rule(
 def remove_rule(agreement: Agreement, rule: AgreementRule, user=None) -> None:
     """Remove a rule; the last one stays, since an agreement needs at least one rate."""
     if len(agreement.rules) <= 1:
-        raise AgreementError("an agreement needs at least one rate", "rules")
+        raise FieldError("an agreement needs at least one rate", "rules")
     spec = str(_rule_spec(rule))
     agreement.rules.remove(rule)
     audit.record(
@@ -316,11 +284,11 @@ def remove_rule(agreement: Agreement, rule: AgreementRule, user=None) -> None:
 
 
 def parse_effective_date(text: str, field: str) -> date:
-    """A YYYY-MM-DD date for `field`, or AgreementError naming it."""
+    """A YYYY-MM-DD date for `field`, or FieldError naming it."""
     raw = (text or "").strip()
     try:
         if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", raw):
             raise ValueError(raw)
         return date.fromisoformat(raw)
     except ValueError:
-        raise AgreementError(f"{field} {raw!r} is not a date (YYYY-MM-DD)", field) from None
+        raise FieldError(f"{field} {raw!r} is not a date (YYYY-MM-DD)", field) from None

@@ -3,7 +3,8 @@
 import click
 from flask.cli import AppGroup
 
-from webapp.chains.service import ChainError, add_chain
+from webapp.chains.service import add_chain
+from webapp.errors import FieldError
 
 chains_cli = AppGroup("chains", help="Manage chains.")
 
@@ -18,7 +19,7 @@ def add_command(chain_id, name, token_symbol, display_decimals, address_format):
     """Add a chain."""
     try:
         chain = add_chain(chain_id, name, token_symbol, display_decimals, address_format)
-    except ChainError as exc:
+    except FieldError as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(f"added chain {chain.chain_id} ({chain.address_format})")
 

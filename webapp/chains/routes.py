@@ -2,6 +2,7 @@
 
 from webapp.chains import bp, service
 from webapp.chains.forms import ChainForm
+from webapp.errors import FieldError
 from webapp.models import Role
 from webapp.web import flash_and_redirect, render, role_required
 
@@ -20,7 +21,7 @@ def list_chains():
                 form.display_decimals.data,
                 form.address_format.data,
             )
-        except service.ChainError as exc:
+        except FieldError as exc:
             form[exc.field or "chain_id"].errors.append(str(exc))
         else:
             return flash_and_redirect(f"Chain {chain.chain_id} added.", "chains.list_chains")

@@ -1,10 +1,9 @@
 """Commission pages: review a partner's breakdown for a date range, commit it, download it,
 and read any run with the exclusions that explain a wallet's empty line."""
 
-import uuid
 from datetime import UTC, date, datetime, timedelta
 
-from flask import Response, abort, request, stream_with_context
+from flask import Response, request, stream_with_context
 from flask_login import current_user
 from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
@@ -148,25 +147,10 @@ def _reason_order(reason: str) -> tuple:
     return (REASONS.index(reason), "") if reason in REASONS else (len(REASONS), reason)
 
 
-def _run_or_404(run_id) -> CommissionRun:
-    try:
-        key = uuid.UUID(run_id)
-    except ValueError:
-        abort(404)
-    run = db.session.get(
-        CommissionRun,
-        key,
-        options=[selectinload(CommissionRun.partner), selectinload(CommissionRun.agreement)],
-    )
-    if run is None:
-        abort(404)
-    return run
-
-
-@bp.route("/runs/<run_id>")
+@bp.route("/runs/<uuid:run_id>")
 def run_detail(run_id):
     """A run's totals, its stored lines per component, and its exclusions by reason and wallet."""
-    run = _run_or_404(run_id)
+    run = db.get_or_404(CommissionRun, run_id)
     L, X = PartnerCommissionLine, CommissionExclusion
     components = db.session.execute(
         select(

@@ -1,7 +1,6 @@
 """What the Data imports page reads: payload history, the rows a payload brought, and
 totals per period and component (exact sums on both databases via `decimal_sum`)."""
 
-import uuid
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -69,19 +68,6 @@ def payload_history(number: int, size: int) -> Page:
         .offset((number - 1) * size)
     ).all()
     return Page(items=list(items), number=number, size=size, total=total)
-
-
-def get_payload(payload_id) -> StagingPayload | None:
-    """The payload with this id (text or UUID), or None."""
-    try:
-        key = payload_id if isinstance(payload_id, uuid.UUID) else uuid.UUID(str(payload_id))
-    except ValueError:
-        return None
-    return db.session.get(
-        StagingPayload,
-        key,
-        options=[selectinload(StagingPayload.provider), selectinload(StagingPayload.created_by)],
-    )
 
 
 #: Columns shown for the stored rows of each kind: the file's columns (a stake event's

@@ -2,13 +2,14 @@
 
 import contextlib
 
-from flask import abort, current_app, request
+from flask import current_app, request
 from flask_login import current_user
 
+from webapp.extensions import db
 from webapp.imports import bp, queries, staging
 from webapp.imports.forms import ImportForm
 from webapp.imports.importing import import_file
-from webapp.models import Role
+from webapp.models import Role, StagingPayload
 from webapp.web import flash_and_redirect, is_htmx, render, role_required
 
 
@@ -121,12 +122,10 @@ def discard(token):
     return flash_and_redirect("The file was discarded; nothing was stored.", "imports.index")
 
 
-@bp.route("/payloads/<payload_id>")
+@bp.route("/payloads/<uuid:payload_id>")
 def payload_detail(payload_id):
     """One imported file and, a page at a time, the rows it brought."""
-    payload = queries.get_payload(payload_id)
-    if payload is None:
-        abort(404)
+    payload = db.get_or_404(StagingPayload, payload_id)
     number = queries.page_number(request.args.get("page"))
     return render(
         "imports/payload.html",

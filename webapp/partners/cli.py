@@ -3,7 +3,8 @@
 import click
 from flask.cli import AppGroup
 
-from webapp.partners.service import PartnerError, create_partner
+from webapp.errors import FieldError
+from webapp.partners.service import create_partner
 
 partners_cli = AppGroup("partners", help="Manage partners.")
 
@@ -15,7 +16,7 @@ def create_command(name, contact):
     """Create a partner."""
     try:
         partner = create_partner(name, contact)
-    except PartnerError as exc:
+    except FieldError as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(f"created partner {partner.name} ({partner.partner_id})")
 

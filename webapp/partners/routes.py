@@ -2,22 +2,18 @@
 
 from flask import request
 
-from webapp.models import Role
+from webapp.errors import FieldError
+from webapp.extensions import db
+from webapp.models import Partner, Role
 from webapp.partners import bp
 from webapp.partners.forms import PartnerForm
 from webapp.partners.service import (
-    PartnerError,
     create_partner,
-    get_partner,
     search_partners,
     set_partner_active,
     update_partner,
 )
-from webapp.web import flash_and_redirect, or_404, render, role_required
-
-
-def _partner_or_404(partner_id):
-    return or_404(get_partner(partner_id))
+from webapp.web import flash_and_redirect, render, role_required
 
 
 @bp.route("/")
@@ -36,7 +32,7 @@ def create():
     if form.validate_on_submit():
         try:
             partner = create_partner(form.name.data, form.contact.data)
-        except PartnerError as exc:
+        except FieldError as exc:
             form[exc.field or "name"].errors.append(str(exc))
         else:
             return flash_and_redirect(
@@ -45,23 +41,23 @@ def create():
     return render("partners/form.html", form=form, partner=None, status=400 if form.errors else 200)
 
 
-@bp.route("/<partner_id>")
+@bp.route("/<uuid:partner_id>")
 def detail(partner_id):
     """A partner with room for its wallets, agreements and commissions."""
-    partner = _partner_or_404(partner_id)
+    partner = db.get_or_404(Partner, partner_id)
     return render("partners/detail.html", partner=partner)
 
 
-@bp.route("/<partner_id>/edit", methods=["GET", "POST"])
+@bp.route("/<uuid:partner_id>/edit", methods=["GET", "POST"])
 @role_required(Role.MANAGER)
 def edit(partner_id):
     """Rename a partner or change its contact."""
-    partner = _partner_or_404(partner_id)
+    partner = db.get_or_404(Partner, partner_id)
     form = PartnerForm(obj=partner)
     if form.validate_on_submit():
         try:
             update_partner(partner, form.name.data, form.contact.data)
-        except PartnerError as exc:
+        except FieldError as exc:
             form[exc.field or "name"].errors.append(str(exc))
         else:
             return flash_and_redirect(
@@ -72,11 +68,11 @@ def edit(partner_id):
     )
 
 
-@bp.route("/<partner_id>/active", methods=["POST"])
+@bp.route("/<uuid:partner_id>/active", methods=["POST"])
 @role_required(Role.MANAGER)
 def set_active(partner_id):
     """Deactivate or reactivate a partner."""
-    partner = _partner_or_404(partner_id)
+    partner = db.get_or_404(Partner, partner_id)
     active = request.form.get("active") == "1"
     set_partner_active(partner, active)
     state = "reactivated" if active else "deactivated"

@@ -5,18 +5,11 @@ import uuid
 from sqlalchemy import func, or_, select
 
 from webapp import audit
+from webapp.errors import FieldError
 from webapp.extensions import db
 from webapp.models import Partner
 
 FIELDS = ("name", "contact", "is_active")
-
-
-class PartnerError(ValueError):
-    """A partner change that cannot be made; `field` names the form field at fault."""
-
-    def __init__(self, message: str, field: str | None = None):
-        super().__init__(message)
-        self.field = field
 
 
 def get_partner(partner_id) -> Partner | None:
@@ -52,10 +45,10 @@ def search_partners(query: str = "", include_inactive: bool = True) -> list[Part
 def _check_name(name: str, exclude: Partner | None = None) -> str:
     name = (name or "").strip()
     if not name:
-        raise PartnerError("A partner needs a name.", "name")
+        raise FieldError("A partner needs a name.", "name")
     other = find_partner_by_name(name)
     if other is not None and other is not exclude:
-        raise PartnerError(f"A partner named {other.name!r} exists already.", "name")
+        raise FieldError(f"A partner named {other.name!r} exists already.", "name")
     return name
 
 

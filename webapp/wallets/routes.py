@@ -15,19 +15,19 @@ from flask import (
 from flask_login import current_user
 from wtforms import SelectChoice
 
-from webapp.models import Role
-from webapp.partners.service import get_partner
+from webapp.errors import FieldError
+from webapp.extensions import db
+from webapp.models import Partner, Role
 from webapp.wallets import bp
 from webapp.wallets.checks import load_chains, parse_introduced_date, today_utc
 from webapp.wallets.forms import WalletEditForm, WalletForm
+from webapp.wallets.queries import partner_wallet
 from webapp.wallets.service import (
-    WalletError,
     WalletFilters,
     add_wallet,
     check_new_wallet,
     export_file_name,
     export_rows,
-    get_wallet,
     list_wallets,
     set_wallet_active,
     update_wallet,
@@ -45,18 +45,10 @@ from webapp.wallets.upload import (
     problem_rows_csv,
     store_upload,
 )
-from webapp.web import flash_and_redirect, is_htmx, or_404, render, role_required
+from webapp.web import flash_and_redirect, is_htmx, render, role_required
 
 PREVIEW_PAGE_SIZE = 100
 WALLETS_CHANGED = json.dumps({"wallets-changed": True})
-
-
-def _partner_or_404(partner_id):
-    return or_404(get_partner(partner_id))
-
-
-def _wallet_or_404(partner, wallet_id):
-    return or_404(get_wallet(partner, wallet_id))
 
 
 def _chain_choices():
@@ -91,10 +83,10 @@ def wallet_section(partner) -> dict:
     }
 
 
-@bp.route("/partners/<partner_id>/wallets")
+@bp.route("/partners/<uuid:partner_id>/wallets")
 def list_partner_wallets(partner_id):
     """The wallet list under the filters; a full request lands on the partner page."""
-    partner = _partner_or_404(partner_id)
+    partner = db.get_or_404(Partner, partner_id)
     if not is_htmx():
         return redirect(url_for("partners.detail", partner_id=partner_id, **request.args))
     section = wallet_section(partner)
@@ -107,10 +99,10 @@ def list_partner_wallets(partner_id):
     )
 
 
-@bp.route("/partners/<partner_id>/wallets/export.csv")
+@bp.route("/partners/<uuid:partner_id>/wallets/export.csv")
 def export(partner_id):
     """The partner's wallets under the current filters, as CSV for a spreadsheet."""
-    partner = _partner_or_404(partner_id)
+    partner = db.get_or_404(Partner, partner_id)
     filters = WalletFilters.from_args(request.args)
     name = export_file_name(partner)
     # The rows stream out of the database while the response is sent, inside the request.
@@ -138,11 +130,11 @@ def _field_errors(partner, form: WalletForm) -> dict[str, str]:
     return errors
 
 
-@bp.route("/partners/<partner_id>/wallets/check", methods=["POST"])
+@bp.route("/partners/<uuid:partner_id>/wallets/check", methods=["POST"])
 @role_required(Role.MANAGER)
 def check(partner_id):
     """Check the add form as it is typed; htmx picks out the field it asked about."""
-    partner = _partner_or_404(partner_id)
+    partner = db.get_or_404(Partner, partner_id)
     form = _add_form(request.form)
     for name, message in _field_errors(partner, form).items():
         # A field not yet filled in is the user's next step, not a mistake.
@@ -151,11 +143,11 @@ def check(partner_id):
     return render("wallets/add.html", "wallets/partial/add_form.html", partner=partner, form=form)
 
 
-@bp.route("/partners/<partner_id>/wallets", methods=["POST"])
+@bp.route("/partners/<uuid:partner_id>/wallets", methods=["POST"])
 @role_required(Role.MANAGER)
 def add(partner_id):
     """Add one wallet; the list hears `wallets-changed` and refreshes itself."""
-    partner = _partner_or_404(partner_id)
+    partner = db.get_or_404(Partner, partner_id)
     form = _add_form(request.form)
     if form.validate():
         try:
@@ -166,7 +158,7 @@ def add(partner_id):
                 form.introduced_date.data,
                 form.notes.data,
             )
-        except WalletError as exc:
+        except FieldError as exc:
             form[exc.field or "wallet_address"].errors = [str(exc)]
         else:
             if not is_htmx():
@@ -190,22 +182,22 @@ def add(partner_id):
     )
 
 
-@bp.route("/partners/<partner_id>/wallets/<wallet_id>")
+@bp.route("/partners/<uuid:partner_id>/wallets/<uuid:wallet_id>")
 def row(partner_id, wallet_id):
     """One wallet's row (the way back from its edit form)."""
-    partner = _partner_or_404(partner_id)
-    wallet = _wallet_or_404(partner, wallet_id)
+    partner = db.get_or_404(Partner, partner_id)
+    wallet = db.first_or_404(partner_wallet(partner_id, wallet_id))
     if not is_htmx():
         return redirect(url_for("partners.detail", partner_id=partner_id, q=wallet.wallet_address))
     return render("wallets/edit.html", "wallets/partial/row.html", partner=partner, wallet=wallet)
 
 
-@bp.route("/partners/<partner_id>/wallets/<wallet_id>/edit")
+@bp.route("/partners/<uuid:partner_id>/wallets/<uuid:wallet_id>/edit")
 @role_required(Role.MANAGER)
 def edit(partner_id, wallet_id):
     """The wallet's row as an inline form: introduced date and notes."""
-    partner = _partner_or_404(partner_id)
-    wallet = _wallet_or_404(partner, wallet_id)
+    partner = db.get_or_404(Partner, partner_id)
+    wallet = db.first_or_404(partner_wallet(partner_id, wallet_id))
     form = WalletEditForm(obj=wallet)
     form.introduced_date.data = wallet.introduced_date.isoformat()
     return render(
@@ -217,17 +209,17 @@ def edit(partner_id, wallet_id):
     )
 
 
-@bp.route("/partners/<partner_id>/wallets/<wallet_id>", methods=["POST"])
+@bp.route("/partners/<uuid:partner_id>/wallets/<uuid:wallet_id>", methods=["POST"])
 @role_required(Role.MANAGER)
 def save(partner_id, wallet_id):
     """Save the inline edit; the row comes back, or the form with its errors."""
-    partner = _partner_or_404(partner_id)
-    wallet = _wallet_or_404(partner, wallet_id)
+    partner = db.get_or_404(Partner, partner_id)
+    wallet = db.first_or_404(partner_wallet(partner_id, wallet_id))
     form = WalletEditForm(request.form)
     if form.validate():
         try:
             update_wallet(wallet, form.introduced_date.data, form.notes.data)
-        except WalletError as exc:
+        except FieldError as exc:
             form[exc.field or "introduced_date"].errors = [str(exc)]
         else:
             if not is_htmx():
@@ -249,12 +241,12 @@ def save(partner_id, wallet_id):
     )
 
 
-@bp.route("/partners/<partner_id>/wallets/<wallet_id>/active", methods=["POST"])
+@bp.route("/partners/<uuid:partner_id>/wallets/<uuid:wallet_id>/active", methods=["POST"])
 @role_required(Role.MANAGER)
 def set_active(partner_id, wallet_id):
     """Deactivate or reactivate a wallet (never deleted)."""
-    partner = _partner_or_404(partner_id)
-    wallet = _wallet_or_404(partner, wallet_id)
+    partner = db.get_or_404(Partner, partner_id)
+    wallet = db.first_or_404(partner_wallet(partner_id, wallet_id))
     active = request.form.get("active") == "1"
     set_wallet_active(wallet, active)
     if not is_htmx():
@@ -297,11 +289,11 @@ def _render_preview(partner, stored, status=200, note=""):
     )
 
 
-@bp.route("/partners/<partner_id>/wallets/uploads", methods=["POST"])
+@bp.route("/partners/<uuid:partner_id>/wallets/uploads", methods=["POST"])
 @role_required(Role.MANAGER)
 def upload(partner_id):
     """Check a dropped wallet file and show the outcome of every row; store nothing yet."""
-    partner = _partner_or_404(partner_id)
+    partner = db.get_or_404(Partner, partner_id)
     upload_file = request.files.get("file")
     if upload_file is None or not upload_file.filename:
         return _upload_failed("Choose a CSV file of wallets to upload.")
@@ -315,10 +307,10 @@ def upload(partner_id):
     return _render_preview(partner, stored)
 
 
-@bp.route("/partners/<partner_id>/wallets/uploads/<token>/rows")
+@bp.route("/partners/<uuid:partner_id>/wallets/uploads/<token>/rows")
 def upload_rows(partner_id, token):
     """A page of a preview's rows, optionally of one outcome."""
-    partner = _partner_or_404(partner_id)
+    partner = db.get_or_404(Partner, partner_id)
     stored = _stored_upload_or_404(partner, token)
     outcome = request.args.get("outcome", "")
     outcome = outcome if outcome in stored.counts else ""
@@ -337,10 +329,10 @@ def upload_rows(partner_id, token):
     )
 
 
-@bp.route("/partners/<partner_id>/wallets/uploads/<token>/problems.csv")
+@bp.route("/partners/<uuid:partner_id>/wallets/uploads/<token>/problems.csv")
 def upload_problems(partner_id, token):
     """The refused rows of a preview as CSV, each with its line, column and reason."""
-    partner = _partner_or_404(partner_id)
+    partner = db.get_or_404(Partner, partner_id)
     stored = _stored_upload_or_404(partner, token)
     name = stored.file_name.rsplit(".", 1)[0] or "wallets"
     return Response(
@@ -350,11 +342,11 @@ def upload_problems(partner_id, token):
     )
 
 
-@bp.route("/partners/<partner_id>/wallets/uploads/<token>/commit", methods=["POST"])
+@bp.route("/partners/<uuid:partner_id>/wallets/uploads/<token>/commit", methods=["POST"])
 @role_required(Role.MANAGER)
 def upload_commit(partner_id, token):
     """Store the previewed file's new wallets, all or none, after checking it once more."""
-    partner = _partner_or_404(partner_id)
+    partner = db.get_or_404(Partner, partner_id)
     stored = _stored_upload_or_404(partner, token)
     try:
         data = load_upload_bytes(stored)
@@ -383,11 +375,11 @@ def upload_commit(partner_id, token):
     return body, status, {"HX-Trigger": WALLETS_CHANGED}
 
 
-@bp.route("/partners/<partner_id>/wallets/uploads/<token>/discard", methods=["POST"])
+@bp.route("/partners/<uuid:partner_id>/wallets/uploads/<token>/discard", methods=["POST"])
 @role_required(Role.MANAGER)
 def upload_discard(partner_id, token):
     """Drop a previewed file without storing anything."""
-    partner = _partner_or_404(partner_id)
+    partner = db.get_or_404(Partner, partner_id)
     _stored_upload_or_404(partner, token)
     discard_upload(token)
     if not is_htmx():

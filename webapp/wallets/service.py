@@ -16,6 +16,7 @@ from sqlalchemy.exc import IntegrityError
 
 from webapp import audit
 from webapp.csvio import iter_csv
+from webapp.errors import FieldError
 from webapp.extensions import db
 from webapp.models import Partner, PartnerWallet
 from webapp.wallets.checks import (
@@ -30,14 +31,6 @@ FIELDS = ("partner_id", "chain_id", "wallet_address", "introduced_date", "is_act
 EXPORT_HEADER = ("wallet_address", "chain_id", "introduced_date", "is_active", "notes")
 STATUSES = ("all", "active", "inactive")
 SORTS = ("introduced", "address")
-
-
-class WalletError(ValueError):
-    """A wallet change that cannot be made; `field` names the form field at fault."""
-
-    def __init__(self, message: str, field: str | None = None):
-        super().__init__(message)
-        self.field = field
 
 
 @dataclass
@@ -84,16 +77,6 @@ class WalletPage:
     total: int = 0
     next_cursor: str = ""
     prev_cursor: str = ""
-
-
-def get_wallet(partner: Partner, wallet_id) -> PartnerWallet | None:
-    """This partner's wallet with this id, or None."""
-    try:
-        key = wallet_id if isinstance(wallet_id, uuid.UUID) else uuid.UUID(str(wallet_id))
-    except ValueError:
-        return None
-    wallet = db.session.get(PartnerWallet, key)
-    return wallet if wallet is not None and wallet.partner_id == partner.partner_id else None
 
 
 def _filtered(partner: Partner, filters: WalletFilters):
@@ -189,12 +172,12 @@ def add_wallet(
     notes: str = "",
     user=None,
 ) -> PartnerWallet:
-    """Add one wallet to the partner; WalletError names the field at fault."""
+    """Add one wallet to the partner; FieldError names the field at fault."""
     row = check_new_wallet(partner, chain_id, wallet_address, introduced_date, notes)
     if row.outcome is Outcome.UNCHANGED:
-        raise WalletError(f"this wallet is {row.reason} on {row.chain_id}", "wallet_address")
+        raise FieldError(f"this wallet is {row.reason} on {row.chain_id}", "wallet_address")
     if row.outcome is Outcome.ERROR:
-        raise WalletError(row.reason, row.column)
+        raise FieldError(row.reason, row.column)
     wallet = PartnerWallet(
         partner_id=partner.partner_id,
         chain_id=row.chain_id,
@@ -208,7 +191,7 @@ def add_wallet(
         db.session.flush()
     except IntegrityError:
         db.session.rollback()
-        raise WalletError(
+        raise FieldError(
             f"wallet {row.wallet_address} on {row.chain_id} was claimed by someone else "
             "a moment ago: check it again",
             "wallet_address",
@@ -229,10 +212,10 @@ def update_wallet(wallet: PartnerWallet, introduced_date: str, notes: str, user=
     try:
         new_date = parse_introduced_date(introduced_date)
     except ValueError as exc:
-        raise WalletError(str(exc), "introduced_date") from None
+        raise FieldError(str(exc), "introduced_date") from None
     notes = (notes or "").strip()
     if len(notes) > NOTES_MAX:
-        raise WalletError(f"notes are longer than {NOTES_MAX} characters", "notes")
+        raise FieldError(f"notes are longer than {NOTES_MAX} characters", "notes")
     before = audit.snapshot(wallet, FIELDS)
     wallet.introduced_date = new_date
     wallet.notes = notes or None
