@@ -1,46 +1,41 @@
 """Drill-down pages and fragments of previews and runs, wallet explanations, and the method
 comparison of an agreement. Read-only: nothing here changes data."""
 
-import uuid
 from datetime import date
 
 from flask import abort, request, url_for
 from sqlalchemy.orm import selectinload
 
 from webapp import charts
-from webapp.agreements.service import get_agreement
 from webapp.attribution import METHOD_WALLET_ATTRIBUTION
 from webapp.commissions import explain, insight
 from webapp.extensions import db
 from webapp.insight import bp
-from webapp.models import CanonicalPeriod, Chain, CommissionRun, RevenueComponent
-from webapp.web import or_404, render
+from webapp.models import Agreement, CanonicalPeriod, Chain, CommissionRun, RevenueComponent
+from webapp.web import render
 
 
-def _uuid_or_404(text: str) -> uuid.UUID:
-    try:
-        return uuid.UUID(text)
-    except ValueError:
-        abort(404)
-
-
-def _agreement_or_404(agreement_id):
-    return or_404(get_agreement(agreement_id))
+def _agreement_or_404(agreement_id) -> Agreement:
+    return db.get_or_404(Agreement, agreement_id)
 
 
 def _run_or_404(run_id) -> CommissionRun:
-    return or_404(
-        db.session.get(
-            CommissionRun,
-            _uuid_or_404(run_id),
-            options=[selectinload(CommissionRun.partner), selectinload(CommissionRun.agreement)],
-        )
+    return db.get_or_404(
+        CommissionRun,
+        run_id,
+        options=[selectinload(CommissionRun.partner), selectinload(CommissionRun.agreement)],
     )
 
 
+def _found_or_404(value):
+    if value is None:
+        abort(404)
+    return value
+
+
 def _period_or_404(period_id, chain_id: str) -> CanonicalPeriod:
-    period = db.session.get(CanonicalPeriod, _uuid_or_404(period_id))
-    if period is None or period.chain_id != chain_id:
+    period = db.get_or_404(CanonicalPeriod, period_id)
+    if period.chain_id != chain_id:
         abort(404)
     return period
 
@@ -163,7 +158,7 @@ def _render_period(owner: dict, kind: str, subject, period, row, unit):
     )
 
 
-@bp.route("/agreements/<agreement_id>/periods/<period_id>")
+@bp.route("/agreements/<uuid:agreement_id>/periods/<uuid:period_id>")
 def preview_period(agreement_id, period_id):
     """One period of an agreement as computed now, by validator and component."""
     agreement = _agreement_or_404(agreement_id)
@@ -179,7 +174,7 @@ def preview_period(agreement_id, period_id):
     )
 
 
-@bp.route("/runs/<run_id>/periods/<period_id>")
+@bp.route("/runs/<uuid:run_id>/periods/<uuid:period_id>")
 def run_period(run_id, period_id):
     """One period of a committed run, by validator and component."""
     run = _run_or_404(run_id)
@@ -208,7 +203,7 @@ def _render_lines(owner, kind, subject, period, validator, component, rows, next
     )
 
 
-@bp.route("/agreements/<agreement_id>/periods/<period_id>/lines")
+@bp.route("/agreements/<uuid:agreement_id>/periods/<uuid:period_id>/lines")
 def preview_lines(agreement_id, period_id):
     """A page of wallets of one period, validator and component, as computed now."""
     agreement = _agreement_or_404(agreement_id)
@@ -230,7 +225,7 @@ def preview_lines(agreement_id, period_id):
     )
 
 
-@bp.route("/runs/<run_id>/periods/<period_id>/lines")
+@bp.route("/runs/<uuid:run_id>/periods/<uuid:period_id>/lines")
 def run_lines(run_id, period_id):
     """A page of a run's lines of one period, validator and component, by wallet."""
     run = _run_or_404(run_id)
@@ -281,7 +276,7 @@ def _render_wallets(kind, owner, subject, explanations, next_cursor, query):
     )
 
 
-@bp.route("/agreements/<agreement_id>/wallets")
+@bp.route("/agreements/<uuid:agreement_id>/wallets")
 def preview_wallets(agreement_id):
     """The partner's wallets on the agreement's chain, searched by address, a page at a time,
     each with what the preview of the range pays it or why not."""
@@ -297,7 +292,7 @@ def preview_wallets(agreement_id):
     )
 
 
-@bp.route("/runs/<run_id>/wallets")
+@bp.route("/runs/<uuid:run_id>/wallets")
 def run_wallets(run_id):
     """The partner's wallets on the run's chain, searched by address, a page at a time, each
     with what the run paid it or why not."""
@@ -322,13 +317,13 @@ def _render_wallet(kind, owner, subject, explanation, unit):
     )
 
 
-@bp.route("/agreements/<agreement_id>/wallets/<address>")
+@bp.route("/agreements/<uuid:agreement_id>/wallets/<address>")
 def preview_wallet(agreement_id, address):
     """One wallet across every period of the preview's range: paid, on which lines, or why
     not."""
     agreement = _agreement_or_404(agreement_id)
     date_from, date_to = _preview_range_or_404()
-    wallet = or_404(explain.wallet_of(agreement.partner_id, agreement.chain_id, address))
+    wallet = _found_or_404(explain.wallet_of(agreement.partner_id, agreement.chain_id, address))
     [explanation] = explain.explain_preview(agreement, date_from, date_to, [wallet])
     return _render_wallet(
         "agreement",
@@ -339,11 +334,11 @@ def preview_wallet(agreement_id, address):
     )
 
 
-@bp.route("/runs/<run_id>/wallets/<address>")
+@bp.route("/runs/<uuid:run_id>/wallets/<address>")
 def run_wallet(run_id, address):
     """One wallet across every period of a committed run."""
     run = _run_or_404(run_id)
-    wallet = or_404(explain.wallet_of(run.partner_id, run.agreement.chain_id, address))
+    wallet = _found_or_404(explain.wallet_of(run.partner_id, run.agreement.chain_id, address))
     [explanation] = explain.explain_run(run, [wallet])
     return _render_wallet(
         "run", {"run_id": run.run_id}, run, explanation, run.agreement.chain.token_symbol
