@@ -8,7 +8,7 @@ from sqlalchemy.orm import selectinload
 
 from webapp import charts
 from webapp.attribution import METHOD_WALLET_ATTRIBUTION
-from webapp.commissions import explain, insight
+from webapp.commissions import compare, explain, insight
 from webapp.extensions import db
 from webapp.insight import bp
 from webapp.models import Agreement, CanonicalPeriod, Chain, CommissionRun, RevenueComponent
@@ -342,4 +342,57 @@ def run_wallet(run_id, address):
     [explanation] = explain.explain_run(run, [wallet])
     return _render_wallet(
         "run", {"run_id": run.run_id}, run, explanation, run.agreement.chain.token_symbol
+    )
+
+
+# ---- Method comparison ---------------------------------------------------------------------
+
+
+def _compare_range(agreement) -> tuple[date | None, date | None, dict[str, str]]:
+    """The range asked for, or the default (last three months with data); errors by field."""
+    errors = {}
+    values = {}
+    for name, label in (("date_from", "From"), ("date_to", "To")):
+        raw = request.args.get(name, "").strip()
+        if not raw:
+            continue
+        try:
+            values[name] = date.fromisoformat(raw)
+        except ValueError:
+            errors[name] = f"{label}: give a date as YYYY-MM-DD, not {raw!r}."
+    if errors:
+        return None, None, errors
+    if len(values) < 2:
+        default = compare.default_range(agreement)
+        if default is None:
+            return None, None, {}
+        values.setdefault("date_from", default[0])
+        values.setdefault("date_to", default[1])
+    if values["date_to"] < values["date_from"]:
+        return None, None, {"date_to": "To: the last day is before the first day."}
+    return values["date_from"], values["date_to"], {}
+
+
+@bp.route("/agreements/<uuid:agreement_id>/compare")
+def compare_methods(agreement_id):
+    """Each method's commission per period and component over a range, the difference, and
+    what each counts (wallets, revenue); with `switch`, the confirmation of a method switch."""
+    agreement = _agreement_or_404(agreement_id)
+    date_from, date_to, errors = _compare_range(agreement)
+    comparison = None
+    if date_from is not None and not errors:
+        comparison = compare.compare(agreement, date_from, date_to)
+    return render(
+        "insight/compare.html",
+        status=400 if errors else 200,
+        agreement=agreement,
+        comparison=comparison,
+        errors=errors,
+        date_from=date_from or request.args.get("date_from", ""),
+        date_to=date_to or request.args.get("date_to", ""),
+        switching=request.args.get("switch") == "1",
+        unit=agreement.chain.token_symbol,
+        title="Compare the methods",
+        kind="agreement",
+        subject=agreement,
     )
