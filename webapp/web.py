@@ -9,6 +9,7 @@ from flask_wtf.csrf import CSRFError
 
 from webapp.extensions import db, login_manager
 from webapp.models import Role, User
+from webapp.labels import labelled
 from webapp.money import format_amount
 
 #: Endpoints reachable without signing in.
@@ -98,6 +99,7 @@ def init_web(app: Flask) -> None:
         return _error_page(413, f"The file is too large: the limit is {limit_mb} MB.")
 
     app.jinja_env.filters["amount"] = format_amount
+    app.jinja_env.filters["labelled"] = labelled
     app.jinja_env.globals["Role"] = Role
 
 

@@ -17,7 +17,11 @@ class WalletForm(FlaskForm):
         "Wallet address", description="As the chain writes it; spaces around it are trimmed."
     )
     introduced_date = StringField(
-        "Introduced", widget=DateInput(), description="YYYY-MM-DD; may lie in the past."
+        "Introduced",
+        widget=DateInput(),
+        description="The day the partner introduced the wallet (YYYY-MM-DD, may lie in the "
+        "past). Under wallet attribution the wallet earns nothing in any period that starts "
+        "before this day, so a late date gives up those periods' commission.",
     )
     notes = TextAreaField("Notes")
 

@@ -59,7 +59,8 @@ def _add_form(formdata=None) -> WalletForm:
     if formdata is not None:
         form = WalletForm(formdata=formdata)
     else:
-        form = WalletForm(formdata=None, introduced_date=today_utc().isoformat())
+        # No default: the date decides which periods the wallet earns in, so it is chosen.
+        form = WalletForm(formdata=None)
     form.chain_id.choices = _chain_choices()
     return form
 
