@@ -8,8 +8,8 @@ from flask_login import current_user
 from flask_wtf.csrf import CSRFError
 
 from webapp.extensions import db, login_manager
-from webapp.models import Role, User
 from webapp.labels import labelled
+from webapp.models import Role, User
 from webapp.money import format_amount
 
 #: Endpoints reachable without signing in.
