@@ -56,11 +56,8 @@ def _chain_choices():
 
 
 def _add_form(formdata=None) -> WalletForm:
-    if formdata is not None:
-        form = WalletForm(formdata=formdata)
-    else:
-        # No default: the date decides which periods the wallet earns in, so it is chosen.
-        form = WalletForm(formdata=None)
+    # No default introduced date: it decides which periods the wallet earns in.
+    form = WalletForm(formdata=formdata)
     form.chain_id.choices = _chain_choices()
     return form
 
