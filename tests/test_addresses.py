@@ -4,7 +4,13 @@ import base58
 import bech32
 import pytest
 
-from webapp.addresses import AddressError, check_format, eip55_checksum, normalise_address
+from webapp.addresses import (
+    AddressError,
+    canonical_address,
+    canonical_if_valid,
+    check_format,
+    eip55_checksum,
+)
 
 SOLANA_SYSTEM = "11111111111111111111111111111111"  # 32 zero bytes
 WRAPPED_SOL = "So11111111111111111111111111111111111111112"
@@ -23,7 +29,7 @@ def cosmos_address(payload: bytes = bytes(range(20)), hrp: str = "cosmos") -> st
 
 def refusal(address: str, address_format: str) -> str:
     with pytest.raises(AddressError) as caught:
-        normalise_address(address, address_format)
+        canonical_address(address, address_format)
     return str(caught.value)
 
 
@@ -33,11 +39,11 @@ def refusal(address: str, address_format: str) -> str:
 @pytest.mark.parametrize("address", [SOLANA_SYSTEM, WRAPPED_SOL, base58.b58encode(b"\xff" * 32)])
 def test_base58_32_accepts_32_byte_keys(address):
     address = address.decode() if isinstance(address, bytes) else address
-    assert normalise_address(address, "base58-32") == address
+    assert canonical_address(address, "base58-32") == address
 
 
 def test_base58_32_trims_surrounding_whitespace():
-    assert normalise_address(f"  {WRAPPED_SOL}\t\n", "base58-32") == WRAPPED_SOL
+    assert canonical_address(f"  {WRAPPED_SOL}\t\n", "base58-32") == WRAPPED_SOL
 
 
 @pytest.mark.parametrize("bad", ["0", "O", "I", "l", "+", " "])
@@ -65,15 +71,21 @@ def test_empty_address_is_refused():
 
 @pytest.mark.parametrize("address", EIP55_EXAMPLES)
 def test_evm_accepts_checksummed_addresses_as_given(address):
-    assert normalise_address(address, "evm") == address
+    assert canonical_address(address, "evm") == address
 
 
 @pytest.mark.parametrize("address", EIP55_EXAMPLES)
-def test_evm_accepts_single_case_addresses(address):
+def test_evm_single_case_addresses_become_eip55(address):
     lower = "0x" + address[2:].lower()
     upper = "0x" + address[2:].upper()
-    assert normalise_address(lower, "evm") == lower
-    assert normalise_address(upper, "evm") == upper
+    assert canonical_address(lower, "evm") == address
+    assert canonical_address(upper, "evm") == address
+    assert canonical_address(f" {lower}\n", "evm") == address
+
+
+def test_evm_digits_only_address_is_its_own_canonical_form():
+    digits = "0x" + "1234567890" * 4
+    assert canonical_address(digits, "evm") == digits
 
 
 @pytest.mark.parametrize("address", EIP55_EXAMPLES)
@@ -93,7 +105,7 @@ def test_evm_refuses_a_missing_0x(address):
     assert refusal(address, "evm").startswith("wrong prefix")
 
 
-@pytest.mark.parametrize(("digits", "count"), [("a" * 39, 39), ("a" * 41, 41), ("", 0)])
+@pytest.mark.parametrize(("digits", "count"), [("a" * 39, 39), ("", 0)])
 def test_evm_refuses_other_lengths(digits, count):
     message = refusal("0x" + digits, "evm")
     assert message.startswith("wrong length")
@@ -112,8 +124,9 @@ def test_evm_names_a_non_hex_character():
 @pytest.mark.parametrize("payload", [bytes(range(20)), b"\x42" * 32])
 def test_bech32_accepts_20_and_32_byte_payloads(payload):
     address = cosmos_address(payload)
-    assert normalise_address(address, "bech32:cosmos") == address
-    assert normalise_address(address.upper(), "bech32:cosmos") == address.upper()
+    assert canonical_address(address, "bech32:cosmos") == address
+    # Upper case is valid bech32 too; the canonical form is lower case.
+    assert canonical_address(address.upper(), "bech32:cosmos") == address
 
 
 def test_bech32_refuses_another_prefix():
@@ -153,6 +166,45 @@ def test_bech32_refuses_a_payload_of_the_wrong_length():
 
 def test_bech32_refuses_too_short_data():
     assert refusal("cosmos1qqq", "bech32:cosmos").startswith("wrong length")
+
+
+# --- too long, refused before any decoding ------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("address_format", "limit", "address"),
+    [("evm", 42, "0x" + "a" * 41), ("base58-32", 44, "z" * 45), ("bech32:cosmos", 90, "q" * 91)],
+)
+def test_an_address_longer_than_its_format_allows_is_refused(address_format, limit, address):
+    message = refusal(address, address_format)
+    assert message == (
+        f"too long: {limit + 1} characters, an address of format {address_format} "
+        f"has at most {limit}"
+    )
+
+
+def test_a_very_long_base58_address_is_refused_without_decoding(monkeypatch):
+    def no_decoding(_):
+        raise AssertionError("decoded")
+
+    monkeypatch.setattr(base58, "b58decode", no_decoding)
+    assert refusal("z" * 130_000, "base58-32").startswith("too long: 130000 characters")
+
+
+def test_evm_refuses_41_hex_digits_as_too_long():
+    assert refusal("0x" + "a" * 41, "evm").startswith("too long: 43 characters")
+
+
+# --- valid addresses of canonical data -----------------------------------------------------
+
+
+def test_canonical_if_valid_canonicalises_valid_addresses_and_keeps_the_rest():
+    lower = EIP55_EXAMPLES[0].lower()
+    assert canonical_if_valid(lower, "evm") == EIP55_EXAMPLES[0]
+    assert canonical_if_valid(cosmos_address().upper(), "bech32:cosmos") == cosmos_address()
+    assert canonical_if_valid("S1", "base58-32") == "S1"
+    flipped = EIP55_EXAMPLES[0][:3] + EIP55_EXAMPLES[0][3].swapcase() + EIP55_EXAMPLES[0][4:]
+    assert canonical_if_valid(flipped, "evm") == flipped
 
 
 # --- formats -------------------------------------------------------------------------------

@@ -232,6 +232,72 @@ def test_unstake_never_takes_the_balance_below_zero():
     assert staked(events)
 
 
+def test_stake_and_unstake_of_one_amount_at_one_instant_inside_the_period_do_not_count():
+    # Balance 0 before; at 2 Jan 06:00 STAKE 4 then UNSTAKE 4: 0 + 4 - 4 = 0 at that instant.
+    events = [stake(ALICE, V1, "4", at(2, 6), "UNSTAKE"), stake(ALICE, V1, "4", at(2, 6))]
+    assert not staked(events)
+    # A RESTAKE with the UNSTAKE is the same blip.
+    assert not staked([stake(ALICE, V1, "4", at(2, 6), "RESTAKE"), events[0]])
+    # An UNSTAKE of less leaves 1 staked at that instant: staked.
+    assert staked([stake(ALICE, V1, "4", at(2, 6)), stake(ALICE, V1, "3", at(2, 6), "UNSTAKE")])
+
+
+def test_a_blip_next_to_other_events_counts_the_instant_as_a_whole():
+    # 2 Jan 06:00: STAKE 2, STAKE 3, UNSTAKE 5 -> 0; 2 Jan 08:00: UNSTAKE 1 (floors at 0).
+    events = [
+        stake(ALICE, V1, "2", at(2, 6)),
+        stake(ALICE, V1, "5", at(2, 6), "UNSTAKE"),
+        stake(ALICE, V1, "3", at(2, 6)),
+        stake(ALICE, V1, "1", at(2, 8), "UNSTAKE"),
+    ]
+    assert not staked(events)
+    # A STAKE at a later instant inside the period makes it staked.
+    assert staked([*events, stake(ALICE, V1, "1", at(2, 9))])
+
+
+def test_a_blip_exactly_at_the_period_start_without_earlier_stake_does_not_count():
+    events = [stake(ALICE, V1, "4", at(2)), stake(ALICE, V1, "4", at(2), "UNSTAKE")]
+    assert not staked(events)
+    # Nor for the period before, which ends at that instant (excluded).
+    assert not staked(events, period=P1)
+
+
+def test_a_blip_exactly_at_the_period_start_over_an_earlier_stake_leaves_it_staked():
+    # 1 before the period, then +4 -4 at its start: the balance at s is 1.
+    events = [
+        stake(ALICE, V1, "1", at(1, 5)),
+        stake(ALICE, V1, "4", at(2), "UNSTAKE"),
+        stake(ALICE, V1, "4", at(2)),
+    ]
+    assert staked(events)
+    # Taking the earlier 1 as well (UNSTAKE 5 at s) leaves 0 at s and nothing after: not staked.
+    events[1] = stake(ALICE, V1, "5", at(2), "UNSTAKE")
+    assert not staked(events)
+
+
+def test_unstake_at_the_start_then_stake_inside_the_period_is_staked():
+    events = [
+        stake(ALICE, V1, "1", at(1, 5)),
+        stake(ALICE, V1, "1", at(2), "UNSTAKE"),
+        stake(ALICE, V1, "2", at(2, 12)),
+    ]
+    assert staked(events)
+    # ... and the period before was staked too (1 from 1 Jan 05:00 to its end).
+    assert staked(events, period=P1)
+
+
+def test_events_at_the_period_end_are_left_out():
+    # A blip and a plain STAKE at e: neither counts for [s, e).
+    assert not staked([stake(ALICE, V1, "4", at(3)), stake(ALICE, V1, "4", at(3), "UNSTAKE")])
+    assert not staked(
+        [
+            stake(ALICE, V1, "2", at(2, 6)),
+            stake(ALICE, V1, "2", at(2, 6), "UNSTAKE"),
+            stake(ALICE, V1, "7", at(3)),
+        ]
+    )
+
+
 # ---- rules ------------------------------------------------------------------------------------
 
 

@@ -142,7 +142,7 @@ def test_an_evm_wallet_is_the_same_wallet_in_any_letter_case(world):
     assert check.rows[0].reason == "already claimed by partner Beta Exchange on ethereum"
     mine = check_file(world.beta, wallet_csv([(lower, "ethereum", "2024-01-01", "")]))
     assert mine.rows[0].outcome is Outcome.UNCHANGED
-    assert address in mine.rows[0].reason
+    assert mine.rows[0].wallet_address == address
 
 
 def test_the_same_address_on_two_chains_is_two_wallets(world):

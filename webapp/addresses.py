@@ -1,8 +1,10 @@
-"""Wallet address validation per chain address format.
+"""Wallet addresses per chain address format: validation and the canonical form.
 
 Formats: `base58-32` (Solana: base58 decoding to exactly 32 bytes), `evm` (`0x` + 40 hex;
-mixed case must pass the EIP-55 checksum; stored as given) and `bech32:<hrp>`.
-Each failure says what is wrong: wrong length, bad character, bad checksum, wrong prefix.
+mixed case must pass the EIP-55 checksum) and `bech32:<hrp>`. Every address is stored and
+compared in its canonical form (DOMAIN.md): `evm` in EIP-55 mixed case, `bech32` in lower
+case, `base58-32` exactly as given. Each failure says what is wrong: too long, wrong length,
+bad character, bad checksum, wrong prefix.
 """
 
 import re
@@ -33,18 +35,60 @@ def check_format(address_format: str) -> str:
     )
 
 
-def normalise_address(address: str, address_format: str) -> str:
-    """Trim the address and check it against the format; returns the address to store."""
+#: The longest address of each format, checked before any decoding (a long base58 string
+#: takes quadratic time to decode).
+EVM_LENGTH = 42
+BECH32_MAX_LENGTH = 90
+BASE58_32_MAX_LENGTH = 44
+
+
+def max_length(address_format: str) -> int:
+    """The most characters an address of this format can have."""
+    if address_format == "evm":
+        return EVM_LENGTH
+    if address_format == "base58-32":
+        return BASE58_32_MAX_LENGTH
+    if address_format.startswith("bech32:"):
+        return BECH32_MAX_LENGTH
+    raise AddressError(f"unknown address format {address_format!r}")
+
+
+def canonical_address(address: str, address_format: str) -> str:
+    """Check the address against its chain's format and return its canonical form.
+
+    Surrounding whitespace is trimmed. `evm`: all-lower or all-upper hex becomes EIP-55
+    mixed case, mixed case must already be EIP-55; `bech32`: all-upper becomes lower case,
+    mixed case is refused (BIP-173); `base58-32`: as given. AddressError says what is wrong.
+    """
     address = (address or "").strip()
     if not address:
         raise AddressError("address is empty")
+    limit = max_length(address_format)
+    if address_format == "evm" and not address.startswith("0x"):
+        raise AddressError("wrong prefix: an EVM address starts with 0x")
+    if len(address) > limit:
+        raise AddressError(
+            f"too long: {len(address)} characters, an address of format {address_format} "
+            f"has at most {limit}"
+        )
     if address_format == "base58-32":
         return _check_base58_32(address)
     if address_format == "evm":
         return _check_evm(address)
-    if address_format.startswith("bech32:"):
-        return _check_bech32(address, address_format.split(":", 1)[1])
-    raise AddressError(f"unknown address format {address_format!r}")
+    return _check_bech32(address, address_format.split(":", 1)[1])
+
+
+def canonical_if_valid(address: str, address_format: str) -> str:
+    """The canonical form of a valid address; any other text comes back unchanged.
+
+    For canonical data (staker rewards, stake events), whose staker addresses are the
+    provider's and are not refused for their format: only a valid address has a canonical
+    form, and only a valid address can be a partner's wallet.
+    """
+    try:
+        return canonical_address(address, address_format)
+    except AddressError:
+        return address
 
 
 def _check_base58_32(address: str) -> str:
@@ -76,9 +120,10 @@ def _check_evm(address: str) -> str:
         raise AddressError(f"bad character {', '.join(repr(c) for c in bad)}: not hexadecimal")
     if len(body) != 40:
         raise AddressError(f"wrong length: {len(body)} hex digits after 0x, expected 40")
-    if body != body.lower() and body != body.upper() and body != eip55_checksum(body):
+    checksummed = eip55_checksum(body)
+    if body != body.lower() and body != body.upper() and body != checksummed:
         raise AddressError("bad checksum: the mixed-case letters do not match EIP-55")
-    return address
+    return "0x" + checksummed
 
 
 def _check_bech32(address: str, hrp: str) -> str:
@@ -101,4 +146,4 @@ def _check_bech32(address: str, hrp: str) -> str:
     payload = bech32.convertbits(words, 5, 8, False)
     if payload is None or len(payload) not in (20, 32):
         raise AddressError("wrong length: the payload is neither 20 nor 32 bytes")
-    return address
+    return lowered

@@ -361,9 +361,11 @@ class StakeHistory:
     """Step 5: whether a wallet was staked with a validator during a period.
 
     Events of (wallet, validator) are replayed in timestamp order, STAKE and RESTAKE before
-    UNSTAKE at equal timestamps; UNSTAKE never takes the balance below zero. Staked during
-    [s, e) when the balance at s (after every event at or before s) is above zero, or the
-    balance after some event with s < timestamp < e is. No events: not staked.
+    UNSTAKE at equal timestamps; UNSTAKE never takes the balance below zero. The balance
+    counts per instant, after all of that instant's events: a STAKE and an UNSTAKE of the
+    same amount at one instant leave nothing staked there. Staked during [s, e) when the
+    balance at s (after every event at or before s) is above zero, or the balance at the
+    instant of some event with s < timestamp < e is. No events: not staked.
     """
 
     def __init__(self, stake_events: Iterable[StakeEvent]):
@@ -375,8 +377,12 @@ class StakeHistory:
     @staticmethod
     def _replay(events: list[StakeEvent]):
         events.sort(key=lambda ev: (_utc(ev.event_timestamp), ev.event_type == UNSTAKE))
-        times, positive = [], []
+        # times: the distinct instants, ascending; positive[i]: the balance after every
+        # event of instant i is above zero.
+        times: list[datetime] = []
+        positive: list[bool] = []
         balance = ZERO
+        last = None
         for event in events:
             if event.event_type == UNSTAKE:
                 balance = max(ZERO, MONEY.subtract(balance, event.stake_amount_native))
@@ -384,10 +390,15 @@ class StakeHistory:
                 balance = MONEY.add(balance, event.stake_amount_native)
             else:
                 raise ValueError(f"unknown stake event type {event.event_type!r}")
-            times.append(_utc(event.event_timestamp))
-            positive.append(balance > ZERO)
-        # next_positive[i]: the first index j >= i whose balance is above zero (len if none),
-        # so "some event inside the period left a positive balance" is one comparison.
+            instant = _utc(event.event_timestamp)
+            if instant != last:
+                last = instant
+                times.append(instant)
+                positive.append(balance > ZERO)
+            else:
+                positive[-1] = balance > ZERO
+        # next_positive[i]: the first instant j >= i whose balance is above zero (len if
+        # none), so "some instant inside the period left a positive balance" is one comparison.
         next_positive = [len(positive)] * (len(positive) + 1)
         for index in range(len(positive) - 1, -1, -1):
             next_positive[index] = index if positive[index] else next_positive[index + 1]

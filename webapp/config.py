@@ -1,11 +1,16 @@
 """Configuration read from the environment, with safe defaults for development."""
 
 import os
+from datetime import timedelta
 
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 DEFAULT_MAX_UPLOAD_MB = 64
+#: Rows a wallet file may have; a longer one is refused while it is read (MAX_WALLET_ROWS).
+DEFAULT_MAX_WALLET_ROWS = 250_000
+#: Hours a sign-in lasts; its CSRF tokens expire with it (SESSION_HOURS).
+DEFAULT_SESSION_HOURS = 12
 
 
 class ConfigError(RuntimeError):
@@ -31,14 +36,30 @@ def normalise_database_url(url: str) -> str:
 def load_config(app, test_config: dict | None = None) -> None:
     """Defaults, then the environment, then the test override; refuse unsafe production."""
     env = os.environ
+    session_hours = int(env.get("SESSION_HOURS", DEFAULT_SESSION_HOURS))
+    proxies = int(env.get("PROXY_FIX", "0") or 0)
+    # Behind a proxy that terminates HTTPS, cookies are Secure unless HTTPS=0 says otherwise.
+    https = _flag(env.get("HTTPS"), default=proxies > 0)
     app.config.from_mapping(
         SQLALCHEMY_DATABASE_URI=env.get("DATABASE_URL")
         or "sqlite:///" + os.path.join(app.instance_path, "commissions.sqlite3"),
         SECRET_KEY=env.get("SECRET_KEY"),
         MAX_CONTENT_LENGTH=int(env.get("MAX_UPLOAD_MB", DEFAULT_MAX_UPLOAD_MB)) * 1024 * 1024,
-        WTF_CSRF_TIME_LIMIT=None,
+        MAX_WALLET_ROWS=int(env.get("MAX_WALLET_ROWS", DEFAULT_MAX_WALLET_ROWS)),
+        PERMANENT_SESSION_LIFETIME=timedelta(hours=session_hours),
+        # A CSRF token lives as long as the sign-in it belongs to, and no longer.
+        WTF_CSRF_TIME_LIMIT=session_hours * 3600,
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=https,
+        REMEMBER_COOKIE_HTTPONLY=True,
+        REMEMBER_COOKIE_SAMESITE="Lax",
+        REMEMBER_COOKIE_SECURE=https,
+        PROXY_FIX=proxies,
+        # Failed sign-ins before a lock-out, per account and per client address, and its length.
+        LOGIN_MAX_FAILURES=int(env.get("LOGIN_MAX_FAILURES", 5)),
+        LOGIN_MAX_FAILURES_PER_ADDRESS=int(env.get("LOGIN_MAX_FAILURES_PER_ADDRESS", 20)),
+        LOGIN_LOCKOUT_MINUTES=int(env.get("LOGIN_LOCKOUT_MINUTES", 15)),
         SQLALCHEMY_ENGINE_OPTIONS={"pool_pre_ping": True},
         PAGE_SIZE=50,
     )
@@ -53,6 +74,18 @@ def load_config(app, test_config: dict | None = None) -> None:
             app.config["SECRET_KEY"] = "development-only-secret-key"
         else:
             raise ConfigError("SECRET_KEY is not set; production refuses to start without one")
+
+
+def _flag(value: str | None, default: bool) -> bool:
+    """An on/off environment setting: 1/true/yes/on or 0/false/no/off; unset gives `default`."""
+    if value is None or not value.strip():
+        return default
+    text = value.strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(f"HTTPS={value!r} is not 1 or 0")
 
 
 def _is_development(env) -> bool:

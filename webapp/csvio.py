@@ -46,12 +46,21 @@ class CsvReader:
     stream: io.TextIOBase
     columns: list[Column]
     present: list[str] = field(default_factory=list)
+    #: Data rows (blank lines aside) the file may have; None for no limit.
+    max_rows: int | None = None
 
     def __iter__(self) -> Iterator[tuple[int, dict[str, str]]]:
         records, positions = self._start()
+        count, limit = 0, self.max_rows
         for line, row in records:
             if not row or all(not cell.strip() for cell in row):
                 continue
+            count += 1
+            if limit is not None and count > limit:
+                raise CsvFormatError(
+                    f"the file has more than {limit:,} rows (line {line}); "
+                    f"split it into files of at most {limit:,} rows"
+                )
             yield (
                 line,
                 {
@@ -61,8 +70,11 @@ class CsvReader:
             )
 
     def _records(self) -> Iterator[tuple[int, list[str]]]:
-        """(line number, cells) of each record; bad bytes and bad CSV become CsvFormatError."""
-        reader = csv.reader(self.stream)
+        """(line number, cells) of each record; bad bytes and bad CSV become CsvFormatError.
+
+        A NUL character (byte 0) is refused with its line: no database column may hold one.
+        """
+        reader = csv.reader(_without_nul(self.stream))
         try:
             for row in reader:
                 yield reader.line_num, row
@@ -73,6 +85,11 @@ class CsvReader:
             ) from None
         except csv.Error as exc:
             raise CsvFormatError(f"line {reader.line_num}: not valid CSV ({exc})") from None
+        except _NulFound:
+            raise CsvFormatError(
+                f"line {reader.line_num + 1}: holds a NUL character (byte 0), which no cell may "
+                "hold; remove it and upload the file again"
+            ) from None
 
     def _start(self) -> tuple[Iterator[tuple[int, list[str]]], dict[str, int]]:
         """The records after the header, and where each expected column stands."""
@@ -107,15 +124,33 @@ class CsvReader:
         return positions
 
 
+class _NulFound(ValueError):
+    """A NUL character in the text of a CSV file."""
+
+
+def _without_nul(stream) -> Iterator[str]:
+    """The lines of `stream`, raising _NulFound at the first one with a NUL character."""
+    for text in stream:
+        if "\x00" in text:
+            raise _NulFound
+        yield text
+
+
 def open_text(data: bytes | io.BufferedIOBase) -> io.TextIOBase:
     """A text stream over CSV bytes: UTF-8 with an optional BOM, newlines left to csv."""
     binary = io.BytesIO(data) if isinstance(data, bytes | bytearray) else data
     return io.TextIOWrapper(binary, encoding="utf-8-sig", errors="strict", newline="")
 
 
-def read_csv(data: bytes | io.BufferedIOBase, columns: list[Column]) -> CsvReader:
-    """Read CSV bytes (or a binary stream) expecting `columns`; iterate the result for rows."""
-    return CsvReader(open_text(data), columns)
+def read_csv(
+    data: bytes | io.BufferedIOBase, columns: list[Column], max_rows: int | None = None
+) -> CsvReader:
+    """Read CSV bytes (or a binary stream) expecting `columns`; iterate the result for rows.
+
+    With `max_rows`, a file of more data rows is refused (CsvFormatError) as soon as the row
+    after the last allowed one is read, so a huge file never builds up in memory.
+    """
+    return CsvReader(open_text(data), columns, max_rows=max_rows)
 
 
 def check_utf8(data: bytes) -> None:

@@ -1,5 +1,8 @@
 """Extension singletons, bound to the app in `create_app` with `init_app`."""
 
+import contextlib
+import logging
+
 from flask_login import LoginManager
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
@@ -25,3 +28,13 @@ db = SQLAlchemy(model_class=Base)
 migrate = Migrate()
 csrf = CSRFProtect()
 login_manager = LoginManager()
+
+
+def rollback_quietly() -> None:
+    """Roll the session back; on a connection that is gone, drop the session instead of raising."""
+    try:
+        db.session.rollback()
+    except Exception:  # noqa: BLE001 - the connection died; nothing is left to roll back
+        logging.getLogger(__name__).warning("rollback failed; discarding the session")
+        with contextlib.suppress(Exception):
+            db.session.close()

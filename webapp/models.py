@@ -24,7 +24,7 @@ from sqlalchemy import (
     Uuid,
     text,
 )
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 
 from webapp.db_types import Amount, UTCDateTime
 from webapp.extensions import db
@@ -72,6 +72,10 @@ class User(UserMixin, TimestampMixin, db.Model):
     is_active_user: Mapped[bool] = mapped_column(
         "is_active", Boolean, nullable=False, default=True, server_default=text("true")
     )
+    #: Bumped by sign-out and password change: a session of an older generation is void.
+    session_generation: Mapped[int] = mapped_column(
+        Integer, nullable=False, default=0, server_default=text("0")
+    )
 
     __table_args__ = (CheckConstraint(sql_in("role", Role), name="ck_users_role"),)
 
@@ -86,6 +90,27 @@ class User(UserMixin, TimestampMixin, db.Model):
         """True when this user's role is at least `role` (viewer < manager < admin)."""
         order = [Role.VIEWER, Role.MANAGER, Role.ADMIN]
         return order.index(Role(self.role)) >= order.index(Role(role))
+
+
+class LoginFailure(db.Model):
+    """One failed sign-in, counted against its account (`email`) and its client `address`.
+
+    Kept in the database so that every worker sees the same count; rows older than the
+    lock-out window are deleted as new failures arrive.
+    """
+
+    __tablename__ = "login_failures"
+
+    failure_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    email: Mapped[str] = mapped_column(String(254), nullable=False)
+    address: Mapped[str] = mapped_column(String(64), nullable=False)
+    failed_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+
+    __table_args__ = (
+        Index("ix_login_failures_email_failed_at", "email", "failed_at"),
+        Index("ix_login_failures_address_failed_at", "address", "failed_at"),
+        Index("ix_login_failures_failed_at", "failed_at"),
+    )
 
 
 class AuditLog(db.Model):
@@ -320,19 +345,45 @@ class CanonicalStakeEvent(LineageMixin, db.Model):
     )
 
 
+#: Longest partner name; its key may be longer (case folding can expand a character to 3).
+PARTNER_NAME_LENGTH = 200
+
+
+def partner_name_key(name: str) -> str:
+    """A partner name as uniqueness sees it: letter case ignored (Unicode case folding)."""
+    return name.casefold()
+
+
+def _default_name_key(context) -> str:
+    # For inserts that do not go through the ORM object (which sets the key itself).
+    return partner_name_key(context.get_current_parameters()["name"])
+
+
 class Partner(TimestampMixin, db.Model):
-    """A wallet provider, exchange or fund manager that brings stakers."""
+    """A wallet provider, exchange or fund manager that brings stakers.
+
+    Names are unique whatever their letter case: `name_key` (the case-folded name) carries
+    the database's unique constraint.
+    """
 
     __tablename__ = "partners"
 
     partner_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
-    name: Mapped[str] = mapped_column(String(200), nullable=False, unique=True)
+    name: Mapped[str] = mapped_column(String(PARTNER_NAME_LENGTH), nullable=False, unique=True)
+    name_key: Mapped[str] = mapped_column(
+        String(3 * PARTNER_NAME_LENGTH), nullable=False, unique=True, default=_default_name_key
+    )
     contact: Mapped[str | None] = mapped_column(String(255), nullable=True)
     is_active: Mapped[bool] = mapped_column(
         Boolean, nullable=False, default=True, server_default=text("true")
     )
 
     __table_args__ = (CheckConstraint("name <> ''", name="ck_partners_name_not_empty"),)
+
+    @validates("name")
+    def _keep_name_key(self, _, name: str) -> str:
+        self.name_key = partner_name_key(name)
+        return name
 
 
 class PartnerWallet(TimestampMixin, db.Model):

@@ -28,7 +28,9 @@ ROUNDING = decimal.Context(
     prec=80, rounding=decimal.ROUND_HALF_EVEN, traps=[decimal.InvalidOperation]
 )
 
-_PLAIN_DECIMAL = re.compile(r"^(\d+)(?:\.(\d*))?$|^\.(\d+)$")
+# ASCII digits only: `\d` would also take Arabic-Indic or full-width digits (`٣٤٥`, `１２`).
+_PLAIN_DECIMAL = re.compile(r"^([0-9]+)(?:\.([0-9]*))?$|^\.([0-9]+)$")
+_WHOLE_NUMBER = re.compile(r"^[0-9]+$")
 
 
 class AmountError(ValueError):
@@ -55,6 +57,20 @@ def parse_amount(text: str) -> Decimal:
     if len(integer.lstrip("0")) > INTEGER_DIGITS:
         raise AmountError(f"amount {text.strip()!r} has more than {INTEGER_DIGITS} integer digits")
     return Decimal(f"{integer}.{fraction}" if fraction else integer)
+
+
+def is_whole_number(text: str | None) -> bool:
+    """True for a plain whole number written in ASCII digits (`12`, not `１２` or `+12`)."""
+    return bool(_WHOLE_NUMBER.match((text or "").strip()))
+
+
+def ascii_whole_number(form, field) -> None:
+    """WTForms validator: the field was typed as ASCII digits (IntegerField takes any digits)."""
+    from wtforms.validators import ValidationError
+
+    raw = (field.raw_data or [""])[0]
+    if raw and not is_whole_number(raw):
+        raise ValidationError("Give a whole number in the digits 0 to 9.")
 
 
 def format_amount(value: Decimal | None) -> str:

@@ -1,19 +1,52 @@
-"""Cross-cutting web plumbing: login everywhere, roles, page-or-fragment rendering, errors."""
+"""Cross-cutting web plumbing: login everywhere, roles, page-or-fragment rendering, errors,
+input that no view should see, and the security headers of every response."""
 
 import functools
+import itertools
+import logging
+import re
+import unicodedata
 import uuid
+from urllib.parse import quote
 
-from flask import Flask, abort, flash, redirect, render_template, request, url_for
+from flask import (
+    Flask,
+    Response,
+    abort,
+    flash,
+    redirect,
+    render_template,
+    request,
+    session,
+    stream_with_context,
+    url_for,
+)
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+from werkzeug.exceptions import InternalServerError
+from werkzeug.middleware.proxy_fix import ProxyFix
 
-from webapp.extensions import db, login_manager
+from webapp.csvio import iter_csv
+from webapp.extensions import db, login_manager, rollback_quietly
 from webapp.labels import labelled
 from webapp.models import Role, User
 from webapp.money import format_amount
 
+log = logging.getLogger(__name__)
+
 #: Endpoints reachable without signing in.
 PUBLIC_ENDPOINTS = frozenset({"auth.login", "static"})
+#: Where the session keeps the user's session generation (see User.session_generation).
+SESSION_GENERATION_KEY = "_generation"
+#: The highest page number a list accepts (a database integer).
+MAX_PAGE = 2**31 - 1
+#: Characters no text of the app may hold: NUL (PostgreSQL refuses it) and lone surrogates.
+_FORBIDDEN_TEXT = re.compile("[\x00\ud800-\udfff]")
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "frame-ancestors 'none'; base-uri 'self'; form-action 'self'"
+)
 
 
 def is_htmx() -> bool:
@@ -25,6 +58,21 @@ def render(page: str, fragment: str | None = None, status: int = 200, **context)
     """Render the full page, or only its fragment when htmx asked for it."""
     template = fragment if fragment and is_htmx() else page
     return render_template(template, **context), status
+
+
+def csv_download(header, rows, file_name: str) -> Response:
+    """A CSV file streamed row by row as it is read from the database.
+
+    The first row is read before the answer starts: a query that fails gives an error page,
+    never a file that breaks off after its header.
+    """
+    rows = iter(rows)
+    first = list(itertools.islice(rows, 1))
+    return Response(
+        stream_with_context(iter_csv(header, itertools.chain(first, rows))),
+        mimetype="text/csv",
+        headers=download_headers(file_name),
+    )
 
 
 def role_required(role: Role | str):
@@ -51,7 +99,50 @@ def _load_user(user_id: str):
         key = uuid.UUID(user_id)
     except ValueError:
         return None
-    return db.session.get(User, key)
+    user = db.session.get(User, key)
+    # A session of an older generation was signed out (or its password changed): void.
+    if user is None or session.get(SESSION_GENERATION_KEY) != user.session_generation:
+        return None
+    return user
+
+
+def bad_input_message() -> str | None:
+    """Why the request's text cannot be accepted (NUL byte, lone surrogate, huge page), or None."""
+    sources = [request.args]
+    if request.method not in ("GET", "HEAD", "OPTIONS"):
+        sources.append(request.form)
+    for source in sources:
+        for key, values in source.lists():
+            if _FORBIDDEN_TEXT.search(key) or any(_FORBIDDEN_TEXT.search(v) for v in values):
+                return (
+                    "The request holds a character that cannot be stored (a NUL byte or an "
+                    "invalid character); remove it and try again."
+                )
+    if request.method not in ("GET", "HEAD", "OPTIONS"):
+        for upload in request.files.values():
+            if upload.filename and _FORBIDDEN_TEXT.search(upload.filename):
+                return "The file name holds a character that cannot be stored; rename the file."
+    page = request.args.get("page", "").strip()
+    if page and (not (page.isascii() and page.isdigit()) or int(page) > MAX_PAGE):
+        return f"The page number must be a whole number from 1 to {MAX_PAGE}."
+    return None
+
+
+def download_headers(file_name: str) -> dict[str, str]:
+    """Content-Disposition for a download named `file_name` (RFC 6266 / RFC 5987).
+
+    Browsers that read `filename*` get the name as it is, in UTF-8; the others get an ASCII
+    fallback where every character outside letters, digits, dot, dash and underscore is `_`.
+    """
+    name = file_name.replace("\r", " ").replace("\n", " ").strip() or "download"
+    plain = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode("ascii")
+    fallback = re.sub(r"[^A-Za-z0-9._-]+", "_", plain).strip("._") or "download"
+    if "." in name and "." not in fallback:
+        fallback += "." + name.rsplit(".", 1)[1].encode("ascii", "ignore").decode("ascii")
+    disposition = f'attachment; filename="{fallback}"'
+    if fallback != name:
+        disposition += f"; filename*=UTF-8''{quote(name, safe='')}"
+    return {"Content-Disposition": disposition}
 
 
 def init_web(app: Flask) -> None:
@@ -60,21 +151,34 @@ def init_web(app: Flask) -> None:
     login_manager.login_message = "Please sign in to continue."
     login_manager.login_message_category = "info"
 
+    if app.config.get("PROXY_FIX"):
+        hops = int(app.config["PROXY_FIX"])
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
+
     @app.before_request
     def require_login():
-        if request.endpoint in PUBLIC_ENDPOINTS or request.endpoint is None:
-            return None
-        if not current_user.is_authenticated:
+        public = request.endpoint in PUBLIC_ENDPOINTS or request.endpoint is None
+        if not public and not current_user.is_authenticated:
             if is_htmx():
                 return "", 401, {"HX-Redirect": url_for("auth.login")}
             return login_manager.unauthorized()
+        if request.endpoint != "static":
+            message = bad_input_message()
+            if message:
+                return _error_page(400, message)
         return None
 
     @app.after_request
-    def vary_on_htmx(response):
+    def security_headers(response):
         response.vary.add("HX-Request")
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        response.headers.setdefault("X-Frame-Options", "DENY")
+        headers = response.headers
+        headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
+        headers.setdefault("Referrer-Policy", "same-origin")
+        headers.setdefault("X-Content-Type-Options", "nosniff")
+        headers.setdefault("X-Frame-Options", "DENY")
+        if request.endpoint != "static":
+            # Pages and downloads show amounts and partners: no copy in any cache.
+            headers["Cache-Control"] = "no-store"
         return response
 
     @app.errorhandler(CSRFError)
@@ -97,6 +201,31 @@ def init_web(app: Flask) -> None:
     def too_large(error):
         limit_mb = app.config["MAX_CONTENT_LENGTH"] // (1024 * 1024)
         return _error_page(413, f"The file is too large: the limit is {limit_mb} MB.")
+
+    @app.errorhandler(SQLAlchemyError)
+    def database_error(error):
+        # The connection may be gone: a failed rollback must not hide the answer.
+        rollback_quietly()
+        log.error("database error on %s %s", request.method, request.path, exc_info=error)
+        if isinstance(error, DBAPIError) and error.connection_invalidated:
+            return _error_page(
+                503,
+                "The database could not be reached; nothing was changed. Try again in a moment.",
+            )
+        return _error_page(
+            500,
+            "The database could not complete this request; nothing was changed. "
+            "Try again; if it happens again, tell an administrator.",
+        )
+
+    @app.errorhandler(InternalServerError)
+    def server_error(error):
+        rollback_quietly()
+        return _error_page(
+            500,
+            "Something went wrong on our side. Try again; if it happens again, tell an "
+            "administrator.",
+        )
 
     app.jinja_env.filters["amount"] = format_amount
     app.jinja_env.filters["labelled"] = labelled

@@ -12,6 +12,7 @@ from webapp import audit
 from webapp.errors import FieldError
 from webapp.extensions import db
 from webapp.models import Agreement, AgreementRule, Chain, Partner, RevenueComponent
+from webapp.money import is_whole_number
 from webapp.vocab import MAX_BPS
 
 FIELDS = ("partner_id", "chain_id", "name", "effective_from", "effective_to")
@@ -45,7 +46,7 @@ def parse_component(text: str) -> RevenueComponent:
 def parse_rate_bps(text) -> int:
     """A whole number of basis points from 0 to MAX_BPS."""
     raw = str(text).strip()
-    if not re.fullmatch(r"\d+", raw) or int(raw) > MAX_BPS:
+    if not is_whole_number(raw) or int(raw) > MAX_BPS:
         raise FieldError(
             f"rate {raw!r} must be a whole number of basis points from 0 to {MAX_BPS}",
             "rules",

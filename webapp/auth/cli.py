@@ -3,7 +3,7 @@
 import click
 from flask.cli import AppGroup
 
-from webapp.auth.service import UserError, create_user
+from webapp.auth.service import UserError, create_user, set_password
 
 users_cli = AppGroup("users", help="Manage the people who sign in.")
 
@@ -21,6 +21,22 @@ def create_command(email, role, password):
     except UserError as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(f"created {user.role} {user.email}")
+    if not password:
+        click.echo(f"password: {password_used}")
+
+
+@users_cli.command("set-password")
+@click.argument("email")
+@click.option(
+    "--password", help="The new password; a random one is generated and printed if omitted."
+)
+def set_password_command(email, password):
+    """Give a user a new password; every session the user has open ends."""
+    try:
+        user, password_used = set_password(email, password)
+    except UserError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"new password set for {user.email}; its sessions are ended")
     if not password:
         click.echo(f"password: {password_used}")
 

@@ -2,38 +2,61 @@
 
 from urllib.parse import urlsplit
 
-from flask import flash, redirect, render_template, request, url_for
+from flask import flash, redirect, render_template, request, session, url_for
 from flask_login import current_user, login_required, login_user, logout_user
 
 from webapp.auth import bp
 from webapp.auth.forms import LoginForm
-from webapp.auth.service import authenticate
+from webapp.auth.service import (
+    SignInLocked,
+    authenticate,
+    check_not_locked,
+    clear_failures,
+    end_sessions,
+    record_failure,
+)
+from webapp.web import SESSION_GENERATION_KEY
 
 
 @bp.route("/login", methods=["GET", "POST"])
 def login():
-    """Sign in with email and password."""
+    """Sign in with email and password; repeated failures lock the account for a while."""
     if current_user.is_authenticated:
         return redirect(url_for("main.index"))
     form = LoginForm()
+    status = 200
     if form.validate_on_submit():
+        address = request.remote_addr or "unknown"
+        try:
+            check_not_locked(form.email.data, address)
+        except SignInLocked as locked:
+            form.password.errors.append(str(locked))
+            response = render_template("auth/login.html", form=form)
+            return response, 429, {"Retry-After": str(locked.minutes * 60)}
         user = authenticate(form.email.data, form.password.data)
         if user is None:
+            record_failure(form.email.data, address)
             form.password.errors.append("Email or password is wrong.")
         else:
+            clear_failures(user.email)
             login_user(user)
+            session[SESSION_GENERATION_KEY] = user.session_generation
             target = request.args.get("next", "")
             parts = urlsplit(target)
             if not target.startswith("/") or parts.netloc or parts.scheme:
                 target = url_for("main.index")
             return redirect(target)
-    return render_template("auth/login.html", form=form), 200 if not form.errors else 400
+    if form.errors:
+        status = 400
+    return render_template("auth/login.html", form=form), status
 
 
 @bp.route("/logout", methods=["POST"])
 @login_required
 def logout():
-    """Sign out (a POST, so that it carries the CSRF token)."""
+    """Sign out (a POST, so that it carries the CSRF token); every copy of the session ends."""
+    end_sessions(current_user._get_current_object())
     logout_user()
+    session.clear()
     flash("You are signed out.", "info")
     return redirect(url_for("auth.login"))

@@ -1,22 +1,47 @@
-"""Users: creation with hashed passwords, and checking a sign-in."""
+"""Users: creation with hashed passwords, checking a sign-in, and throttling failed ones.
 
+Failed sign-ins are stored (table `login_failures`), so every worker of a served app counts
+the same failures: after `LOGIN_MAX_FAILURES` in `LOGIN_LOCKOUT_MINUTES` for one account, or
+`LOGIN_MAX_FAILURES_PER_ADDRESS` from one client address, sign-in is refused, the right
+password included, until the oldest of those failures is that many minutes old.
+"""
+
+import functools
+import math
 import secrets
+from datetime import datetime, timedelta
 
-from sqlalchemy import func, select
+from flask import current_app
+from sqlalchemy import delete, func, select
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from webapp import audit
 from webapp.extensions import db
-from webapp.models import Role, User
+from webapp.models import LoginFailure, Role, User, utcnow
 
 
 class UserError(ValueError):
     """A user that cannot be created as asked."""
 
 
+class SignInLocked(RuntimeError):
+    """Too many failed sign-ins: `minutes` until the next try may succeed."""
+
+    def __init__(self, minutes: int):
+        super().__init__(
+            f"Too many failed sign-ins. Try again in {minutes} minute{'s' if minutes > 1 else ''}."
+        )
+        self.minutes = minutes
+
+
+def normalise_email(email: str) -> str:
+    """The stored spelling of an email address: trimmed, lower case."""
+    return (email or "").strip().lower()
+
+
 def create_user(email: str, role: str, password: str | None = None) -> tuple[User, str]:
     """Create a user; returns it with the password (generated when none is given)."""
-    email = email.strip().lower()
+    email = normalise_email(email)
     if "@" not in email:
         raise UserError(f"{email!r} is not an email address")
     try:
@@ -34,9 +59,82 @@ def create_user(email: str, role: str, password: str | None = None) -> tuple[Use
     return user, password
 
 
+def set_password(email: str, password: str | None = None) -> tuple[User, str]:
+    """Give a user a new password and end every session it has; returns (user, password)."""
+    user = db.session.scalar(select(User).where(User.email == normalise_email(email)))
+    if user is None:
+        raise UserError(f"there is no user {normalise_email(email)}")
+    password = password or secrets.token_urlsafe(12)
+    user.password_hash = generate_password_hash(password)
+    end_sessions(user)
+    return user, password
+
+
+def end_sessions(user: User) -> None:
+    """Void every session of `user` (they carry the old generation); commits."""
+    user.session_generation = (user.session_generation or 0) + 1
+    db.session.commit()
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """A hash checked for unknown emails, so that they take as long as known ones."""
+    return generate_password_hash(secrets.token_urlsafe(16))
+
+
 def authenticate(email: str, password: str) -> User | None:
-    """The active user with this email and password, or None."""
-    user = db.session.scalar(select(User).where(func.lower(User.email) == email.strip().lower()))
-    if user is None or not user.is_active or not check_password_hash(user.password_hash, password):
+    """The active user with this email and password, or None.
+
+    The password is checked against a hash in every case (a dummy one for an unknown email),
+    so the answer takes the same time whether the account exists or not.
+    """
+    user = db.session.scalar(select(User).where(func.lower(User.email) == normalise_email(email)))
+    matches = check_password_hash(user.password_hash if user else _dummy_hash(), password)
+    if user is None or not matches or not user.is_active:
         return None
     return user
+
+
+def check_not_locked(email: str, address: str, now: datetime | None = None) -> None:
+    """Raise SignInLocked while the account or the client address is locked out."""
+    config = current_app.config
+    now = now or utcnow()
+    waits = [
+        _wait(LoginFailure.email == normalise_email(email), config["LOGIN_MAX_FAILURES"], now),
+        _wait(LoginFailure.address == address, config["LOGIN_MAX_FAILURES_PER_ADDRESS"], now),
+    ]
+    longest = max(waits)
+    if longest > timedelta(0):
+        raise SignInLocked(max(1, math.ceil(longest.total_seconds() / 60)))
+
+
+def _wait(condition, limit: int, now: datetime) -> timedelta:
+    """How long until fewer than `limit` failures matching `condition` lie in the window."""
+    window = timedelta(minutes=current_app.config["LOGIN_LOCKOUT_MINUTES"])
+    times = db.session.scalars(
+        select(LoginFailure.failed_at)
+        .where(condition, LoginFailure.failed_at > now - window)
+        .order_by(LoginFailure.failed_at.desc())
+        .limit(limit)
+    ).all()
+    if len(times) < limit:
+        return timedelta(0)
+    # The oldest of the last `limit` failures leaves the window first.
+    return times[-1] + window - now
+
+
+def record_failure(email: str, address: str) -> None:
+    """Count a failed sign-in against the account and the address; drop expired ones."""
+    now = utcnow()
+    window = timedelta(minutes=current_app.config["LOGIN_LOCKOUT_MINUTES"])
+    db.session.execute(delete(LoginFailure).where(LoginFailure.failed_at <= now - window))
+    db.session.add(
+        LoginFailure(email=normalise_email(email)[:254], address=address[:64], failed_at=now)
+    )
+    db.session.commit()
+
+
+def clear_failures(email: str) -> None:
+    """Forget an account's failures after it signed in."""
+    db.session.execute(delete(LoginFailure).where(LoginFailure.email == normalise_email(email)))
+    db.session.commit()

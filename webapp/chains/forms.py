@@ -4,6 +4,8 @@ from flask_wtf import FlaskForm
 from wtforms import IntegerField, StringField
 from wtforms.validators import DataRequired, InputRequired, NumberRange
 
+from webapp.money import ascii_whole_number
+
 
 class ChainForm(FlaskForm):
     """A new chain."""
@@ -12,7 +14,9 @@ class ChainForm(FlaskForm):
     name = StringField("Name", validators=[DataRequired()])
     token_symbol = StringField("Token symbol", validators=[DataRequired()])
     display_decimals = IntegerField(
-        "Display decimals", default=9, validators=[InputRequired(), NumberRange(0, 18)]
+        "Display decimals",
+        default=9,
+        validators=[InputRequired(), ascii_whole_number, NumberRange(0, 18)],
     )
     address_format = StringField(
         "Address format",

@@ -45,9 +45,16 @@ def day_start(day: date) -> datetime:
     return datetime.combine(day, time(), tzinfo=UTC)
 
 
+def next_day_start(day: date) -> datetime:
+    """The start of the day after `day`; after 9999-12-31, the last instant there is."""
+    if day == date.max:
+        return datetime.max.replace(tzinfo=UTC)
+    return day_start(day + timedelta(days=1))
+
+
 def starts_within(column, date_from: date, date_to: date):
     """SQL condition: the instant `column` falls on a UTC day within [date_from, date_to]."""
-    return (column >= day_start(date_from)) & (column < day_start(date_to + timedelta(days=1)))
+    return (column >= day_start(date_from)) & (column < next_day_start(date_to))
 
 
 def terms_of(agreement: Agreement) -> AgreementTerms:

@@ -3,7 +3,7 @@ and read any run with the exclusions that explain a wallet's empty line."""
 
 from datetime import UTC, date, datetime, timedelta
 
-from flask import Response, request, stream_with_context
+from flask import request
 from flask_login import current_user
 from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
@@ -12,13 +12,12 @@ from webapp.attribution import REASONS
 from webapp.commissions import bp, service
 from webapp.commissions.forms import CommissionRangeForm
 from webapp.commissions.service import EXPORT_HEADER, CommissionError
-from webapp.csvio import iter_csv
 from webapp.db_types import decimal_sum
 from webapp.extensions import db
 from webapp.models import CommissionExclusion, CommissionRun, PartnerCommissionLine, Role
 from webapp.money import money_sum
 from webapp.wallets.service import slugify
-from webapp.web import flash_and_redirect, render, role_required
+from webapp.web import csv_download, flash_and_redirect, render, role_required
 
 #: Rows of a run's per-wallet exclusions shown per page.
 RUN_WALLET_PAGE = 100
@@ -133,13 +132,8 @@ def export():
     name = (
         f"commissions-{slugify(partner.name)}-{date_from.isoformat()}-to-{date_to.isoformat()}.csv"
     )
-    rows = service.export_rows(partner, date_from, date_to)
     # The lines stream out of the database while the response is sent, inside the request.
-    return Response(
-        stream_with_context(iter_csv(EXPORT_HEADER, rows)),
-        mimetype="text/csv",
-        headers={"Content-Disposition": f'attachment; filename="{name}"'},
-    )
+    return csv_download(EXPORT_HEADER, service.export_rows(partner, date_from, date_to), name)
 
 
 def _reason_order(reason: str) -> tuple:

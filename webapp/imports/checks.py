@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from webapp.addresses import canonical_if_valid
 from webapp.csvio import Column, RowError
 from webapp.models import PayloadKind, RevenueComponent, StakeEventType
 from webapp.money import AmountError, parse_amount
@@ -21,6 +22,8 @@ ERROR_LIMIT = 1000
 KEY_LENGTH = 100
 #: Longest period label the schema holds.
 LABEL_LENGTH = 50
+#: Canonical addresses remembered per chain while a file is read (bounds the memory).
+ADDRESS_CACHE_LIMIT = 200_000
 
 COMPONENTS = {member.value: member.value for member in RevenueComponent}
 EVENT_TYPES = {member.value: member.value for member in StakeEventType}
@@ -72,6 +75,8 @@ class Reference:
 
     chains: set[str]
     periods: list[PeriodRef] = field(default_factory=list)
+    #: Each chain's address format, by chain id (staker addresses are made canonical).
+    address_formats: dict[str, str] = field(default_factory=dict)
     #: How to name a stored payload in a message, by payload id.
     payload_names: dict[uuid.UUID, str] = field(default_factory=dict)
 
@@ -91,6 +96,32 @@ class Reference:
         if index >= 0 and instant < refs[index].end_time:
             return refs[index]
         return None
+
+    def address_canonicaliser(self) -> Callable[[str, str], str]:
+        """canonical(chain_id, address): the address in its chain's canonical form.
+
+        A valid address becomes canonical (DOMAIN.md), anything else stays as given. Forms
+        are worked out once per distinct address of a file, and not at all for `base58-32`,
+        whose canonical form is the address as given.
+        """
+        caches: dict[str, dict[str, str] | None] = {
+            chain_id: None if address_format == "base58-32" else {}
+            for chain_id, address_format in self.address_formats.items()
+        }
+        formats = self.address_formats
+
+        def canonical(chain_id: str, address: str) -> str:
+            cache = caches.get(chain_id)
+            if cache is None:
+                return address
+            found = cache.get(address)
+            if found is None:
+                if len(cache) >= ADDRESS_CACHE_LIMIT:
+                    cache.clear()
+                found = cache[address] = canonical_if_valid(address, formats[chain_id])
+            return found
+
+        return canonical
 
     def overlapping(self, chain_id: str, start: datetime, end: datetime) -> PeriodRef | None:
         """A stored period of the chain that shares an instant with [start, end), if any."""
@@ -236,8 +267,9 @@ def _validator_revenue_rows(reference: Reference, errors: ErrorLog):
     return check
 
 
-def _staker_rewards_rows(reference: Reference, errors: ErrorLog):
+def _staker_rewards_rows(reference: Reference, errors: ErrorLog, canonical=None):
     chains, by_label = reference.chains, reference.by_label
+    canonical = canonical or reference.address_canonicaliser()
 
     def check(line: int, row: dict) -> tuple | None:
         before = errors.count
@@ -249,6 +281,7 @@ def _staker_rewards_rows(reference: Reference, errors: ErrorLog):
         amount = _amount(row, "reward_amount_native", line, errors)
         if errors.count != before:
             return None
+        staker_address = canonical(chain_id, staker_address)
         return (chain_id, period_id, validator_key, staker_address, component, amount)
 
     return check
@@ -256,6 +289,7 @@ def _staker_rewards_rows(reference: Reference, errors: ErrorLog):
 
 def _stake_events_rows(reference: Reference, errors: ErrorLog):
     chains = reference.chains
+    canonical = reference.address_canonicaliser()
 
     def check(line: int, row: dict) -> tuple | None:
         before = errors.count
@@ -284,7 +318,7 @@ def _stake_events_rows(reference: Reference, errors: ErrorLog):
             chain_id,
             period.key,
             validator_key,
-            staker_address,
+            canonical(chain_id, staker_address),
             event_type,
             amount,
             timestamp,
@@ -331,7 +365,11 @@ def _validator_revenue_checker(reference: Reference, errors: ErrorLog):
 
 def _staker_rewards_checker(reference: Reference, errors: ErrorLog):
     by_label = reference.by_label
-    full = _by_name(_staker_rewards_rows, REWARD_NAMES)(reference, errors)
+    canonical = reference.address_canonicaliser()
+    full_by_name = _staker_rewards_rows(reference, errors, canonical)
+
+    def full(line: int, row: tuple) -> tuple | None:
+        return full_by_name(line, dict(zip(REWARD_NAMES, row, strict=True)))
 
     def check(line: int, row: tuple) -> tuple | None:
         chain_id, label, validator_key, staker_address, component, amount = row
@@ -348,6 +386,7 @@ def _staker_rewards_checker(reference: Reference, errors: ErrorLog):
             except AmountError:
                 pass
             else:
+                staker_address = canonical(chain_id, staker_address)
                 return (chain_id, period.key, validator_key, staker_address, component, amount)
         return full(line, row)
 

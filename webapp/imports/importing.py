@@ -7,6 +7,7 @@ the stored rows of the file's periods first, and is audit-logged.
 """
 
 import hashlib
+import logging
 import os
 import uuid
 from collections import Counter
@@ -18,7 +19,7 @@ from sqlalchemy.orm import selectinload
 
 from webapp import audit
 from webapp.csvio import CsvFormatError
-from webapp.extensions import db
+from webapp.extensions import db, rollback_quietly
 from webapp.imports import writers
 from webapp.imports.checks import SPECS, ErrorLog, KindSpec, PeriodRef, Reference, overlap_errors
 from webapp.imports.reading import read_rows
@@ -34,6 +35,8 @@ from webapp.models import (
     utcnow,
 )
 from webapp.money import MONEY
+
+log = logging.getLogger(__name__)
 
 #: The table each kind fills, and the name of its id column.
 MODELS = {
@@ -202,13 +205,14 @@ def import_file(
     except writers.ParentMissing as error:
         report.problem = f"{error}; import the file again"
     except writers.DATABASE_ERRORS as error:
-        first_line = str(error).strip().splitlines()[0] if str(error).strip() else ""
+        # The driver's text names tables and constraints: the log gets it, the user does not.
+        log.warning("import of %s failed in the database: %s", report.file_name, error)
         report.problem = (
-            "the rows could not be written, probably because another import changed the "
-            f"same data at the same time; import the file again ({first_line})"
+            "the rows could not be written (the database connection failed, or another import "
+            "changed the same data at the same time); nothing was stored: import the file again"
         )
     if not report.ok or dry_run:
-        db.session.rollback()
+        rollback_quietly()
         report.payload_id = None
     return report
 
@@ -423,7 +427,8 @@ class _Scan:
 
 
 def _load_reference(spec: KindSpec) -> Reference:
-    chains = set(db.session.scalars(select(Chain.chain_id)))
+    formats = dict(db.session.execute(select(Chain.chain_id, Chain.address_format)).all())
+    chains = set(formats)
     periods = [
         PeriodRef(*row)
         for row in db.session.execute(
@@ -440,7 +445,7 @@ def _load_reference(spec: KindSpec) -> Reference:
     names = {}
     if spec.kind == PayloadKind.PERIODS:
         names = payload_names(p.source_payload_id for p in periods)
-    return Reference(chains=chains, periods=periods, payload_names=names)
+    return Reference(chains=chains, periods=periods, payload_names=names, address_formats=formats)
 
 
 def _period_ids(touched) -> set[uuid.UUID]:

@@ -1,7 +1,5 @@
 """Data imports page: upload and preview a file, commit it, browse payloads and totals."""
 
-import contextlib
-
 from flask import current_app, request
 from flask_login import current_user
 
@@ -115,8 +113,12 @@ def commit(token):
 @role_required(Role.MANAGER)
 def discard(token):
     """Forget a previewed file without importing it."""
-    with contextlib.suppress(staging.StagedFileMissing):
+    try:
         staging.discard(staging.load(token, current_user.user_id))
+    except staging.StagedFileNotYours as error:
+        return _page(status=403, problem=f"Nothing was discarded: {error}.")
+    except staging.StagedFileMissing:
+        pass
     if is_htmx():
         return render("imports/partial/result.html")
     return flash_and_redirect("The file was discarded; nothing was stored.", "imports.index")

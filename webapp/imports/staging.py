@@ -22,6 +22,10 @@ class StagedFileMissing(LookupError):
     """The staged file is gone (committed, discarded, expired) or is someone else's."""
 
 
+class StagedFileNotYours(StagedFileMissing):
+    """The staged file was uploaded by another user: it is left alone."""
+
+
 @dataclass
 class StagedFile:
     """An uploaded file kept for its commit."""
@@ -75,7 +79,9 @@ def load(token: str, user_id) -> StagedFile:
         raise StagedFileMissing(
             "this upload is no longer available; upload the file again"
         ) from None
-    if staged.user_id != str(user_id) or not os.path.exists(staged.path):
+    if staged.user_id != str(user_id):
+        raise StagedFileNotYours("this upload is another user's; it was left as it is")
+    if not os.path.exists(staged.path):
         raise StagedFileMissing("this upload is no longer available; upload the file again")
     return staged
 

@@ -3,11 +3,12 @@
 import uuid
 
 from sqlalchemy import func, or_, select
+from sqlalchemy.exc import IntegrityError
 
 from webapp import audit
 from webapp.errors import FieldError
 from webapp.extensions import db
-from webapp.models import Partner
+from webapp.models import Partner, partner_name_key
 
 FIELDS = ("name", "contact", "is_active")
 
@@ -22,9 +23,9 @@ def get_partner(partner_id) -> Partner | None:
 
 
 def find_partner_by_name(name: str) -> Partner | None:
-    """The partner with exactly this name (case-insensitive), or None."""
+    """The partner with this name whatever its letter case, or None."""
     return db.session.scalar(
-        select(Partner).where(func.lower(Partner.name) == name.strip().lower())
+        select(Partner).where(Partner.name_key == partner_name_key(name.strip()))
     )
 
 
@@ -42,21 +43,37 @@ def search_partners(query: str = "", include_inactive: bool = True) -> list[Part
     return list(db.session.scalars(stmt))
 
 
+def _duplicate(other_name: str) -> FieldError:
+    return FieldError(f"A partner named {other_name!r} exists already.", "name")
+
+
 def _check_name(name: str, exclude: Partner | None = None) -> str:
     name = (name or "").strip()
     if not name:
         raise FieldError("A partner needs a name.", "name")
     other = find_partner_by_name(name)
     if other is not None and other is not exclude:
-        raise FieldError(f"A partner named {other.name!r} exists already.", "name")
+        raise _duplicate(other.name)
     return name
+
+
+def _flush_name(name: str) -> None:
+    """Flush a new or renamed partner; a name taken a moment ago by another request (the
+    database's unique name key) becomes the same FieldError as the check before it."""
+    try:
+        db.session.flush()
+    except IntegrityError:
+        db.session.rollback()
+        other = find_partner_by_name(name)
+        raise _duplicate(other.name if other is not None else name) from None
 
 
 def create_partner(name: str, contact: str | None = None) -> Partner:
     """Create an active partner; names are unique, ignoring case."""
-    partner = Partner(name=_check_name(name), contact=(contact or "").strip() or None)
+    name = _check_name(name)
+    partner = Partner(name=name, contact=(contact or "").strip() or None)
     db.session.add(partner)
-    db.session.flush()
+    _flush_name(name)
     audit.record("create", "partner", partner.partner_id, after=audit.snapshot(partner, FIELDS))
     db.session.commit()
     return partner
@@ -67,6 +84,7 @@ def update_partner(partner: Partner, name: str, contact: str | None) -> Partner:
     before = audit.snapshot(partner, FIELDS)
     partner.name = _check_name(name, exclude=partner)
     partner.contact = (contact or "").strip() or None
+    _flush_name(partner.name)
     audit.record("update", "partner", partner.partner_id, before, audit.snapshot(partner, FIELDS))
     db.session.commit()
     return partner

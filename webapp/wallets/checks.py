@@ -14,7 +14,7 @@ from datetime import UTC, date, datetime
 
 from sqlalchemy import ARRAY, String, any_, bindparam, select
 
-from webapp.addresses import AddressError, eip55_checksum, normalise_address
+from webapp.addresses import AddressError, canonical_address
 from webapp.csvio import Column
 from webapp.extensions import db
 from webapp.models import Chain, Partner, PartnerWallet
@@ -126,20 +126,8 @@ def parse_introduced_date(text: str) -> date:
 
 
 def wallet_key(chain: Chain, address: str) -> tuple[str, str]:
-    """The identity of a wallet: EVM and bech32 addresses are the same in any letter case."""
-    if chain.address_format == "evm" or chain.address_format.startswith("bech32:"):
-        return chain.chain_id, address.lower()
+    """The identity of a wallet: its chain and its canonical address (see canonical_address)."""
     return chain.chain_id, address
-
-
-def spellings(chain: Chain, address: str) -> set[str]:
-    """Every valid way to write this address, so a stored one is found however it was typed."""
-    if chain.address_format == "evm":
-        body = address[2:]
-        return {address, "0x" + body.lower(), "0x" + body.upper(), "0x" + eip55_checksum(body)}
-    if chain.address_format.startswith("bech32:"):
-        return {address, address.lower(), address.upper()}
-    return {address}
 
 
 def load_chains() -> dict[str, Chain]:
@@ -148,16 +136,16 @@ def load_chains() -> dict[str, Chain]:
 
 
 def find_claims(chains: dict[str, Chain], addresses: Iterable[tuple[str, str]]) -> dict:
-    """Existing wallets holding any of these (chain_id, address) pairs, by wallet key.
+    """Existing wallets holding any of these (chain_id, canonical address) pairs, by key.
 
-    One query on PostgreSQL (an array parameter); a few chunked queries on SQLite.
+    Stored addresses are canonical, so an equal text is the same wallet. One query on
+    PostgreSQL (an array parameter); a few chunked queries on SQLite.
     """
-    wanted: dict[tuple[str, str], str] = {}
+    wanted: set[tuple[str, str]] = set()
     texts: set[str] = set()
     for chain_id, address in addresses:
-        chain = chains[chain_id]
-        wanted[wallet_key(chain, address)] = address
-        texts.update(spellings(chain, address))
+        wanted.add(wallet_key(chains[chain_id], address))
+        texts.add(address)
     if not texts:
         return {}
     stmt = select(
@@ -219,7 +207,7 @@ def check_rows(
             row.refuse("chain_id", f"unknown chain {row.chain_id!r}")
         else:
             try:
-                row.wallet_address = normalise_address(row.wallet_address, chain.address_format)
+                row.wallet_address = canonical_address(row.wallet_address, chain.address_format)
             except AddressError as exc:
                 row.refuse("wallet_address", f"{exc} (for {chain.chain_id})")
             else:
@@ -244,8 +232,6 @@ def check_rows(
         if claim.partner_id == partner.partner_id:
             row.outcome = Outcome.UNCHANGED
             row.reason = "already this partner's"
-            if claim.wallet_address != row.wallet_address:
-                row.reason += f" (stored as {claim.wallet_address})"
         else:
             row.refuse(
                 "wallet_address",

@@ -45,7 +45,7 @@ from webapp.wallets.upload import (
     problem_rows_csv,
     store_upload,
 )
-from webapp.web import flash_and_redirect, is_htmx, render, role_required
+from webapp.web import download_headers, flash_and_redirect, is_htmx, render, role_required
 
 PREVIEW_PAGE_SIZE = 100
 WALLETS_CHANGED = json.dumps({"wallets-changed": True})
@@ -86,7 +86,9 @@ def list_partner_wallets(partner_id):
     """The wallet list under the filters; a full request lands on the partner page."""
     partner = db.get_or_404(Partner, partner_id)
     if not is_htmx():
-        return redirect(url_for("partners.detail", partner_id=partner_id, **request.args))
+        # Only the filters travel: url_for's own keywords (partner_id, _external...) do not.
+        filters = {k: v for k, v in request.args.items() if k != "partner_id" and k[:1] != "_"}
+        return redirect(url_for("partners.detail", partner_id=partner_id, **filters))
     section = wallet_section(partner)
     return render(
         "partners/detail.html",
@@ -107,7 +109,7 @@ def export(partner_id):
     return Response(
         stream_with_context(export_rows(partner, filters)),
         mimetype="text/csv",
-        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+        headers=download_headers(name),
     )
 
 
@@ -314,7 +316,7 @@ def upload_rows(partner_id, token):
     outcome = outcome if outcome in stored.counts else ""
     after = request.args.get("after", "0")
     rows, more = preview_rows(
-        stored, outcome, int(after) if after.isdigit() else 0, PREVIEW_PAGE_SIZE
+        stored, outcome, int(after) if after.isascii() and after.isdigit() else 0, PREVIEW_PAGE_SIZE
     )
     return render(
         "wallets/preview.html",
@@ -336,7 +338,7 @@ def upload_problems(partner_id, token):
     return Response(
         problem_rows_csv(stored),
         mimetype="text/csv",
-        headers={"Content-Disposition": f'attachment; filename="{name}-problems.csv"'},
+        headers=download_headers(f"{name}-problems.csv"),
     )
 
 

@@ -115,7 +115,7 @@ def check_file(partner: Partner, data: bytes, default_chain_id: str = "") -> Wal
     """Check every row of a wallet file; UploadError when the file cannot be read as one."""
     try:
         check_utf8(data)
-        reader = read_csv(data, WALLET_COLUMNS)
+        reader = read_csv(data, WALLET_COLUMNS, max_rows=current_app.config["MAX_WALLET_ROWS"])
         rows = list(reader)
     except CsvFormatError as exc:
         raise UploadError(str(exc)) from None
