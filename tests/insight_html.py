@@ -56,14 +56,25 @@ def cells(row: str) -> list[str]:
 
 def period_rows(page: str, prefix: str) -> list[tuple[str, list[str], str]]:
     """(label, numeric cells, drill link) of each period row of a drill-down table."""
-    table = section(page, f"periods-{prefix}", "table")
     rows = []
     for label, body in re.findall(
-        r'<tr class="period-row" data-period="([^"]*)">(.*?)</tr>', table, re.S
+        rf'<tr class="period-row" data-owner="{prefix}" data-period="([^"]*)">(.*?)</tr>',
+        page,
+        re.S,
     ):
-        link = re.search(r'hx-get="([^"]*)"', body).group(1).replace("&amp;", "&")
-        rows.append((label, cells(body), link))
+        link = re.search(r'<a href="([^"]*)"[^>]*class="drill-link"', body).group(1)
+        rows.append((label, cells(body), link.replace("&amp;", "&")))
     return rows
+
+
+def embedded_slices(page: str, prefix: str, period_id: str) -> str:
+    """The breakdown a preview holds for one period, in the row below the period's."""
+    start = page.index(f'id="slot-{prefix}-{period_id}"')
+    ends = [
+        page.find(marker, start)
+        for marker in ('<tr class="period-row"', '<tfoot><tr><th scope="row">Total</th>')
+    ]
+    return page[start : min(e for e in ends if e > 0)]
 
 
 def slice_rows(fragment: str) -> list[tuple[str, str, list[str], str]]:

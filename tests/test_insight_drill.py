@@ -11,6 +11,7 @@ from tests.insight_html import (
     chart_bars,
     chart_table,
     chart_totals,
+    embedded_slices,
     period_rows,
     slice_rows,
     total_row,
@@ -57,6 +58,10 @@ def walk_drill_down(client, page: str, prefix: str) -> int:
     for _label, (lines, base, commission, _held), link in rows:
         fragment = text(client.get(link, headers=HX))
         slices = slice_rows(fragment)
+        if prefix.startswith("agreement-"):
+            # The preview's own copy of the breakdown is the period page's.
+            period_id = link.split("/periods/")[1].split("?")[0]
+            assert slice_rows(embedded_slices(page, prefix, period_id)) == slices
         assert [str(sum(int(s[2][0].replace(",", "")) for s in slices))] == [lines.replace(",", "")]
         assert money_sum(Decimal(s[2][1]) for s in slices) == Decimal(base)
         assert money_sum(Decimal(s[2][2]) for s in slices) == Decimal(commission)

@@ -77,10 +77,13 @@ def test_compare_switch_drill_explain_and_find_the_switch(manager_page, live_ser
     )
     section = page.locator(f"#periods-agreement-{agreement_id}")
     page.evaluate("window.__sameDocument = true")
-    section.locator('tr[data-period="701"]').get_by_role(
+    period_link = section.locator('tr[data-period="701"]').get_by_role(
         "link", name="By validator and component"
-    ).click()
-    slice_row = page.locator('tr.slice-row[data-validator="Vote111"][data-component="MEV"]')
+    )
+    period_link.click()
+    expect(period_link).to_have_attribute("aria-expanded", "true")
+    slot = page.locator(f"#{period_link.get_attribute('aria-controls')}")
+    slice_row = slot.locator('tr.slice-row[data-validator="Vote111"][data-component="MEV"]')
     expect(slice_row).to_be_visible()
     slice_row.get_by_role("link", name="Wallets").click()
     paid_row = page.locator(f'tr.wallet-line[data-wallet="{W_PAID}"]')

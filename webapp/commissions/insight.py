@@ -130,8 +130,12 @@ def run_periods(run: CommissionRun, period_id=None) -> list[PeriodRow]:
     """Per period of a run's stored lines and exclusions, in period order (two queries);
     only one period when `period_id` is given."""
     L, X, P = PartnerCommissionLine, CommissionExclusion, CanonicalPeriod
-    only_lines = [L.period_id == period_id] if period_id is not None else []
-    only_held = [X.period_id == period_id] if period_id is not None else []
+    # The partner's and the agreement's own columns let the per-period indexes serve.
+    only_lines = [L.partner_id == run.partner_id]
+    only_held = [X.agreement_id == run.agreement_id]
+    if period_id is not None:
+        only_lines.append(L.period_id == period_id)
+        only_held.append(X.period_id == period_id)
     lines = db.session.execute(
         select(
             L.period_id,
@@ -241,6 +245,7 @@ def run_wallet_lines(
         )
         .where(
             L.run_id == run.run_id,
+            L.partner_id == run.partner_id,
             L.period_id == period_id,
             L.validator_key == validator,
             L.revenue_component == component,
@@ -251,6 +256,7 @@ def run_wallet_lines(
         select(X.wallet_address, X.reason, X.held_back_amount_native)
         .where(
             X.run_id == run.run_id,
+            X.agreement_id == run.agreement_id,
             X.period_id == period_id,
             X.validator_key == validator,
             X.revenue_component == component,

@@ -90,6 +90,7 @@ def preview_insight(agreement, result, date_from: date, date_to: date) -> dict:
         "totals": insight.totals_of(rows),
         "chart": insight.commission_chart(rows, unit, f"Commission per period, {agreement.name}"),
         "unit": unit,
+        "per_wallet": agreement.wallet_attribution_enabled,
         "owner": {
             "agreement_id": agreement.agreement_id,
             "date_from": date_from.isoformat(),
