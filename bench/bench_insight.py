@@ -99,6 +99,7 @@ def measure(url: str, repeat: int) -> None:
     from webapp.auth.service import create_user
     from webapp.extensions import db
     from webapp.models import Agreement, CanonicalPeriod, CommissionRun, PartnerWallet, User
+    from webapp.web import SESSION_GENERATION_KEY
 
     app = bench_commissions.make_app(url)
     with app.app_context():
@@ -114,6 +115,7 @@ def measure(url: str, repeat: int) -> None:
             select(PartnerWallet.wallet_address).order_by(PartnerWallet.wallet_address).offset(5000)
         ).first()
         ids = {
+            "generation": user.session_generation,
             "agreement": agreement.agreement_id,
             "run": run.run_id,
             "period": period.period_id,
@@ -125,6 +127,7 @@ def measure(url: str, repeat: int) -> None:
     with client.session_transaction() as session:
         session["_user_id"] = str(ids["user"])
         session["_fresh"] = True
+        session[SESSION_GENERATION_KEY] = ids["generation"]
     hx = {"HX-Request": "true"}
     validator, component = bench_commissions.VALIDATORS[0], "MEV"
     day = {"date_from": "2025-01-01", "date_to": "2025-01-30"}

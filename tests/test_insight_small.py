@@ -45,3 +45,9 @@ def test_favicon_is_served_and_linked(client, manager_client):
     assert client.get("/static/favicon.svg").status_code == 200
     page = manager_client.get("/").get_data(as_text=True)
     assert 'rel="icon"' in page and "favicon.svg" in page
+
+
+def test_counts_have_thousands_separators(app):
+    from flask import render_template_string
+
+    assert render_template_string("{{ 10024|thousands }} {{ 7|thousands }}") == "10,024 7"

@@ -27,3 +27,8 @@ def labelled(text) -> str:
     if text is None:
         return ""
     return _NAMES.sub(lambda match: LABELS[match.group(1)], str(text))
+
+
+def format_count(value) -> str:
+    """A count with thousands separators (10,024), as every screen shows counts."""
+    return "" if value is None else f"{int(value):,}"

@@ -29,7 +29,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from webapp.csvio import iter_csv
 from webapp.extensions import db, login_manager, rollback_quietly
-from webapp.labels import labelled
+from webapp.labels import format_count, labelled
 from webapp.models import Role, User
 from webapp.money import format_amount
 
@@ -229,6 +229,7 @@ def init_web(app: Flask) -> None:
 
     app.jinja_env.filters["amount"] = format_amount
     app.jinja_env.filters["labelled"] = labelled
+    app.jinja_env.filters["thousands"] = format_count
     app.jinja_env.globals["Role"] = Role
 
 
