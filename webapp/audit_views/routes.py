@@ -1,5 +1,6 @@
 """The audit history page, its next pages for htmx, and its CSV download."""
 
+import itertools
 import uuid
 from contextlib import suppress
 
@@ -10,7 +11,7 @@ from webapp.audit_views import bp, queries
 from webapp.csvio import iter_csv
 from webapp.extensions import db
 from webapp.models import Agreement, CommissionRun, Partner, PartnerWallet
-from webapp.web import render
+from webapp.web import download_headers, render
 
 #: Where an entry's entity lives on screen: endpoint and the name of its id argument.
 ENTITY_PAGES = {
@@ -101,20 +102,17 @@ def history():
 
 @bp.route("/history.csv")
 def export():
-    """The matching entries as CSV, one row per changed field, streamed."""
+    """The matching entries as CSV, one row per changed field, streamed; a byte-order mark
+    first, so a spreadsheet reads the UTF-8 as UTF-8."""
     filters = queries.AuditFilters.from_args(request.args)
     if filters.errors:
         return history()
-    rows = queries.csv_rows(filters)
-    body = iter_csv(queries.CSV_HEADER, rows)
-
-    def with_bom():
-        # A byte-order mark, so that a spreadsheet reads the UTF-8 as UTF-8.
-        yield "\ufeff"
-        yield from body
-
+    rows = iter(queries.csv_rows(filters))
+    # The first row is read before the answer starts: a failing query gives an error page.
+    first = list(itertools.islice(rows, 1))
+    body = itertools.chain(("\ufeff",), iter_csv(queries.CSV_HEADER, itertools.chain(first, rows)))
     return Response(
-        stream_with_context(with_bom()),
+        stream_with_context(body),
         mimetype="text/csv",
-        headers={"Content-Disposition": 'attachment; filename="audit-history.csv"'},
+        headers=download_headers("audit-history.csv"),
     )
