@@ -8,7 +8,7 @@ default range (target < 2 s), the drill-down levels, the wallet search and walle
 preview and of a run, and the audit history (targets < 100 ms); medians of a few requests.
 
     .venv/bin/python bench/bench_insight.py [--url postgresql://postgres@127.0.0.1/insight_bench]
-        [--wallets 10000] [--periods 30] [--repeat 5] [--reuse]
+        [--wallets 10000] [--periods 30] [--repeat 5] [--reuse] [--only LABEL-PART]
 
 The database named in --url is dropped and created again unless --reuse is given.
 """
@@ -92,7 +92,7 @@ def add_revenue_run_and_audit(url: str) -> None:
         print(f"setup: {AUDIT_ENTRIES} audit entries")
 
 
-def measure(url: str, repeat: int) -> None:
+def measure(url: str, repeat: int, only: str = "") -> None:
     """Time each page through the test client, signed in as an admin."""
     from sqlalchemy import select
 
@@ -199,6 +199,8 @@ def measure(url: str, repeat: int) -> None:
     cursor = re.search(r'after=([^&"]+)', audit_page).group(1).replace("%7C", "|")
     cases.append(("audit history, a later page (cursor)", "/audit/", {"after": cursor}, hx, 100))
     for label, path, args, headers, target in cases:
+        if only and only not in label:
+            continue
         timings = []
         for _ in range(repeat):
             began = time.perf_counter()
@@ -220,12 +222,13 @@ def main() -> None:
     parser.add_argument("--periods", type=int, default=30)
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--reuse", action="store_true")
+    parser.add_argument("--only", default="", help="time only the pages whose label has this")
     args = parser.parse_args()
     if not args.reuse:
         bench_commissions.recreate_database(args.url)
         bench_commissions.generate(args.url, args.wallets, args.periods)
         add_revenue_run_and_audit(args.url)
-    measure(args.url, args.repeat)
+    measure(args.url, args.repeat, args.only)
 
 
 if __name__ == "__main__":

@@ -73,13 +73,15 @@ def compute(
     if part.period_ids is not None:
         wanted = {period_key(p) for p in part.period_ids}
         scope = [p for p in scope if period_key(p.period_id) in wanted]
-    rows = {}
-    if scope:
-        if terms.wallet_attribution_enabled:
-            rows = _wallet_inputs(agreement, scope, part)
-        else:
-            rows = {"validator_revenue": _revenue(agreement.chain_id, scope, part)}
+    # Paused while the rows are loaded too: a million input tuples would otherwise set off
+    # collections that rescan everything alive.
     with inputs.collector_paused():
+        rows = {}
+        if scope:
+            if terms.wallet_attribution_enabled:
+                rows = _wallet_inputs(agreement, scope, part)
+            else:
+                rows = {"validator_revenue": _revenue(agreement.chain_id, scope, part)}
         return attribution.compute_in_scope(terms, scope, **rows)
 
 
