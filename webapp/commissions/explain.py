@@ -109,7 +109,6 @@ def _wallet_inputs(agreement: Agreement, scope, part: Slice) -> dict:
             cast(R.revenue_component, String),
             R.reward_amount_native,
         )
-        .join(*inputs._partner_wallet_join(R, partner_id))
         .where(R.chain_id == chain_id, R.period_id.in_([_uuid(p.period_id) for p in scope]))
     )
     events = (
@@ -120,27 +119,36 @@ def _wallet_inputs(agreement: Agreement, scope, part: Slice) -> dict:
             E.stake_amount_native,
             E.event_timestamp,
         )
-        .join(*inputs._partner_wallet_join(E, partner_id))
         .where(E.chain_id == chain_id, E.event_timestamp < scope[-1].end_time)
     )
     if part.addresses is not None:
+        # Named wallets: kept to the partner's own by the wallet query, so the reward and
+        # event queries need no join and go straight to their staker index.
         wallets = wallets.where(W.wallet_address.in_(part.addresses))
         rewards = rewards.where(R.staker_address.in_(part.addresses))
         events = events.where(E.staker_address.in_(part.addresses))
+    else:
+        rewards = rewards.join(*inputs._partner_wallet_join(R, partner_id))
+        events = events.join(*inputs._partner_wallet_join(E, partner_id))
     if part.validator_key is not None:
         rewards = rewards.where(R.validator_key == part.validator_key)
         events = events.where(E.validator_key == part.validator_key)
     if part.revenue_component is not None:
         rewards = rewards.where(R.revenue_component == part.revenue_component)
+    wallet_rows = [Wallet(intern(a), d, active) for a, d, active in db.session.execute(wallets)]
+    ours = {wallet.wallet_address for wallet in wallet_rows}
+    # Rows straight from the driver (inputs._fetch): no per-value processing on the way.
     return {
-        "wallets": [Wallet(intern(a), d, active) for a, d, active in db.session.execute(wallets)],
+        "wallets": wallet_rows,
         "staker_rewards": [
             StakerReward(intern(p), intern(v), intern(s), intern(c), amount)
-            for p, v, s, c, amount in db.session.execute(rewards)
+            for p, v, s, c, amount in inputs._fetch(rewards)
+            if s in ours
         ],
         "stake_events": [
             StakeEvent(intern(v), intern(s), intern(k), amount, when)
-            for v, s, k, amount, when in db.session.execute(events)
+            for v, s, k, amount, when in inputs._fetch(events)
+            if s in ours
         ],
     }
 
