@@ -7,7 +7,6 @@ emptied after each test, so tests may commit across real connections.
 
 import os
 import re
-import uuid
 
 import pytest
 from flask import g
@@ -15,8 +14,8 @@ from flask.testing import FlaskClient
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
+from tests import factories
 from webapp import create_app
-from webapp.auth.service import create_user
 from webapp.config import normalise_database_url
 from webapp.extensions import db
 
@@ -148,8 +147,7 @@ def make_user(app):
     """Create a user of a role; returns the User."""
 
     def make(role="manager", email=None):
-        user, _ = create_user(email or f"{role}-{uuid.uuid4().hex[:8]}@example.com", role, PASSWORD)
-        return user
+        return factories.user(role, email)
 
     return make
 

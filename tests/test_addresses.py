@@ -3,6 +3,8 @@
 import base58
 import bech32
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from webapp.addresses import (
     AddressError,
@@ -10,6 +12,7 @@ from webapp.addresses import (
     canonical_if_valid,
     check_format,
     eip55_checksum,
+    max_length,
 )
 
 SOLANA_SYSTEM = "11111111111111111111111111111111"  # 32 zero bytes
@@ -223,3 +226,35 @@ def test_unknown_formats_are_refused(address_format):
 
 def test_an_address_of_an_unknown_format_is_refused():
     assert refusal(WRAPPED_SOL, "ss58").startswith("unknown address format")
+
+
+# --- properties ----------------------------------------------------------------------------
+
+FORMATS = ["evm", "base58-32", "bech32:cosmos"]
+
+
+@given(st.binary(min_size=20, max_size=20))
+def test_every_spelling_of_an_evm_address_has_one_canonical_form(raw):
+    canonical = canonical_address("0x" + raw.hex(), "evm")
+    for spelling in (canonical, canonical.lower(), "0x" + canonical[2:].upper()):
+        assert canonical_address(spelling, "evm") == canonical
+    assert canonical == "0x" + eip55_checksum(raw.hex())
+
+
+@given(st.binary(min_size=20, max_size=20) | st.binary(min_size=32, max_size=32))
+def test_every_spelling_of_a_bech32_address_has_one_canonical_form(raw):
+    canonical = canonical_address(cosmos_address(raw), "bech32:cosmos")
+    assert canonical == canonical.lower() == cosmos_address(raw)
+    assert canonical_address(canonical.upper(), "bech32:cosmos") == canonical
+
+
+@given(st.text(max_size=200), st.sampled_from(FORMATS))
+def test_any_text_is_an_address_or_an_address_error(text, address_format):
+    try:
+        canonical = canonical_address(text, address_format)
+    except AddressError:
+        assert canonical_if_valid(text, address_format) == text
+        return
+    assert len(canonical) <= max_length(address_format)
+    assert canonical_address(canonical, address_format) == canonical
+    assert canonical_if_valid(text, address_format) == canonical

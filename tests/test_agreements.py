@@ -7,8 +7,8 @@ from datetime import date
 import pytest
 from sqlalchemy import func, select
 
+from tests import factories
 from webapp.agreements.service import parse_rate_spec
-from webapp.chains.service import add_chain
 from webapp.errors import FieldError
 from webapp.extensions import db
 from webapp.models import Agreement, AgreementRule, AuditLog, RevenueComponent
@@ -17,9 +17,7 @@ from webapp.partners.service import create_partner
 
 @pytest.fixture
 def world(app):
-    add_chain("solana", "Solana", "SOL", 9, "base58-32")
-    add_chain("ethereum", "Ethereum", "ETH", 18, "evm")
-    return create_partner("Acme Wallet")
+    return factories.partner("Acme Wallet", "solana", "ethereum")
 
 
 def create(runner, *args):

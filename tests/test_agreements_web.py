@@ -7,38 +7,28 @@ from datetime import date
 import pytest
 from sqlalchemy import func, select
 
+from tests import factories
 from webapp.agreements.service import (
     add_rule,
     create_agreement,
     parse_rate_spec,
 )
-from webapp.chains.service import add_chain
 from webapp.errors import FieldError
 from webapp.extensions import db
 from webapp.models import Agreement, AgreementRule, AuditLog, RevenueComponent
-from webapp.partners.service import create_partner, set_partner_active
+from webapp.partners.service import set_partner_active
 
 HTMX = {"HX-Request": "true"}
 
 
 @pytest.fixture
 def partner(app):
-    add_chain("solana", "Solana", "SOL", 9, "base58-32")
-    add_chain("ethereum", "Ethereum", "ETH", 18, "evm")
-    return create_partner("Acme Wallet")
+    return factories.partner("Acme Wallet", "solana", "ethereum")
 
 
 @pytest.fixture
 def agreement(partner):
-    return create_agreement(
-        partner,
-        "solana",
-        "Acme 2025",
-        date(2025, 1, 1),
-        None,
-        False,
-        [parse_rate_spec("MEV=500"), parse_rate_spec("REWARDS=250@Vote111")],
-    )
+    return factories.agreement(partner, "MEV=500", "REWARDS=250@Vote111")
 
 
 def form_data(partner, **overrides):

@@ -17,6 +17,7 @@ from tests.test_wallets import (  # noqa: F401 - uploads_in_tmp is an autouse fi
 )
 from webapp.extensions import db
 from webapp.models import CanonicalStakeEvent, CanonicalStakerRewardsDetail, PartnerWallet
+from webapp.wallets import checks as wallet_checks
 from webapp.wallets.upload import check_file
 
 
@@ -312,3 +313,24 @@ def test_a_file_with_two_spellings_of_one_staker_key_is_refused(app, runner, tmp
     assert result.exit_code != 0
     assert "line 3" in result.output and "duplicates line 2" in result.output
     assert db.session.scalar(select(func.count()).select_from(CanonicalStakerRewardsDetail)) == 0
+
+
+def test_a_form_add_that_loses_the_race_names_the_owner(world, manager_client, monkeypatch):
+    evm = evm_address()
+    add_by_form(manager_client, world.beta, "ethereum", evm)
+    real_find_claims = wallet_checks.find_claims
+    calls = []
+
+    def blind_first_time(*args, **kwargs):
+        # The first check runs before the other partner's insert lands: it sees no claim.
+        calls.append(1)
+        return {} if len(calls) == 1 else real_find_claims(*args, **kwargs)
+
+    monkeypatch.setattr(wallet_checks, "find_claims", blind_first_time)
+    response = add_by_form(manager_client, world.acme, "ethereum", lower(evm))
+    assert response.status_code == 400
+    assert (
+        f"wallet {evm} was just claimed by partner Beta Exchange on ethereum"
+        in response.get_data(as_text=True)
+    )
+    assert stored() == {evm: str(world.beta.partner_id)}

@@ -2,11 +2,9 @@
 commit replaces lines in one go and supersedes the earlier run, export writes the lines."""
 
 import csv
-import hashlib
 import io
 import json
 import threading
-import uuid
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from types import SimpleNamespace
@@ -14,25 +12,16 @@ from types import SimpleNamespace
 import pytest
 from sqlalchemy import event, func, select
 
-from webapp.agreements.service import create_agreement, parse_rate_spec
-from webapp.chains.service import add_chain
+from tests import factories
 from webapp.commissions import service
 from webapp.commissions.service import EXPORT_HEADER
 from webapp.extensions import db
 from webapp.models import (
-    CanonicalPeriod,
-    CanonicalStakeEvent,
-    CanonicalStakerRewardsDetail,
-    CanonicalValidatorRevenue,
     CommissionExclusion,
     CommissionRun,
     Partner,
     PartnerCommissionLine,
-    PartnerWallet,
-    Provider,
-    StagingPayload,
 )
-from webapp.partners.service import create_partner
 
 D = Decimal
 V1, V2 = "Vote111", "Vote222"
@@ -49,69 +38,22 @@ def at(day: int, hour: int = 0) -> datetime:
     return datetime(2025, 1, day, hour, tzinfo=UTC)
 
 
-def payload(provider, kind, chain_id="solana") -> StagingPayload:
-    """A staging payload row for canonical rows to point at."""
-    item = StagingPayload(
-        provider_id=provider.provider_id,
-        chain_id=chain_id,
-        kind=kind,
-        file_name=f"{kind}.csv",
-        sha256=hashlib.sha256(uuid.uuid4().bytes).hexdigest(),
-        row_count=1,
-    )
-    db.session.add(item)
-    db.session.flush()
-    return item
-
-
-def canonical(model, provider, source, **values):
-    db.session.add(
-        model(
-            source_provider_id=provider.provider_id, source_payload_id=source.payload_id, **values
-        )
-    )
-
-
 def build_world(wallet_count: int = 0):
     """Solana with three daily periods (1-3 Jan 2025) and Ethereum with one, a partner with
     one wallet per outcome (plus `wallet_count` extra paid wallets), and rewards, events and
     revenue for them; a reward of a stranger's wallet that must never count."""
-    add_chain("solana", "Solana", "SOL", 9, "base58-32")
-    add_chain("ethereum", "Ethereum", "ETH", 18, "evm")
-    acme = create_partner("Acme Wallet")
-    provider = Provider(name="jito")
-    db.session.add(provider)
-    db.session.flush()
+    acme = factories.partner("Acme Wallet", "solana", "ethereum")
+    provider = factories.provider("jito")
     sources = {
-        kind: payload(provider, kind) for kind in ("periods", "staker-rewards", "stake-events")
+        kind: factories.payload(provider, kind)
+        for kind in ("periods", "staker-rewards", "stake-events")
     }
-    sources["validator-revenue"] = payload(provider, "validator-revenue", "ethereum")
-    sources["eth-periods"] = payload(provider, "periods", "ethereum")
-
-    periods = []
-    for day in (1, 2, 3):
-        period = CanonicalPeriod(
-            period_id=uuid.uuid4(),
-            chain_id="solana",
-            label=f"70{day}",
-            start_time=at(day),
-            end_time=at(day + 1),
-            source_provider_id=provider.provider_id,
-            source_payload_id=sources["periods"].payload_id,
-        )
-        periods.append(period)
-        db.session.add(period)
-    eth_period = CanonicalPeriod(
-        period_id=uuid.uuid4(),
-        chain_id="ethereum",
-        label="2025-01-02",
-        start_time=at(2),
-        end_time=at(3),
-        source_provider_id=provider.provider_id,
-        source_payload_id=sources["eth-periods"].payload_id,
-    )
-    db.session.add(eth_period)
-    db.session.flush()
+    sources["validator-revenue"] = factories.payload(provider, "validator-revenue", "ethereum")
+    sources["eth-periods"] = factories.payload(provider, "periods", "ethereum")
+    periods = [
+        factories.period(sources["periods"], f"70{day}", at(day), at(day + 1)) for day in (1, 2, 3)
+    ]
+    eth_period = factories.period(sources["eth-periods"], "2025-01-02", at(2), at(3), "ethereum")
 
     extra = [f"Extra{i:04d}" for i in range(wallet_count)]
     wallets = [
@@ -121,42 +63,18 @@ def build_world(wallet_count: int = 0):
         (W_UNSTAKED, date(2024, 12, 1), True),
     ] + [(address, date(2024, 12, 1), True) for address in extra]
     for address, introduced, active in wallets:
-        db.session.add(
-            PartnerWallet(
-                partner_id=acme.partner_id,
-                chain_id="solana",
-                wallet_address=address,
-                introduced_date=introduced,
-                is_active=active,
-            )
-        )
-    rewards = sources["staker-rewards"]
+        factories.wallet(acme, address, "solana", introduced, active)
     for period in periods:
-        for address in [W_PAID, W_INACTIVE, W_LATE, W_UNSTAKED, W_OTHER, *extra]:
-            for component, amount in (("MEV", "1.5"), ("REWARDS", "10.000000000000000001")):
-                canonical(
-                    CanonicalStakerRewardsDetail,
-                    provider,
-                    rewards,
-                    chain_id="solana",
-                    period_id=period.period_id,
-                    validator_key=V1,
-                    staker_address=address,
-                    revenue_component=component,
-                    reward_amount_native=D(amount),
-                )
-        canonical(
-            CanonicalStakerRewardsDetail,
-            provider,
-            rewards,
-            chain_id="solana",
-            period_id=period.period_id,
-            validator_key=V2,
-            staker_address=W_PAID,
-            revenue_component="EXEC_FEES",
-            reward_amount_native=D("0.25"),
+        factories.rewards(
+            sources["staker-rewards"],
+            period,
+            [
+                (V1, address, component, amount)
+                for address in [W_PAID, W_INACTIVE, W_LATE, W_UNSTAKED, W_OTHER, *extra]
+                for component, amount in (("MEV", "1.5"), ("REWARDS", "10.000000000000000001"))
+            ]
+            + [(V2, W_PAID, "EXEC_FEES", "0.25")],
         )
-    events = sources["stake-events"]
     staking = [
         (W_PAID, "STAKE", "100", at(1)),
         (W_LATE, "STAKE", "5", at(1)),
@@ -168,31 +86,16 @@ def build_world(wallet_count: int = 0):
         (W_UNSTAKED, "UNSTAKE", "7", at(2, 12)),
     ]
     staking += [(address, "STAKE", "1", at(1)) for address in extra]
-    for address, kind, amount, when in staking:
-        canonical(
-            CanonicalStakeEvent,
-            provider,
-            events,
-            chain_id="solana",
-            period_id=periods[0].period_id,
-            validator_key=V1,
-            staker_address=address,
-            event_type=kind,
-            stake_amount_native=D(amount),
-            event_timestamp=when,
-        )
-    revenue = sources["validator-revenue"]
-    for component, amount in (("MEV", "99999999999999999999.5"), ("EXEC_FEES", "3")):
-        canonical(
-            CanonicalValidatorRevenue,
-            provider,
-            revenue,
-            chain_id="ethereum",
-            period_id=eth_period.period_id,
-            validator_key="=cmd|evil",
-            revenue_component=component,
-            amount_native=D(amount),
-        )
+    factories.events(
+        sources["stake-events"],
+        periods[0],
+        [(V1, address, kind, amount, when) for address, kind, amount, when in staking],
+    )
+    factories.revenue(
+        sources["validator-revenue"],
+        eth_period,
+        [("=cmd|evil", "MEV", "99999999999999999999.5"), ("=cmd|evil", "EXEC_FEES", "3")],
+    )
     db.session.commit()
     return SimpleNamespace(
         acme=acme, periods=periods, eth_period=eth_period, sources=sources, extra=extra
@@ -200,18 +103,10 @@ def build_world(wallet_count: int = 0):
 
 
 def add_agreements(partner):
-    solana = create_agreement(
-        partner,
-        "solana",
-        "Acme SOL",
-        date(2025, 1, 1),
-        None,
-        True,
-        [parse_rate_spec("MEV=1000"), parse_rate_spec("REWARDS=500@" + V1)],
+    solana = factories.agreement(
+        partner, "MEV=1000", f"REWARDS=500@{V1}", name="Acme SOL", wallet_attribution=True
     )
-    ethereum = create_agreement(
-        partner, "ethereum", "Acme ETH", date(2025, 1, 1), None, False, [parse_rate_spec("MEV=250")]
-    )
+    ethereum = factories.agreement(partner, "MEV=250", chain_id="ethereum", name="Acme ETH")
     return solana, ethereum
 
 

@@ -3,6 +3,7 @@ every parameter; and property-based tests that throw random text at the forms, t
 strings and the uploads. A refused request changes nothing in the database."""
 
 import io
+import re
 import string
 import uuid
 from datetime import date
@@ -137,7 +138,7 @@ def _url(rule, ids) -> str:
     path = rule.rule
     for name in rule.arguments:
         value = ids.get(name, str(uuid.uuid4()))
-        path = path.replace(f"<{name}>", value).replace(f"<path:{name}>", value)
+        path = re.sub(rf"<(?:\w+:)?{name}>", value.replace("\\", "\\\\"), path)
     return path
 
 

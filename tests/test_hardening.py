@@ -410,3 +410,33 @@ def test_runs_stay_untouched_by_refused_requests(world, manager_client):
     )
     assert response.status_code == 400
     assert count(CommissionRun) == before
+
+
+def test_a_dropped_database_connection_answers_503_without_driver_text(
+    database_url, make_user, login
+):
+    from webapp import create_app
+
+    app = create_app(
+        {"TESTING": True, "SECRET_KEY": "test-secret", "SQLALCHEMY_DATABASE_URI": database_url}
+    )
+
+    def dropped():
+        raise OperationalError(
+            "SELECT * FROM partner_wallets",
+            {},
+            Exception("server closed the connection unexpectedly"),
+            connection_invalidated=True,
+        )
+
+    app.add_url_rule("/dropped", "dropped", dropped)
+    with app.app_context():
+        client = login(app.test_client(), make_user("viewer"))
+        for headers in ({}, HX):
+            response = client.get("/dropped", headers=headers)
+            body = response.get_data(as_text=True)
+            assert response.status_code == 503
+            assert "The database could not be reached" in body
+            assert "partner_wallets" not in body and "server closed" not in body
+        db.session.remove()
+        db.engine.dispose()

@@ -9,7 +9,7 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import func, select
 
-from webapp.chains.service import add_chain
+from tests import factories
 from webapp.extensions import db
 from webapp.imports.checks import ERROR_LIMIT
 from webapp.imports.cli import import_cli
@@ -41,8 +41,7 @@ EVENTS_HEADER = (
 @pytest.fixture
 def chains(app):
     """Two chains: solana and ethereum."""
-    add_chain("solana", "Solana", "SOL", 9, "base58-32")
-    add_chain("ethereum", "Ethereum", "ETH", 18, "evm")
+    factories.chains("solana", "ethereum")
 
 
 @pytest.fixture

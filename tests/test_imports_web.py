@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import func, select
 
-from webapp.chains.service import add_chain
+from tests import factories
 from webapp.extensions import db
 from webapp.imports.importing import import_file
 from webapp.models import CanonicalStakerRewardsDetail, StagingPayload
@@ -31,7 +31,7 @@ TOKEN = re.compile(r"/imports/commit/([\w-]+)")
 @pytest.fixture
 def periods(app, tmp_path):
     """Solana with periods 800 and 801."""
-    add_chain("solana", "Solana", "SOL", 9, "base58-32")
+    factories.chain("solana")
     path = tmp_path / "periods.csv"
     path.write_text(PERIODS)
     assert import_file("periods", str(path), "manual-upload").ok

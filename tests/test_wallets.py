@@ -11,11 +11,11 @@ import base58
 import pytest
 from sqlalchemy import event, func, select
 
+from tests import factories
 from webapp.addresses import eip55_checksum
 from webapp.chains.service import add_chain
 from webapp.extensions import db
 from webapp.models import AuditLog, PartnerWallet, StagingPayload
-from webapp.partners.service import create_partner
 from webapp.wallets.checks import Outcome, today_utc
 from webapp.wallets.service import WalletFilters, add_wallet, list_wallets
 from webapp.wallets.upload import (
@@ -50,10 +50,10 @@ def wallet_csv(rows, header="wallet_address,chain_id,introduced_date,notes") -> 
 
 def make_world():
     """Three chains (one per address format) and two partners."""
-    add_chain("solana", "Solana", "SOL", 9, "base58-32")
-    add_chain("ethereum", "Ethereum", "ETH", 18, "evm")
-    add_chain("cosmos", "Cosmos Hub", "ATOM", 6, "bech32:cosmos")
-    return SimpleNamespace(acme=create_partner("Acme Wallet"), beta=create_partner("Beta Exchange"))
+    factories.chains("solana", "ethereum", "cosmos")
+    return SimpleNamespace(
+        acme=factories.partner("Acme Wallet"), beta=factories.partner("Beta Exchange")
+    )
 
 
 @pytest.fixture(autouse=True)
@@ -252,7 +252,7 @@ def test_the_same_bytes_cannot_be_imported_twice(world, app):
     data = f"wallet_address,introduced_date\n{address},2024-01-01\n".encode()
     commit_file(world.acme, data, "w.csv", "solana")
     add_chain("solana-devnet", "Solana devnet", "SOL", 9, "base58-32")
-    with pytest.raises(WalletConflict, match="imported already: w.csv"):
+    with pytest.raises(WalletConflict, match=r"imported already: payload \w{8} \('w.csv'"):
         commit_file(world.acme, data, "w.csv", "solana-devnet")
     assert db.session.scalar(select(func.count()).select_from(PartnerWallet)) == 1
 

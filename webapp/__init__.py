@@ -7,19 +7,6 @@ from flask import Flask
 from webapp.config import ConfigError, load_config
 from webapp.extensions import csrf, db, login_manager, migrate
 
-BLUEPRINTS = (
-    "webapp.auth",
-    "webapp.main",
-    "webapp.partners",
-    "webapp.chains",
-    "webapp.wallets",
-    "webapp.agreements",
-    "webapp.imports",
-    "webapp.commissions",
-    "webapp.audit_views",
-    "webapp.insight",
-)
-
 
 def create_app(test_config: dict | None = None) -> Flask:
     """Build the app: config, extensions, blueprints, command line."""
@@ -39,18 +26,36 @@ def create_app(test_config: dict | None = None) -> Flask:
     )
     login_manager.init_app(app)
 
-    from webapp import models  # noqa: F401 - registers the tables on the metadata
-    from webapp.demo import register_cli as register_demo_cli
+    from webapp import (
+        agreements,
+        audit_views,
+        auth,
+        chains,
+        commissions,
+        imports,
+        insight,
+        main,
+        models,  # noqa: F401 - registers the tables on the metadata
+        partners,
+        wallets,
+    )
+    from webapp.demo import seed_demo_command
     from webapp.web import init_web
 
     init_web(app)  # first, so that a signed-out request is sent to sign in before CSRF checks
     csrf.init_app(app)
-    for dotted in BLUEPRINTS:
-        module = __import__(dotted, fromlist=["bp"])
-        app.register_blueprint(module.bp)
-        if hasattr(module, "register_cli"):
-            module.register_cli(app)
-    register_demo_cli(app)
+    # Each blueprint brings its pages and its command group (`cli_group`: flask users ...).
+    app.register_blueprint(auth.bp)  # flask users
+    app.register_blueprint(main.bp)
+    app.register_blueprint(partners.bp)  # flask partners
+    app.register_blueprint(chains.bp)  # flask chains
+    app.register_blueprint(wallets.bp)  # flask wallets
+    app.register_blueprint(agreements.bp)  # flask agreements
+    app.register_blueprint(imports.bp)  # flask import
+    app.register_blueprint(commissions.bp)  # flask commissions
+    app.register_blueprint(insight.bp)
+    app.register_blueprint(audit_views.bp)
+    app.cli.add_command(seed_demo_command)  # flask seed-demo
     return app
 
 

@@ -354,8 +354,3 @@ def seed_demo_command(if_empty):
     loaded = seed_demo()
     click.echo("demo data loaded" if loaded else "demo data already present; nothing changed")
     click.echo(f"demo login: {DEMO_EMAIL} / {DEMO_PASSWORD}")
-
-
-def register_cli(app):
-    """Attach `flask seed-demo`."""
-    app.cli.add_command(seed_demo_command)

@@ -23,6 +23,7 @@ from flask import (
 )
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
+from markupsafe import escape
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from werkzeug.exceptions import InternalServerError
 from werkzeug.middleware.proxy_fix import ProxyFix
@@ -204,24 +205,24 @@ def init_web(app: Flask) -> None:
 
     @app.errorhandler(SQLAlchemyError)
     def database_error(error):
-        # The connection may be gone: a failed rollback must not hide the answer.
+        # The connection may be gone: a failed rollback must not hide the answer, and the
+        # driver's text (tables, constraints, SQL) goes to the log, never to the page.
         rollback_quietly()
         log.error("database error on %s %s", request.method, request.path, exc_info=error)
         if isinstance(error, DBAPIError) and error.connection_invalidated:
-            return _error_page(
-                503,
-                "The database could not be reached; nothing was changed. Try again in a moment.",
+            return _fallback_error_page(
+                503, "The database could not be reached. Try again in a moment."
             )
-        return _error_page(
+        return _fallback_error_page(
             500,
-            "The database could not complete this request; nothing was changed. "
+            "The database could not complete this request. "
             "Try again; if it happens again, tell an administrator.",
         )
 
     @app.errorhandler(InternalServerError)
     def server_error(error):
         rollback_quietly()
-        return _error_page(
+        return _fallback_error_page(
             500,
             "Something went wrong on our side. Try again; if it happens again, tell an "
             "administrator.",
@@ -233,9 +234,20 @@ def init_web(app: Flask) -> None:
     app.jinja_env.globals["Role"] = Role
 
 
+def _fallback_error_page(status: int, message: str):
+    """The error page; if even that needs the database that just failed, a bare one."""
+    try:
+        return _error_page(status, message)
+    except Exception:  # noqa: BLE001 - the page of last resort must not fail
+        rollback_quietly()
+        log.exception("the error page could not be rendered")
+        body = f"<!doctype html><title>Error {status}</title><p>{escape(message)}</p>"
+        return body, status, {"Content-Type": "text/html; charset=utf-8"}
+
+
 def _error_page(status: int, message: str):
     if is_htmx():
-        # htmx swaps error responses only where responseHandling says so (see base.html).
+        # htmx swaps 4xx fragments only (responseHandling in static/js/htmx-config.js).
         return render_template("partial/error.html", status=status, message=message), status
     return render_template("error.html", status=status, message=message), status
 

@@ -2,7 +2,6 @@
 
 from flask import Blueprint
 
-bp = Blueprint("agreements", __name__, url_prefix="/agreements")
+bp = Blueprint("agreements", __name__, url_prefix="/agreements", cli_group="agreements")
 
-from webapp.agreements import routes  # noqa: E402,F401
-from webapp.agreements.cli import register_cli  # noqa: E402,F401
+from webapp.agreements import cli, routes  # noqa: E402,F401 - attach the pages and commands to bp

@@ -2,13 +2,14 @@
 [--wallet-attribution] --rate COMPONENT=BPS[@VALIDATOR] ...`."""
 
 import click
-from flask.cli import AppGroup
 
+from webapp.agreements import bp
 from webapp.agreements.service import create_agreement, parse_rate_spec
 from webapp.errors import FieldError
 from webapp.partners.service import find_partner_by_name
 
-agreements_cli = AppGroup("agreements", help="Manage commission agreements.")
+agreements_cli = bp.cli
+agreements_cli.help = "Manage commission agreements."
 
 
 @agreements_cli.command("create")
@@ -63,8 +64,3 @@ def create_command(
         f"created agreement {agreement.name} ({agreement.agreement_id}) for {partner.name} "
         f"on {agreement.chain_id}, {method}, {len(rules)} rate(s)"
     )
-
-
-def register_cli(app):
-    """Attach the `agreements` command group."""
-    app.cli.add_command(agreements_cli)

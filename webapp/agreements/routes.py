@@ -1,17 +1,14 @@
 """Agreement pages: list, detail, create with rates, switch method, edit rules inline."""
 
 from flask import request
-from sqlalchemy import select
-from sqlalchemy.orm import selectinload
 from wtforms import SelectChoice
 
 from webapp.agreements import bp
 from webapp.agreements.forms import AgreementForm, NewRuleForm, RuleRateForm
-from webapp.agreements.queries import agreement_rule
+from webapp.agreements.queries import agreement_rule, all_agreements
 from webapp.agreements.service import (
     RuleSpec,
     add_rule,
-    all_agreements_of_partner,
     create_agreement,
     parse_component,
     parse_effective_date,
@@ -21,17 +18,12 @@ from webapp.agreements.service import (
     set_wallet_attribution,
     sorted_rules,
 )
+from webapp.chains.service import list_chains
 from webapp.errors import FieldError
 from webapp.extensions import db
-from webapp.models import Agreement, Chain, Partner, Role
+from webapp.models import Agreement, Role
 from webapp.partners.service import get_partner, search_partners
 from webapp.web import flash_and_redirect, is_htmx, render, role_required
-
-
-@bp.app_template_global()
-def partner_agreements(partner) -> list[Agreement]:
-    """The partner's agreements, for the agreement section of the partner page."""
-    return all_agreements_of_partner(partner.partner_id)
 
 
 @bp.app_template_global()
@@ -43,12 +35,7 @@ def agreement_rules(agreement) -> list:
 @bp.route("/")
 def list_agreements():
     """Every agreement with its partner, chain and rules."""
-    agreements = db.session.scalars(
-        select(Agreement)
-        .join(Partner)
-        .options(selectinload(Agreement.rules), selectinload(Agreement.partner))
-        .order_by(Partner.name, Agreement.chain_id, Agreement.effective_from)
-    ).all()
+    agreements = all_agreements()
     return render("agreements/list.html", agreements=agreements)
 
 
@@ -59,8 +46,7 @@ def _agreement_form() -> AgreementForm:
         for p in search_partners()
     ]
     form.chain_id.choices = [
-        SelectChoice(c.chain_id, f"{c.name} ({c.chain_id})")
-        for c in db.session.scalars(select(Chain).order_by(Chain.chain_id))
+        SelectChoice(c.chain_id, f"{c.name} ({c.chain_id})") for c in list_chains()
     ]
     if request.method == "GET" and request.args.get("partner_id"):
         form.partner_id.data = request.args["partner_id"]

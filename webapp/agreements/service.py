@@ -180,17 +180,6 @@ def agreements_of_partner(partner_id, date_from: date, date_to: date) -> list[Ag
     return list(db.session.scalars(stmt))
 
 
-def all_agreements_of_partner(partner_id) -> list[Agreement]:
-    """Every agreement of the partner, with its rules, by chain then start date."""
-    stmt = (
-        select(Agreement)
-        .options(selectinload(Agreement.rules))
-        .where(Agreement.partner_id == partner_id)
-        .order_by(Agreement.chain_id, Agreement.effective_from, Agreement.name)
-    )
-    return list(db.session.scalars(stmt))
-
-
 def sorted_rules(agreement: Agreement) -> list[AgreementRule]:
     """Rules in reading order: component, then the all-validators rule before specific ones."""
     order = {component: index for index, component in enumerate(RevenueComponent)}

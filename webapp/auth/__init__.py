@@ -2,7 +2,6 @@
 
 from flask import Blueprint
 
-bp = Blueprint("auth", __name__)
+bp = Blueprint("auth", __name__, cli_group="users")
 
-from webapp.auth import routes  # noqa: E402,F401
-from webapp.auth.cli import register_cli  # noqa: E402,F401
+from webapp.auth import cli, routes  # noqa: E402,F401 - attach the pages and commands to bp

@@ -1,11 +1,12 @@
 """`flask users create EMAIL --role ROLE [--password P]`."""
 
 import click
-from flask.cli import AppGroup
 
+from webapp.auth import bp
 from webapp.auth.service import UserError, create_user, set_password
 
-users_cli = AppGroup("users", help="Manage the people who sign in.")
+users_cli = bp.cli
+users_cli.help = "Manage the people who sign in."
 
 
 @users_cli.command("create")
@@ -39,8 +40,3 @@ def set_password_command(email, password):
     click.echo(f"new password set for {user.email}; its sessions are ended")
     if not password:
         click.echo(f"password: {password_used}")
-
-
-def register_cli(app):
-    """Attach the `users` command group."""
-    app.cli.add_command(users_cli)

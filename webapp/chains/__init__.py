@@ -2,7 +2,6 @@
 
 from flask import Blueprint
 
-bp = Blueprint("chains", __name__, url_prefix="/chains")
+bp = Blueprint("chains", __name__, url_prefix="/chains", cli_group="chains")
 
-from webapp.chains import routes  # noqa: E402,F401
-from webapp.chains.cli import register_cli  # noqa: E402,F401
+from webapp.chains import cli, routes  # noqa: E402,F401 - attach the pages and commands to bp

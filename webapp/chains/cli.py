@@ -1,12 +1,13 @@
 """`flask chains add CHAIN_ID --name N --symbol S --decimals D --address-format F`."""
 
 import click
-from flask.cli import AppGroup
 
+from webapp.chains import bp
 from webapp.chains.service import add_chain
 from webapp.errors import FieldError
 
-chains_cli = AppGroup("chains", help="Manage chains.")
+chains_cli = bp.cli
+chains_cli.help = "Manage chains."
 
 
 @chains_cli.command("add")
@@ -22,8 +23,3 @@ def add_command(chain_id, name, token_symbol, display_decimals, address_format):
     except FieldError as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(f"added chain {chain.chain_id} ({chain.address_format})")
-
-
-def register_cli(app):
-    """Attach the `chains` command group."""
-    app.cli.add_command(chains_cli)

@@ -2,7 +2,6 @@
 
 from flask import Blueprint
 
-bp = Blueprint("commissions", __name__, url_prefix="/commissions")
+bp = Blueprint("commissions", __name__, url_prefix="/commissions", cli_group="commissions")
 
-from webapp.commissions import routes  # noqa: E402,F401
-from webapp.commissions.cli import register_cli  # noqa: E402,F401
+from webapp.commissions import cli, routes  # noqa: E402,F401 - attach the pages and commands to bp

@@ -2,15 +2,15 @@
 `flask commissions export PARTNER --from DATE --to DATE [-o FILE]`."""
 
 import click
-from flask.cli import AppGroup
 
-from webapp.commissions import service
+from webapp.commissions import bp, service
 from webapp.commissions.service import EXPORT_HEADER, CommissionError
 from webapp.csvio import iter_csv
 from webapp.money import format_amount
 from webapp.partners.service import find_partner_by_name
 
-commissions_cli = AppGroup("commissions", help="Compute and export partner commissions.")
+commissions_cli = bp.cli
+commissions_cli.help = "Compute and export partner commissions."
 
 _DATE = click.DateTime(["%Y-%m-%d"])
 
@@ -104,8 +104,3 @@ def export_command(partner_name, date_from, date_to, output):
     except CommissionError as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(f"wrote {count} line(s) to {output}")
-
-
-def register_cli(app):
-    """Attach the `commissions` command group."""
-    app.cli.add_command(commissions_cli)

@@ -101,26 +101,20 @@ def _wallet_inputs(agreement: Agreement, scope, part: Slice) -> dict:
     wallets = select(W.wallet_address, W.introduced_date, W.is_active).where(
         W.partner_id == partner_id, W.chain_id == chain_id
     )
-    rewards = (
-        select(
-            cast(R.period_id, String),
-            R.validator_key,
-            R.staker_address,
-            cast(R.revenue_component, String),
-            R.reward_amount_native,
-        )
-        .where(R.chain_id == chain_id, R.period_id.in_([_uuid(p.period_id) for p in scope]))
-    )
-    events = (
-        select(
-            E.validator_key,
-            E.staker_address,
-            cast(E.event_type, String),
-            E.stake_amount_native,
-            E.event_timestamp,
-        )
-        .where(E.chain_id == chain_id, E.event_timestamp < scope[-1].end_time)
-    )
+    rewards = select(
+        cast(R.period_id, String),
+        R.validator_key,
+        R.staker_address,
+        cast(R.revenue_component, String),
+        R.reward_amount_native,
+    ).where(R.chain_id == chain_id, R.period_id.in_([_uuid(p.period_id) for p in scope]))
+    events = select(
+        E.validator_key,
+        E.staker_address,
+        cast(E.event_type, String),
+        E.stake_amount_native,
+        E.event_timestamp,
+    ).where(E.chain_id == chain_id, E.event_timestamp < scope[-1].end_time)
     if part.addresses is not None:
         # Named wallets: kept to the partner's own by the wallet query, so the reward and
         # event queries need no join and go straight to their staker index.

@@ -6,11 +6,11 @@ from datetime import UTC, date, datetime, timedelta
 from flask import request
 from flask_login import current_user
 from sqlalchemy import func, select
-from sqlalchemy.orm import selectinload
 
 from webapp.attribution import REASONS
 from webapp.commissions import bp, service
 from webapp.commissions.forms import CommissionRangeForm
+from webapp.commissions.queries import recent_runs
 from webapp.commissions.service import EXPORT_HEADER, CommissionError
 from webapp.db_types import decimal_sum
 from webapp.extensions import db
@@ -23,23 +23,6 @@ from webapp.web import csv_download, flash_and_redirect, render, role_required
 RUN_WALLET_PAGE = 100
 #: Runs shown in the history.
 HISTORY_LIMIT = 100
-
-
-def _history(partner=None, limit: int = HISTORY_LIMIT) -> list[CommissionRun]:
-    stmt = (
-        select(CommissionRun)
-        .options(selectinload(CommissionRun.partner), selectinload(CommissionRun.agreement))
-        .order_by(CommissionRun.created_at.desc())
-    )
-    if partner is not None:
-        stmt = stmt.where(CommissionRun.partner_id == partner.partner_id)
-    return db.session.scalars(stmt.limit(limit)).all()
-
-
-@bp.app_template_global()
-def commission_runs_of(partner, limit: int = 10) -> list[CommissionRun]:
-    """The partner's most recent runs, for its page."""
-    return _history(partner, limit)
 
 
 def _breakdown(computation) -> list[dict]:
@@ -67,7 +50,7 @@ def _review(form, status: int = 200, computation=None):
         computation=computation,
         sections=_breakdown(computation) if computation else [],
         totals=_grand_totals(computation) if computation else None,
-        runs=_history(),
+        runs=recent_runs(limit=HISTORY_LIMIT),
     )
 
 

@@ -2,7 +2,6 @@
 
 from flask import Blueprint
 
-bp = Blueprint("imports", __name__, url_prefix="/imports")
+bp = Blueprint("imports", __name__, url_prefix="/imports", cli_group="import")
 
-from webapp.imports import routes  # noqa: E402,F401
-from webapp.imports.cli import register_cli  # noqa: E402,F401
+from webapp.imports import cli, routes  # noqa: E402,F401 - attach the pages and commands to bp

@@ -366,6 +366,9 @@ def _validator_revenue_checker(reference: Reference, errors: ErrorLog):
 def _staker_rewards_checker(reference: Reference, errors: ErrorLog):
     by_label = reference.by_label
     canonical = reference.address_canonicaliser()
+    # Chains whose canonical form may differ from the text (not base58-32): a set lookup
+    # per row keeps the common case free of a call.
+    recased = {c for c, f in reference.address_formats.items() if f != "base58-32"}
     full_by_name = _staker_rewards_rows(reference, errors, canonical)
 
     def full(line: int, row: tuple) -> tuple | None:
@@ -386,7 +389,8 @@ def _staker_rewards_checker(reference: Reference, errors: ErrorLog):
             except AmountError:
                 pass
             else:
-                staker_address = canonical(chain_id, staker_address)
+                if chain_id in recased:
+                    staker_address = canonical(chain_id, staker_address)
                 return (chain_id, period.key, validator_key, staker_address, component, amount)
         return full(line, row)
 

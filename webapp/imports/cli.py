@@ -1,15 +1,15 @@
 """`flask import periods|validator-revenue|staker-rewards|stake-events FILE --provider NAME`."""
 
 import click
-from flask.cli import AppGroup
 
+from webapp.imports import bp
 from webapp.imports.checks import SPECS
 from webapp.imports.importing import import_file
 
-import_cli = AppGroup(
-    "import",
-    help="Import canonical data (periods, validator revenue, staker rewards, stake events) "
-    "from CSV, with lineage. All rows of a file are stored, or none.",
+import_cli = bp.cli
+import_cli.help = (
+    "Import canonical data (periods, validator revenue, staker rewards, stake events) "
+    "from CSV, with lineage. All rows of a file are stored, or none."
 )
 
 _HELP = {
@@ -59,8 +59,3 @@ def _make_command(kind: str):
 
 for _kind in SPECS:
     import_cli.add_command(_make_command(_kind))
-
-
-def register_cli(app):
-    """Attach the `import` command group."""
-    app.cli.add_command(import_cli)

@@ -13,14 +13,14 @@ import uuid
 from collections import Counter
 from dataclasses import dataclass, field
 from decimal import Decimal
+from operator import itemgetter
 
-from sqlalchemy import delete, exists, func, select, text
-from sqlalchemy.orm import selectinload
+from sqlalchemy import delete, exists, func, select
+from sqlalchemy.exc import DBAPIError
 
 from webapp import audit
 from webapp.csvio import CsvFormatError
 from webapp.extensions import db, rollback_quietly
-from webapp.imports import writers
 from webapp.imports.checks import SPECS, ErrorLog, KindSpec, PeriodRef, Reference, overlap_errors
 from webapp.imports.reading import read_rows
 from webapp.models import (
@@ -31,10 +31,19 @@ from webapp.models import (
     Chain,
     PayloadKind,
     Provider,
-    StagingPayload,
     utcnow,
 )
 from webapp.money import MONEY
+from webapp.storage import (
+    bulk_writer,
+    describe_payload,
+    earlier_payload,
+    lock_keys,
+    new_payload,
+    payload_names,
+    provider_named,
+    refresh_statistics,
+)
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +69,12 @@ COMPONENT_INDEX = {
 _HASH_CHUNK = 1 << 20
 #: Rows after which an import refreshes the planner statistics of its table (PostgreSQL).
 ANALYZE_AFTER_ROWS = 50_000
+#: Leading record fields (chain, period, validator, ...) each written chunk is sorted by.
+SORT_FIELDS = 5
+
+
+class ParentMissing(RuntimeError):
+    """A chain or period the rows point to vanished while the import ran."""
 
 
 @dataclass
@@ -137,35 +152,6 @@ def file_sha256(path: str) -> str:
     return digest.hexdigest()
 
 
-def describe_payload(payload: StagingPayload) -> str:
-    """How a message names a stored payload: id, file, when and who."""
-    who = payload.created_by.email if payload.created_by else "the command line"
-    return (
-        f"payload {str(payload.payload_id)[:8]} ({payload.file_name!r}, imported "
-        f"{payload.created_at:%Y-%m-%d %H:%M} UTC by {who})"
-    )
-
-
-def payload_names(payload_ids) -> dict[uuid.UUID, str]:
-    """Names for messages of the given payloads, in one query."""
-    ids = {pid for pid in payload_ids if pid is not None}
-    if not ids:
-        return {}
-    payloads = db.session.scalars(
-        select(StagingPayload)
-        .options(selectinload(StagingPayload.created_by))
-        .where(StagingPayload.payload_id.in_(ids))
-    )
-    return {p.payload_id: describe_payload(p) for p in payloads}
-
-
-def find_provider(name: str) -> Provider | None:
-    """The provider of this name, ignoring case."""
-    return db.session.scalar(
-        select(Provider).where(func.lower(Provider.name) == name.strip().lower())
-    )
-
-
 def import_file(
     kind: str,
     path: str,
@@ -190,11 +176,7 @@ def import_file(
     if report.problem:
         return report
     report.sha256 = file_sha256(path)
-    earlier = db.session.scalar(
-        select(StagingPayload).where(
-            StagingPayload.kind == kind, StagingPayload.sha256 == report.sha256
-        )
-    )
+    earlier = earlier_payload(kind, report.sha256)
     if earlier is not None:
         report.problem = f"the same file was imported before as {describe_payload(earlier)}"
         return report
@@ -202,9 +184,9 @@ def import_file(
         _run(spec, path, report, user, with_totals)
     except CsvFormatError as error:
         report.problem = str(error)
-    except writers.ParentMissing as error:
+    except ParentMissing as error:
         report.problem = f"{error}; import the file again"
-    except writers.DATABASE_ERRORS as error:
+    except DBAPIError as error:
         # The driver's text names tables and constraints: the log gets it, the user does not.
         log.warning("import of %s failed in the database: %s", report.file_name, error)
         report.problem = (
@@ -230,27 +212,20 @@ def _precheck(spec: KindSpec | None, report: ImportReport) -> str | None:
 
 
 def _run(spec: KindSpec, path: str, report: ImportReport, user, with_totals: bool) -> None:
-    model, id_column = MODELS[spec.kind.value]
+    model, _ = MODELS[spec.kind.value]
     reference = _load_reference(spec)
     occupied = set() if report.replace or not spec.key_size else _occupied_periods(model)
 
     writer = None
     payload = provider = None
     if not report.dry_run:
-        provider, report.new_provider = _provider(report.provider_name, user)
-        payload = StagingPayload(
-            provider_id=provider.provider_id,
-            kind=spec.kind.value,
-            file_name=report.file_name[:255],
-            sha256=report.sha256,
-            row_count=0,
-            created_by_user_id=getattr(user, "user_id", None),
+        provider, report.new_provider = provider_named(report.provider_name, user)
+        payload = new_payload(
+            provider.provider_id, spec.kind, report.file_name, report.sha256, user=user
         )
-        db.session.add(payload)
-        db.session.flush()
         report.payload_id = payload.payload_id
         if not report.replace:
-            writer = _writer(spec, model, id_column, provider, payload)
+            writer = _writer(spec, model, provider, payload)
 
     scan = _Scan(spec, reference, report.errors, occupied, with_totals)
     scan.run(path, writer)
@@ -276,15 +251,15 @@ def _run(spec: KindSpec, path: str, report: ImportReport, user, with_totals: boo
             db.session.execute(delete(model).where(model.source_payload_id == payload.payload_id))
         if report.replace:
             _replace(spec, model, scan.touched, reference, payload, user)
-        writer = _writer(spec, model, id_column, provider, payload)
+        writer = _writer(spec, model, provider, payload)
         again = _Scan(spec, reference, ErrorLog(), set(), False)
         again.run(path, writer)
         if again.errors or again.row_count != scan.row_count:
-            raise writers.ParentMissing("the stored data changed while the file was read")
+            raise ParentMissing("the stored data changed while the file was read")
 
     chain_ids = {chain_id for chain_id, _ in scan.touched}
     period_ids = set() if spec.kind == PayloadKind.PERIODS else _period_ids(scan.touched)
-    writers.lock_parents(db.session, chain_ids, period_ids, provider.provider_id)
+    _lock_parents(chain_ids, period_ids, provider.provider_id)
     payload.row_count = report.row_count
     payload.chain_id = next(iter(chain_ids)) if len(chain_ids) == 1 else None
     audit.record(
@@ -302,27 +277,38 @@ def _run(spec: KindSpec, path: str, report: ImportReport, user, with_totals: boo
         user=user,
     )
     db.session.commit()
-    if (
-        report.row_count >= ANALYZE_AFTER_ROWS
-        and db.session.get_bind().dialect.name == "postgresql"
-    ):
+    if report.row_count >= ANALYZE_AFTER_ROWS:
         # Fresh statistics keep the commission queries on their bulk plans after a big load.
-        with db.engine.connect() as connection:
-            connection.execution_options(isolation_level="AUTOCOMMIT").execute(
-                text(f"ANALYZE {model.__tablename__}")
-            )
+        refresh_statistics(db.session, model.__table__)
 
 
-def _writer(spec, model, id_column, provider, payload):
-    return writers.open_writer(
+def _writer(spec, model, provider, payload):
+    """A bulk writer of the kind's records with their lineage; each chunk is sorted by the
+    key's leading fields, so that rows reach the indexes in key order."""
+    return bulk_writer(
         db.session,
         model.__table__,
         spec.fields,
-        id_column,
-        provider.provider_id,
-        payload.payload_id,
-        utcnow(),
+        new_ids=True,
+        constants={
+            "source_provider_id": provider.provider_id,
+            "source_payload_id": payload.payload_id,
+            "normalized_at": utcnow(),
+        },
+        sort_key=itemgetter(*range(min(len(spec.fields), SORT_FIELDS))),
+        threaded=True,
+        parents_locked=True,
     )
+
+
+def _lock_parents(chain_ids: set, period_ids: set, provider_id) -> None:
+    """Hold the parents of the new rows until commit, and check that they still exist."""
+    found = lock_keys(db.session, Chain.chain_id, chain_ids)
+    if found != chain_ids:
+        raise ParentMissing(f"chain {sorted(chain_ids - found)[0]} was removed meanwhile")
+    if lock_keys(db.session, CanonicalPeriod.period_id, period_ids) != period_ids:
+        raise ParentMissing("a period of this file was removed meanwhile")
+    lock_keys(db.session, Provider.provider_id, {provider_id})
 
 
 class _Scan:
@@ -466,17 +452,6 @@ def _occupied_periods(model) -> set[str]:
             )
         )
     )
-
-
-def _provider(name: str, user) -> tuple[Provider, bool]:
-    provider = find_provider(name)
-    if provider is not None:
-        return provider, False
-    provider = Provider(name=name)
-    db.session.add(provider)
-    db.session.flush()
-    audit.record("create", "provider", provider.provider_id, after={"name": name}, user=user)
-    return provider, True
 
 
 def _collision_errors(spec: KindSpec, model, pending, errors: ErrorLog) -> None:

@@ -4,11 +4,15 @@ from flask import current_app, request
 from flask_login import current_user
 
 from webapp.extensions import db
-from webapp.imports import bp, queries, staging
+from webapp.imports import bp, queries
 from webapp.imports.forms import ImportForm
 from webapp.imports.importing import import_file
 from webapp.models import Role, StagingPayload
+from webapp.storage import UploadMissing, UploadNotYours, UploadStore
 from webapp.web import flash_and_redirect, is_htmx, render, role_required
+
+#: Files between their preview and their commit.
+UPLOADS = UploadStore("import")
 
 
 def _page_size() -> int:
@@ -52,6 +56,19 @@ def index():
     return _page()
 
 
+def _import(staged, **options):
+    """Import (or, with dry_run, check) a kept file as its preview asked."""
+    return import_file(
+        staged.meta["kind"],
+        UPLOADS.path(staged),
+        staged.meta["provider_name"],
+        file_name=staged.file_name,
+        user=current_user,
+        replace=staged.meta["replace"],
+        **options,
+    )
+
+
 @bp.route("/preview", methods=["POST"])
 @role_required(Role.MANAGER)
 def preview():
@@ -61,26 +78,17 @@ def preview():
     file_error = None if upload and upload.filename else "Choose a CSV file to upload."
     if not form.validate_on_submit() or file_error:
         return _page(form, status=400, file_error=file_error, failed=True)
-    staged = staging.stage(
+    staged = UPLOADS.keep(
         upload.stream,
         upload.filename,
-        form.kind.data,
-        form.provider.data.strip(),
-        form.replace.data,
         current_user.user_id,
+        kind=form.kind.data,
+        provider_name=form.provider.data.strip(),
+        replace=bool(form.replace.data),
     )
-    report = import_file(
-        staged.kind,
-        staged.path,
-        staged.provider_name,
-        file_name=staged.file_name,
-        user=current_user,
-        replace=staged.replace,
-        dry_run=True,
-        with_totals=True,
-    )
+    report = _import(staged, dry_run=True, with_totals=True)
     if not report.ok:
-        staging.discard(staged)
+        UPLOADS.discard(staged.token)
         return _page(form, status=422, report=report)
     return _page(form, report=report, staged=staged)
 
@@ -90,18 +98,11 @@ def preview():
 def commit(token):
     """Import a previewed file for real: all its rows or none, checked once more."""
     try:
-        staged = staging.load(token, current_user.user_id)
-    except staging.StagedFileMissing as error:
+        staged = UPLOADS.load(token, current_user.user_id)
+    except UploadMissing as error:
         return _page(status=404, problem=str(error))
-    report = import_file(
-        staged.kind,
-        staged.path,
-        staged.provider_name,
-        file_name=staged.file_name,
-        user=current_user,
-        replace=staged.replace,
-    )
-    staging.discard(staged)
+    report = _import(staged)
+    UPLOADS.discard(staged.token)
     if not report.ok:
         return _page(status=409, report=report, changed=True)
     return flash_and_redirect(
@@ -114,10 +115,10 @@ def commit(token):
 def discard(token):
     """Forget a previewed file without importing it."""
     try:
-        staging.discard(staging.load(token, current_user.user_id))
-    except staging.StagedFileNotYours as error:
+        UPLOADS.discard(UPLOADS.load(token, current_user.user_id).token)
+    except UploadNotYours as error:
         return _page(status=403, problem=f"Nothing was discarded: {error}.")
-    except staging.StagedFileMissing:
+    except UploadMissing:
         pass
     if is_htmx():
         return render("imports/partial/result.html")

@@ -2,7 +2,6 @@
 
 from flask import Blueprint
 
-bp = Blueprint("partners", __name__, url_prefix="/partners")
+bp = Blueprint("partners", __name__, url_prefix="/partners", cli_group="partners")
 
-from webapp.partners import routes  # noqa: E402,F401
-from webapp.partners.cli import register_cli  # noqa: E402,F401
+from webapp.partners import cli, routes  # noqa: E402,F401 - attach the pages and commands to bp

@@ -1,12 +1,13 @@
 """`flask partners create NAME`."""
 
 import click
-from flask.cli import AppGroup
 
 from webapp.errors import FieldError
+from webapp.partners import bp
 from webapp.partners.service import create_partner
 
-partners_cli = AppGroup("partners", help="Manage partners.")
+partners_cli = bp.cli
+partners_cli.help = "Manage partners."
 
 
 @partners_cli.command("create")
@@ -19,8 +20,3 @@ def create_command(name, contact):
     except FieldError as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(f"created partner {partner.name} ({partner.partner_id})")
-
-
-def register_cli(app):
-    """Attach the `partners` command group."""
-    app.cli.add_command(partners_cli)

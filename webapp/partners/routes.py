@@ -1,7 +1,10 @@
 """Partner pages: list with active search, create, edit, deactivate, detail."""
 
-from flask import request
+from flask import current_app, request
+from flask_login import current_user
 
+from webapp.agreements.queries import agreements_of_partner
+from webapp.commissions.queries import recent_runs
 from webapp.errors import FieldError
 from webapp.extensions import db
 from webapp.models import Partner, Role
@@ -13,6 +16,8 @@ from webapp.partners.service import (
     set_partner_active,
     update_partner,
 )
+from webapp.wallets.forms import new_wallet_form
+from webapp.wallets.queries import wallet_section
 from webapp.web import flash_and_redirect, render, role_required
 
 
@@ -43,9 +48,17 @@ def create():
 
 @bp.route("/<uuid:partner_id>")
 def detail(partner_id):
-    """A partner with room for its wallets, agreements and commissions."""
+    """A partner with its sections: wallets, agreements and commission runs."""
     partner = db.get_or_404(Partner, partner_id)
-    return render("partners/detail.html", partner=partner)
+    can_manage = current_user.can(Role.MANAGER)
+    return render(
+        "partners/detail.html",
+        partner=partner,
+        wallets=wallet_section(partner, request.args, current_app.config["PAGE_SIZE"]),
+        wallet_form=new_wallet_form() if can_manage else None,
+        agreements=agreements_of_partner(partner.partner_id),
+        runs=recent_runs(partner.partner_id),
+    )
 
 
 @bp.route("/<uuid:partner_id>/edit", methods=["GET", "POST"])

@@ -2,7 +2,6 @@
 
 from flask import Blueprint
 
-bp = Blueprint("wallets", __name__)
+bp = Blueprint("wallets", __name__, cli_group="wallets")
 
-from webapp.wallets import routes  # noqa: E402,F401
-from webapp.wallets.cli import register_cli  # noqa: E402,F401
+from webapp.wallets import cli, routes  # noqa: E402,F401 - attach the pages and commands to bp

@@ -12,12 +12,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 
-from sqlalchemy import ARRAY, String, any_, bindparam, select
+from sqlalchemy import select
 
 from webapp.addresses import AddressError, canonical_address
 from webapp.csvio import Column
 from webapp.extensions import db
 from webapp.models import Chain, Partner, PartnerWallet
+from webapp.storage import in_batches
 
 #: The columns of a partner wallet file, with the header aliases DOMAIN.md allows.
 WALLET_COLUMNS = [
@@ -30,7 +31,6 @@ WALLET_COLUMNS = [
 NOTES_MAX = 1000
 _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 #: SQLite refuses statements with more bound values than this; PostgreSQL takes one array.
-_SQLITE_CHUNK = 5000
 
 
 class Outcome(enum.StrEnum):
@@ -158,29 +158,14 @@ def find_claims(chains: dict[str, Chain], addresses: Iterable[tuple[str, str]]) 
         PartnerWallet.is_active,
     ).join(Partner, Partner.partner_id == PartnerWallet.partner_id)
     claims = {}
-    for batch in _batches(sorted(texts)):
-        for found in db.session.execute(stmt.where(_address_in(batch))):
+    for condition in in_batches(db.session, PartnerWallet.wallet_address, sorted(texts)):
+        for found in db.session.execute(stmt.where(condition)):
             claim = Claim(*found)
             chain = chains.get(claim.chain_id)
             key = wallet_key(chain, claim.wallet_address) if chain else None
             if key in wanted:
                 claims[key] = claim
     return claims
-
-
-def _batches(values: list[str]):
-    if db.engine.dialect.name == "postgresql":
-        yield values
-        return
-    for start in range(0, len(values), _SQLITE_CHUNK):
-        yield values[start : start + _SQLITE_CHUNK]
-
-
-def _address_in(values: list[str]):
-    if db.engine.dialect.name == "postgresql":
-        param = bindparam("addresses", values, type_=ARRAY(String))
-        return PartnerWallet.wallet_address == any_(param)
-    return PartnerWallet.wallet_address.in_(values)
 
 
 def check_rows(

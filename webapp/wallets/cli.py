@@ -3,13 +3,14 @@
 import os
 
 import click
-from flask.cli import AppGroup
 
 from webapp.partners.service import find_partner_by_name
+from webapp.wallets import bp
 from webapp.wallets.service import WalletFilters, export_rows
 from webapp.wallets.upload import UploadError, UploadRejected, WalletConflict, commit_file
 
-wallets_cli = AppGroup("wallets", help="Import and export partner wallets.")
+wallets_cli = bp.cli
+wallets_cli.help = "Import and export partner wallets."
 
 
 def _partner(name):
@@ -61,8 +62,3 @@ def export_command(partner_name, output):
     with open(output, "w", encoding="utf-8", newline="") as out:
         out.writelines(chunks)
     click.echo(f"wrote {output}", err=True)
-
-
-def register_cli(app):
-    """Attach the `wallets` command group."""
-    app.cli.add_command(wallets_cli)

@@ -5,8 +5,10 @@ The fields only carry text; the checks (address per chain, date, claims) live in
 """
 
 from flask_wtf import FlaskForm
-from wtforms import SelectField, StringField, TextAreaField
+from wtforms import SelectChoice, SelectField, StringField, TextAreaField
 from wtforms.widgets import DateInput
+
+from webapp.wallets.checks import load_chains
 
 
 class WalletForm(FlaskForm):
@@ -31,3 +33,11 @@ class WalletEditForm(FlaskForm):
 
     introduced_date = StringField("Introduced", widget=DateInput())
     notes = StringField("Notes")
+
+
+def new_wallet_form(formdata=None) -> WalletForm:
+    """The add form: from a request's data, or empty. No default introduced date: it decides
+    which periods the wallet earns in, so it is chosen."""
+    form = WalletForm(formdata=formdata)
+    form.chain_id.choices = [SelectChoice(chain_id) for chain_id in sorted(load_chains())]
+    return form

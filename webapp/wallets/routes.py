@@ -13,22 +13,20 @@ from flask import (
     url_for,
 )
 from flask_login import current_user
-from wtforms import SelectChoice
 
 from webapp.errors import FieldError
 from webapp.extensions import db
 from webapp.models import Partner, Role
 from webapp.wallets import bp
-from webapp.wallets.checks import load_chains, parse_introduced_date, today_utc
-from webapp.wallets.forms import WalletEditForm, WalletForm
-from webapp.wallets.queries import partner_wallet
+from webapp.wallets.checks import parse_introduced_date, today_utc
+from webapp.wallets.forms import WalletEditForm, WalletForm, new_wallet_form
+from webapp.wallets.queries import partner_wallet, wallet_section
 from webapp.wallets.service import (
     WalletFilters,
     add_wallet,
     check_new_wallet,
     export_file_name,
     export_rows,
-    list_wallets,
     set_wallet_active,
     update_wallet,
 )
@@ -51,36 +49,6 @@ PREVIEW_PAGE_SIZE = 100
 WALLETS_CHANGED = json.dumps({"wallets-changed": True})
 
 
-def _chain_choices():
-    return [SelectChoice(chain_id) for chain_id in sorted(load_chains())]
-
-
-def _add_form(formdata=None) -> WalletForm:
-    # No default introduced date: it decides which periods the wallet earns in.
-    form = WalletForm(formdata=formdata)
-    form.chain_id.choices = _chain_choices()
-    return form
-
-
-@bp.app_template_global()
-def wallet_section(partner) -> dict:
-    """What the wallet section of the partner page shows, from the page's query arguments."""
-    filters = WalletFilters.from_args(request.args)
-    page = list_wallets(
-        partner,
-        filters,
-        after=request.args.get("after", ""),
-        before=request.args.get("before", ""),
-        size=current_app.config["PAGE_SIZE"],
-    )
-    return {
-        "filters": filters,
-        "wallet_page": page,
-        "chains": sorted(load_chains()),
-        "form": _add_form() if current_user.can(Role.MANAGER) else None,
-    }
-
-
 @bp.route("/partners/<uuid:partner_id>/wallets")
 def list_partner_wallets(partner_id):
     """The wallet list under the filters; a full request lands on the partner page."""
@@ -89,7 +57,7 @@ def list_partner_wallets(partner_id):
         # Only the filters travel: url_for's own keywords (partner_id, _external...) do not.
         filters = {k: v for k, v in request.args.items() if k != "partner_id" and k[:1] != "_"}
         return redirect(url_for("partners.detail", partner_id=partner_id, **filters))
-    section = wallet_section(partner)
+    section = wallet_section(partner, request.args, current_app.config["PAGE_SIZE"])
     return render(
         "partners/detail.html",
         "wallets/partial/list.html",
@@ -135,7 +103,7 @@ def _field_errors(partner, form: WalletForm) -> dict[str, str]:
 def check(partner_id):
     """Check the add form as it is typed; htmx picks out the field it asked about."""
     partner = db.get_or_404(Partner, partner_id)
-    form = _add_form(request.form)
+    form = new_wallet_form(request.form)
     for name, message in _field_errors(partner, form).items():
         # A field not yet filled in is the user's next step, not a mistake.
         if (form[name].data or "").strip():
@@ -148,7 +116,7 @@ def check(partner_id):
 def add(partner_id):
     """Add one wallet; the list hears `wallets-changed` and refreshes itself."""
     partner = db.get_or_404(Partner, partner_id)
-    form = _add_form(request.form)
+    form = new_wallet_form(request.form)
     if form.validate():
         try:
             wallet = add_wallet(
@@ -167,7 +135,7 @@ def add(partner_id):
                     "partners.detail",
                     partner_id=partner.partner_id,
                 )
-            fresh = _add_form()
+            fresh = new_wallet_form()
             fresh.chain_id.data = wallet.chain_id
             body, status = render(
                 "wallets/add.html",

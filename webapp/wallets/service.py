@@ -191,11 +191,7 @@ def add_wallet(
         db.session.flush()
     except IntegrityError:
         db.session.rollback()
-        raise FieldError(
-            f"wallet {row.wallet_address} on {row.chain_id} was claimed by someone else "
-            "a moment ago: check it again",
-            "wallet_address",
-        ) from None
+        raise FieldError(_lost_race_message(partner, row), "wallet_address") from None
     audit.record(
         "create",
         "partner_wallet",
@@ -205,6 +201,19 @@ def add_wallet(
     )
     db.session.commit()
     return wallet
+
+
+def _lost_race_message(partner: Partner, row) -> str:
+    """Who stored this wallet between our check and our insert, as far as it can be told."""
+    again = check_new_wallet(partner, row.chain_id, row.wallet_address, row.introduced_date)
+    if again.outcome is Outcome.UNCHANGED:
+        return f"this wallet is {again.reason} on {row.chain_id}"
+    if again.column == "wallet_address" and again.reason.startswith("already claimed"):
+        return f"wallet {row.wallet_address} was just {again.reason.removeprefix('already ')}"
+    return (
+        f"wallet {row.wallet_address} on {row.chain_id} was claimed by someone else "
+        "a moment ago: check it again"
+    )
 
 
 def update_wallet(wallet: PartnerWallet, introduced_date: str, notes: str, user=None):

@@ -1,61 +1,43 @@
 """Wallet files: read, check, keep between preview and commit, and commit all or nothing.
 
-The uploaded bytes are kept under `instance/wallet-uploads/` named by a random token, with their
-SHA-256 and the preview's outcome per row beside them. A commit reads the bytes again and
+The uploaded bytes are kept in the upload store (`instance/wallet-uploads/`) under a random
+token, with the preview's outcome per row beside them. A commit reads the bytes again and
 checks them again (the world may have changed since the preview); the client never resends
 the file. Two commits racing for one wallet end with the database's unique constraint: the
 loser gets a `WalletConflict` naming the wallet, and nothing of its file is stored.
 """
 
 import hashlib
-import json
 import os
-import re
-import secrets
-import time
 import uuid
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
-import psycopg
 from flask import current_app
-from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from webapp import audit
 from webapp.csvio import CsvFormatError, check_utf8, iter_csv, read_csv
 from webapp.extensions import db
-from webapp.models import Partner, PartnerWallet, PayloadKind, Provider, StagingPayload
+from webapp.models import Partner, PartnerWallet, PayloadKind, StagingPayload
+from webapp.storage import (
+    Upload,
+    UploadMissing,
+    UploadStore,
+    bulk_insert,
+    describe_payload,
+    earlier_payload,
+    new_payload,
+    provider_named,
+    violates,
+)
 from webapp.wallets.checks import WALLET_COLUMNS, Outcome, WalletCheck, WalletRow, check_rows
 
 PROVIDER_NAME = "manual-upload"
 WALLET_CONSTRAINT = "uq_partner_wallets_chain_address"
 PAYLOAD_CONSTRAINT = "uq_staging_payloads_kind_sha256"
-#: Uploads left unused longer than this are removed when the next one arrives.
-UPLOAD_TTL_SECONDS = 24 * 3600
-_TOKEN = re.compile(r"^[A-Za-z0-9_-]{20,64}$")
-WALLET_INSERT_COLUMNS = (
-    "wallet_id",
-    "partner_id",
-    "chain_id",
-    "wallet_address",
-    "introduced_date",
-    "is_active",
-    "notes",
-    "created_at",
-    "updated_at",
-)
-WALLET_COPY_TYPES = (
-    "uuid",
-    "uuid",
-    "varchar",
-    "varchar",
-    "date",
-    "bool",
-    "text",
-    "timestamptz",
-    "timestamptz",
-)
+#: Files between their preview and their commit.
+UPLOADS = UploadStore("wallet", owner_word="partner")
 PROBLEM_HEADER = (
     "line",
     "wallet_address",
@@ -87,14 +69,20 @@ class UploadRejected(ValueError):
 class StoredUpload:
     """An uploaded file waiting for its commit, with the outcome its preview gave."""
 
-    token: str
-    partner_id: str
+    upload: Upload
     chain_id: str
-    file_name: str
-    sha256: str
-    uploaded_at: str
     counts: dict
     earlier_payload: str = ""
+
+    @property
+    def token(self) -> str:
+        """The key the preview's links carry."""
+        return self.upload.token
+
+    @property
+    def file_name(self) -> str:
+        """The name the file was uploaded under."""
+        return self.upload.file_name
 
 
 @dataclass
@@ -126,70 +114,28 @@ def check_file(partner: Partner, data: bytes, default_chain_id: str = "") -> Wal
     return check_rows(partner, rows, default_chain_id)
 
 
-def earlier_payload(sha256: str) -> StagingPayload | None:
-    """The wallet file with these exact bytes committed before, if any."""
-    return db.session.scalar(
-        select(StagingPayload).where(
-            StagingPayload.kind == PayloadKind.WALLETS.value, StagingPayload.sha256 == sha256
-        )
-    )
-
-
-def describe_payload(payload: StagingPayload) -> str:
-    """One line naming an earlier import: file, when, id."""
-    when = payload.created_at.strftime("%Y-%m-%d %H:%M UTC")
-    return f"{payload.file_name} imported {when} (payload {payload.payload_id})"
-
-
 # --- keeping the file between preview and commit -------------------------------------------
-
-
-def _upload_dir() -> str:
-    path = os.path.join(current_app.instance_path, "wallet-uploads")
-    os.makedirs(path, exist_ok=True)
-    return path
-
-
-def _paths(token: str) -> tuple[str, str, str]:
-    if not _TOKEN.match(token or ""):
-        raise UploadError("this upload is unknown or has expired: drop the file again")
-    base = os.path.join(_upload_dir(), f"wallets-{token}")
-    return base + ".csv", base + ".json", base + ".rows.json"
-
-
-def _remove_stale_uploads() -> None:
-    cutoff = time.time() - UPLOAD_TTL_SECONDS
-    with os.scandir(_upload_dir()) as entries:
-        for entry in entries:
-            if entry.name.startswith("wallets-") and entry.stat().st_mtime < cutoff:
-                os.remove(entry.path)
 
 
 def store_upload(
     partner: Partner, data: bytes, file_name: str, chain_id: str, check: WalletCheck
 ) -> StoredUpload:
     """Keep the bytes and the preview under a new token."""
-    _remove_stale_uploads()
-    digest = sha256_of(data)
-    earlier = earlier_payload(digest)
-    stored = StoredUpload(
-        token=secrets.token_urlsafe(24),
-        partner_id=str(partner.partner_id),
+    earlier = earlier_payload(PayloadKind.WALLETS, sha256_of(data))
+    upload = UPLOADS.keep(
+        data,
+        file_name or "wallets.csv",
+        partner.partner_id,
         chain_id=chain_id,
-        file_name=os.path.basename(file_name or "wallets.csv")[:255],
-        sha256=digest,
-        uploaded_at=datetime.now(UTC).isoformat(timespec="seconds"),
         counts=check.counts,
         earlier_payload=describe_payload(earlier) if earlier else "",
     )
-    data_path, meta_path, rows_path = _paths(stored.token)
-    with open(data_path, "wb") as out:
-        out.write(data)
-    with open(rows_path, "w", encoding="utf-8") as out:
-        json.dump([_row_record(row) for row in check.rows], out, separators=(",", ":"))
-    with open(meta_path, "w", encoding="utf-8") as out:
-        json.dump(asdict(stored), out)
-    return stored
+    UPLOADS.save_part(upload, "rows", [_row_record(row) for row in check.rows])
+    return _stored(upload)
+
+
+def _stored(upload: Upload) -> StoredUpload:
+    return StoredUpload(upload=upload, **upload.meta)
 
 
 def _row_record(row: WalletRow) -> list:
@@ -207,32 +153,26 @@ def _row_record(row: WalletRow) -> list:
 
 def load_upload(token: str, partner: Partner) -> StoredUpload:
     """The stored upload of this partner under `token`; UploadError when unknown."""
-    _, meta_path, _ = _paths(token)
     try:
-        with open(meta_path, encoding="utf-8") as source:
-            stored = StoredUpload(**json.load(source))
-    except FileNotFoundError:
-        raise UploadError("this upload is unknown or has expired: drop the file again") from None
-    if stored.partner_id != str(partner.partner_id):
-        raise UploadError("this upload belongs to another partner")
-    return stored
+        return _stored(UPLOADS.load(token, partner.partner_id))
+    except UploadMissing as exc:
+        raise UploadError(str(exc)) from None
 
 
 def load_upload_bytes(stored: StoredUpload) -> bytes:
     """The file's bytes, refused if they no longer match the SHA-256 the preview saw."""
-    data_path, _, _ = _paths(stored.token)
-    with open(data_path, "rb") as source:
-        data = source.read()
-    if sha256_of(data) != stored.sha256:
-        raise UploadError("the stored file has changed since its preview: drop it again")
-    return data
+    try:
+        return UPLOADS.read(stored.upload)
+    except (UploadMissing, OSError) as exc:
+        raise UploadError(str(exc)) from None
 
 
 def preview_rows(stored: StoredUpload, outcome: str = "", after_line: int = 0, limit: int = 100):
     """A page of the preview's rows (file order), optionally of one outcome, after a line."""
-    _, _, rows_path = _paths(stored.token)
-    with open(rows_path, encoding="utf-8") as source:
-        records = json.load(source)
+    try:
+        records = UPLOADS.load_part(stored.upload, "rows")
+    except UploadMissing as exc:
+        raise UploadError(str(exc)) from None
     picked, more = [], False
     for record in records:
         row = WalletRow(*record[:5], Outcome(record[5]), record[6], record[7])
@@ -247,9 +187,7 @@ def preview_rows(stored: StoredUpload, outcome: str = "", after_line: int = 0, l
 
 def discard_upload(token: str) -> None:
     """Remove the stored file and its preview."""
-    for path in _paths(token):
-        if os.path.exists(path):
-            os.remove(path)
+    UPLOADS.discard(token)
 
 
 def problem_rows_csv(stored: StoredUpload):
@@ -283,7 +221,7 @@ def commit_file(
     if not new_rows:
         return CommitResult(added=0, unchanged=counts["unchanged"], payload_id=None)
     digest = sha256_of(data)
-    earlier = earlier_payload(digest)
+    earlier = earlier_payload(PayloadKind.WALLETS, digest)
     if earlier is not None:
         raise WalletConflict(f"this exact file was imported already: {describe_payload(earlier)}")
     try:
@@ -304,11 +242,11 @@ def commit_file(
         db.session.commit()
     except IntegrityError as exc:
         db.session.rollback()
-        if _violates(exc, PAYLOAD_CONSTRAINT):
+        if violates(exc, StagingPayload.__table__, PAYLOAD_CONSTRAINT):
             raise WalletConflict(
                 "this exact file was imported at the same moment by someone else"
             ) from None
-        if _violates(exc, WALLET_CONSTRAINT):
+        if violates(exc, PartnerWallet.__table__, WALLET_CONSTRAINT):
             raise WalletConflict(_lost_race_message(partner, new_rows, exc)) from None
         raise
     except OperationalError as exc:
@@ -328,83 +266,35 @@ def commit_file(
 
 def _store(partner, new_rows, data, digest, file_name, default_chain_id, user) -> StagingPayload:
     chain_ids = {row.chain_id for row in new_rows}
-    payload = StagingPayload(
-        provider_id=_provider_id(),
+    provider, _ = provider_named(PROVIDER_NAME, user)
+    payload = new_payload(
+        provider.provider_id,
+        PayloadKind.WALLETS,
+        os.path.basename(file_name or "wallets.csv"),
+        digest,
         chain_id=default_chain_id or (next(iter(chain_ids)) if len(chain_ids) == 1 else None),
-        kind=PayloadKind.WALLETS.value,
-        file_name=os.path.basename(file_name or "wallets.csv")[:255],
-        sha256=digest,
         row_count=len(new_rows),
-        created_by_user_id=getattr(user, "user_id", None),
+        user=user,
     )
-    db.session.add(payload)
-    db.session.flush()
     now = datetime.now(UTC)
-    _insert_wallets(
-        [
-            (
-                uuid.uuid4(),
-                partner.partner_id,
-                row.chain_id,
-                row.wallet_address,
-                row.parsed_date,
-                True,
-                row.notes or None,
-                now,
-                now,
-            )
+    bulk_insert(
+        db.session,
+        PartnerWallet.__table__,
+        ("chain_id", "wallet_address", "introduced_date", "notes"),
+        (
+            (row.chain_id, row.wallet_address, row.parsed_date, row.notes or None)
             for row in new_rows
-        ]
+        ),
+        new_ids=True,
+        constants={
+            "partner_id": partner.partner_id,
+            "is_active": True,
+            "created_at": now,
+            "updated_at": now,
+        },
     )
     db.session.flush()
     return payload
-
-
-def _insert_wallets(records: list[tuple]) -> None:
-    """Insert wallet rows in the session's transaction: COPY on PostgreSQL (a 100,000-row
-    file in well under a second), one executemany elsewhere."""
-    if db.engine.dialect.name != "postgresql":
-        rows = [dict(zip(WALLET_INSERT_COLUMNS, record, strict=True)) for record in records]
-        db.session.execute(PartnerWallet.__table__.insert(), rows)
-        return
-    columns = ", ".join(WALLET_INSERT_COLUMNS)
-    statement = f"COPY partner_wallets ({columns}) FROM STDIN (FORMAT BINARY)"
-    raw = db.session.connection().connection.driver_connection
-    try:
-        with raw.cursor() as cursor, cursor.copy(statement) as copy:
-            copy.set_types(WALLET_COPY_TYPES)
-            for record in records:
-                copy.write_row(record)
-    except psycopg.errors.IntegrityError as exc:
-        # The same exception the ORM path raises, so one handler names the lost wallet.
-        raise IntegrityError(statement, None, exc) from exc
-
-
-def _provider_id() -> uuid.UUID:
-    """The `manual-upload` provider, created on first use (a concurrent creator is fine)."""
-    found = db.session.scalar(select(Provider.provider_id).where(Provider.name == PROVIDER_NAME))
-    if found:
-        return found
-    try:
-        with db.session.begin_nested():
-            provider = Provider(name=PROVIDER_NAME)
-            db.session.add(provider)
-        return provider.provider_id
-    except IntegrityError:
-        return db.session.scalar(select(Provider.provider_id).where(Provider.name == PROVIDER_NAME))
-
-
-def _violates(exc: IntegrityError, constraint: str) -> bool:
-    diag = getattr(exc.orig, "diag", None)
-    if diag is not None and getattr(diag, "constraint_name", None):
-        return diag.constraint_name == constraint
-    # SQLite names the columns, not the constraint.
-    message = str(exc.orig)
-    if constraint == WALLET_CONSTRAINT:
-        return "partner_wallets.chain_id, partner_wallets.wallet_address" in message
-    if constraint == PAYLOAD_CONSTRAINT:
-        return "staging_payloads.kind, staging_payloads.sha256" in message
-    return False
 
 
 def _lost_race_message(partner: Partner, new_rows: list[WalletRow], exc: IntegrityError) -> str:
