@@ -195,12 +195,13 @@ def test_dates_are_checked(manager_client, partner):
         "/agreements/new", data=form_data(partner, effective_from="2025-02-30")
     )
     assert response.status_code == 400
-    assert "effective_from &#39;2025-02-30&#39; is not a date" in response.get_data(as_text=True)
+    # Messages name the fields by their labels on the form.
+    assert "Effective from &#39;2025-02-30&#39; is not a date" in response.get_data(as_text=True)
     response = manager_client.post(
         "/agreements/new", data=form_data(partner, effective_to="2024-12-31")
     )
     assert response.status_code == 400
-    assert "effective_to 2024-12-31 is before effective_from 2025-01-01" in response.get_data(
+    assert "Effective to 2024-12-31 is before Effective from 2025-01-01" in response.get_data(
         as_text=True
     )
     assert agreement_count() == 0

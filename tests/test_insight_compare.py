@@ -9,11 +9,11 @@ from decimal import Decimal
 
 import pytest
 
+from tests import factories
 from tests.insight_html import chart_bars, chart_table
-from tests.test_commissions import add_agreements, build_world, canonical
+from tests.test_commissions import add_agreements, build_world
 from webapp.commissions import compare, service
 from webapp.extensions import db
-from webapp.models import CanonicalValidatorRevenue, Provider
 from webapp.money import ZERO, format_amount, money_sum
 
 FIRST, LAST = date(2025, 1, 1), date(2025, 1, 3)
@@ -23,23 +23,16 @@ FIRST, LAST = date(2025, 1, 1), date(2025, 1, 3)
 def world(app):
     world = build_world(wallet_count=2)
     world.solana, world.ethereum = add_agreements(world.acme)
-    provider = db.session.scalars(db.select(Provider)).first()
     for index, period in enumerate(world.periods):
-        for validator, component, amount in (
-            ("Vote111", "MEV", "100.000000000000000007"),
-            ("Vote111", "REWARDS", f"{1000 + index}"),
-            ("Vote222", "MEV", "3"),
-        ):
-            canonical(
-                CanonicalValidatorRevenue,
-                provider,
-                world.sources["validator-revenue"],
-                chain_id="solana",
-                period_id=period.period_id,
-                validator_key=validator,
-                revenue_component=component,
-                amount_native=Decimal(amount),
-            )
+        factories.revenue(
+            world.sources["validator-revenue"],
+            period,
+            [
+                ("Vote111", "MEV", "100.000000000000000007"),
+                ("Vote111", "REWARDS", f"{1000 + index}"),
+                ("Vote222", "MEV", "3"),
+            ],
+        )
     db.session.commit()
     return world
 
