@@ -195,7 +195,7 @@ def test_dates_are_checked(manager_client, partner):
         "/agreements/new", data=form_data(partner, effective_from="2025-02-30")
     )
     assert response.status_code == 400
-    # Messages name the fields by their labels on the form.
+    # Messages name the fields by the labels the form shows.
     assert "Effective from &#39;2025-02-30&#39; is not a date" in response.get_data(as_text=True)
     response = manager_client.post(
         "/agreements/new", data=form_data(partner, effective_to="2024-12-31")

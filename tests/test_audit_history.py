@@ -141,11 +141,11 @@ def test_user_creation_and_commission_commit_are_audited(app):
     add_agreements(world.acme)
     first = service.commit(world.acme, date(2025, 1, 1), date(2025, 1, 3), user=user)
     second = service.commit(world.acme, date(2025, 1, 1), date(2025, 1, 3), user=user)
-    commits = entries(entity_type="commission_run", action="commit")
+    commits = entries(entity_type="commission_run", action="commission_run.commit")
     assert {e.entity_id for e in commits} == {
         str(o.run.run_id) for c in (first, second) for o in c.outcomes
     }
-    superseded = entries(entity_type="commission_run", action="supersede")
+    superseded = entries(entity_type="commission_run", action="commission_run.supersede")
     assert {e.entity_id for e in superseded} == {str(o.run.run_id) for o in first.outcomes}
     assert db.session.scalar(select(func.count()).select_from(AuditLog)) >= 7
 

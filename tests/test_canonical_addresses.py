@@ -272,7 +272,7 @@ def test_rewards_and_events_in_another_case_than_the_wallet_are_attributed(app, 
     )
     # 8 x 10% = 0.8, one line for the wallet.
     assert "1 line(s)" in preview.stdout, preview.stdout
-    assert "MEV        lines        1  base 8  commission 0.8" in preview.stdout
+    assert "MEV        lines        1  base 8 ETH  commission 0.8 ETH" in preview.stdout
 
 
 def test_a_file_with_two_spellings_of_one_staker_key_is_refused(app, runner, tmp_path):

@@ -17,8 +17,10 @@ from webapp.commissions import service
 from webapp.commissions.service import EXPORT_HEADER
 from webapp.extensions import db
 from webapp.models import (
+    CanonicalStakerRewardsDetail,
     CommissionExclusion,
     CommissionRun,
+    CommissionRunPeriod,
     Partner,
     PartnerCommissionLine,
 )
@@ -258,7 +260,13 @@ def test_commit_stores_lines_run_and_exclusions(world, make_user):
     exclusions = db.session.scalars(
         select(CommissionExclusion).where(CommissionExclusion.run_id == run.run_id)
     ).all()
-    assert len(exclusions) == 9
+    # One row per (period, wallet, validator, reason): W_UNSTAKED's MEV and REWARDS of 3 Jan
+    # (not staked) share a row; 3 inactive, 1 introduced after, 3 W_PAID with V2 are alone.
+    assert len(exclusions) == 8
+    assert sum(ex.exclusion_count for ex in exclusions) == 9
+    (unstaked,) = [ex for ex in exclusions if ex.wallet_address == W_UNSTAKED]
+    assert (unstaked.validator_key, unstaked.exclusion_count) == (V1, 2)
+    assert unstaked.held_back_amount_native == D("11.500000000000000001")
     assert (
         sum((ex.held_back_amount_native for ex in exclusions), D(0)) == run.excluded_amount_native
     )
@@ -272,11 +280,15 @@ def test_commit_stores_lines_run_and_exclusions(world, make_user):
 def test_commit_twice_replaces_lines_and_supersedes_the_first_run(world):
     first = service.commit(world.acme, date(2025, 1, 1), date(2025, 1, 3))
     first_ids = {o.run.run_id for o in first.outcomes}
+    line_ids = set(db.session.scalars(select(PartnerCommissionLine.line_id)))
     second = service.commit(world.acme, date(2025, 1, 1), date(2025, 1, 3))
     db.session.expire_all()
     assert count(PartnerCommissionLine) == 15
     second_ids = {o.run.run_id for o in second.outcomes}
-    assert {ln.run_id for ln in db.session.scalars(select(PartnerCommissionLine))} == second_ids
+    # The result did not change: its lines stay as written, the new runs hold every pair.
+    assert set(db.session.scalars(select(PartnerCommissionLine.line_id))) == line_ids
+    assert set(db.session.scalars(select(CommissionRunPeriod.run_id))) == second_ids
+    assert count(CommissionRunPeriod) == 4
     for run_id in first_ids:
         run = db.session.get(CommissionRun, run_id)
         assert run.status == "superseded"
@@ -291,15 +303,16 @@ def test_partly_overlapping_commit_replaces_only_its_periods(world):
     db.session.expire_all()
     first_run = next(o.run for o in first.outcomes if o.agreement.name == "Acme SOL")
     second_run = next(o.run for o in second.outcomes if o.agreement.name == "Acme SOL")
-    by_period = {}
-    for line in lines_of(world.solana):
-        by_period.setdefault(line.period_id, set()).add(line.run_id)
+    by_period = dict(
+        db.session.execute(
+            select(CommissionRunPeriod.period_id, CommissionRunPeriod.run_id).where(
+                CommissionRunPeriod.agreement_id == world.solana.agreement_id
+            )
+        ).all()
+    )
     day1, day2, day3 = (p.period_id for p in world.periods)
-    assert by_period == {
-        day1: {first_run.run_id},
-        day2: {second_run.run_id},
-        day3: {second_run.run_id},
-    }
+    assert by_period == {day1: first_run.run_id, day2: second_run.run_id, day3: second_run.run_id}
+    assert {ln.period_id for ln in lines_of(world.solana)} == {day1, day2, day3}
     # Day 1 still has the first run's lines, so it stays committed.
     assert db.session.get(CommissionRun, first_run.run_id).status == "committed"
     third = service.commit(world.acme, date(2024, 12, 1), date(2025, 1, 31))
@@ -311,10 +324,12 @@ def test_partly_overlapping_commit_replaces_only_its_periods(world):
     assert len(lines_of(world.solana)) == 14
 
 
-def test_commit_with_no_periods_in_range_records_an_empty_run(world):
-    computation = service.commit(world.acme, date(2025, 2, 1), date(2025, 2, 28))
-    assert {o.run.period_count for o in computation.outcomes} == {0}
-    assert count(PartnerCommissionLine) == 0
+def test_commit_with_no_periods_in_range_is_refused(world):
+    service.commit(world.acme, date(2025, 1, 1), date(2025, 1, 3))
+    runs, lines = count(CommissionRun), count(PartnerCommissionLine)
+    with pytest.raises(service.CommissionError, match="no period in scope"):
+        service.commit(world.acme, date(2025, 2, 1), date(2025, 2, 28))
+    assert (count(CommissionRun), count(PartnerCommissionLine)) == (runs, lines)
 
 
 @pytest.mark.postgres_only
@@ -348,8 +363,13 @@ def test_two_commits_at_once_never_mix_lines(app, world):
     committed = [r for r in runs if r.status == "committed"]
     superseded = [r for r in runs if r.status == "superseded"]
     assert len(committed) == 2 and len(superseded) == 2
-    # Every line belongs to the committed run of its agreement: none from the loser.
-    assert {ln.run_id for ln in lines} == {r.run_id for r in committed}
+    # Every pair is held by the committed run of its agreement, and its lines are one run's.
+    held = db.session.scalars(select(CommissionRunPeriod.run_id)).all()
+    assert set(held) == {r.run_id for r in committed}
+    by_agreement = {}
+    for line in lines:
+        by_agreement.setdefault(line.agreement_id, set()).add(line.run_id)
+    assert all(len(run_ids) == 1 for run_ids in by_agreement.values())
     assert {r.superseded_by_run_id for r in superseded} == {r.run_id for r in committed}
 
 
@@ -397,12 +417,19 @@ def test_command_line_create_compute_commit_twice_export(app, runner, tmp_path):
     preview = runner.invoke(args=["commissions", "compute", *span])
     assert preview.exit_code == 0, preview.output
     assert (
-        "agreement Acme SOL (solana, wallet attribution): 3 period(s), 14 line(s)" in preview.stdout
+        "agreement Acme SOL (solana, SOL, wallet attribution): 3 period(s), 14 line(s)"
+        in preview.stdout
     )
-    assert "MEV        lines        7  base 10.5  commission 1.05" in preview.stdout
-    assert "REWARDS    lines        7  base 70.000000000000000007  commission 3.5" in preview.stdout
-    assert "excluded: wallet inactive: 3 held back 34.500000000000000003" in preview.stdout
-    assert "excluded: no rule: 1 held back 3" in preview.stdout
+    assert "MEV        lines        7  base 10.5 SOL  commission 1.05 SOL" in preview.stdout
+    assert (
+        "REWARDS    lines        7  base 70.000000000000000007 SOL  commission 3.5 SOL"
+        in preview.stdout
+    )
+    assert "excluded: wallet inactive: 3 held back 34.500000000000000003 SOL" in preview.stdout
+    assert "excluded: no rule: 1 held back 3 ETH" in preview.stdout
+    # Per token, never one sum over two chains.
+    assert "total SOL: 14 line(s), commission 4.55 SOL" in preview.stdout
+    assert "total ETH: 1 line(s), commission 2499999999999999999.9875 ETH" in preview.stdout
     assert "preview only" in preview.stdout
     assert count(CommissionRun) == 0 and count(PartnerCommissionLine) == 0
 
@@ -426,6 +453,7 @@ def test_command_line_create_compute_commit_twice_export(app, runner, tmp_path):
         "Acme Wallet",
         "Acme ETH",
         "ethereum",
+        "ETH",
         "2025-01-02",
         "2025-01-02T00:00:00+00:00",
         "2025-01-03T00:00:00+00:00",
@@ -435,11 +463,14 @@ def test_command_line_create_compute_commit_twice_export(app, runner, tmp_path):
         "99999999999999999999.5",
         "250",
         "2499999999999999999.9875",
+        "commission",
+        "committed",
     ]
-    assert rows[1][:9] == [
+    assert rows[1][:10] == [
         "Acme Wallet",
         "Acme SOL",
         "solana",
+        "SOL",
         "701",
         "2025-01-01T00:00:00+00:00",
         "2025-01-02T00:00:00+00:00",
@@ -447,10 +478,10 @@ def test_command_line_create_compute_commit_twice_export(app, runner, tmp_path):
         "MEV",
         W_UNSTAKED,
     ]
-    assert rows[1][9:] == ["1.5", "1000", "0.15"]
-    solana_keys = [(r[3], r[6], r[7], r[8]) for r in rows[1:]]
+    assert rows[1][10:] == ["1.5", "1000", "0.15", "commission", "committed"]
+    solana_keys = [(r[4], r[7], r[8], r[9]) for r in rows[1:]]
     assert solana_keys == sorted(solana_keys)
-    assert not any("e" in r[9].lower() or "e" in r[11].lower() for r in rows)
+    assert not any("e" in r[10].lower() or "e" in r[12].lower() for r in rows)
 
     # Stdout export equals the file; a narrower range exports only its periods.
     to_stdout = runner.invoke(args=["commissions", "export", *span])
@@ -459,7 +490,7 @@ def test_command_line_create_compute_commit_twice_export(app, runner, tmp_path):
         args=["commissions", "export", "Acme Wallet", "--from", "2025-01-03", "--to", "2025-01-03"]
     )
     _, day_rows = read_export(one_day.stdout)
-    assert {r[3] for r in day_rows} == {"703"}
+    assert {r[4] for r in day_rows} == {"703"}
     assert len(day_rows) == 4
 
 
@@ -509,3 +540,40 @@ def test_days_are_utc_dates_of_period_starts(world):
     computation = service.preview(world.acme, date(2025, 1, 2), date(2025, 1, 2))
     solana = next(o.result for o in computation.outcomes if o.agreement.name == "Acme SOL")
     assert [p.label for p in solana.periods] == ["702"]
+
+
+def test_recommit_rewrites_only_the_periods_whose_result_changed(world):
+    service.commit(world.acme, date(2025, 1, 1), date(2025, 1, 3))
+    day1, day2, day3 = (p.period_id for p in world.periods)
+    L = PartnerCommissionLine
+    before = {
+        line.line_id: line.period_id
+        for line in db.session.scalars(select(L).where(L.agreement_id == world.solana.agreement_id))
+    }
+    # A corrected reward on 2 Jan: W_PAID's MEV becomes 2.5 (commission 0.25 instead of 0.15).
+    reward = db.session.scalars(
+        select(CanonicalStakerRewardsDetail).where(
+            CanonicalStakerRewardsDetail.period_id == day2,
+            CanonicalStakerRewardsDetail.staker_address == W_PAID,
+            CanonicalStakerRewardsDetail.revenue_component == "MEV",
+            CanonicalStakerRewardsDetail.validator_key == V1,
+        )
+    ).one()
+    reward.reward_amount_native = D("2.5")
+    db.session.commit()
+    service.commit(world.acme, date(2025, 1, 1), date(2025, 1, 3))
+    db.session.expire_all()
+    after = {
+        line.line_id: (line.period_id, line.wallet_address, line.commission_amount_native)
+        for line in db.session.scalars(select(L).where(L.agreement_id == world.solana.agreement_id))
+    }
+    kept = {line_id for line_id, period_id in before.items() if period_id in (day1, day3)}
+    assert kept <= set(after)
+    assert not {line_id for line_id, period_id in before.items() if period_id == day2} & set(after)
+    assert len(after) == len(before) == 14
+    changed = {
+        (wallet, amount)
+        for period_id, wallet, amount in after.values()
+        if period_id == day2 and amount == D("0.25")
+    }
+    assert changed == {(W_PAID, D("0.25"))}

@@ -99,14 +99,17 @@ def test_import_create_compute_commit_twice_export(app, runner, tmp_path):
     # PAID: 2 periods; LATE: 702 only; NOT_STAKED: 701 only (unstaked at 07:00 on 1 Jan).
     # MEV 2.000000000000000001 x 12.5% = 0.250000000000000000125 -> 0.25 per line.
     assert "2 period(s), 8 line(s)" in preview.stdout
-    assert "MEV        lines        4  base 8.000000000000000004  commission 1" in preview.stdout
-    assert "REWARDS    lines        4  base 40  commission 1.2" in preview.stdout
     assert (
-        "excluded: introduced after period start: 1 held back 12.000000000000000001"
+        "MEV        lines        4  base 8.000000000000000004 SOL  commission 1 SOL"
+        in preview.stdout
+    )
+    assert "REWARDS    lines        4  base 40 SOL  commission 1.2 SOL" in preview.stdout
+    assert (
+        "excluded: introduced after period start: 1 held back 12.000000000000000001 SOL"
         in preview.stdout
     )
     assert (
-        "excluded: not staked with validator during period: 2 held back 12.000000000000000001"
+        "excluded: not staked with validator during period: 2 held back 12.000000000000000001 SOL"
         in preview.stdout
     )
     assert db.session.scalar(select(func.count()).select_from(CommissionRun)) == 0

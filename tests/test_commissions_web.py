@@ -6,6 +6,7 @@ import io
 import re
 import uuid
 from datetime import date
+from decimal import Decimal
 
 import pytest
 from sqlalchemy import func, select
@@ -22,9 +23,16 @@ from webapp.commissions import routes, service
 from webapp.commissions.service import EXPORT_HEADER
 from webapp.extensions import db
 from webapp.models import CommissionRun, PartnerCommissionLine
-from webapp.money import format_amount
+from webapp.money import exact_text
 
 HX = {"HX-Request": "true"}
+
+
+def shown(value, symbol: str) -> str:
+    """How a page carries an amount: its exact 18-place value and its token symbol."""
+    return f'data-exact="{exact_text(value)}" data-token="{symbol}"'
+
+
 FIRST, LAST = date(2025, 1, 1), date(2025, 1, 3)
 
 
@@ -57,21 +65,25 @@ def test_preview_shows_the_breakdown_of_service_preview(manager_client, world):
     assert response.status_code == 200
     page = text_of(response)
     expected = service.preview(world.acme, FIRST, LAST)
-    grand = sum(o.result.total_commission_native for o in expected.outcomes)
-    assert re.search(
-        rf'id="grand-total-commission" class="big">{re.escape(format_amount(grand))}<', page
-    ), "grand total"
+    # One grand total per token: the SOL and ETH agreements are never added together.
+    totals = re.search(r'id="grand-total-commission">(.*?)</ul>', page, re.S).group(1)
+    assert re.findall(r'<li data-token="(\w+)">', totals) == ["ETH", "SOL"]
     for outcome in expected.outcomes:
-        result = outcome.result
+        symbol = outcome.agreement.chain.token_symbol
+        assert shown(outcome.result.total_commission_native, symbol) in totals
+    assert shown(Decimal("4.55"), "SOL") in totals
+    assert "4.550000000 SOL" in totals  # Solana's 9 display decimals
+    for outcome in expected.outcomes:
+        result, symbol = outcome.result, outcome.agreement.chain.token_symbol
         assert outcome.agreement.name in page
-        assert format_amount(result.total_commission_native) in page
+        assert shown(result.total_commission_native, symbol) in page
         for total in result.component_totals():
-            assert format_amount(total.commission_amount_native) in page
+            assert shown(total.commission_amount_native, symbol) in page
         for excluded in result.exclusion_totals():
             assert excluded.reason in page
-            assert format_amount(excluded.held_back_amount_native) in page
-    # The exact ETH amount (more digits than a float holds) comes out whole.
-    assert "2499999999999999999.9875" in page
+            assert shown(excluded.held_back_amount_native, symbol) in page
+    # The exact ETH amount (more digits than a float holds) comes out whole, with separators.
+    assert "2,499,999,999,999,999,999.987500000000000000 ETH" in page
     # Every wallet is explained in a searchable list (tests/test_insight_wallets.py).
     assert "Every wallet, explained" in page
     assert W_OTHER not in page
@@ -147,7 +159,9 @@ def test_csv_download_has_the_export_header_and_safe_cells(manager_client, world
         'filename="commissions-acme-wallet-2025-01-01-to-2025-01-03.csv"'
         in response.headers["Content-Disposition"]
     )
-    rows = list(csv.reader(io.StringIO(text_of(response))))
+    # A browser download starts with a UTF-8 byte-order mark, for spreadsheets.
+    assert response.get_data().startswith(b"\xef\xbb\xbf")
+    rows = list(csv.reader(io.StringIO(response.get_data().decode("utf-8-sig"))))
     assert tuple(rows[0]) == EXPORT_HEADER
     assert len(rows) == 1 + 15
     eth = [r for r in rows[1:] if r[2] == "ethereum"]
@@ -156,6 +170,7 @@ def test_csv_download_has_the_export_header_and_safe_cells(manager_client, world
             "Acme Wallet",
             "Acme ETH",
             "ethereum",
+            "ETH",
             "2025-01-02",
             "2025-01-02T00:00:00+00:00",
             "2025-01-03T00:00:00+00:00",
@@ -165,18 +180,21 @@ def test_csv_download_has_the_export_header_and_safe_cells(manager_client, world
             "99999999999999999999.5",
             "250",
             "2499999999999999999.9875",
+            "commission",
+            "committed",
         ]
     ]
-    assert sorted({r[8] for r in rows[1:] if r[2] == "solana" and r[3] == "703"}) == sorted(
+    assert sorted({r[9] for r in rows[1:] if r[2] == "solana" and r[4] == "703"}) == sorted(
         [W_LATE, W_PAID]
     )
-    assert any(r[8] == W_PAID and r[7] == "MEV" and r[11] == "0.15" for r in rows[1:])
+    assert any(r[9] == W_PAID and r[8] == "MEV" and r[12] == "0.15" for r in rows[1:])
 
 
 def test_csv_download_of_nothing_committed_is_the_header(viewer_client, world):
     response = viewer_client.get("/commissions/export.csv", query_string=range_args(world))
     assert response.status_code == 200
-    assert list(csv.reader(io.StringIO(text_of(response)))) == [list(EXPORT_HEADER)]
+    text = response.get_data().decode("utf-8-sig")
+    assert list(csv.reader(io.StringIO(text))) == [list(EXPORT_HEADER)]
 
 
 def test_run_detail_shows_exclusions_by_reason_and_wallet(manager_client, world):
@@ -185,7 +203,8 @@ def test_run_detail_shows_exclusions_by_reason_and_wallet(manager_client, world)
     response = manager_client.get(f"/commissions/runs/{run.run_id}")
     assert response.status_code == 200
     page = text_of(response)
-    assert f'id="run-total-commission">{format_amount(run.total_commission_native)}<' in page
+    total = re.search(r'id="run-total-commission">(.*?)</strong>', page, re.S).group(1)
+    assert shown(run.total_commission_native, "SOL") in total and "4.550000000 SOL" in total
     reasons = re.search(r'class="striped exclusion-reasons">.*?</table>', page, re.S).group(0)
     assert re.search(r"<td>wallet inactive</td><td class=\"num\">3</td>", reasons)
     assert re.findall(r"<tr><td>(.*?)</td>", reasons) == [

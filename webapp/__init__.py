@@ -39,6 +39,8 @@ def create_app(test_config: dict | None = None) -> Flask:
         partners,
         wallets,
     )
+    from webapp.api import init_api
+    from webapp.api import pages as api_pages
     from webapp.demo import seed_demo_command
     from webapp.web import init_web
 
@@ -55,7 +57,9 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.register_blueprint(commissions.bp)  # flask commissions
     app.register_blueprint(insight.bp)
     app.register_blueprint(audit_views.bp)
+    app.register_blueprint(api_pages.bp)  # flask tokens
     app.cli.add_command(seed_demo_command)  # flask seed-demo
+    init_api(app)  # the JSON API's blueprints, its document and its reference page
     return app
 
 

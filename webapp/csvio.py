@@ -8,6 +8,9 @@ import csv
 import io
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from decimal import Decimal
+
+from webapp.money import format_amount
 
 #: Characters that make a spreadsheet treat a cell as a formula.
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
@@ -165,7 +168,12 @@ def check_utf8(data: bytes) -> None:
 
 
 def safe_cell(value) -> str:
-    """A cell value that a spreadsheet shows as text, never runs as a formula."""
+    """A cell value that a spreadsheet shows as text, never runs as a formula; a number
+    (Decimal or int) is written as a plain decimal, a negative one too."""
+    if isinstance(value, Decimal):
+        return format_amount(value)
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
     text = "" if value is None else str(value)
     if text.startswith(FORMULA_PREFIXES):
         return "'" + text

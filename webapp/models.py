@@ -28,7 +28,17 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 
 from webapp.db_types import Amount, UTCDateTime
 from webapp.extensions import db
-from webapp.vocab import MAX_BPS, Method, RevenueComponent, Role, RunStatus, StakeEventType, sql_in
+from webapp.vocab import (
+    MAX_BPS,
+    LineKind,
+    Method,
+    RevenueComponent,
+    Role,
+    RunStatus,
+    StakeEventType,
+    TokenScope,
+    sql_in,
+)
 from webapp.vocab import PayloadKind as PayloadKind  # re-exported: features import it from here
 
 
@@ -509,7 +519,12 @@ class AgreementRule(db.Model):
 
 
 class CommissionRun(db.Model):
-    """One computation of one agreement over a date range: who, when, what, totals."""
+    """One computation of one agreement over a date range: who, when, what, totals, and its
+    way through month-end close (committed, approved, paid; or superseded).
+
+    `created_by` / `created_at` are the commit; the latest approval, reopening and payment
+    are kept here, every transition in `commission_run_events`.
+    """
 
     __tablename__ = "commission_runs"
 
@@ -529,6 +544,12 @@ class CommissionRun(db.Model):
     total_base_native: Mapped[Decimal] = mapped_column(Amount, nullable=False)
     total_commission_native: Mapped[Decimal] = mapped_column(Amount, nullable=False)
     excluded_amount_native: Mapped[Decimal] = mapped_column(Amount, nullable=False)
+    adjustment_count: Mapped[int] = mapped_column(
+        Integer, nullable=False, default=0, server_default=text("0")
+    )
+    total_adjustment_native: Mapped[Decimal] = mapped_column(
+        Amount, nullable=False, default=Decimal(0), server_default=text("0")
+    )
     input_payload_ids: Mapped[str | None] = mapped_column(Text, nullable=True)
     created_by_user_id: Mapped[uuid.UUID | None] = mapped_column(
         Uuid, ForeignKey("users.user_id", ondelete="SET NULL"), nullable=True
@@ -538,22 +559,122 @@ class CommissionRun(db.Model):
         Uuid, ForeignKey("commission_runs.run_id", ondelete="SET NULL"), nullable=True
     )
     superseded_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    approved_by_user_id: Mapped[uuid.UUID | None] = mapped_column(
+        Uuid, ForeignKey("users.user_id", ondelete="SET NULL"), nullable=True
+    )
+    approved_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    reopened_by_user_id: Mapped[uuid.UUID | None] = mapped_column(
+        Uuid, ForeignKey("users.user_id", ondelete="SET NULL"), nullable=True
+    )
+    reopened_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    reopen_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    paid_by_user_id: Mapped[uuid.UUID | None] = mapped_column(
+        Uuid, ForeignKey("users.user_id", ondelete="SET NULL"), nullable=True
+    )
+    paid_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    paid_on: Mapped[date | None] = mapped_column(Date, nullable=True)
+    payout_reference: Mapped[str | None] = mapped_column(String(200), nullable=True)
 
     partner: Mapped[Partner] = relationship()
     agreement: Mapped[Agreement] = relationship()
-    created_by: Mapped[User | None] = relationship()
+    created_by: Mapped[User | None] = relationship(foreign_keys=[created_by_user_id])
+    approved_by: Mapped[User | None] = relationship(foreign_keys=[approved_by_user_id])
+    reopened_by: Mapped[User | None] = relationship(foreign_keys=[reopened_by_user_id])
+    paid_by: Mapped[User | None] = relationship(foreign_keys=[paid_by_user_id])
 
     __table_args__ = (
         CheckConstraint(sql_in("status", RunStatus), name="ck_commission_runs_status"),
         CheckConstraint(sql_in("method", Method), name="ck_commission_runs_method"),
         CheckConstraint("date_to >= date_from", name="ck_commission_runs_date_range"),
+        CheckConstraint(
+            "status <> 'paid' OR (payout_reference IS NOT NULL AND paid_on IS NOT NULL)",
+            name="ck_commission_runs_paid_reference",
+        ),
         Index("idx_commission_runs_partner_created", "partner_id", "created_at"),
         Index("idx_commission_runs_agreement_status", "agreement_id", "status"),
     )
 
 
+class CommissionRunEvent(db.Model):
+    """One transition of a run (committed, approved, reopened, paid, superseded): who, when,
+    from which status to which, and why (a reopening's reason, a payout's reference)."""
+
+    __tablename__ = "commission_run_events"
+
+    event_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    run_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid, ForeignKey("commission_runs.run_id", ondelete="CASCADE"), nullable=False
+    )
+    action: Mapped[str] = mapped_column(String(20), nullable=False)
+    from_status: Mapped[str | None] = mapped_column(String(20), nullable=True)
+    to_status: Mapped[str] = mapped_column(String(20), nullable=False)
+    user_id: Mapped[uuid.UUID | None] = mapped_column(
+        Uuid, ForeignKey("users.user_id", ondelete="SET NULL"), nullable=True
+    )
+    reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, nullable=False)
+
+    user: Mapped[User | None] = relationship()
+
+    __table_args__ = (Index("idx_commission_run_events_run", "run_id", "created_at"),)
+
+
+class CommissionRunPeriod(db.Model):
+    """Whose lines are current for an (agreement, period): the run that last committed it.
+
+    A recommit takes the pair over without rewriting lines that did not change; a run that
+    holds no pair any more has been superseded.
+    """
+
+    __tablename__ = "commission_run_periods"
+
+    agreement_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid, ForeignKey("agreements.agreement_id", ondelete="CASCADE"), primary_key=True
+    )
+    period_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid, ForeignKey("canonical_periods.period_id", ondelete="CASCADE"), primary_key=True
+    )
+    run_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid, ForeignKey("commission_runs.run_id", ondelete="CASCADE"), nullable=False
+    )
+    #: SHA-256 of the pair's lines and exclusions as last written: equal means unchanged.
+    lines_digest: Mapped[str] = mapped_column(
+        String(64), nullable=False, default="", server_default=text("''")
+    )
+
+    __table_args__ = (Index("idx_commission_run_periods_run", "run_id"),)
+
+
+class CommissionLock(db.Model):
+    """An (agreement, period) locked by the approval of a run: never recomputed while locked.
+
+    The primary key makes two locks of one pair impossible, whatever runs at the same time.
+    """
+
+    __tablename__ = "commission_locks"
+
+    agreement_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid, ForeignKey("agreements.agreement_id", ondelete="CASCADE"), primary_key=True
+    )
+    period_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid, ForeignKey("canonical_periods.period_id", ondelete="CASCADE"), primary_key=True
+    )
+    run_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid, ForeignKey("commission_runs.run_id", ondelete="CASCADE"), nullable=False
+    )
+    locked_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, nullable=False)
+
+    __table_args__ = (Index("idx_commission_locks_run", "run_id"),)
+
+
 class PartnerCommissionLine(db.Model):
-    """One commission amount: agreement, period, validator, component and (maybe) wallet."""
+    """One commission amount: agreement, period, validator, component and (maybe) wallet.
+
+    `run_id` is the run that wrote the line; the run whose lines are current for a pair is
+    in `commission_run_periods`. Indexes: the two unique keys (which also serve every read
+    by agreement and period) and two small partial ones for adjustments; nothing reads lines
+    by wallet, run or partner alone, so no index is kept for that.
+    """
 
     __tablename__ = "partner_commission_lines"
 
@@ -579,11 +700,25 @@ class PartnerCommissionLine(db.Model):
     commission_rate_bps: Mapped[int] = mapped_column(Integer, nullable=False)
     commission_amount_native: Mapped[Decimal] = mapped_column(Amount, nullable=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, nullable=False)
+    line_kind: Mapped[str] = mapped_column(
+        String(20),
+        nullable=False,
+        default=LineKind.COMMISSION.value,
+        server_default=text("'commission'"),
+    )
+    corrects_run_id: Mapped[uuid.UUID | None] = mapped_column(
+        Uuid, ForeignKey("commission_runs.run_id", ondelete="CASCADE"), nullable=True
+    )
 
     __table_args__ = (
         CheckConstraint(
             f"commission_rate_bps >= 0 AND commission_rate_bps <= {MAX_BPS}",
             name="ck_partner_commission_lines_rate_bps",
+        ),
+        CheckConstraint(
+            f"(line_kind = '{LineKind.COMMISSION}' AND corrects_run_id IS NULL)"
+            f" OR (line_kind = '{LineKind.ADJUSTMENT}' AND corrects_run_id IS NOT NULL)",
+            name="ck_partner_commission_lines_kind",
         ),
         Index(
             "uq_partner_commission_lines_wallet",
@@ -593,8 +728,8 @@ class PartnerCommissionLine(db.Model):
             "revenue_component",
             "wallet_address",
             unique=True,
-            sqlite_where=text("wallet_address IS NOT NULL"),
-            postgresql_where=text("wallet_address IS NOT NULL"),
+            sqlite_where=text("wallet_address IS NOT NULL AND line_kind = 'commission'"),
+            postgresql_where=text("wallet_address IS NOT NULL AND line_kind = 'commission'"),
         ),
         Index(
             "uq_partner_commission_lines_total",
@@ -603,17 +738,32 @@ class PartnerCommissionLine(db.Model):
             "validator_key",
             "revenue_component",
             unique=True,
-            sqlite_where=text("wallet_address IS NULL"),
-            postgresql_where=text("wallet_address IS NULL"),
+            sqlite_where=text("wallet_address IS NULL AND line_kind = 'commission'"),
+            postgresql_where=text("wallet_address IS NULL AND line_kind = 'commission'"),
         ),
-        Index("idx_partner_commission_lines_wallet", "wallet_address"),
-        Index("idx_partner_commission_lines_run", "run_id"),
-        Index("idx_partner_commission_lines_partner_period", "partner_id", "period_id"),
+        Index(
+            "idx_partner_commission_lines_adjustments",
+            "agreement_id",
+            "period_id",
+            sqlite_where=text("line_kind = 'adjustment'"),
+            postgresql_where=text("line_kind = 'adjustment'"),
+        ),
+        Index(
+            "idx_partner_commission_lines_adjustment_run",
+            "run_id",
+            sqlite_where=text("line_kind = 'adjustment'"),
+            postgresql_where=text("line_kind = 'adjustment'"),
+        ),
     )
 
 
 class CommissionExclusion(db.Model):
-    """Why a wallet earned nothing in a committed run, and the reward it held back."""
+    """Why a wallet earned nothing in a committed run, and the reward it held back.
+
+    One row per (period, wallet, validator, reason): the components one reason held back
+    are summed (`exclusion_count` says how many reward rows that was). Wallet-level reasons
+    name no validator; the total-revenue method's `no rule` rows name no wallet.
+    """
 
     __tablename__ = "commission_exclusions"
 
@@ -629,15 +779,73 @@ class CommissionExclusion(db.Model):
     )
     wallet_address: Mapped[str | None] = mapped_column(String(100), nullable=True)
     validator_key: Mapped[str | None] = mapped_column(String(100), nullable=True)
-    revenue_component: Mapped[RevenueComponent | None] = mapped_column(
-        revenue_component_enum, nullable=True
-    )
     reason: Mapped[str] = mapped_column(String(100), nullable=False)
+    exclusion_count: Mapped[int] = mapped_column(
+        Integer, nullable=False, default=1, server_default=text("1")
+    )
     held_back_amount_native: Mapped[Decimal] = mapped_column(Amount, nullable=False)
 
     __table_args__ = (
-        Index("idx_commission_exclusions_run", "run_id"),
         Index("idx_commission_exclusions_agreement_period", "agreement_id", "period_id"),
         # One wallet's exclusions in a run, for its explanation.
         Index("idx_commission_exclusions_run_wallet", "run_id", "wallet_address"),
+    )
+
+
+class ApiToken(db.Model):
+    """A bearer token of the JSON API: only its SHA-256 is stored; revoked, never deleted."""
+
+    __tablename__ = "api_tokens"
+
+    token_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    user_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid, ForeignKey("users.user_id", ondelete="CASCADE"), nullable=False
+    )
+    name: Mapped[str] = mapped_column(String(100), nullable=False)
+    scope: Mapped[str] = mapped_column(String(10), nullable=False)
+    token_hash: Mapped[str] = mapped_column(String(64), nullable=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, nullable=False)
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+    user: Mapped[User] = relationship()
+
+    __table_args__ = (
+        UniqueConstraint("token_hash", name="uq_api_tokens_token_hash"),
+        CheckConstraint(sql_in("scope", TokenScope), name="ck_api_tokens_scope"),
+        CheckConstraint("name <> ''", name="ck_api_tokens_name_not_empty"),
+        # A name is unique among a user's live tokens; a revoked token frees its name.
+        Index(
+            "uq_api_tokens_user_name_live",
+            "user_id",
+            "name",
+            unique=True,
+            sqlite_where=text("revoked_at IS NULL"),
+            postgresql_where=text("revoked_at IS NULL"),
+        ),
+    )
+
+
+class ApiIdempotencyKey(db.Model):
+    """The first answer to a POST sent with an `Idempotency-Key`, to give again on a retry.
+
+    `status_code` is NULL while the first request is still being worked on.
+    """
+
+    __tablename__ = "api_idempotency_keys"
+
+    key_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    user_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid, ForeignKey("users.user_id", ondelete="CASCADE"), nullable=False
+    )
+    idempotency_key: Mapped[str] = mapped_column(String(255), nullable=False)
+    request_hash: Mapped[str] = mapped_column(String(64), nullable=False)
+    status_code: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    content_type: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    response_body: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, nullable=False)
+
+    __table_args__ = (
+        UniqueConstraint("user_id", "idempotency_key", name="uq_api_idempotency_keys_user_key"),
+        Index("idx_api_idempotency_keys_created_at", "created_at"),
     )

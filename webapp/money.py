@@ -95,3 +95,33 @@ def money_sum(values) -> Decimal:
     for value in values:
         total = add(total, value)
     return total
+
+
+# ---- Display (pages only; files always carry the exact value) ------------------------------
+
+
+def exact_text(value: Decimal) -> str:
+    """The exact value with all 18 decimal places, as the hover of a displayed amount shows it."""
+    return format(value.quantize(QUANTUM, context=ROUNDING), "f")
+
+
+def display_text(value: Decimal, display_decimals: int) -> str:
+    """`value` rounded (half to even, on Decimal) to `display_decimals` places, with thousands
+    separators: for reading on a page only, never for a sum or a file."""
+    places = max(0, min(int(display_decimals), SCALE))
+    rounded = value.quantize(Decimal(1).scaleb(-places), context=ROUNDING)
+    if rounded.is_zero():
+        rounded = abs(rounded)  # a tiny negative shows as 0, not -0
+    return format(rounded, ",f")
+
+
+def totals_by_token(pairs) -> dict[str, Decimal]:
+    """Exact sums of (token_symbol, amount) pairs, one per symbol, in order of first sight:
+    amounts of different tokens are never added together."""
+    totals: dict[str, Decimal] = {}
+    add = MONEY.add
+    for symbol, value in pairs:
+        if value is None:
+            continue
+        totals[symbol] = add(totals.get(symbol, ZERO), value)
+    return totals

@@ -39,7 +39,16 @@ class RunStatus(enum.StrEnum):
 
     PREVIEW = "preview"
     COMMITTED = "committed"
+    APPROVED = "approved"
+    PAID = "paid"
     SUPERSEDED = "superseded"
+
+
+class LineKind(enum.StrEnum):
+    """A commission line as computed, or an adjustment correcting a locked run's lines."""
+
+    COMMISSION = "commission"
+    ADJUSTMENT = "adjustment"
 
 
 class PayloadKind(enum.StrEnum):
@@ -58,6 +67,13 @@ class Role(enum.StrEnum):
     VIEWER = "viewer"
     MANAGER = "manager"
     ADMIN = "admin"
+
+
+class TokenScope(enum.StrEnum):
+    """What an API token may do: read (GET only) or write (whatever its user's role allows)."""
+
+    READ = "read"
+    WRITE = "write"
 
 
 class ExclusionReason(enum.StrEnum):

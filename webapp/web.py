@@ -23,7 +23,7 @@ from flask import (
 )
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
-from markupsafe import escape
+from markupsafe import Markup, escape
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from werkzeug.exceptions import InternalServerError
 from werkzeug.middleware.proxy_fix import ProxyFix
@@ -32,12 +32,14 @@ from webapp.csvio import iter_csv
 from webapp.extensions import db, login_manager, rollback_quietly
 from webapp.labels import format_count, labelled
 from webapp.models import Role, User
-from webapp.money import format_amount
+from webapp.money import display_text, exact_text, format_amount
 
 log = logging.getLogger(__name__)
 
 #: Endpoints reachable without signing in.
 PUBLIC_ENDPOINTS = frozenset({"auth.login", "static"})
+#: Blueprints that check a bearer token (or nothing) instead of the signed-in session.
+TOKEN_AUTH_BLUEPRINTS: set[str] = set()
 #: Where the session keeps the user's session generation (see User.session_generation).
 SESSION_GENERATION_KEY = "_generation"
 #: The highest page number a list accepts (a database integer).
@@ -61,16 +63,20 @@ def render(page: str, fragment: str | None = None, status: int = 200, **context)
     return render_template(template, **context), status
 
 
-def csv_download(header, rows, file_name: str) -> Response:
+def csv_download(header, rows, file_name: str, bom: bool = True) -> Response:
     """A CSV file streamed row by row as it is read from the database.
 
     The first row is read before the answer starts: a query that fails gives an error page,
-    never a file that breaks off after its header.
+    never a file that breaks off after its header. A browser download starts with a UTF-8
+    byte-order mark, so that a spreadsheet reads non-ASCII names right.
     """
     rows = iter(rows)
     first = list(itertools.islice(rows, 1))
+    lines = iter_csv(header, itertools.chain(first, rows))
+    if bom:
+        lines = itertools.chain(("\ufeff",), lines)
     return Response(
-        stream_with_context(iter_csv(header, itertools.chain(first, rows))),
+        stream_with_context(lines),
         mimetype="text/csv",
         headers=download_headers(file_name),
     )
@@ -159,7 +165,9 @@ def init_web(app: Flask) -> None:
     @app.before_request
     def require_login():
         public = request.endpoint in PUBLIC_ENDPOINTS or request.endpoint is None
-        if not public and not current_user.is_authenticated:
+        # The API's blueprints authenticate each request by its bearer token instead.
+        token_auth = request.blueprint in TOKEN_AUTH_BLUEPRINTS
+        if not public and not token_auth and not current_user.is_authenticated:
             if is_htmx():
                 return "", 401, {"HX-Redirect": url_for("auth.login")}
             return login_manager.unauthorized()
@@ -231,7 +239,42 @@ def init_web(app: Flask) -> None:
     app.jinja_env.filters["amount"] = format_amount
     app.jinja_env.filters["labelled"] = labelled
     app.jinja_env.filters["thousands"] = format_count
+    app.jinja_env.filters["token_amount"] = token_amount
     app.jinja_env.globals["Role"] = Role
+
+
+#: A displayed amount: rounded with its symbol, the exact value on hover (title) and on focus.
+#: Filled with escaped values only (str.format is several times faster than Markup.format,
+#: which matters on a page of hundreds of amounts).
+_TOKEN_AMOUNT = (
+    '<span class="amount" tabindex="0" title="{exact} {symbol}" data-exact="{exact}" '
+    'data-token="{symbol}">{shown} {symbol}'
+    '<span class="amount-exact"> (exactly {exact} {symbol})</span></span>'
+)
+
+
+def token_amount(value, token, display_decimals: int | None = None, signed=False) -> Markup:
+    """Jinja filter: `amount|token_amount(chain)` or `amount|token_amount('SOL', 9)`.
+
+    Shows the amount rounded to the chain's display decimals with thousands separators and
+    its token symbol; the exact 18-place value is in the title (hover) and appears when the
+    amount has keyboard focus. Rounding is on Decimal, for display only; `signed` puts a +
+    before a positive amount (a difference).
+    """
+    if value is None:
+        return Markup("—")
+    if isinstance(token, str):
+        symbol, decimals = token, 18 if display_decimals is None else display_decimals
+    else:
+        symbol, decimals = token.token_symbol, token.display_decimals
+    shown = display_text(value, decimals)
+    if signed and value > 0:
+        shown = f"+{shown}"
+    return Markup(
+        _TOKEN_AMOUNT.format(
+            exact=escape(exact_text(value)), symbol=escape(symbol), shown=escape(shown)
+        )
+    )
 
 
 def _fallback_error_page(status: int, message: str):
@@ -246,6 +289,10 @@ def _fallback_error_page(status: int, message: str):
 
 
 def _error_page(status: int, message: str):
+    from webapp.api.problems import is_api_request, problem_response
+
+    if is_api_request():
+        return problem_response(status, message)
     if is_htmx():
         # htmx swaps 4xx fragments only (responseHandling in static/js/htmx-config.js).
         return render_template("partial/error.html", status=status, message=message), status

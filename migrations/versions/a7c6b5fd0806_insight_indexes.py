@@ -1,7 +1,7 @@
 """Indexes for the insight pages: a run's exclusions by wallet, the history by kind and user.
 
 Revision ID: a7c6b5fd0806
-Revises: c3e2d1b9e402
+Revises: e5a4f3dbf604
 Create Date: 2026-11-25 14:30:00.000000
 
 """
@@ -10,7 +10,7 @@ from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = "a7c6b5fd0806"
-down_revision = "c3e2d1b9e402"
+down_revision = "e5a4f3dbf604"
 branch_labels = None
 depends_on = None
 

@@ -25,8 +25,12 @@ def test_preview_commit_and_find_the_run(manager_page, live_server, live_app):
     page.get_by_label(re.compile(r"^To\b")).fill("2025-01-03")
     page.get_by_role("button", name="Preview").click()
 
-    # 7 Solana lines of 0.65 and the Ethereum MEV line, swapped in by htmx.
-    expect(page.locator("#grand-total-commission")).to_have_text("2500000000000000004.5375")
+    # 7 Solana lines of 0.65 and the Ethereum MEV line, swapped in by htmx: one total per token.
+    totals = page.locator("#grand-total-commission")
+    expect(totals.locator("li[data-token=SOL] strong")).to_contain_text("4.550000000 SOL")
+    expect(totals.locator("li[data-token=ETH] strong .amount")).to_have_attribute(
+        "data-exact", "2499999999999999999.987500000000000000"
+    )
     expect(page).to_have_url(
         f"{live_server}/commissions/?partner={partner_id}&date_from=2025-01-01&date_to=2025-01-03"
     )
@@ -39,10 +43,15 @@ def test_preview_commit_and_find_the_run(manager_page, live_server, live_app):
     history = page.locator("#commission-history")
     expect(history.get_by_role("row")).to_have_count(3)
     expect(history.get_by_role("row", name="Acme SOL")).to_contain_text("committed")
-    expect(history.get_by_role("row", name="Acme SOL")).to_contain_text("4.55")
+    expect(history.get_by_role("row", name="Acme SOL")).to_contain_text("4.550000000 SOL")
 
     history.get_by_role("row", name="Acme SOL").get_by_role("link").first.click()
-    expect(page.locator("#run-total-commission")).to_have_text("4.55")
+    total = page.locator("#run-total-commission .amount")
+    expect(total).to_contain_text("4.550000000 SOL")
+    # The exact value is one keyboard step away: focused, it shows in full.
+    total.focus()
+    expect(total.locator(".amount-exact")).to_be_visible()
+    expect(total.locator(".amount-exact")).to_contain_text("4.550000000000000000 SOL")
     expect(page.locator(".exclusion-reasons")).to_contain_text("wallet inactive")
     wallets = page.locator("#run-wallets")
     expect(wallets.get_by_role("row")).to_have_count(5)

@@ -85,3 +85,32 @@ class NewRuleForm(FlaskForm):
     revenue_component = SelectField("Component", choices=COMPONENT_CHOICES, validate_choice=False)
     validator_key = StringField("Validator", description="Empty: every validator.")
     commission_rate_bps = StringField("Rate (bps)")
+
+
+class AgreementEditForm(FlaskForm):
+    """An agreement's name and dates."""
+
+    name = StringField("Name", validators=[DataRequired(), Length(max=200)])
+    effective_from = StringField("Effective from", widget=DateInput(), description="YYYY-MM-DD")
+    effective_to = StringField(
+        "Effective to", widget=DateInput(), description="Inclusive; leave empty for open-ended."
+    )
+
+
+class EndAgreementForm(FlaskForm):
+    """The last day of an open-ended agreement."""
+
+    effective_to = StringField(
+        "Last day", widget=DateInput(), description="Inclusive: the agreement ends on this day."
+    )
+
+
+class SuccessorForm(FlaskForm):
+    """A successor agreement: its name and first day (the predecessor ends the day before)."""
+
+    name = StringField("Name of the successor", validators=[DataRequired(), Length(max=200)])
+    effective_from = StringField(
+        "Successor starts on",
+        widget=DateInput(),
+        description="The current agreement ends the day before.",
+    )

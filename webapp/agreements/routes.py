@@ -4,26 +4,52 @@ from flask import request
 from wtforms import SelectChoice
 
 from webapp.agreements import bp
-from webapp.agreements.forms import AgreementForm, NewRuleForm, RuleRateForm
+from webapp.agreements.forms import (
+    AgreementEditForm,
+    AgreementForm,
+    EndAgreementForm,
+    NewRuleForm,
+    RuleRateForm,
+    SuccessorForm,
+)
 from webapp.agreements.queries import agreement_rule, all_agreements
 from webapp.agreements.service import (
     RuleSpec,
     add_rule,
     create_agreement,
+    create_successor,
+    end_agreement,
     parse_component,
     parse_effective_date,
     parse_rate_bps,
+    period_reach,
     remove_rule,
     set_rule_rate,
     set_wallet_attribution,
     sorted_rules,
+    update_agreement,
 )
 from webapp.chains.service import list_chains
+from webapp.commissions.service import locked_period_ids
 from webapp.errors import FieldError
 from webapp.extensions import db
 from webapp.models import Agreement, Role
 from webapp.partners.service import get_partner, search_partners
 from webapp.web import flash_and_redirect, is_htmx, render, role_required
+
+
+@bp.app_template_global()
+def agreement_period_reach(agreement):
+    """Which periods a rule edit or method switch of the agreement reaches at the next commit."""
+    return period_reach(agreement, locked_period_ids(agreement.agreement_id))
+
+
+def labels_of(form) -> dict[str, str]:
+    """The labels the user sees on the form's date fields (else the agreement page's), for
+    messages naming them."""
+    labels = {"effective_from": "Effective from", "effective_to": "Effective to"}
+    labels.update({name: form[name].label.text for name in labels if name in form})
+    return labels
 
 
 @bp.app_template_global()
@@ -93,7 +119,7 @@ def _create_from(form: AgreementForm, rule_errors: list[str]) -> Agreement | Non
             dates[field.name] = None
             continue
         try:
-            dates[field.name] = parse_effective_date(field.data, field.name)
+            dates[field.name] = parse_effective_date(field.data, field.label.text)
         except FieldError as exc:
             field.errors.append(str(exc))
             ok = False
@@ -108,6 +134,7 @@ def _create_from(form: AgreementForm, rule_errors: list[str]) -> Agreement | Non
             dates["effective_to"],
             form.wallet_attribution_enabled.data,
             rules,
+            labels=labels_of(form),
         )
     except FieldError as exc:
         db.session.rollback()
@@ -146,9 +173,121 @@ def create():
 def detail(agreement_id):
     """An agreement: partner, chain, dates, method and its rules."""
     agreement = db.get_or_404(Agreement, agreement_id)
+    return _detail(agreement)
+
+
+def _detail(agreement, status: int = 200, end_form=None):
     return render(
-        "agreements/detail.html", agreement=agreement, new_rule=NewRuleForm(formdata=None)
+        "agreements/detail.html",
+        agreement=agreement,
+        new_rule=NewRuleForm(formdata=None),
+        end_form=end_form or EndAgreementForm(formdata=None),
+        status=status,
     )
+
+
+def _date_or_error(field, optional: bool = False):
+    """The field's date (None when optional and empty), or None with the error on the field."""
+    if optional and not (field.data or "").strip():
+        return None
+    try:
+        return parse_effective_date(field.data, field.label.text)
+    except FieldError as exc:
+        field.errors.append(str(exc))
+        return None
+
+
+def _error_on(form, exc: FieldError) -> None:
+    db.session.rollback()
+    name = exc.field if exc.field in form else "effective_from"
+    form[name].errors.append(str(exc))
+
+
+@bp.route("/<uuid:agreement_id>/edit", methods=["GET", "POST"])
+@role_required(Role.MANAGER)
+def edit(agreement_id):
+    """Change the agreement's name and dates; a refusal comes back on the form (400)."""
+    agreement = db.get_or_404(Agreement, agreement_id)
+    form = AgreementEditForm(
+        formdata=None if request.method == "GET" else request.form,
+        name=agreement.name,
+        effective_from=agreement.effective_from.isoformat(),
+        effective_to=agreement.effective_to.isoformat() if agreement.effective_to else "",
+    )
+    if form.validate_on_submit():
+        effective_from = _date_or_error(form.effective_from)
+        effective_to = _date_or_error(form.effective_to, optional=True)
+        if effective_from is not None and not form.effective_to.errors:
+            try:
+                update_agreement(
+                    agreement,
+                    form.name.data,
+                    effective_from,
+                    effective_to,
+                    labels=labels_of(form),
+                )
+            except FieldError as exc:
+                _error_on(form, exc)
+                agreement = db.get_or_404(Agreement, agreement_id)
+            else:
+                return flash_and_redirect(
+                    f"Agreement {agreement.name} saved.",
+                    "agreements.detail",
+                    agreement_id=agreement.agreement_id,
+                )
+    status = 400 if request.method == "POST" else 200
+    return render("agreements/edit.html", agreement=agreement, form=form, status=status)
+
+
+@bp.route("/<uuid:agreement_id>/end", methods=["POST"])
+@role_required(Role.MANAGER)
+def end(agreement_id):
+    """End an open-ended agreement on a day; a refusal comes back on the page (400)."""
+    agreement = db.get_or_404(Agreement, agreement_id)
+    form = EndAgreementForm()
+    if form.validate_on_submit():
+        last_day = _date_or_error(form.effective_to)
+        if last_day is not None:
+            try:
+                end_agreement(agreement, last_day, labels=labels_of(form))
+            except FieldError as exc:
+                _error_on(form, exc)
+                agreement = db.get_or_404(Agreement, agreement_id)
+            else:
+                return flash_and_redirect(
+                    f"Agreement {agreement.name} ends on {last_day.isoformat()}.",
+                    "agreements.detail",
+                    agreement_id=agreement.agreement_id,
+                )
+    return _detail(agreement, 400, end_form=form)
+
+
+@bp.route("/<uuid:agreement_id>/successor", methods=["GET", "POST"])
+@role_required(Role.MANAGER)
+def successor(agreement_id):
+    """A successor from a day, with a copy of the rules to edit; this one ends the day before."""
+    agreement = db.get_or_404(Agreement, agreement_id)
+    form = SuccessorForm(
+        formdata=None if request.method == "GET" else request.form, name=agreement.name
+    )
+    if form.validate_on_submit():
+        start = _date_or_error(form.effective_from)
+        if start is not None:
+            try:
+                created = create_successor(agreement, start, form.name.data, labels=labels_of(form))
+            except FieldError as exc:
+                _error_on(form, exc)
+                agreement = db.get_or_404(Agreement, agreement_id)
+            else:
+                return flash_and_redirect(
+                    f"Agreement {created.name} starts on {start.isoformat()} with a copy of the "
+                    f"rules of {agreement.name}, which now ends on "
+                    f"{agreement.effective_to.isoformat()}. Edit the rules below.",
+                    "agreements.detail",
+                    agreement_id=created.agreement_id,
+                )
+    status = 400 if request.method == "POST" else 200
+    return render("agreements/successor.html", agreement=agreement, form=form, status=status)
 
 
 @bp.route("/<uuid:agreement_id>/method", methods=["POST"])

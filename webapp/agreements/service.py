@@ -2,20 +2,29 @@
 
 import re
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime, time, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import joinedload, selectinload
 
 from webapp import audit
 from webapp.errors import FieldError
 from webapp.extensions import db
-from webapp.models import Agreement, AgreementRule, Chain, Partner, RevenueComponent
+from webapp.models import (
+    Agreement,
+    AgreementRule,
+    CanonicalPeriod,
+    Chain,
+    Partner,
+    RevenueComponent,
+)
 from webapp.money import is_whole_number
 from webapp.vocab import MAX_BPS
 
 FIELDS = ("partner_id", "chain_id", "name", "effective_from", "effective_to")
+#: How messages name the dates unless the caller gives its own labels.
+DATE_LABELS = {"effective_from": "effective_from", "effective_to": "effective_to"}
 _RATE_SPEC = re.compile(r"^\s*([^=@\s]+)\s*=\s*([^@]*?)\s*(?:@\s*(.*?)\s*)?$")
 
 
@@ -96,6 +105,36 @@ def overlapping_agreement(
     return db.session.scalars(stmt.order_by(Agreement.effective_from).limit(1)).first()
 
 
+def check_dates(effective_from: date, effective_to: date | None, labels=None) -> None:
+    """Refuse an end before the start, naming both dates by the labels the user sees."""
+    labels = {**DATE_LABELS, **(labels or {})}
+    if effective_to is not None and effective_to < effective_from:
+        raise FieldError(
+            f"{labels['effective_to']} {effective_to.isoformat()} is before "
+            f"{labels['effective_from']} {effective_from.isoformat()}",
+            "effective_to",
+        )
+
+
+def _lock_partner(partner_id) -> None:
+    """Lock the partner row so that two concurrent changes cannot both pass the overlap check."""
+    db.session.execute(
+        select(Partner.partner_id).where(Partner.partner_id == partner_id).with_for_update()
+    )
+
+
+def _refuse_overlap(partner, chain_id, effective_from, effective_to, exclude_id=None) -> None:
+    other = overlapping_agreement(
+        partner.partner_id, chain_id, effective_from, effective_to, exclude_id=exclude_id
+    )
+    if other is not None:
+        raise FieldError(
+            f"overlaps agreement {_describe(other)} of {partner.name} on {chain_id}: "
+            "two agreements of one partner on one chain never overlap in time",
+            "effective_from",
+        )
+
+
 def _describe(agreement: Agreement) -> str:
     until = agreement.effective_to.isoformat() if agreement.effective_to else "open-ended"
     return f"{agreement.name!r} ({agreement.effective_from.isoformat()} to {until})"
@@ -110,35 +149,26 @@ def create_agreement(
     wallet_attribution_enabled: bool,
     rules: list[RuleSpec],
     user=None,
+    labels: dict[str, str] | None = None,
 ) -> Agreement:
-    """Create an agreement with its rules after every check; refuse overlaps in time."""
+    """Create an agreement with its rules after every check; refuse overlaps in time.
+
+    `labels` names the date fields in messages as the caller's user sees them (the form's
+    labels in the browser); by default they are the column names.
+    """
     name = (name or "").strip()
     if not name:
         raise FieldError("an agreement needs a name", "name")
     chain = db.session.get(Chain, (chain_id or "").strip())
     if chain is None:
         raise FieldError(f"unknown chain {chain_id!r}", "chain_id")
-    if effective_to is not None and effective_to < effective_from:
-        raise FieldError(
-            f"effective_to {effective_to.isoformat()} is before effective_from "
-            f"{effective_from.isoformat()}",
-            "effective_to",
-        )
+    check_dates(effective_from, effective_to, labels)
     if not rules:
         raise FieldError("an agreement needs at least one rate", "rules")
     check_rules(rules)
 
-    # Lock the partner row so that two concurrent creations cannot both pass the overlap check.
-    db.session.execute(
-        select(Partner.partner_id).where(Partner.partner_id == partner.partner_id).with_for_update()
-    )
-    other = overlapping_agreement(partner.partner_id, chain.chain_id, effective_from, effective_to)
-    if other is not None:
-        raise FieldError(
-            f"overlaps agreement {_describe(other)} of {partner.name} on {chain.chain_id}: "
-            "two agreements of one partner on one chain never overlap in time",
-            "effective_from",
-        )
+    _lock_partner(partner.partner_id)
+    _refuse_overlap(partner, chain.chain_id, effective_from, effective_to)
 
     agreement = Agreement(
         partner_id=partner.partner_id,
@@ -169,7 +199,7 @@ def agreements_of_partner(partner_id, date_from: date, date_to: date) -> list[Ag
     """The partner's agreements whose effective dates meet [date_from, date_to], with rules."""
     stmt = (
         select(Agreement)
-        .options(selectinload(Agreement.rules))
+        .options(selectinload(Agreement.rules), joinedload(Agreement.chain))
         .where(
             Agreement.partner_id == partner_id,
             Agreement.effective_from <= date_to,
@@ -282,3 +312,162 @@ def parse_effective_date(text: str, field: str) -> date:
         return date.fromisoformat(raw)
     except ValueError:
         raise FieldError(f"{field} {raw!r} is not a date (YYYY-MM-DD)", field) from None
+
+
+# ---- Agreements over time ------------------------------------------------------------------
+
+
+def update_agreement(
+    agreement: Agreement,
+    name: str,
+    effective_from: date,
+    effective_to: date | None,
+    user=None,
+    labels: dict[str, str] | None = None,
+) -> None:
+    """Change an agreement's name and dates, refusing an overlap as creation does; audited."""
+    name = (name or "").strip()
+    if not name:
+        raise FieldError("an agreement needs a name", "name")
+    check_dates(effective_from, effective_to, labels)
+    _lock_partner(agreement.partner_id)
+    _refuse_overlap(
+        agreement.partner,
+        agreement.chain_id,
+        effective_from,
+        effective_to,
+        exclude_id=agreement.agreement_id,
+    )
+    fields = ("name", "effective_from", "effective_to")
+    before = audit.snapshot(agreement, fields)
+    agreement.name, agreement.effective_from, agreement.effective_to = (
+        name,
+        effective_from,
+        effective_to,
+    )
+    after = audit.snapshot(agreement, fields)
+    if after == before:
+        return
+    audit.record("update", "agreement", agreement.agreement_id, before, after, user=user)
+    db.session.commit()
+
+
+def end_agreement(agreement: Agreement, end_date: date, user=None, labels=None) -> None:
+    """End an open-ended agreement on `end_date` (inclusive); audit-logged."""
+    labels = {**DATE_LABELS, **(labels or {})}
+    if agreement.effective_to is not None:
+        raise FieldError(
+            f"{agreement.name} already ends on {agreement.effective_to.isoformat()}: "
+            "change its dates instead",
+            "effective_to",
+        )
+    check_dates(agreement.effective_from, end_date, labels)
+    agreement.effective_to = end_date
+    audit.record(
+        "end",
+        "agreement",
+        agreement.agreement_id,
+        before={"effective_to": None},
+        after={"effective_to": end_date},
+        user=user,
+    )
+    db.session.commit()
+
+
+def create_successor(
+    agreement: Agreement, start: date, name: str, user=None, labels=None
+) -> Agreement:
+    """A new agreement from `start` with a copy of the predecessor's method and rules, to be
+    edited; the predecessor ends the day before. Both changes are audit-logged, in one go."""
+    labels = {**DATE_LABELS, **(labels or {})}
+    name = (name or "").strip()
+    if not name:
+        raise FieldError("an agreement needs a name", "name")
+    if start <= agreement.effective_from:
+        raise FieldError(
+            f"{labels['effective_from']} {start.isoformat()} must be after the start of "
+            f"{agreement.name} ({agreement.effective_from.isoformat()}), which ends the day before",
+            "effective_from",
+        )
+    if agreement.effective_to is not None and start > agreement.effective_to + timedelta(days=1):
+        raise FieldError(
+            f"{agreement.name} already ended on {agreement.effective_to.isoformat()}: "
+            "a successor starts at the latest the day after",
+            "effective_from",
+        )
+    _lock_partner(agreement.partner_id)
+    successor_to = agreement.effective_to if agreement.effective_to is not None else None
+    if successor_to is not None and successor_to < start:
+        successor_to = None
+    _refuse_overlap(
+        agreement.partner,
+        agreement.chain_id,
+        start,
+        successor_to,
+        exclude_id=agreement.agreement_id,
+    )
+    before = {"effective_to": agreement.effective_to}
+    agreement.effective_to = start - timedelta(days=1)
+    successor = Agreement(
+        partner_id=agreement.partner_id,
+        chain_id=agreement.chain_id,
+        name=name,
+        effective_from=start,
+        effective_to=successor_to,
+        wallet_attribution_enabled=agreement.wallet_attribution_enabled,
+        rules=[
+            AgreementRule(
+                revenue_component=rule.revenue_component,
+                validator_key=rule.validator_key,
+                commission_rate_bps=rule.commission_rate_bps,
+            )
+            for rule in agreement.rules
+        ],
+    )
+    db.session.add(successor)
+    db.session.flush()
+    audit.record(
+        "end",
+        "agreement",
+        agreement.agreement_id,
+        before=before,
+        after={"effective_to": agreement.effective_to, "successor": successor.agreement_id},
+        user=user,
+    )
+    after = audit.snapshot(successor, FIELDS + ("wallet_attribution_enabled",))
+    after["rules"] = [str(_rule_spec(rule)) for rule in successor.rules]
+    after["predecessor"] = str(agreement.agreement_id)
+    audit.record("create", "agreement", successor.agreement_id, after=after, user=user)
+    db.session.commit()
+    return successor
+
+
+@dataclass
+class PeriodReach:
+    """Which periods a change to an agreement's rules or method reaches at the next commit."""
+
+    periods: list  # (label, start date) of the chain within the agreement's dates
+    locked: list  # those of them that approved runs lock, which no commit recomputes
+
+    @property
+    def affected(self) -> list:
+        """The periods a commit would recompute with the change."""
+        locked = {label for label, _ in self.locked}
+        return [(label, start) for label, start in self.periods if label not in locked]
+
+
+def period_reach(agreement: Agreement, locked_ids: set) -> PeriodReach:
+    """The chain's known periods within the agreement's dates, and which of them are locked
+    (`locked_ids`: the agreement's locked period ids, as the commission service reads them)."""
+    P = CanonicalPeriod
+    stmt = select(P.period_id, P.label, P.start_time).where(
+        P.chain_id == agreement.chain_id,
+        P.start_time >= datetime.combine(agreement.effective_from, time(), tzinfo=UTC),
+    )
+    if agreement.effective_to is not None:
+        end = datetime.combine(agreement.effective_to + timedelta(days=1), time(), tzinfo=UTC)
+        stmt = stmt.where(P.start_time < end)
+    rows = db.session.execute(stmt.order_by(P.start_time)).all()
+    periods = [(label, start.date()) for _, label, start in rows]
+    locked = [(label, start.date()) for period_id, label, start in rows if period_id in locked_ids]
+    return PeriodReach(periods, locked)

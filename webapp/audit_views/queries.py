@@ -45,6 +45,8 @@ ACTION_LABELS = {
     "remove_rule": "rule removed",
     "commit": "committed",
     "supersede": "superseded",
+    "approve": "approved",
+    "reopen": "reopened",
 }
 
 
@@ -123,7 +125,9 @@ class Entry:
 
     @property
     def action_label(self) -> str:
-        return ACTION_LABELS.get(self.action, self.action.replace("_", " "))
+        # Run transitions are recorded as "commission_run.<transition>".
+        action = self.action.rpartition(".")[2]
+        return ACTION_LABELS.get(action, action.replace("_", " "))
 
     @property
     def entity_label(self) -> str:

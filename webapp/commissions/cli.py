@@ -1,5 +1,6 @@
-"""`flask commissions compute PARTNER --from DATE --to DATE [--commit]` and
-`flask commissions export PARTNER --from DATE --to DATE [-o FILE]`."""
+"""`flask commissions compute|approve|reopen|pay|status|export` (DOMAIN.md, "Command line").
+
+Every total printed is per token symbol: amounts of two chains are never added."""
 
 import click
 
@@ -10,7 +11,7 @@ from webapp.money import format_amount
 from webapp.partners.service import find_partner_by_name
 
 commissions_cli = bp.cli
-commissions_cli.help = "Compute and export partner commissions."
+commissions_cli.help = "Compute, close and export partner commissions."
 
 _DATE = click.DateTime(["%Y-%m-%d"])
 
@@ -22,31 +23,60 @@ def _partner(name: str):
     return partner
 
 
+def _user(email):
+    try:
+        return service.find_user(email)
+    except CommissionError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
 def _describe(outcome) -> list[str]:
     """The printed totals of one agreement: per component, total, exclusions by reason."""
-    agreement, result = outcome.agreement, outcome.result
+    agreement, result, symbol = outcome.agreement, outcome.result, outcome.token_symbol
     method = result.method.replace("_", " ")
     text = [
-        f"agreement {agreement.name} ({agreement.chain_id}, {method}): "
+        f"agreement {agreement.name} ({agreement.chain_id}, {symbol}, {method}): "
         f"{len(result.periods)} period(s), {len(result.lines)} line(s)"
         + (f", run {outcome.run.run_id}" if outcome.run else "")
     ]
     for total in result.component_totals():
         text.append(
             f"  {total.revenue_component:<10} lines {total.line_count:>8}  "
-            f"base {format_amount(total.base_amount_native)}  "
-            f"commission {format_amount(total.commission_amount_native)}"
+            f"base {format_amount(total.base_amount_native)} {symbol}  "
+            f"commission {format_amount(total.commission_amount_native)} {symbol}"
         )
     text.append(
         f"  {'total':<10} lines {len(result.lines):>8}  "
-        f"base {format_amount(result.total_base_native)}  "
-        f"commission {format_amount(result.total_commission_native)}"
+        f"base {format_amount(result.total_base_native)} {symbol}  "
+        f"commission {format_amount(result.total_commission_native)} {symbol}"
     )
     for excluded in result.exclusion_totals():
         text.append(
             f"  excluded: {excluded.reason}: {excluded.count} held back "
-            f"{format_amount(excluded.held_back_amount_native)}"
+            f"{format_amount(excluded.held_back_amount_native)} {symbol}"
         )
+    for adjustment in outcome.adjustments:
+        text.append(
+            f"  adjustment of run {adjustment.corrects_run_id}: {adjustment.revenue_component} "
+            f"{adjustment.validator_key} {adjustment.wallet_address or '-'} "
+            f"{format_amount(adjustment.commission_amount_native)} {symbol}"
+        )
+    return text
+
+
+def _token_lines(computation) -> list[str]:
+    text = []
+    for total in computation.token_totals():
+        line = (
+            f"total {total.token_symbol}: {total.line_count} line(s), "
+            f"commission {format_amount(total.commission_amount_native)} {total.token_symbol}"
+        )
+        if total.adjustment_count:
+            line += (
+                f", adjustments {format_amount(total.adjustment_amount_native)} "
+                f"{total.token_symbol} ({total.adjustment_count} line(s))"
+            )
+        text.append(line)
     return text
 
 
@@ -55,25 +85,160 @@ def _describe(outcome) -> list[str]:
 @click.option("--from", "date_from", required=True, type=_DATE, help="YYYY-MM-DD")
 @click.option("--to", "date_to", required=True, type=_DATE, help="YYYY-MM-DD, inclusive")
 @click.option("--commit", "do_commit", is_flag=True, help="Store the lines (else a preview).")
-def compute_command(partner_name, date_from, date_to, do_commit):
+@click.option(
+    "--true-up", "true_up", is_flag=True, help="With --commit: carry locked periods' changes."
+)
+@click.option("--as", "email", default=None, help="E-mail of the person committing.")
+def compute_command(partner_name, date_from, date_to, do_commit, true_up, email):
     """Compute every agreement of PARTNER that overlaps the range and print the totals."""
     partner = _partner(partner_name)
+    if true_up and not do_commit:
+        raise click.ClickException("--true-up needs --commit")
+    user = _user(email)
+    low, high = date_from.date(), date_to.date()
     try:
-        run = service.commit if do_commit else service.preview
-        computation = run(partner, date_from.date(), date_to.date())
+        if do_commit:
+            computation = service.commit(partner, low, high, user=user, true_up=true_up)
+        else:
+            computation = service.preview(partner, low, high)
     except CommissionError as exc:
         raise click.ClickException(str(exc)) from None
     if not computation.outcomes:
         raise click.ClickException(
             f"{partner.name} has no agreement in effect between "
-            f"{date_from.date().isoformat()} and {date_to.date().isoformat()}"
+            f"{low.isoformat()} and {high.isoformat()}"
         )
     for outcome in computation.outcomes:
         click.echo("\n".join(_describe(outcome)))
+    click.echo("\n".join(_token_lines(computation)))
+    for warning in computation.warnings:
+        click.echo(f"warning: {warning}")
     if computation.committed:
         click.echo(f"committed {len(computation.outcomes)} run(s)")
     else:
         click.echo("preview only: nothing stored (add --commit to store the lines)")
+
+
+def _range_options(command):
+    command = click.option("--to", "date_to", required=True, type=_DATE, help="YYYY-MM-DD")(command)
+    command = click.option("--from", "date_from", required=True, type=_DATE, help="YYYY-MM-DD")(
+        command
+    )
+    return click.argument("partner_name", metavar="PARTNER")(command)
+
+
+def _acted(runs, verb: str) -> None:
+    for run in runs:
+        click.echo(
+            f"{verb} run {run.run_id} ({run.agreement.name}, {run.date_from.isoformat()} to "
+            f"{run.date_to.isoformat()})"
+        )
+
+
+@commissions_cli.command("approve")
+@_range_options
+@click.option("--as", "email", required=True, help="E-mail of the approving manager or admin.")
+def approve_command(partner_name, date_from, date_to, email):
+    """Approve PARTNER's committed runs within the range (not by the person who committed)."""
+    partner, user = _partner(partner_name), _user(email)
+    try:
+        runs = service.approve_runs(partner, date_from.date(), date_to.date(), user)
+    except CommissionError as exc:
+        raise click.ClickException(str(exc)) from None
+    _acted(runs, "approved")
+
+
+@commissions_cli.command("reopen")
+@_range_options
+@click.option("--reason", required=True, help="Why the approval is withdrawn.")
+@click.option("--as", "email", required=True, help="E-mail of the admin.")
+def reopen_command(partner_name, date_from, date_to, reason, email):
+    """Return PARTNER's approved, unpaid runs within the range to committed (unlocks them)."""
+    partner, user = _partner(partner_name), _user(email)
+    try:
+        runs = service.reopen_runs(partner, date_from.date(), date_to.date(), user, reason)
+    except CommissionError as exc:
+        raise click.ClickException(str(exc)) from None
+    _acted(runs, "reopened")
+
+
+@commissions_cli.command("pay")
+@_range_options
+@click.option("--reference", required=True, help="The payout reference.")
+@click.option("--paid-on", "paid_on", type=_DATE, default=None, help="YYYY-MM-DD (today)")
+@click.option("--as", "email", required=True, help="E-mail of the manager or admin.")
+def pay_command(partner_name, date_from, date_to, reference, paid_on, email):
+    """Mark PARTNER's approved runs within the range paid (final)."""
+    partner, user = _partner(partner_name), _user(email)
+    try:
+        runs = service.pay_runs(
+            partner,
+            date_from.date(),
+            date_to.date(),
+            user,
+            reference,
+            paid_on.date() if paid_on else None,
+        )
+    except CommissionError as exc:
+        raise click.ClickException(str(exc)) from None
+    _acted(runs, "paid")
+
+
+def _when(user, instant) -> str:
+    who = user.email if user is not None else "the command line"
+    return f"{who} at {instant.isoformat(timespec='seconds')}"
+
+
+@commissions_cli.command("status")
+@click.argument("partner_name", metavar="PARTNER")
+@click.option("--from", "date_from", type=_DATE, default=None, help="YYYY-MM-DD")
+@click.option("--to", "date_to", type=_DATE, default=None, help="YYYY-MM-DD")
+def status_command(partner_name, date_from, date_to):
+    """Print each run of PARTNER (within the range): range, status, who and when, totals."""
+    partner = _partner(partner_name)
+    if (date_from is None) != (date_to is None):
+        raise click.ClickException("give both --from and --to, or neither")
+    low = date_from.date() if date_from else None
+    high = date_to.date() if date_to else None
+    if low is not None and high < low:
+        raise click.ClickException(f"--to {high.isoformat()} is before --from {low.isoformat()}")
+    runs = service.runs_within(partner, low, high)
+    if not runs:
+        click.echo(f"{partner.name} has no run" + (" in that range" if low else ""))
+        return
+    for run in runs:
+        symbol = run.agreement.chain.token_symbol
+        click.echo(
+            f"run {run.run_id} {run.agreement.name} {run.date_from.isoformat()} to "
+            f"{run.date_to.isoformat()}: {run.status}"
+        )
+        click.echo(f"  committed by {_when(run.created_by, run.created_at)}")
+        if run.approved_at and run.status in ("approved", "paid"):
+            click.echo(f"  approved by {_when(run.approved_by, run.approved_at)}")
+        if run.reopened_at:
+            click.echo(
+                f"  reopened by {_when(run.reopened_by, run.reopened_at)}: {run.reopen_reason}"
+            )
+        if run.paid_at:
+            click.echo(
+                f"  paid on {run.paid_on.isoformat()}, reference {run.payout_reference}, "
+                f"recorded by {_when(run.paid_by, run.paid_at)}"
+            )
+        if run.superseded_at:
+            click.echo(
+                f"  superseded by run {run.superseded_by_run_id} at "
+                f"{run.superseded_at.isoformat(timespec='seconds')}"
+            )
+        totals = (
+            f"  {run.line_count} line(s), commission "
+            f"{format_amount(run.total_commission_native)} {symbol}"
+        )
+        if run.adjustment_count:
+            totals += (
+                f", adjustments {format_amount(run.total_adjustment_native)} {symbol} "
+                f"({run.adjustment_count} line(s))"
+            )
+        click.echo(totals)
 
 
 @commissions_cli.command("export")
@@ -82,7 +247,8 @@ def compute_command(partner_name, date_from, date_to, do_commit):
 @click.option("--to", "date_to", required=True, type=_DATE, help="YYYY-MM-DD, inclusive")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True), default=None)
 def export_command(partner_name, date_from, date_to, output):
-    """Write the committed lines of PARTNER's periods in the range as CSV."""
+    """Write the lines of PARTNER's periods in the range, and the adjustments carried by its
+    runs within the range, as CSV."""
     partner = _partner(partner_name)
     try:
         rows = service.export_rows(partner, date_from.date(), date_to.date())

@@ -1,5 +1,6 @@
-"""The commission export: the committed lines of a partner's periods in a range, in the
-column order of DOMAIN.md, streamed from the database."""
+"""The commission export (DOMAIN.md): the current lines of a partner's periods in a range,
+then the adjustment lines carried by its runs whose range lies within it, in the columns of
+DOMAIN.md, streamed from the database."""
 
 from collections.abc import Iterator
 from datetime import date
@@ -9,14 +10,23 @@ from sqlalchemy import select
 from webapp.commissions.inputs import starts_within
 from webapp.commissions.runs import check_range
 from webapp.extensions import db
-from webapp.models import Agreement, CanonicalPeriod, Partner, PartnerCommissionLine
-from webapp.money import format_amount
+from webapp.models import (
+    Agreement,
+    CanonicalPeriod,
+    Chain,
+    CommissionRun,
+    CommissionRunPeriod,
+    LineKind,
+    Partner,
+    PartnerCommissionLine,
+)
 
 #: Column order of the commission export (DOMAIN.md).
 EXPORT_HEADER = (
     "partner",
     "agreement",
     "chain_id",
+    "token_symbol",
     "period",
     "period_start",
     "period_end",
@@ -26,57 +36,107 @@ EXPORT_HEADER = (
     "base_amount_native",
     "commission_rate_bps",
     "commission_amount_native",
+    "line_kind",
+    "run_status",
+)
+
+_L, _A, _P, _C, _R = PartnerCommissionLine, Agreement, CanonicalPeriod, Chain, CommissionRun
+_COLUMNS = (
+    _A.name,
+    _A.chain_id,
+    _C.token_symbol,
+    _P.label,
+    _P.start_time,
+    _P.end_time,
+    _L.validator_key,
+    _L.revenue_component,
+    _L.wallet_address,
+    _L.base_amount_native,
+    _L.commission_rate_bps,
+    _L.commission_amount_native,
+    _L.line_kind,
+    _R.status,
+)
+_ORDER = (
+    _A.chain_id,
+    _P.start_time,
+    _A.name,
+    _A.agreement_id,
+    _L.validator_key,
+    _L.revenue_component,
+    _L.wallet_address,
 )
 
 
-def export_rows(partner: Partner, date_from: date, date_to: date) -> Iterator[tuple]:
-    """Committed lines of the partner's periods starting in the range, in export order."""
-    check_range(date_from, date_to)
-    L, A, P = PartnerCommissionLine, Agreement, CanonicalPeriod
-    stmt = (
-        select(
-            A.name,
-            A.chain_id,
-            P.label,
-            P.start_time,
-            P.end_time,
-            L.validator_key,
-            L.revenue_component,
-            L.wallet_address,
-            L.base_amount_native,
-            L.commission_rate_bps,
-            L.commission_amount_native,
-        )
-        .join(A, A.agreement_id == L.agreement_id)
-        .join(P, P.period_id == L.period_id)
-        .where(
-            L.partner_id == partner.partner_id,
-            starts_within(P.start_time, date_from, date_to),
-        )
-        .order_by(
-            A.chain_id,
-            P.start_time,
-            A.name,
-            A.agreement_id,
-            L.validator_key,
-            L.revenue_component,
-            L.wallet_address,
-        )
-        .execution_options(yield_per=10000)
+def _joined(stmt):
+    return (
+        stmt.join(_A, _A.agreement_id == _L.agreement_id)
+        .join(_P, _P.period_id == _L.period_id)
+        .join(_C, _C.chain_id == _A.chain_id)
     )
-    for row in db.session.execute(stmt):
-        (name, chain_id, label, start, end, validator, component, wallet, base, rate, amount) = row
+
+
+def current_lines(partner: Partner, date_from: date, date_to: date):
+    """Select: the commission lines of the partner's periods starting in the range, with the
+    status of the run that holds each (agreement, period)."""
+    RP = CommissionRunPeriod
+    stmt = _joined(select(*_COLUMNS).select_from(_L))
+    return (
+        stmt.join(RP, (RP.agreement_id == _L.agreement_id) & (RP.period_id == _L.period_id))
+        .join(_R, _R.run_id == RP.run_id)
+        .where(
+            _A.partner_id == partner.partner_id,
+            _L.line_kind == LineKind.COMMISSION.value,
+            starts_within(_P.start_time, date_from, date_to),
+        )
+        .order_by(*_ORDER)
+    )
+
+
+def carried_adjustments(partner: Partner, date_from: date, date_to: date):
+    """Select: the adjustment lines carried by the partner's runs whose range lies within
+    [date_from, date_to], with the carrying run's status; `period` is the corrected one."""
+    stmt = _joined(select(*_COLUMNS).select_from(_L))
+    return (
+        stmt.join(_R, _R.run_id == _L.run_id)
+        .where(
+            _R.partner_id == partner.partner_id,
+            _R.date_from >= date_from,
+            _R.date_to <= date_to,
+            _L.line_kind == LineKind.ADJUSTMENT.value,
+        )
+        .order_by(*_ORDER)
+    )
+
+
+def export_rows(partner: Partner, date_from: date, date_to: date) -> Iterator[tuple]:
+    """The export's rows in DOMAIN.md's column order: current lines, then adjustments."""
+    check_range(date_from, date_to)
+    for stmt in (
+        current_lines(partner, date_from, date_to),
+        carried_adjustments(partner, date_from, date_to),
+    ):
+        yield from _rows(partner, stmt)
+
+
+def _rows(partner: Partner, stmt) -> Iterator[tuple]:
+    for row in db.session.execute(stmt.execution_options(yield_per=10000)):
+        (name, chain_id, symbol, label, start, end, validator, component, wallet) = row[:9]
+        base, rate, amount, kind, status = row[9:]
         yield (
             partner.name,
             name,
             chain_id,
+            symbol,
             label,
             start.isoformat(),
             end.isoformat(),
             validator,
-            component.value,
+            str(component),
             wallet or "",
-            format_amount(base),
+            base,
             rate,
-            format_amount(amount),
+            amount,
+            kind,
+            status,
         )

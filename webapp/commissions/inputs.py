@@ -36,8 +36,7 @@ from webapp.models import (
     CanonicalValidatorRevenue,
     PartnerWallet,
 )
-
-_FETCH_BATCH = 50000
+from webapp.storage import stream_rows
 
 
 def day_start(day: date) -> datetime:
@@ -83,23 +82,8 @@ def period_uuid(key) -> uuid.UUID:
 
 
 def _fetch(stmt) -> Iterator[tuple]:
-    """The rows of a large read as plain tuples, streamed.
-
-    On PostgreSQL they come straight from the driver through a server-side cursor: the
-    per-value processing of SQLAlchemy results would triple the time of a million-row load
-    and hold every row twice.
-    """
-    connection = db.session.connection()
-    if connection.dialect.name != "postgresql":
-        yield from (tuple(row) for row in connection.execute(stmt))
-        return
-    compiled = stmt.compile(dialect=connection.dialect, compile_kwargs={"render_postcompile": True})
-    raw = connection.connection.driver_connection
-    with raw.cursor(name=f"commission_input_{uuid.uuid4().hex}") as cursor:
-        cursor.itersize = _FETCH_BATCH
-        cursor.execute(str(compiled), compiled.params)
-        while rows := cursor.fetchmany(_FETCH_BATCH):
-            yield from rows
+    """The rows of a large read as plain tuples, streamed (server-side on PostgreSQL)."""
+    return stream_rows(db.session, stmt)
 
 
 @dataclass
@@ -259,10 +243,16 @@ def scope_of(agreement: Agreement, date_from: date, date_to: date, payloads=None
     return attribution.periods_in_scope(terms, periods, date_from, date_to)
 
 
-def load_inputs(agreement: Agreement, date_from: date, date_to: date) -> AgreementInputs:
-    """Everything the calculation of `agreement` over [date_from, date_to] reads."""
+def load_inputs(
+    agreement: Agreement, date_from: date, date_to: date, scope: list[Period] | None = None
+) -> AgreementInputs:
+    """Everything the calculation of `agreement` over [date_from, date_to] reads (`scope`,
+    when the caller has already read it, is not read again)."""
     period_payloads: set[str] = set()
-    scope = scope_of(agreement, date_from, date_to, period_payloads)
+    if scope is None:
+        scope = scope_of(agreement, date_from, date_to, period_payloads)
+    else:
+        period_payloads = _period_payloads([p.period_id for p in scope])
     inputs = AgreementInputs(terms_of(agreement), scope)
     if not scope:
         return inputs
@@ -288,6 +278,14 @@ def load_inputs(agreement: Agreement, date_from: date, date_to: date) -> Agreeme
     return inputs
 
 
+def _period_payloads(period_ids: list) -> set[str]:
+    P = CanonicalPeriod
+    stmt = select(cast(P.source_payload_id, String)).where(
+        P.period_id.in_([period_uuid(p) for p in period_ids])
+    )
+    return set(db.session.scalars(stmt.distinct()))
+
+
 @contextmanager
 def collector_paused():
     """Pause Python's cyclic garbage collector while millions of rows are built.
@@ -305,11 +303,26 @@ def collector_paused():
             gc.enable()
 
 
-def compute_agreement(agreement: Agreement, date_from: date, date_to: date):
-    """Load one agreement's inputs in bulk and run the attribution module on them; returns
-    the result and the inputs' lineage."""
+@dataclass
+class AgreementComputation:
+    """One agreement's result, the payloads its inputs came from, and the periods in scope
+    that had no input rows of its method (a warning before a commit)."""
+
+    result: AttributionResult
+    lineage: dict[str, list[str]]
+    periods_without_data: list[Period]
+
+
+def compute_agreement(
+    agreement: Agreement, date_from: date, date_to: date, scope: list[Period] | None = None
+) -> AgreementComputation:
+    """Load one agreement's inputs in bulk and run the attribution module on them."""
     with collector_paused():
-        inputs = load_inputs(agreement, date_from, date_to)
+        inputs = load_inputs(agreement, date_from, date_to, scope)
+        rows = inputs.staker_rewards if agreement.wallet_attribution_enabled else None
+        if rows is None:
+            rows = inputs.validator_revenue
+        with_data = {row.period_id for row in rows}
         result: AttributionResult = attribution.compute_in_scope(
             inputs.terms,
             inputs.scope,
@@ -318,4 +331,5 @@ def compute_agreement(agreement: Agreement, date_from: date, date_to: date):
             stake_events=inputs.stake_events,
             validator_revenue=inputs.validator_revenue,
         )
-        return result, inputs.lineage()
+        empty = [p for p in inputs.scope if p.period_id not in with_data]
+        return AgreementComputation(result, inputs.lineage(), empty)

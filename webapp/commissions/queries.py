@@ -1,10 +1,30 @@
-"""Reads of commission runs that pages need."""
+"""Reads the commission pages need: recent runs, a run's lines (those of the pairs it holds,
+and the adjustments it carries), its totals per component, its exclusions by reason and by
+wallet, and what changed since approval in a partner's locked periods."""
 
-from sqlalchemy import select
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import selectinload
 
+from webapp.commissions.runs import Difference, locked_differences
+from webapp.db_types import decimal_sum
 from webapp.extensions import db
-from webapp.models import CommissionRun
+from webapp.models import (
+    Agreement,
+    CanonicalPeriod,
+    CommissionExclusion,
+    CommissionLock,
+    CommissionRun,
+    CommissionRunPeriod,
+    LineKind,
+    Partner,
+    PartnerCommissionLine,
+)
+from webapp.money import MONEY, ZERO
+
+L, X, RP = PartnerCommissionLine, CommissionExclusion, CommissionRunPeriod
 
 #: Runs shown on a partner's page.
 PARTNER_PAGE_RUNS = 10
@@ -14,9 +34,179 @@ def recent_runs(partner_id=None, limit: int = PARTNER_PAGE_RUNS) -> list[Commiss
     """The newest runs (of one partner, when given), with partner and agreement loaded."""
     stmt = (
         select(CommissionRun)
-        .options(selectinload(CommissionRun.partner), selectinload(CommissionRun.agreement))
+        .options(
+            selectinload(CommissionRun.partner),
+            selectinload(CommissionRun.agreement).selectinload(Agreement.chain),
+        )
         .order_by(CommissionRun.created_at.desc())
     )
     if partner_id is not None:
         stmt = stmt.where(CommissionRun.partner_id == partner_id)
     return list(db.session.scalars(stmt.limit(limit)))
+
+
+def _held(model, run: CommissionRun):
+    """Condition: rows of `model` in a pair the run holds (its lines are current there)."""
+    pairs = select(RP.period_id).where(RP.run_id == run.run_id)
+    return (model.agreement_id == run.agreement_id) & model.period_id.in_(pairs)
+
+
+def run_lines(run: CommissionRun):
+    """Select: the run's lines, commission lines of its pairs then the adjustments it
+    carries, as PartnerCommissionLine rows ordered by period start, validator, component,
+    wallet."""
+    P = CanonicalPeriod
+    return (
+        select(L)
+        .join(P, P.period_id == L.period_id)
+        .where(
+            or_(
+                _held(L, run) & (L.line_kind == LineKind.COMMISSION.value),
+                (L.run_id == run.run_id) & (L.line_kind == LineKind.ADJUSTMENT.value),
+            )
+        )
+        .order_by(L.line_kind.desc(), P.start_time, L.validator_key, L.revenue_component)
+        .order_by(L.wallet_address)
+    )
+
+
+def run_component_totals(run: CommissionRun) -> list[tuple]:
+    """(line_kind, revenue_component, line count, base, commission) of the run's lines."""
+    lines = run_lines(run).subquery()
+    return db.session.execute(
+        select(
+            lines.c.line_kind,
+            lines.c.revenue_component,
+            func.count(),
+            decimal_sum(lines.c.base_amount_native),
+            decimal_sum(lines.c.commission_amount_native),
+        )
+        .group_by(lines.c.line_kind, lines.c.revenue_component)
+        .order_by(lines.c.line_kind, lines.c.revenue_component)
+    ).all()
+
+
+def run_exclusion_reasons(run: CommissionRun) -> list[tuple]:
+    """(reason, count of reward rows, held back) of the exclusions of the run's pairs."""
+    return db.session.execute(
+        select(X.reason, func.sum(X.exclusion_count), decimal_sum(X.held_back_amount_native))
+        .where(_held(X, run))
+        .group_by(X.reason)
+    ).all()
+
+
+def run_exclusions_by_wallet(run: CommissionRun, wallet_filter: str = ""):
+    """Select: (wallet, reason, count, held back) of the run's exclusions, by wallet."""
+    stmt = (
+        select(
+            X.wallet_address,
+            X.reason,
+            func.sum(X.exclusion_count),
+            decimal_sum(X.held_back_amount_native),
+        )
+        .where(_held(X, run), X.wallet_address.is_not(None))
+        .group_by(X.wallet_address, X.reason)
+        .order_by(X.wallet_address, X.reason)
+    )
+    if wallet_filter:
+        stmt = stmt.where(X.wallet_address.contains(wallet_filter, autoescape=True))
+    return stmt
+
+
+def run_wallet_line_counts(run: CommissionRun, addresses) -> dict[str, int]:
+    """How many commission lines each of `addresses` earned in the run's pairs."""
+    if not addresses:
+        return {}
+    return dict(
+        db.session.execute(
+            select(L.wallet_address, func.count())
+            .where(
+                _held(L, run),
+                L.line_kind == LineKind.COMMISSION.value,
+                L.wallet_address.in_(list(addresses)),
+            )
+            .group_by(L.wallet_address)
+        ).all()
+    )
+
+
+@dataclass
+class PeriodChange:
+    """What changed since approval in one locked period of one run."""
+
+    period_id: object
+    label: str
+    token_symbol: str
+    net_commission_native: Decimal = ZERO
+    wallet_count: int = 0
+    lines: list[Difference] = field(default_factory=list)
+
+
+@dataclass
+class RunChange:
+    """A locked run whose periods would compute differently today."""
+
+    run: CommissionRun
+    token_symbol: str
+    periods: list[PeriodChange] = field(default_factory=list)
+
+    @property
+    def net_commission_native(self) -> Decimal:
+        """The net difference over the run's changed periods (one token)."""
+        total = ZERO
+        for period in self.periods:
+            total = MONEY.add(total, period.net_commission_native)
+        return total
+
+
+def changes_since_approval(partner: Partner, run: CommissionRun | None = None):
+    """Per locked run of the partner (or just `run`): per period, the net commission
+    difference of today's computation against the locked lines plus stored adjustments,
+    how many wallets differ, and the differing lines. Empty when nothing changed."""
+    differences = locked_differences(partner, run_id=run.run_id if run is not None else None)
+    if not differences:
+        return []
+    runs = {
+        r.run_id: r
+        for r in db.session.scalars(
+            select(CommissionRun).where(
+                CommissionRun.run_id.in_({d.corrects_run_id for d in differences})
+            )
+        )
+    }
+    P = CanonicalPeriod
+    periods = dict(
+        db.session.execute(
+            select(P.period_id, P.label).where(P.period_id.in_({d.period_id for d in differences}))
+        ).all()
+    )
+    changes: dict = {}
+    wallets: dict = {}
+    for difference in differences:
+        locked = runs[difference.corrects_run_id]
+        symbol = locked.agreement.chain.token_symbol
+        change = changes.setdefault(locked.run_id, RunChange(locked, symbol))
+        key = (locked.run_id, difference.period_id)
+        if key not in wallets:
+            wallets[key] = set()
+            change.periods.append(
+                PeriodChange(difference.period_id, periods[difference.period_id], symbol)
+            )
+        period = change.periods[-1]
+        period.lines.append(difference)
+        period.net_commission_native = MONEY.add(
+            period.net_commission_native, difference.commission_amount_native
+        )
+        if difference.wallet_address is not None:
+            wallets[key].add(difference.wallet_address)
+            period.wallet_count = len(wallets[key])
+    return list(changes.values())
+
+
+def locked_period_ids(agreement_id) -> set:
+    """The ids of the agreement's periods locked by an approved or paid run."""
+    return set(
+        db.session.scalars(
+            select(CommissionLock.period_id).where(CommissionLock.agreement_id == agreement_id)
+        )
+    )

@@ -5,17 +5,15 @@ from datetime import UTC, date, datetime, timedelta
 
 from flask import request
 from flask_login import current_user
-from sqlalchemy import func, select
 
 from webapp.attribution import REASONS
-from webapp.commissions import bp, service
+from webapp.commissions import bp, queries, service
 from webapp.commissions.forms import CommissionRangeForm
 from webapp.commissions.queries import recent_runs
 from webapp.commissions.service import EXPORT_HEADER, CommissionError
-from webapp.db_types import decimal_sum
 from webapp.extensions import db
-from webapp.models import CommissionExclusion, CommissionRun, PartnerCommissionLine, Role
-from webapp.money import money_sum
+from webapp.models import CommissionRun, LineKind, Role
+from webapp.money import MONEY, ZERO
 from webapp.wallets.service import slugify
 from webapp.web import csv_download, flash_and_redirect, render, role_required
 
@@ -30,14 +28,21 @@ def _breakdown(computation) -> list[dict]:
     return [{"agreement": o.agreement, "result": o.result} for o in computation.outcomes]
 
 
-def _grand_totals(computation) -> dict:
-    results = [o.result for o in computation.outcomes]
-    return {
-        "line_count": sum(len(r.lines) for r in results),
-        "base": money_sum(r.total_base_native for r in results),
-        "commission": money_sum(r.total_commission_native for r in results),
-        "excluded": money_sum(r.excluded_amount_native for r in results),
-    }
+def _grand_totals(computation) -> list[dict]:
+    """The preview's totals per token symbol, in agreement order: two chains never add up."""
+    by_token: dict[str, dict] = {}
+    add = MONEY.add
+    for outcome in computation.outcomes:
+        chain, result = outcome.agreement.chain, outcome.result
+        entry = by_token.setdefault(
+            chain.token_symbol,
+            {"chain": chain, "line_count": 0, "base": ZERO, "commission": ZERO, "excluded": ZERO},
+        )
+        entry["line_count"] += len(result.lines)
+        entry["base"] = add(entry["base"], result.total_base_native)
+        entry["commission"] = add(entry["commission"], result.total_commission_native)
+        entry["excluded"] = add(entry["excluded"], result.excluded_amount_native)
+    return list(by_token.values())
 
 
 def _review(form, status: int = 200, computation=None):
@@ -86,7 +91,17 @@ def commit():
     if not form.validate():
         return _review(form, 400)
     partner, date_from, date_to = form.chosen_partner, form.date_from.data, form.date_to.data
-    computation = service.commit(partner, date_from, date_to, user=current_user)
+    try:
+        computation = service.commit(
+            partner,
+            date_from,
+            date_to,
+            user=current_user,
+            true_up=bool(request.form.get("true_up")),
+        )
+    except CommissionError as exc:
+        form.date_to.errors.append(str(exc))
+        return _review(form, 400)
     runs = len(computation.outcomes)
     lines = sum(len(o.result.lines) for o in computation.outcomes)
     message = (
@@ -128,52 +143,20 @@ def _reason_order(reason: str) -> tuple:
 def run_detail(run_id):
     """A run's totals, its stored lines per component, and its exclusions by reason and wallet."""
     run = db.get_or_404(CommissionRun, run_id)
-    L, X = PartnerCommissionLine, CommissionExclusion
-    components = db.session.execute(
-        select(
-            L.revenue_component,
-            func.count(),
-            decimal_sum(L.base_amount_native),
-            decimal_sum(L.commission_amount_native),
-        )
-        .where(L.run_id == run.run_id)
-        .group_by(L.revenue_component)
-        .order_by(L.revenue_component)
-    ).all()
-    reasons = sorted(
-        db.session.execute(
-            select(X.reason, func.count(), decimal_sum(X.held_back_amount_native))
-            .where(X.run_id == run.run_id)
-            .group_by(X.reason)
-        ).all(),
-        key=lambda row: _reason_order(row[0]),
-    )
+    components = [
+        row[1:] for row in queries.run_component_totals(run) if row[0] == LineKind.COMMISSION
+    ]
+    reasons = sorted(queries.run_exclusion_reasons(run), key=lambda row: _reason_order(row[0]))
     wallet_filter = request.args.get("wallet", "").strip()
     page_number = max(request.args.get("page", 1, type=int) or 1, 1)
-    by_wallet = (
-        select(X.wallet_address, X.reason, func.count(), decimal_sum(X.held_back_amount_native))
-        .where(X.run_id == run.run_id, X.wallet_address.is_not(None))
-        .group_by(X.wallet_address, X.reason)
-        .order_by(X.wallet_address, X.reason)
-    )
-    if wallet_filter:
-        by_wallet = by_wallet.where(X.wallet_address.contains(wallet_filter, autoescape=True))
+    by_wallet = queries.run_exclusions_by_wallet(run, wallet_filter)
     wallet_rows = db.session.execute(
         by_wallet.offset((page_number - 1) * RUN_WALLET_PAGE).limit(RUN_WALLET_PAGE + 1)
     ).all()
     has_next = len(wallet_rows) > RUN_WALLET_PAGE
     wallet_rows = wallet_rows[:RUN_WALLET_PAGE]
     # Whether each wallet on this page earned anything in the run, in one query for the page.
-    addresses = sorted({row[0] for row in wallet_rows})
-    earned = dict(
-        db.session.execute(
-            select(L.wallet_address, func.count())
-            .where(L.run_id == run.run_id, L.wallet_address.in_(addresses))
-            .group_by(L.wallet_address)
-        ).all()
-        if addresses
-        else []
-    )
+    earned = queries.run_wallet_line_counts(run, {row[0] for row in wallet_rows})
     return render(
         "commissions/run.html",
         "commissions/partial/run_wallets.html",

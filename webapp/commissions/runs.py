@@ -1,60 +1,68 @@
-"""The life of commission runs: preview (stores nothing) and commit (replaces the lines of
-the periods in scope, records the run and its exclusions, supersedes earlier runs), each
-commit in one transaction."""
+"""The life of commission runs (DOMAIN.md, "Month-end close").
 
+A preview stores nothing. A commit, per agreement, stores a `committed` run, takes over the
+(agreement, period) pairs of its scope and rewrites the lines and exclusions of the pairs
+whose result changed (an unchanged pair keeps its rows), turns `superseded` each earlier
+committed run left holding no pair, and with `true_up` stores the differences of locked pairs
+as adjustment lines. Approval (four eyes) locks the run's pairs, an admin's reopening unlocks
+them, payment is final. Every transition is a run event and an audit entry; each public
+function that changes data commits (or rolls back) its own transaction.
+"""
+
+import hashlib
 import json
 import uuid
-from collections.abc import Iterator
+from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from itertools import groupby
+from operator import attrgetter, itemgetter
 
-from sqlalchemy import delete, insert, or_, select, update
+from sqlalchemy import delete, exists, insert, or_, select, update
+from sqlalchemy.exc import IntegrityError
 
 from webapp import audit
 from webapp.agreements.service import agreements_of_partner
-from webapp.attribution import AttributionResult
-from webapp.commissions.inputs import compute_agreement, period_uuid, scope_of
+from webapp.attribution import AttributionResult, Period
+from webapp.commissions.inputs import compute_agreement, next_day_start, period_uuid, scope_of
 from webapp.extensions import db
 from webapp.models import (
     Agreement,
+    CanonicalPeriod,
     CommissionExclusion,
+    CommissionLock,
     CommissionRun,
+    CommissionRunEvent,
+    CommissionRunPeriod,
+    LineKind,
     Partner,
     PartnerCommissionLine,
+    Role,
     RunStatus,
+    User,
     utcnow,
 )
-
-LINE_COLUMNS = (
-    "line_id",
-    "run_id",
-    "agreement_id",
-    "partner_id",
-    "period_id",
-    "validator_key",
-    "revenue_component",
-    "wallet_address",
-    "base_amount_native",
-    "commission_rate_bps",
-    "commission_amount_native",
-    "created_at",
-)
-EXCLUSION_COLUMNS = (
-    "exclusion_id",
-    "run_id",
-    "agreement_id",
-    "period_id",
-    "wallet_address",
-    "validator_key",
-    "revenue_component",
-    "reason",
-    "held_back_amount_native",
-)
-_COPY_CHUNK = 20000
+from webapp.money import MONEY, ZERO, money_sum
+from webapp.storage import bulk_writer, lock_keys
 
 
 class CommissionError(ValueError):
-    """A computation that cannot be run as asked (bad range, nothing to compute)."""
+    """A computation or transition that cannot be done as asked; the message says why."""
+
+
+@dataclass
+class TokenTotal:
+    """Totals of one token (a chain's symbol): amounts of two tokens are never added."""
+
+    token_symbol: str
+    chain_id: str
+    line_count: int = 0
+    base_amount_native: Decimal = ZERO
+    commission_amount_native: Decimal = ZERO
+    excluded_amount_native: Decimal = ZERO
+    adjustment_count: int = 0
+    adjustment_amount_native: Decimal = ZERO
 
 
 @dataclass
@@ -64,6 +72,13 @@ class AgreementOutcome:
     agreement: Agreement
     result: AttributionResult
     run: CommissionRun | None = None
+    periods_without_data: list[Period] = field(default_factory=list)
+    adjustments: list = field(default_factory=list)
+
+    @property
+    def token_symbol(self) -> str:
+        """The symbol of the agreement's chain."""
+        return self.agreement.chain.token_symbol
 
 
 @dataclass
@@ -75,6 +90,37 @@ class Computation:
     date_to: date
     outcomes: list[AgreementOutcome] = field(default_factory=list)
     committed: bool = False
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def period_count(self) -> int:
+        """Periods in scope over every agreement."""
+        return sum(len(o.result.periods) for o in self.outcomes)
+
+    def token_totals(self) -> list[TokenTotal]:
+        """Lines, base, commission, held back and adjustments per token, by symbol."""
+        totals: dict[str, TokenTotal] = {}
+        add = MONEY.add
+        for outcome in self.outcomes:
+            chain = outcome.agreement.chain
+            total = totals.setdefault(
+                chain.token_symbol, TokenTotal(chain.token_symbol, chain.chain_id)
+            )
+            result = outcome.result
+            total.line_count += len(result.lines)
+            total.base_amount_native = add(total.base_amount_native, result.total_base_native)
+            total.commission_amount_native = add(
+                total.commission_amount_native, result.total_commission_native
+            )
+            total.excluded_amount_native = add(
+                total.excluded_amount_native, result.excluded_amount_native
+            )
+            total.adjustment_count += len(outcome.adjustments)
+            total.adjustment_amount_native = add(
+                total.adjustment_amount_native,
+                money_sum(a.commission_amount_native for a in outcome.adjustments),
+            )
+        return [totals[symbol] for symbol in sorted(totals)]
 
 
 def check_range(date_from: date, date_to: date) -> None:
@@ -85,46 +131,109 @@ def check_range(date_from: date, date_to: date) -> None:
         )
 
 
+def _warnings(outcome: AgreementOutcome) -> list[str]:
+    if not outcome.periods_without_data:
+        return []
+    what = "staker rewards" if outcome.agreement.wallet_attribution_enabled else "validator revenue"
+    labels = ", ".join(p.label for p in outcome.periods_without_data)
+    return [f"{outcome.agreement.name}: no {what} in period(s) {labels}"]
+
+
 def preview(partner: Partner, date_from: date, date_to: date) -> Computation:
-    """Compute every agreement of the partner that overlaps the range; store nothing."""
+    """Compute every agreement of the partner that overlaps the range; store nothing.
+
+    Periods in scope without input rows are named in `warnings`."""
     check_range(date_from, date_to)
     computation = Computation(partner, date_from, date_to)
     for agreement in agreements_of_partner(partner.partner_id, date_from, date_to):
-        result, _ = compute_agreement(agreement, date_from, date_to)
-        computation.outcomes.append(AgreementOutcome(agreement, result))
+        computed = compute_agreement(agreement, date_from, date_to)
+        outcome = AgreementOutcome(
+            agreement, computed.result, periods_without_data=computed.periods_without_data
+        )
+        computation.outcomes.append(outcome)
+        computation.warnings.extend(_warnings(outcome))
     return computation
 
 
-# ---- Committing ---------------------------------------------------------------------------
+# ---- Commit -------------------------------------------------------------------------------
 
 
-def commit(partner: Partner, date_from: date, date_to: date, user=None) -> Computation:
-    """Compute and store: per agreement, replace its lines of the periods in scope, record a
-    committed run with its exclusions and supersede earlier runs, all in one transaction.
+def _lock_agreements(partner_id) -> None:
+    """Serialise every change of the partner's runs: FOR UPDATE on its agreement rows
+    (PostgreSQL); SQLite serialises writers anyway."""
+    db.session.execute(
+        select(Agreement.agreement_id)
+        .where(Agreement.partner_id == partner_id)
+        .order_by(Agreement.agreement_id)
+        .with_for_update()
+    )
 
-    The agreement rows are locked first (FOR UPDATE on PostgreSQL; SQLite serialises
-    writers), so two commits of the same agreement run one after the other and the second
-    replaces the first's lines whole, never mixing them.
-    """
+
+def _refuse_locked(scopes: dict, agreements: dict) -> None:
+    """Refuse when a pair in scope is locked, naming the locking run."""
+    K, R, P = CommissionLock, CommissionRun, CanonicalPeriod
+    conditions = [
+        (K.agreement_id == agreement_id) & K.period_id.in_([period_uuid(p.period_id) for p in s])
+        for agreement_id, s in scopes.items()
+        if s
+    ]
+    if not conditions:
+        return
+    row = db.session.execute(
+        select(K.agreement_id, P.label, R.run_id, R.status, R.date_from, R.date_to)
+        .join(R, R.run_id == K.run_id)
+        .join(P, P.period_id == K.period_id)
+        .where(or_(*conditions))
+        .order_by(P.start_time)
+        .limit(1)
+    ).first()
+    if row is not None:
+        agreement_id, label, run_id, status, low, high = row
+        raise CommissionError(
+            f"period {label} of {agreements[agreement_id].name} is locked by {status} run "
+            f"{run_id} ({low.isoformat()} to {high.isoformat()}): nothing committed"
+        )
+
+
+def commit(
+    partner: Partner, date_from: date, date_to: date, user=None, true_up: bool = False
+) -> Computation:
+    """Compute and store every agreement of the partner that overlaps the range, in one
+    transaction; with `true_up`, also the differences of the partner's locked pairs as
+    adjustment lines. Refused (nothing stored) when no period is in scope or a pair in
+    scope is locked."""
     check_range(date_from, date_to)
     try:
-        db.session.execute(
-            select(Agreement.agreement_id)
-            .where(
-                Agreement.partner_id == partner.partner_id,
-                Agreement.effective_from <= date_to,
-                or_(Agreement.effective_to.is_(None), Agreement.effective_to >= date_from),
-            )
-            .order_by(Agreement.agreement_id)
-            .with_for_update()
-        )
-        computation = Computation(partner, date_from, date_to, committed=True)
+        _lock_agreements(partner.partner_id)
         agreements = agreements_of_partner(partner.partner_id, date_from, date_to)
+        if not agreements:
+            raise CommissionError(
+                f"{partner.name} has no agreement in effect between "
+                f"{date_from.isoformat()} and {date_to.isoformat()}: nothing committed"
+            )
+        scopes = {a.agreement_id: scope_of(a, date_from, date_to) for a in agreements}
+        if not any(scopes.values()):
+            raise CommissionError(
+                f"no period in scope between {date_from.isoformat()} and "
+                f"{date_to.isoformat()}: nothing committed"
+            )
+        _refuse_locked(scopes, {a.agreement_id: a for a in agreements})
+        # The differences are measured before this commit writes anything.
+        differences = locked_differences(partner, until=date_to) if true_up else []
+        computation = Computation(partner, date_from, date_to, committed=True)
         for agreement in agreements:
-            result, lineage = compute_agreement(agreement, date_from, date_to)
-            run = _store_run(agreement, result, lineage, date_from, date_to, user)
-            audit.record("commit", "commission_run", run.run_id, after=_run_facts(run), user=user)
-            computation.outcomes.append(AgreementOutcome(agreement, result, run))
+            scope = scopes[agreement.agreement_id]
+            if not scope:
+                continue
+            computed = compute_agreement(agreement, date_from, date_to, scope)
+            run = _store_run(agreement, computed, date_from, date_to, user)
+            outcome = AgreementOutcome(
+                agreement, computed.result, run, computed.periods_without_data
+            )
+            computation.outcomes.append(outcome)
+            computation.warnings.extend(_warnings(outcome))
+        if differences:
+            _store_adjustments(computation, differences)
         db.session.commit()
     except BaseException:
         db.session.rollback()
@@ -132,10 +241,74 @@ def commit(partner: Partner, date_from: date, date_to: date, user=None) -> Compu
     return computation
 
 
-def _store_run(
-    agreement, result: AttributionResult, lineage, date_from, date_to, user
-) -> CommissionRun:
-    period_ids = [period_uuid(p.period_id) for p in result.periods]
+def _actor_id(user):
+    return getattr(user, "user_id", None)
+
+
+def _event(run: CommissionRun, action: str, before: str | None, user, reason=None, **details):
+    """Record a transition of `run` as a run event and an audit entry."""
+    db.session.add(
+        CommissionRunEvent(
+            run_id=run.run_id,
+            action=action,
+            from_status=before,
+            to_status=run.status,
+            user_id=_actor_id(user),
+            reason=reason,
+            created_at=utcnow(),
+        )
+    )
+    after = {"status": run.status, **details}
+    if reason:
+        after["reason"] = reason
+    audit.record(
+        f"commission_run.{action}",
+        "commission_run",
+        run.run_id,
+        before={"status": before} if before else None,
+        after=after,
+        user=user,
+    )
+
+
+def _by_period(rows) -> dict:
+    """Rows (lines or exclusions, period first) per period key, in their order."""
+    grouped: dict = defaultdict(list)
+    for key, group in groupby(rows, key=itemgetter(0)):
+        grouped[key].extend(group)
+    return grouped
+
+
+def _grouped_exclusions(rows) -> dict:
+    """{(wallet, validator, reason): [count, held back]} of one period's exclusions."""
+    grouped: dict = {}
+    add = MONEY.add
+    for ex in rows:
+        key = (ex.wallet_address, ex.validator_key, ex.reason)
+        entry = grouped.get(key)
+        if entry is None:
+            grouped[key] = [1, ex.held_back_amount_native]
+        else:
+            entry[0] += 1
+            entry[1] = add(entry[1], ex.held_back_amount_native)
+    return grouped
+
+
+def _digest(lines: list, exclusions: list) -> str:
+    """SHA-256 of one period's lines and exclusions, column by column (a loop in C per
+    column instead of formatting each line: an unchanged period costs almost nothing)."""
+    digest = hashlib.sha256()
+    for rows in (lines, exclusions):
+        columns = list(zip(*rows, strict=True)) if rows else []
+        for column in columns[1:]:
+            digest.update("\x1f".join(map(str, column)).encode())
+            digest.update(b"\x1e")
+        digest.update(b"\x1d")
+    return digest.hexdigest()
+
+
+def _store_run(agreement, computed, date_from, date_to, user) -> CommissionRun:
+    result = computed.result
     run = CommissionRun(
         run_id=uuid.uuid4(),
         partner_id=agreement.partner_id,
@@ -149,193 +322,588 @@ def _store_run(
         total_base_native=result.total_base_native,
         total_commission_native=result.total_commission_native,
         excluded_amount_native=result.excluded_amount_native,
-        input_payload_ids=json.dumps(lineage, sort_keys=True),
-        created_by_user_id=getattr(user, "user_id", None),
+        input_payload_ids=json.dumps(computed.lineage, sort_keys=True),
+        created_by_user_id=_actor_id(user),
         created_at=utcnow(),
     )
     db.session.add(run)
-    if period_ids:
+    db.session.flush()
+    _event(run, "commit", None, user, date_from=date_from, date_to=date_to)
+
+    lines = _by_period(result.lines)
+    exclusions = _by_period(result.exclusions)
+    digests = {
+        p.period_id: _digest(lines.get(p.period_id, []), exclusions.get(p.period_id, []))
+        for p in result.periods
+    }
+
+    RP = CommissionRunPeriod
+    held = dict(
         db.session.execute(
-            delete(PartnerCommissionLine).where(
-                PartnerCommissionLine.agreement_id == agreement.agreement_id,
-                PartnerCommissionLine.period_id.in_(period_ids),
+            select(RP.period_id, RP.lines_digest).where(
+                RP.agreement_id == agreement.agreement_id,
+                RP.period_id.in_([period_uuid(p.period_id) for p in result.periods]),
+            )
+        ).all()
+    )
+    changed = [
+        p.period_id
+        for p in result.periods
+        if held.get(period_uuid(p.period_id)) != digests[p.period_id]
+    ]
+    # Written in the order of the unique key (agreement, period, validator, component,
+    # wallet): B-tree pages then fill left to right instead of splitting all over.
+    changed.sort(key=period_uuid)
+    changed_ids = [period_uuid(key) for key in changed]
+    if changed_ids:
+        L, X = PartnerCommissionLine, CommissionExclusion
+        db.session.execute(
+            delete(L).where(
+                L.agreement_id == agreement.agreement_id,
+                L.period_id.in_(changed_ids),
+                L.line_kind == LineKind.COMMISSION.value,
             )
         )
-    db.session.flush()
-    _insert_lines(run, result)
-    _insert_exclusions(run, result)
-    _supersede_earlier_runs(agreement, run, result)
+        db.session.execute(
+            delete(X).where(X.agreement_id == agreement.agreement_id, X.period_id.in_(changed_ids))
+        )
+        index_order = attrgetter("validator_key", "revenue_component", "wallet_address")
+        for key in changed:
+            if key in lines and lines[key][0].wallet_address is not None:
+                lines[key].sort(key=index_order)
+        _lock_parents(run, changed_ids)
+        _write_lines(run, changed, lines)
+        _write_exclusions(
+            run, changed, {key: _grouped_exclusions(exclusions.get(key, [])) for key in changed}
+        )
+    if held:
+        db.session.execute(
+            delete(RP).where(
+                RP.agreement_id == agreement.agreement_id, RP.period_id.in_(list(held))
+            )
+        )
+    db.session.execute(
+        insert(RP),
+        [
+            {
+                "agreement_id": agreement.agreement_id,
+                "period_id": period_uuid(p.period_id),
+                "run_id": run.run_id,
+                "lines_digest": digests[p.period_id],
+            }
+            for p in result.periods
+        ],
+    )
+    _supersede_runs_left_empty(agreement, run, user)
     return run
 
 
-def _run_facts(run: CommissionRun) -> dict:
-    """What the audit log keeps of a committed run."""
-    return audit.snapshot(
-        run,
-        (
-            "agreement_id",
-            "date_from",
-            "date_to",
-            "method",
-            "status",
-            "line_count",
-            "total_commission_native",
-        ),
-    )
-
-
-def _supersede_earlier_runs(agreement: Agreement, run: CommissionRun, result) -> None:
-    """Mark superseded each earlier committed run whose periods the new run all covers.
-
-    A run that overlaps only part of the new range keeps its status; its lines in the
-    overlapping periods are replaced all the same.
-    """
+def _supersede_runs_left_empty(agreement: Agreement, run: CommissionRun, user) -> None:
+    """Mark superseded each earlier committed run of the agreement that holds no pair any
+    more; the adjustments it carried move to the new run (they stay carried, by a run that
+    counts). A run that overlaps only part of the new range keeps its pairs and status."""
+    RP = CommissionRunPeriod
     earlier = db.session.scalars(
         select(CommissionRun).where(
             CommissionRun.agreement_id == agreement.agreement_id,
             CommissionRun.status == RunStatus.COMMITTED.value,
             CommissionRun.run_id != run.run_id,
-            CommissionRun.date_from <= run.date_to,
-            CommissionRun.date_to >= run.date_from,
+            ~exists().where(RP.run_id == CommissionRun.run_id),
         )
     ).all()
-    if not earlier:
-        return
-    covered = {p.period_id for p in result.periods}
-    superseded = [
-        old.run_id
-        for old in earlier
-        if all(p.period_id in covered for p in scope_of(agreement, old.date_from, old.date_to))
-    ]
-    for old_id in superseded:
-        audit.record(
-            "supersede",
-            "commission_run",
-            old_id,
-            before={"status": RunStatus.COMMITTED.value},
-            after={"status": RunStatus.SUPERSEDED.value, "superseded_by_run_id": str(run.run_id)},
-        )
-    if superseded:
-        db.session.execute(
-            update(CommissionRun)
-            .where(CommissionRun.run_id.in_(superseded))
-            .values(
-                status=RunStatus.SUPERSEDED.value,
-                superseded_by_run_id=run.run_id,
-                superseded_at=utcnow(),
+    now = utcnow()
+    for old in earlier:
+        old.status = RunStatus.SUPERSEDED.value
+        old.superseded_by_run_id = run.run_id
+        old.superseded_at = now
+        _event(old, "supersede", RunStatus.COMMITTED.value, user, superseded_by=run.run_id)
+        if old.adjustment_count:
+            L = PartnerCommissionLine
+            db.session.execute(
+                update(L)
+                .where(L.run_id == old.run_id, L.line_kind == LineKind.ADJUSTMENT.value)
+                .values(run_id=run.run_id)
             )
-        )
+            run.adjustment_count = (run.adjustment_count or 0) + old.adjustment_count
+            run.total_adjustment_native = MONEY.add(
+                run.total_adjustment_native or ZERO, old.total_adjustment_native
+            )
 
 
-def _id_source() -> Iterator[str]:
-    """Unique row ids in UUID text form: one random prefix per run, then a counter.
+# ---- Bulk writes --------------------------------------------------------------------------
 
-    A million uuid4() calls would cost more than the rest of the write; the random prefix
-    (74 bits) keeps ids unique across runs, the counter within one.
+LINE_COLUMNS = (
+    "period_id",
+    "validator_key",
+    "revenue_component",
+    "wallet_address",
+    "base_amount_native",
+    "commission_rate_bps",
+    "commission_amount_native",
+)
+EXCLUSION_COLUMNS = (
+    "period_id",
+    "wallet_address",
+    "validator_key",
+    "reason",
+    "exclusion_count",
+    "held_back_amount_native",
+)
+
+
+def _lock_parents(run: CommissionRun, period_ids: list) -> None:
+    """Hold the parents of the rows about to be written (the run is new, the agreement is
+    locked already), so the bulk writer may skip per-row foreign-key checks."""
+    lock_keys(db.session, Partner.partner_id, [run.partner_id])
+    found = lock_keys(db.session, CanonicalPeriod.period_id, period_ids)
+    if len(found) != len(set(period_ids)):
+        raise CommissionError("a period in scope was deleted meanwhile: nothing committed")
+
+
+def _write_lines(run: CommissionRun, period_keys: list, lines: dict) -> None:
+    """Insert the lines of the given periods (binary COPY on PostgreSQL, batched INSERT
+    else), with ascending ids."""
+    constants = {
+        "run_id": run.run_id,
+        "agreement_id": run.agreement_id,
+        "partner_id": run.partner_id,
+        "created_at": run.created_at,
+    }
+    with bulk_writer(
+        db.session,
+        PartnerCommissionLine.__table__,
+        LINE_COLUMNS,
+        new_ids=True,
+        constants=constants,
+        parents_locked=True,
+    ) as writer:
+        for key in period_keys:
+            period_id = period_uuid(key)
+            writer.write_many(
+                (
+                    period_id,
+                    line.validator_key,
+                    str(line.revenue_component),
+                    line.wallet_address,
+                    line.base_amount_native,
+                    line.commission_rate_bps,
+                    line.commission_amount_native,
+                )
+                for line in lines.get(key, ())
+            )
+
+
+def _write_exclusions(run: CommissionRun, period_keys: list, exclusions: dict) -> None:
+    """Insert the grouped exclusions of the given periods."""
+    constants = {"run_id": run.run_id, "agreement_id": run.agreement_id}
+    with bulk_writer(
+        db.session,
+        CommissionExclusion.__table__,
+        EXCLUSION_COLUMNS,
+        new_ids=True,
+        constants=constants,
+        parents_locked=True,
+    ) as writer:
+        for key in period_keys:
+            period_id = period_uuid(key)
+            writer.write_many(
+                (period_id, wallet, validator, reason, count, held)
+                for (wallet, validator, reason), (count, held) in exclusions.get(key, {}).items()
+            )
+
+
+# ---- True-ups -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Difference:
+    """Recomputed minus locked (lines and adjustments stored) for one line key of a locked
+    (agreement, period); a negative commission is a clawback."""
+
+    agreement_id: uuid.UUID
+    period_id: uuid.UUID
+    validator_key: str
+    revenue_component: str
+    wallet_address: str | None
+    base_amount_native: Decimal
+    commission_rate_bps: int
+    commission_amount_native: Decimal
+    corrects_run_id: uuid.UUID
+
+
+def locked_differences(partner: Partner, until: date | None = None, run_id=None):
+    """Every non-zero difference of the partner's locked pairs (those of periods starting on
+    or before `until`, or of one locking run), in a stable order.
+
+    Per (agreement, period, validator, component, wallet): the engine's commission today
+    minus the locked line plus the adjustments already stored (a missing side counts as
+    zero); the rate is the recomputed line's, else the locked one's.
     """
-    prefix = str(uuid.uuid4())[:24]
-    counter = 0
-    while True:
-        yield f"{prefix}{counter:012x}"
-        counter += 1
+    K, P, A = CommissionLock, CanonicalPeriod, Agreement
+    stmt = (
+        select(K.agreement_id, K.period_id, K.run_id, P.start_time)
+        .join(P, P.period_id == K.period_id)
+        .join(A, A.agreement_id == K.agreement_id)
+        .where(A.partner_id == partner.partner_id)
+    )
+    if until is not None:
+        stmt = stmt.where(P.start_time < next_day_start(until))
+    if run_id is not None:
+        stmt = stmt.where(K.run_id == run_id)
+    locks = db.session.execute(stmt).all()
+    if not locks:
+        return []
+    by_agreement: dict = defaultdict(dict)
+    for agreement_id, period_id, locking_run, start in locks:
+        by_agreement[agreement_id][period_id] = (locking_run, start)
+    agreements = {
+        a.agreement_id: a
+        for a in db.session.scalars(select(A).where(A.agreement_id.in_(list(by_agreement))))
+    }
+    stored = _stored_amounts(by_agreement)
+    differences = []
+    for agreement_id, periods in by_agreement.items():
+        starts = [_utc_date(start) for _, start in periods.values()]
+        computed = compute_agreement(agreements[agreement_id], min(starts), max(starts))
+        recomputed: dict = {}
+        for line in computed.result.lines:
+            period_id = period_uuid(line.period_id)
+            if period_id in periods:
+                key = (
+                    period_id,
+                    line.validator_key,
+                    str(line.revenue_component),
+                    line.wallet_address,
+                )
+                recomputed[key] = (
+                    line.base_amount_native,
+                    line.commission_amount_native,
+                    line.commission_rate_bps,
+                )
+        mine = stored.get(agreement_id, {})
+        subtract = MONEY.subtract
+        for key in sorted(set(recomputed) | set(mine), key=_sort_key):
+            base_new, amount_new, rate_new = recomputed.get(key, (ZERO, ZERO, None))
+            base_old, amount_old, rate_old = mine.get(key, (ZERO, ZERO, None))
+            base, amount = subtract(base_new, base_old), subtract(amount_new, amount_old)
+            if base == 0 and amount == 0:
+                continue
+            rate = rate_new if rate_new is not None else (rate_old or 0)
+            period_id, validator, component, wallet = key
+            differences.append(
+                Difference(
+                    agreement_id,
+                    period_id,
+                    validator,
+                    component,
+                    wallet,
+                    base,
+                    rate,
+                    amount,
+                    periods[period_id][0],
+                )
+            )
+    return differences
 
 
-def _is_postgres() -> bool:
-    return db.session.get_bind().dialect.name == "postgresql"
+def _sort_key(key):
+    period_id, validator, component, wallet = key
+    return (str(period_id), validator, component, wallet or "")
 
 
-def _copy_escape(text: str | None) -> str:
-    """A value in PostgreSQL COPY text format (\\N for NULL, special characters escaped)."""
-    if text is None:
-        return "\\N"
-    return text.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
+def _utc_date(instant: datetime) -> date:
+    if instant.tzinfo is None:
+        instant = instant.replace(tzinfo=UTC)
+    return instant.astimezone(UTC).date()
 
 
-def _copy(table: str, columns: tuple[str, ...], text_rows: Iterator[str]) -> None:
-    """Stream rows (already in COPY text format) into `table` on the session's connection."""
-    raw = db.session.connection().connection.driver_connection
-    statement = f"COPY {table} ({', '.join(columns)}) FROM STDIN"
-    with raw.cursor() as cursor, cursor.copy(statement) as copy:
-        chunk = []
-        for row in text_rows:
-            chunk.append(row)
-            if len(chunk) >= _COPY_CHUNK:
-                copy.write("".join(chunk))
-                chunk.clear()
-        if chunk:
-            copy.write("".join(chunk))
-
-
-def _insert_lines(run: CommissionRun, result: AttributionResult) -> None:
-    ids = _id_source()
-    if _is_postgres():
-        # Repeated values (period, validator, wallet) are escaped once, not once per line.
-        escaped: dict = {}
-
-        def esc(value):
-            text = escaped.get(value)
-            if text is None:
-                text = escaped[value] = _copy_escape(None if value is None else str(value))
-            return text
-
-        head = f"{run.run_id}\t{run.agreement_id}\t{run.partner_id}\t"
-        tail = f"\t{run.created_at.isoformat()}\n"
-        rows = (
-            f"{next(ids)}\t{head}{esc(ln.period_id)}\t{esc(ln.validator_key)}\t"
-            f"{ln.revenue_component}\t{esc(ln.wallet_address)}\t{ln.base_amount_native:f}\t"
-            f"{ln.commission_rate_bps}\t{ln.commission_amount_native:f}{tail}"
-            for ln in result.lines
-        )
-        _copy(PartnerCommissionLine.__tablename__, LINE_COLUMNS, rows)
-        return
-    period_uuids = {p.period_id: period_uuid(p.period_id) for p in result.periods}
-    values = [
-        {
-            "line_id": uuid.UUID(next(ids)),
-            "run_id": run.run_id,
-            "agreement_id": run.agreement_id,
-            "partner_id": run.partner_id,
-            "period_id": period_uuids[ln.period_id],
-            "validator_key": ln.validator_key,
-            "revenue_component": ln.revenue_component,
-            "wallet_address": ln.wallet_address,
-            "base_amount_native": ln.base_amount_native,
-            "commission_rate_bps": ln.commission_rate_bps,
-            "commission_amount_native": ln.commission_amount_native,
-            "created_at": run.created_at,
-        }
-        for ln in result.lines
+def _stored_amounts(by_agreement: dict) -> dict:
+    """Per agreement, per line key of its locked pairs: base and commission of the locked
+    line plus the adjustments stored, and the locked line's rate (one query)."""
+    L = PartnerCommissionLine
+    conditions = [
+        (L.agreement_id == agreement_id) & L.period_id.in_(list(periods))
+        for agreement_id, periods in by_agreement.items()
     ]
+    rows = db.session.execute(
+        select(
+            L.agreement_id,
+            L.period_id,
+            L.validator_key,
+            L.revenue_component,
+            L.wallet_address,
+            L.line_kind,
+            L.base_amount_native,
+            L.commission_amount_native,
+            L.commission_rate_bps,
+        ).where(or_(*conditions))
+    )
+    stored: dict = defaultdict(dict)
+    add = MONEY.add
+    for agreement_id, period_id, validator, component, wallet, kind, base, amount, rate in rows:
+        key = (period_id, validator, str(component), wallet)
+        entry = stored[agreement_id].get(key)
+        locked_rate = rate if kind == LineKind.COMMISSION.value else None
+        if entry is None:
+            stored[agreement_id][key] = (base, amount, locked_rate)
+        else:
+            stored[agreement_id][key] = (
+                add(entry[0], base),
+                add(entry[1], amount),
+                entry[2] if entry[2] is not None else locked_rate,
+            )
+    return stored
+
+
+def _store_adjustments(computation: Computation, differences: list[Difference]) -> None:
+    """Store the differences as adjustment lines of this commit's runs: each in the run of
+    its own agreement, else of another agreement on the same chain (amounts of two tokens
+    never share a run). Differences with no run of their chain are named as warnings."""
+    outcomes = {o.agreement.agreement_id: o for o in computation.outcomes}
+    by_chain = {}
+    for outcome in computation.outcomes:
+        by_chain.setdefault(outcome.agreement.chain_id, outcome)
+    chain_of = dict(
+        db.session.execute(
+            select(Agreement.agreement_id, Agreement.chain_id).where(
+                Agreement.agreement_id.in_({d.agreement_id for d in differences})
+            )
+        ).all()
+    )
+    uncarried: dict = defaultdict(int)
+    values = []
+    for difference in differences:
+        outcome = outcomes.get(difference.agreement_id) or by_chain.get(
+            chain_of[difference.agreement_id]
+        )
+        if outcome is None:
+            uncarried[chain_of[difference.agreement_id]] += 1
+            continue
+        outcome.adjustments.append(difference)
+        run = outcome.run
+        values.append(
+            {
+                "line_id": uuid.uuid4(),
+                "run_id": run.run_id,
+                "agreement_id": difference.agreement_id,
+                "partner_id": computation.partner.partner_id,
+                "period_id": difference.period_id,
+                "validator_key": difference.validator_key,
+                "revenue_component": difference.revenue_component,
+                "wallet_address": difference.wallet_address,
+                "base_amount_native": difference.base_amount_native,
+                "commission_rate_bps": difference.commission_rate_bps,
+                "commission_amount_native": difference.commission_amount_native,
+                "created_at": run.created_at,
+                "line_kind": LineKind.ADJUSTMENT.value,
+                "corrects_run_id": difference.corrects_run_id,
+            }
+        )
     if values:
         db.session.execute(insert(PartnerCommissionLine), values)
-
-
-def _insert_exclusions(run: CommissionRun, result: AttributionResult) -> None:
-    ids = _id_source()
-    if _is_postgres():
-        head = f"{run.run_id}\t{run.agreement_id}\t"
-        rows = (
-            f"{next(ids)}\t{head}{ex.period_id}\t{_copy_escape(ex.wallet_address)}\t"
-            f"{_copy_escape(ex.validator_key)}\t{_copy_escape(ex.revenue_component)}\t"
-            f"{_copy_escape(ex.reason)}\t{ex.held_back_amount_native:f}\n"
-            for ex in result.exclusions
+    for outcome in computation.outcomes:
+        if outcome.adjustments:
+            run = outcome.run
+            run.adjustment_count = (run.adjustment_count or 0) + len(outcome.adjustments)
+            run.total_adjustment_native = MONEY.add(
+                run.total_adjustment_native or ZERO,
+                money_sum(a.commission_amount_native for a in outcome.adjustments),
+            )
+    for chain_id, count in sorted(uncarried.items()):
+        computation.warnings.append(
+            f"{count} true-up difference(s) on {chain_id} not carried: "
+            f"this commit has no run on {chain_id}"
         )
-        _copy(CommissionExclusion.__tablename__, EXCLUSION_COLUMNS, rows)
-        return
-    period_uuids = {p.period_id: period_uuid(p.period_id) for p in result.periods}
-    values = [
-        {
-            "exclusion_id": uuid.UUID(next(ids)),
-            "run_id": run.run_id,
-            "agreement_id": run.agreement_id,
-            "period_id": period_uuids[ex.period_id],
-            "wallet_address": ex.wallet_address,
-            "validator_key": ex.validator_key,
-            "revenue_component": ex.revenue_component,
-            "reason": ex.reason,
-            "held_back_amount_native": ex.held_back_amount_native,
-        }
-        for ex in result.exclusions
-    ]
-    if values:
-        db.session.execute(insert(CommissionExclusion), values)
+
+
+# ---- Approve, reopen, pay -----------------------------------------------------------------
+
+
+def find_user(email: str | None) -> User | None:
+    """The user with that e-mail address (case-insensitive), None for no address; an unknown
+    address is an error."""
+    if email is None:
+        return None
+    user = db.session.scalar(select(User).where(User.email.ilike(email.strip())))
+    if user is None:
+        raise CommissionError(f"no user with e-mail {email!r}")
+    return user
+
+
+def _who(user) -> str:
+    return user.email if user is not None else "the command line"
+
+
+def _describe(run: CommissionRun) -> str:
+    return (
+        f"run {run.run_id} ({run.agreement.name}, "
+        f"{run.date_from.isoformat()} to {run.date_to.isoformat()})"
+    )
+
+
+def _approve(run: CommissionRun, user) -> None:
+    if user is None or not user.can(Role.MANAGER):
+        raise CommissionError(f"{_who(user)} may not approve: a manager or admin approves runs")
+    if run.status != RunStatus.COMMITTED.value:
+        raise CommissionError(f"{_describe(run)} is {run.status}, not committed: not approved")
+    if run.created_by_user_id is not None and run.created_by_user_id == user.user_id:
+        raise CommissionError(
+            f"{user.email} committed {_describe(run)} and cannot also approve it (four eyes)"
+        )
+    before = run.status
+    run.status = RunStatus.APPROVED.value
+    run.approved_by_user_id = user.user_id
+    run.approved_at = utcnow()
+    RP = CommissionRunPeriod
+    pairs = db.session.execute(
+        select(RP.agreement_id, RP.period_id).where(RP.run_id == run.run_id)
+    ).all()
+    if pairs:
+        db.session.execute(
+            insert(CommissionLock),
+            [
+                {"agreement_id": a, "period_id": p, "run_id": run.run_id, "locked_at": utcnow()}
+                for a, p in pairs
+            ],
+        )
+    _event(run, "approve", before, user, locked_periods=len(pairs))
+
+
+def _reopen(run: CommissionRun, user, reason: str) -> None:
+    if user is None or not user.can(Role.ADMIN):
+        raise CommissionError(f"{_who(user)} may not reopen: an admin reopens runs")
+    if not (reason or "").strip():
+        raise CommissionError("a reopening needs a reason")
+    if run.status == RunStatus.PAID.value:
+        raise CommissionError(f"{_describe(run)} is paid: paid is final")
+    if run.status != RunStatus.APPROVED.value:
+        raise CommissionError(f"{_describe(run)} is {run.status}, not approved: not reopened")
+    before = run.status
+    run.status = RunStatus.COMMITTED.value
+    run.reopened_by_user_id = user.user_id
+    run.reopened_at = utcnow()
+    run.reopen_reason = reason.strip()
+    db.session.execute(delete(CommissionLock).where(CommissionLock.run_id == run.run_id))
+    _event(run, "reopen", before, user, reason=reason.strip())
+
+
+def _pay(run: CommissionRun, user, reference: str, paid_on: date | None) -> None:
+    if user is None or not user.can(Role.MANAGER):
+        raise CommissionError(f"{_who(user)} may not mark runs paid: a manager or admin does")
+    if not (reference or "").strip():
+        raise CommissionError("a payment needs a payout reference")
+    if run.status == RunStatus.PAID.value:
+        raise CommissionError(f"{_describe(run)} is already paid: paid is final")
+    if run.status != RunStatus.APPROVED.value:
+        raise CommissionError(f"{_describe(run)} is {run.status}, not approved: not paid")
+    before = run.status
+    run.status = RunStatus.PAID.value
+    run.paid_by_user_id = user.user_id
+    run.paid_at = utcnow()
+    run.paid_on = paid_on or run.paid_at.date()
+    run.payout_reference = reference.strip()
+    _event(
+        run,
+        "pay",
+        before,
+        user,
+        payout_reference=run.payout_reference,
+        paid_on=run.paid_on,
+    )
+
+
+def _in_transaction(partner_id, action):
+    try:
+        _lock_agreements(partner_id)
+        outcome = action()
+        db.session.commit()
+    except IntegrityError:
+        db.session.rollback()
+        raise CommissionError("a period of this run is already locked by another run") from None
+    except BaseException:
+        db.session.rollback()
+        raise
+    return outcome
+
+
+def approve_run(run: CommissionRun, user) -> CommissionRun:
+    """Approve one committed run (a manager or admin who did not commit it): locks its pairs."""
+    return _in_transaction(run.partner_id, lambda: _approve(run, user) or run)
+
+
+def reopen_run(run: CommissionRun, user, reason: str) -> CommissionRun:
+    """Return an approved, unpaid run to committed (an admin, with a reason): unlocks it."""
+    return _in_transaction(run.partner_id, lambda: _reopen(run, user, reason) or run)
+
+
+def pay_run(run: CommissionRun, user, reference: str, paid_on: date | None = None):
+    """Mark an approved run paid with its payout reference and date (default today, UTC)."""
+    return _in_transaction(run.partner_id, lambda: _pay(run, user, reference, paid_on) or run)
+
+
+def runs_within(partner: Partner, date_from: date | None = None, date_to: date | None = None):
+    """The partner's runs whose range lies within [date_from, date_to] (all without a range),
+    superseded ones included, oldest first."""
+    stmt = select(CommissionRun).where(CommissionRun.partner_id == partner.partner_id)
+    if date_from is not None:
+        stmt = stmt.where(CommissionRun.date_from >= date_from)
+    if date_to is not None:
+        stmt = stmt.where(CommissionRun.date_to <= date_to)
+    return list(
+        db.session.scalars(stmt.order_by(CommissionRun.created_at, CommissionRun.date_from))
+    )
+
+
+def _targets(partner, date_from, date_to, status: RunStatus, verb: str) -> list[CommissionRun]:
+    check_range(date_from, date_to)
+    runs = [r for r in runs_within(partner, date_from, date_to) if r.status != "superseded"]
+    if not runs:
+        raise CommissionError(
+            f"{partner.name} has no run within {date_from.isoformat()} to "
+            f"{date_to.isoformat()}: nothing {verb}"
+        )
+    targets = [r for r in runs if r.status == status.value]
+    if not targets:
+        statuses = ", ".join(sorted({r.status for r in runs}))
+        final = " (paid is final)" if statuses == RunStatus.PAID.value else ""
+        raise CommissionError(
+            f"no {status.value} run of {partner.name} within {date_from.isoformat()} to "
+            f"{date_to.isoformat()} (runs there are {statuses}){final}: nothing {verb}"
+        )
+    return targets
+
+
+def approve_runs(partner, date_from: date, date_to: date, user) -> list[CommissionRun]:
+    """Approve every committed run of the partner within the range, or none (one refusal)."""
+
+    def action():
+        targets = _targets(partner, date_from, date_to, RunStatus.COMMITTED, "approved")
+        for run in targets:
+            _approve(run, user)
+        return targets
+
+    return _in_transaction(partner.partner_id, action)
+
+
+def reopen_runs(partner, date_from: date, date_to: date, user, reason: str):
+    """Reopen every approved run of the partner within the range, or none."""
+
+    def action():
+        targets = _targets(partner, date_from, date_to, RunStatus.APPROVED, "reopened")
+        for run in targets:
+            _reopen(run, user, reason)
+        return targets
+
+    return _in_transaction(partner.partner_id, action)
+
+
+def pay_runs(partner, date_from: date, date_to: date, user, reference: str, paid_on=None):
+    """Mark paid every approved run of the partner within the range, or none."""
+
+    def action():
+        targets = _targets(partner, date_from, date_to, RunStatus.APPROVED, "paid")
+        for run in targets:
+            _pay(run, user, reference, paid_on)
+        return targets
+
+    return _in_transaction(partner.partner_id, action)

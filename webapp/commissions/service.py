@@ -1,15 +1,35 @@
 """The commission services in one place for callers: inputs (loading), runs (preview,
-commit and the run lifecycle) and export (CSV rows)."""
+commit, approve, reopen, pay, true-ups), export (CSV rows) and queries (reads for pages)."""
 
 from webapp.commissions.export import EXPORT_HEADER, export_rows
 from webapp.commissions.inputs import compute_agreement, terms_of
+from webapp.commissions.queries import (
+    changes_since_approval,
+    locked_period_ids,
+    run_component_totals,
+    run_exclusion_reasons,
+    run_exclusions_by_wallet,
+    run_lines,
+    run_wallet_line_counts,
+)
 from webapp.commissions.runs import (
     AgreementOutcome,
     CommissionError,
     Computation,
+    Difference,
+    TokenTotal,
+    approve_run,
+    approve_runs,
     check_range,
     commit,
+    find_user,
+    locked_differences,
+    pay_run,
+    pay_runs,
     preview,
+    reopen_run,
+    reopen_runs,
+    runs_within,
 )
 
 __all__ = [
@@ -17,10 +37,28 @@ __all__ = [
     "AgreementOutcome",
     "CommissionError",
     "Computation",
+    "Difference",
+    "TokenTotal",
+    "approve_run",
+    "approve_runs",
+    "changes_since_approval",
     "check_range",
     "commit",
     "compute_agreement",
     "export_rows",
+    "find_user",
+    "locked_differences",
+    "locked_period_ids",
+    "pay_run",
+    "pay_runs",
     "preview",
+    "reopen_run",
+    "reopen_runs",
+    "run_component_totals",
+    "run_exclusion_reasons",
+    "run_exclusions_by_wallet",
+    "run_lines",
+    "run_wallet_line_counts",
+    "runs_within",
     "terms_of",
 ]

@@ -99,6 +99,8 @@ class ImportReport:
     problem: str | None = None
     payload_id: uuid.UUID | None = None
     new_provider: bool = False
+    #: The payload that holds these exact bytes already, when that is why the file is refused.
+    earlier_payload_id: uuid.UUID | None = None
 
     @property
     def ok(self) -> bool:
@@ -179,6 +181,7 @@ def import_file(
     earlier = earlier_payload(kind, report.sha256)
     if earlier is not None:
         report.problem = f"the same file was imported before as {describe_payload(earlier)}"
+        report.earlier_payload_id = earlier.payload_id
         return report
     try:
         _run(spec, path, report, user, with_totals)

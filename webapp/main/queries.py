@@ -1,20 +1,196 @@
-"""Reads of the start page."""
+"""Reads of the month-end overview: partners down, months across, in a few bulk queries.
 
-from sqlalchemy import func, select
+One query each for partners, agreements, the periods of the window (with whether each has
+validator revenue and staker rewards) and the runs of the window; the grid is put together
+in Python, never with a query per partner, month or cell.
+"""
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from functools import cached_property
+
+from sqlalchemy import exists, select
+from sqlalchemy.orm import joinedload
 
 from webapp.extensions import db
-from webapp.models import Agreement, CanonicalPeriod, Partner, PartnerWallet, StagingPayload
+from webapp.models import (
+    Agreement,
+    CanonicalPeriod,
+    CanonicalStakerRewardsDetail,
+    CanonicalValidatorRevenue,
+    CommissionRun,
+    Partner,
+)
+from webapp.money import MONEY, ZERO
+
+#: A cell's state, least advanced first; a month of several agreements shows the least one.
+STATES = ("no agreement", "no data", "partial data", "data in", "committed", "approved", "paid")
+#: Run statuses that count on the overview (a superseded run was replaced by a later one).
+LIVE_STATUSES = ("committed", "approved", "paid")
 
 
-def counts() -> dict[str, int]:
-    """How many partners, wallets, agreements, periods and imported files there are."""
-    return {
-        label: db.session.scalar(select(func.count()).select_from(model))
-        for label, model in (
-            ("partners", Partner),
-            ("wallets", PartnerWallet),
-            ("agreements", Agreement),
-            ("periods", CanonicalPeriod),
-            ("imports", StagingPayload),
+@dataclass(frozen=True)
+class Month:
+    """A calendar month: its first and last day."""
+
+    first: date
+    last: date
+
+    @property
+    def label(self) -> str:
+        return self.first.strftime("%Y-%m")
+
+
+@dataclass
+class AgreementMonth:
+    """One agreement in one month: its data, its live runs and their commission."""
+
+    agreement: Agreement
+    period_count: int = 0
+    periods_with_data: int = 0
+    runs: list = field(default_factory=list)
+
+    @cached_property
+    def state(self) -> str:
+        if self.runs:
+            # The least advanced run decides: committed before approved before paid.
+            return min((run.status for run in self.runs), key=STATES.index)
+        if self.period_count == 0 or self.periods_with_data == 0:
+            return "no data"
+        if self.periods_with_data < self.period_count:
+            return "partial data"
+        return "data in"
+
+
+@dataclass
+class Cell:
+    """A partner's month: each agreement in effect, the state and the commission per token."""
+
+    partner: Partner
+    month: Month
+    agreements: list[AgreementMonth] = field(default_factory=list)
+
+    @cached_property
+    def state(self) -> str:
+        if not self.agreements:
+            return "no agreement"
+        return min((a.state for a in self.agreements), key=STATES.index)
+
+    @property
+    def runs(self) -> list:
+        return [run for a in self.agreements for run in a.runs]
+
+    @property
+    def totals(self) -> list[tuple]:
+        """(chain, commission) per token of the month's live runs that lie within the month."""
+        by_symbol: dict[str, list] = {}
+        for entry in self.agreements:
+            for run in entry.runs:
+                if run.date_from < self.month.first or run.date_to > self.month.last:
+                    continue
+                chain = entry.agreement.chain
+                slot = by_symbol.setdefault(chain.token_symbol, [chain, ZERO])
+                slot[1] = MONEY.add(slot[1], run.total_commission_native)
+        return [(chain, amount) for chain, amount in by_symbol.values()]
+
+
+@dataclass
+class Overview:
+    """The grid: months across (oldest first), one row of cells per partner."""
+
+    months: list[Month]
+    rows: list[tuple[Partner, list[Cell]]]
+
+
+def last_months(count: int, until: date) -> list[Month]:
+    """The `count` calendar months up to the one holding `until`, oldest first."""
+    months = []
+    first = until.replace(day=1)
+    for _ in range(count):
+        following = (first + timedelta(days=32)).replace(day=1)
+        months.append(Month(first, following - timedelta(days=1)))
+        first = (first - timedelta(days=1)).replace(day=1)
+    return months[::-1]
+
+
+def _day_start(day: date) -> datetime:
+    return datetime.combine(day, time(), tzinfo=UTC)
+
+
+def month_overview(months: list[Month]) -> Overview:
+    """Every active partner's months: data in or not, run states and amounts per token."""
+    low, high = months[0].first, months[-1].last
+    partners = db.session.scalars(
+        select(Partner).where(Partner.is_active.is_(True)).order_by(Partner.name)
+    ).all()
+    agreements = db.session.scalars(
+        select(Agreement)
+        .options(joinedload(Agreement.chain))
+        .where(
+            Agreement.effective_from <= high,
+            (Agreement.effective_to.is_(None)) | (Agreement.effective_to >= low),
         )
-    }
+        .order_by(Agreement.chain_id, Agreement.effective_from)
+    ).all()
+
+    P, V, S = CanonicalPeriod, CanonicalValidatorRevenue, CanonicalStakerRewardsDetail
+    has_revenue = exists().where(V.chain_id == P.chain_id, V.period_id == P.period_id)
+    has_rewards = exists().where(S.chain_id == P.chain_id, S.period_id == P.period_id)
+    periods = db.session.execute(
+        select(P.chain_id, P.start_time, has_revenue, has_rewards).where(
+            P.start_time >= _day_start(low), P.start_time < _day_start(high + timedelta(days=1))
+        )
+    ).all()
+
+    R = CommissionRun
+    runs = db.session.execute(
+        select(
+            R.run_id, R.agreement_id, R.status, R.date_from, R.date_to, R.total_commission_native
+        ).where(R.status.in_(LIVE_STATUSES), R.date_from <= high, R.date_to >= low)
+    ).all()
+
+    return _grid(months, partners, agreements, periods, runs)
+
+
+def _grid(months, partners, agreements, periods, runs) -> Overview:
+    by_partner = defaultdict(list)
+    for agreement in agreements:
+        by_partner[agreement.partner_id].append(agreement)
+    runs_by_agreement = defaultdict(list)
+    for run in runs:
+        runs_by_agreement[run.agreement_id].append(run)
+    # (chain, start day, has revenue, has rewards) per period, searched per agreement-month.
+    chain_periods = defaultdict(list)
+    for chain_id, start, revenue, rewards in periods:
+        chain_periods[chain_id].append((start.date(), bool(revenue), bool(rewards)))
+
+    rows = []
+    for partner in partners:
+        cells = []
+        for month in months:
+            cell = Cell(partner, month)
+            for agreement in by_partner.get(partner.partner_id, ()):
+                low = max(month.first, agreement.effective_from)
+                high = (
+                    month.last
+                    if agreement.effective_to is None
+                    else min(month.last, agreement.effective_to)
+                )
+                if low > high:
+                    continue
+                entry = AgreementMonth(agreement)
+                for day, revenue, rewards in chain_periods.get(agreement.chain_id, ()):
+                    if low <= day <= high:
+                        entry.period_count += 1
+                        has = rewards if agreement.wallet_attribution_enabled else revenue
+                        entry.periods_with_data += 1 if has else 0
+                entry.runs = [
+                    run
+                    for run in runs_by_agreement.get(agreement.agreement_id, ())
+                    if run.date_from <= high and run.date_to >= low
+                ]
+                cell.agreements.append(entry)
+            cells.append(cell)
+        rows.append((partner, cells))
+    return Overview(months, rows)

@@ -54,6 +54,8 @@ class WalletRow:
     column: str = ""
     reason: str = ""
     parsed_date: date | None = None
+    #: The other partner that holds this wallet already, when that is why it is refused.
+    claimed_by: str = ""
 
     def refuse(self, column: str, reason: str) -> None:
         """Mark the row as an error, keeping the first reason found."""
@@ -222,4 +224,5 @@ def check_rows(
                 "wallet_address",
                 f"already claimed by partner {claim.partner_name} on {claim.chain_id}",
             )
+            row.claimed_by = claim.partner_name
     return check

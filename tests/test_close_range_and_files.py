@@ -1,0 +1,206 @@
+"""The preview page before and after a commit (refusals, warnings, committed state, true-up
+checkbox) and the files for finance (preview, run lines, exclusions, summary): byte-order
+mark, formula-safe cells, and lines that add up to the totals, per token."""
+
+import csv
+import io
+import re
+import uuid
+from datetime import UTC, date, datetime
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import func, select, update
+
+from tests.test_commissions import W_PAID, add_agreements, build_world
+from webapp.commissions import service
+from webapp.extensions import db
+from webapp.models import (
+    CanonicalPeriod,
+    CanonicalStakerRewardsDetail,
+    CommissionRun,
+    PartnerCommissionLine,
+)
+from webapp.money import money_sum
+
+FIRST, LAST = date(2025, 1, 1), date(2025, 1, 3)
+
+
+@pytest.fixture
+def world(app):
+    world = build_world()
+    world.solana, world.ethereum = add_agreements(world.acme)
+    return world
+
+
+def args(world, date_from=FIRST, date_to=LAST) -> dict:
+    return {
+        "partner": str(world.acme.partner_id),
+        "date_from": date_from.isoformat(),
+        "date_to": date_to.isoformat(),
+    }
+
+
+def add_solana_period(label: str, start: datetime, end: datetime) -> CanonicalPeriod:
+    """A Solana period with no data, from the same payload as the others."""
+    other = db.session.scalar(select(CanonicalPeriod).where(CanonicalPeriod.label == "701"))
+    period = CanonicalPeriod(
+        period_id=uuid.uuid4(),
+        chain_id="solana",
+        label=label,
+        start_time=start,
+        end_time=end,
+        source_provider_id=other.source_provider_id,
+        source_payload_id=other.source_payload_id,
+    )
+    db.session.add(period)
+    db.session.commit()
+    return period
+
+
+def raise_mev_of_paid_wallet(label: str, by: str) -> None:
+    period = db.session.scalar(select(CanonicalPeriod).where(CanonicalPeriod.label == label))
+    R = CanonicalStakerRewardsDetail
+    db.session.execute(
+        update(R)
+        .where(
+            R.period_id == period.period_id,
+            R.staker_address == W_PAID,
+            R.revenue_component == "MEV",
+        )
+        .values(reward_amount_native=R.reward_amount_native + Decimal(by))
+    )
+    db.session.commit()
+
+
+def has_commit_button(page: str) -> bool:
+    return bool(re.search(r"<button[^>]*>Commit( again)?</button>", page))
+
+
+def read_csv(response) -> list[list[str]]:
+    body = response.get_data()
+    assert body.startswith(b"\xef\xbb\xbf"), "a browser download starts with a BOM"
+    return list(csv.reader(io.StringIO(body.decode("utf-8-sig"))))
+
+
+def test_a_range_with_no_period_is_refused(manager_client, world):
+    empty = args(world, date(2024, 6, 1), date(2024, 6, 30))
+    assert manager_client.get("/commissions/", query_string=empty).status_code == 200
+    empty = args(world, date(2025, 1, 10), date(2025, 1, 20))
+    page = manager_client.get("/commissions/", query_string=empty).get_data(as_text=True)
+    assert 'id="no-period-in-scope"' in page and not has_commit_button(page)
+    response = manager_client.post("/commissions/commit", data=empty)
+    assert response.status_code == 400
+    assert "no period in scope" in response.get_data(as_text=True)
+    assert db.session.scalar(select(func.count()).select_from(CommissionRun)) == 0
+
+
+def test_warns_naming_periods_without_data(manager_client, world):
+    add_solana_period("704", datetime(2025, 1, 4, tzinfo=UTC), datetime(2025, 1, 5, tzinfo=UTC))
+    page = manager_client.get(
+        "/commissions/", query_string=args(world, FIRST, date(2025, 1, 4))
+    ).get_data(as_text=True)
+    assert "Warning: Acme SOL: no staker rewards in period(s) 704." in page
+    assert has_commit_button(page)
+
+
+def test_after_a_commit_the_page_says_committed(manager_client, world):
+    page = manager_client.get("/commissions/", query_string=args(world)).get_data(as_text=True)
+    assert "A preview: nothing is stored" in page and has_commit_button(page)
+    manager_client.post("/commissions/commit", data=args(world))
+    page = manager_client.get("/commissions/", query_string=args(world)).get_data(as_text=True)
+    assert 'id="committed-state"' in page and "<strong>Committed.</strong>" in page
+    assert "A preview" not in page and not has_commit_button(page)
+    # Data corrected before approval: the range may be committed again, and says why.
+    raise_mev_of_paid_wallet("702", "0.5")
+    page = manager_client.get("/commissions/", query_string=args(world)).get_data(as_text=True)
+    assert "The data changed since this commit" in page
+    assert re.search(r"<button[^>]*>Commit again</button>", page)
+
+
+def test_true_up_checkbox_carries_the_differences_into_the_next_run(world, make_user, login, app):
+    ann, bob = make_user("manager"), make_user("manager")
+    client = login(app.test_client(), ann)
+    january = service.commit(world.acme, FIRST, LAST, user=ann)
+    for outcome in january.outcomes:
+        service.approve_run(outcome.run, bob)
+    raise_mev_of_paid_wallet("702", "0.5")  # +0.05 SOL at 10%
+    add_solana_period("801", datetime(2025, 2, 1, tzinfo=UTC), datetime(2025, 2, 2, tzinfo=UTC))
+    february = args(world, date(2025, 2, 1), date(2025, 2, 28))
+    page = client.get("/commissions/", query_string=february).get_data(as_text=True)
+    label = re.search(r'<label for="true-up">(.*?)</label>', page, re.S).group(1)
+    assert 'name="true_up"' in label and ">+0.050000000 SOL<" in label
+    assert "</span> over 1 line(s) in 1 period(s)" in label
+
+    assert client.post("/commissions/commit", data={**february, "true_up": "1"}).status_code == 302
+    L = PartnerCommissionLine
+    adjustments = db.session.execute(
+        select(L.wallet_address, L.commission_amount_native, L.corrects_run_id).where(
+            L.line_kind == "adjustment"
+        )
+    ).all()
+    sol_run = next(o.run for o in january.outcomes if o.agreement.name == "Acme SOL")
+    assert adjustments == [(W_PAID, Decimal("0.05"), sol_run.run_id)]
+    # Carried once: the next preview of February offers no true-up any more.
+    page = client.get("/commissions/", query_string=february).get_data(as_text=True)
+    assert 'id="true-up"' not in page
+
+
+def test_preview_csv_is_the_lines_as_computed(manager_client, world):
+    response = manager_client.get("/commissions/preview.csv", query_string=args(world))
+    assert "preview" in response.headers["Content-Disposition"]
+    rows = read_csv(response)
+    assert tuple(rows[0]) == service.EXPORT_HEADER
+    expected = service.preview(world.acme, FIRST, LAST)
+    assert len(rows) - 1 == sum(len(o.result.lines) for o in expected.outcomes)
+    for total in expected.token_totals():
+        mine = [Decimal(r[12]) for r in rows[1:] if r[3] == total.token_symbol]
+        assert money_sum(mine) == total.commission_amount_native
+    assert {r[13] for r in rows[1:]} == {"commission"} and {r[14] for r in rows[1:]} == {"preview"}
+    assert db.session.scalar(select(func.count()).select_from(CommissionRun)) == 0
+
+
+def test_run_files_add_up_to_the_run(manager_client, world):
+    computation = service.commit(world.acme, FIRST, LAST)
+    run = next(o.run for o in computation.outcomes if o.agreement.name == "Acme SOL")
+    lines = read_csv(manager_client.get(f"/commissions/runs/{run.run_id}/lines.csv"))
+    assert len(lines) - 1 == run.line_count
+    assert money_sum(Decimal(r[12]) for r in lines[1:]) == run.total_commission_native
+    assert {r[3] for r in lines[1:]} == {"SOL"} and {r[14] for r in lines[1:]} == {"committed"}
+    exclusions = read_csv(manager_client.get(f"/commissions/runs/{run.run_id}/exclusions.csv"))
+    assert money_sum(Decimal(r[10]) for r in exclusions[1:]) == run.excluded_amount_native
+    assert "wallet inactive" in {r[8] for r in exclusions[1:]}
+    # A run's page links its files.
+    page = manager_client.get(f"/commissions/runs/{run.run_id}").get_data(as_text=True)
+    assert f"/commissions/runs/{run.run_id}/lines.csv" in page
+
+
+def test_summary_per_agreement_component_and_token(manager_client, world):
+    computation = service.commit(world.acme, FIRST, LAST)
+    rows = read_csv(manager_client.get("/commissions/summary.csv", query_string=args(world)))
+    header, body = rows[0], rows[1:]
+    assert header[:6] == [
+        "partner",
+        "agreement",
+        "chain_id",
+        "token_symbol",
+        "revenue_component",
+        "line_kind",
+    ]
+    for outcome in computation.outcomes:
+        for total in outcome.result.component_totals():
+            [row] = [
+                r
+                for r in body
+                if r[1] == outcome.agreement.name and r[4] == total.revenue_component
+            ]
+            assert int(row[6]) == total.line_count
+            assert Decimal(row[8]) == total.commission_amount_native
+            assert row[3] == outcome.agreement.chain.token_symbol
+
+
+def test_cells_are_formula_safe(manager_client, world):
+    world.acme.name = "=HYPERLINK(1)"
+    db.session.commit()
+    rows = read_csv(manager_client.get("/commissions/preview.csv", query_string=args(world)))
+    assert {r[0] for r in rows[1:]} == {"'=HYPERLINK(1)"}

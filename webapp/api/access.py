@@ -1,0 +1,148 @@
+"""Who may call the API: a bearer token, its scope and its user's role; and idempotent POSTs.
+
+Session cookies are ignored here: the user of an API request is the token's, set before any
+view runs, so CSRF (a cookie-borne attack) does not apply to these blueprints.
+"""
+
+import hashlib
+from datetime import timedelta
+
+from flask import Response, g, request
+from sqlalchemy import delete, select
+from sqlalchemy.exc import IntegrityError
+
+from webapp.api import tokens
+from webapp.api.problems import Problem
+from webapp.extensions import db
+from webapp.models import ApiIdempotencyKey, utcnow
+from webapp.vocab import Role, TokenScope
+
+READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+IDEMPOTENCY_KEY_MAX = 255
+#: How long a stored answer is given again for its key.
+IDEMPOTENCY_TTL = timedelta(hours=24)
+_CHALLENGE = {"WWW-Authenticate": 'Bearer realm="api"'}
+
+
+def authenticate_request() -> None:
+    """Set the request's user from its bearer token; Problem 401 or 403 when it may not go on."""
+    header = request.headers.get("Authorization", "")
+    scheme, _, secret = header.partition(" ")
+    if not header:
+        raise Problem(401, "send an API token: Authorization: Bearer <token>", headers=_CHALLENGE)
+    token = tokens.authenticate(secret.strip()) if scheme.lower() == "bearer" else None
+    if token is None:
+        raise Problem(401, "the API token is unknown or revoked", headers=_CHALLENGE)
+    user = token.user
+    # Flask-Login reads the current user from here: the session cookie is never consulted.
+    g._login_user = user
+    g.api_token = token
+    if request.method in READ_METHODS:
+        return
+    if token.scope != TokenScope.WRITE.value:
+        raise Problem(403, f"the token {token.name!r} has the read scope: it may only read")
+    if not user.can(Role.MANAGER):
+        raise Problem(403, f"your role ({user.role}) may read but not change anything")
+
+
+# --- idempotency ---------------------------------------------------------------------------
+
+
+def _request_hash() -> str:
+    digest = hashlib.sha256()
+    for part in (
+        request.method,
+        request.path,
+        "&".join(sorted(f"{k}={v}" for k, v in request.args.items(multi=True))),
+        request.mimetype or "",
+    ):
+        digest.update(part.encode("utf-8") + b"\n")
+    digest.update(request.get_data(cache=True))
+    return digest.hexdigest()
+
+
+def replay_or_reserve() -> Response | None:
+    """For a POST with an Idempotency-Key: the first answer again, or a reservation of the key.
+
+    The key is reserved (committed) before the work starts, so a second request with it that
+    arrives while the first is still running is refused (409) instead of doing it twice.
+    """
+    key = request.headers.get(IDEMPOTENCY_HEADER)
+    if request.method != "POST" or key is None:
+        return None
+    key = key.strip()
+    if not key or len(key) > IDEMPOTENCY_KEY_MAX:
+        raise Problem(
+            422,
+            f"the {IDEMPOTENCY_HEADER} header must hold 1 to {IDEMPOTENCY_KEY_MAX} characters",
+            errors=[{"field": IDEMPOTENCY_HEADER, "message": "empty or too long"}],
+        )
+    user_id = g._login_user.user_id
+    fingerprint = _request_hash()
+    db.session.execute(
+        delete(ApiIdempotencyKey).where(
+            ApiIdempotencyKey.user_id == user_id,
+            ApiIdempotencyKey.created_at < utcnow() - IDEMPOTENCY_TTL,
+        )
+    )
+    record = ApiIdempotencyKey(user_id=user_id, idempotency_key=key, request_hash=fingerprint)
+    db.session.add(record)
+    try:
+        db.session.commit()
+    except IntegrityError:
+        db.session.rollback()
+        earlier = db.session.scalar(
+            select(ApiIdempotencyKey).where(
+                ApiIdempotencyKey.user_id == user_id, ApiIdempotencyKey.idempotency_key == key
+            )
+        )
+        if earlier is None:  # it expired between the two statements: treat as new
+            return replay_or_reserve()
+        return _replay(earlier, fingerprint)
+    g.idempotency_key_id = record.key_id
+    return None
+
+
+def _replay(earlier: ApiIdempotencyKey, fingerprint: str) -> Response:
+    if earlier.request_hash != fingerprint:
+        raise Problem(
+            422,
+            f"this {IDEMPOTENCY_HEADER} was used with another request: send a new key",
+            errors=[{"field": IDEMPOTENCY_HEADER, "message": "reused with another body"}],
+        )
+    if earlier.status_code is None:
+        raise Problem(409, f"the request with this {IDEMPOTENCY_HEADER} is still being worked on")
+    response = Response(
+        earlier.response_body or "", status=earlier.status_code, mimetype=earlier.content_type
+    )
+    response.headers["Idempotent-Replayed"] = "true"
+    return response
+
+
+def store_answer(response: Response) -> Response:
+    """Keep the answer under the reserved key (a server error frees the key instead)."""
+    key_id = g.pop("idempotency_key_id", None)
+    if key_id is None:
+        return response
+    db.session.rollback()
+    record = db.session.get(ApiIdempotencyKey, key_id)
+    if record is not None:
+        if response.status_code >= 500:
+            db.session.delete(record)
+        else:
+            record.status_code = response.status_code
+            record.content_type = response.mimetype
+            record.response_body = response.get_data(as_text=True)
+        db.session.commit()
+    return response
+
+
+def release_key() -> None:
+    """Free a reserved key whose request ended in an unhandled error."""
+    key_id = g.pop("idempotency_key_id", None)
+    if key_id is None:
+        return
+    db.session.rollback()
+    db.session.execute(delete(ApiIdempotencyKey).where(ApiIdempotencyKey.key_id == key_id))
+    db.session.commit()

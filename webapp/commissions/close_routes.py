@@ -1,0 +1,224 @@
+"""Run lifecycle in the browser: approve (four eyes), reopen (admin, with a reason), pay
+(reference and date), and the "changed since approval" notices with their differing lines.
+
+Every rule lives in the commission service; these views parse, call and render.
+"""
+
+from flask import request
+from flask_login import current_user
+from sqlalchemy import select
+from sqlalchemy.orm import joinedload, selectinload
+
+from webapp.commissions import bp, service
+from webapp.commissions.close_forms import ApproveForm, PayForm, ReopenForm
+from webapp.commissions.service import CommissionError
+from webapp.extensions import db
+from webapp.models import Agreement, CommissionRun, CommissionRunEvent, Partner, Role
+from webapp.money import MONEY, ZERO
+from webapp.web import flash_and_redirect, render, role_required
+
+#: Statuses of runs whose numbers stand (a superseded run was replaced).
+LIVE_STATUSES = ("committed", "approved", "paid")
+
+
+@bp.app_template_global()
+def run_history(run) -> list:
+    """The run's events (commit, approve, reopen, pay, supersede), oldest first."""
+    return db.session.scalars(
+        select(CommissionRunEvent)
+        .options(selectinload(CommissionRunEvent.user))
+        .where(CommissionRunEvent.run_id == run.run_id)
+        .order_by(CommissionRunEvent.created_at)
+    ).all()
+
+
+@bp.app_template_global()
+def run_actions(run) -> dict:
+    """What the signed-in user may do to the run now, with a reason when something is not
+    allowed that the user might expect (the four-eyes rule)."""
+    user = current_user
+    actions = {
+        "approve": False,
+        "approve_blocked": None,
+        "reopen": False,
+        "pay": False,
+        "pay_form": PayForm(formdata=None),
+        "reopen_form": ReopenForm(formdata=None),
+    }
+    if run.status == "committed" and user.can(Role.MANAGER):
+        if run.created_by_user_id is not None and run.created_by_user_id == user.user_id:
+            actions["approve_blocked"] = (
+                "You committed this run: another manager or an admin approves it (four eyes)."
+            )
+        else:
+            actions["approve"] = True
+    if run.status == "approved":
+        actions["reopen"] = user.can(Role.ADMIN)
+        actions["pay"] = user.can(Role.MANAGER)
+    return actions
+
+
+def _back(run, message: str, category: str = "success"):
+    return flash_and_redirect(message, "commissions.run_detail", category, run_id=run.run_id)
+
+
+def _transition(run_id, form, action, done: str):
+    run = db.get_or_404(CommissionRun, run_id)
+    if not form.validate_on_submit():
+        errors = "; ".join(e for errors in form.errors.values() for e in errors)
+        return _back(run, errors or "The form was incomplete.", "error")
+    try:
+        action(run)
+    except CommissionError as exc:
+        db.session.rollback()
+        return _back(run, str(exc), "error")
+    return _back(run, done)
+
+
+@bp.route("/runs/<uuid:run_id>/approve", methods=["POST"])
+@role_required(Role.MANAGER)
+def approve(run_id):
+    """Approve a committed run: its periods are locked. The committer cannot approve."""
+    return _transition(
+        run_id,
+        ApproveForm(),
+        lambda run: service.approve_run(run, current_user),
+        "Run approved: its periods are locked.",
+    )
+
+
+@bp.route("/runs/<uuid:run_id>/reopen", methods=["POST"])
+@role_required(Role.ADMIN)
+def reopen(run_id):
+    """Return an approved, unpaid run to committed, with a reason: its periods unlock."""
+    form = ReopenForm()
+    return _transition(
+        run_id,
+        form,
+        lambda run: service.reopen_run(run, current_user, form.reason.data),
+        "Run reopened: its periods are unlocked and can be committed again.",
+    )
+
+
+@bp.route("/runs/<uuid:run_id>/pay", methods=["POST"])
+@role_required(Role.MANAGER)
+def pay(run_id):
+    """Mark an approved run paid with its payout reference and date; paid is final."""
+    form = PayForm()
+    return _transition(
+        run_id,
+        form,
+        lambda run: service.pay_run(
+            run, current_user, form.payout_reference.data, form.paid_on.data
+        ),
+        "Run marked paid.",
+    )
+
+
+def _change_context(changes, partner):
+    return {"changes": changes, "partner": partner}
+
+
+@bp.route("/partners/<uuid:partner_id>/changes")
+def partner_changes(partner_id):
+    """The partner's "changed since approval" notice (loaded into its pages by htmx)."""
+    partner = db.get_or_404(Partner, partner_id)
+    changes = service.changes_since_approval(partner)
+    return render(
+        "commissions/partial/changes.html",
+        "commissions/partial/changes.html",
+        **_change_context(changes, partner),
+    )
+
+
+@bp.route("/runs/<uuid:run_id>/changes")
+def run_changes(run_id):
+    """The run's "changed since approval" notice; with ?period=, its differing lines."""
+    run = db.get_or_404(CommissionRun, run_id)
+    changes = service.changes_since_approval(run.partner, run)
+    period = request.args.get("period")
+    if period:
+        lines = [
+            line
+            for change in changes
+            for p in change.periods
+            if str(p.period_id) == period
+            for line in p.lines
+        ]
+        return render(
+            "commissions/partial/change_lines.html",
+            "commissions/partial/change_lines.html",
+            run=run,
+            lines=lines,
+        )
+    return render(
+        "commissions/partial/changes.html",
+        "commissions/partial/changes.html",
+        **_change_context(changes, run.partner),
+    )
+
+
+@bp.app_template_global()
+def range_close_state(computation) -> dict:
+    """Where the previewed range stands: its live runs, whether a Commit button belongs on
+    the page, and the true-up differences a commit could carry, per token."""
+    partner = computation.partner
+    runs = db.session.scalars(
+        select(CommissionRun)
+        .where(
+            CommissionRun.partner_id == partner.partner_id,
+            CommissionRun.date_from == computation.date_from,
+            CommissionRun.date_to == computation.date_to,
+            CommissionRun.status.in_(LIVE_STATUSES),
+        )
+        .order_by(CommissionRun.created_at)
+    ).all()
+    outcomes = {o.agreement.agreement_id: o.result for o in computation.outcomes}
+    # A committed (not yet approved) range may be committed again when the data changed.
+    changed = any(
+        run.status == "committed"
+        and (
+            run.agreement_id not in outcomes
+            or run.total_commission_native != outcomes[run.agreement_id].total_commission_native
+            or run.line_count != len(outcomes[run.agreement_id].lines)
+        )
+        for run in runs
+    )
+    locked = any(run.status in ("approved", "paid") for run in runs)
+    in_scope = computation.period_count > 0
+    state = {
+        "runs": runs,
+        "in_scope": in_scope,
+        "can_commit": in_scope and (not runs or (changed and not locked)),
+        "recommit": bool(runs) and changed and not locked,
+        "true_up": [],
+    }
+    if state["can_commit"] and current_user.can(Role.MANAGER):
+        state["true_up"] = _true_up_summary(
+            service.locked_differences(partner, until=computation.date_to)
+        )
+    return state
+
+
+def _true_up_summary(differences) -> list[dict]:
+    """Per token: how many differences, over how many locked periods, and their net sum."""
+    if not differences:
+        return []
+    agreements = {
+        a.agreement_id: a
+        for a in db.session.scalars(
+            select(Agreement)
+            .options(joinedload(Agreement.chain))
+            .where(Agreement.agreement_id.in_({d.agreement_id for d in differences}))
+        )
+    }
+    summary: dict[str, dict] = {}
+    for difference in differences:
+        chain = agreements[difference.agreement_id].chain
+        entry = summary.setdefault(
+            chain.token_symbol, {"chain": chain, "count": 0, "periods": set(), "net": ZERO}
+        )
+        entry["count"] += 1
+        entry["periods"].add(difference.period_id)
+        entry["net"] = MONEY.add(entry["net"], difference.commission_amount_native)
+    return list(summary.values())

@@ -1,0 +1,266 @@
+"""Files for finance, all streamed, formula-safe and with a byte-order mark: the preview's
+lines as computed, a run's lines and adjustments, exclusions, and a summary per agreement,
+component and token."""
+
+from collections.abc import Iterator
+
+from flask import request
+from sqlalchemy import select
+
+from webapp.commissions import bp, queries, service
+from webapp.commissions.forms import CommissionRangeForm
+from webapp.commissions.service import EXPORT_HEADER, CommissionError
+from webapp.extensions import db
+from webapp.models import Agreement, CanonicalPeriod, Chain, CommissionExclusion, CommissionRun
+from webapp.money import MONEY, ZERO
+from webapp.wallets.service import slugify
+from webapp.web import csv_download
+
+EXCLUSION_HEADER = (
+    "partner",
+    "agreement",
+    "chain_id",
+    "token_symbol",
+    "period",
+    "wallet_address",
+    "validator_key",
+    "revenue_component",
+    "reason",
+    "exclusion_count",
+    "held_back_amount_native",
+)
+SUMMARY_HEADER = (
+    "partner",
+    "agreement",
+    "chain_id",
+    "token_symbol",
+    "revenue_component",
+    "line_kind",
+    "line_count",
+    "base_amount_native",
+    "commission_amount_native",
+)
+
+
+def _range_or_400():
+    form = CommissionRangeForm(request.args)
+    if not form.validate():
+        errors = "; ".join(e for errors in form.errors.values() for e in errors)
+        return None, (errors, 400)
+    return (form.chosen_partner, form.date_from.data, form.date_to.data), None
+
+
+def _file_name(kind: str, partner, date_from, date_to) -> str:
+    return (
+        f"commissions-{kind}-{slugify(partner.name)}-"
+        f"{date_from.isoformat()}-to-{date_to.isoformat()}.csv"
+    )
+
+
+def _preview_or_400():
+    chosen, error = _range_or_400()
+    if error:
+        return None, error
+    try:
+        return service.preview(*chosen), None
+    except CommissionError as exc:
+        return None, (str(exc), 400)
+
+
+def preview_line_rows(computation) -> Iterator[tuple]:
+    """The preview's lines as computed, in the export's columns (run_status `preview`)."""
+    partner = computation.partner
+    for outcome in computation.outcomes:
+        agreement, result = outcome.agreement, outcome.result
+        chain = agreement.chain
+        periods = {p.period_id: p for p in result.periods}
+        for line in result.lines:
+            period = periods[line.period_id]
+            yield (
+                partner.name,
+                agreement.name,
+                chain.chain_id,
+                chain.token_symbol,
+                period.label,
+                period.start_time.isoformat(),
+                period.end_time.isoformat(),
+                line.validator_key,
+                str(line.revenue_component),
+                line.wallet_address or "",
+                line.base_amount_native,
+                line.commission_rate_bps,
+                line.commission_amount_native,
+                "commission",
+                "preview",
+            )
+
+
+@bp.route("/preview.csv")
+def preview_csv():
+    """The preview's lines as computed for the range (nothing stored), for checking."""
+    computation, error = _preview_or_400()
+    if error:
+        return error
+    c = computation
+    name = _file_name("preview", c.partner, c.date_from, c.date_to)
+    return csv_download(EXPORT_HEADER, preview_line_rows(c), name)
+
+
+@bp.route("/preview-exclusions.csv")
+def preview_exclusions_csv():
+    """Why each wallet of the previewed range earned nothing, one row per exclusion."""
+    computation, error = _preview_or_400()
+    if error:
+        return error
+
+    def rows():
+        for outcome in computation.outcomes:
+            agreement, chain = outcome.agreement, outcome.agreement.chain
+            labels = {p.period_id: p.label for p in outcome.result.periods}
+            for ex in outcome.result.exclusions:
+                yield (
+                    computation.partner.name,
+                    agreement.name,
+                    chain.chain_id,
+                    chain.token_symbol,
+                    labels[ex.period_id],
+                    ex.wallet_address or "",
+                    ex.validator_key or "",
+                    ex.revenue_component or "",
+                    ex.reason,
+                    1,
+                    ex.held_back_amount_native,
+                )
+
+    c = computation
+    name = _file_name("preview-exclusions", c.partner, c.date_from, c.date_to)
+    return csv_download(EXCLUSION_HEADER, rows(), name)
+
+
+def summary_rows(partner, export_rows) -> Iterator[tuple]:
+    """Per agreement, component, token and line kind: lines, base and commission, summed
+    exactly from the export's rows (never across tokens)."""
+    totals: dict[tuple, list] = {}
+    add = MONEY.add
+    for row in export_rows:
+        agreement, chain_id, symbol, component, kind = row[1], row[2], row[3], row[8], row[13]
+        entry = totals.setdefault((agreement, chain_id, symbol, component, kind), [0, ZERO, ZERO])
+        entry[0] += 1
+        entry[1] = add(entry[1], row[10])
+        entry[2] = add(entry[2], row[12])
+    for key in sorted(totals):
+        agreement, chain_id, symbol, component, kind = key
+        count, base, commission = totals[key]
+        yield (partner.name, agreement, chain_id, symbol, component, kind, count, base, commission)
+
+
+@bp.route("/summary.csv")
+def summary_csv():
+    """The committed lines and carried adjustments of the range, summed per agreement,
+    component and token: the figures to pay."""
+    chosen, error = _range_or_400()
+    if error:
+        return error
+    partner, date_from, date_to = chosen
+    rows = summary_rows(partner, service.export_rows(partner, date_from, date_to))
+    return csv_download(SUMMARY_HEADER, rows, _file_name("summary", *chosen))
+
+
+def _run_file(run: CommissionRun, kind: str) -> str:
+    return (
+        f"commission-run-{kind}-{slugify(run.partner.name)}-{slugify(run.agreement.name)}-"
+        f"{run.date_from.isoformat()}-to-{run.date_to.isoformat()}.csv"
+    )
+
+
+@bp.route("/runs/<uuid:run_id>/lines.csv")
+def run_lines_csv(run_id):
+    """The run's lines: the commission lines of the periods it holds, then the adjustments
+    it carries (each in the period it corrects)."""
+    run = db.get_or_404(CommissionRun, run_id)
+    agreement, chain = run.agreement, run.agreement.chain
+    P = CanonicalPeriod
+    lines = queries.run_lines(run).subquery()
+    stmt = (
+        select(lines, P.label, P.start_time, P.end_time)
+        .join(P, P.period_id == lines.c.period_id)
+        .order_by(lines.c.line_kind.desc(), P.start_time, lines.c.validator_key)
+        .order_by(lines.c.revenue_component, lines.c.wallet_address)
+        .execution_options(yield_per=10000)
+    )
+
+    def rows():
+        for row in db.session.execute(stmt).mappings():
+            yield (
+                run.partner.name,
+                agreement.name,
+                chain.chain_id,
+                chain.token_symbol,
+                row["label"],
+                row["start_time"].isoformat(),
+                row["end_time"].isoformat(),
+                row["validator_key"],
+                str(row["revenue_component"]),
+                row["wallet_address"] or "",
+                row["base_amount_native"],
+                row["commission_rate_bps"],
+                row["commission_amount_native"],
+                row["line_kind"],
+                run.status,
+            )
+
+    return csv_download(EXPORT_HEADER, rows(), _run_file(run, "lines"))
+
+
+@bp.route("/runs/<uuid:run_id>/exclusions.csv")
+def run_exclusions_csv(run_id):
+    """The run's stored exclusions: why each wallet earned nothing, and what it held back."""
+    run = db.get_or_404(CommissionRun, run_id)
+    X, P, A, C = CommissionExclusion, CanonicalPeriod, Agreement, Chain
+    stmt = (
+        select(
+            A.name,
+            A.chain_id,
+            C.token_symbol,
+            P.label,
+            X.wallet_address,
+            X.validator_key,
+            X.reason,
+            X.exclusion_count,
+            X.held_back_amount_native,
+        )
+        .join(P, P.period_id == X.period_id)
+        .join(A, A.agreement_id == X.agreement_id)
+        .join(C, C.chain_id == A.chain_id)
+        .where(X.run_id == run.run_id)
+        .order_by(P.start_time, X.wallet_address, X.validator_key, X.reason)
+        .execution_options(yield_per=10000)
+    )
+
+    def rows():
+        for (
+            name,
+            chain_id,
+            symbol,
+            label,
+            wallet,
+            validator,
+            reason,
+            count,
+            held,
+        ) in db.session.execute(stmt):
+            yield (
+                run.partner.name,
+                name,
+                chain_id,
+                symbol,
+                label,
+                wallet or "",
+                validator or "",
+                "",
+                reason,
+                count,
+                held,
+            )
+
+    return csv_download(EXCLUSION_HEADER, rows(), _run_file(run, "exclusions"))
