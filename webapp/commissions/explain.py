@@ -417,13 +417,13 @@ def explain_run(run, wallets: list) -> list[WalletExplanation]:
         )
     ]
     exclusions = [
-        attribution.Exclusion(period_key(p), a, v, None if c is None else _text(c), reason, held)
-        for p, a, v, c, reason, held in db.session.execute(
+        # A run keeps a wallet's exclusions per validator, its components together.
+        attribution.Exclusion(period_key(p), a, v, None, reason, held)
+        for p, a, v, reason, held in db.session.execute(
             select(
                 X.period_id,
                 X.wallet_address,
                 X.validator_key,
-                X.revenue_component,
                 X.reason,
                 X.held_back_amount_native,
             ).where(X.run_id == run.run_id, X.wallet_address.in_(addresses))

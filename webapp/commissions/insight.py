@@ -149,7 +149,12 @@ def run_periods(run: CommissionRun, period_id=None) -> list[PeriodRow]:
         .group_by(L.period_id, L.validator_key, L.revenue_component)
     ).all()
     held = db.session.execute(
-        select(X.period_id, X.reason, func.count(), decimal_sum(X.held_back_amount_native))
+        select(
+            X.period_id,
+            X.reason,
+            func.sum(X.exclusion_count),
+            decimal_sum(X.held_back_amount_native),
+        )
         .where(X.run_id == run.run_id, *only_held)
         .group_by(X.period_id, X.reason)
     ).all()
@@ -234,7 +239,9 @@ def run_wallet_lines(
     run: CommissionRun, period_id, validator: str, component: str, after: str, size: int
 ) -> tuple[list[WalletLine], str | None]:
     """A page of a run's lines and exclusions in one period, validator and component, by
-    wallet after `after`; and the cursor of the next page."""
+    wallet after `after`; and the cursor of the next page. A run stores a wallet's
+    exclusions per validator (its components together), so those are what an unpaid
+    wallet shows."""
     L, X = PartnerCommissionLine, CommissionExclusion
     lines = (
         select(
@@ -259,7 +266,6 @@ def run_wallet_lines(
             X.agreement_id == run.agreement_id,
             X.period_id == period_id,
             X.validator_key == validator,
-            X.revenue_component == component,
         )
         .order_by(X.wallet_address)
     )
