@@ -253,7 +253,8 @@ def test_unknown_agreement_is_404(viewer_client, partner):
 
 def test_switch_method_is_audited_and_confirmed(manager_client, agreement):
     detail = manager_client.get(f"/agreements/{agreement.agreement_id}").get_data(as_text=True)
-    assert 'data-confirm="Switch Acme 2025 to wallet attribution?' in detail
+    # The switch is confirmed on the comparison of the two methods.
+    assert f"/insight/agreements/{agreement.agreement_id}/compare?switch=1" in detail
 
     response = manager_client.post(
         f"/agreements/{agreement.agreement_id}/method", data={"wallet_attribution_enabled": "1"}

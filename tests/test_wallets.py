@@ -419,7 +419,7 @@ def test_check_as_you_type_gives_the_upload_message(world, manager_client):
     )
     body = response.get_data(as_text=True)
     assert "bad checksum: the mixed-case letters do not match EIP-55 (for ethereum)" in body
-    assert "introduced_date is empty" not in body  # an empty field is not an error yet
+    assert "Introduced is empty" not in body  # an empty field is not an error yet
     assert db.session.scalar(select(func.count()).select_from(PartnerWallet)) == 0
 
 

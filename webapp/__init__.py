@@ -28,10 +28,12 @@ def create_app(test_config: dict | None = None) -> Flask:
 
     from webapp import (
         agreements,
+        audit_views,
         auth,
         chains,
         commissions,
         imports,
+        insight,
         main,
         models,  # noqa: F401 - registers the tables on the metadata
         partners,
@@ -53,6 +55,8 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.register_blueprint(agreements.bp)  # flask agreements
     app.register_blueprint(imports.bp)  # flask import
     app.register_blueprint(commissions.bp)  # flask commissions
+    app.register_blueprint(insight.bp)
+    app.register_blueprint(audit_views.bp)
     app.register_blueprint(api_pages.bp)  # flask tokens
     app.cli.add_command(seed_demo_command)  # flask seed-demo
     init_api(app)  # the JSON API's blueprints, its document and its reference page

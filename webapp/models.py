@@ -144,6 +144,9 @@ class AuditLog(db.Model):
     __table_args__ = (
         Index("idx_audit_log_entity", "entity_type", "entity_id"),
         Index("idx_audit_log_created_at", "created_at"),
+        # The history's pages, newest first, of one kind of thing or of one user.
+        Index("idx_audit_log_entity_type_created", "entity_type", "created_at"),
+        Index("idx_audit_log_user_created", "user_id", "created_at"),
     )
 
 
@@ -784,6 +787,8 @@ class CommissionExclusion(db.Model):
 
     __table_args__ = (
         Index("idx_commission_exclusions_agreement_period", "agreement_id", "period_id"),
+        # One wallet's exclusions in a run, for its explanation.
+        Index("idx_commission_exclusions_run_wallet", "run_id", "wallet_address"),
     )
 
 

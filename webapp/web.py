@@ -30,6 +30,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from webapp.csvio import iter_csv
 from webapp.extensions import db, login_manager, rollback_quietly
+from webapp.labels import format_count, labelled
 from webapp.models import Role, User
 from webapp.money import display_text, exact_text, format_amount
 
@@ -257,6 +258,8 @@ def init_web(app: Flask) -> None:
         )
 
     app.jinja_env.filters["amount"] = format_amount
+    app.jinja_env.filters["labelled"] = labelled
+    app.jinja_env.filters["thousands"] = format_count
     app.jinja_env.filters["token_amount"] = token_amount
     app.jinja_env.globals["Role"] = Role
 

@@ -8,11 +8,38 @@
     return element && element.closest ? element.closest("form[data-dropzone]") : null;
   }
 
+  // A file dropped before the form is complete (no provider, say) is not sent: each field
+  // that is missing says so under itself and is marked, and the first one takes the focus.
+  function markInvalid(form) {
+    var invalid = Array.prototype.slice.call(form.querySelectorAll(":invalid"));
+    invalid.forEach(function (field) {
+      if (field.matches("[data-drop-input]")) return;
+      field.setAttribute("aria-invalid", "true");
+      var feedback = field.id && document.getElementById(field.id + "-feedback");
+      if (feedback) {
+        var message = document.createElement("small");
+        message.className = "error";
+        message.setAttribute("role", "alert");
+        message.textContent = field.dataset.requiredMessage || field.validationMessage;
+        feedback.replaceChildren(message);
+      }
+      field.addEventListener("input", function clear() {
+        field.removeAttribute("aria-invalid");
+        if (feedback) feedback.replaceChildren();
+        field.removeEventListener("input", clear);
+      });
+    });
+    var first = invalid.filter(function (f) { return !f.matches("[data-drop-input]"); })[0];
+    if (first) first.focus();
+    return invalid.length === 0;
+  }
+
   function send(form) {
     var input = form.querySelector("[data-drop-input]");
     if (!input || !input.files || !input.files.length) return;
     var name = form.querySelector("[data-drop-file-name]");
     if (name) name.textContent = input.files[0].name;
+    if (!form.checkValidity() && !markInvalid(form)) return;
     if (window.htmx) {
       window.htmx.trigger(form, "submit");
     } else {

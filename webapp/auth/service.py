@@ -15,6 +15,7 @@ from flask import current_app
 from sqlalchemy import delete, func, select
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from webapp import audit
 from webapp.extensions import db
 from webapp.models import LoginFailure, Role, User, utcnow
 
@@ -52,6 +53,8 @@ def create_user(email: str, role: str, password: str | None = None) -> tuple[Use
     password = password or secrets.token_urlsafe(12)
     user = User(email=email, role=role, password_hash=generate_password_hash(password))
     db.session.add(user)
+    db.session.flush()
+    audit.record("create", "user", user.user_id, after={"email": email, "role": role})
     db.session.commit()
     return user, password
 

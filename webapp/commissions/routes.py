@@ -1,14 +1,12 @@
 """Commission pages: review a partner's breakdown for a date range, commit it, download it,
 and read any run with the exclusions that explain a wallet's empty line."""
 
-from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from decimal import Decimal
 
 from flask import request
 from flask_login import current_user
 
-from webapp.attribution import METHOD_WALLET_ATTRIBUTION, REASONS, AttributionResult
+from webapp.attribution import REASONS
 from webapp.commissions import bp, queries, service
 from webapp.commissions.forms import CommissionRangeForm
 from webapp.commissions.queries import recent_runs
@@ -19,77 +17,15 @@ from webapp.money import MONEY, ZERO
 from webapp.wallets.service import slugify
 from webapp.web import csv_download, flash_and_redirect, render, role_required
 
-#: Wallet rows shown in a preview; a larger partner gets a note and the first ones by address.
-PREVIEW_WALLET_LIMIT = 200
 #: Rows of a run's per-wallet exclusions shown per page.
 RUN_WALLET_PAGE = 100
 #: Runs shown in the history.
 HISTORY_LIMIT = 100
 
 
-@dataclass
-class WalletSummary:
-    """One wallet's share of a preview: its lines, and what held the rest back, by reason."""
-
-    wallet_address: str
-    line_count: int = 0
-    base_amount_native: Decimal = ZERO
-    commission_amount_native: Decimal = ZERO
-    held_back: dict[str, list] = field(default_factory=dict)
-
-    @property
-    def earned_nothing(self) -> bool:
-        """True when no line of the wallet made it into the breakdown."""
-        return self.line_count == 0
-
-
-@dataclass
-class WalletTable:
-    """The wallets of a preview: how many, how many earned nothing, and the rows shown."""
-
-    wallet_count: int
-    idle_count: int
-    wallets: list[WalletSummary]
-
-
-def wallet_table(result: AttributionResult, limit: int) -> WalletTable:
-    """Per wallet of a wallet-attribution result, at most `limit` rows: wallets that earned
-    nothing first (they are what a manager asks about), then by address.
-
-    Only the rows shown are summed: at a large partner's scale, adding up every wallet's
-    lines would cost more than the rest of the page.
-    """
-    earning = {line.wallet_address for line in result.lines}
-    every = earning.union(ex.wallet_address for ex in result.exclusions)
-    order = sorted(every, key=lambda address: (address in earning, address))
-    wallets = {address: WalletSummary(address) for address in order[:limit]}
-    add = MONEY.add
-    for line in result.lines:
-        entry = wallets.get(line.wallet_address)
-        if entry is not None:
-            entry.line_count += 1
-            entry.base_amount_native = add(entry.base_amount_native, line.base_amount_native)
-            entry.commission_amount_native = add(
-                entry.commission_amount_native, line.commission_amount_native
-            )
-    for ex in result.exclusions:
-        entry = wallets.get(ex.wallet_address)
-        if entry is not None:
-            held = entry.held_back.setdefault(ex.reason, [0, ZERO])
-            held[0] += 1
-            held[1] = add(held[1], ex.held_back_amount_native)
-    return WalletTable(len(every), len(every) - len(earning), list(wallets.values()))
-
-
 def _breakdown(computation) -> list[dict]:
-    """What the template shows per agreement: its result and, for wallets, the capped table."""
-    sections = []
-    for outcome in computation.outcomes:
-        section = {"agreement": outcome.agreement, "result": outcome.result, "wallets": None}
-        if outcome.result.method == METHOD_WALLET_ATTRIBUTION:
-            section["wallets"] = wallet_table(outcome.result, PREVIEW_WALLET_LIMIT)
-        sections.append(section)
-    return sections
+    """What the template shows per agreement: the agreement and its result."""
+    return [{"agreement": o.agreement, "result": o.result} for o in computation.outcomes]
 
 
 def _grand_totals(computation) -> list[dict]:
@@ -120,7 +56,6 @@ def _review(form, status: int = 200, computation=None):
         sections=_breakdown(computation) if computation else [],
         totals=_grand_totals(computation) if computation else None,
         runs=recent_runs(limit=HISTORY_LIMIT),
-        wallet_limit=PREVIEW_WALLET_LIMIT,
     )
 
 

@@ -115,7 +115,7 @@ def parse_introduced_date(text: str) -> date:
     """A `YYYY-MM-DD` date that is not in the future; ValueError says what is wrong."""
     text = (text or "").strip()
     if not text:
-        raise ValueError("introduced_date is empty")
+        raise ValueError("introduced_date is empty: give the day the partner introduced it")
     if not _ISO_DATE.match(text):
         raise ValueError(f"{text!r} is not a date: use YYYY-MM-DD")
     try:

@@ -8,7 +8,7 @@ from flask_wtf import FlaskForm
 from wtforms import SelectChoice, SelectField, StringField, TextAreaField
 from wtforms.widgets import DateInput
 
-from webapp.wallets.checks import load_chains, today_utc
+from webapp.wallets.checks import load_chains
 
 
 class WalletForm(FlaskForm):
@@ -19,7 +19,11 @@ class WalletForm(FlaskForm):
         "Wallet address", description="As the chain writes it; spaces around it are trimmed."
     )
     introduced_date = StringField(
-        "Introduced", widget=DateInput(), description="YYYY-MM-DD; may lie in the past."
+        "Introduced",
+        widget=DateInput(),
+        description="The day the partner introduced the wallet (YYYY-MM-DD, may lie in the "
+        "past). Under wallet attribution the wallet earns nothing in any period that starts "
+        "before this day, so a late date gives up those periods' commission.",
     )
     notes = TextAreaField("Notes")
 
@@ -32,10 +36,8 @@ class WalletEditForm(FlaskForm):
 
 
 def new_wallet_form(formdata=None) -> WalletForm:
-    """The add form: from a request's data, or empty with today as the introduced date."""
-    if formdata is not None:
-        form = WalletForm(formdata=formdata)
-    else:
-        form = WalletForm(formdata=None, introduced_date=today_utc().isoformat())
+    """The add form: from a request's data, or empty. No default introduced date: it decides
+    which periods the wallet earns in, so it is chosen."""
+    form = WalletForm(formdata=formdata)
     form.chain_id.choices = [SelectChoice(chain_id) for chain_id in sorted(load_chains())]
     return form

@@ -1,0 +1,239 @@
+"""The insight pages at a large partner's scale on PostgreSQL; prints its figures.
+
+One partner, 10,000 wallets, 30 daily periods, 3 validators (the data of
+bench_commissions.py, plus validator revenue for the total-revenue method), one committed
+run, and 100,000 audit entries. Times, through the app's test client with a signed-in
+user (the whole request: queries, engine and rendering), the method comparison over the
+default range (target < 2 s), the drill-down levels, the wallet search and wallet page of a
+preview and of a run, and the audit history (targets < 100 ms); medians of a few requests.
+
+    .venv/bin/python bench/bench_insight.py [--url postgresql://postgres@127.0.0.1/insight_bench]
+        [--wallets 10000] [--periods 30] [--repeat 5] [--reuse] [--only LABEL-PART]
+
+The database named in --url is dropped and created again unless --reuse is given.
+"""
+
+import argparse
+import os
+import re
+import statistics
+import sys
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import bench_commissions  # noqa: E402
+
+DEFAULT_URL = "postgresql://postgres@127.0.0.1/insight_bench"
+AUDIT_ENTRIES = 100_000
+
+
+def add_revenue_run_and_audit(url: str) -> None:
+    """Validator revenue of every period, one committed run, and many audit entries."""
+    from sqlalchemy import select
+
+    from webapp.commissions import service
+    from webapp.extensions import db
+    from webapp.models import CanonicalPeriod, CanonicalValidatorRevenue, Provider, StagingPayload
+    from webapp.partners.service import find_partner_by_name
+
+    app = bench_commissions.make_app(url)
+    with app.app_context():
+        provider = db.session.scalars(select(Provider)).first()
+        source = StagingPayload(
+            provider_id=provider.provider_id,
+            chain_id="solana",
+            kind="validator-revenue",
+            file_name="revenue.csv",
+            sha256=uuid.uuid4().hex * 2,
+        )
+        db.session.add(source)
+        db.session.flush()
+        for index, period_id in enumerate(db.session.scalars(select(CanonicalPeriod.period_id))):
+            for validator in bench_commissions.VALIDATORS:
+                for component in bench_commissions.COMPONENTS:
+                    db.session.add(
+                        CanonicalValidatorRevenue(
+                            chain_id="solana",
+                            period_id=period_id,
+                            validator_key=validator,
+                            revenue_component=component,
+                            amount_native=Decimal(f"{1000 + index}.123456789"),
+                            source_provider_id=provider.provider_id,
+                            source_payload_id=source.payload_id,
+                        )
+                    )
+        db.session.commit()
+        partner = find_partner_by_name(bench_commissions.PARTNER)
+        began = time.perf_counter()
+        service.commit(partner, datetime(2025, 1, 1).date(), datetime(2025, 12, 31).date())
+        print(f"setup: committed one run in {time.perf_counter() - began:.1f} s")
+        raw = db.session.connection().connection.driver_connection
+        start = datetime(2025, 1, 1, tzinfo=UTC)
+        with raw.cursor() as cursor:
+            bench_commissions._copy(
+                cursor,
+                "audit_log",
+                "audit_id, action, entity_type, entity_id, before, after, created_at",
+                (
+                    f"{uuid.uuid4()}\tupdate\tpartner_wallet\t{uuid.uuid4()}\t"
+                    f'{{"notes": "n{i}"}}\t{{"notes": "m{i}"}}\t'
+                    f"{(start + timedelta(seconds=i)).isoformat()}\n"
+                    for i in range(AUDIT_ENTRIES)
+                ),
+            )
+        db.session.commit()
+        with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.exec_driver_sql("ANALYZE")
+        print(f"setup: {AUDIT_ENTRIES} audit entries")
+
+
+def measure(url: str, repeat: int, only: str = "") -> None:
+    """Time each page through the test client, signed in as an admin; print the load too."""
+    from sqlalchemy import select
+
+    from webapp.auth.service import create_user
+    from webapp.extensions import db
+    from webapp.models import Agreement, CanonicalPeriod, CommissionRun, PartnerWallet, User
+    from webapp.web import SESSION_GENERATION_KEY
+
+    app = bench_commissions.make_app(url)
+    with app.app_context():
+        user = db.session.scalar(select(User).where(User.email == "bench@example.com"))
+        if user is None:
+            user, _ = create_user("bench@example.com", "admin", "bench-password")
+        agreement = db.session.scalars(select(Agreement)).first()
+        run = db.session.scalars(select(CommissionRun).order_by(CommissionRun.created_at)).first()
+        period = db.session.scalars(
+            select(CanonicalPeriod).order_by(CanonicalPeriod.start_time)
+        ).all()[14]
+        address = db.session.scalars(
+            select(PartnerWallet.wallet_address).order_by(PartnerWallet.wallet_address).offset(5000)
+        ).first()
+        ids = {
+            "generation": user.session_generation,
+            "agreement": agreement.agreement_id,
+            "run": run.run_id,
+            "period": period.period_id,
+            "user": user.user_id,
+        }
+        db.session.remove()
+
+    client = app.test_client()
+    with client.session_transaction() as session:
+        session["_user_id"] = str(ids["user"])
+        session["_fresh"] = True
+        session[SESSION_GENERATION_KEY] = ids["generation"]
+    hx = {"HX-Request": "true"}
+    validator, component = bench_commissions.VALIDATORS[0], "MEV"
+    day = {"date_from": "2025-01-01", "date_to": "2025-01-30"}
+    a, r, p = ids["agreement"], ids["run"], ids["period"]
+    cases = [
+        (
+            "method comparison, default range (both methods)",
+            f"/insight/agreements/{a}/compare",
+            {},
+            {},
+            2000,
+        ),
+        (
+            "preview drill: period by validator and component",
+            f"/insight/agreements/{a}/periods/{p}",
+            day,
+            hx,
+            100,
+        ),
+        (
+            "preview drill: a page of wallets of one slice",
+            f"/insight/agreements/{a}/periods/{p}/lines",
+            {**day, "validator": validator, "component": component},
+            hx,
+            100,
+        ),
+        (
+            "run drill: period by validator and component",
+            f"/insight/runs/{r}/periods/{p}",
+            {},
+            hx,
+            100,
+        ),
+        (
+            "run drill: a page of wallets of one slice",
+            f"/insight/runs/{r}/periods/{p}/lines",
+            {"validator": validator, "component": component},
+            hx,
+            100,
+        ),
+        ("preview wallet search (first page)", f"/insight/agreements/{a}/wallets", day, hx, 100),
+        (
+            "preview wallet search by address part",
+            f"/insight/agreements/{a}/wallets",
+            {**day, "q": address[3:9]},
+            hx,
+            100,
+        ),
+        (
+            "preview wallet page (30 periods)",
+            f"/insight/agreements/{a}/wallets/{address}",
+            day,
+            {},
+            100,
+        ),
+        ("run wallet search (first page)", f"/insight/runs/{r}/wallets", {}, hx, 100),
+        (
+            "run wallet search by address part",
+            f"/insight/runs/{r}/wallets",
+            {"q": address[3:9]},
+            hx,
+            100,
+        ),
+        ("run wallet page (30 periods)", f"/insight/runs/{r}/wallets/{address}", {}, {}, 100),
+        ("audit history, first page", "/audit/", {}, {}, 100),
+        ("audit history, wallets only", "/audit/", {"entity_type": "partner_wallet"}, {}, 100),
+    ]
+    print(f"load average: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+    audit_page = client.get("/audit/").get_data(as_text=True)
+    cursor = re.search(r'after=([^&"]+)', audit_page).group(1).replace("%7C", "|")
+    cases.append(("audit history, a later page (cursor)", "/audit/", {"after": cursor}, hx, 100))
+    for label, path, args, headers, target in cases:
+        if only and only not in label:
+            continue
+        timings, cpu = [], []
+        for _ in range(repeat):
+            began, began_cpu = time.perf_counter(), time.process_time()
+            response = client.get(path, query_string=args, headers=headers)
+            timings.append((time.perf_counter() - began) * 1000)
+            cpu.append((time.process_time() - began_cpu) * 1000)
+            assert response.status_code == 200, (label, response.status_code)
+        median = statistics.median(timings)
+        verdict = "ok" if median < target else "MISSED"
+        # The app's own CPU time too: on a busy machine the wall clock says more about the
+        # other processes than about the page.
+        print(
+            f"{label}: median {median:.0f} ms, best {min(timings):.0f} ms, "
+            f"app CPU {statistics.median(cpu):.0f} ms (target < {target} ms) {verdict}"
+        )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--url", default=DEFAULT_URL)
+    parser.add_argument("--wallets", type=int, default=10000)
+    parser.add_argument("--periods", type=int, default=30)
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--reuse", action="store_true")
+    parser.add_argument("--only", default="", help="time only the pages whose label has this")
+    args = parser.parse_args()
+    if not args.reuse:
+        bench_commissions.recreate_database(args.url)
+        bench_commissions.generate(args.url, args.wallets, args.periods)
+        add_revenue_run_and_audit(args.url)
+    measure(args.url, args.repeat, args.only)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,159 @@
+"""What each method would pay an agreement over a range, side by side: the engine run twice
+(total revenue, wallet attribution), nothing stored."""
+
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from decimal import Decimal
+
+from sqlalchemy import func, select
+
+from webapp import charts
+from webapp.attribution import AttributionResult
+from webapp.commissions import explain
+from webapp.commissions.explain import period_key
+from webapp.commissions.insight import COMPONENTS
+from webapp.extensions import db
+from webapp.models import Agreement, CanonicalPeriod
+from webapp.money import MONEY, ZERO
+
+TOTAL_REVENUE, WALLET_ATTRIBUTION = "Total revenue", "Wallet attribution"
+
+
+@dataclass
+class MethodSums:
+    """What one method counts and pays in one period (or over the range)."""
+
+    commission: Decimal = ZERO
+    revenue: Decimal = ZERO
+    line_count: int = 0
+    wallets: set = field(default_factory=set)
+    by_component: dict[str, Decimal] = field(default_factory=dict)
+
+    def add(self, component: str, count: int, base: Decimal, commission: Decimal) -> None:
+        self.commission = MONEY.add(self.commission, commission)
+        self.revenue = MONEY.add(self.revenue, base)
+        self.line_count += count
+        self.by_component[component] = MONEY.add(self.by_component.get(component, ZERO), commission)
+
+    def component(self, name: str) -> Decimal:
+        return self.by_component.get(name, ZERO)
+
+
+@dataclass
+class PeriodComparison:
+    """One period: each method's sums, and the difference (wallet attribution minus total
+    revenue)."""
+
+    period_id: str
+    label: str
+    total_revenue: MethodSums = field(default_factory=MethodSums)
+    wallet_attribution: MethodSums = field(default_factory=MethodSums)
+
+    @property
+    def difference(self) -> Decimal:
+        return MONEY.subtract(self.wallet_attribution.commission, self.total_revenue.commission)
+
+    def component_difference(self, name: str) -> Decimal:
+        return MONEY.subtract(
+            self.wallet_attribution.component(name), self.total_revenue.component(name)
+        )
+
+
+@dataclass
+class Comparison:
+    """Both methods over the periods in scope of a range."""
+
+    agreement: Agreement
+    date_from: date
+    date_to: date
+    periods: list[PeriodComparison]
+    components: list[str]
+    total_revenue: MethodSums
+    wallet_attribution: MethodSums
+
+    @property
+    def difference(self) -> Decimal:
+        return MONEY.subtract(self.wallet_attribution.commission, self.total_revenue.commission)
+
+    def chart(self, unit: str) -> charts.Chart:
+        """Both methods' commission per period, side by side."""
+        values = {}
+        for row in self.periods:
+            values[(row.label, TOTAL_REVENUE)] = row.total_revenue.commission
+            values[(row.label, WALLET_ATTRIBUTION)] = row.wallet_attribution.commission
+        return charts.build(
+            "Commission per period under each method",
+            unit,
+            [row.label for row in self.periods],
+            [TOTAL_REVENUE, WALLET_ATTRIBUTION],
+            values,
+            charts.GROUPED,
+        )
+
+
+def default_range(agreement: Agreement) -> tuple[date, date] | None:
+    """The last three calendar months that have periods of the agreement's chain within its
+    dates: from the first day of the earliest to the start of the latest period."""
+    P = CanonicalPeriod
+    stmt = select(func.max(P.start_time)).where(P.chain_id == agreement.chain_id)
+    if agreement.effective_to is not None:
+        stmt = stmt.where(P.start_time < agreement.effective_to + timedelta(days=1))
+    latest = db.session.scalar(stmt)
+    if latest is None:
+        return None
+    last_day = latest.date()
+    month = last_day.month - 2
+    year = last_day.year + (month - 1) // 12
+    month = (month - 1) % 12 + 1
+    first_day = max(date(year, month, 1), agreement.effective_from)
+    if first_day > last_day:
+        return None
+    return first_day, last_day
+
+
+def _sums(result: AttributionResult, rows: dict, attribute: str) -> MethodSums:
+    add = MONEY.add
+    grouped: dict[tuple, list] = {}
+    wallets: dict = {}
+    for line in result.lines:
+        key = (line.period_id, line.revenue_component)
+        entry = grouped.get(key)
+        if entry is None:
+            entry = grouped[key] = [0, ZERO, ZERO]
+            wallets.setdefault(line.period_id, set())
+        entry[0] += 1
+        entry[1] = add(entry[1], line.base_amount_native)
+        entry[2] = add(entry[2], line.commission_amount_native)
+        if line.wallet_address is not None:
+            wallets[line.period_id].add(line.wallet_address)
+    total = MethodSums()
+    for (period_id, component), (count, base, commission) in grouped.items():
+        getattr(rows[period_key(period_id)], attribute).add(str(component), count, base, commission)
+        total.add(str(component), count, base, commission)
+    for period_id, addresses in wallets.items():
+        getattr(rows[period_key(period_id)], attribute).wallets = addresses
+        total.wallets |= addresses
+    return total
+
+
+def compare(agreement: Agreement, date_from: date, date_to: date) -> Comparison:
+    """Run the engine under both methods over the range and set the figures side by side."""
+    by_total = explain.compute(agreement, date_from, date_to, wallet_attribution=False)
+    by_wallet = explain.compute(agreement, date_from, date_to, wallet_attribution=True)
+    rows = {
+        period_key(p.period_id): PeriodComparison(period_key(p.period_id), p.label)
+        for p in by_total.periods
+    }
+    total_revenue = _sums(by_total, rows, "total_revenue")
+    wallet_attribution = _sums(by_wallet, rows, "wallet_attribution")
+    used = set(total_revenue.by_component) | set(wallet_attribution.by_component)
+    components = [c for c in COMPONENTS if c in used]
+    return Comparison(
+        agreement,
+        date_from,
+        date_to,
+        list(rows.values()),
+        components,
+        total_revenue,
+        wallet_attribution,
+    )

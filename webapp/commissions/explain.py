@@ -1,0 +1,449 @@
+"""The engine run on a slice of an agreement's inputs: some wallets, one validator and
+component, or the other method; read-only, nothing stored.
+
+The calculation is per period and wallet (or per validator revenue row), so the lines and
+exclusions of a slice are exactly those the whole computation gives for it: a wallet's
+explanation or a page of a drill-down costs a few small queries instead of the partner's
+whole computation.
+"""
+
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
+from sys import intern
+
+from sqlalchemy import String, cast, select
+
+from webapp import attribution
+from webapp.attribution import (
+    AgreementTerms,
+    AttributionResult,
+    StakeEvent,
+    StakerReward,
+    ValidatorRevenue,
+    Wallet,
+)
+from webapp.commissions import inputs
+from webapp.extensions import db
+from webapp.models import (
+    Agreement,
+    CanonicalStakeEvent,
+    CanonicalStakerRewardsDetail,
+    CanonicalValidatorRevenue,
+    CommissionExclusion,
+    PartnerCommissionLine,
+    PartnerWallet,
+)
+from webapp.money import ZERO, money_sum
+
+
+@dataclass(frozen=True)
+class Slice:
+    """What part of the inputs to compute: None means every wallet, validator, component."""
+
+    addresses: tuple[str, ...] | None = None
+    validator_key: str | None = None
+    revenue_component: str | None = None
+    period_ids: tuple[str, ...] | None = None
+
+
+def terms_with_method(agreement: Agreement, wallet_attribution: bool | None) -> AgreementTerms:
+    """The agreement's terms, with the method replaced when one is given."""
+    terms = inputs.terms_of(agreement)
+    if wallet_attribution is None:
+        return terms
+    return terms._replace(wallet_attribution_enabled=wallet_attribution)
+
+
+def scope_of(agreement: Agreement, date_from: date, date_to: date) -> list[attribution.Period]:
+    """The agreement's periods in scope for the range (step 1 of the calculation)."""
+    return inputs.scope_of(agreement, date_from, date_to)
+
+
+def compute(
+    agreement: Agreement,
+    date_from: date,
+    date_to: date,
+    part: Slice = Slice(),
+    wallet_attribution: bool | None = None,
+) -> AttributionResult:
+    """The engine's result for a slice of the agreement over the range."""
+    terms = terms_with_method(agreement, wallet_attribution)
+    scope = scope_of(agreement, date_from, date_to)
+    if part.period_ids is not None:
+        wanted = {period_key(p) for p in part.period_ids}
+        scope = [p for p in scope if period_key(p.period_id) in wanted]
+    # Paused while the rows are loaded too: a million input tuples would otherwise set off
+    # collections that rescan everything alive.
+    with inputs.collector_paused():
+        rows = {}
+        if scope:
+            if terms.wallet_attribution_enabled:
+                rows = _wallet_inputs(agreement, scope, part)
+            else:
+                rows = {"validator_revenue": _revenue(agreement.chain_id, scope, part)}
+        return attribution.compute_in_scope(terms, scope, **rows)
+
+
+def _wallet_inputs(agreement: Agreement, scope, part: Slice) -> dict:
+    partner_id, chain_id = agreement.partner_id, agreement.chain_id
+    if part == Slice() or part == Slice(period_ids=part.period_ids):
+        # The whole partner: the engine's own streamed loaders.
+        period_ids = [p.period_id for p in scope]
+        return {
+            "wallets": inputs.load_wallets(partner_id, chain_id),
+            "staker_rewards": inputs.load_staker_rewards(partner_id, chain_id, period_ids, set()),
+            "stake_events": inputs.load_stake_events(
+                partner_id, chain_id, scope[-1].end_time, scope[-1].start_date, set()
+            ),
+        }
+    W, R, E = PartnerWallet, CanonicalStakerRewardsDetail, CanonicalStakeEvent
+    wallets = select(W.wallet_address, W.introduced_date, W.is_active).where(
+        W.partner_id == partner_id, W.chain_id == chain_id
+    )
+    rewards = select(
+        cast(R.period_id, String),
+        R.validator_key,
+        R.staker_address,
+        cast(R.revenue_component, String),
+        R.reward_amount_native,
+    ).where(R.chain_id == chain_id, R.period_id.in_([_uuid(p.period_id) for p in scope]))
+    events = select(
+        E.validator_key,
+        E.staker_address,
+        cast(E.event_type, String),
+        E.stake_amount_native,
+        E.event_timestamp,
+    ).where(E.chain_id == chain_id, E.event_timestamp < scope[-1].end_time)
+    if part.addresses is not None:
+        # Named wallets: kept to the partner's own by the wallet query, so the reward and
+        # event queries need no join and go straight to their staker index.
+        wallets = wallets.where(W.wallet_address.in_(part.addresses))
+        rewards = rewards.where(R.staker_address.in_(part.addresses))
+        events = events.where(E.staker_address.in_(part.addresses))
+    else:
+        rewards = rewards.join(*inputs._partner_wallet_join(R, partner_id))
+        events = events.join(*inputs._partner_wallet_join(E, partner_id))
+    if part.validator_key is not None:
+        rewards = rewards.where(R.validator_key == part.validator_key)
+        events = events.where(E.validator_key == part.validator_key)
+    if part.revenue_component is not None:
+        rewards = rewards.where(R.revenue_component == part.revenue_component)
+    wallet_rows = [Wallet(intern(a), d, active) for a, d, active in db.session.execute(wallets)]
+    ours = {wallet.wallet_address for wallet in wallet_rows}
+    # Rows straight from the driver (inputs._fetch): no per-value processing on the way.
+    return {
+        "wallets": wallet_rows,
+        "staker_rewards": [
+            StakerReward(intern(p), intern(v), intern(s), intern(c), amount)
+            for p, v, s, c, amount in inputs._fetch(rewards)
+            if s in ours
+        ],
+        "stake_events": [
+            StakeEvent(intern(v), intern(s), intern(k), amount, when)
+            for v, s, k, amount, when in inputs._fetch(events)
+            if s in ours
+        ],
+    }
+
+
+def _revenue(chain_id: str, scope, part: Slice) -> list[ValidatorRevenue]:
+    V = CanonicalValidatorRevenue
+    stmt = select(
+        cast(V.period_id, String),
+        V.validator_key,
+        cast(V.revenue_component, String),
+        V.amount_native,
+    ).where(V.chain_id == chain_id, V.period_id.in_([_uuid(p.period_id) for p in scope]))
+    if part.validator_key is not None:
+        stmt = stmt.where(V.validator_key == part.validator_key)
+    if part.revenue_component is not None:
+        stmt = stmt.where(V.revenue_component == part.revenue_component)
+    return [ValidatorRevenue._make(row) for row in db.session.execute(stmt)]
+
+
+def period_key(value) -> str:
+    """A period id as one text form whatever the database gave (UUID, hex or dashed)."""
+    return str(inputs.period_uuid(value if not isinstance(value, str) else value.strip()))
+
+
+def _uuid(key):
+    return inputs.period_uuid(key)
+
+
+# ---- Every wallet explained ----------------------------------------------------------------
+
+#: Wallets per page of the wallet list.
+WALLET_PAGE = 50
+
+NO_REWARDS = "no staker rewards in this period"
+TOTAL_REVENUE_NOTE = (
+    "This agreement pays on the validators' total revenue: wallets are not counted one by "
+    "one, so no wallet is paid or excluded on its own."
+)
+
+
+@dataclass(frozen=True)
+class PaidLine:
+    """A line of a wallet: validator, component, base, rate and commission."""
+
+    validator_key: str
+    revenue_component: str
+    base_amount_native: Decimal
+    commission_rate_bps: int
+    commission_amount_native: Decimal
+
+
+@dataclass(frozen=True)
+class HeldBack:
+    """Why part of a wallet's reward earned nothing, and how much it held back."""
+
+    reason: str
+    validator_key: str | None
+    revenue_component: str | None
+    held_back_amount_native: Decimal
+
+
+@dataclass
+class PeriodExplanation:
+    """One period of one wallet: what it was paid, on which lines, and what was held back."""
+
+    period_id: str
+    label: str
+    lines: list[PaidLine] = field(default_factory=list)
+    held: list[HeldBack] = field(default_factory=list)
+    last_label: str | None = None
+
+    @property
+    def commission(self) -> Decimal:
+        return money_sum(line.commission_amount_native for line in self.lines)
+
+    @property
+    def held_back(self) -> Decimal:
+        return money_sum(h.held_back_amount_native for h in self.held)
+
+    @property
+    def verdict(self) -> str:
+        """paid, partly paid, not paid, or no rewards."""
+        if self.lines:
+            return "partly paid" if self.held else "paid"
+        return "not paid" if self.held else "no rewards"
+
+    @property
+    def summary(self) -> str:
+        """One sentence a manager reads: why this period came out as it did."""
+        if self.lines and not self.held:
+            return f"paid on {len(self.lines)} line(s)"
+        if self.lines:
+            return f"paid on {len(self.lines)} line(s); " + self._reasons()
+        if not self.held:
+            return NO_REWARDS
+        text = self._reasons()
+        if self.held_back == ZERO:
+            text += f"; and {NO_REWARDS}, so nothing is held back"
+        return text
+
+    def _reasons(self) -> str:
+        return ", ".join(dict.fromkeys(h.reason for h in self.held))
+
+    @property
+    def is_quiet(self) -> bool:
+        """Nothing paid and nothing held back: one of a run of periods that can be merged."""
+        return not self.lines and self.held_back == ZERO
+
+
+@dataclass
+class WalletExplanation:
+    """One wallet of the partner across the periods in scope."""
+
+    wallet_address: str
+    introduced_date: date | None
+    is_active: bool | None
+    periods: list[PeriodExplanation]
+    per_wallet: bool = True
+
+    @property
+    def commission(self) -> Decimal:
+        return money_sum(p.commission for p in self.periods)
+
+    @property
+    def held_back(self) -> Decimal:
+        return money_sum(p.held_back for p in self.periods)
+
+    @property
+    def line_count(self) -> int:
+        return sum(len(p.lines) for p in self.periods)
+
+    @property
+    def periods_paid(self) -> int:
+        return sum(1 for p in self.periods if p.lines)
+
+    @property
+    def headline(self) -> str:
+        """The wallet's story over the range in a few words."""
+        if not self.per_wallet:
+            return "not counted one by one (total revenue)"
+        if not self.periods:
+            return "no period in scope"
+        if self.periods_paid:
+            return f"paid in {self.periods_paid} of {len(self.periods)} period(s)"
+        reasons = {p.summary for p in self.periods}
+        if len(reasons) == 1:
+            return f"{next(iter(reasons))} (every period)"
+        held = dict.fromkeys(h.reason for p in self.periods for h in p.held)
+        if held:
+            return "not paid: " + ", ".join(held)
+        return NO_REWARDS + " (every period)"
+
+    def merged_periods(self) -> list[PeriodExplanation]:
+        """The periods, with each run of quiet periods that read the same merged into one
+        row (from its first to its last label): an inactive or late wallet is one line,
+        not one per period."""
+        merged: list[PeriodExplanation] = []
+        for period in self.periods:
+            last = merged[-1] if merged else None
+            if (
+                last is not None
+                and period.is_quiet
+                and last.is_quiet
+                and last.summary == period.summary
+                and len(last.held) == len(period.held)
+            ):
+                last.last_label = period.label
+                continue
+            merged.append(
+                PeriodExplanation(
+                    period.period_id, period.label, list(period.lines), list(period.held)
+                )
+            )
+        return merged
+
+
+def explain_result(
+    scope, result: AttributionResult, wallets: list, per_wallet: bool = True
+) -> list[WalletExplanation]:
+    """Explanations of `wallets` ((address, introduced, active) rows) from a result that
+    covers them, period by period in scope order."""
+    by_key: dict[tuple[str, str], PeriodExplanation] = {}
+    explained = []
+    for address, introduced, active in wallets:
+        periods = []
+        for period in scope:
+            key = period_key(period.period_id)
+            item = PeriodExplanation(key, period.label)
+            by_key[(address, key)] = item
+            periods.append(item)
+        explained.append(WalletExplanation(address, introduced, active, periods, per_wallet))
+    if not per_wallet or result is None:
+        return explained
+    keys = {p.period_id: period_key(p.period_id) for p in scope}
+    for line in result.lines:
+        item = by_key.get((line.wallet_address, keys[line.period_id]))
+        if item is not None:
+            item.lines.append(
+                PaidLine(
+                    line.validator_key,
+                    str(line.revenue_component),
+                    line.base_amount_native,
+                    line.commission_rate_bps,
+                    line.commission_amount_native,
+                )
+            )
+    for ex in result.exclusions:
+        item = by_key.get((ex.wallet_address, keys[ex.period_id]))
+        if item is not None:
+            item.held.append(
+                HeldBack(
+                    ex.reason,
+                    ex.validator_key,
+                    None if ex.revenue_component is None else str(ex.revenue_component),
+                    ex.held_back_amount_native,
+                )
+            )
+    return explained
+
+
+def wallet_page(partner_id, chain_id: str, query: str, after: str, size: int | None = None):
+    """A page of the partner's wallets on the chain, by address after `after`, whose address
+    contains `query`; and the cursor of the next page."""
+    size = size or WALLET_PAGE
+    W = PartnerWallet
+    stmt = (
+        select(W.wallet_address, W.introduced_date, W.is_active)
+        .where(W.partner_id == partner_id, W.chain_id == chain_id)
+        .order_by(W.wallet_address)
+        .limit(size + 1)
+    )
+    if query:
+        stmt = stmt.where(W.wallet_address.contains(query, autoescape=True))
+    if after:
+        stmt = stmt.where(W.wallet_address > after)
+    rows = [tuple(row) for row in db.session.execute(stmt)]
+    return rows[:size], (rows[size - 1][0] if len(rows) > size else None)
+
+
+def explain_preview(agreement: Agreement, date_from: date, date_to: date, wallets: list):
+    """Explanations of some wallets of the agreement's partner, as a preview computes now."""
+    scope = scope_of(agreement, date_from, date_to)
+    per_wallet = agreement.wallet_attribution_enabled
+    if not wallets or not per_wallet:
+        return explain_result(scope, None, wallets, per_wallet)
+    addresses = tuple(address for address, _, _ in wallets)
+    result = compute(agreement, date_from, date_to, Slice(addresses=addresses))
+    return explain_result(scope, result, wallets, per_wallet)
+
+
+def explain_run(run, wallets: list) -> list[WalletExplanation]:
+    """Explanations of some wallets from a committed run's stored lines and exclusions."""
+    agreement = run.agreement
+    scope = scope_of(agreement, run.date_from, run.date_to)
+    per_wallet = run.method == attribution.METHOD_WALLET_ATTRIBUTION
+    if not wallets or not per_wallet:
+        return explain_result(scope, None, wallets, per_wallet)
+    addresses = [address for address, _, _ in wallets]
+    L, X = PartnerCommissionLine, CommissionExclusion
+    lines = [
+        attribution.CommissionLine(period_key(p), v, _text(c), a, b, r, m)
+        for p, v, c, a, b, r, m in db.session.execute(
+            select(
+                L.period_id,
+                L.validator_key,
+                L.revenue_component,
+                L.wallet_address,
+                L.base_amount_native,
+                L.commission_rate_bps,
+                L.commission_amount_native,
+            ).where(L.run_id == run.run_id, L.wallet_address.in_(addresses))
+        )
+    ]
+    exclusions = [
+        # A run keeps a wallet's exclusions per validator, its components together.
+        attribution.Exclusion(period_key(p), a, v, None, reason, held)
+        for p, a, v, reason, held in db.session.execute(
+            select(
+                X.period_id,
+                X.wallet_address,
+                X.validator_key,
+                X.reason,
+                X.held_back_amount_native,
+            ).where(X.run_id == run.run_id, X.wallet_address.in_(addresses))
+        )
+    ]
+    scope = [p._replace(period_id=period_key(p.period_id)) for p in scope]
+    result = AttributionResult(run.agreement_id, run.method, scope, lines, exclusions)
+    return explain_result(scope, result, wallets, per_wallet)
+
+
+def _text(component) -> str:
+    return component.value if hasattr(component, "value") else str(component)
+
+
+def wallet_of(partner_id, chain_id: str, address: str):
+    """(address, introduced, active) of one of the partner's wallets, or None."""
+    W = PartnerWallet
+    row = db.session.execute(
+        select(W.wallet_address, W.introduced_date, W.is_active).where(
+            W.partner_id == partner_id, W.chain_id == chain_id, W.wallet_address == address
+        )
+    ).first()
+    return tuple(row) if row else None

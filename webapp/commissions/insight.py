@@ -1,0 +1,329 @@
+"""Read-only views of a commission result: totals per period, then per validator and
+component, then per wallet, and the charts drawn from them.
+
+A preview's figures come from the engine's result in memory; a committed run's from its
+stored lines and exclusions, in set-based queries. Every level adds up to the level above.
+"""
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from sqlalchemy import func, select
+
+from webapp import charts
+from webapp.attribution import REASONS, AttributionResult
+from webapp.commissions import explain
+from webapp.commissions.explain import period_key
+from webapp.db_types import decimal_sum
+from webapp.extensions import db
+from webapp.models import (
+    CanonicalPeriod,
+    CanonicalStakerRewardsDetail,
+    CommissionExclusion,
+    CommissionRun,
+    PartnerCommissionLine,
+    PartnerWallet,
+    RevenueComponent,
+)
+from webapp.money import MONEY, ZERO, money_sum
+
+COMPONENTS = tuple(c.value for c in RevenueComponent)
+
+
+@dataclass
+class Sums:
+    """Lines, base and commission of some slice of a result."""
+
+    line_count: int = 0
+    base_amount_native: Decimal = ZERO
+    commission_amount_native: Decimal = ZERO
+
+    def add(self, count: int, base: Decimal, commission: Decimal) -> None:
+        self.line_count += count
+        self.base_amount_native = MONEY.add(self.base_amount_native, base)
+        self.commission_amount_native = MONEY.add(self.commission_amount_native, commission)
+
+
+@dataclass
+class Slice:
+    """The lines of one validator and component within a period."""
+
+    validator_key: str
+    revenue_component: str
+    sums: Sums = field(default_factory=Sums)
+
+
+@dataclass
+class PeriodRow:
+    """One period of a result: its sums, per component, per validator and component, and
+    what exclusions held back in it, by reason."""
+
+    period_id: str
+    label: str
+    sums: Sums = field(default_factory=Sums)
+    by_component: dict[str, Sums] = field(default_factory=dict)
+    slices: dict[tuple[str, str], Slice] = field(default_factory=dict)
+    held_back: dict[str, list] = field(default_factory=dict)
+
+    def add(self, validator: str, component: str, count: int, base, commission) -> None:
+        component = str(component)
+        self.sums.add(count, base, commission)
+        self.by_component.setdefault(component, Sums()).add(count, base, commission)
+        key = (validator, component)
+        entry = self.slices.get(key)
+        if entry is None:
+            entry = self.slices[key] = Slice(validator, component)
+        entry.sums.add(count, base, commission)
+
+    def hold(self, reason: str, count: int, amount: Decimal) -> None:
+        entry = self.held_back.setdefault(reason, [0, ZERO])
+        entry[0] += count
+        entry[1] = MONEY.add(entry[1], amount)
+
+    @property
+    def held_back_total(self) -> Decimal:
+        return money_sum(v[1] for v in self.held_back.values())
+
+    def sorted_slices(self) -> list[Slice]:
+        return [self.slices[k] for k in sorted(self.slices)]
+
+    def sorted_held_back(self) -> list[tuple[str, int, Decimal]]:
+        order = {reason: index for index, reason in enumerate(REASONS)}
+        return [
+            (reason, count, amount)
+            for reason, (count, amount) in sorted(
+                self.held_back.items(), key=lambda item: (order.get(item[0], 99), item[0])
+            )
+        ]
+
+
+def result_periods(result: AttributionResult) -> list[PeriodRow]:
+    """Per period in scope (in order): sums, per validator and component, held back."""
+    rows = {p.period_id: PeriodRow(period_key(p.period_id), p.label) for p in result.periods}
+    add = MONEY.add
+    # Summed per (period, validator, component) first: one dict lookup per line.
+    grouped: dict[tuple, list] = {}
+    for line in result.lines:
+        key = (line.period_id, line.validator_key, line.revenue_component)
+        entry = grouped.get(key)
+        if entry is None:
+            entry = grouped[key] = [0, ZERO, ZERO]
+        entry[0] += 1
+        entry[1] = add(entry[1], line.base_amount_native)
+        entry[2] = add(entry[2], line.commission_amount_native)
+    for (period_id, validator, component), (count, base, commission) in grouped.items():
+        rows[period_id].add(validator, component, count, base, commission)
+    held: dict[tuple, list] = {}
+    for ex in result.exclusions:
+        key = (ex.period_id, ex.reason)
+        entry = held.get(key)
+        if entry is None:
+            entry = held[key] = [0, ZERO]
+        entry[0] += 1
+        entry[1] = add(entry[1], ex.held_back_amount_native)
+    for (period_id, reason), (count, amount) in held.items():
+        rows[period_id].hold(reason, count, amount)
+    return list(rows.values())
+
+
+def run_periods(run: CommissionRun, period_id=None) -> list[PeriodRow]:
+    """Per period of a run's stored lines and exclusions, in period order (two queries);
+    only one period when `period_id` is given."""
+    L, X, P = PartnerCommissionLine, CommissionExclusion, CanonicalPeriod
+    # The partner's and the agreement's own columns let the per-period indexes serve.
+    only_lines = [L.partner_id == run.partner_id]
+    only_held = [X.agreement_id == run.agreement_id]
+    if period_id is not None:
+        only_lines.append(L.period_id == period_id)
+        only_held.append(X.period_id == period_id)
+    lines = db.session.execute(
+        select(
+            L.period_id,
+            L.validator_key,
+            L.revenue_component,
+            func.count(),
+            decimal_sum(L.base_amount_native),
+            decimal_sum(L.commission_amount_native),
+        )
+        .where(L.run_id == run.run_id, *only_lines)
+        .group_by(L.period_id, L.validator_key, L.revenue_component)
+    ).all()
+    held = db.session.execute(
+        select(
+            X.period_id,
+            X.reason,
+            func.sum(X.exclusion_count),
+            decimal_sum(X.held_back_amount_native),
+        )
+        .where(X.run_id == run.run_id, *only_held)
+        .group_by(X.period_id, X.reason)
+    ).all()
+    period_ids = {row[0] for row in lines} | {row[0] for row in held}
+    if not period_ids:
+        return []
+    periods = db.session.execute(
+        select(P.period_id, P.label).where(P.period_id.in_(period_ids)).order_by(P.start_time)
+    ).all()
+    rows = {pid: PeriodRow(period_key(pid), label) for pid, label in periods}
+    for period_id, validator, component, count, base, commission in lines:
+        component = component.value if hasattr(component, "value") else component
+        rows[period_id].add(validator, component, count, base or ZERO, commission or ZERO)
+    for period_id, reason, count, amount in held:
+        rows[period_id].hold(reason, count, amount or ZERO)
+    return list(rows.values())
+
+
+def commission_chart(rows: list[PeriodRow], unit: str, title: str) -> charts.Chart:
+    """Commission per period, stacked by component."""
+    components = [c for c in COMPONENTS if any(c in row.by_component for row in rows)]
+    values = {
+        (row.label, component): sums.commission_amount_native
+        for row in rows
+        for component, sums in row.by_component.items()
+    }
+    return charts.build(title, unit, [row.label for row in rows], components, values)
+
+
+def totals_of(rows: list[PeriodRow]) -> Sums:
+    """The sums of every period together."""
+    total = Sums()
+    for row in rows:
+        total.add(
+            row.sums.line_count, row.sums.base_amount_native, row.sums.commission_amount_native
+        )
+    return total
+
+
+# ---- Drill-down below a period -------------------------------------------------------------
+
+#: Wallets per page of a drill-down's last level.
+WALLET_PAGE = 50
+
+
+@dataclass
+class WalletLine:
+    """One wallet's outcome in one period, validator and component: its line, or why not."""
+
+    wallet_address: str | None
+    base_amount_native: Decimal = ZERO
+    commission_rate_bps: int | None = None
+    commission_amount_native: Decimal = ZERO
+    reasons: list[tuple[str, Decimal]] = field(default_factory=list)
+
+    @property
+    def paid(self) -> bool:
+        return self.commission_rate_bps is not None
+
+
+def wallet_lines_of(result: AttributionResult) -> list[WalletLine]:
+    """The lines and exclusions of a (small) result, one row per wallet, by address."""
+    rows: dict = {}
+    for line in result.lines:
+        row = rows.setdefault(line.wallet_address, WalletLine(line.wallet_address))
+        row.base_amount_native = line.base_amount_native
+        row.commission_rate_bps = line.commission_rate_bps
+        row.commission_amount_native = line.commission_amount_native
+    for ex in result.exclusions:
+        row = rows.setdefault(ex.wallet_address, WalletLine(ex.wallet_address))
+        row.reasons.append((ex.reason, ex.held_back_amount_native))
+    return [rows[k] for k in sorted(rows, key=lambda a: a or "")]
+
+
+def run_period_row(run: CommissionRun, period_id) -> PeriodRow | None:
+    """One period of a run, with its sums per validator and component."""
+    rows = run_periods(run, period_id)
+    return rows[0] if rows else None
+
+
+def run_wallet_lines(
+    run: CommissionRun, period_id, validator: str, component: str, after: str, size: int
+) -> tuple[list[WalletLine], str | None]:
+    """A page of a run's lines and exclusions in one period, validator and component, by
+    wallet after `after`; and the cursor of the next page. A run stores a wallet's
+    exclusions per validator (its components together), so those are what an unpaid
+    wallet shows."""
+    L, X = PartnerCommissionLine, CommissionExclusion
+    lines = (
+        select(
+            L.wallet_address,
+            L.base_amount_native,
+            L.commission_rate_bps,
+            L.commission_amount_native,
+        )
+        .where(
+            L.run_id == run.run_id,
+            L.partner_id == run.partner_id,
+            L.period_id == period_id,
+            L.validator_key == validator,
+            L.revenue_component == component,
+        )
+        .order_by(L.wallet_address)
+    )
+    held = (
+        select(X.wallet_address, X.reason, X.held_back_amount_native)
+        .where(
+            X.run_id == run.run_id,
+            X.agreement_id == run.agreement_id,
+            X.period_id == period_id,
+            X.validator_key == validator,
+        )
+        .order_by(X.wallet_address)
+    )
+    if after:
+        lines = lines.where(L.wallet_address > after)
+        held = held.where(X.wallet_address > after)
+    rows: dict = {}
+    for address, base, rate, commission in db.session.execute(lines.limit(size + 1)):
+        rows[address] = WalletLine(address, base, rate, commission)
+    for address, reason, amount in db.session.execute(held.limit(size + 1)):
+        rows.setdefault(address, WalletLine(address)).reasons.append((reason, amount))
+    ordered = [rows[k] for k in sorted(rows, key=lambda a: a or "")]
+    if len(ordered) > size:
+        return ordered[:size], ordered[size - 1].wallet_address
+    return ordered, None
+
+
+def preview_period_row(agreement, period: CanonicalPeriod) -> PeriodRow | None:
+    """One period of an agreement as a preview computes it now (that period alone)."""
+    day = period.start_time.date()
+    result = explain.compute(agreement, day, day, explain.Slice(period_ids=(period.period_id,)))
+    rows = result_periods(result)
+    return rows[0] if rows else None
+
+
+def preview_wallet_lines(
+    agreement, period: CanonicalPeriod, validator: str, component: str, after: str, size: int
+) -> tuple[list[WalletLine], str | None]:
+    """A page of one period, validator and component as a preview computes it now: the
+    wallets with a reward there, by address after `after`, each paid or not and why."""
+    day = period.start_time.date()
+    part = explain.Slice(
+        validator_key=validator, revenue_component=component, period_ids=(period.period_id,)
+    )
+    if not agreement.wallet_attribution_enabled:
+        return wallet_lines_of(explain.compute(agreement, day, day, part)), None
+    R, W = CanonicalStakerRewardsDetail, PartnerWallet
+    stmt = (
+        select(R.staker_address)
+        .join(W, (W.chain_id == R.chain_id) & (W.wallet_address == R.staker_address))
+        .where(
+            W.partner_id == agreement.partner_id,
+            R.chain_id == agreement.chain_id,
+            R.period_id == period.period_id,
+            R.validator_key == validator,
+            R.revenue_component == component,
+        )
+        .order_by(R.staker_address)
+        .limit(size + 1)
+    )
+    if after:
+        stmt = stmt.where(R.staker_address > after)
+    addresses = db.session.scalars(stmt).all()
+    next_cursor = addresses[size - 1] if len(addresses) > size else None
+    addresses = tuple(addresses[:size])
+    if not addresses:
+        return [], None
+    result = explain.compute(
+        agreement, day, day, explain.Slice(addresses, validator, component, (period.period_id,))
+    )
+    return wallet_lines_of(result), next_cursor

@@ -1,0 +1,7 @@
+"""Insight into commissions: drill-downs, every wallet explained, method comparison."""
+
+from flask import Blueprint
+
+bp = Blueprint("insight", __name__, url_prefix="/insight")
+
+from webapp.insight import routes  # noqa: E402,F401

@@ -1,0 +1,399 @@
+"""Drill-down pages and fragments of previews and runs, wallet explanations, and the method
+comparison of an agreement. Read-only: nothing here changes data."""
+
+from datetime import date
+
+from flask import abort, request, url_for
+from sqlalchemy.orm import selectinload
+
+from webapp import charts
+from webapp.attribution import METHOD_WALLET_ATTRIBUTION
+from webapp.commissions import compare, explain, insight
+from webapp.extensions import db
+from webapp.insight import bp
+from webapp.models import Agreement, CanonicalPeriod, Chain, CommissionRun, RevenueComponent
+from webapp.web import render
+
+
+def _agreement_or_404(agreement_id) -> Agreement:
+    return db.get_or_404(Agreement, agreement_id)
+
+
+def _run_or_404(run_id) -> CommissionRun:
+    return db.get_or_404(
+        CommissionRun,
+        run_id,
+        options=[selectinload(CommissionRun.partner), selectinload(CommissionRun.agreement)],
+    )
+
+
+def _found_or_404(value):
+    if value is None:
+        abort(404)
+    return value
+
+
+def _period_or_404(period_id, chain_id: str) -> CanonicalPeriod:
+    period = db.get_or_404(CanonicalPeriod, period_id)
+    if period.chain_id != chain_id:
+        abort(404)
+    return period
+
+
+def _slice_args() -> tuple[str, str]:
+    validator = request.args.get("validator", "")
+    component = request.args.get("component", "")
+    if not validator or component not in {c.value for c in RevenueComponent}:
+        abort(404)
+    return validator, component
+
+
+def _per_wallet(subject) -> bool:
+    """True when the agreement (or run) pays per wallet."""
+    if isinstance(subject, CommissionRun):
+        return subject.method == METHOD_WALLET_ATTRIBUTION
+    return subject.wallet_attribution_enabled
+
+
+@bp.app_template_global()
+def wallet_url(kind: str, owner: dict, address: str) -> str | None:
+    """The page explaining one wallet of a preview's agreement (over its range) or of a run."""
+    if kind == "run":
+        return url_for("insight.run_wallet", address=address, **owner)
+    if "date_from" not in owner:
+        return None
+    return url_for("insight.preview_wallet", address=address, **owner)
+
+
+def _range_args() -> dict:
+    """The preview range a drill-down was opened from, when the query string carries it."""
+    values = {}
+    for name in ("date_from", "date_to"):
+        try:
+            values[name] = date.fromisoformat(request.args.get(name, "")).isoformat()
+        except ValueError:
+            return {}
+    return values
+
+
+def _preview_owner(agreement) -> dict:
+    return {"agreement_id": agreement.agreement_id, **_range_args()}
+
+
+@bp.app_template_global()
+def preview_insight(agreement, result, date_from: date, date_to: date) -> dict:
+    """Periods, totals and chart of one agreement's preview, for its section of the page."""
+    rows = insight.result_periods(result)
+    unit = agreement.chain.token_symbol
+    return {
+        "rows": rows,
+        "totals": insight.totals_of(rows),
+        "chart": insight.commission_chart(rows, unit, f"Commission per period, {agreement.name}"),
+        "unit": unit,
+        "per_wallet": agreement.wallet_attribution_enabled,
+        "owner": {
+            "agreement_id": agreement.agreement_id,
+            "date_from": date_from.isoformat(),
+            "date_to": date_to.isoformat(),
+        },
+        "kind": "agreement",
+    }
+
+
+@bp.app_template_global()
+def preview_insight_owner(agreement, computation) -> dict:
+    """The agreement and range a preview's drill-downs and wallet pages are opened with."""
+    return {
+        "agreement_id": agreement.agreement_id,
+        "date_from": computation.date_from.isoformat(),
+        "date_to": computation.date_to.isoformat(),
+    }
+
+
+@bp.app_template_global()
+def run_insight(run) -> dict:
+    """Periods, totals and chart of a committed run's stored lines, for its page."""
+    rows = insight.run_periods(run)
+    unit = run.agreement.chain.token_symbol
+    return {
+        "rows": rows,
+        "totals": insight.totals_of(rows),
+        "chart": insight.commission_chart(rows, unit, "Commission per period"),
+        "unit": unit,
+        "owner": {"run_id": run.run_id},
+        "kind": "run",
+    }
+
+
+@bp.app_template_global()
+def revenue_chart(totals, chain_id: str) -> charts.Chart:
+    """Imported validator revenue per period of a chain, stacked by component, oldest first."""
+    chain = db.session.get(Chain, chain_id)
+    rows = list(reversed(totals))
+    components = [c for c in insight.COMPONENTS if any(c in row.revenue for row in rows)]
+    values = {
+        (row.period.label, str(component)): amount
+        for row in rows
+        for component, amount in row.revenue.items()
+    }
+    return charts.build(
+        f"Imported validator revenue per period, {chain_id}",
+        chain.token_symbol if chain else chain_id,
+        [row.period.label for row in rows],
+        components,
+        values,
+    )
+
+
+def _render_period(owner: dict, kind: str, subject, period, row, unit):
+    return render(
+        "insight/period.html",
+        "insight/partial/slices.html",
+        owner=owner,
+        kind=kind,
+        subject=subject,
+        period=period,
+        row=row,
+        unit=unit,
+        per_wallet=_per_wallet(subject),
+    )
+
+
+@bp.route("/agreements/<uuid:agreement_id>/periods/<uuid:period_id>")
+def preview_period(agreement_id, period_id):
+    """One period of an agreement as computed now, by validator and component."""
+    agreement = _agreement_or_404(agreement_id)
+    period = _period_or_404(period_id, agreement.chain_id)
+    row = insight.preview_period_row(agreement, period)
+    return _render_period(
+        _preview_owner(agreement),
+        "agreement",
+        agreement,
+        period,
+        row,
+        agreement.chain.token_symbol,
+    )
+
+
+@bp.route("/runs/<uuid:run_id>/periods/<uuid:period_id>")
+def run_period(run_id, period_id):
+    """One period of a committed run, by validator and component."""
+    run = _run_or_404(run_id)
+    period = _period_or_404(period_id, run.agreement.chain_id)
+    row = insight.run_period_row(run, period.period_id)
+    return _render_period(
+        {"run_id": run.run_id}, "run", run, period, row, run.agreement.chain.token_symbol
+    )
+
+
+def _render_lines(owner, kind, subject, period, validator, component, rows, next_cursor, unit):
+    return render(
+        "insight/lines.html",
+        "insight/partial/wallet_lines.html",
+        owner=owner,
+        kind=kind,
+        subject=subject,
+        period=period,
+        validator=validator,
+        component=component,
+        lines=rows,
+        next_cursor=next_cursor,
+        after=request.args.get("after", ""),
+        unit=unit,
+        per_wallet=_per_wallet(subject),
+    )
+
+
+@bp.route("/agreements/<uuid:agreement_id>/periods/<uuid:period_id>/lines")
+def preview_lines(agreement_id, period_id):
+    """A page of wallets of one period, validator and component, as computed now."""
+    agreement = _agreement_or_404(agreement_id)
+    period = _period_or_404(period_id, agreement.chain_id)
+    validator, component = _slice_args()
+    rows, next_cursor = insight.preview_wallet_lines(
+        agreement, period, validator, component, request.args.get("after", ""), insight.WALLET_PAGE
+    )
+    return _render_lines(
+        _preview_owner(agreement),
+        "agreement",
+        agreement,
+        period,
+        validator,
+        component,
+        rows,
+        next_cursor,
+        agreement.chain.token_symbol,
+    )
+
+
+@bp.route("/runs/<uuid:run_id>/periods/<uuid:period_id>/lines")
+def run_lines(run_id, period_id):
+    """A page of a run's lines of one period, validator and component, by wallet."""
+    run = _run_or_404(run_id)
+    period = _period_or_404(period_id, run.agreement.chain_id)
+    validator, component = _slice_args()
+    rows, next_cursor = insight.run_wallet_lines(
+        run,
+        period.period_id,
+        validator,
+        component,
+        request.args.get("after", ""),
+        insight.WALLET_PAGE,
+    )
+    return _render_lines(
+        {"run_id": run.run_id},
+        "run",
+        run,
+        period,
+        validator,
+        component,
+        rows,
+        next_cursor,
+        run.agreement.chain.token_symbol,
+    )
+
+
+# ---- Every wallet explained ----------------------------------------------------------------
+
+
+def _preview_range_or_404() -> tuple[date, date]:
+    values = _range_args()
+    if not values or values["date_to"] < values["date_from"]:
+        abort(404)
+    return date.fromisoformat(values["date_from"]), date.fromisoformat(values["date_to"])
+
+
+def _render_wallets(kind, owner, subject, explanations, next_cursor, query):
+    return render(
+        "insight/wallets.html",
+        "insight/partial/wallet_rows.html",
+        kind=kind,
+        owner=owner,
+        subject=subject,
+        explanations=explanations,
+        next_cursor=next_cursor,
+        after=request.args.get("after", ""),
+        q=query,
+    )
+
+
+@bp.route("/agreements/<uuid:agreement_id>/wallets")
+def preview_wallets(agreement_id):
+    """The partner's wallets on the agreement's chain, searched by address, a page at a time,
+    each with what the preview of the range pays it or why not."""
+    agreement = _agreement_or_404(agreement_id)
+    date_from, date_to = _preview_range_or_404()
+    query = request.args.get("q", "").strip()
+    wallets, next_cursor = explain.wallet_page(
+        agreement.partner_id, agreement.chain_id, query, request.args.get("after", "")
+    )
+    explanations = explain.explain_preview(agreement, date_from, date_to, wallets)
+    return _render_wallets(
+        "agreement", _preview_owner(agreement), agreement, explanations, next_cursor, query
+    )
+
+
+@bp.route("/runs/<uuid:run_id>/wallets")
+def run_wallets(run_id):
+    """The partner's wallets on the run's chain, searched by address, a page at a time, each
+    with what the run paid it or why not."""
+    run = _run_or_404(run_id)
+    query = request.args.get("q", "").strip()
+    wallets, next_cursor = explain.wallet_page(
+        run.partner_id, run.agreement.chain_id, query, request.args.get("after", "")
+    )
+    explanations = explain.explain_run(run, wallets)
+    return _render_wallets("run", {"run_id": run.run_id}, run, explanations, next_cursor, query)
+
+
+def _render_wallet(kind, owner, subject, explanation, unit):
+    return render(
+        "insight/wallet.html",
+        kind=kind,
+        owner=owner,
+        subject=subject,
+        explanation=explanation,
+        unit=unit,
+        title=explanation.wallet_address,
+    )
+
+
+@bp.route("/agreements/<uuid:agreement_id>/wallets/<address>")
+def preview_wallet(agreement_id, address):
+    """One wallet across every period of the preview's range: paid, on which lines, or why
+    not."""
+    agreement = _agreement_or_404(agreement_id)
+    date_from, date_to = _preview_range_or_404()
+    wallet = _found_or_404(explain.wallet_of(agreement.partner_id, agreement.chain_id, address))
+    [explanation] = explain.explain_preview(agreement, date_from, date_to, [wallet])
+    return _render_wallet(
+        "agreement",
+        _preview_owner(agreement),
+        agreement,
+        explanation,
+        agreement.chain.token_symbol,
+    )
+
+
+@bp.route("/runs/<uuid:run_id>/wallets/<address>")
+def run_wallet(run_id, address):
+    """One wallet across every period of a committed run."""
+    run = _run_or_404(run_id)
+    wallet = _found_or_404(explain.wallet_of(run.partner_id, run.agreement.chain_id, address))
+    [explanation] = explain.explain_run(run, [wallet])
+    return _render_wallet(
+        "run", {"run_id": run.run_id}, run, explanation, run.agreement.chain.token_symbol
+    )
+
+
+# ---- Method comparison ---------------------------------------------------------------------
+
+
+def _compare_range(agreement) -> tuple[date | None, date | None, dict[str, str]]:
+    """The range asked for, or the default (last three months with data); errors by field."""
+    errors = {}
+    values = {}
+    for name, label in (("date_from", "From"), ("date_to", "To")):
+        raw = request.args.get(name, "").strip()
+        if not raw:
+            continue
+        try:
+            values[name] = date.fromisoformat(raw)
+        except ValueError:
+            errors[name] = f"{label}: give a date as YYYY-MM-DD, not {raw!r}."
+    if errors:
+        return None, None, errors
+    if len(values) < 2:
+        default = compare.default_range(agreement)
+        if default is None:
+            return None, None, {}
+        values.setdefault("date_from", default[0])
+        values.setdefault("date_to", default[1])
+    if values["date_to"] < values["date_from"]:
+        return None, None, {"date_to": "To: the last day is before the first day."}
+    return values["date_from"], values["date_to"], {}
+
+
+@bp.route("/agreements/<uuid:agreement_id>/compare")
+def compare_methods(agreement_id):
+    """Each method's commission per period and component over a range, the difference, and
+    what each counts (wallets, revenue); with `switch`, the confirmation of a method switch."""
+    agreement = _agreement_or_404(agreement_id)
+    date_from, date_to, errors = _compare_range(agreement)
+    comparison = None
+    if date_from is not None and not errors:
+        comparison = compare.compare(agreement, date_from, date_to)
+    return render(
+        "insight/compare.html",
+        status=400 if errors else 200,
+        agreement=agreement,
+        comparison=comparison,
+        errors=errors,
+        date_from=date_from or request.args.get("date_from", ""),
+        date_to=date_to or request.args.get("date_to", ""),
+        switching=request.args.get("switch") == "1",
+        unit=agreement.chain.token_symbol,
+        title="Compare the methods",
+        kind="agreement",
+        subject=agreement,
+    )
