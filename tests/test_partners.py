@@ -70,7 +70,11 @@ def test_deactivate_and_reactivate(manager_client):
     manager_client.post(f"/partners/{partner.partner_id}/active", data={"active": "1"})
     db.session.refresh(partner)
     assert partner.is_active is True
-    actions = db.session.scalars(select(AuditLog.action).order_by(AuditLog.created_at)).all()
+    actions = db.session.scalars(
+        select(AuditLog.action)
+        .where(AuditLog.entity_type == "partner")
+        .order_by(AuditLog.created_at)
+    ).all()
     assert actions == ["create", "deactivate", "reactivate"]
 
 

@@ -115,6 +115,12 @@ def _load_user(user_id: str):
 
 def bad_input_message() -> str | None:
     """Why the request's text cannot be accepted (NUL byte, lone surrogate, huge page), or None."""
+    path_values = [v for v in (request.view_args or {}).values() if isinstance(v, str)]
+    if any(_FORBIDDEN_TEXT.search(v) for v in path_values):
+        return (
+            "The address holds a character that cannot be stored (a NUL byte or an "
+            "invalid character); remove it and try again."
+        )
     sources = [request.args]
     if request.method not in ("GET", "HEAD", "OPTIONS"):
         sources.append(request.form)

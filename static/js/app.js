@@ -33,4 +33,14 @@
     var focus = target.querySelector("[data-autofocus]");
     if (focus) focus.focus();
   });
+
+  // Enter in a field marked data-enter-event sends it an "enter" event that its hx-trigger
+  // listens for: the policy forbids htmx's evaluated trigger filters (keyup[key=='Enter']).
+  document.addEventListener("keydown", function (event) {
+    if (event.key !== "Enter" || !event.target.closest) return;
+    var field = event.target.closest("[data-enter-event]");
+    if (!field || !window.htmx) return;
+    event.preventDefault();
+    window.htmx.trigger(field, "enter");
+  });
 })();

@@ -62,3 +62,5 @@ def test_main_pages_raise_no_csp_violation(manager_page, live_server, live_app):
     page.wait_for_load_state("networkidle")
     assert page.evaluate("window.__violations") == []
     assert not [text for text in console if "Content Security Policy" in text], console
+    # htmx refuses to evaluate code under this policy: no markup may ask it to (trigger filters).
+    assert not [text for text in console if "evalDisallowed" in text], console
