@@ -12,6 +12,7 @@ import pytest
 from flask import g
 from flask.testing import FlaskClient
 from sqlalchemy import create_engine, text
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.engine import make_url
 
 from tests import factories
@@ -90,9 +91,19 @@ def worker_id(request):
 
 
 def _empty_all_tables():
+    """Empty every table. A browser test's live server may still be finishing a request on
+    its own connection (a download, a lazily loaded fragment); when the TRUNCATE and that
+    request deadlock, PostgreSQL cancels the TRUNCATE, so it is tried again."""
     names = ", ".join(f'"{t.name}"' for t in db.metadata.sorted_tables)
-    with db.engine.begin() as conn:
-        conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+    for attempt in range(10):
+        try:
+            with db.engine.begin() as conn:
+                conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+            return
+        except OperationalError:
+            if attempt == 9:
+                raise
+            time.sleep(0.5)
 
 
 @pytest.fixture

@@ -298,7 +298,7 @@ def test_edit_rule_rate_inline(manager_client, agreement):
     html = edit.get_data(as_text=True)
     assert html.startswith(f'<tr id="rule-{rule.rule_id}" class="editing" hx-target="this"')
     assert 'value="500"' in html
-    assert 'hx-trigger="keyup[key==&#39;Enter&#39;]"' in html  # Enter in the rate input saves
+    assert 'hx-trigger="enter"' in html and "data-enter-event" in html  # Enter saves
 
     saved = manager_client.post(url, data={"commission_rate_bps": "750"}, headers=HTMX)
     assert saved.status_code == 200
