@@ -12,8 +12,8 @@ import pytest
 from flask import g
 from flask.testing import FlaskClient
 from sqlalchemy import create_engine, text
-from sqlalchemy.exc import OperationalError
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
 
 from tests import factories
 from webapp import create_app
