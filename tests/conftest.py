@@ -7,6 +7,7 @@ emptied after each test, so tests may commit across real connections.
 
 import os
 import re
+import time
 
 import pytest
 from flask import g
