@@ -106,3 +106,12 @@ def test_overview_query_count_does_not_grow_with_partners(viewer_client, world):
     many = count_page()
     assert many == few, (few, many)
     assert many <= 8
+
+
+def test_without_a_window_the_overview_ends_the_month_after_the_latest_data(viewer_client, world):
+    # build_world's periods all start in January 2025: the next month to import is February,
+    # so the default view ends there rather than in an empty current month.
+    page = viewer_client.get("/").get_data(as_text=True)
+    months = re.findall(r'<th scope="col">([\d-]+)</th>', page)
+    assert months[-1] == "2025-02"
+    assert len(months) == 6

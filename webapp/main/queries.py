@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from functools import cached_property
 
-from sqlalchemy import exists, select
+from sqlalchemy import exists, func, select
 from sqlalchemy.orm import joinedload
 
 from webapp.extensions import db
@@ -119,6 +119,12 @@ def last_months(count: int, until: date) -> list[Month]:
             break
         first = (first - timedelta(days=1)).replace(day=1)
     return months[::-1]
+
+
+def latest_period_start() -> date | None:
+    """The UTC start date of the latest canonical period of any chain, or None."""
+    latest = db.session.scalar(select(func.max(CanonicalPeriod.start_time)))
+    return latest.date() if latest is not None else None
 
 
 def _day_start(day: date) -> datetime:

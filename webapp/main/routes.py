@@ -5,7 +5,7 @@ from datetime import UTC, date, datetime, timedelta
 from flask import request
 
 from webapp.main import bp
-from webapp.main.queries import last_months, month_overview
+from webapp.main.queries import last_months, latest_period_start, month_overview
 from webapp.web import render
 
 #: Months shown by default, and at most.
@@ -13,12 +13,17 @@ DEFAULT_MONTHS, MAX_MONTHS = 6, 24
 
 
 def _until() -> date:
-    """The last month shown: `?until=YYYY-MM`, else the current month."""
+    """The last month shown: `?until=YYYY-MM`; else the current month, or, when the data
+    stop earlier, the month after the latest period (the next one to import and close)."""
     raw = request.args.get("until", "")
     try:
         return date.fromisoformat(f"{raw}-01")
     except ValueError:
-        return datetime.now(UTC).date()
+        today = datetime.now(UTC).date()
+    latest = latest_period_start()
+    if latest is None or latest.year >= 9999:
+        return today
+    return min(today, (latest.replace(day=1) + timedelta(days=32)).replace(day=1))
 
 
 @bp.route("/")
