@@ -5,7 +5,7 @@ sums of what those services give, per token."""
 import uuid
 
 from flask_smorest import Blueprint
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from webapp.addresses import canonical_if_valid
@@ -22,7 +22,6 @@ from webapp.api.schemas import (
 from webapp.attribution import AttributionResult
 from webapp.commissions import service
 from webapp.commissions.service import CommissionError
-from webapp.db_types import decimal_sum
 from webapp.extensions import db
 from webapp.models import (
     CanonicalPeriod,
@@ -173,22 +172,6 @@ def _run_summary(run: CommissionRun) -> dict:
     }
 
 
-def _wallet_components(run: CommissionRun, address: str) -> list[dict]:
-    lines = service.run_lines(run).where(L.wallet_address == address).subquery()
-    rows = db.session.execute(
-        select(
-            lines.c.line_kind,
-            lines.c.revenue_component,
-            func.count(),
-            decimal_sum(lines.c.base_amount_native),
-            decimal_sum(lines.c.commission_amount_native),
-        )
-        .group_by(lines.c.line_kind, lines.c.revenue_component)
-        .order_by(lines.c.line_kind, lines.c.revenue_component)
-    ).all()
-    return _component_rows(rows)
-
-
 def _wallet_exclusions(run: CommissionRun, address: str) -> list[dict]:
     by_wallet = service.run_exclusions_by_wallet(run, address).where(X.wallet_address == address)
     return _exclusion_rows(
@@ -212,7 +195,7 @@ def _committed_sections(partner, date_from, date_to, wallet: str) -> list[dict]:
         agreement = run.agreement
         if wallet:
             address = canonical_if_valid(wallet, agreement.chain.address_format)
-            components = _wallet_components(run, address)
+            components = _component_rows(service.run_component_totals(run, address))
             exclusions = _wallet_exclusions(run, address)
         else:
             components = _component_rows(service.run_component_totals(run))

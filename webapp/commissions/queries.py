@@ -65,9 +65,13 @@ def run_lines(run: CommissionRun):
     )
 
 
-def run_component_totals(run: CommissionRun) -> list[tuple]:
-    """(line_kind, revenue_component, line count, base, commission) of the run's lines."""
-    lines = run_lines(run).subquery()
+def run_component_totals(run: CommissionRun, wallet_address: str | None = None) -> list[tuple]:
+    """(line_kind, revenue_component, line count, base, commission) of the run's lines, or
+    of one wallet's lines when `wallet_address` is given."""
+    stmt = run_lines(run)
+    if wallet_address is not None:
+        stmt = stmt.where(L.wallet_address == wallet_address)
+    lines = stmt.subquery()
     return db.session.execute(
         select(
             lines.c.line_kind,
