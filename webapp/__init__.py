@@ -1,11 +1,36 @@
 """Partner commissions: the application factory."""
 
+import importlib
 import os
 
 from flask import Flask
 
 from webapp.config import ConfigError, load_config
 from webapp.extensions import csrf, db, login_manager, migrate
+
+
+PAGE_AND_COMMAND_MODULES = (
+    "webapp.auth.routes",
+    "webapp.auth.cli",
+    "webapp.main.routes",
+    "webapp.partners.routes",
+    "webapp.partners.cli",
+    "webapp.chains.routes",
+    "webapp.chains.cli",
+    "webapp.wallets.routes",
+    "webapp.wallets.cli",
+    "webapp.agreements.routes",
+    "webapp.agreements.cli",
+    "webapp.imports.routes",
+    "webapp.imports.cli",
+    "webapp.commissions.routes",
+    "webapp.commissions.close_routes",
+    "webapp.commissions.downloads",
+    "webapp.commissions.cli",
+    "webapp.insight.routes",
+    "webapp.audit_views.routes",
+    "webapp.api.cli",
+)
 
 
 def create_app(test_config: dict | None = None) -> Flask:
@@ -43,6 +68,11 @@ def create_app(test_config: dict | None = None) -> Flask:
     from webapp.api import pages as api_pages
     from webapp.demo import seed_demo_command
     from webapp.web import init_web
+
+    # An area's package holds only its blueprint; importing these modules attaches its pages
+    # and its commands to it. Services never import them, so the import graph has no cycles.
+    for module in PAGE_AND_COMMAND_MODULES:
+        importlib.import_module(module)
 
     init_web(app)  # first, so that a signed-out request is sent to sign in before CSRF checks
     csrf.init_app(app)

@@ -50,5 +50,3 @@ def revoke(token_id):
     revoke_token(token, actor=current_user)
     return flash_and_redirect(f"Token {token.name!r} revoked.", "tokens.index")
 
-
-from webapp.api import cli  # noqa: E402,F401 - attach `flask tokens create|revoke` to bp

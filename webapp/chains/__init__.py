@@ -3,5 +3,3 @@
 from flask import Blueprint
 
 bp = Blueprint("chains", __name__, url_prefix="/chains", cli_group="chains")
-
-from webapp.chains import cli, routes  # noqa: E402,F401 - attach the pages and commands to bp

@@ -3,5 +3,3 @@
 from flask import Blueprint
 
 bp = Blueprint("insight", __name__, url_prefix="/insight")
-
-from webapp.insight import routes  # noqa: E402,F401

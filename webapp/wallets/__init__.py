@@ -3,5 +3,3 @@
 from flask import Blueprint
 
 bp = Blueprint("wallets", __name__, cli_group="wallets")
-
-from webapp.wallets import cli, routes  # noqa: E402,F401 - attach the pages and commands to bp
