@@ -8,7 +8,6 @@ from flask import Flask
 from webapp.config import ConfigError, load_config
 from webapp.extensions import csrf, db, login_manager, migrate
 
-
 PAGE_AND_COMMAND_MODULES = (
     "webapp.auth.routes",
     "webapp.auth.cli",

@@ -49,4 +49,3 @@ def revoke(token_id):
         abort(404)
     revoke_token(token, actor=current_user)
     return flash_and_redirect(f"Token {token.name!r} revoked.", "tokens.index")
-
