@@ -13,6 +13,7 @@ from webapp.commissions.service import EXPORT_HEADER, CommissionError
 from webapp.extensions import db
 from webapp.models import Agreement, CanonicalPeriod, Chain, CommissionExclusion, CommissionRun
 from webapp.money import MONEY, ZERO
+from webapp.storage import stream_on_own_connection
 from webapp.wallets.service import slugify
 from webapp.web import csv_download
 
@@ -40,17 +41,6 @@ SUMMARY_HEADER = (
     "base_amount_native",
     "commission_amount_native",
 )
-
-
-def _streamed(stmt) -> Iterator:
-    """The rows of `stmt` from a connection of their own, streamed in batches.
-
-    A served request removes its session when the view returns, before a streamed body is
-    sent: a cursor of that session would be gone. This connection lives as long as the
-    download does and goes back to the pool when the file is complete (or abandoned).
-    """
-    with db.engine.connect() as connection:
-        yield from connection.execution_options(stream_results=True, yield_per=10000).execute(stmt)
 
 
 def _range_or_400():
@@ -202,7 +192,7 @@ def run_lines_csv(run_id):
     )
 
     def rows():
-        for row in _streamed(stmt):
+        for row in stream_on_own_connection(db.session, stmt):
             row = row._mapping
             yield (
                 partner_name,
@@ -261,7 +251,7 @@ def run_exclusions_csv(run_id):
             reason,
             count,
             held,
-        ) in _streamed(stmt):
+        ) in stream_on_own_connection(db.session, stmt):
             yield (
                 partner_name,
                 name,

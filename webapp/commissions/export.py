@@ -20,6 +20,7 @@ from webapp.models import (
     Partner,
     PartnerCommissionLine,
 )
+from webapp.storage import stream_on_own_connection
 
 #: Column order of the commission export (DOMAIN.md).
 EXPORT_HEADER = (
@@ -120,7 +121,7 @@ def export_rows(partner: Partner, date_from: date, date_to: date) -> Iterator[tu
 
 
 def _rows(partner: Partner, stmt) -> Iterator[tuple]:
-    for row in db.session.execute(stmt.execution_options(yield_per=10000)):
+    for row in stream_on_own_connection(db.session, stmt):
         (name, chain_id, symbol, label, start, end, validator, component, wallet) = row[:9]
         base, rate, amount, kind, status = row[9:]
         yield (

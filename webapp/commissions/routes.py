@@ -130,7 +130,8 @@ def export():
     name = (
         f"commissions-{slugify(partner.name)}-{date_from.isoformat()}-to-{date_to.isoformat()}.csv"
     )
-    # The lines stream out of the database while the response is sent, inside the request.
+    # The lines stream out of the database while the response is sent, after the view has
+    # returned: from a connection of their own, as the request's session is gone by then.
     return csv_download(EXPORT_HEADER, service.export_rows(partner, date_from, date_to), name)
 
 

@@ -14,7 +14,7 @@ from webapp.storage.bulk import (
 )
 from webapp.storage.lineage import describe_payload, earlier_payload, new_payload, payload_names
 from webapp.storage.providers import find_provider, provider_named
-from webapp.storage.reads import in_batches, stream_rows
+from webapp.storage.reads import in_batches, stream_on_own_connection, stream_rows
 from webapp.storage.uploads import Upload, UploadMissing, UploadNotYours, UploadStore
 
 __all__ = [
@@ -36,6 +36,7 @@ __all__ = [
     "payload_names",
     "provider_named",
     "refresh_statistics",
+    "stream_on_own_connection",
     "stream_rows",
     "violates",
 ]

@@ -44,3 +44,14 @@ def stream_rows(session: Session, stmt) -> Iterator[tuple]:
         cursor.execute(str(compiled), compiled.params)
         while rows := cursor.fetchmany(STREAM_BATCH):
             yield from rows
+
+
+def stream_on_own_connection(session: Session, stmt) -> Iterator:
+    """The rows of `stmt` from a connection of their own, streamed in batches.
+
+    A served request removes its session when the view returns, before a streamed body is
+    sent: a cursor of that session would be gone. This connection lives as long as the
+    download does and goes back to the pool when the file is complete (or abandoned).
+    """
+    with session.get_bind().connect() as connection:
+        yield from connection.execution_options(stream_results=True, yield_per=10000).execute(stmt)
