@@ -22,7 +22,7 @@ from werkzeug.serving import make_server
 from tests import factories
 from tests.test_threads import _sign_in
 from webapp.extensions import db
-from webapp.models import CommissionRun, CommissionRunPeriod, PartnerCommissionLine
+from webapp.models import AuditLog, CommissionRun, CommissionRunPeriod, PartnerCommissionLine
 from webapp.vocab import LineKind, Method, RunStatus
 
 #: More lines than one fetch of a streamed download (10,000 rows), so the file needs several.
@@ -122,3 +122,27 @@ def test_summary_counts_every_line(committed, download):
     rows = download(f"/commissions/summary.csv?{_range(partner)}")
     sums = [(int(row[6]), Decimal(row[7]), Decimal(row[8])) for row in rows[1:]]
     assert sums == [(LINES, total * 20, total)]
+
+
+def test_audit_history_sends_every_entry(app, download):
+    """More entries than one fetch of the history file (2,000), each with one changed field."""
+    count = 2_150
+    db.session.execute(
+        insert(AuditLog),
+        [
+            {
+                "audit_id": uuid.uuid4(),
+                "action": "wallet.update",
+                "entity_type": "wallet",
+                "entity_id": f"w-{n:05d}",
+                "before": '{"note": "old"}',
+                "after": f'{{"note": "{n}"}}',
+                "created_at": factories.utc(2025, 1, 1),
+            }
+            for n in range(count)
+        ],
+    )
+    db.session.commit()
+    rows = download("/audit/history.csv?entity_type=wallet")
+    assert len(rows) - 1 == count
+    assert sorted(int(row[-1]) for row in rows[1:]) == list(range(count))

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 
 from sqlalchemy import and_, or_, select
+from sqlalchemy.orm import Session
 
 from webapp.extensions import db
 from webapp.models import AuditLog, User
@@ -213,9 +214,16 @@ CSV_HEADER = ("when_utc", "user", "action", "entity_type", "entity_id", "field",
 
 
 def csv_rows(filters: AuditFilters) -> Iterator[tuple]:
-    """One row per changed field of every matching entry (one row for an entry with none)."""
+    """One row per changed field of every matching entry (one row for an entry with none),
+    read through a session of its own: a served download is sent after the request's
+    session is gone, and a streamed read on it would stop after its first batch."""
     stmt = _filtered(filters).execution_options(yield_per=2000)
-    for log, email in db.session.execute(stmt):
+    with Session(db.engine) as session:
+        yield from _csv_rows(session.execute(stmt))
+
+
+def _csv_rows(entries) -> Iterator[tuple]:
+    for log, email in entries:
         entry = _entry(log, email)
         head = (
             entry.created_at.isoformat(),

@@ -1,17 +1,15 @@
 """The audit history page, its next pages for htmx, and its CSV download."""
 
-import itertools
 import uuid
 from contextlib import suppress
 
-from flask import Response, request, stream_with_context, url_for
+from flask import request, url_for
 from sqlalchemy import select
 
 from webapp.audit_views import bp, queries
-from webapp.csvio import iter_csv
 from webapp.extensions import db
 from webapp.models import Agreement, CommissionRun, Partner, PartnerWallet
-from webapp.web import download_headers, render
+from webapp.web import csv_download, render
 
 #: Where an entry's entity lives on screen: endpoint and the name of its id argument.
 ENTITY_PAGES = {
@@ -107,12 +105,4 @@ def export():
     filters = queries.AuditFilters.from_args(request.args)
     if filters.errors:
         return history()
-    rows = iter(queries.csv_rows(filters))
-    # The first row is read before the answer starts: a failing query gives an error page.
-    first = list(itertools.islice(rows, 1))
-    body = itertools.chain(("\ufeff",), iter_csv(queries.CSV_HEADER, itertools.chain(first, rows)))
-    return Response(
-        stream_with_context(body),
-        mimetype="text/csv",
-        headers=download_headers("audit-history.csv"),
-    )
+    return csv_download(queries.CSV_HEADER, queries.csv_rows(filters), "audit-history.csv")
