@@ -206,6 +206,11 @@ class AttributionResult:
         return [ExclusionTotal(r, *sums[r]) for r in REASONS if r in sums]
 
     @property
+    def line_count(self) -> int:
+        """How many lines."""
+        return len(self.lines)
+
+    @property
     def total_base_native(self) -> Decimal:
         """The sum of the lines' base amounts."""
         return money_sum(t.base_amount_native for t in self._component_totals)

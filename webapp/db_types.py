@@ -5,11 +5,12 @@ affinity turns values into floats), so there the same column holds the canonical
 text, and sums go through a `decimal_sum` aggregate registered on every SQLite connection.
 """
 
+import hashlib
 import sqlite3
 from datetime import UTC, datetime
 from decimal import Decimal
 
-from sqlalchemy import NUMERIC, DateTime, String, event
+from sqlalchemy import NUMERIC, BigInteger, DateTime, String, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import GenericFunction
@@ -93,6 +94,32 @@ def _compile_decimal_sum_sqlite(element, compiler, **kw):
     return f"decimal_sum({compiler.process(element.clauses, **kw)})"
 
 
+class row_digest(GenericFunction):  # noqa: N801 - SQL function names are lower case
+    """A hash of a text value as an integer, so that a SUM of them digests a set of rows in
+    any order: PostgreSQL's 64-bit `hashtextextended`; on SQLite a 32-bit BLAKE2b (a sum
+    of a million stays within SQLite's 64-bit integers)."""
+
+    type = BigInteger()
+    inherit_cache = True
+
+
+@compiles(row_digest)
+def _compile_row_digest(element, compiler, **kw):
+    return f"hashtextextended({compiler.process(element.clauses, **kw)}, 0)"
+
+
+@compiles(row_digest, "sqlite")
+def _compile_row_digest_sqlite(element, compiler, **kw):
+    return f"row_digest({compiler.process(element.clauses, **kw)})"
+
+
+def _row_digest_sqlite(value) -> int | None:
+    if value is None:
+        return None
+    digest = hashlib.blake2b(str(value).encode(), digest_size=4).digest()
+    return int.from_bytes(digest, "big", signed=True)
+
+
 class _DecimalSum:
     """SQLite aggregate: exact sum of decimal text, returned as decimal text."""
 
@@ -113,6 +140,7 @@ class _DecimalSum:
 def _sqlite_on_connect(dbapi_connection, connection_record):
     if isinstance(dbapi_connection, sqlite3.Connection):
         dbapi_connection.create_aggregate("decimal_sum", 1, _DecimalSum)
+        dbapi_connection.create_function("row_digest", 1, _row_digest_sqlite, deterministic=True)
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()

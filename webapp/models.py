@@ -641,6 +641,9 @@ class CommissionRunPeriod(db.Model):
     lines_digest: Mapped[str] = mapped_column(
         String(64), nullable=False, default="", server_default=text("''")
     )
+    #: SHA-256 of what the pair's result depends on when it was committed
+    #: (`commissions.fingerprints`); equal means a new commit has nothing to compute.
+    inputs_digest: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
     __table_args__ = (Index("idx_commission_run_periods_run", "run_id"),)
 

@@ -36,8 +36,13 @@ def _describe(outcome) -> list[str]:
     method = result.method.replace("_", " ")
     text = [
         f"agreement {agreement.name} ({agreement.chain_id}, {symbol}, {method}): "
-        f"{len(result.periods)} period(s), {len(result.lines)} line(s)"
+        f"{len(result.periods)} period(s), {result.line_count} line(s)"
         + (f", run {outcome.run.run_id}" if outcome.run else "")
+        + (
+            " (unchanged: every input as that run was computed from; nothing written)"
+            if outcome.unchanged
+            else ""
+        )
     ]
     for total in result.component_totals():
         text.append(
@@ -46,7 +51,7 @@ def _describe(outcome) -> list[str]:
             f"commission {format_amount(total.commission_amount_native)} {symbol}"
         )
     text.append(
-        f"  {'total':<10} lines {len(result.lines):>8}  "
+        f"  {'total':<10} lines {result.line_count:>8}  "
         f"base {format_amount(result.total_base_native)} {symbol}  "
         f"commission {format_amount(result.total_commission_native)} {symbol}"
     )

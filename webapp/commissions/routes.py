@@ -103,13 +103,19 @@ def commit():
         form.date_to.errors.append(str(exc))
         return _review(form, 400)
     runs = len(computation.outcomes)
-    lines = sum(len(o.result.lines) for o in computation.outcomes)
+    lines = sum(o.result.line_count for o in computation.outcomes)
+    standing = sum(1 for o in computation.outcomes if o.unchanged)
     message = (
         f"Committed {runs} run(s) for {partner.name}, {date_from.isoformat()} to "
-        f"{date_to.isoformat()}: {lines} line(s)."
+        f"{date_to.isoformat()}: {lines:,} line(s)."
         if runs
         else f"{partner.name} has no agreement in effect in that range: nothing committed."
     )
+    if standing:
+        message += (
+            f" {standing} of them found every input unchanged: the committed run stands, "
+            "nothing was written."
+        )
     return flash_and_redirect(
         message,
         "commissions.index",

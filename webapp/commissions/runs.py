@@ -19,13 +19,21 @@ from decimal import Decimal
 from itertools import groupby
 from operator import attrgetter, itemgetter
 
-from sqlalchemy import delete, exists, insert, or_, select, update
+from sqlalchemy import delete, exists, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from webapp import audit
 from webapp.agreements.service import agreements_of_partner
-from webapp.attribution import AttributionResult, Period
-from webapp.commissions.inputs import compute_agreement, next_day_start, period_uuid, scope_of
+from webapp.attribution import AttributionResult, ComponentTotal, ExclusionTotal, Period
+from webapp.commissions.fingerprints import fingerprint
+from webapp.commissions.inputs import (
+    compute_agreement,
+    next_day_start,
+    period_uuid,
+    scope_of,
+    terms_of,
+)
+from webapp.db_types import decimal_sum
 from webapp.extensions import db
 from webapp.models import (
     Agreement,
@@ -45,6 +53,7 @@ from webapp.models import (
 )
 from webapp.money import MONEY, ZERO, money_sum
 from webapp.storage import bulk_writer, lock_keys
+from webapp.vocab import REASONS
 
 
 class CommissionError(ValueError):
@@ -66,14 +75,83 @@ class TokenTotal:
 
 
 @dataclass
+class StoredResult:
+    """The figures of a run whose result was carried over unchanged (see `_carry_run`): what
+    an AttributionResult offers, read from the database (the run's totals at once, the
+    breakdowns when asked) instead of computed again."""
+
+    run: CommissionRun
+    periods: list[Period]
+
+    @property
+    def method(self) -> str:
+        return self.run.method
+
+    @property
+    def line_count(self) -> int:
+        return self.run.line_count
+
+    @property
+    def total_base_native(self) -> Decimal:
+        return self.run.total_base_native
+
+    @property
+    def total_commission_native(self) -> Decimal:
+        return self.run.total_commission_native
+
+    @property
+    def excluded_amount_native(self) -> Decimal:
+        return self.run.excluded_amount_native
+
+    def _pairs(self, model):
+        return (model.agreement_id == self.run.agreement_id) & model.period_id.in_(
+            [period_uuid(p.period_id) for p in self.periods]
+        )
+
+    def component_totals(self) -> list[ComponentTotal]:
+        """Line count, base and commission per revenue component, by component name."""
+        L = PartnerCommissionLine
+        rows = db.session.execute(
+            select(
+                L.revenue_component,
+                func.count(),
+                decimal_sum(L.base_amount_native),
+                decimal_sum(L.commission_amount_native),
+            )
+            .where(self._pairs(L), L.line_kind == LineKind.COMMISSION.value)
+            .group_by(L.revenue_component)
+        ).all()
+        return sorted(
+            (ComponentTotal(str(c), n, base, commission) for c, n, base, commission in rows),
+            key=attrgetter("revenue_component"),
+        )
+
+    def exclusion_totals(self) -> list[ExclusionTotal]:
+        """Count and held-back amount per exclusion reason, in the order they are checked."""
+        X = CommissionExclusion
+        rows = db.session.execute(
+            select(X.reason, func.sum(X.exclusion_count), decimal_sum(X.held_back_amount_native))
+            .where(self._pairs(X))
+            .group_by(X.reason)
+        ).all()
+        found = {str(reason): ExclusionTotal(str(reason), int(n), held) for reason, n, held in rows}
+        return [found[r] for r in REASONS if r in found]
+
+
+@dataclass
 class AgreementOutcome:
-    """One agreement's result, and the run it was committed as (None for a preview)."""
+    """One agreement's result, and the run it was committed as (None for a preview).
+
+    `unchanged`: the commit found every input as the earlier run was computed from, so it
+    carried that run's result over without computing it; `result` is then the stored
+    figures."""
 
     agreement: Agreement
-    result: AttributionResult
+    result: AttributionResult | StoredResult
     run: CommissionRun | None = None
     periods_without_data: list[Period] = field(default_factory=list)
     adjustments: list = field(default_factory=list)
+    unchanged: bool = False
 
     @property
     def token_symbol(self) -> str:
@@ -107,7 +185,7 @@ class Computation:
                 chain.token_symbol, TokenTotal(chain.token_symbol, chain.chain_id)
             )
             result = outcome.result
-            total.line_count += len(result.lines)
+            total.line_count += result.line_count
             total.base_amount_native = add(total.base_amount_native, result.total_base_native)
             total.commission_amount_native = add(
                 total.commission_amount_native, result.total_commission_native
@@ -225,11 +303,21 @@ def commit(
             scope = scopes[agreement.agreement_id]
             if not scope:
                 continue
-            computed = compute_agreement(agreement, date_from, date_to, scope)
-            run = _store_run(agreement, computed, date_from, date_to, user)
-            outcome = AgreementOutcome(
-                agreement, computed.result, run, computed.periods_without_data
+            prints = fingerprint(
+                agreement.partner_id, agreement.chain_id, terms_of(agreement), scope
             )
+            earlier = None if true_up else _unchanged_run(agreement, scope, prints)
+            if earlier is not None:
+                run = _carry_run(agreement, earlier, date_from, date_to, user)
+                outcome = AgreementOutcome(
+                    agreement, StoredResult(run, scope), run, prints.without_data, unchanged=True
+                )
+            else:
+                computed = compute_agreement(agreement, date_from, date_to, scope)
+                run = _store_run(agreement, computed, date_from, date_to, user, prints.digests)
+                outcome = AgreementOutcome(
+                    agreement, computed.result, run, computed.periods_without_data
+                )
             computation.outcomes.append(outcome)
             computation.warnings.extend(_warnings(outcome))
         if differences:
@@ -307,7 +395,60 @@ def _digest(lines: list, exclusions: list) -> str:
     return digest.hexdigest()
 
 
-def _store_run(agreement, computed, date_from, date_to, user) -> CommissionRun:
+def _unchanged_run(agreement, scope, prints) -> CommissionRun | None:
+    """The committed run holding exactly the pairs of `scope`, each computed from inputs
+    with the digest `prints` gives them now (so its result would come out the same); None
+    when anything differs."""
+    RP = CommissionRunPeriod
+    held = db.session.execute(
+        select(RP.period_id, RP.run_id, RP.inputs_digest).where(
+            RP.agreement_id == agreement.agreement_id,
+            RP.period_id.in_([period_uuid(p.period_id) for p in scope]),
+        )
+    ).all()
+    if len(held) != len(scope) or len({run_id for _, run_id, _ in held}) != 1:
+        return None
+    if any(prints.digests.get(str(period_uuid(p))) != digest for p, _, digest in held):
+        return None
+    run = db.session.get(CommissionRun, held[0].run_id)
+    if run.status != RunStatus.COMMITTED.value or run.period_count != len(scope):
+        return None
+    return run
+
+
+def _carry_run(agreement, earlier: CommissionRun, date_from, date_to, user) -> CommissionRun:
+    """A new committed run with the result of `earlier`, which it supersedes: the same
+    totals and lineage, its pairs taken over, its lines and exclusions left as they are (as a
+    recommit leaves every pair whose result did not change)."""
+    run = CommissionRun(
+        run_id=uuid.uuid4(),
+        partner_id=agreement.partner_id,
+        agreement_id=agreement.agreement_id,
+        date_from=date_from,
+        date_to=date_to,
+        method=earlier.method,
+        status=RunStatus.COMMITTED.value,
+        period_count=earlier.period_count,
+        line_count=earlier.line_count,
+        total_base_native=earlier.total_base_native,
+        total_commission_native=earlier.total_commission_native,
+        excluded_amount_native=earlier.excluded_amount_native,
+        input_payload_ids=earlier.input_payload_ids,
+        created_by_user_id=_actor_id(user),
+        created_at=utcnow(),
+    )
+    db.session.add(run)
+    db.session.flush()
+    _event(
+        run, "commit", None, user, date_from=date_from, date_to=date_to, result_of=earlier.run_id
+    )
+    RP = CommissionRunPeriod
+    db.session.execute(update(RP).where(RP.run_id == earlier.run_id).values(run_id=run.run_id))
+    _supersede_runs_left_empty(agreement, run, user)
+    return run
+
+
+def _store_run(agreement, computed, date_from, date_to, user, inputs_digests) -> CommissionRun:
     result = computed.result
     run = CommissionRun(
         run_id=uuid.uuid4(),
@@ -390,6 +531,7 @@ def _store_run(agreement, computed, date_from, date_to, user) -> CommissionRun:
                 "period_id": period_uuid(p.period_id),
                 "run_id": run.run_id,
                 "lines_digest": digests[p.period_id],
+                "inputs_digest": inputs_digests.get(str(period_uuid(p.period_id))),
             }
             for p in result.periods
         ],

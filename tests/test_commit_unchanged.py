@@ -1,0 +1,257 @@
+"""A commit whose inputs are all as the earlier run was computed from carries that run's
+result over without computing it: a new committed run with the same figures supersedes the
+earlier one, and no line or exclusion is written. Any change to what a period's result
+depends on makes the next commit compute again, and its run shows the change."""
+
+from datetime import date
+from decimal import Decimal as D
+
+import pytest
+from sqlalchemy import func, select
+
+from tests import factories
+from tests.test_commissions import V1, W_PAID, add_agreements, build_world, count
+from webapp.commissions import service
+from webapp.extensions import db
+from webapp.models import (
+    AgreementRule,
+    AuditLog,
+    CanonicalStakerRewardsDetail,
+    CanonicalValidatorRevenue,
+    CommissionExclusion,
+    CommissionRun,
+    CommissionRunPeriod,
+    PartnerCommissionLine,
+    PartnerWallet,
+)
+
+FIRST, LAST = date(2025, 1, 1), date(2025, 1, 3)
+
+
+@pytest.fixture
+def world(app):
+    world = build_world()
+    world.solana, world.ethereum = add_agreements(world.acme)
+    return world
+
+
+def _rows():
+    """Every stored line and exclusion, with its id: what a carried result must not touch."""
+    L, X = PartnerCommissionLine, CommissionExclusion
+    lines = db.session.execute(
+        select(L.line_id, L.run_id, L.period_id, L.wallet_address, L.commission_amount_native)
+    ).all()
+    exclusions = db.session.execute(select(X.exclusion_id, X.run_id, X.held_back_amount_native))
+    return set(lines), set(exclusions.all())
+
+
+def _run_of(computation, agreement):
+    return next(o for o in computation.outcomes if o.agreement == agreement)
+
+
+def test_a_commit_of_unchanged_inputs_carries_the_result_over(world):
+    first = service.commit(world.acme, FIRST, LAST)
+    before = _rows()
+    events = count(AuditLog)
+
+    second = service.commit(world.acme, FIRST, LAST)
+    db.session.expire_all()
+
+    assert _rows() == before  # nothing written, nothing deleted
+    for agreement in (world.solana, world.ethereum):
+        old, new = _run_of(first, agreement), _run_of(second, agreement)
+        assert new.unchanged and not old.unchanged
+        earlier = db.session.get(CommissionRun, old.run.run_id)
+        later = db.session.get(CommissionRun, new.run.run_id)
+        assert (earlier.status, earlier.superseded_by_run_id) == ("superseded", later.run_id)
+        assert later.status == "committed"
+        for column in (
+            "line_count",
+            "period_count",
+            "total_base_native",
+            "total_commission_native",
+            "excluded_amount_native",
+            "input_payload_ids",
+            "method",
+        ):
+            assert getattr(later, column) == getattr(earlier, column), column
+        # The new run holds every pair; the figures read back are the first commit's.
+        held = db.session.scalars(
+            select(CommissionRunPeriod.run_id).where(
+                CommissionRunPeriod.agreement_id == agreement.agreement_id
+            )
+        ).all()
+        assert set(held) == {later.run_id}
+        assert new.result.component_totals() == old.result.component_totals()
+        assert new.result.exclusion_totals() == old.result.exclusion_totals()
+    # The commit and the supersede of each agreement's run are on record.
+    assert count(AuditLog) == events + 4
+
+
+def test_the_command_line_says_the_result_was_carried_over(world, runner):
+    args = ["commissions", "compute", "Acme Wallet"]
+    args += ["--from", FIRST.isoformat(), "--to", LAST.isoformat(), "--commit"]
+    first = runner.invoke(args=args)
+    assert first.exit_code == 0, first.output
+    again = runner.invoke(args=args)
+    assert again.exit_code == 0, again.output
+    assert "unchanged" not in first.output
+    assert again.output.count("unchanged: every input as that run was computed from") == 2
+
+    def figures(output):  # the per-component, total and exclusion lines of each agreement
+        return [line for line in output.splitlines() if line.startswith("  ")]
+
+    # Read back from the database, they are what the first commit computed.
+    assert figures(again.output) == figures(first.output)
+    assert any("excluded:" in line for line in figures(first.output))
+
+
+def _reward(period, address=W_PAID, component="MEV"):
+    R = CanonicalStakerRewardsDetail
+    return db.session.scalars(
+        select(R).where(
+            R.period_id == period.period_id,
+            R.staker_address == address,
+            R.revenue_component == component,
+            R.validator_key == V1,
+        )
+    ).one()
+
+
+def _change_reward(world):
+    _reward(world.periods[1]).reward_amount_native = D("2.5")
+
+
+def _change_event(world):
+    # W_PAID leaves on 1 Jan at noon: not staked on 2 and 3 Jan.
+    factories.events(
+        world.sources["stake-events"],
+        world.periods[0],
+        [(V1, W_PAID, "UNSTAKE", "100", factories.utc(2025, 1, 1, 12))],
+    )
+
+
+def _change_wallet(world):
+    W = PartnerWallet
+    db.session.scalars(select(W).where(W.wallet_address == W_PAID)).one().introduced_date = date(
+        2025, 1, 3
+    )
+
+
+def _deactivate_wallet(world):
+    W = PartnerWallet
+    db.session.scalars(select(W).where(W.wallet_address == W_PAID)).one().is_active = False
+
+
+def _change_rule(world):
+    rule = db.session.scalars(
+        select(AgreementRule).where(
+            AgreementRule.agreement_id == world.solana.agreement_id,
+            AgreementRule.revenue_component == "MEV",
+        )
+    ).one()
+    rule.commission_rate_bps = 2000
+
+
+def _switch_method(world):
+    world.solana.wallet_attribution_enabled = False
+
+
+def _change_revenue(world):
+    V = CanonicalValidatorRevenue
+    row = db.session.scalars(select(V).where(V.revenue_component == "MEV")).one()
+    row.amount_native = D("4")
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        _change_reward,
+        _change_event,
+        _change_wallet,
+        _deactivate_wallet,
+        _change_rule,
+        _switch_method,
+        _change_revenue,
+    ],
+)
+def test_any_change_an_input_makes_the_next_commit_compute_again(world, change):
+    first = service.commit(world.acme, FIRST, LAST)
+    change(world)
+    db.session.commit()
+    # What the engine computes from the changed inputs, before the commit stores anything.
+    expected = {
+        o.agreement.agreement_id: (o.result.line_count, o.result.total_commission_native)
+        for o in service.preview(world.acme, FIRST, LAST).outcomes
+    }
+    second = service.commit(world.acme, FIRST, LAST)
+    db.session.expire_all()
+    changed = 0
+    for outcome in second.outcomes:
+        run = db.session.get(CommissionRun, outcome.run.run_id)
+        assert (run.line_count, run.total_commission_native) == expected[
+            outcome.agreement.agreement_id
+        ]
+        stored = db.session.scalar(
+            select(func.count()).where(
+                PartnerCommissionLine.agreement_id == outcome.agreement.agreement_id
+            )
+        )
+        assert stored == run.line_count
+        old = _run_of(first, outcome.agreement).run
+        if (old.line_count, old.total_commission_native) != (
+            run.line_count,
+            run.total_commission_native,
+        ):
+            changed += 1
+            assert not outcome.unchanged
+    assert changed == 1  # each change moves exactly one agreement's figures
+
+
+def test_a_true_up_never_takes_the_shortcut(world):
+    service.commit(world.acme, FIRST, LAST)
+    again = service.commit(world.acme, FIRST, LAST, true_up=True)
+    assert not any(o.unchanged for o in again.outcomes)
+
+
+def test_pairs_committed_before_digests_existed_are_computed_once_more(world):
+    service.commit(world.acme, FIRST, LAST)
+    db.session.execute(CommissionRunPeriod.__table__.update().values(inputs_digest=None))
+    db.session.commit()
+    again = service.commit(world.acme, FIRST, LAST)
+    assert not any(o.unchanged for o in again.outcomes)
+    third = service.commit(world.acme, FIRST, LAST)
+    assert all(o.unchanged for o in third.outcomes)
+
+
+def test_the_digest_of_each_input_kind_moves_with_it(world):
+    """Independent of the commit: the fingerprint of a period changes when one reward of
+    that period changes, and only that period's."""
+    from webapp.commissions.fingerprints import fingerprint
+    from webapp.commissions.inputs import scope_of, terms_of
+
+    agreement = world.solana
+    scope = scope_of(agreement, FIRST, LAST)
+
+    def prints():
+        return fingerprint(agreement.partner_id, "solana", terms_of(agreement), scope).digests
+
+    before = prints()
+    assert len(set(before.values())) == 3
+    _change_reward(world)
+    db.session.commit()
+    after = prints()
+    assert [before[k] == after[k] for k in before] == [True, False, True]
+
+
+def test_the_web_commit_says_so(manager_client, world):
+    data = {
+        "partner": str(world.acme.partner_id),
+        "date_from": FIRST.isoformat(),
+        "date_to": LAST.isoformat(),
+    }
+    manager_client.post("/commissions/commit", data=data)
+    page = manager_client.post("/commissions/commit", data=data, follow_redirects=True)
+    text = page.get_data(as_text=True)
+    assert "2 of them found every input unchanged" in text
+    assert count(CommissionRun) == 4
