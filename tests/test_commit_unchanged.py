@@ -3,6 +3,7 @@ result over without computing it: a new committed run with the same figures supe
 earlier one, and no line or exclusion is written. Any change to what a period's result
 depends on makes the next commit compute again, and its run shows the change."""
 
+import json
 from datetime import date
 from decimal import Decimal as D
 
@@ -255,3 +256,87 @@ def test_the_web_commit_says_so(manager_client, world):
     text = page.get_data(as_text=True)
     assert "2 of them found every input unchanged" in text
     assert count(CommissionRun) == 4
+
+
+def test_a_carried_run_shows_every_period_it_holds(world, manager_client):
+    """The rows of a carried run stay where the first commit wrote them; the run's drill-down,
+    wallet explanations and files read them through the pairs the run holds."""
+    from webapp.commissions import explain, insight
+
+    first = _run_of(service.commit(world.acme, FIRST, LAST), world.solana).run
+    second = _run_of(service.commit(world.acme, FIRST, LAST), world.solana).run
+    db.session.expire_all()
+    earlier = db.session.get(CommissionRun, first.run_id)
+    later = db.session.get(CommissionRun, second.run_id)
+
+    rows = insight.run_periods(later)
+    assert [r.label for r in rows] == ["701", "702", "703"]
+    assert sum(r.sums.line_count for r in rows) == later.line_count == 14
+    assert (
+        sum((r.sums.commission_amount_native for r in rows), D(0)) == later.total_commission_native
+    )
+    wallet = explain.explain_run(later, [(W_PAID, date(2024, 12, 1), True)])[0]
+    assert wallet.line_count == 6  # 3 days x MEV and REWARDS on V1 (never staked with V2)
+    held = insight.run_wallet_lines(later, world.periods[0].period_id, V1, "MEV", "", 50)[0]
+    assert W_PAID in {line.wallet_address for line in held}
+
+    files = {
+        kind: manager_client.get(f"/commissions/runs/{later.run_id}/{kind}.csv")
+        .get_data(as_text=True)
+        .splitlines()
+        for kind in ("lines", "exclusions")
+    }
+    assert len(files["lines"]) - 1 == 14
+    assert len(files["exclusions"]) - 1 == db.session.scalar(
+        select(func.count()).where(CommissionExclusion.agreement_id == world.solana.agreement_id)
+    )
+    # The superseded run holds no pair any more: its drill-down is empty.
+    assert insight.run_periods(earlier) == []
+
+
+def test_after_one_period_changed_only_that_period_is_computed(world, monkeypatch):
+    from webapp.commissions import inputs, runs
+
+    service.commit(world.acme, FIRST, LAST)
+    L = PartnerCommissionLine
+    kept_before = set(
+        db.session.scalars(select(L.line_id).where(L.period_id != world.periods[1].period_id))
+    )
+    _change_reward(world)
+    db.session.commit()
+    expected = {
+        o.agreement.agreement_id: o.result
+        for o in service.preview(world.acme, FIRST, LAST).outcomes
+    }
+
+    computed = []
+    real = runs.compute_agreement
+
+    def spy(agreement, date_from, date_to, scope=None):
+        computed.append((agreement.name, [p.label for p in scope]))
+        return real(agreement, date_from, date_to, scope)
+
+    monkeypatch.setattr(runs, "compute_agreement", spy)
+    second = service.commit(world.acme, FIRST, LAST)
+    db.session.expire_all()
+
+    assert computed == [("Acme SOL", ["702"])]  # the ETH agreement was carried over whole
+    for outcome in second.outcomes:
+        run = db.session.get(CommissionRun, outcome.run.run_id)
+        engine = expected[outcome.agreement.agreement_id]
+        assert (
+            run.line_count,
+            run.total_base_native,
+            run.total_commission_native,
+            run.excluded_amount_native,
+        ) == (
+            engine.line_count,
+            engine.total_base_native,
+            engine.total_commission_native,
+            engine.excluded_amount_native,
+        )
+        assert outcome.result.component_totals() == engine.component_totals()
+        assert outcome.result.exclusion_totals() == engine.exclusion_totals()
+        full = inputs.compute_agreement(outcome.agreement, FIRST, LAST)
+        assert json.loads(run.input_payload_ids) == full.lineage
+    assert kept_before <= set(db.session.scalars(select(L.line_id)))

@@ -236,7 +236,7 @@ def run_exclusions_csv(run_id):
         .join(P, P.period_id == X.period_id)
         .join(A, A.agreement_id == X.agreement_id)
         .join(C, C.chain_id == A.chain_id)
-        .where(X.run_id == run.run_id)
+        .where(queries.held_by(X, run))
         .order_by(P.start_time, X.wallet_address, X.validator_key, X.reason)
     )
 

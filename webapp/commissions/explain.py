@@ -23,7 +23,7 @@ from webapp.attribution import (
     ValidatorRevenue,
     Wallet,
 )
-from webapp.commissions import inputs
+from webapp.commissions import inputs, queries
 from webapp.extensions import db
 from webapp.models import (
     Agreement,
@@ -413,7 +413,7 @@ def explain_run(run, wallets: list) -> list[WalletExplanation]:
                 L.base_amount_native,
                 L.commission_rate_bps,
                 L.commission_amount_native,
-            ).where(L.run_id == run.run_id, L.wallet_address.in_(addresses))
+            ).where(queries.lines_of_run(run), L.wallet_address.in_(addresses))
         )
     ]
     exclusions = [
@@ -426,7 +426,7 @@ def explain_run(run, wallets: list) -> list[WalletExplanation]:
                 X.validator_key,
                 X.reason,
                 X.held_back_amount_native,
-            ).where(X.run_id == run.run_id, X.wallet_address.in_(addresses))
+            ).where(queries.held_by(X, run), X.wallet_address.in_(addresses))
         )
     ]
     scope = [p._replace(period_id=period_key(p.period_id)) for p in scope]

@@ -278,6 +278,50 @@ def load_inputs(
     return inputs
 
 
+def scope_lineage(agreement: Agreement, scope: list[Period]) -> dict[str, list[str]]:
+    """The payload ids per kind of input that computing `scope` reads, as
+    `AgreementInputs.lineage` gives them, without reading the rows themselves (one DISTINCT
+    query per kind): for a run that computes only some of its periods."""
+    period_ids = [period_uuid(p.period_id) for p in scope]
+    partner_id, chain_id = agreement.partner_id, agreement.chain_id
+    found = AgreementInputs(terms_of(agreement), scope)
+    found.payload_ids["periods"] = _period_payloads(period_ids)
+    if agreement.wallet_attribution_enabled:
+        R, E, W = CanonicalStakerRewardsDetail, CanonicalStakeEvent, PartnerWallet
+        found.payload_ids["staker_rewards"] = set(
+            db.session.scalars(
+                select(cast(R.source_payload_id, String))
+                .join(*_partner_wallet_join(R, partner_id))
+                .where(R.chain_id == chain_id, R.period_id.in_(period_ids))
+                .distinct()
+            )
+        )
+        last = scope[-1]
+        found.payload_ids["stake_events"] = set(
+            db.session.scalars(
+                select(cast(E.source_payload_id, String))
+                .join(*_partner_wallet_join(E, partner_id))
+                .where(
+                    E.chain_id == chain_id,
+                    E.event_timestamp < last.end_time,
+                    W.is_active.is_(True),
+                    W.introduced_date <= last.start_date,
+                )
+                .distinct()
+            )
+        )
+    else:
+        V = CanonicalValidatorRevenue
+        found.payload_ids["validator_revenue"] = set(
+            db.session.scalars(
+                select(cast(V.source_payload_id, String))
+                .where(V.chain_id == chain_id, V.period_id.in_(period_ids))
+                .distinct()
+            )
+        )
+    return found.lineage()
+
+
 def _period_payloads(period_ids: list) -> set[str]:
     P = CanonicalPeriod
     stmt = select(cast(P.source_payload_id, String)).where(

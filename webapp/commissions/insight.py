@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 
 from webapp import charts
 from webapp.attribution import REASONS, AttributionResult
-from webapp.commissions import explain
+from webapp.commissions import explain, queries
 from webapp.commissions.explain import period_key
 from webapp.db_types import decimal_sum
 from webapp.extensions import db
@@ -130,9 +130,8 @@ def run_periods(run: CommissionRun, period_id=None) -> list[PeriodRow]:
     """Per period of a run's stored lines and exclusions, in period order (two queries);
     only one period when `period_id` is given."""
     L, X, P = PartnerCommissionLine, CommissionExclusion, CanonicalPeriod
-    # The partner's and the agreement's own columns let the per-period indexes serve.
-    only_lines = [L.partner_id == run.partner_id]
-    only_held = [X.agreement_id == run.agreement_id]
+    only_lines = [queries.lines_of_run(run)]
+    only_held = [queries.held_by(X, run)]
     if period_id is not None:
         only_lines.append(L.period_id == period_id)
         only_held.append(X.period_id == period_id)
@@ -145,7 +144,7 @@ def run_periods(run: CommissionRun, period_id=None) -> list[PeriodRow]:
             decimal_sum(L.base_amount_native),
             decimal_sum(L.commission_amount_native),
         )
-        .where(L.run_id == run.run_id, *only_lines)
+        .where(*only_lines)
         .group_by(L.period_id, L.validator_key, L.revenue_component)
     ).all()
     held = db.session.execute(
@@ -155,7 +154,7 @@ def run_periods(run: CommissionRun, period_id=None) -> list[PeriodRow]:
             func.sum(X.exclusion_count),
             decimal_sum(X.held_back_amount_native),
         )
-        .where(X.run_id == run.run_id, *only_held)
+        .where(*only_held)
         .group_by(X.period_id, X.reason)
     ).all()
     period_ids = {row[0] for row in lines} | {row[0] for row in held}
@@ -251,8 +250,7 @@ def run_wallet_lines(
             L.commission_amount_native,
         )
         .where(
-            L.run_id == run.run_id,
-            L.partner_id == run.partner_id,
+            queries.lines_of_run(run),
             L.period_id == period_id,
             L.validator_key == validator,
             L.revenue_component == component,
@@ -262,8 +260,7 @@ def run_wallet_lines(
     held = (
         select(X.wallet_address, X.reason, X.held_back_amount_native)
         .where(
-            X.run_id == run.run_id,
-            X.agreement_id == run.agreement_id,
+            queries.held_by(X, run),
             X.period_id == period_id,
             X.validator_key == validator,
         )

@@ -40,10 +40,21 @@ def recent_runs(partner_id=None, limit: int = PARTNER_PAGE_RUNS) -> list[Commiss
     return list(db.session.scalars(stmt.limit(limit)))
 
 
-def _held(model, run: CommissionRun):
-    """Condition: rows of `model` in a pair the run holds (its lines are current there)."""
+def held_by(model, run: CommissionRun):
+    """Condition: rows of `model` (lines or exclusions) in a pair the run holds, where they
+    are current (a recommit leaves the rows of a pair whose result did not change under
+    the run that wrote them)."""
     pairs = select(RP.period_id).where(RP.run_id == run.run_id)
     return (model.agreement_id == run.agreement_id) & model.period_id.in_(pairs)
+
+
+def lines_of_run(run: CommissionRun):
+    """Condition: the run's lines: the commission lines of its pairs and the adjustments it
+    carries."""
+    return or_(
+        held_by(L, run) & (L.line_kind == LineKind.COMMISSION.value),
+        (L.run_id == run.run_id) & (L.line_kind == LineKind.ADJUSTMENT.value),
+    )
 
 
 def run_lines(run: CommissionRun):
@@ -54,12 +65,7 @@ def run_lines(run: CommissionRun):
     return (
         select(L)
         .join(P, P.period_id == L.period_id)
-        .where(
-            or_(
-                _held(L, run) & (L.line_kind == LineKind.COMMISSION.value),
-                (L.run_id == run.run_id) & (L.line_kind == LineKind.ADJUSTMENT.value),
-            )
-        )
+        .where(lines_of_run(run))
         .order_by(L.line_kind.desc(), P.start_time, L.validator_key, L.revenue_component)
         .order_by(L.wallet_address)
     )
@@ -89,7 +95,7 @@ def run_exclusion_reasons(run: CommissionRun) -> list[tuple]:
     """(reason, count of reward rows, held back) of the exclusions of the run's pairs."""
     return db.session.execute(
         select(X.reason, func.sum(X.exclusion_count), decimal_sum(X.held_back_amount_native))
-        .where(_held(X, run))
+        .where(held_by(X, run))
         .group_by(X.reason)
     ).all()
 
@@ -103,7 +109,7 @@ def run_exclusions_by_wallet(run: CommissionRun, wallet_filter: str = ""):
             func.sum(X.exclusion_count),
             decimal_sum(X.held_back_amount_native),
         )
-        .where(_held(X, run), X.wallet_address.is_not(None))
+        .where(held_by(X, run), X.wallet_address.is_not(None))
         .group_by(X.wallet_address, X.reason)
         .order_by(X.wallet_address, X.reason)
     )
@@ -120,7 +126,7 @@ def run_wallet_line_counts(run: CommissionRun, addresses) -> dict[str, int]:
         db.session.execute(
             select(L.wallet_address, func.count())
             .where(
-                _held(L, run),
+                held_by(L, run),
                 L.line_kind == LineKind.COMMISSION.value,
                 L.wallet_address.in_(list(addresses)),
             )

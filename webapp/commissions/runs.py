@@ -30,6 +30,7 @@ from webapp.commissions.inputs import (
     compute_agreement,
     next_day_start,
     period_uuid,
+    scope_lineage,
     scope_of,
     terms_of,
 )
@@ -313,11 +314,18 @@ def commit(
                     agreement, StoredResult(run, scope), run, prints.without_data, unchanged=True
                 )
             else:
-                computed = compute_agreement(agreement, date_from, date_to, scope)
-                run = _store_run(agreement, computed, date_from, date_to, user, prints.digests)
-                outcome = AgreementOutcome(
-                    agreement, computed.result, run, computed.periods_without_data
+                kept = [] if true_up else _kept_periods(agreement, scope, prints)
+                fresh = [p for p in scope if p not in kept]
+                computed = (
+                    compute_agreement(agreement, date_from, date_to, fresh) if fresh else None
                 )
+                run = _store_run(agreement, scope, computed, kept, date_from, date_to, user, prints)
+                if kept:
+                    result = StoredResult(run, scope)
+                    empty = prints.without_data
+                else:
+                    result, empty = computed.result, computed.periods_without_data
+                outcome = AgreementOutcome(agreement, result, run, empty)
             computation.outcomes.append(outcome)
             computation.warnings.extend(_warnings(outcome))
         if differences:
@@ -416,6 +424,51 @@ def _unchanged_run(agreement, scope, prints) -> CommissionRun | None:
     return run
 
 
+def _kept_periods(agreement, scope, prints) -> list[Period]:
+    """The periods of `scope` whose pair a committed run holds, computed from inputs with
+    the digests `prints` gives them now: their result would come out the same, so their
+    rows stay as they are and only the other periods are computed."""
+    RP, R = CommissionRunPeriod, CommissionRun
+    held = db.session.execute(
+        select(RP.period_id, RP.inputs_digest)
+        .join(R, R.run_id == RP.run_id)
+        .where(
+            RP.agreement_id == agreement.agreement_id,
+            RP.period_id.in_([period_uuid(p.period_id) for p in scope]),
+            R.status == RunStatus.COMMITTED.value,
+        )
+    ).all()
+    same = {
+        str(period_uuid(period_id))
+        for period_id, digest in held
+        if digest is not None and prints.digests.get(str(period_uuid(period_id))) == digest
+    }
+    return [p for p in scope if str(period_uuid(p.period_id)) in same]
+
+
+def _kept_sums(agreement, kept: list[Period]) -> tuple[int, Decimal, Decimal, Decimal]:
+    """Lines, base, commission and held back of the rows stored in the `kept` pairs."""
+    L, X = PartnerCommissionLine, CommissionExclusion
+    ids = [period_uuid(p.period_id) for p in kept]
+    count, base, commission = db.session.execute(
+        select(
+            func.count(),
+            decimal_sum(L.base_amount_native),
+            decimal_sum(L.commission_amount_native),
+        ).where(
+            L.agreement_id == agreement.agreement_id,
+            L.period_id.in_(ids),
+            L.line_kind == LineKind.COMMISSION.value,
+        )
+    ).one()
+    held = db.session.scalar(
+        select(decimal_sum(X.held_back_amount_native)).where(
+            X.agreement_id == agreement.agreement_id, X.period_id.in_(ids)
+        )
+    )
+    return count, base or ZERO, commission or ZERO, held or ZERO
+
+
 def _carry_run(agreement, earlier: CommissionRun, date_from, date_to, user) -> CommissionRun:
     """A new committed run with the result of `earlier`, which it supersedes: the same
     totals and lineage, its pairs taken over, its lines and exclusions left as they are (as a
@@ -448,8 +501,19 @@ def _carry_run(agreement, earlier: CommissionRun, date_from, date_to, user) -> C
     return run
 
 
-def _store_run(agreement, computed, date_from, date_to, user, inputs_digests) -> CommissionRun:
-    result = computed.result
+def _store_run(agreement, scope, computed, kept, date_from, date_to, user, prints) -> CommissionRun:
+    """A new committed run over `scope`: the computed periods' lines and exclusions written
+    where their result changed, the `kept` periods' rows left as stored; the run takes over
+    every pair."""
+    if computed is None:
+        result = AttributionResult(agreement.agreement_id, terms_of(agreement).method, [], [], [])
+        lineage = scope_lineage(agreement, scope)
+    else:
+        result = computed.result
+        lineage = scope_lineage(agreement, scope) if kept else computed.lineage
+    lines_kept, base_kept, commission_kept, held_kept = (
+        _kept_sums(agreement, kept) if kept else (0, ZERO, ZERO, ZERO)
+    )
     run = CommissionRun(
         run_id=uuid.uuid4(),
         partner_id=agreement.partner_id,
@@ -458,18 +522,29 @@ def _store_run(agreement, computed, date_from, date_to, user, inputs_digests) ->
         date_to=date_to,
         method=result.method,
         status=RunStatus.COMMITTED.value,
-        period_count=len(result.periods),
-        line_count=len(result.lines),
-        total_base_native=result.total_base_native,
-        total_commission_native=result.total_commission_native,
-        excluded_amount_native=result.excluded_amount_native,
-        input_payload_ids=json.dumps(computed.lineage, sort_keys=True),
+        period_count=len(scope),
+        line_count=len(result.lines) + lines_kept,
+        total_base_native=MONEY.add(result.total_base_native, base_kept),
+        total_commission_native=MONEY.add(result.total_commission_native, commission_kept),
+        excluded_amount_native=MONEY.add(result.excluded_amount_native, held_kept),
+        input_payload_ids=json.dumps(lineage, sort_keys=True),
         created_by_user_id=_actor_id(user),
         created_at=utcnow(),
     )
     db.session.add(run)
     db.session.flush()
     _event(run, "commit", None, user, date_from=date_from, date_to=date_to)
+    RP = CommissionRunPeriod
+    if kept:
+        db.session.execute(
+            update(RP)
+            .where(
+                RP.agreement_id == agreement.agreement_id,
+                RP.period_id.in_([period_uuid(p.period_id) for p in kept]),
+            )
+            .values(run_id=run.run_id)
+        )
+    inputs_digests = prints.digests
 
     lines = _by_period(result.lines)
     exclusions = _by_period(result.exclusions)
@@ -478,7 +553,6 @@ def _store_run(agreement, computed, date_from, date_to, user, inputs_digests) ->
         for p in result.periods
     }
 
-    RP = CommissionRunPeriod
     held = dict(
         db.session.execute(
             select(RP.period_id, RP.lines_digest).where(
@@ -523,6 +597,9 @@ def _store_run(agreement, computed, date_from, date_to, user, inputs_digests) ->
                 RP.agreement_id == agreement.agreement_id, RP.period_id.in_(list(held))
             )
         )
+    if not result.periods:
+        _supersede_runs_left_empty(agreement, run, user)
+        return run
     db.session.execute(
         insert(RP),
         [
