@@ -229,6 +229,33 @@ class AttributionResult:
         """Line count, base and commission per revenue component, by component name."""
         return list(self._component_totals)
 
+    def slice_sums(self) -> dict[tuple, list]:
+        """(period id, validator, component) -> [lines, base, commission]."""
+        add = MONEY.add
+        sums: dict[tuple, list] = {}
+        for line in self.lines:
+            key = (line.period_id, line.validator_key, line.revenue_component)
+            entry = sums.get(key)
+            if entry is None:
+                entry = sums[key] = [0, ZERO, ZERO]
+            entry[0] += 1
+            entry[1] = add(entry[1], line.base_amount_native)
+            entry[2] = add(entry[2], line.commission_amount_native)
+        return sums
+
+    def held_sums(self) -> dict[tuple, list]:
+        """(period id, reason) -> [exclusions, held back]."""
+        add = MONEY.add
+        sums: dict[tuple, list] = {}
+        for ex in self.exclusions:
+            key = (ex.period_id, ex.reason)
+            entry = sums.get(key)
+            if entry is None:
+                entry = sums[key] = [0, ZERO]
+            entry[0] += 1
+            entry[1] = add(entry[1], ex.held_back_amount_native)
+        return sums
+
     def exclusion_totals(self) -> list[ExclusionTotal]:
         """Count and held-back amount per exclusion reason, in the order they are checked."""
         return list(self._exclusion_totals)

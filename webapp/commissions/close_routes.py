@@ -180,7 +180,7 @@ def range_close_state(computation) -> dict:
         and (
             run.agreement_id not in outcomes
             or run.total_commission_native != outcomes[run.agreement_id].total_commission_native
-            or run.line_count != len(outcomes[run.agreement_id].lines)
+            or run.line_count != outcomes[run.agreement_id].line_count
         )
         for run in runs
     )

@@ -147,15 +147,17 @@ def _set_based_sums(agreement: Agreement, date_from: date, date_to: date, rows: 
     `_sums`: the same figures without a million reward rows travelling to Python."""
     terms = terms_with_method(agreement, True)
     scope = scope_of(agreement, date_from, date_to)
-    sums = set_based.wallet_attribution_sums(agreement.partner_id, agreement.chain_id, terms, scope)
+    summary = set_based.wallet_attribution_summary(
+        agreement.partner_id, agreement.chain_id, terms, scope
+    )
     total = MethodSums()
-    for (period_id, component), entry in sorted(sums.by_component.items()):
+    for (period_id, component), sums in sorted(summary.by_component().items()):
         row = rows[period_key(period_id)].wallet_attribution
-        row.add(component, entry.line_count, entry.revenue, entry.commission)
-        total.add(component, entry.line_count, entry.revenue, entry.commission)
-    for period_id, entry in sums.by_period.items():
-        rows[period_key(period_id)].wallet_attribution.wallet_count = entry.wallet_count
-    total.wallet_count = sums.total.wallet_count
+        row.add(component, sums.line_count, sums.revenue, sums.commission)
+        total.add(component, sums.line_count, sums.revenue, sums.commission)
+    for period_id, count in summary.wallets_by_period.items():
+        rows[period_key(period_id)].wallet_attribution.wallet_count = count
+    total.wallet_count = summary.wallet_count
     return total
 
 

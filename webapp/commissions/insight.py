@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 
 from webapp import charts
 from webapp.attribution import REASONS, AttributionResult
-from webapp.commissions import explain, queries
+from webapp.commissions import explain, queries, set_based
 from webapp.commissions.explain import period_key
 from webapp.db_types import decimal_sum
 from webapp.extensions import db
@@ -97,31 +97,12 @@ class PeriodRow:
         ]
 
 
-def result_periods(result: AttributionResult) -> list[PeriodRow]:
+def result_periods(result: AttributionResult | set_based.Summary) -> list[PeriodRow]:
     """Per period in scope (in order): sums, per validator and component, held back."""
     rows = {p.period_id: PeriodRow(period_key(p.period_id), p.label) for p in result.periods}
-    add = MONEY.add
-    # Summed per (period, validator, component) first: one dict lookup per line.
-    grouped: dict[tuple, list] = {}
-    for line in result.lines:
-        key = (line.period_id, line.validator_key, line.revenue_component)
-        entry = grouped.get(key)
-        if entry is None:
-            entry = grouped[key] = [0, ZERO, ZERO]
-        entry[0] += 1
-        entry[1] = add(entry[1], line.base_amount_native)
-        entry[2] = add(entry[2], line.commission_amount_native)
-    for (period_id, validator, component), (count, base, commission) in grouped.items():
+    for (period_id, validator, component), (count, base, commission) in result.slice_sums().items():
         rows[period_id].add(validator, component, count, base, commission)
-    held: dict[tuple, list] = {}
-    for ex in result.exclusions:
-        key = (ex.period_id, ex.reason)
-        entry = held.get(key)
-        if entry is None:
-            entry = held[key] = [0, ZERO]
-        entry[0] += 1
-        entry[1] = add(entry[1], ex.held_back_amount_native)
-    for (period_id, reason), (count, amount) in held.items():
+    for (period_id, reason), (count, amount) in result.held_sums().items():
         rows[period_id].hold(reason, count, amount)
     return list(rows.values())
 

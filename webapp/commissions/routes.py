@@ -38,7 +38,7 @@ def _grand_totals(computation) -> list[dict]:
             chain.token_symbol,
             {"chain": chain, "line_count": 0, "base": ZERO, "commission": ZERO, "excluded": ZERO},
         )
-        entry["line_count"] += len(result.lines)
+        entry["line_count"] += result.line_count
         entry["base"] = add(entry["base"], result.total_base_native)
         entry["commission"] = add(entry["commission"], result.total_commission_native)
         entry["excluded"] = add(entry["excluded"], result.excluded_amount_native)
@@ -76,7 +76,9 @@ def index():
     if not form.validate():
         return _review(form, 400)
     try:
-        computation = service.preview(form.chosen_partner, form.date_from.data, form.date_to.data)
+        computation = service.preview(
+            form.chosen_partner, form.date_from.data, form.date_to.data, summary=True
+        )
     except CommissionError as exc:
         form.date_to.errors.append(str(exc))
         return _review(form, 400)

@@ -25,6 +25,7 @@ from sqlalchemy.exc import IntegrityError
 from webapp import audit
 from webapp.agreements.service import agreements_of_partner
 from webapp.attribution import AttributionResult, ComponentTotal, ExclusionTotal, Period
+from webapp.commissions import set_based
 from webapp.commissions.fingerprints import fingerprint
 from webapp.commissions.inputs import (
     compute_agreement,
@@ -53,7 +54,7 @@ from webapp.models import (
     utcnow,
 )
 from webapp.money import MONEY, ZERO, money_sum
-from webapp.storage import bulk_writer, lock_keys
+from webapp.storage import bulk_writer, is_postgresql, lock_keys
 from webapp.vocab import REASONS
 
 
@@ -148,7 +149,7 @@ class AgreementOutcome:
     figures."""
 
     agreement: Agreement
-    result: AttributionResult | StoredResult
+    result: AttributionResult | StoredResult | set_based.Summary
     run: CommissionRun | None = None
     periods_without_data: list[Period] = field(default_factory=list)
     adjustments: list = field(default_factory=list)
@@ -218,17 +219,29 @@ def _warnings(outcome: AgreementOutcome) -> list[str]:
     return [f"{outcome.agreement.name}: no {what} in period(s) {labels}"]
 
 
-def preview(partner: Partner, date_from: date, date_to: date) -> Computation:
+def preview(partner: Partner, date_from: date, date_to: date, summary: bool = False) -> Computation:
     """Compute every agreement of the partner that overlaps the range; store nothing.
 
-    Periods in scope without input rows are named in `warnings`."""
+    With `summary`, on PostgreSQL a wallet-attribution agreement's result is summed by the
+    database (`set_based.Summary`: totals, breakdowns and exclusions by reason, no lines),
+    for a page that shows only those. Periods in scope without input rows are named in
+    `warnings`."""
     check_range(date_from, date_to)
     computation = Computation(partner, date_from, date_to)
+    summed = summary and is_postgresql(db.session)
     for agreement in agreements_of_partner(partner.partner_id, date_from, date_to):
-        computed = compute_agreement(agreement, date_from, date_to)
-        outcome = AgreementOutcome(
-            agreement, computed.result, periods_without_data=computed.periods_without_data
-        )
+        if summed and agreement.wallet_attribution_enabled:
+            scope = scope_of(agreement, date_from, date_to)
+            result = set_based.wallet_attribution_summary(
+                agreement.partner_id, agreement.chain_id, terms_of(agreement), scope
+            )
+            empty = [p for p in scope if p.period_id not in result.periods_with_rows]
+            outcome = AgreementOutcome(agreement, result, periods_without_data=empty)
+        else:
+            computed = compute_agreement(agreement, date_from, date_to)
+            outcome = AgreementOutcome(
+                agreement, computed.result, periods_without_data=computed.periods_without_data
+            )
         computation.outcomes.append(outcome)
         computation.warnings.extend(_warnings(outcome))
     return computation

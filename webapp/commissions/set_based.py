@@ -1,22 +1,23 @@
-"""The sums of the wallet-attribution method, as one set-based PostgreSQL query.
+"""The wallet-attribution method summed inside PostgreSQL, by one set-based query.
 
-A page that needs only totals (the method comparison) should not pull a million reward rows
-into Python to add them up. This query computes, inside PostgreSQL, what `webapp.attribution`
-would pay per period and component, and the wallets and revenue it would count, following
-the same rules in the same order (DOMAIN steps 4 to 6):
+A page that shows totals (the preview's breakdown by period, validator and component, its
+exclusions by reason, the method comparison) should not pull a million reward rows into
+Python to add them up. This query computes, inside PostgreSQL, what `webapp.attribution`
+gives for the same inputs, following the same rules in the same order (DOMAIN steps 4 to 6):
 
-- a wallet earns in a period only when it is active and introduced on or before the
-  period's start date;
+- a wallet's rows earn nothing in a period when it is inactive, or introduced after the
+  period's start date (one exclusion per wallet and period, holding back its rows);
 - a reward row earns only when its wallet was staked with the validator during the period:
   the balance per instant, after all of that instant's events (STAKE and RESTAKE before
   UNSTAKE; UNSTAKE never below zero), was above zero at the period's start or at an event
-  inside it;
-- its rate is the rule naming the validator, else the rule for any validator, else none;
+  inside it; then only when a rule gives it a rate (else one exclusion per row);
+- its rate is the rule naming the validator, else the rule for any validator;
 - each line is base x rate / 10000, rounded once to 18 places, half to even.
 
 The running balance floored at zero is the running sum minus the lowest running sum so far
-(when that is below zero). Tests hold this query to the engine's own result on random inputs
-(`tests/test_set_based.py`); SQLite has no such need and uses the engine.
+(when that is below zero). Tests hold this query to the engine on random inputs
+(`tests/test_set_based.py`). SQLite, and everything that needs the lines themselves (a
+commit, the files), use the engine.
 """
 
 from dataclasses import dataclass, field
@@ -24,19 +25,31 @@ from decimal import Decimal
 
 from sqlalchemy import text
 
-from webapp.attribution import AgreementTerms, Period
+from webapp.attribution import (
+    METHOD_WALLET_ATTRIBUTION,
+    REASON_INTRODUCED_AFTER,
+    REASON_NO_RULE,
+    REASON_NOT_STAKED,
+    REASON_WALLET_INACTIVE,
+    AgreementTerms,
+    ComponentTotal,
+    ExclusionTotal,
+    Period,
+)
 from webapp.extensions import db
+from webapp.money import MONEY, ZERO, money_sum
+from webapp.vocab import REASONS
 
-_SUMS = """
+_SUMMARY = """
 WITH scope AS (
     SELECT * FROM unnest(
         CAST(:period_ids AS uuid[]), CAST(:starts AS timestamptz[]),
         CAST(:ends AS timestamptz[]), CAST(:start_dates AS date[])
     ) AS s(period_id, start_time, end_time, start_date)
 ),
-earning AS MATERIALIZED (
-    SELECT wallet_address, introduced_date FROM partner_wallets
-    WHERE partner_id = :partner_id AND chain_id = :chain_id AND is_active
+mine AS MATERIALIZED (
+    SELECT wallet_address, introduced_date, is_active FROM partner_wallets
+    WHERE partner_id = :partner_id AND chain_id = :chain_id
 ),
 running AS (
     SELECT e.staker_address, e.validator_key, e.event_timestamp AS ts,
@@ -44,7 +57,7 @@ running AS (
            sum(CASE WHEN e.event_type = 'UNSTAKE' THEN -e.stake_amount_native
                     ELSE e.stake_amount_native END) OVER replay AS total
     FROM canonical_stake_events e
-    JOIN earning w ON w.wallet_address = e.staker_address
+    JOIN mine w ON w.wallet_address = e.staker_address AND w.is_active
     WHERE e.chain_id = :chain_id AND e.event_timestamp < :last_end
     WINDOW replay AS (
         PARTITION BY e.staker_address, e.validator_key
@@ -74,51 +87,59 @@ staked AS MATERIALIZED (
     SELECT DISTINCT i.staker_address, i.validator_key, s.period_id
     FROM instants i
     JOIN scope s ON i.ts < s.end_time AND (i.next_ts IS NULL OR i.next_ts > s.start_time)
-    JOIN earning w
-        ON w.wallet_address = i.staker_address AND w.introduced_date <= s.start_date
     WHERE i.balance > 0
 ),
+classified AS MATERIALIZED (
+    SELECT r.period_id, r.validator_key, CAST(r.revenue_component AS text) AS component,
+           r.staker_address, r.reward_amount_native AS base,
+           CASE WHEN NOT w.is_active THEN :inactive
+                WHEN w.introduced_date > s.start_date THEN :late
+                WHEN k.period_id IS NULL THEN :unstaked
+                WHEN r.rate IS NULL THEN :no_rule
+           END AS reason,
+           r.reward_amount_native * r.rate * 0.0001 AS exact
+    FROM (
+        SELECT r.*, {rate} AS rate FROM canonical_staker_rewards_detail r
+        WHERE r.chain_id = :chain_id
+    ) r
+    JOIN scope s ON s.period_id = r.period_id
+    JOIN mine w ON w.wallet_address = r.staker_address
+    LEFT JOIN staked k ON k.staker_address = r.staker_address
+        AND k.validator_key = r.validator_key AND k.period_id = r.period_id
+),
 paid AS MATERIALIZED (
-    SELECT period_id, component, staker_address, base,
+    SELECT period_id, validator_key, component, staker_address, base,
            CASE WHEN abs(exact - cut) = 0.0000000000000000005
                      AND mod(cut * 1000000000000000000, 2) = 0
                 THEN cut ELSE round(exact, 18) END AS commission
-    FROM (
-        SELECT period_id, component, staker_address, base, exact, trunc(exact, 18) AS cut
-        FROM (
-            SELECT r.period_id, CAST(r.revenue_component AS text) AS component,
-                   r.staker_address, r.reward_amount_native AS base,
-                   r.reward_amount_native * ({rate}) * 0.0001 AS exact
-            FROM canonical_staker_rewards_detail r
-            JOIN staked k ON k.staker_address = r.staker_address
-                AND k.validator_key = r.validator_key AND k.period_id = r.period_id
-            WHERE r.chain_id = :chain_id
-        ) product
-        WHERE exact IS NOT NULL
-    ) cut
-),
-by_component AS MATERIALIZED (
-    SELECT period_id, component, count(*) AS lines, sum(base) AS base,
-           sum(commission) AS commission
-    FROM paid GROUP BY period_id, component
+    FROM (SELECT *, trunc(exact, 18) AS cut FROM classified WHERE reason IS NULL) line
 ),
 wallets_paid AS MATERIALIZED (
     SELECT period_id, staker_address FROM paid GROUP BY period_id, staker_address
-),
-wallet_counts AS (
-    SELECT period_id, count(*) AS wallets FROM wallets_paid GROUP BY period_id
 )
-SELECT 0, period_id, component, lines, base, commission, NULL FROM by_component
+SELECT 'slice', period_id, validator_key, component, count(*), sum(base), sum(commission)
+FROM paid GROUP BY period_id, validator_key, component
 UNION ALL
-SELECT 1, c.period_id, NULL, sum(c.lines), sum(c.base), sum(c.commission), min(n.wallets)
-FROM by_component c JOIN wallet_counts n ON n.period_id = c.period_id
-GROUP BY c.period_id
+SELECT 'held', period_id, NULL, reason, count(*), sum(base), NULL
+FROM classified WHERE reason IS NOT NULL GROUP BY period_id, reason
 UNION ALL
-SELECT 3, NULL, NULL, sum(lines), sum(base), sum(commission),
-       (SELECT count(DISTINCT staker_address) FROM wallets_paid)
-FROM by_component
+SELECT 'wallets held', s.period_id, NULL, :inactive,
+       (SELECT count(*) FROM mine WHERE NOT is_active), NULL, NULL
+FROM scope s
+UNION ALL
+SELECT 'wallets held', s.period_id, NULL, :late,
+       (SELECT count(*) FROM mine w WHERE w.is_active AND w.introduced_date > s.start_date),
+       NULL, NULL
+FROM scope s
+UNION ALL
+SELECT 'rows', period_id, NULL, NULL, count(*), NULL, NULL FROM classified GROUP BY period_id
+UNION ALL
+SELECT 'wallets paid', period_id, NULL, NULL, count(*), NULL, NULL
+FROM wallets_paid GROUP BY period_id
+UNION ALL
+SELECT 'wallets paid', NULL, NULL, NULL, count(DISTINCT staker_address), NULL, NULL
+FROM wallets_paid
 """
-
 
 #: For this query only (SET LOCAL): room to sort and hash in memory; no JIT for one query
 #: planned once; and hash joins. The planner cannot foresee how many (wallet, validator,
@@ -129,21 +150,89 @@ SETTINGS = ("work_mem = '256MB'", "jit = off", "enable_nestloop = off", "enable_
 
 @dataclass
 class Sums:
-    """Lines, revenue counted (their bases) and commission."""
+    """Lines, revenue counted (their bases), commission and the wallets paid."""
 
     line_count: int = 0
-    revenue: Decimal = Decimal(0)
-    commission: Decimal = Decimal(0)
+    revenue: Decimal = ZERO
+    commission: Decimal = ZERO
     wallet_count: int = 0
+
+    def add(self, count: int, base: Decimal, commission: Decimal) -> None:
+        self.line_count += count
+        self.revenue = MONEY.add(self.revenue, base)
+        self.commission = MONEY.add(self.commission, commission)
 
 
 @dataclass
-class WalletAttributionSums:
-    """What wallet attribution pays: per (period id, component), per period id, in all."""
+class Summary:
+    """What wallet attribution gives over some periods, without its lines: the figures an
+    AttributionResult offers (totals, per component, per reason, and per period, validator
+    and component), summed by the database."""
 
-    by_component: dict[tuple[str, str], Sums] = field(default_factory=dict)
-    by_period: dict[str, Sums] = field(default_factory=dict)
-    total: Sums = field(default_factory=Sums)
+    agreement_id: object
+    periods: list[Period]
+    #: (period key, validator, component) -> [lines, base, commission]
+    slices: dict[tuple[str, str, str], list] = field(default_factory=dict)
+    #: (period key, reason) -> [exclusions, held back]
+    held: dict[tuple[str, str], list] = field(default_factory=dict)
+    wallets_by_period: dict[str, int] = field(default_factory=dict)
+    wallet_count: int = 0
+    periods_with_rows: set[str] = field(default_factory=set)
+    method: str = METHOD_WALLET_ATTRIBUTION
+
+    # -- the interface of AttributionResult's totals ------------------------------------------
+
+    @property
+    def line_count(self) -> int:
+        return sum(count for count, _, _ in self.slices.values())
+
+    @property
+    def total_base_native(self) -> Decimal:
+        return money_sum(base for _, base, _ in self.slices.values())
+
+    @property
+    def total_commission_native(self) -> Decimal:
+        return money_sum(commission for _, _, commission in self.slices.values())
+
+    @property
+    def excluded_amount_native(self) -> Decimal:
+        return money_sum(amount for _, amount in self.held.values())
+
+    def component_totals(self) -> list[ComponentTotal]:
+        """Line count, base and commission per revenue component, by component name."""
+        sums: dict[str, Sums] = {}
+        for (_, _, component), (count, base, commission) in self.slices.items():
+            sums.setdefault(component, Sums()).add(count, base, commission)
+        return [
+            ComponentTotal(c, sums[c].line_count, sums[c].revenue, sums[c].commission)
+            for c in sorted(sums)
+        ]
+
+    def exclusion_totals(self) -> list[ExclusionTotal]:
+        """Count and held-back amount per exclusion reason, in the order they are checked."""
+        sums: dict[str, list] = {}
+        for (_, reason), (count, amount) in self.held.items():
+            entry = sums.setdefault(reason, [0, ZERO])
+            entry[0] += count
+            entry[1] = MONEY.add(entry[1], amount)
+        return [ExclusionTotal(r, *sums[r]) for r in REASONS if r in sums]
+
+    def slice_sums(self) -> dict[tuple, list]:
+        """(period id, validator, component) -> [lines, base, commission]."""
+        return self.slices
+
+    def held_sums(self) -> dict[tuple, list]:
+        """(period id, reason) -> [exclusions, held back]."""
+        return self.held
+
+    # -- for the method comparison -------------------------------------------------------------
+
+    def by_component(self) -> dict[tuple[str, str], Sums]:
+        """(period key, component) -> what the lines of that component count and pay."""
+        sums: dict[tuple[str, str], Sums] = {}
+        for (period, _, component), (count, base, commission) in self.slices.items():
+            sums.setdefault((period, component), Sums()).add(count, base, commission)
+        return sums
 
 
 def _rate_case(rules) -> tuple[str, dict]:
@@ -166,19 +255,20 @@ def _rate_case(rules) -> tuple[str, dict]:
     return f"CASE {' '.join(branches)} END", params
 
 
-def wallet_attribution_sums(
+def wallet_attribution_summary(
     partner_id, chain_id: str, terms: AgreementTerms, scope: list[Period]
-) -> WalletAttributionSums:
-    """The wallet-attribution sums of the partner's wallets over `scope` (periods in scope,
-    UTC instants), under `terms`' rules; period ids come back as text."""
-    sums = WalletAttributionSums()
+) -> Summary:
+    """What wallet attribution gives the partner's wallets over `scope` (periods in scope,
+    UTC instants) under `terms`' rules, summed by PostgreSQL; period ids as in `scope`."""
+    summary = Summary(terms.agreement_id, list(scope))
     if not scope:
-        return sums
+        return summary
+    keys = {str(p.period_id): p.period_id for p in scope}
     rate, rule_params = _rate_case(terms.rules)
     for setting in SETTINGS:
         db.session.execute(text(f"SET LOCAL {setting}"))
     rows = db.session.execute(
-        text(_SUMS.replace("{rate}", rate)),
+        text(_SUMMARY.replace("{rate}", rate)),
         {
             "period_ids": [str(p.period_id) for p in scope],
             "starts": [p.start_time for p in scope],
@@ -187,15 +277,36 @@ def wallet_attribution_sums(
             "partner_id": partner_id,
             "chain_id": chain_id,
             "last_end": max(p.end_time for p in scope),
+            "inactive": REASON_WALLET_INACTIVE,
+            "late": REASON_INTRODUCED_AFTER,
+            "unstaked": REASON_NOT_STAKED,
+            "no_rule": REASON_NO_RULE,
             **rule_params,
         },
     )
-    for level, period_id, component, count, base, commission, wallets in rows:
-        entry = Sums(int(count), base, commission, wallets or 0)
-        if level == 0:
-            sums.by_component[(str(period_id), component)] = entry
-        elif level == 1:
-            sums.by_period[str(period_id)] = entry
+    wallet_held: dict[tuple, int] = {}
+    row_held: dict[tuple, list] = {}
+    for kind, period_id, validator, name, count, base, commission in rows:
+        period = keys.get(str(period_id)) if period_id is not None else None
+        count = int(count)
+        if kind == "slice":
+            summary.slices[(period, validator, name)] = [count, base, commission]
+        elif kind == "held":
+            row_held[(period, name)] = [count, base]
+        elif kind == "wallets held":
+            wallet_held[(period, name)] = count
+        elif kind == "rows":
+            summary.periods_with_rows.add(period)
+        elif period is not None:
+            summary.wallets_by_period[period] = count
         else:
-            sums.total = entry
-    return sums
+            summary.wallet_count = count
+    # Rows of a wallet inactive or introduced late are one exclusion per wallet and period
+    # (with or without rows); the other reasons are one exclusion per row.
+    for key, count in wallet_held.items():
+        if count:
+            summary.held[key] = [count, row_held.get(key, [0, ZERO])[1]]
+    for (period, reason), entry in row_held.items():
+        if reason not in (REASON_WALLET_INACTIVE, REASON_INTRODUCED_AFTER):
+            summary.held[(period, reason)] = entry
+    return summary
