@@ -112,7 +112,7 @@ def test_set_based_summary_equals_the_engine_on_random_worlds(app, seed):
     terms = inputs.terms_of(agreement)
     scope = inputs.scope_of(agreement, date(2025, 3, 1), date(2025, 3, 31))
     summary = set_based.wallet_attribution_summary(
-        agreement.partner_id, agreement.chain_id, terms, scope
+        agreement.partner_id, agreement.chain_id, terms, scope, count_wallets=True
     )
 
     # Every cell, every reason, every count, to the last digit.

@@ -148,7 +148,7 @@ def _set_based_sums(agreement: Agreement, date_from: date, date_to: date, rows: 
     terms = terms_with_method(agreement, True)
     scope = scope_of(agreement, date_from, date_to)
     summary = set_based.wallet_attribution_summary(
-        agreement.partner_id, agreement.chain_id, terms, scope
+        agreement.partner_id, agreement.chain_id, terms, scope, count_wallets=True
     )
     total = MethodSums()
     for (period_id, component), sums in sorted(summary.by_component().items()):

@@ -113,10 +113,7 @@ paid AS MATERIALIZED (
                      AND mod(cut * 1000000000000000000, 2) = 0
                 THEN cut ELSE round(exact, 18) END AS commission
     FROM (SELECT *, trunc(exact, 18) AS cut FROM classified WHERE reason IS NULL) line
-),
-wallets_paid AS MATERIALIZED (
-    SELECT period_id, staker_address FROM paid GROUP BY period_id, staker_address
-)
+){wallets_paid}
 SELECT 'slice', period_id, validator_key, component, count(*), sum(base), sum(commission)
 FROM paid GROUP BY period_id, validator_key, component
 UNION ALL
@@ -131,14 +128,20 @@ SELECT 'wallets held', s.period_id, NULL, :late,
        (SELECT count(*) FROM mine w WHERE w.is_active AND w.introduced_date > s.start_date),
        NULL, NULL
 FROM scope s
-UNION ALL
-SELECT 'rows', period_id, NULL, NULL, count(*), NULL, NULL FROM classified GROUP BY period_id
+{wallet_counts}"""
+
+#: The wallets paid, per period and in all (for the method comparison).
+_WALLETS_PAID = """,
+wallets_paid AS MATERIALIZED (
+    SELECT period_id, staker_address FROM paid GROUP BY period_id, staker_address
+)"""
+_WALLET_COUNTS = """
 UNION ALL
 SELECT 'wallets paid', period_id, NULL, NULL, count(*), NULL, NULL
 FROM wallets_paid GROUP BY period_id
 UNION ALL
-SELECT 'wallets paid', NULL, NULL, NULL, count(DISTINCT staker_address), NULL, NULL
-FROM wallets_paid
+SELECT 'wallets paid', NULL, NULL, NULL, count(*), NULL, NULL
+FROM (SELECT DISTINCT staker_address FROM wallets_paid) everyone
 """
 
 #: For this query only (SET LOCAL): room to sort and hash in memory; no JIT for one query
@@ -256,10 +259,15 @@ def _rate_case(rules) -> tuple[str, dict]:
 
 
 def wallet_attribution_summary(
-    partner_id, chain_id: str, terms: AgreementTerms, scope: list[Period]
+    partner_id,
+    chain_id: str,
+    terms: AgreementTerms,
+    scope: list[Period],
+    count_wallets: bool = False,
 ) -> Summary:
     """What wallet attribution gives the partner's wallets over `scope` (periods in scope,
-    UTC instants) under `terms`' rules, summed by PostgreSQL; period ids as in `scope`."""
+    UTC instants) under `terms`' rules, summed by PostgreSQL; period ids as in `scope`.
+    With `count_wallets`, also the wallets paid per period and in all."""
     summary = Summary(terms.agreement_id, list(scope))
     if not scope:
         return summary
@@ -268,7 +276,11 @@ def wallet_attribution_summary(
     for setting in SETTINGS:
         db.session.execute(text(f"SET LOCAL {setting}"))
     rows = db.session.execute(
-        text(_SUMMARY.replace("{rate}", rate)),
+        text(
+            _SUMMARY.replace("{rate}", rate)
+            .replace("{wallets_paid}", _WALLETS_PAID if count_wallets else "")
+            .replace("{wallet_counts}", _WALLET_COUNTS if count_wallets else "")
+        ),
         {
             "period_ids": [str(p.period_id) for p in scope],
             "starts": [p.start_time for p in scope],
@@ -291,12 +303,12 @@ def wallet_attribution_summary(
         count = int(count)
         if kind == "slice":
             summary.slices[(period, validator, name)] = [count, base, commission]
+            summary.periods_with_rows.add(period)
         elif kind == "held":
             row_held[(period, name)] = [count, base]
+            summary.periods_with_rows.add(period)
         elif kind == "wallets held":
             wallet_held[(period, name)] = count
-        elif kind == "rows":
-            summary.periods_with_rows.add(period)
         elif period is not None:
             summary.wallets_by_period[period] = count
         else:
