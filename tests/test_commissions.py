@@ -112,11 +112,16 @@ def add_agreements(partner):
     return solana, ethereum
 
 
-@pytest.fixture
-def world(app):
+def world_with_agreements():
+    """`build_world` with the partner's Solana and Ethereum agreements."""
     world = build_world()
     world.solana, world.ethereum = add_agreements(world.acme)
     return world
+
+
+@pytest.fixture
+def world(app):
+    return world_with_agreements()
 
 
 def count(model) -> int:

@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import func, select
 
 from tests import factories
-from tests.test_commissions import V1, W_PAID, add_agreements, build_world, count
+from tests.test_commissions import V1, W_PAID, count, world_with_agreements
 from webapp.commissions import service
 from webapp.extensions import db
 from webapp.models import (
@@ -31,9 +31,7 @@ FIRST, LAST = date(2025, 1, 1), date(2025, 1, 3)
 
 @pytest.fixture
 def world(app):
-    world = build_world()
-    world.solana, world.ethereum = add_agreements(world.acme)
-    return world
+    return world_with_agreements()
 
 
 def _rows():

@@ -757,6 +757,14 @@ class PartnerCommissionLine(db.Model):
             sqlite_where=text("line_kind = 'adjustment'"),
             postgresql_where=text("line_kind = 'adjustment'"),
         ),
+        # One wallet's lines under an agreement, for its explanation.
+        Index(
+            "idx_partner_commission_lines_agreement_wallet",
+            "agreement_id",
+            "wallet_address",
+            sqlite_where=text("wallet_address IS NOT NULL AND line_kind = 'commission'"),
+            postgresql_where=text("wallet_address IS NOT NULL AND line_kind = 'commission'"),
+        ),
     )
 
 
@@ -790,8 +798,9 @@ class CommissionExclusion(db.Model):
 
     __table_args__ = (
         Index("idx_commission_exclusions_agreement_period", "agreement_id", "period_id"),
-        # One wallet's exclusions in a run, for its explanation.
-        Index("idx_commission_exclusions_run_wallet", "run_id", "wallet_address"),
+        # One wallet's exclusions under an agreement, for its explanation (whichever run
+        # wrote them: a recommit leaves unchanged pairs' rows as they are).
+        Index("idx_commission_exclusions_agreement_wallet", "agreement_id", "wallet_address"),
     )
 
 

@@ -76,34 +76,25 @@ class TokenTotal:
     adjustment_amount_native: Decimal = ZERO
 
 
+def _of_run(name: str) -> property:
+    """A figure read from the result's run as stored."""
+    return property(lambda self: getattr(self.run, name), doc=f"The run's {name}.")
+
+
 @dataclass
 class StoredResult:
-    """The figures of a run whose result was carried over unchanged (see `_carry_run`): what
-    an AttributionResult offers, read from the database (the run's totals at once, the
-    breakdowns when asked) instead of computed again."""
+    """The figures of a run as stored, for a commit that carried some or all of its periods
+    over instead of computing them: what an AttributionResult offers, read from the
+    database (the run's totals at once, the breakdowns when asked)."""
 
     run: CommissionRun
     periods: list[Period]
 
-    @property
-    def method(self) -> str:
-        return self.run.method
-
-    @property
-    def line_count(self) -> int:
-        return self.run.line_count
-
-    @property
-    def total_base_native(self) -> Decimal:
-        return self.run.total_base_native
-
-    @property
-    def total_commission_native(self) -> Decimal:
-        return self.run.total_commission_native
-
-    @property
-    def excluded_amount_native(self) -> Decimal:
-        return self.run.excluded_amount_native
+    method = _of_run("method")
+    line_count = _of_run("line_count")
+    total_base_native = _of_run("total_base_native")
+    total_commission_native = _of_run("total_commission_native")
+    excluded_amount_native = _of_run("excluded_amount_native")
 
     def _pairs(self, model):
         return (model.agreement_id == self.run.agreement_id) & model.period_id.in_(
