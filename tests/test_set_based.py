@@ -13,10 +13,12 @@ from decimal import Decimal
 from decimal import Decimal as D
 
 import pytest
+from sqlalchemy import select
 
 from tests import factories
 from webapp.commissions import compare, inputs, set_based
 from webapp.extensions import db
+from webapp.models import CanonicalStakerRewardsDetail, PartnerWallet
 
 VALIDATORS = ("VoteA", "VoteB", "VoteC")
 COMPONENTS = ("EXEC_FEES", "MEV", "REWARDS")
@@ -166,3 +168,43 @@ def test_a_half_way_product_rounds_to_even_in_both(app):
     figures = compare.compare(agreement, date(2025, 3, 1), date(2025, 3, 1))
     assert figures.wallet_attribution.commission == 2 * TINY
     assert figures.wallet_attribution.wallet_count == 2
+
+
+@pytest.mark.postgres_only
+def test_a_summary_asked_again_is_reused_until_an_input_changes(app, monkeypatch):
+    agreement = _world(3)
+    terms = inputs.terms_of(agreement)
+    scope = inputs.scope_of(agreement, date(2025, 3, 1), date(2025, 3, 31))
+    summed = []
+    real = set_based._summed
+
+    def counted(*args):
+        summed.append(args)
+        return real(*args)
+
+    monkeypatch.setattr(set_based, "_summed", counted)
+
+    def ask():
+        return set_based.wallet_attribution_summary(
+            agreement.partner_id, agreement.chain_id, terms, scope
+        )
+
+    first = ask()
+    assert ask() is first and len(summed) == 1
+    # One reward of the partner's changes: the next summary is summed again, and right.
+    reward = db.session.scalars(
+        select(CanonicalStakerRewardsDetail)
+        .join(
+            PartnerWallet,
+            PartnerWallet.wallet_address == CanonicalStakerRewardsDetail.staker_address,
+        )
+        .where(PartnerWallet.partner_id == agreement.partner_id)
+        .limit(1)
+    ).one()
+    reward.reward_amount_native += 7
+    db.session.commit()
+    second = ask()
+    assert len(summed) == 2 and second is not first
+    engine = inputs.compute_agreement(agreement, date(2025, 3, 1), date(2025, 3, 31)).result
+    assert second.slice_sums() == engine.slice_sums()
+    assert second.held_sums() == engine.held_sums()

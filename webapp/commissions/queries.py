@@ -18,6 +18,7 @@ from webapp.models import (
     LineKind,
     PartnerCommissionLine,
 )
+from webapp.vocab import Method
 
 L, X, RP = PartnerCommissionLine, CommissionExclusion, CommissionRunPeriod
 
@@ -43,16 +44,22 @@ def recent_runs(partner_id=None, limit: int = PARTNER_PAGE_RUNS) -> list[Commiss
 def held_by(model, run: CommissionRun):
     """Condition: rows of `model` (lines or exclusions) in a pair the run holds, where they
     are current (a recommit leaves the rows of a pair whose result did not change under
-    the run that wrote them)."""
-    pairs = select(RP.period_id).where(RP.run_id == run.run_id)
-    return (model.agreement_id == run.agreement_id) & model.period_id.in_(pairs)
+    the run that wrote them). The run's periods are read first (a few dozen ids) and given
+    as a list, so that the (agreement, period) indexes serve, also beside an OR."""
+    periods = db.session.scalars(select(RP.period_id).where(RP.run_id == run.run_id)).all()
+    return (model.agreement_id == run.agreement_id) & model.period_id.in_(periods)
 
 
 def lines_of_run(run: CommissionRun):
-    """Condition: the run's lines: the commission lines of its pairs and the adjustments it
-    carries."""
+    """Condition: the run's lines: the commission lines of its pairs (with a wallet under
+    wallet attribution, without under total revenue: what lets the partial unique indexes
+    serve) and the adjustments it carries."""
+    if run.method == Method.WALLET_ATTRIBUTION.value:
+        kind_of_line = L.wallet_address.is_not(None)
+    else:
+        kind_of_line = L.wallet_address.is_(None)
     return or_(
-        held_by(L, run) & (L.line_kind == LineKind.COMMISSION.value),
+        held_by(L, run) & (L.line_kind == LineKind.COMMISSION.value) & kind_of_line,
         (L.run_id == run.run_id) & (L.line_kind == LineKind.ADJUSTMENT.value),
     )
 

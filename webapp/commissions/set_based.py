@@ -17,9 +17,12 @@ gives for the same inputs, following the same rules in the same order (DOMAIN st
 The running balance floored at zero is the running sum minus the lowest running sum so far
 (when that is below zero). Tests hold this query to the engine on random inputs
 (`tests/test_set_based.py`). SQLite, and everything that needs the lines themselves (a
-commit, the files), use the engine.
+commit, the files), use the engine. A summary is kept, by the digests of its inputs, for
+the next time the same question is asked.
 """
 
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -36,6 +39,8 @@ from webapp.attribution import (
     ExclusionTotal,
     Period,
 )
+from webapp.commissions.fingerprints import fingerprint
+from webapp.commissions.inputs import period_uuid
 from webapp.extensions import db
 from webapp.money import MONEY, ZERO, money_sum
 from webapp.vocab import REASONS
@@ -258,6 +263,15 @@ def _rate_case(rules) -> tuple[str, dict]:
     return f"CASE {' '.join(branches)} END", params
 
 
+#: Summaries computed lately, by the digests of everything they depend on
+#: (`fingerprints`): the same question asked again (a preview reloaded, the comparison
+#: opened twice) is answered without summing again, and any change to an input changes the
+#: key, so an entry is never stale. Each worker process keeps its own few.
+SUMMARY_CACHE_SIZE = 16
+_cache: OrderedDict = OrderedDict()
+_cache_lock = threading.Lock()
+
+
 def wallet_attribution_summary(
     partner_id,
     chain_id: str,
@@ -268,9 +282,30 @@ def wallet_attribution_summary(
     """What wallet attribution gives the partner's wallets over `scope` (periods in scope,
     UTC instants) under `terms`' rules, summed by PostgreSQL; period ids as in `scope`.
     With `count_wallets`, also the wallets paid per period and in all."""
-    summary = Summary(terms.agreement_id, list(scope))
     if not scope:
-        return summary
+        return Summary(terms.agreement_id, [])
+    prints = fingerprint(partner_id, chain_id, terms, scope)
+    key = (
+        db.engine.url.render_as_string(hide_password=True),
+        str(partner_id),
+        count_wallets,
+        tuple((p.label, prints.digests[str(period_uuid(p.period_id))]) for p in scope),
+    )
+    with _cache_lock:
+        found = _cache.get(key)
+        if found is not None:
+            _cache.move_to_end(key)
+            return found
+    summary = _summed(partner_id, chain_id, terms, scope, count_wallets)
+    with _cache_lock:
+        _cache[key] = summary
+        while len(_cache) > SUMMARY_CACHE_SIZE:
+            _cache.popitem(last=False)
+    return summary
+
+
+def _summed(partner_id, chain_id, terms, scope, count_wallets) -> Summary:
+    summary = Summary(terms.agreement_id, list(scope))
     keys = {str(p.period_id): p.period_id for p in scope}
     rate, rule_params = _rate_case(terms.rules)
     for setting in SETTINGS:
