@@ -10,6 +10,7 @@ whole computation.
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
+from functools import lru_cache
 from sys import intern
 
 from sqlalchemy import String, cast, select
@@ -162,8 +163,10 @@ def _revenue(chain_id: str, scope, part: Slice) -> list[ValidatorRevenue]:
     return [ValidatorRevenue._make(row) for row in db.session.execute(stmt)]
 
 
+@lru_cache(maxsize=4096)
 def period_key(value) -> str:
-    """A period id as one text form whatever the database gave (UUID, hex or dashed)."""
+    """A period id as one text form whatever the database gave (UUID, hex or dashed);
+    remembered, since a page of wallets asks it of every line and exclusion it shows."""
     return str(inputs.period_uuid(value if not isinstance(value, str) else value.strip()))
 
 
