@@ -60,6 +60,7 @@ def test_a_commit_of_unchanged_inputs_carries_the_result_over(world):
     for agreement in (world.solana, world.ethereum):
         old, new = _run_of(first, agreement), _run_of(second, agreement)
         assert new.unchanged and not old.unchanged
+        assert new.carried_from == old.run.run_id
         earlier = db.session.get(CommissionRun, old.run.run_id)
         later = db.session.get(CommissionRun, new.run.run_id)
         assert (earlier.status, earlier.superseded_by_run_id) == ("superseded", later.run_id)
@@ -94,8 +95,12 @@ def test_the_command_line_says_the_result_was_carried_over(world, runner):
     assert first.exit_code == 0, first.output
     again = runner.invoke(args=args)
     assert again.exit_code == 0, again.output
-    assert "unchanged" not in first.output
-    assert again.output.count("unchanged: every input as that run was computed from") == 2
+    assert "carried over" not in first.output
+    assert again.output.count("no input changed, nothing computed or written") == 2
+    for run in db.session.scalars(
+        select(CommissionRun).where(CommissionRun.status == "superseded")
+    ):
+        assert f"result carried over from run {run.run_id}" in again.output
 
     def figures(output):  # the per-component, total and exclusion lines of each agreement
         return [line for line in output.splitlines() if line.startswith("  ")]
@@ -252,7 +257,7 @@ def test_the_web_commit_says_so(manager_client, world):
     manager_client.post("/commissions/commit", data=data)
     page = manager_client.post("/commissions/commit", data=data, follow_redirects=True)
     text = page.get_data(as_text=True)
-    assert "2 of them found every input unchanged" in text
+    assert "2 of them found no input changed" in text
     assert count(CommissionRun) == 4
 
 

@@ -39,7 +39,8 @@ def _describe(outcome) -> list[str]:
         f"{len(result.periods)} period(s), {result.line_count} line(s)"
         + (f", run {outcome.run.run_id}" if outcome.run else "")
         + (
-            " (unchanged: every input as that run was computed from; nothing written)"
+            f" (result carried over from run {outcome.carried_from}: no input changed, "
+            "nothing computed or written)"
             if outcome.unchanged
             else ""
         )

@@ -115,8 +115,8 @@ def commit():
     )
     if standing:
         message += (
-            f" {standing} of them found every input unchanged: the committed run stands, "
-            "nothing was written."
+            f" {standing} of them found no input changed: the earlier run's result was "
+            "carried over, nothing computed or written."
         )
     return flash_and_redirect(
         message,

@@ -135,16 +135,21 @@ class StoredResult:
 class AgreementOutcome:
     """One agreement's result, and the run it was committed as (None for a preview).
 
-    `unchanged`: the commit found every input as the earlier run was computed from, so it
-    carried that run's result over without computing it; `result` is then the stored
-    figures."""
+    `carried_from`: the earlier run whose result a commit carried over, having found every
+    input as that run was computed from (nothing computed or written); `result` is then
+    the stored figures."""
 
     agreement: Agreement
     result: AttributionResult | StoredResult | set_based.Summary
     run: CommissionRun | None = None
     periods_without_data: list[Period] = field(default_factory=list)
     adjustments: list = field(default_factory=list)
-    unchanged: bool = False
+    carried_from: uuid.UUID | None = None
+
+    @property
+    def unchanged(self) -> bool:
+        """True when the commit carried an earlier run's result over."""
+        return self.carried_from is not None
 
     @property
     def token_symbol(self) -> str:
@@ -315,7 +320,11 @@ def commit(
             if earlier is not None:
                 run = _carry_run(agreement, earlier, date_from, date_to, user)
                 outcome = AgreementOutcome(
-                    agreement, StoredResult(run, scope), run, prints.without_data, unchanged=True
+                    agreement,
+                    StoredResult(run, scope),
+                    run,
+                    prints.without_data,
+                    carried_from=earlier.run_id,
                 )
             else:
                 kept = [] if true_up else _kept_periods(agreement, scope, prints)
