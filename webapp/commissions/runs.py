@@ -482,31 +482,43 @@ def _kept_sums(agreement, kept: list[Period]) -> tuple[int, Decimal, Decimal, De
     return count, base or ZERO, commission or ZERO, held or ZERO
 
 
-def _carry_run(agreement, earlier: CommissionRun, date_from, date_to, user) -> CommissionRun:
-    """A new committed run with the result of `earlier`, which it supersedes: the same
-    totals and lineage, its pairs taken over, its lines and exclusions left as they are (as a
-    recommit leaves every pair whose result did not change)."""
+def _new_run(agreement, date_from, date_to, user, details: dict, **figures) -> CommissionRun:
+    """A committed run of the agreement over the range with its figures, stored, and its
+    commit on record (with `details`)."""
     run = CommissionRun(
         run_id=uuid.uuid4(),
         partner_id=agreement.partner_id,
         agreement_id=agreement.agreement_id,
         date_from=date_from,
         date_to=date_to,
-        method=earlier.method,
         status=RunStatus.COMMITTED.value,
+        created_by_user_id=_actor_id(user),
+        created_at=utcnow(),
+        **figures,
+    )
+    db.session.add(run)
+    db.session.flush()
+    _event(run, "commit", None, user, date_from=date_from, date_to=date_to, **details)
+    return run
+
+
+def _carry_run(agreement, earlier: CommissionRun, date_from, date_to, user) -> CommissionRun:
+    """A new committed run with the result of `earlier`, which it supersedes: the same
+    totals and lineage, its pairs taken over, its lines and exclusions left as they are (as a
+    recommit leaves every pair whose result did not change)."""
+    run = _new_run(
+        agreement,
+        date_from,
+        date_to,
+        user,
+        {"result_of": earlier.run_id},
+        method=earlier.method,
         period_count=earlier.period_count,
         line_count=earlier.line_count,
         total_base_native=earlier.total_base_native,
         total_commission_native=earlier.total_commission_native,
         excluded_amount_native=earlier.excluded_amount_native,
         input_payload_ids=earlier.input_payload_ids,
-        created_by_user_id=_actor_id(user),
-        created_at=utcnow(),
-    )
-    db.session.add(run)
-    db.session.flush()
-    _event(
-        run, "commit", None, user, date_from=date_from, date_to=date_to, result_of=earlier.run_id
     )
     RP = CommissionRunPeriod
     db.session.execute(update(RP).where(RP.run_id == earlier.run_id).values(run_id=run.run_id))
@@ -527,26 +539,20 @@ def _store_run(agreement, scope, computed, kept, date_from, date_to, user, print
     lines_kept, base_kept, commission_kept, held_kept = (
         _kept_sums(agreement, kept) if kept else (0, ZERO, ZERO, ZERO)
     )
-    run = CommissionRun(
-        run_id=uuid.uuid4(),
-        partner_id=agreement.partner_id,
-        agreement_id=agreement.agreement_id,
-        date_from=date_from,
-        date_to=date_to,
+    run = _new_run(
+        agreement,
+        date_from,
+        date_to,
+        user,
+        {},
         method=result.method,
-        status=RunStatus.COMMITTED.value,
         period_count=len(scope),
         line_count=len(result.lines) + lines_kept,
         total_base_native=MONEY.add(result.total_base_native, base_kept),
         total_commission_native=MONEY.add(result.total_commission_native, commission_kept),
         excluded_amount_native=MONEY.add(result.excluded_amount_native, held_kept),
         input_payload_ids=json.dumps(lineage, sort_keys=True),
-        created_by_user_id=_actor_id(user),
-        created_at=utcnow(),
     )
-    db.session.add(run)
-    db.session.flush()
-    _event(run, "commit", None, user, date_from=date_from, date_to=date_to)
     RP = CommissionRunPeriod
     if kept:
         db.session.execute(
