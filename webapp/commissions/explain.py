@@ -10,7 +10,6 @@ whole computation.
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
-from functools import lru_cache
 from sys import intern
 
 from sqlalchemy import String, cast, select
@@ -25,6 +24,7 @@ from webapp.attribution import (
     Wallet,
 )
 from webapp.commissions import inputs, queries
+from webapp.commissions.inputs import period_key
 from webapp.extensions import db
 from webapp.models import (
     Agreement,
@@ -161,13 +161,6 @@ def _revenue(chain_id: str, scope, part: Slice) -> list[ValidatorRevenue]:
     if part.revenue_component is not None:
         stmt = stmt.where(V.revenue_component == part.revenue_component)
     return [ValidatorRevenue._make(row) for row in db.session.execute(stmt)]
-
-
-@lru_cache(maxsize=4096)
-def period_key(value) -> str:
-    """A period id as one text form whatever the database gave (UUID, hex or dashed);
-    remembered, since a page of wallets asks it of every line and exclusion it shows."""
-    return str(inputs.period_uuid(value if not isinstance(value, str) else value.strip()))
 
 
 def _uuid(key):

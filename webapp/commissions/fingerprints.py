@@ -6,9 +6,10 @@ A period's lines and exclusions under an agreement depend on the agreement's ter
 dates, rules), on the period's instants, and on the rows of its method: for wallet
 attribution the partner's wallets on the chain, their stake events up to the end of the
 range, and the staker rewards in the period; for total revenue the validator revenue in the
-period. Each set of rows is digested by a SUM of a per-row hash (`row_digest`), which needs
-no order and reads each row once; the parts are then hashed together with the version of
-the rules (`RULES_VERSION`), so a release that changes a rule never reuses a result.
+period: the very rows the engine reads (`inputs.rewards_query` and its kin). Each set of rows
+is digested by a SUM of a per-row hash (`row_digest`), which needs no order and reads each row
+once; the parts are then hashed together with the version of the rules (`RULES_VERSION`), so
+a release that changes a rule never reuses a result.
 """
 
 import hashlib
@@ -18,7 +19,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import String, cast, func, select
 
 from webapp.attribution import AgreementTerms, Period
-from webapp.commissions.inputs import period_uuid
+from webapp.commissions.inputs import events_query, period_key, revenue_query, rewards_query
 from webapp.db_types import row_digest
 from webapp.extensions import db
 from webapp.models import (
@@ -72,11 +73,6 @@ def _terms_text(terms: AgreementTerms) -> str:
     )
 
 
-def period_key(value) -> str:
-    """A period id as one text form (the database may give a UUID or its hex)."""
-    return str(period_uuid(value))
-
-
 def _per_period(stmt, scope) -> dict[str, tuple[int, str]]:
     rows = db.session.execute(stmt).all()
     found = {period_key(period_id): (int(count), str(total)) for period_id, count, total in rows}
@@ -90,73 +86,59 @@ def fingerprint(
     result = Fingerprint()
     if not scope:
         return result
-    period_ids = [period_uuid(p.period_id) for p in scope]
+    period_ids = [p.period_id for p in scope]
+    last = scope[-1]
     shared = [_terms_text(terms)]
     if terms.wallet_attribution_enabled:
         W, E, R = PartnerWallet, CanonicalStakeEvent, CanonicalStakerRewardsDetail
-        mine = (W.partner_id == partner_id) & (W.chain_id == chain_id)
         shared.append(
             _digest_of(
                 select(
                     func.count(),
                     func.sum(row_digest(_text(W.wallet_address, W.introduced_date, W.is_active))),
-                ).where(mine)
+                ).where(W.partner_id == partner_id, W.chain_id == chain_id)
             )
         )
-        staker_is_mine = (W.wallet_address == E.staker_address) & mine
+        event = _text(
+            E.validator_key,
+            E.staker_address,
+            E.event_type,
+            E.stake_amount_native,
+            E.event_timestamp,
+        )
         shared.append(
             _digest_of(
-                select(
+                events_query(
+                    partner_id,
+                    chain_id,
+                    last.end_time,
+                    last.start_date,
                     func.count(),
-                    func.sum(
-                        row_digest(
-                            _text(
-                                E.validator_key,
-                                E.staker_address,
-                                E.event_type,
-                                E.stake_amount_native,
-                                E.event_timestamp,
-                            )
-                        )
-                    ),
-                )
-                .join(W, staker_is_mine)
-                .where(
-                    E.chain_id == chain_id,
-                    E.event_timestamp < max(p.end_time for p in scope),
+                    func.sum(row_digest(event)),
                 )
             )
         )
+        reward = _text(
+            R.validator_key, R.staker_address, R.revenue_component, R.reward_amount_native
+        )
         rows = _per_period(
-            select(
+            rewards_query(
+                partner_id,
+                chain_id,
+                period_ids,
                 R.period_id,
                 func.count(),
-                func.sum(
-                    row_digest(
-                        _text(
-                            R.validator_key,
-                            R.staker_address,
-                            R.revenue_component,
-                            R.reward_amount_native,
-                        )
-                    )
-                ),
-            )
-            .join(W, (W.wallet_address == R.staker_address) & mine)
-            .where(R.chain_id == chain_id, R.period_id.in_(period_ids))
-            .group_by(R.period_id),
+                func.sum(row_digest(reward)),
+            ).group_by(R.period_id),
             scope,
         )
     else:
         V = CanonicalValidatorRevenue
+        revenue = _text(V.validator_key, V.revenue_component, V.amount_native)
         rows = _per_period(
-            select(
-                V.period_id,
-                func.count(),
-                func.sum(row_digest(_text(V.validator_key, V.revenue_component, V.amount_native))),
-            )
-            .where(V.chain_id == chain_id, V.period_id.in_(period_ids))
-            .group_by(V.period_id),
+            revenue_query(
+                chain_id, period_ids, V.period_id, func.count(), func.sum(row_digest(revenue))
+            ).group_by(V.period_id),
             scope,
         )
     common = json.dumps(shared)

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
+from functools import lru_cache
 from sys import intern
 
 from sqlalchemy import String, cast, select
@@ -79,6 +80,13 @@ def _period_key(column):
 def period_uuid(key) -> uuid.UUID:
     """The UUID of a period key as the calculation carries it (hex text of either form)."""
     return key if isinstance(key, uuid.UUID) else uuid.UUID(key)
+
+
+@lru_cache(maxsize=4096)
+def period_key(value) -> str:
+    """A period id as one text form whatever the database gave (UUID, hex or dashed);
+    remembered, since a page of wallets asks it of every line and exclusion it shows."""
+    return str(period_uuid(value if not isinstance(value, str) else value.strip()))
 
 
 def _fetch(stmt) -> Iterator[tuple]:
@@ -152,21 +160,67 @@ def _partner_wallet_join(model, partner_id):
     )
 
 
+# The rows each method reads, as one select per kind of input with the columns asked for:
+# the loaders below take the rows, `scope_lineage` the payloads they came from, and
+# `fingerprints` their digests, always from the same rows.
+
+
+def rewards_query(partner_id, chain_id: str, period_ids: list, *columns):
+    """Select `columns` of the staker rewards of the partner's wallets in the given periods."""
+    R = CanonicalStakerRewardsDetail
+    return (
+        select(*columns)
+        .select_from(R)
+        .join(*_partner_wallet_join(R, partner_id))
+        .where(R.chain_id == chain_id, R.period_id.in_([period_uuid(p) for p in period_ids]))
+    )
+
+
+def events_query(partner_id, chain_id: str, until: datetime, last_start_date: date, *columns):
+    """Select `columns` of the stake events before `until` of the partner's wallets that can
+    earn (active, introduced by `last_start_date`), from all periods.
+
+    History before the periods matters, so no lower bound; wallets that are inactive or
+    introduced after the last period's start earn nothing, so their events are not needed.
+    """
+    E = CanonicalStakeEvent
+    return (
+        select(*columns)
+        .select_from(E)
+        .join(*_partner_wallet_join(E, partner_id))
+        .where(
+            E.chain_id == chain_id,
+            E.event_timestamp < until,
+            PartnerWallet.is_active.is_(True),
+            PartnerWallet.introduced_date <= last_start_date,
+        )
+    )
+
+
+def revenue_query(chain_id: str, period_ids: list, *columns):
+    """Select `columns` of the chain's validator revenue in the given periods."""
+    V = CanonicalValidatorRevenue
+    return (
+        select(*columns)
+        .select_from(V)
+        .where(V.chain_id == chain_id, V.period_id.in_([period_uuid(p) for p in period_ids]))
+    )
+
+
 def load_staker_rewards(partner_id, chain_id: str, period_ids: list, payloads: set):
     """Staker rewards of the partner's wallets in the given periods, in one query; the
     payloads they came from are added to `payloads`."""
     R = CanonicalStakerRewardsDetail
-    stmt = (
-        select(
-            _period_key(R.period_id),
-            R.validator_key,
-            R.staker_address,
-            cast(R.revenue_component, String),
-            R.reward_amount_native,
-            cast(R.source_payload_id, String),
-        )
-        .join(*_partner_wallet_join(R, partner_id))
-        .where(R.chain_id == chain_id, R.period_id.in_([period_uuid(p) for p in period_ids]))
+    stmt = rewards_query(
+        partner_id,
+        chain_id,
+        period_ids,
+        _period_key(R.period_id),
+        R.validator_key,
+        R.staker_address,
+        cast(R.revenue_component, String),
+        R.reward_amount_native,
+        cast(R.source_payload_id, String),
     )
     # Interned, the few distinct periods, validators, wallets and components are held once
     # instead of once per row: hundreds of megabytes at a large partner's scale.
@@ -183,29 +237,20 @@ def load_staker_rewards(partner_id, chain_id: str, period_ids: list, payloads: s
 
 
 def load_stake_events(partner_id, chain_id: str, until: datetime, last_start_date: date, payloads):
-    """Stake events before `until` of the partner's wallets that can earn, from all periods;
-    the payloads they came from are added to `payloads`.
-
-    History before the period matters, so no lower bound; wallets that are inactive or
-    introduced after the last period's start earn nothing, so their events are not needed.
-    """
+    """Stake events of `events_query`; the payloads they came from are added to
+    `payloads`."""
     E = CanonicalStakeEvent
-    stmt = (
-        select(
-            E.validator_key,
-            E.staker_address,
-            cast(E.event_type, String),
-            E.stake_amount_native,
-            E.event_timestamp,
-            cast(E.source_payload_id, String),
-        )
-        .join(*_partner_wallet_join(E, partner_id))
-        .where(
-            E.chain_id == chain_id,
-            E.event_timestamp < until,
-            PartnerWallet.is_active.is_(True),
-            PartnerWallet.introduced_date <= last_start_date,
-        )
+    stmt = events_query(
+        partner_id,
+        chain_id,
+        until,
+        last_start_date,
+        E.validator_key,
+        E.staker_address,
+        cast(E.event_type, String),
+        E.stake_amount_native,
+        E.event_timestamp,
+        cast(E.source_payload_id, String),
     )
     rows = []
     add_payload = payloads.add
@@ -219,13 +264,15 @@ def load_validator_revenue(chain_id: str, period_ids: list, payloads: set):
     """Validator revenue rows of the chain in the given periods; their payloads are added to
     `payloads`."""
     V = CanonicalValidatorRevenue
-    stmt = select(
+    stmt = revenue_query(
+        chain_id,
+        period_ids,
         _period_key(V.period_id),
         V.validator_key,
         cast(V.revenue_component, String),
         V.amount_native,
         cast(V.source_payload_id, String),
-    ).where(V.chain_id == chain_id, V.period_id.in_([period_uuid(p) for p in period_ids]))
+    )
     rows = []
     for period, validator, component, amount, source in _fetch(stmt):
         rows.append(ValidatorRevenue(period, validator, component, amount))
@@ -282,42 +329,33 @@ def scope_lineage(agreement: Agreement, scope: list[Period]) -> dict[str, list[s
     """The payload ids per kind of input that computing `scope` reads, as
     `AgreementInputs.lineage` gives them, without reading the rows themselves (one DISTINCT
     query per kind): for a run that computes only some of its periods."""
-    period_ids = [period_uuid(p.period_id) for p in scope]
+    period_ids = [p.period_id for p in scope]
     partner_id, chain_id = agreement.partner_id, agreement.chain_id
     found = AgreementInputs(terms_of(agreement), scope)
     found.payload_ids["periods"] = _period_payloads(period_ids)
+
+    def payloads(stmt) -> set[str]:
+        return set(db.session.scalars(stmt.distinct()))
+
     if agreement.wallet_attribution_enabled:
-        R, E, W = CanonicalStakerRewardsDetail, CanonicalStakeEvent, PartnerWallet
-        found.payload_ids["staker_rewards"] = set(
-            db.session.scalars(
-                select(cast(R.source_payload_id, String))
-                .join(*_partner_wallet_join(R, partner_id))
-                .where(R.chain_id == chain_id, R.period_id.in_(period_ids))
-                .distinct()
-            )
+        R, E = CanonicalStakerRewardsDetail, CanonicalStakeEvent
+        found.payload_ids["staker_rewards"] = payloads(
+            rewards_query(partner_id, chain_id, period_ids, cast(R.source_payload_id, String))
         )
         last = scope[-1]
-        found.payload_ids["stake_events"] = set(
-            db.session.scalars(
-                select(cast(E.source_payload_id, String))
-                .join(*_partner_wallet_join(E, partner_id))
-                .where(
-                    E.chain_id == chain_id,
-                    E.event_timestamp < last.end_time,
-                    W.is_active.is_(True),
-                    W.introduced_date <= last.start_date,
-                )
-                .distinct()
+        found.payload_ids["stake_events"] = payloads(
+            events_query(
+                partner_id,
+                chain_id,
+                last.end_time,
+                last.start_date,
+                cast(E.source_payload_id, String),
             )
         )
     else:
         V = CanonicalValidatorRevenue
-        found.payload_ids["validator_revenue"] = set(
-            db.session.scalars(
-                select(cast(V.source_payload_id, String))
-                .where(V.chain_id == chain_id, V.period_id.in_(period_ids))
-                .distinct()
-            )
+        found.payload_ids["validator_revenue"] = payloads(
+            revenue_query(chain_id, period_ids, cast(V.source_payload_id, String))
         )
     return found.lineage()
 
