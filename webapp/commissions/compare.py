@@ -115,50 +115,42 @@ def default_range(agreement: Agreement) -> tuple[date, date] | None:
     return first_day, last_day
 
 
-def _sums(result: AttributionResult, rows: dict, attribute: str) -> MethodSums:
-    add = MONEY.add
-    grouped: dict[tuple, list] = {}
-    wallets: dict = {}
-    for line in result.lines:
-        key = (line.period_id, line.revenue_component)
-        entry = grouped.get(key)
-        if entry is None:
-            entry = grouped[key] = [0, ZERO, ZERO]
-            wallets.setdefault(line.period_id, set())
-        entry[0] += 1
-        entry[1] = add(entry[1], line.base_amount_native)
-        entry[2] = add(entry[2], line.commission_amount_native)
-        if line.wallet_address is not None:
-            wallets[line.period_id].add(line.wallet_address)
+def _method_sums(rows: dict, attribute: str, slices: dict, wallets: dict, everyone: int):
+    """One method's figures from its sums per (period, validator, component) and its wallets
+    paid per period and in all: added into each period's row (`attribute` names the method)
+    and over the range."""
     total = MethodSums()
-    for (period_id, component), (count, base, commission) in grouped.items():
+    for (period_id, _, component), (count, base, commission) in slices.items():
         getattr(rows[period_key(period_id)], attribute).add(str(component), count, base, commission)
         total.add(str(component), count, base, commission)
-    everyone: set = set()
-    for period_id, addresses in wallets.items():
-        getattr(rows[period_key(period_id)], attribute).wallet_count = len(addresses)
-        everyone |= addresses
-    total.wallet_count = len(everyone)
+    for period_id, count in wallets.items():
+        getattr(rows[period_key(period_id)], attribute).wallet_count = count
+    total.wallet_count = everyone
     return total
 
 
+def _engine_sums(result: AttributionResult, rows: dict, attribute: str) -> MethodSums:
+    """`_method_sums` of the engine's result; the wallets paid counted from its lines."""
+    wallets: dict = {}
+    for line in result.lines:
+        if line.wallet_address is not None:
+            wallets.setdefault(line.period_id, set()).add(line.wallet_address)
+    everyone = set().union(*wallets.values())
+    counts = {period_id: len(addresses) for period_id, addresses in wallets.items()}
+    return _method_sums(rows, attribute, result.slice_sums(), counts, len(everyone))
+
+
 def _set_based_sums(agreement: Agreement, date_from: date, date_to: date, rows: dict):
-    """Wallet attribution's sums computed inside PostgreSQL (`set_based`), in the shape of
-    `_sums`: the same figures without a million reward rows travelling to Python."""
+    """Wallet attribution's `_method_sums` computed inside PostgreSQL (`set_based`): the
+    same figures without a million reward rows travelling to Python."""
     terms = terms_with_method(agreement, True)
     scope = scope_of(agreement, date_from, date_to)
     summary = set_based.wallet_attribution_summary(
         agreement.partner_id, agreement.chain_id, terms, scope, count_wallets=True
     )
-    total = MethodSums()
-    for (period_id, component), sums in sorted(summary.by_component().items()):
-        row = rows[period_key(period_id)].wallet_attribution
-        row.add(component, sums.line_count, sums.revenue, sums.commission)
-        total.add(component, sums.line_count, sums.revenue, sums.commission)
-    for period_id, count in summary.wallets_by_period.items():
-        rows[period_key(period_id)].wallet_attribution.wallet_count = count
-    total.wallet_count = summary.wallet_count
-    return total
+    return _method_sums(
+        rows, "wallet_attribution", summary.slices, summary.wallets_by_period, summary.wallet_count
+    )
 
 
 def compare(agreement: Agreement, date_from: date, date_to: date) -> Comparison:
@@ -168,12 +160,12 @@ def compare(agreement: Agreement, date_from: date, date_to: date) -> Comparison:
         period_key(p.period_id): PeriodComparison(period_key(p.period_id), p.label)
         for p in by_total.periods
     }
-    total_revenue = _sums(by_total, rows, "total_revenue")
+    total_revenue = _engine_sums(by_total, rows, "total_revenue")
     if is_postgresql(db.session):
         wallet_attribution = _set_based_sums(agreement, date_from, date_to, rows)
     else:
         by_wallet = explain.compute(agreement, date_from, date_to, wallet_attribution=True)
-        wallet_attribution = _sums(by_wallet, rows, "wallet_attribution")
+        wallet_attribution = _engine_sums(by_wallet, rows, "wallet_attribution")
     used = set(total_revenue.by_component) | set(wallet_attribution.by_component)
     components = [c for c in COMPONENTS if c in used]
     return Comparison(

@@ -40,7 +40,7 @@ from webapp.attribution import (
     Period,
 )
 from webapp.commissions.fingerprints import fingerprint
-from webapp.commissions.inputs import period_uuid
+from webapp.commissions.inputs import period_key
 from webapp.extensions import db
 from webapp.money import MONEY, ZERO, money_sum
 from webapp.vocab import REASONS
@@ -157,21 +157,6 @@ SETTINGS = ("work_mem = '256MB'", "jit = off", "enable_nestloop = off", "enable_
 
 
 @dataclass
-class Sums:
-    """Lines, revenue counted (their bases), commission and the wallets paid."""
-
-    line_count: int = 0
-    revenue: Decimal = ZERO
-    commission: Decimal = ZERO
-    wallet_count: int = 0
-
-    def add(self, count: int, base: Decimal, commission: Decimal) -> None:
-        self.line_count += count
-        self.revenue = MONEY.add(self.revenue, base)
-        self.commission = MONEY.add(self.commission, commission)
-
-
-@dataclass
 class Summary:
     """What wallet attribution gives over some periods, without its lines: the figures an
     AttributionResult offers (totals, per component, per reason, and per period, validator
@@ -208,13 +193,13 @@ class Summary:
 
     def component_totals(self) -> list[ComponentTotal]:
         """Line count, base and commission per revenue component, by component name."""
-        sums: dict[str, Sums] = {}
+        sums: dict[str, list] = {}
         for (_, _, component), (count, base, commission) in self.slices.items():
-            sums.setdefault(component, Sums()).add(count, base, commission)
-        return [
-            ComponentTotal(c, sums[c].line_count, sums[c].revenue, sums[c].commission)
-            for c in sorted(sums)
-        ]
+            entry = sums.setdefault(component, [0, ZERO, ZERO])
+            entry[0] += count
+            entry[1] = MONEY.add(entry[1], base)
+            entry[2] = MONEY.add(entry[2], commission)
+        return [ComponentTotal(c, *sums[c]) for c in sorted(sums)]
 
     def exclusion_totals(self) -> list[ExclusionTotal]:
         """Count and held-back amount per exclusion reason, in the order they are checked."""
@@ -232,15 +217,6 @@ class Summary:
     def held_sums(self) -> dict[tuple, list]:
         """(period id, reason) -> [exclusions, held back]."""
         return self.held
-
-    # -- for the method comparison -------------------------------------------------------------
-
-    def by_component(self) -> dict[tuple[str, str], Sums]:
-        """(period key, component) -> what the lines of that component count and pay."""
-        sums: dict[tuple[str, str], Sums] = {}
-        for (period, _, component), (count, base, commission) in self.slices.items():
-            sums.setdefault((period, component), Sums()).add(count, base, commission)
-        return sums
 
 
 def _rate_case(rules) -> tuple[str, dict]:
@@ -289,7 +265,7 @@ def wallet_attribution_summary(
         db.engine.url.render_as_string(hide_password=True),
         str(partner_id),
         count_wallets,
-        tuple((p.label, prints.digests[str(period_uuid(p.period_id))]) for p in scope),
+        tuple((p.label, prints.digests[period_key(p.period_id)]) for p in scope),
     )
     with _cache_lock:
         found = _cache.get(key)
