@@ -30,6 +30,7 @@ from webapp.commissions.fingerprints import fingerprint
 from webapp.commissions.inputs import (
     compute_agreement,
     next_day_start,
+    period_key,
     period_uuid,
     scope_lineage,
     scope_of,
@@ -316,7 +317,8 @@ def commit(
             prints = fingerprint(
                 agreement.partner_id, agreement.chain_id, terms_of(agreement), scope
             )
-            earlier = None if true_up else _unchanged_run(agreement, scope, prints)
+            kept = {} if true_up else _kept_pairs(agreement, scope, prints)
+            earlier = _whole_run(kept, scope)
             if earlier is not None:
                 run = _carry_run(agreement, earlier, date_from, date_to, user)
                 outcome = AgreementOutcome(
@@ -327,12 +329,14 @@ def commit(
                     carried_from=earlier.run_id,
                 )
             else:
-                kept = [] if true_up else _kept_periods(agreement, scope, prints)
-                fresh = [p for p in scope if p not in kept]
+                kept_periods = [p for p in scope if period_key(p.period_id) in kept]
+                fresh = [p for p in scope if period_key(p.period_id) not in kept]
                 computed = (
                     compute_agreement(agreement, date_from, date_to, fresh) if fresh else None
                 )
-                run = _store_run(agreement, scope, computed, kept, date_from, date_to, user, prints)
+                run = _store_run(
+                    agreement, scope, computed, kept_periods, date_from, date_to, user, prints
+                )
                 if kept:
                     result = StoredResult(run, scope)
                     empty = prints.without_data
@@ -416,34 +420,13 @@ def _digest(lines: list, exclusions: list) -> str:
     return digest.hexdigest()
 
 
-def _unchanged_run(agreement, scope, prints) -> CommissionRun | None:
-    """The committed run holding exactly the pairs of `scope`, each computed from inputs
-    with the digest `prints` gives them now (so its result would come out the same); None
-    when anything differs."""
-    RP = CommissionRunPeriod
-    held = db.session.execute(
-        select(RP.period_id, RP.run_id, RP.inputs_digest).where(
-            RP.agreement_id == agreement.agreement_id,
-            RP.period_id.in_([period_uuid(p.period_id) for p in scope]),
-        )
-    ).all()
-    if len(held) != len(scope) or len({run_id for _, run_id, _ in held}) != 1:
-        return None
-    if any(prints.digests.get(str(period_uuid(p))) != digest for p, _, digest in held):
-        return None
-    run = db.session.get(CommissionRun, held[0].run_id)
-    if run.status != RunStatus.COMMITTED.value or run.period_count != len(scope):
-        return None
-    return run
-
-
-def _kept_periods(agreement, scope, prints) -> list[Period]:
-    """The periods of `scope` whose pair a committed run holds, computed from inputs with
-    the digests `prints` gives them now: their result would come out the same, so their
-    rows stay as they are and only the other periods are computed."""
+def _kept_pairs(agreement, scope, prints) -> dict[str, uuid.UUID]:
+    """The periods of `scope` (by key) whose pair a committed run holds, computed from inputs
+    with the digests `prints` gives them now, and that run: their result would come out the
+    same, so their rows stay as they are and only the other periods are computed."""
     RP, R = CommissionRunPeriod, CommissionRun
     held = db.session.execute(
-        select(RP.period_id, RP.inputs_digest)
+        select(RP.period_id, RP.run_id, RP.inputs_digest)
         .join(R, R.run_id == RP.run_id)
         .where(
             RP.agreement_id == agreement.agreement_id,
@@ -451,12 +434,20 @@ def _kept_periods(agreement, scope, prints) -> list[Period]:
             R.status == RunStatus.COMMITTED.value,
         )
     ).all()
-    same = {
-        str(period_uuid(period_id))
-        for period_id, digest in held
-        if digest is not None and prints.digests.get(str(period_uuid(period_id))) == digest
+    return {
+        period_key(period_id): run_id
+        for period_id, run_id, digest in held
+        if digest is not None and prints.digests.get(period_key(period_id)) == digest
     }
-    return [p for p in scope if str(period_uuid(p.period_id)) in same]
+
+
+def _whole_run(kept: dict[str, uuid.UUID], scope) -> CommissionRun | None:
+    """The one run that holds every pair of `scope` and no other, when `kept` says so: its
+    result can be carried over whole."""
+    if len(kept) != len(scope) or len(set(kept.values())) != 1:
+        return None
+    run = db.session.get(CommissionRun, next(iter(kept.values())))
+    return run if run.period_count == len(scope) else None
 
 
 def _kept_sums(agreement, kept: list[Period]) -> tuple[int, Decimal, Decimal, Decimal]:
@@ -563,7 +554,6 @@ def _store_run(agreement, scope, computed, kept, date_from, date_to, user, print
             )
             .values(run_id=run.run_id)
         )
-    inputs_digests = prints.digests
 
     lines = _by_period(result.lines)
     exclusions = _by_period(result.exclusions)
@@ -627,7 +617,7 @@ def _store_run(agreement, scope, computed, kept, date_from, date_to, user, print
                 "period_id": period_uuid(p.period_id),
                 "run_id": run.run_id,
                 "lines_digest": digests[p.period_id],
-                "inputs_digest": inputs_digests.get(str(period_uuid(p.period_id))),
+                "inputs_digest": prints.digests.get(period_key(p.period_id)),
             }
             for p in result.periods
         ],
