@@ -7,10 +7,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 
 from sqlalchemy import and_, or_, select
-from sqlalchemy.orm import Session
 
 from webapp.extensions import db
 from webapp.models import AuditLog, User
+from webapp.storage import stream_on_own_connection
 
 #: Entries per page of the history.
 PAGE_SIZE = 50
@@ -217,13 +217,7 @@ def csv_rows(filters: AuditFilters) -> Iterator[tuple]:
     """One row per changed field of every matching entry (one row for an entry with none),
     read through a session of its own: a served download is sent after the request's
     session is gone, and a streamed read on it would stop after its first batch."""
-    stmt = _filtered(filters).execution_options(yield_per=2000)
-    with Session(db.engine) as session:
-        yield from _csv_rows(session.execute(stmt))
-
-
-def _csv_rows(entries) -> Iterator[tuple]:
-    for log, email in entries:
+    for log, email in stream_on_own_connection(db.session, _filtered(filters), batch=2000):
         entry = _entry(log, email)
         head = (
             entry.created_at.isoformat(),

@@ -46,12 +46,13 @@ def stream_rows(session: Session, stmt) -> Iterator[tuple]:
             yield from rows
 
 
-def stream_on_own_connection(session: Session, stmt) -> Iterator:
-    """The rows of `stmt` from a connection of their own, streamed in batches.
+def stream_on_own_connection(session: Session, stmt, batch: int = 10_000) -> Iterator:
+    """The rows of `stmt` (ORM entities too) from a session and connection of their own,
+    streamed `batch` at a time.
 
     A served request removes its session when the view returns, before a streamed body is
-    sent: a cursor of that session would be gone. This connection lives as long as the
-    download does and goes back to the pool when the file is complete (or abandoned).
+    sent: a cursor of that session would be gone. This one lives as long as the download
+    does and its connection goes back to the pool when the file is complete (or abandoned).
     """
-    with session.get_bind().connect() as connection:
-        yield from connection.execution_options(stream_results=True, yield_per=10000).execute(stmt)
+    with Session(session.get_bind()) as own:
+        yield from own.execute(stmt.execution_options(yield_per=batch))
