@@ -12,16 +12,12 @@ import argparse
 import os
 import statistics
 import sys
-import tempfile
-import time
-
-import base58
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from sqlalchemy import func, inspect, select  # noqa: E402
+from bench_wallets import scratch_app, timed, wallet_file  # noqa: E402
+from sqlalchemy import func, select  # noqa: E402
 
-from webapp import create_app  # noqa: E402
 from webapp.api.tokens import create_token  # noqa: E402
 from webapp.auth.service import create_user  # noqa: E402
 from webapp.chains.service import add_chain  # noqa: E402
@@ -29,23 +25,6 @@ from webapp.extensions import db  # noqa: E402
 from webapp.models import PartnerWallet  # noqa: E402
 from webapp.partners.service import create_partner  # noqa: E402
 from webapp.wallets.upload import check_file, commit_file  # noqa: E402
-
-
-def wallet_file(rows: int, seed: int) -> bytes:
-    """A wallet CSV of `rows` fresh Solana addresses over a few years of introduced dates."""
-    rng = __import__("random").Random(seed)
-    lines = ["wallet_address,chain_id,introduced_date,notes"]
-    for index in range(rows):
-        address = base58.b58encode(rng.randbytes(32)).decode()
-        day = f"20{22 + index % 3}-{1 + index % 12:02d}-{1 + index % 28:02d}"
-        lines.append(f"{address},solana,{day},row {index}")
-    return ("\n".join(lines) + "\n").encode()
-
-
-def timed(call):
-    start = time.perf_counter()
-    result = call()
-    return result, time.perf_counter() - start
 
 
 def list_all(client, url, headers, limit):
@@ -70,31 +49,16 @@ def main() -> int:
     parser.add_argument("--rows", type=int, default=100_000, help="rows of the bulk upload")
     parser.add_argument("--reset", action="store_true", help="drop and create the tables")
     args = parser.parse_args()
-    if not args.database_url or not args.database_url.startswith("postgresql"):
-        print("error: give a PostgreSQL --database-url (or DATABASE_URL)", file=sys.stderr)
+    app = scratch_app(args.database_url, args.reset, "api-bench-")
+    if app is None:
         return 2
-
-    os.environ.setdefault("INSTANCE_PATH", tempfile.mkdtemp(prefix="api-bench-"))
-    app = create_app(
-        {
-            "SQLALCHEMY_DATABASE_URI": args.database_url,
-            "SECRET_KEY": "bench",
-            "MAX_CONTENT_LENGTH": 64 * 1024 * 1024,
-        }
-    )
     with app.app_context():
-        if inspect(db.engine).get_table_names():
-            if not args.reset:
-                print("error: the database has tables; pass --reset to drop them", file=sys.stderr)
-                return 2
-            db.drop_all()
-        db.create_all()
         add_chain("solana", "Solana", "SOL", 9, "base58-32")
         listed = create_partner("Listed Partner")
         bulk = create_partner("Bulk Partner")
         user, _ = create_user("bench-manager@example.com", "manager", "bench password")
         headers = {"Authorization": "Bearer " + create_token(user, "bench", "write").secret}
-        commit_file(listed, wallet_file(args.listed, seed=1), "listed.csv")
+        commit_file(listed, wallet_file(args.listed, seed=1, newline="\n"), "listed.csv")
         db.session.execute(db.text("ANALYZE partner_wallets"))
         db.session.commit()
         client = app.test_client()
@@ -109,7 +73,7 @@ def main() -> int:
                 f"max {max(page_times) * 1000:.1f} ms"
             )
 
-        data = wallet_file(args.rows, seed=2)
+        data = wallet_file(args.rows, seed=2, newline="\n")
         bulk_url = f"/api/v1/partners/{bulk.partner_id}/wallets/bulk"
         print(f"bulk file: {args.rows:,} rows, {len(data) / 1e6:.1f} MB")
         for dry_run in (True, False):
@@ -134,7 +98,7 @@ def main() -> int:
         # The same work without HTTP, as the page and the command line call it: the difference
         # is what the API itself costs.
         direct = create_partner("Direct Partner")
-        other = wallet_file(args.rows, seed=3)
+        other = wallet_file(args.rows, seed=3, newline="\n")
         _, check_s = timed(lambda: check_file(direct, other))
         result, store_s = timed(lambda: commit_file(direct, other, "direct.csv"))
         assert result.added == args.rows

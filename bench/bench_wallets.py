@@ -37,7 +37,7 @@ PASSWORD = "bench password, not secret"
 CSRF_INPUT = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
 
 
-def wallet_file(rows: int, seed: int) -> bytes:
+def wallet_file(rows: int, seed: int, newline: str = "\r\n") -> bytes:
     """A wallet CSV of `rows` fresh Solana addresses over a few years of introduced dates."""
     rng = __import__("random").Random(seed)
     lines = ["wallet_address,chain_id,introduced_date,notes"]
@@ -45,7 +45,32 @@ def wallet_file(rows: int, seed: int) -> bytes:
         address = base58.b58encode(rng.randbytes(32)).decode()
         day = f"20{22 + index % 3}-{1 + index % 12:02d}-{1 + index % 28:02d}"
         lines.append(f"{address},solana,{day},row {index}")
-    return ("\r\n".join(lines) + "\r\n").encode()
+    return (newline.join(lines) + newline).encode()
+
+
+def scratch_app(database_url: str, reset: bool, prefix: str):
+    """The app on a PostgreSQL scratch database with fresh tables (dropped first with
+    `reset`); None, with the reason on stderr, when the database is not one or has tables
+    and `reset` was not given."""
+    if not database_url or not database_url.startswith("postgresql"):
+        print("error: give a PostgreSQL --database-url (or DATABASE_URL)", file=sys.stderr)
+        return None
+    os.environ.setdefault("INSTANCE_PATH", tempfile.mkdtemp(prefix=prefix))
+    app = create_app(
+        {
+            "SQLALCHEMY_DATABASE_URI": database_url,
+            "SECRET_KEY": "bench",
+            "MAX_CONTENT_LENGTH": 64 * 1024 * 1024,
+        }
+    )
+    with app.app_context():
+        if inspect(db.engine).get_table_names():
+            if not reset:
+                print("error: the database has tables; pass --reset to drop them", file=sys.stderr)
+                return None
+            db.drop_all()
+        db.create_all()
+    return app
 
 
 def timed(call):
@@ -71,25 +96,10 @@ def main() -> int:
     parser.add_argument("--reset", action="store_true", help="drop and create the tables")
     parser.add_argument("--repeat", type=int, default=30, help="list page requests per figure")
     args = parser.parse_args()
-    if not args.database_url or not args.database_url.startswith("postgresql"):
-        print("error: give a PostgreSQL --database-url (or DATABASE_URL)", file=sys.stderr)
+    app = scratch_app(args.database_url, args.reset, "wallets-bench-")
+    if app is None:
         return 2
-
-    os.environ.setdefault("INSTANCE_PATH", tempfile.mkdtemp(prefix="wallets-bench-"))
-    app = create_app(
-        {
-            "SQLALCHEMY_DATABASE_URI": args.database_url,
-            "SECRET_KEY": "bench",
-            "MAX_CONTENT_LENGTH": 64 * 1024 * 1024,
-        }
-    )
     with app.app_context():
-        if inspect(db.engine).get_table_names():
-            if not args.reset:
-                print("error: the database has tables; pass --reset to drop them", file=sys.stderr)
-                return 2
-            db.drop_all()
-        db.create_all()
         add_chain("solana", "Solana", "SOL", 9, "base58-32")
         partner = create_partner("Bench Partner")
         other = create_partner("Other Partner")
