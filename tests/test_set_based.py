@@ -13,7 +13,7 @@ from decimal import Decimal
 from decimal import Decimal as D
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from tests import factories
 from webapp.commissions import compare, inputs, set_based
@@ -171,6 +171,45 @@ def test_a_half_way_product_rounds_to_even_in_both(app):
 
 
 @pytest.mark.postgres_only
+def test_only_lines_with_more_than_18_places_are_rounded_and_each_on_its_own(app):
+    """At 1 bps a base with 15 decimals gives a product with 19: 0.000000000000127 x 0.0001
+    = 12.7e-18, rounded to 13e-18 on each of three lines (39e-18, where rounding their sum
+    would give 38e-18); a base with 14 decimals gives exactly 12e-18. By hand: 51e-18."""
+    partner = factories.partner("Places", "solana")
+    source = factories.provider()
+    payloads = {k: factories.payload(source, k) for k in ("periods", "rewards", "events")}
+    period = factories.period(payloads["periods"], "T1", FIRST, FIRST + timedelta(days=1))
+    wallets = ("A", "B", "C", "D")
+    for address in wallets:
+        factories.wallet(partner, address, introduced=date(2025, 1, 1))
+    factories.events(
+        payloads["events"],
+        period,
+        [("VoteA", a, "STAKE", Decimal(1), FIRST - timedelta(days=1)) for a in wallets],
+    )
+    fifteen, fourteen = Decimal("0.000000000000127"), Decimal("0.00000000000012")
+    factories.rewards(
+        payloads["rewards"],
+        period,
+        [("VoteA", a, "REWARDS", fifteen) for a in "ABC"] + [("VoteA", "D", "REWARDS", fourteen)],
+    )
+    agreement = factories.agreement(partner, "REWARDS=1", wallet_attribution=True)
+    db.session.commit()
+
+    terms = inputs.terms_of(agreement)
+    scope = inputs.scope_of(agreement, date(2025, 3, 1), date(2025, 3, 1))
+    summary = set_based.wallet_attribution_summary(partner.partner_id, "solana", terms, scope)
+    assert summary.total_commission_native == 51 * TINY
+    engine = inputs.compute_agreement(agreement, date(2025, 3, 1), date(2025, 3, 1)).result
+    assert sorted(line.commission_amount_native for line in engine.lines) == [
+        12 * TINY,
+        13 * TINY,
+        13 * TINY,
+        13 * TINY,
+    ]
+
+
+@pytest.mark.postgres_only
 def test_a_summary_asked_again_is_reused_until_an_input_changes(app, monkeypatch):
     agreement = _world(3)
     terms = inputs.terms_of(agreement)
@@ -208,3 +247,20 @@ def test_a_summary_asked_again_is_reused_until_an_input_changes(app, monkeypatch
     engine = inputs.compute_agreement(agreement, date(2025, 3, 1), date(2025, 3, 31)).result
     assert second.slice_sums() == engine.slice_sums()
     assert second.held_sums() == engine.held_sums()
+
+
+@pytest.mark.postgres_only
+def test_the_planner_settings_of_the_summary_end_with_it(app):
+    """The summary plans its one statement with hash joins only and parallel workers; the
+    rest of the request's transaction is planned with the settings it had before."""
+    agreement = _world(5)
+    settings = "SELECT current_setting('enable_nestloop'), current_setting('work_mem')"
+    before = db.session.execute(text(settings)).one()
+    set_based.wallet_attribution_summary(
+        agreement.partner_id,
+        agreement.chain_id,
+        inputs.terms_of(agreement),
+        inputs.scope_of(agreement, date(2025, 3, 1), date(2025, 3, 31)),
+    )
+    assert db.session.execute(text(settings)).one() == before == ("on", before[1])
+    assert before[1] != set_based.SETTINGS["work_mem"]

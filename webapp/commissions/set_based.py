@@ -15,14 +15,24 @@ gives for the same inputs, following the same rules in the same order (DOMAIN st
 - each line is base x rate / 10000, rounded once to 18 places, half to even.
 
 The running balance floored at zero is the running sum minus the lowest running sum so far
-(when that is below zero). Tests hold this query to the engine on random inputs
-(`tests/test_set_based.py`). SQLite, and everything that needs the lines themselves (a
-commit, the files), use the engine. A summary is kept, by the digests of its inputs, for
-the next time the same question is asked.
+(when that is below zero). The instants a wallet held a positive balance with a validator
+become one multirange of spans per (wallet, validator), each from the instant to the next;
+a period's rows are staked when their wallet's spans overlap the period's. One rate applies
+to a whole (validator, component), so a group's commission is its base sum x rate / 10000
+plus what rounding each line changed; only a line whose base has more than 14 decimals can
+change (its product has more than 18). Such a line is rounded half away from zero and then
+back down by one unit when it lay exactly halfway with an even unit below it: base x rate is
+then an odd multiple of 5e-15 whose remainder modulo 2e-14 is 5e-15.
+
+Tests hold this query to the engine on random inputs (`tests/test_set_based.py`). SQLite,
+and everything that needs the lines themselves (a commit, the files), use the engine. A
+summary is kept, by the digests of its inputs, for the next time the same question is
+asked.
 """
 
 import threading
 from collections import OrderedDict
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -47,22 +57,21 @@ from webapp.vocab import REASONS
 
 _SUMMARY = """
 WITH scope AS (
-    SELECT * FROM unnest(
+    SELECT *, tstzrange(start_time, end_time) AS span FROM unnest(
         CAST(:period_ids AS uuid[]), CAST(:starts AS timestamptz[]),
         CAST(:ends AS timestamptz[]), CAST(:start_dates AS date[])
     ) AS s(period_id, start_time, end_time, start_date)
-),
-mine AS MATERIALIZED (
-    SELECT wallet_address, introduced_date, is_active FROM partner_wallets
-    WHERE partner_id = :partner_id AND chain_id = :chain_id
 ),
 running AS (
     SELECT e.staker_address, e.validator_key, e.event_timestamp AS ts,
            e.event_type = 'UNSTAKE' AS unstake, e.stake_event_id,
            sum(CASE WHEN e.event_type = 'UNSTAKE' THEN -e.stake_amount_native
-                    ELSE e.stake_amount_native END) OVER replay AS total
+                    ELSE e.stake_amount_native END) OVER replay AS total,
+           lead(e.event_timestamp) OVER replay AS next_ts
     FROM canonical_stake_events e
-    JOIN mine w ON w.wallet_address = e.staker_address AND w.is_active
+    JOIN partner_wallets w ON w.wallet_address = e.staker_address
+        AND w.partner_id = :partner_id AND w.chain_id = :chain_id
+        AND w.is_active AND w.introduced_date <= :last_start_date
     WHERE e.chain_id = :chain_id AND e.event_timestamp < :last_end
     WINDOW replay AS (
         PARTITION BY e.staker_address, e.validator_key
@@ -70,8 +79,8 @@ running AS (
         ROWS UNBOUNDED PRECEDING
     )
 ),
-balances AS (
-    SELECT staker_address, validator_key, ts, unstake, stake_event_id,
+instants AS (
+    SELECT staker_address, validator_key, ts, next_ts,
            total - least(0, min(total) OVER replay) AS balance
     FROM running
     WINDOW replay AS (
@@ -79,81 +88,87 @@ balances AS (
         ROWS UNBOUNDED PRECEDING
     )
 ),
-instants AS (
-    SELECT staker_address, validator_key, ts, balance,
-           lead(ts) OVER (PARTITION BY staker_address, validator_key ORDER BY ts) AS next_ts
-    FROM (
-        SELECT DISTINCT ON (staker_address, validator_key, ts) *
-        FROM balances
-        ORDER BY staker_address, validator_key, ts, unstake DESC, stake_event_id DESC
-    ) last_event_of_instant
+staked AS (
+    SELECT staker_address, validator_key, range_agg(tstzrange(ts, next_ts)) AS spans
+    FROM instants
+    WHERE next_ts IS DISTINCT FROM ts AND balance > 0
+    GROUP BY staker_address, validator_key
 ),
-staked AS MATERIALIZED (
-    SELECT DISTINCT i.staker_address, i.validator_key, s.period_id
-    FROM instants i
-    JOIN scope s ON i.ts < s.end_time AND (i.next_ts IS NULL OR i.next_ts > s.start_time)
-    WHERE i.balance > 0
-),
-classified AS MATERIALIZED (
-    SELECT r.period_id, r.validator_key, CAST(r.revenue_component AS text) AS component,
-           r.staker_address, r.reward_amount_native AS base,
+graded AS (
+    SELECT r.period_id, r.validator_key, r.revenue_component, w.wallet_id,
+           r.reward_amount_native AS base, r.rate,
            CASE WHEN NOT w.is_active THEN :inactive
                 WHEN w.introduced_date > s.start_date THEN :late
-                WHEN k.period_id IS NULL THEN :unstaked
+                WHEN k.spans IS NULL OR NOT k.spans && s.span THEN :unstaked
                 WHEN r.rate IS NULL THEN :no_rule
-           END AS reason,
-           r.reward_amount_native * r.rate * 0.0001 AS exact
+           END AS reason
     FROM (
         SELECT r.*, {rate} AS rate FROM canonical_staker_rewards_detail r
         WHERE r.chain_id = :chain_id
     ) r
     JOIN scope s ON s.period_id = r.period_id
-    JOIN mine w ON w.wallet_address = r.staker_address
+    JOIN partner_wallets w ON w.wallet_address = r.staker_address
+        AND w.partner_id = :partner_id AND w.chain_id = :chain_id
     LEFT JOIN staked k ON k.staker_address = r.staker_address
-        AND k.validator_key = r.validator_key AND k.period_id = r.period_id
+        AND k.validator_key = r.validator_key
 ),
-paid AS MATERIALIZED (
-    SELECT period_id, validator_key, component, staker_address, base,
-           CASE WHEN abs(exact - cut) = 0.0000000000000000005
-                     AND mod(cut * 1000000000000000000, 2) = 0
-                THEN cut ELSE round(exact, 18) END AS commission
-    FROM (SELECT *, trunc(exact, 18) AS cut FROM classified WHERE reason IS NULL) line
-){wallets_paid}
-SELECT 'slice', period_id, validator_key, component, count(*), sum(base), sum(commission)
-FROM paid GROUP BY period_id, validator_key, component
+sums AS (
+    SELECT period_id, validator_key, CAST(revenue_component AS text) AS component, reason, rate,
+           count(*) AS lines, sum(base) AS base,
+           sum(CASE WHEN reason IS NULL AND trunc(base, 14) <> base
+                    THEN round(base * rate * 0.0001, 18) - base * rate * 0.0001
+                         - CASE WHEN mod(base * rate, 0.00000000000002) = 0.000000000000005
+                                THEN 0.000000000000000001 ELSE 0 END
+               END) AS rounding{paid_addresses}
+    FROM graded GROUP BY period_id, validator_key, revenue_component, reason, rate
+){paid_in_period}
+SELECT 'rows', period_id, validator_key, component, reason, lines, base,
+       CASE WHEN reason IS NULL THEN round(base * rate * 0.0001 + coalesce(rounding, 0), 18) END
+FROM sums
 UNION ALL
-SELECT 'held', period_id, NULL, reason, count(*), sum(base), NULL
-FROM classified WHERE reason IS NOT NULL GROUP BY period_id, reason
-UNION ALL
-SELECT 'wallets held', s.period_id, NULL, :inactive,
-       (SELECT count(*) FROM mine WHERE NOT is_active), NULL, NULL
+SELECT 'wallets held', s.period_id, NULL, NULL, :inactive,
+       (SELECT count(*) FROM partner_wallets
+        WHERE partner_id = :partner_id AND chain_id = :chain_id AND NOT is_active), NULL, NULL
 FROM scope s
 UNION ALL
-SELECT 'wallets held', s.period_id, NULL, :late,
-       (SELECT count(*) FROM mine w WHERE w.is_active AND w.introduced_date > s.start_date),
-       NULL, NULL
+SELECT 'wallets held', s.period_id, NULL, NULL, :late,
+       (SELECT count(*) FROM partner_wallets w
+        WHERE w.partner_id = :partner_id AND w.chain_id = :chain_id
+          AND w.is_active AND w.introduced_date > s.start_date), NULL, NULL
 FROM scope s
 {wallet_counts}"""
 
-#: The wallets paid, per period and in all (for the method comparison).
-_WALLETS_PAID = """,
-wallets_paid AS MATERIALIZED (
-    SELECT period_id, staker_address FROM paid GROUP BY period_id, staker_address
+#: The wallets paid, per period and in all (for the method comparison): each group of paid
+#: rows carries its addresses, and only those are counted again.
+_PAID_ADDRESSES = """,
+           array_agg(wallet_id) FILTER (WHERE reason IS NULL) AS paid"""
+_PAID_IN_PERIOD = """,
+paid_in_period AS (
+    SELECT DISTINCT period_id, address FROM sums, unnest(paid) AS address
 )"""
 _WALLET_COUNTS = """
 UNION ALL
-SELECT 'wallets paid', period_id, NULL, NULL, count(*), NULL, NULL
-FROM wallets_paid GROUP BY period_id
+SELECT 'wallets paid', period_id, NULL, NULL, NULL, count(*), NULL, NULL
+FROM paid_in_period GROUP BY period_id
 UNION ALL
-SELECT 'wallets paid', NULL, NULL, NULL, count(*), NULL, NULL
-FROM (SELECT DISTINCT staker_address FROM wallets_paid) everyone
+SELECT 'wallets paid', NULL, NULL, NULL, NULL, count(*), NULL, NULL
+FROM (SELECT DISTINCT address FROM paid_in_period) paid_at_all
 """
 
-#: For this query only (SET LOCAL): room to sort and hash in memory; no JIT for one query
-#: planned once; and hash joins. The planner cannot foresee how many (wallet, validator,
-#: period) triples were staked, and would look a million reward rows up one by one or sort
-#: them by their text keys.
-SETTINGS = ("work_mem = '256MB'", "jit = off", "enable_nestloop = off", "enable_mergejoin = off")
+#: For this query only: room to sort and hash in memory; no JIT for one query planned once;
+#: hash joins and hash aggregates (the planner cannot foresee how many wallets were staked,
+#: nor how few groups a million rows fall into, and would look reward rows up one by one or
+#: sort them by their text keys); and the reward rows read by parallel workers.
+SETTINGS = {
+    "work_mem": "256MB",
+    "jit": "off",
+    "enable_nestloop": "off",
+    "enable_mergejoin": "off",
+    "enable_sort": "off",
+    "max_parallel_workers_per_gather": "2",
+    "parallel_setup_cost": "0",
+    "parallel_tuple_cost": "0",
+}
 
 
 @dataclass
@@ -280,46 +295,71 @@ def wallet_attribution_summary(
     return summary
 
 
+def _set_config(values: dict[str, str]) -> None:
+    """Set each setting for the rest of the transaction (SET LOCAL), in one statement."""
+    calls = ", ".join(f"set_config(:name_{n}, :value_{n}, true)" for n in range(len(values)))
+    params = {}
+    for n, (name, value) in enumerate(values.items()):
+        params[f"name_{n}"], params[f"value_{n}"] = name, value
+    db.session.execute(text(f"SELECT {calls}"), params)
+
+
+@contextmanager
+def _planner_settings(settings: dict[str, str]):
+    """`settings` for the statements inside, then put back as they were, so the rest of the
+    request is planned as usual. (After an error the transaction is rolled back, which undoes
+    them anyway.)"""
+    reads = ", ".join(f"current_setting(:name_{n})" for n in range(len(settings)))
+    before = db.session.execute(
+        text(f"SELECT {reads}"), {f"name_{n}": name for n, name in enumerate(settings)}
+    ).one()
+    _set_config(settings)
+    yield
+    _set_config(dict(zip(settings, before, strict=True)))
+
+
 def _summed(partner_id, chain_id, terms, scope, count_wallets) -> Summary:
     summary = Summary(terms.agreement_id, list(scope))
     keys = {str(p.period_id): p.period_id for p in scope}
     rate, rule_params = _rate_case(terms.rules)
-    for setting in SETTINGS:
-        db.session.execute(text(f"SET LOCAL {setting}"))
-    rows = db.session.execute(
-        text(
-            _SUMMARY.replace("{rate}", rate)
-            .replace("{wallets_paid}", _WALLETS_PAID if count_wallets else "")
-            .replace("{wallet_counts}", _WALLET_COUNTS if count_wallets else "")
-        ),
-        {
-            "period_ids": [str(p.period_id) for p in scope],
-            "starts": [p.start_time for p in scope],
-            "ends": [p.end_time for p in scope],
-            "start_dates": [p.start_date for p in scope],
-            "partner_id": partner_id,
-            "chain_id": chain_id,
-            "last_end": max(p.end_time for p in scope),
-            "inactive": REASON_WALLET_INACTIVE,
-            "late": REASON_INTRODUCED_AFTER,
-            "unstaked": REASON_NOT_STAKED,
-            "no_rule": REASON_NO_RULE,
-            **rule_params,
-        },
+    statement = (
+        _SUMMARY.replace("{rate}", rate)
+        .replace("{paid_addresses}", _PAID_ADDRESSES if count_wallets else "")
+        .replace("{paid_in_period}", _PAID_IN_PERIOD if count_wallets else "")
+        .replace("{wallet_counts}", _WALLET_COUNTS if count_wallets else "")
     )
+    params = {
+        "period_ids": [str(p.period_id) for p in scope],
+        "starts": [p.start_time for p in scope],
+        "ends": [p.end_time for p in scope],
+        "start_dates": [p.start_date for p in scope],
+        "partner_id": partner_id,
+        "chain_id": chain_id,
+        "last_end": max(p.end_time for p in scope),
+        "last_start_date": max(p.start_date for p in scope),
+        "inactive": REASON_WALLET_INACTIVE,
+        "late": REASON_INTRODUCED_AFTER,
+        "unstaked": REASON_NOT_STAKED,
+        "no_rule": REASON_NO_RULE,
+        **rule_params,
+    }
+    with _planner_settings(SETTINGS):
+        rows = db.session.execute(text(statement), params).all()
     wallet_held: dict[tuple, int] = {}
     row_held: dict[tuple, list] = {}
-    for kind, period_id, validator, name, count, base, commission in rows:
+    for kind, period_id, validator, component, reason, count, base, commission in rows:
         period = keys.get(str(period_id)) if period_id is not None else None
         count = int(count)
-        if kind == "slice":
-            summary.slices[(period, validator, name)] = [count, base, commission]
+        if kind == "rows":
             summary.periods_with_rows.add(period)
-        elif kind == "held":
-            row_held[(period, name)] = [count, base]
-            summary.periods_with_rows.add(period)
+            if reason is None:
+                summary.slices[(period, validator, component)] = [count, base, commission]
+            else:
+                entry = row_held.setdefault((period, reason), [0, ZERO])
+                entry[0] += count
+                entry[1] = MONEY.add(entry[1], base)
         elif kind == "wallets held":
-            wallet_held[(period, name)] = count
+            wallet_held[(period, reason)] = count
         elif period is not None:
             summary.wallets_by_period[period] = count
         else:
