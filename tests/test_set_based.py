@@ -134,35 +134,47 @@ def test_set_based_summary_equals_the_engine_on_random_worlds(app, seed):
     assert without == computed.periods_without_data
 
 
+def _one_day_agreement(name: str, rule: str, rewards: list[tuple]):
+    """A partner whose wallets (those named in `rewards`: validator, wallet, component,
+    amount) are all staked with their validators through one day-long period, and its
+    wallet-attribution agreement with one rule."""
+    partner = factories.partner(name, "solana")
+    source = factories.provider()
+    payloads = {k: factories.payload(source, k) for k in ("periods", "rewards", "events")}
+    period = factories.period(payloads["periods"], "T1", FIRST, FIRST + timedelta(days=1))
+    staked = sorted({(validator, wallet) for validator, wallet, _, _ in rewards})
+    for wallet in sorted({wallet for _, wallet in staked}):
+        factories.wallet(partner, wallet, introduced=date(2025, 1, 1))
+    factories.events(
+        payloads["events"],
+        period,
+        [(v, w, "STAKE", Decimal(1), FIRST - timedelta(days=1)) for v, w in staked],
+    )
+    factories.rewards(payloads["rewards"], period, rewards)
+    agreement = factories.agreement(partner, rule, wallet_attribution=True)
+    db.session.commit()
+    return agreement
+
+
+def _day_summary(agreement):
+    """The set-based summary and the engine's result of the agreement's one day."""
+    day = date(2025, 3, 1)
+    terms = inputs.terms_of(agreement)
+    scope = inputs.scope_of(agreement, day, day)
+    summary = set_based.wallet_attribution_summary(agreement.partner_id, "solana", terms, scope)
+    return summary, inputs.compute_agreement(agreement, day, day).result
+
+
 @pytest.mark.postgres_only
 def test_a_half_way_product_rounds_to_even_in_both(app):
     """0.5 x 1e-18 is a tie between 0 and 1e-18 (to even: 0); 0.5 x 3e-18 one between
     1e-18 and 2e-18 (to even: 2e-18), by hand."""
-    partner = factories.partner("Ties", "solana")
-    source = factories.provider()
-    payloads = {k: factories.payload(source, k) for k in ("periods", "rewards", "events")}
-    period = factories.period(payloads["periods"], "T1", FIRST, FIRST + timedelta(days=1))
-    for address in ("One", "Three"):
-        factories.wallet(partner, address, introduced=date(2025, 1, 1))
-    factories.events(
-        payloads["events"],
-        period,
-        [("VoteA", a, "STAKE", Decimal(1), FIRST - timedelta(days=1)) for a in ("One", "Three")],
+    agreement = _one_day_agreement(
+        "Ties", "MEV=5000", [("VoteA", "One", "MEV", TINY), ("VoteA", "Three", "MEV", 3 * TINY)]
     )
-    factories.rewards(
-        payloads["rewards"],
-        period,
-        [("VoteA", "One", "MEV", TINY), ("VoteA", "Three", "MEV", 3 * TINY)],
-    )
-    agreement = factories.agreement(partner, "MEV=5000", wallet_attribution=True)
-    db.session.commit()
-
-    terms = inputs.terms_of(agreement)
-    scope = inputs.scope_of(agreement, date(2025, 3, 1), date(2025, 3, 1))
-    summary = set_based.wallet_attribution_summary(partner.partner_id, "solana", terms, scope)
+    summary, engine = _day_summary(agreement)
     assert summary.total_commission_native == 2 * TINY
     assert summary.total_base_native == 4 * TINY
-    engine = inputs.compute_agreement(agreement, date(2025, 3, 1), date(2025, 3, 1)).result
     assert [line.commission_amount_native for line in engine.lines] == [0 * TINY, 2 * TINY]
     # The comparison page reads the same figures on this database.
     figures = compare.compare(agreement, date(2025, 3, 1), date(2025, 3, 1))
@@ -175,32 +187,14 @@ def test_only_lines_with_more_than_18_places_are_rounded_and_each_on_its_own(app
     """At 1 bps a base with 15 decimals gives a product with 19: 0.000000000000127 x 0.0001
     = 12.7e-18, rounded to 13e-18 on each of three lines (39e-18, where rounding their sum
     would give 38e-18); a base with 14 decimals gives exactly 12e-18. By hand: 51e-18."""
-    partner = factories.partner("Places", "solana")
-    source = factories.provider()
-    payloads = {k: factories.payload(source, k) for k in ("periods", "rewards", "events")}
-    period = factories.period(payloads["periods"], "T1", FIRST, FIRST + timedelta(days=1))
-    wallets = ("A", "B", "C", "D")
-    for address in wallets:
-        factories.wallet(partner, address, introduced=date(2025, 1, 1))
-    factories.events(
-        payloads["events"],
-        period,
-        [("VoteA", a, "STAKE", Decimal(1), FIRST - timedelta(days=1)) for a in wallets],
-    )
     fifteen, fourteen = Decimal("0.000000000000127"), Decimal("0.00000000000012")
-    factories.rewards(
-        payloads["rewards"],
-        period,
+    agreement = _one_day_agreement(
+        "Places",
+        "REWARDS=1",
         [("VoteA", a, "REWARDS", fifteen) for a in "ABC"] + [("VoteA", "D", "REWARDS", fourteen)],
     )
-    agreement = factories.agreement(partner, "REWARDS=1", wallet_attribution=True)
-    db.session.commit()
-
-    terms = inputs.terms_of(agreement)
-    scope = inputs.scope_of(agreement, date(2025, 3, 1), date(2025, 3, 1))
-    summary = set_based.wallet_attribution_summary(partner.partner_id, "solana", terms, scope)
+    summary, engine = _day_summary(agreement)
     assert summary.total_commission_native == 51 * TINY
-    engine = inputs.compute_agreement(agreement, date(2025, 3, 1), date(2025, 3, 1)).result
     assert sorted(line.commission_amount_native for line in engine.lines) == [
         12 * TINY,
         13 * TINY,
