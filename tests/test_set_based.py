@@ -244,9 +244,46 @@ def test_a_summary_asked_again_is_reused_until_an_input_changes(app, monkeypatch
 
 
 @pytest.mark.postgres_only
+def test_a_change_while_a_summary_is_read_is_not_kept_under_the_new_digests(app, monkeypatch):
+    """A summary and the digests it is kept by come from one snapshot: a wallet deactivated
+    after the summing began, before the digests were read, is not hidden by a kept summary
+    of the wallets as they were."""
+    agreement = _world(4)
+    terms = inputs.terms_of(agreement)
+    scope = inputs.scope_of(agreement, date(2025, 3, 1), date(2025, 3, 31))
+    active = db.session.scalars(
+        select(PartnerWallet).where(
+            PartnerWallet.partner_id == agreement.partner_id, PartnerWallet.is_active
+        )
+    ).all()
+    real = set_based.shared_digests
+
+    def changed_meanwhile(*args):
+        for wallet in active:
+            wallet.is_active = False
+        db.session.commit()  # on the request's own connection, as another user would
+        return real(*args)
+
+    monkeypatch.setattr(set_based, "shared_digests", changed_meanwhile)
+
+    def ask():
+        return set_based.wallet_attribution_summary(
+            agreement.partner_id, agreement.chain_id, terms, scope
+        )
+
+    before = ask()
+    assert before.line_count > 0  # summed while the wallets were active
+    monkeypatch.setattr(set_based, "shared_digests", real)
+    after = ask()
+    assert after.line_count == 0 and after.total_commission_native == 0
+    engine = inputs.compute_agreement(agreement, date(2025, 3, 1), date(2025, 3, 31)).result
+    assert after.held_sums() == engine.held_sums()
+
+
+@pytest.mark.postgres_only
 def test_the_planner_settings_of_the_summary_end_with_it(app):
-    """The summary plans its one statement with hash joins only and parallel workers; the
-    rest of the request's transaction is planned with the settings it had before."""
+    """The summary plans its statement with hash joins only and parallel workers, on a
+    connection of its own: the request's transaction keeps the settings it had."""
     agreement = _world(5)
     settings = "SELECT current_setting('enable_nestloop'), current_setting('work_mem')"
     before = db.session.execute(text(settings)).one()

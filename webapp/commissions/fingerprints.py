@@ -52,8 +52,8 @@ def _text(*columns):
     return expression
 
 
-def _digest_of(stmt) -> tuple[int, str]:
-    count, total = db.session.execute(stmt).one()
+def _digest_of(reader, stmt) -> tuple[int, str]:
+    count, total = reader.execute(stmt).one()
     return int(count or 0), str(total or 0)
 
 
@@ -73,78 +73,86 @@ def _terms_text(terms: AgreementTerms) -> str:
     )
 
 
-def _per_period(stmt, scope) -> dict[str, tuple[int, str]]:
-    rows = db.session.execute(stmt).all()
-    found = {period_key(period_id): (int(count), str(total)) for period_id, count, total in rows}
-    return {period_key(p.period_id): found.get(period_key(p.period_id), (0, "0")) for p in scope}
+def reward_digest():
+    """The digest of one staker reward row (`row_digest` of what the engine reads of it)."""
+    R = CanonicalStakerRewardsDetail
+    return row_digest(
+        _text(R.validator_key, R.staker_address, R.revenue_component, R.reward_amount_native)
+    )
+
+
+def shared_digests(reader, partner_id, chain_id: str, terms: AgreementTerms, scope) -> list:
+    """What every period's digest shares: the terms, and for wallet attribution the
+    partner's wallets and their stake events up to the end of `scope`."""
+    shared = [_terms_text(terms)]
+    if not terms.wallet_attribution_enabled:
+        return shared
+    W, E = PartnerWallet, CanonicalStakeEvent
+    wallet = _text(W.wallet_address, W.introduced_date, W.is_active)
+    shared.append(
+        _digest_of(
+            reader,
+            select(func.count(), func.sum(row_digest(wallet))).where(
+                W.partner_id == partner_id, W.chain_id == chain_id
+            ),
+        )
+    )
+    event = _text(
+        E.validator_key, E.staker_address, E.event_type, E.stake_amount_native, E.event_timestamp
+    )
+    last = scope[-1]
+    shared.append(
+        _digest_of(
+            reader,
+            events_query(
+                partner_id,
+                chain_id,
+                last.end_time,
+                last.start_date,
+                func.count(),
+                func.sum(row_digest(event)),
+            ),
+        )
+    )
+    return shared
 
 
 def fingerprint(
-    partner_id, chain_id: str, terms: AgreementTerms, scope: list[Period]
+    partner_id, chain_id: str, terms: AgreementTerms, scope: list[Period], reader=None
 ) -> Fingerprint:
-    """The digests of an agreement's periods in scope (`scope` from `scope_of`)."""
-    result = Fingerprint()
+    """The digests of an agreement's periods in scope (`scope` from `scope_of`), read through
+    `reader` (a connection or session; the request's session by default)."""
+    reader = reader if reader is not None else db.session
     if not scope:
-        return result
+        return Fingerprint()
     period_ids = [p.period_id for p in scope]
-    last = scope[-1]
-    shared = [_terms_text(terms)]
     if terms.wallet_attribution_enabled:
-        W, E, R = PartnerWallet, CanonicalStakeEvent, CanonicalStakerRewardsDetail
-        shared.append(
-            _digest_of(
-                select(
-                    func.count(),
-                    func.sum(row_digest(_text(W.wallet_address, W.introduced_date, W.is_active))),
-                ).where(W.partner_id == partner_id, W.chain_id == chain_id)
-            )
+        R = CanonicalStakerRewardsDetail
+        rows = rewards_query(
+            partner_id, chain_id, period_ids, R.period_id, func.count(), func.sum(reward_digest())
         )
-        event = _text(
-            E.validator_key,
-            E.staker_address,
-            E.event_type,
-            E.stake_amount_native,
-            E.event_timestamp,
-        )
-        shared.append(
-            _digest_of(
-                events_query(
-                    partner_id,
-                    chain_id,
-                    last.end_time,
-                    last.start_date,
-                    func.count(),
-                    func.sum(row_digest(event)),
-                )
-            )
-        )
-        reward = _text(
-            R.validator_key, R.staker_address, R.revenue_component, R.reward_amount_native
-        )
-        rows = _per_period(
-            rewards_query(
-                partner_id,
-                chain_id,
-                period_ids,
-                R.period_id,
-                func.count(),
-                func.sum(row_digest(reward)),
-            ).group_by(R.period_id),
-            scope,
-        )
+        period_id = R.period_id
     else:
         V = CanonicalValidatorRevenue
         revenue = _text(V.validator_key, V.revenue_component, V.amount_native)
-        rows = _per_period(
-            revenue_query(
-                chain_id, period_ids, V.period_id, func.count(), func.sum(row_digest(revenue))
-            ).group_by(V.period_id),
-            scope,
+        rows = revenue_query(
+            chain_id, period_ids, V.period_id, func.count(), func.sum(row_digest(revenue))
         )
+        period_id = V.period_id
+    shared = shared_digests(reader, partner_id, chain_id, terms, scope)
+    found = reader.execute(rows.group_by(period_id)).all()
+    return assemble(shared, {period_key(p): (count, total) for p, count, total in found}, scope)
+
+
+def assemble(shared: list, rows: dict, scope: list[Period]) -> Fingerprint:
+    """Each period's digest from the shared parts and its own rows' (count, sum of row
+    digests), by period key; a period missing from `rows` has none."""
+    result = Fingerprint()
     common = json.dumps(shared)
     for period in scope:
         key = period_key(period.period_id)
-        count, total = rows[key]
+        count, total = rows.get(key, (0, 0))
+        count, total = int(count or 0), str(total or 0)
         if count == 0:
             result.without_data.append(period)
         own = [key, period.start_time.isoformat(), period.end_time.isoformat(), count, total]

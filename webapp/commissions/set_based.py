@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from sqlalchemy import text
+from sqlalchemy.dialects import postgresql
 
 from webapp.attribution import (
     METHOD_WALLET_ATTRIBUTION,
@@ -49,7 +50,7 @@ from webapp.attribution import (
     ExclusionTotal,
     Period,
 )
-from webapp.commissions.fingerprints import fingerprint
+from webapp.commissions.fingerprints import assemble, fingerprint, reward_digest, shared_digests
 from webapp.commissions.inputs import period_key
 from webapp.extensions import db
 from webapp.money import MONEY, ZERO, money_sum
@@ -96,15 +97,16 @@ staked AS (
 ),
 graded AS (
     SELECT r.period_id, r.validator_key, r.revenue_component, w.wallet_id,
-           r.reward_amount_native AS base, r.rate,
+           r.reward_amount_native AS base, r.rate, r.digest,
            CASE WHEN NOT w.is_active THEN :inactive
                 WHEN w.introduced_date > s.start_date THEN :late
                 WHEN k.spans IS NULL OR NOT k.spans && s.span THEN :unstaked
                 WHEN r.rate IS NULL THEN :no_rule
            END AS reason
     FROM (
-        SELECT r.*, {rate} AS rate FROM canonical_staker_rewards_detail r
-        WHERE r.chain_id = :chain_id
+        SELECT canonical_staker_rewards_detail.*, {rate} AS rate, {digest} AS digest
+        FROM canonical_staker_rewards_detail
+        WHERE chain_id = :chain_id
     ) r
     JOIN scope s ON s.period_id = r.period_id
     JOIN partner_wallets w ON w.wallet_address = r.staker_address
@@ -114,7 +116,7 @@ graded AS (
 ),
 sums AS (
     SELECT period_id, validator_key, CAST(revenue_component AS text) AS component, reason, rate,
-           count(*) AS lines, sum(base) AS base,
+           count(*) AS lines, sum(base) AS base, sum(digest) AS digest,
            sum(CASE WHEN reason IS NULL AND trunc(base, 14) <> base
                     THEN round(base * rate * 0.0001, 18) - base * rate * 0.0001
                          - CASE WHEN mod(base * rate, 0.00000000000002) = 0.000000000000005
@@ -123,20 +125,27 @@ sums AS (
     FROM graded GROUP BY period_id, validator_key, revenue_component, reason, rate
 ){paid_in_period}
 SELECT 'rows', period_id, validator_key, component, reason, lines, base,
-       CASE WHEN reason IS NULL THEN round(base * rate * 0.0001 + coalesce(rounding, 0), 18) END
+       CASE WHEN reason IS NULL THEN round(base * rate * 0.0001 + coalesce(rounding, 0), 18) END,
+       digest
 FROM sums
 UNION ALL
 SELECT 'wallets held', s.period_id, NULL, NULL, :inactive,
        (SELECT count(*) FROM partner_wallets
-        WHERE partner_id = :partner_id AND chain_id = :chain_id AND NOT is_active), NULL, NULL
+        WHERE partner_id = :partner_id AND chain_id = :chain_id AND NOT is_active),
+       NULL, NULL, NULL
 FROM scope s
 UNION ALL
 SELECT 'wallets held', s.period_id, NULL, NULL, :late,
        (SELECT count(*) FROM partner_wallets w
         WHERE w.partner_id = :partner_id AND w.chain_id = :chain_id
-          AND w.is_active AND w.introduced_date > s.start_date), NULL, NULL
+          AND w.is_active AND w.introduced_date > s.start_date), NULL, NULL, NULL
 FROM scope s
 {wallet_counts}"""
+
+#: The digest of a reward row, as `fingerprints` computes it, in this dialect's SQL.
+_REWARD_DIGEST = str(
+    reward_digest().compile(dialect=postgresql.dialect(), compile_kwargs={"literal_binds": True})
+)
 
 #: The wallets paid, per period and in all (for the method comparison): each group of paid
 #: rows carries its addresses, and only those are counted again.
@@ -148,17 +157,18 @@ paid_in_period AS (
 )"""
 _WALLET_COUNTS = """
 UNION ALL
-SELECT 'wallets paid', period_id, NULL, NULL, NULL, count(*), NULL, NULL
+SELECT 'wallets paid', period_id, NULL, NULL, NULL, count(*), NULL, NULL, NULL
 FROM paid_in_period GROUP BY period_id
 UNION ALL
-SELECT 'wallets paid', NULL, NULL, NULL, NULL, count(*), NULL, NULL
+SELECT 'wallets paid', NULL, NULL, NULL, NULL, count(*), NULL, NULL, NULL
 FROM (SELECT DISTINCT address FROM paid_in_period) paid_at_all
 """
 
-#: For this query only: room to sort and hash in memory; no JIT for one query planned once;
-#: hash joins and hash aggregates (the planner cannot foresee how many wallets were staked,
-#: nor how few groups a million rows fall into, and would look reward rows up one by one or
-#: sort them by their text keys); and the reward rows read by parallel workers.
+#: For this query only (its transaction is rolled back after it): room to sort and hash in
+#: memory; no JIT for one query planned once; hash joins and hash aggregates (the planner
+#: cannot foresee how many wallets were staked, nor how few groups a million rows fall into,
+#: and would look reward rows up one by one or sort them by their text keys); and the reward
+#: rows read by parallel workers.
 SETTINGS = {
     "work_mem": "256MB",
     "jit": "off",
@@ -235,7 +245,7 @@ class Summary:
 
 
 def _rate_case(rules) -> tuple[str, dict]:
-    """Step 2 as one SQL expression over a reward row `r`: the rules naming a validator are
+    """Step 2 as one SQL expression over a reward row: the rules naming a validator are
     tried before the rules for any validator; no rule gives NULL. Values travel as bound
     parameters."""
     named = [rule for rule in rules if rule.validator_key is not None]
@@ -244,10 +254,10 @@ def _rate_case(rules) -> tuple[str, dict]:
     for n, rule in enumerate(named + general):
         params[f"rule_component_{n}"] = str(rule.revenue_component)
         params[f"rule_rate_{n}"] = rule.commission_rate_bps
-        condition = f"r.revenue_component = CAST(:rule_component_{n} AS revenuecomponent)"
+        condition = f"revenue_component = CAST(:rule_component_{n} AS revenuecomponent)"
         if rule.validator_key is not None:
             params[f"rule_validator_{n}"] = rule.validator_key
-            condition += f" AND r.validator_key = :rule_validator_{n}"
+            condition += f" AND validator_key = :rule_validator_{n}"
         branches.append(f"WHEN {condition} THEN CAST(:rule_rate_{n} AS integer)")
     if not branches:
         return "CAST(NULL AS integer)", params
@@ -257,10 +267,24 @@ def _rate_case(rules) -> tuple[str, dict]:
 #: Summaries computed lately, by the digests of everything they depend on
 #: (`fingerprints`): the same question asked again (a preview reloaded, the comparison
 #: opened twice) is answered without summing again, and any change to an input changes the
-#: key, so an entry is never stale. Each worker process keeps its own few.
+#: key, so an entry is never stale. A summary and the digests it is kept by are read in one
+#: snapshot of the database, so no change can slip in between them. Each worker process
+#: keeps its own few.
 SUMMARY_CACHE_SIZE = 16
 _cache: OrderedDict = OrderedDict()
 _cache_lock = threading.Lock()
+
+
+@contextmanager
+def _snapshot(engine):
+    """A connection of its own in a REPEATABLE READ transaction (every statement on it reads
+    the same snapshot), rolled back at the end: nothing is written, and the settings made
+    for its statements go with it."""
+    with engine.connect().execution_options(isolation_level="REPEATABLE READ") as connection:
+        try:
+            yield connection
+        finally:
+            connection.rollback()
 
 
 def wallet_attribution_summary(
@@ -272,58 +296,66 @@ def wallet_attribution_summary(
 ) -> Summary:
     """What wallet attribution gives the partner's wallets over `scope` (periods in scope,
     UTC instants) under `terms`' rules, summed by PostgreSQL; period ids as in `scope`.
-    With `count_wallets`, also the wallets paid per period and in all."""
+    With `count_wallets`, also the wallets paid per period and in all.
+
+    A question asked before is looked up by the digests of its inputs as they are now. A
+    new one is summed at once: the query digests the reward rows it reads on the way, so a
+    first answer does not read them twice."""
     if not scope:
         return Summary(terms.agreement_id, [])
-    prints = fingerprint(partner_id, chain_id, terms, scope)
-    key = (
-        db.engine.url.render_as_string(hide_password=True),
+    engine = db.engine
+    question = (
+        engine.url.render_as_string(hide_password=True),
         str(partner_id),
         count_wallets,
-        tuple((p.label, prints.digests[period_key(p.period_id)]) for p in scope),
+        tuple(p.label for p in scope),
     )
     with _cache_lock:
-        found = _cache.get(key)
-        if found is not None:
-            _cache.move_to_end(key)
-            return found
-    summary = _summed(partner_id, chain_id, terms, scope, count_wallets)
+        asked_before = any(key[:-1] == question for key in _cache)
+    with _snapshot(engine) as connection:
+        prints = None
+        if asked_before:
+            prints = fingerprint(partner_id, chain_id, terms, scope, connection)
+            key = (*question, _digests(prints, scope))
+            with _cache_lock:
+                found = _cache.get(key)
+                if found is not None:
+                    _cache.move_to_end(key)
+                    return found
+        summary, read = _summed(connection, partner_id, chain_id, terms, scope, count_wallets)
+        if prints is None:
+            shared = shared_digests(connection, partner_id, chain_id, terms, scope)
+            prints = assemble(shared, read, scope)
     with _cache_lock:
-        _cache[key] = summary
+        _cache[(*question, _digests(prints, scope))] = summary
         while len(_cache) > SUMMARY_CACHE_SIZE:
             _cache.popitem(last=False)
     return summary
 
 
-def _set_config(values: dict[str, str]) -> None:
+def _digests(prints, scope: list[Period]) -> tuple[str, ...]:
+    return tuple(prints.digests[period_key(p.period_id)] for p in scope)
+
+
+def _set_config(connection, values: dict[str, str]) -> None:
     """Set each setting for the rest of the transaction (SET LOCAL), in one statement."""
     calls = ", ".join(f"set_config(:name_{n}, :value_{n}, true)" for n in range(len(values)))
     params = {}
     for n, (name, value) in enumerate(values.items()):
         params[f"name_{n}"], params[f"value_{n}"] = name, value
-    db.session.execute(text(f"SELECT {calls}"), params)
+    connection.execute(text(f"SELECT {calls}"), params)
 
 
-@contextmanager
-def _planner_settings(settings: dict[str, str]):
-    """`settings` for the statements inside, then put back as they were, so the rest of the
-    request is planned as usual. (After an error the transaction is rolled back, which undoes
-    them anyway.)"""
-    reads = ", ".join(f"current_setting(:name_{n})" for n in range(len(settings)))
-    before = db.session.execute(
-        text(f"SELECT {reads}"), {f"name_{n}": name for n, name in enumerate(settings)}
-    ).one()
-    _set_config(settings)
-    yield
-    _set_config(dict(zip(settings, before, strict=True)))
-
-
-def _summed(partner_id, chain_id, terms, scope, count_wallets) -> Summary:
+def _summed(connection, partner_id, chain_id, terms, scope, count_wallets):
+    """The summary, and the reward rows it read per period: (count, sum of their digests) by
+    period key, as `fingerprints.assemble` takes them."""
     summary = Summary(terms.agreement_id, list(scope))
+    reward_rows: dict[str, list] = {}
     keys = {str(p.period_id): p.period_id for p in scope}
     rate, rule_params = _rate_case(terms.rules)
     statement = (
         _SUMMARY.replace("{rate}", rate)
+        .replace("{digest}", _REWARD_DIGEST)
         .replace("{paid_addresses}", _PAID_ADDRESSES if count_wallets else "")
         .replace("{paid_in_period}", _PAID_IN_PERIOD if count_wallets else "")
         .replace("{wallet_counts}", _WALLET_COUNTS if count_wallets else "")
@@ -343,15 +375,18 @@ def _summed(partner_id, chain_id, terms, scope, count_wallets) -> Summary:
         "no_rule": REASON_NO_RULE,
         **rule_params,
     }
-    with _planner_settings(SETTINGS):
-        rows = db.session.execute(text(statement), params).all()
+    _set_config(connection, SETTINGS)
+    rows = connection.execute(text(statement), params).all()
     wallet_held: dict[tuple, int] = {}
     row_held: dict[tuple, list] = {}
-    for kind, period_id, validator, component, reason, count, base, commission in rows:
+    for kind, period_id, validator, component, reason, count, base, commission, digest in rows:
         period = keys.get(str(period_id)) if period_id is not None else None
         count = int(count)
         if kind == "rows":
             summary.periods_with_rows.add(period)
+            read = reward_rows.setdefault(period_key(period), [0, 0])
+            read[0] += count
+            read[1] += int(digest)
             if reason is None:
                 summary.slices[(period, validator, component)] = [count, base, commission]
             else:
@@ -372,4 +407,4 @@ def _summed(partner_id, chain_id, terms, scope, count_wallets) -> Summary:
     for (period, reason), entry in row_held.items():
         if reason not in (REASON_WALLET_INACTIVE, REASON_INTRODUCED_AFTER):
             summary.held[(period, reason)] = entry
-    return summary
+    return summary, reward_rows
