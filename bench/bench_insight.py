@@ -4,8 +4,9 @@ One partner, 10,000 wallets, 30 daily periods, 3 validators (the data of
 bench_commissions.py, plus validator revenue for the total-revenue method), one committed
 run, and 100,000 audit entries. Times, through the app's test client with a signed-in
 user (the whole request: queries, engine and rendering), the method comparison over the
-default range (target < 2 s), the drill-down levels, the wallet search and wallet page of a
-preview and of a run, and the audit history (targets < 100 ms); medians of a few requests.
+default range and the preview page (targets < 2 s), the drill-down levels, the wallet search
+and wallet page of a preview and of a run, and the audit history (targets < 100 ms); medians
+of a few requests.
 
     .venv/bin/python bench/bench_insight.py [--url postgresql://postgres@127.0.0.1/insight_bench]
         [--wallets 10000] [--periods 30] [--repeat 5] [--reuse] [--only LABEL-PART]
@@ -117,6 +118,7 @@ def measure(url: str, repeat: int, only: str = "") -> None:
         ids = {
             "generation": user.session_generation,
             "agreement": agreement.agreement_id,
+            "partner": agreement.partner_id,
             "run": run.run_id,
             "period": period.period_id,
             "user": user.user_id,
@@ -137,6 +139,15 @@ def measure(url: str, repeat: int, only: str = "") -> None:
             "method comparison, default range (both methods)",
             f"/insight/agreements/{a}/compare",
             {},
+            {},
+            2000,
+        ),
+        (
+            # The page a preview's drill-downs are opened from: its summary, kept, is what a
+            # period of it opened as a page of its own reads.
+            "preview page (the range the preview drill-downs below open from)",
+            "/commissions/",
+            {"partner": str(ids["partner"]), **day},
             {},
             2000,
         ),

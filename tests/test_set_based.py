@@ -16,9 +16,10 @@ import pytest
 from sqlalchemy import select, text
 
 from tests import factories
-from webapp.commissions import compare, inputs, set_based
+from webapp.commissions import compare, explain, inputs, set_based
 from webapp.extensions import db
 from webapp.models import CanonicalStakerRewardsDetail, PartnerWallet
+from webapp.money import format_amount
 
 VALIDATORS = ("VoteA", "VoteB", "VoteC")
 COMPONENTS = ("EXEC_FEES", "MEV", "REWARDS")
@@ -278,6 +279,92 @@ def test_a_change_while_a_summary_is_read_is_not_kept_under_the_new_digests(app,
     assert after.line_count == 0 and after.total_commission_native == 0
     engine = inputs.compute_agreement(agreement, date(2025, 3, 1), date(2025, 3, 31)).result
     assert after.held_sums() == engine.held_sums()
+
+
+@pytest.mark.postgres_only
+def test_a_period_of_a_kept_summary_answers_while_its_own_inputs_are_unchanged(app):
+    """A preview's period opened as a page of its own reads the summary the preview kept:
+    the same figures as the engine's for that period; a change to another period's rewards
+    leaves it standing; a change to its own rewards, or to the wallets, does not."""
+    agreement = _world(6)
+    terms = inputs.terms_of(agreement)
+    scope = inputs.scope_of(agreement, date(2025, 3, 1), date(2025, 3, 31))
+    mine, other = scope[1], scope[2]
+
+    def kept():
+        return set_based.kept_period(
+            agreement.partner_id, agreement.chain_id, terms, scope, mine.period_id
+        )
+
+    assert kept() is None  # nothing asked yet
+    set_based.wallet_attribution_summary(agreement.partner_id, agreement.chain_id, terms, scope)
+    part = kept()
+    engine = inputs.compute_agreement(agreement, date(2025, 3, 1), date(2025, 3, 31)).result
+    in_mine = {k: v for k, v in engine.slice_sums().items() if k[0] == mine.period_id}
+    assert in_mine and part.slice_sums() == in_mine
+    assert part.held_sums() == {
+        k: v for k, v in engine.held_sums().items() if k[0] == mine.period_id
+    }
+
+    def partner_reward_in(period):
+        R, W = CanonicalStakerRewardsDetail, PartnerWallet
+        return db.session.scalars(
+            select(R)
+            .join(W, W.wallet_address == R.staker_address)
+            .where(W.partner_id == agreement.partner_id, R.period_id == period.period_id)
+            .limit(1)
+        ).one()
+
+    partner_reward_in(other).reward_amount_native += 1
+    db.session.commit()
+    assert kept().slice_sums() == in_mine
+    partner_reward_in(mine).reward_amount_native += 1
+    db.session.commit()
+    assert kept() is None
+
+    set_based.wallet_attribution_summary(agreement.partner_id, agreement.chain_id, terms, scope)
+    assert kept() is not None
+    wallet = db.session.scalars(
+        select(PartnerWallet).where(PartnerWallet.partner_id == agreement.partner_id).limit(1)
+    ).one()
+    wallet.notes = "only a note: not an input"
+    db.session.commit()
+    assert kept() is not None
+    wallet.is_active = not wallet.is_active
+    db.session.commit()
+    assert kept() is None
+
+
+@pytest.mark.postgres_only
+def test_a_preview_period_page_opened_from_the_preview_reads_its_kept_summary(
+    manager_client, monkeypatch
+):
+    agreement = _world(7)
+    span = {"date_from": "2025-03-01", "date_to": "2025-03-31"}
+    preview = manager_client.get(
+        "/commissions/", query_string={"partner": str(agreement.partner_id), **span}
+    )
+    assert preview.status_code == 200
+    scope = inputs.scope_of(agreement, date(2025, 3, 1), date(2025, 3, 31))
+    period = scope[0]
+    engine = inputs.compute_agreement(agreement, date(2025, 3, 1), date(2025, 3, 31)).result
+    commission = sum(
+        (c for (p, _, _), (_, _, c) in engine.slice_sums().items() if p == period.period_id),
+        D(0),
+    )
+
+    assert commission > 0
+
+    def not_again(*args, **kwargs):
+        raise AssertionError("the period was computed again")
+
+    monkeypatch.setattr(explain, "compute", not_again)
+    page = manager_client.get(
+        f"/insight/agreements/{agreement.agreement_id}/periods/{period.period_id}",
+        query_string=span,
+    )
+    assert page.status_code == 200
+    assert format_amount(commission) in page.get_data(as_text=True)
 
 
 @pytest.mark.postgres_only

@@ -36,7 +36,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from sqlalchemy import text
+from sqlalchemy import func, text
 from sqlalchemy.dialects import postgresql
 
 from webapp.attribution import (
@@ -51,7 +51,7 @@ from webapp.attribution import (
     Period,
 )
 from webapp.commissions.fingerprints import assemble, fingerprint, reward_digest, shared_digests
-from webapp.commissions.inputs import period_key
+from webapp.commissions.inputs import period_key, rewards_query
 from webapp.extensions import db
 from webapp.money import MONEY, ZERO, money_sum
 from webapp.vocab import REASONS
@@ -239,6 +239,18 @@ class Summary:
         """(period id, validator, component) -> [lines, base, commission]."""
         return self.slices
 
+    def of_period(self, period: Period) -> "Summary":
+        """The same figures for one of its periods."""
+        key = period_key(period.period_id)
+        return Summary(
+            self.agreement_id,
+            [period],
+            {k: v for k, v in self.slices.items() if period_key(k[0]) == key},
+            {k: v for k, v in self.held.items() if period_key(k[0]) == key},
+            {k: v for k, v in self.wallets_by_period.items() if period_key(k) == key},
+            periods_with_rows={p for p in self.periods_with_rows if period_key(p) == key},
+        )
+
     def held_sums(self) -> dict[tuple, list]:
         """(period id, reason) -> [exclusions, held back]."""
         return self.held
@@ -331,6 +343,36 @@ def wallet_attribution_summary(
         while len(_cache) > SUMMARY_CACHE_SIZE:
             _cache.popitem(last=False)
     return summary
+
+
+def kept_period(partner_id, chain_id: str, terms: AgreementTerms, scope, period_id):
+    """One period of a summary of `scope` kept from an earlier question (the preview page of
+    the same range), when that period's inputs are as they were then: the period's digest
+    needs only the shared parts and that period's own rows, so checking it reads a
+    thirtieth of the reward rows. None when no kept summary answers for it."""
+    wanted = period_key(period_id)
+    position = next((n for n, p in enumerate(scope) if period_key(p.period_id) == wanted), None)
+    labels = tuple(p.label for p in scope)
+    url = db.engine.url.render_as_string(hide_password=True)
+    with _cache_lock:
+        candidates = [
+            (key, summary)
+            for key, summary in _cache.items()
+            if key[0] == url and key[1] == str(partner_id) and key[3] == labels
+        ]
+    if position is None or not candidates:
+        return None
+    own_rows = rewards_query(
+        partner_id, chain_id, [period_id], func.count(), func.sum(reward_digest())
+    )
+    with _snapshot(db.engine) as connection:
+        shared = shared_digests(connection, partner_id, chain_id, terms, scope)
+        counted = connection.execute(own_rows).one()
+    digest = assemble(shared, {wanted: counted}, [scope[position]]).digests[wanted]
+    for key, summary in candidates:
+        if key[4][position] == digest:
+            return summary.of_period(scope[position])
+    return None
 
 
 def _digests(prints, scope: list[Period]) -> tuple[str, ...]:

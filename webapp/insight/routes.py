@@ -164,7 +164,8 @@ def preview_period(agreement_id, period_id):
     """One period of an agreement as computed now, by validator and component."""
     agreement = _agreement_or_404(agreement_id)
     period = _period_or_404(period_id, agreement.chain_id)
-    row = insight.preview_period_row(agreement, period)
+    span = {name: date.fromisoformat(value) for name, value in _range_args().items()}
+    row = insight.preview_period_row(agreement, period, **span)
     return _render_period(
         _preview_owner(agreement),
         "agreement",
