@@ -343,3 +343,64 @@ def test_after_one_period_changed_only_that_period_is_computed(world, monkeypatc
         full = inputs.compute_agreement(outcome.agreement, FIRST, LAST)
         assert json.loads(run.input_payload_ids) == full.lineage
     assert kept_before <= set(db.session.scalars(select(L.line_id)))
+
+
+def test_every_digested_column_of_a_row_moves_the_digest(world):
+    """Each value an input row's digest is made of, changed on its own in place, changes
+    the digests: the rows stay the same rows (no count changes), so only the hash of that
+    column can tell."""
+    from webapp.commissions.fingerprints import fingerprint
+    from webapp.commissions.inputs import scope_of, terms_of
+    from webapp.models import CanonicalStakeEvent
+
+    agreement = world.solana
+    scope = scope_of(agreement, FIRST, LAST)
+    E, W = CanonicalStakeEvent, PartnerWallet
+
+    def prints():
+        return fingerprint(
+            agreement.partner_id, agreement.chain_id, terms_of(agreement), scope
+        ).digests
+
+    reward = _reward(world.periods[1])
+    event = db.session.scalars(
+        select(E).where(E.staker_address == W_PAID, E.event_type == "STAKE")
+    ).one()
+    wallet = db.session.scalars(select(W).where(W.wallet_address == W_PAID)).one()
+    other = db.session.scalars(select(W).where(W.wallet_address != W_PAID)).first()
+    changes = [
+        (reward, "validator_key", "VoteMoved"),
+        (reward, "staker_address", other.wallet_address),
+        (reward, "revenue_component", "REWARDS"),
+        (reward, "reward_amount_native", reward.reward_amount_native + D("0.000000001")),
+        (event, "validator_key", "VoteMoved"),
+        (event, "event_type", "RESTAKE"),
+        (event, "stake_amount_native", event.stake_amount_native + 1),
+        (event, "event_timestamp", event.event_timestamp.replace(hour=1)),
+        (wallet, "introduced_date", date(2024, 11, 30)),
+    ]
+    before = prints()
+    for row, column, value in changes:
+        setattr(row, column, value)
+        db.session.commit()
+        after = prints()
+        assert after != before, column
+        before = after
+
+    # Validator revenue, for an agreement paid on total revenue on its chain.
+    revenue = db.session.scalars(select(CanonicalValidatorRevenue)).first()
+    agreement = world.solana if revenue.chain_id == "solana" else world.ethereum
+    agreement.wallet_attribution_enabled = False
+    db.session.commit()
+    scope = scope_of(agreement, FIRST, LAST)
+    before = prints()
+    for column, value in (
+        ("validator_key", "VoteMoved"),
+        ("revenue_component", "REWARDS" if revenue.revenue_component != "REWARDS" else "MEV"),
+        ("amount_native", revenue.amount_native / 2),
+    ):
+        setattr(revenue, column, value)
+        db.session.commit()
+        after = prints()
+        assert after != before, column
+        before = after

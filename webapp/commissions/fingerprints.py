@@ -16,7 +16,7 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 
-from sqlalchemy import String, cast, func, select
+from sqlalchemy import func, select
 
 from webapp.attribution import AgreementTerms, Period
 from webapp.commissions.inputs import events_query, period_key, revenue_query, rewards_query
@@ -44,14 +44,6 @@ class Fingerprint:
     without_data: list[Period] = field(default_factory=list)
 
 
-def _text(*columns):
-    """The columns as one text, separated: what `row_digest` hashes."""
-    expression = cast(columns[0], String)
-    for column in columns[1:]:
-        expression = expression + SEPARATOR + cast(column, String)
-    return expression
-
-
 def _digest_of(reader, stmt) -> tuple[int, str]:
     count, total = reader.execute(stmt).one()
     return int(count or 0), str(total or 0)
@@ -77,7 +69,7 @@ def reward_digest():
     """The digest of one staker reward row (`row_digest` of what the engine reads of it)."""
     R = CanonicalStakerRewardsDetail
     return row_digest(
-        _text(R.validator_key, R.staker_address, R.revenue_component, R.reward_amount_native)
+        R.validator_key, R.staker_address, R.revenue_component, R.reward_amount_native
     )
 
 
@@ -88,16 +80,16 @@ def shared_digests(reader, partner_id, chain_id: str, terms: AgreementTerms, sco
     if not terms.wallet_attribution_enabled:
         return shared
     W, E = PartnerWallet, CanonicalStakeEvent
-    wallet = _text(W.wallet_address, W.introduced_date, W.is_active)
+    wallet = row_digest(W.wallet_address, W.introduced_date, W.is_active)
     shared.append(
         _digest_of(
             reader,
-            select(func.count(), func.sum(row_digest(wallet))).where(
+            select(func.count(), func.sum(wallet)).where(
                 W.partner_id == partner_id, W.chain_id == chain_id
             ),
         )
     )
-    event = _text(
+    event = row_digest(
         E.validator_key, E.staker_address, E.event_type, E.stake_amount_native, E.event_timestamp
     )
     last = scope[-1]
@@ -110,7 +102,7 @@ def shared_digests(reader, partner_id, chain_id: str, terms: AgreementTerms, sco
                 last.end_time,
                 last.start_date,
                 func.count(),
-                func.sum(row_digest(event)),
+                func.sum(event),
             ),
         )
     )
@@ -134,10 +126,8 @@ def fingerprint(
         period_id = R.period_id
     else:
         V = CanonicalValidatorRevenue
-        revenue = _text(V.validator_key, V.revenue_component, V.amount_native)
-        rows = revenue_query(
-            chain_id, period_ids, V.period_id, func.count(), func.sum(row_digest(revenue))
-        )
+        revenue = row_digest(V.validator_key, V.revenue_component, V.amount_native)
+        rows = revenue_query(chain_id, period_ids, V.period_id, func.count(), func.sum(revenue))
         period_id = V.period_id
     shared = shared_digests(reader, partner_id, chain_id, terms, scope)
     found = reader.execute(rows.group_by(period_id)).all()
