@@ -204,11 +204,24 @@ def test_only_lines_with_more_than_18_places_are_rounded_and_each_on_its_own(app
     ]
 
 
+def _march_summary(agreement):
+    """The agreement's terms and periods in scope for March 2025, and a function that asks
+    for their set-based summary."""
+    terms = inputs.terms_of(agreement)
+    scope = inputs.scope_of(agreement, date(2025, 3, 1), date(2025, 3, 31))
+
+    def ask():
+        return set_based.wallet_attribution_summary(
+            agreement.partner_id, agreement.chain_id, terms, scope
+        )
+
+    return terms, scope, ask
+
+
 @pytest.mark.postgres_only
 def test_a_summary_asked_again_is_reused_until_an_input_changes(app, monkeypatch):
     agreement = _world(3)
-    terms = inputs.terms_of(agreement)
-    scope = inputs.scope_of(agreement, date(2025, 3, 1), date(2025, 3, 31))
+    _, _, ask = _march_summary(agreement)
     summed = []
     real = set_based._summed
 
@@ -217,12 +230,6 @@ def test_a_summary_asked_again_is_reused_until_an_input_changes(app, monkeypatch
         return real(*args)
 
     monkeypatch.setattr(set_based, "_summed", counted)
-
-    def ask():
-        return set_based.wallet_attribution_summary(
-            agreement.partner_id, agreement.chain_id, terms, scope
-        )
-
     first = ask()
     assert ask() is first and len(summed) == 1
     # One reward of the partner's changes: the next summary is summed again, and right.
@@ -250,8 +257,7 @@ def test_a_change_while_a_summary_is_read_is_not_kept_under_the_new_digests(app,
     after the summing began, before the digests were read, is not hidden by a kept summary
     of the wallets as they were."""
     agreement = _world(4)
-    terms = inputs.terms_of(agreement)
-    scope = inputs.scope_of(agreement, date(2025, 3, 1), date(2025, 3, 31))
+    _, _, ask = _march_summary(agreement)
     active = db.session.scalars(
         select(PartnerWallet).where(
             PartnerWallet.partner_id == agreement.partner_id, PartnerWallet.is_active
@@ -266,12 +272,6 @@ def test_a_change_while_a_summary_is_read_is_not_kept_under_the_new_digests(app,
         return real(*args)
 
     monkeypatch.setattr(set_based, "shared_digests", changed_meanwhile)
-
-    def ask():
-        return set_based.wallet_attribution_summary(
-            agreement.partner_id, agreement.chain_id, terms, scope
-        )
-
     before = ask()
     assert before.line_count > 0  # summed while the wallets were active
     monkeypatch.setattr(set_based, "shared_digests", real)
@@ -287,8 +287,7 @@ def test_a_period_of_a_kept_summary_answers_while_its_own_inputs_are_unchanged(a
     the same figures as the engine's for that period; a change to another period's rewards
     leaves it standing; a change to its own rewards, or to the wallets, does not."""
     agreement = _world(6)
-    terms = inputs.terms_of(agreement)
-    scope = inputs.scope_of(agreement, date(2025, 3, 1), date(2025, 3, 31))
+    terms, scope, ask = _march_summary(agreement)
     mine, other = scope[1], scope[2]
 
     def kept():
@@ -297,7 +296,7 @@ def test_a_period_of_a_kept_summary_answers_while_its_own_inputs_are_unchanged(a
         )
 
     assert kept() is None  # nothing asked yet
-    set_based.wallet_attribution_summary(agreement.partner_id, agreement.chain_id, terms, scope)
+    ask()
     part = kept()
     engine = inputs.compute_agreement(agreement, date(2025, 3, 1), date(2025, 3, 31)).result
     in_mine = {k: v for k, v in engine.slice_sums().items() if k[0] == mine.period_id}
@@ -322,7 +321,7 @@ def test_a_period_of_a_kept_summary_answers_while_its_own_inputs_are_unchanged(a
     db.session.commit()
     assert kept() is None
 
-    set_based.wallet_attribution_summary(agreement.partner_id, agreement.chain_id, terms, scope)
+    ask()
     assert kept() is not None
     wallet = db.session.scalars(
         select(PartnerWallet).where(PartnerWallet.partner_id == agreement.partner_id).limit(1)
