@@ -104,6 +104,7 @@ def measure(url: str, repeat: int, only: str = "") -> None:
 
     app = bench_commissions.make_app(url)
     with app.app_context():
+        bench_commissions.forget_kept_summaries()
         user = db.session.scalar(select(User).where(User.email == "bench@example.com"))
         if user is None:
             user, _ = create_user("bench@example.com", "admin", "bench-password")

@@ -648,6 +648,31 @@ class CommissionRunPeriod(db.Model):
     __table_args__ = (Index("idx_commission_run_periods_run", "run_id"),)
 
 
+class KeptSummary(db.Model):
+    """A set-based summary of wallet attribution (`commissions.set_based`), kept by the
+    digests of its inputs so that any worker answers the same question again without
+    summing it. Never stale: a change to any input changes the digests, hence the key."""
+
+    __tablename__ = "kept_summaries"
+
+    #: SHA-256 of the partner, the question and the digests of its periods' inputs.
+    summary_key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    partner_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid, ForeignKey("partners.partner_id", ondelete="CASCADE"), nullable=False
+    )
+    #: SHA-256 of the question: its periods in scope (labels) and whether wallets are counted.
+    question: Mapped[str] = mapped_column(String(64), nullable=False)
+    #: The digest of each period in scope, in scope order (JSON list).
+    digests: Mapped[str] = mapped_column(Text, nullable=False)
+    #: The summary's figures (JSON; amounts as exact decimal text).
+    figures: Mapped[str] = mapped_column(Text, nullable=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, nullable=False)
+
+    __table_args__ = (
+        Index("idx_kept_summaries_partner_question", "partner_id", "question", "created_at"),
+    )
+
+
 class CommissionLock(db.Model):
     """An (agreement, period) locked by the approval of a run: never recomputed while locked.
 

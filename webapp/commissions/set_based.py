@@ -30,14 +30,15 @@ summary is kept, by the digests of its inputs, for the next time the same questi
 asked.
 """
 
-import threading
-from collections import OrderedDict
+import hashlib
+import json
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from sqlalchemy import func, text
+from sqlalchemy import delete, func, select, text
 from sqlalchemy.dialects import postgresql
+from sqlalchemy.dialects.postgresql import insert
 
 from webapp.attribution import (
     METHOD_WALLET_ATTRIBUTION,
@@ -53,6 +54,7 @@ from webapp.attribution import (
 from webapp.commissions.fingerprints import assemble, fingerprint, reward_digest, shared_digests
 from webapp.commissions.inputs import period_key, rewards_query
 from webapp.extensions import db
+from webapp.models import KeptSummary, utcnow
 from webapp.money import MONEY, ZERO, money_sum
 from webapp.vocab import REASONS
 
@@ -276,15 +278,13 @@ def _rate_case(rules) -> tuple[str, dict]:
     return f"CASE {' '.join(branches)} END", params
 
 
-#: Summaries computed lately, by the digests of everything they depend on
-#: (`fingerprints`): the same question asked again (a preview reloaded, the comparison
-#: opened twice) is answered without summing again, and any change to an input changes the
-#: key, so an entry is never stale. A summary and the digests it is kept by are read in one
-#: snapshot of the database, so no change can slip in between them. Each worker process
-#: keeps its own few.
-SUMMARY_CACHE_SIZE = 16
-_cache: OrderedDict = OrderedDict()
-_cache_lock = threading.Lock()
+#: Summaries are kept in the database (`KeptSummary`), by the digests of everything they
+#: depend on (`fingerprints`): the same question asked again, by any worker (a preview
+#: reloaded, the comparison opened twice, a preview's period opened on its own), is answered
+#: without summing again, and any change to an input changes the digests, so a kept summary
+#: is never stale. A summary and the digests it is kept by are read in one snapshot of the
+#: database, so no change can slip in between them. The newest few per partner are kept.
+KEPT_PER_PARTNER = 16
 
 
 @contextmanager
@@ -297,6 +297,16 @@ def _snapshot(engine):
             yield connection
         finally:
             connection.rollback()
+
+
+def _hash(value) -> str:
+    return hashlib.sha256(json.dumps(value, sort_keys=True).encode()).hexdigest()
+
+
+def _question(count_wallets: bool, scope: list[Period]) -> str:
+    """What is asked, apart from the partner and the inputs: the periods, and whether the
+    wallets paid are counted."""
+    return _hash([count_wallets, [p.label for p in scope]])
 
 
 def wallet_attribution_summary(
@@ -315,33 +325,21 @@ def wallet_attribution_summary(
     first answer does not read them twice."""
     if not scope:
         return Summary(terms.agreement_id, [])
-    engine = db.engine
-    question = (
-        engine.url.render_as_string(hide_password=True),
-        str(partner_id),
-        count_wallets,
-        tuple(p.label for p in scope),
-    )
-    with _cache_lock:
-        asked_before = any(key[:-1] == question for key in _cache)
-    with _snapshot(engine) as connection:
+    question = _question(count_wallets, scope)
+    with _snapshot(db.engine) as connection:
+        asked = _kept_digests(connection, partner_id, [question])
         prints = None
-        if asked_before:
+        if asked:
             prints = fingerprint(partner_id, chain_id, terms, scope, connection)
-            key = (*question, _digests(prints, scope))
-            with _cache_lock:
-                found = _cache.get(key)
-                if found is not None:
-                    _cache.move_to_end(key)
-                    return found
+            digests = _digests(prints, scope)
+            for key, kept in asked:
+                if kept == digests:
+                    return _summary_of(_figures_of(connection, key), terms.agreement_id, scope)
         summary, read = _summed(connection, partner_id, chain_id, terms, scope, count_wallets)
         if prints is None:
             shared = shared_digests(connection, partner_id, chain_id, terms, scope)
             prints = assemble(shared, read, scope)
-    with _cache_lock:
-        _cache[(*question, _digests(prints, scope))] = summary
-        while len(_cache) > SUMMARY_CACHE_SIZE:
-            _cache.popitem(last=False)
+    _keep(partner_id, question, _digests(prints, scope), summary)
     return summary
 
 
@@ -352,31 +350,108 @@ def kept_period(partner_id, chain_id: str, terms: AgreementTerms, scope, period_
     thirtieth of the reward rows. None when no kept summary answers for it."""
     wanted = period_key(period_id)
     position = next((n for n, p in enumerate(scope) if period_key(p.period_id) == wanted), None)
-    labels = tuple(p.label for p in scope)
-    url = db.engine.url.render_as_string(hide_password=True)
-    with _cache_lock:
-        candidates = [
-            (key, summary)
-            for key, summary in _cache.items()
-            if key[0] == url and key[1] == str(partner_id) and key[3] == labels
-        ]
-    if position is None or not candidates:
+    if position is None:
         return None
     own_rows = rewards_query(
         partner_id, chain_id, [period_id], func.count(), func.sum(reward_digest())
     )
+    questions = [_question(False, scope), _question(True, scope)]
     with _snapshot(db.engine) as connection:
+        asked = _kept_digests(connection, partner_id, questions)
+        if not asked:
+            return None
         shared = shared_digests(connection, partner_id, chain_id, terms, scope)
         counted = connection.execute(own_rows).one()
-    digest = assemble(shared, {wanted: counted}, [scope[position]]).digests[wanted]
-    for key, summary in candidates:
-        if key[4][position] == digest:
-            return summary.of_period(scope[position])
+        digest = assemble(shared, {wanted: counted}, [scope[position]]).digests[wanted]
+        for key, kept in asked:
+            if kept[position] == digest:
+                summary = _summary_of(_figures_of(connection, key), terms.agreement_id, scope)
+                return summary.of_period(scope[position])
     return None
 
 
-def _digests(prints, scope: list[Period]) -> tuple[str, ...]:
-    return tuple(prints.digests[period_key(p.period_id)] for p in scope)
+def _kept_digests(connection, partner_id, questions: list[str]) -> list[tuple[str, list]]:
+    """The key and the per-period digests of each summary kept for the partner and one of
+    the questions, newest first."""
+    K = KeptSummary
+    rows = connection.execute(
+        select(K.summary_key, K.digests)
+        .where(K.partner_id == partner_id, K.question.in_(questions))
+        .order_by(K.created_at.desc())
+    ).all()
+    return [(key, json.loads(digests)) for key, digests in rows]
+
+
+def _figures_of(connection, key: str) -> dict:
+    return json.loads(
+        connection.scalar(select(KeptSummary.figures).where(KeptSummary.summary_key == key))
+    )
+
+
+def _keep(partner_id, question: str, digests: list[str], summary: Summary) -> None:
+    """Keep the summary for the next ask, in a transaction of its own; only the newest
+    `KEPT_PER_PARTNER` of the partner stay."""
+    K = KeptSummary
+    figures = {
+        "slices": [
+            [period_key(p), validator, component, count, str(base), str(commission)]
+            for (p, validator, component), (count, base, commission) in summary.slices.items()
+        ],
+        "held": [
+            [period_key(p), reason, count, str(amount)]
+            for (p, reason), (count, amount) in summary.held.items()
+        ],
+        "wallets_by_period": [[period_key(p), n] for p, n in summary.wallets_by_period.items()],
+        "wallet_count": summary.wallet_count,
+        "periods_with_rows": [period_key(p) for p in summary.periods_with_rows],
+    }
+    key = _hash([str(partner_id), question, digests])
+    newest = (
+        select(K.summary_key)
+        .where(K.partner_id == partner_id)
+        .order_by(K.created_at.desc())
+        .limit(KEPT_PER_PARTNER)
+    )
+    with db.engine.begin() as connection:
+        connection.execute(
+            insert(K)
+            .values(
+                summary_key=key,
+                partner_id=partner_id,
+                question=question,
+                digests=json.dumps(digests),
+                figures=json.dumps(figures),
+                created_at=utcnow(),
+            )
+            .on_conflict_do_nothing()
+        )
+        connection.execute(
+            delete(K).where(K.partner_id == partner_id, K.summary_key.not_in(newest))
+        )
+
+
+def _summary_of(figures: dict, agreement_id, scope: list[Period]) -> Summary:
+    """A kept summary's figures, with the period ids of `scope`."""
+    ids = {period_key(p.period_id): p.period_id for p in scope}
+    return Summary(
+        agreement_id,
+        list(scope),
+        {
+            (ids[p], validator, component): [count, Decimal(base), Decimal(commission)]
+            for p, validator, component, count, base, commission in figures["slices"]
+        },
+        {
+            (ids[p], reason): [count, Decimal(amount)]
+            for p, reason, count, amount in figures["held"]
+        },
+        {ids[p]: n for p, n in figures["wallets_by_period"]},
+        figures["wallet_count"],
+        {ids[p] for p in figures["periods_with_rows"]},
+    )
+
+
+def _digests(prints, scope: list[Period]) -> list[str]:
+    return [prints.digests[period_key(p.period_id)] for p in scope]
 
 
 def _set_config(connection, values: dict[str, str]) -> None:
