@@ -18,6 +18,8 @@ def test_sign_in_search_partners_and_sign_out(manager_page, live_server, live_ap
     ).click()
     expect(page.get_by_role("heading", name="Partners")).to_be_visible()
     expect(page.get_by_role("link", name="Aurora Wallet")).to_be_visible()
+    # The page's scripts have run (htmx listens to the search box) before anything is typed.
+    page.wait_for_load_state("load")
 
     page.get_by_label("Search partners").fill("borea")
     expect(page.get_by_role("link", name="Aurora Wallet")).to_have_count(0)
