@@ -65,15 +65,20 @@ def wallet_url(kind: str, owner: dict, address: str) -> str | None:
     return url_for("insight.preview_wallet", address=address, **owner)
 
 
-def _range_args() -> dict:
+def _range_dates() -> dict[str, date]:
     """The preview range a drill-down was opened from, when the query string carries it."""
     values = {}
     for name in ("date_from", "date_to"):
         try:
-            values[name] = date.fromisoformat(request.args.get(name, "")).isoformat()
+            values[name] = date.fromisoformat(request.args.get(name, ""))
         except ValueError:
             return {}
     return values
+
+
+def _range_args() -> dict[str, str]:
+    """`_range_dates` as the query string gives them on to the next level's links."""
+    return {name: day.isoformat() for name, day in _range_dates().items()}
 
 
 def _preview_owner(agreement) -> dict:
@@ -164,8 +169,7 @@ def preview_period(agreement_id, period_id):
     """One period of an agreement as computed now, by validator and component."""
     agreement = _agreement_or_404(agreement_id)
     period = _period_or_404(period_id, agreement.chain_id)
-    span = {name: date.fromisoformat(value) for name, value in _range_args().items()}
-    row = insight.preview_period_row(agreement, period, **span)
+    row = insight.preview_period_row(agreement, period, **_range_dates())
     return _render_period(
         _preview_owner(agreement),
         "agreement",
@@ -258,10 +262,10 @@ def run_lines(run_id, period_id):
 
 
 def _preview_range_or_404() -> tuple[date, date]:
-    values = _range_args()
+    values = _range_dates()
     if not values or values["date_to"] < values["date_from"]:
         abort(404)
-    return date.fromisoformat(values["date_from"]), date.fromisoformat(values["date_to"])
+    return values["date_from"], values["date_to"]
 
 
 def _render_wallets(kind, owner, subject, explanations, next_cursor, query):
