@@ -241,6 +241,10 @@ class Summary:
         """(period id, validator, component) -> [lines, base, commission]."""
         return self.slices
 
+    def held_sums(self) -> dict[tuple, list]:
+        """(period id, reason) -> [exclusions, held back]."""
+        return self.held
+
     def of_period(self, period: Period) -> "Summary":
         """The same figures for one of its periods."""
         key = period_key(period.period_id)
@@ -252,10 +256,6 @@ class Summary:
             {k: v for k, v in self.wallets_by_period.items() if period_key(k) == key},
             periods_with_rows={p for p in self.periods_with_rows if period_key(p) == key},
         )
-
-    def held_sums(self) -> dict[tuple, list]:
-        """(period id, reason) -> [exclusions, held back]."""
-        return self.held
 
 
 def _rate_case(rules) -> tuple[str, dict]:
