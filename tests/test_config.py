@@ -81,6 +81,29 @@ def test_wsgi_module_prints_one_line_for_a_bad_configuration(tmp_path):
     assert result.stderr.startswith("error: DATABASE_URL")
 
 
+def test_a_served_worker_keeps_what_starting_made_out_of_full_collections(tmp_path):
+    """gunicorn's workers import wsgi: the modules and the app it made are frozen, so a full
+    collection walks only what requests made since."""
+    import os
+    import subprocess
+    import sys
+
+    env = {
+        **os.environ,
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'app.db'}",
+        "INSTANCE_PATH": str(tmp_path),
+        "SECRET_KEY": "x",
+    }
+    probe = "import gc, wsgi; print(gc.get_freeze_count(), len(gc.get_objects()))"
+    result = subprocess.run(
+        [sys.executable, "-c", probe], env=env, capture_output=True, text=True, check=True
+    )
+    frozen, walked = (int(n) for n in result.stdout.split())
+    # The app's modules alone are tens of thousands of objects.
+    assert frozen > 20_000
+    assert walked < 1_000
+
+
 def test_unreachable_database_stops_the_start_with_one_line(tmp_path):
     import os
     import subprocess
