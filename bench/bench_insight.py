@@ -5,8 +5,9 @@ bench_commissions.py, plus validator revenue for the total-revenue method), one 
 run, and 100,000 audit entries. Times, through the app's test client with a signed-in
 user (the whole request: queries, engine and rendering), the method comparison over the
 default range and the preview page (targets < 2 s), the drill-down levels, the wallet search
-and wallet page of a preview and of a run, and the audit history (targets < 100 ms); medians
-of a few requests.
+and wallet page of a preview and of a run, the audit history, and the everyday pages that
+read the partner's data in bulk (home, the run's page, data imports) (targets < 100 ms);
+medians of a few requests.
 
     .venv/bin/python bench/bench_insight.py [--url postgresql://postgres@127.0.0.1/insight_bench]
         [--wallets 10000] [--periods 30] [--repeat 5] [--reuse] [--only LABEL-PART]
@@ -213,6 +214,16 @@ def measure(url: str, repeat: int, only: str = "", first_asks: int = 0) -> None:
         ),
         ("run wallet page (30 periods)", f"/insight/runs/{r}/wallets/{address}", {}, {}, 100),
         ("audit history, first page", "/audit/", {}, {}, 100),
+        # The everyday pages that read this partner's data in bulk.
+        ("month-end overview (home page)", "/", {}, {}, 100),
+        (
+            "run page (totals by period, component and reason)",
+            f"/commissions/runs/{r}",
+            {},
+            {},
+            100,
+        ),
+        ("data imports page (sums per period)", "/imports/", {}, {}, 100),
         ("audit history, wallets only", "/audit/", {"entity_type": "partner_wallet"}, {}, 100),
     ]
     print(f"load average: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")

@@ -5,6 +5,7 @@ database."""
 
 import csv
 import io
+import re
 from datetime import date
 from decimal import Decimal
 
@@ -367,3 +368,55 @@ def test_empty_range_is_refused_and_missing_data_is_named(app, runner, tmp_path)
     result = ok(runner, "commissions", "compute", *april, "--commit")
     assert "warning: Acme SOL: no staker rewards in period(s) 2025-04" in result.stdout
     assert count(CommissionRun) == 1
+
+
+def test_run_page_of_a_run_carrying_adjustments(app, runner, tmp_path, viewer_client):
+    """February's run carries the true-up of locked January: its page counts February's own
+    lines by component, and shows January's adjustments as a period of their own; every
+    figure as worked out by hand."""
+    setup(runner, tmp_path)
+    ok(runner, "commissions", "compute", *JAN, "--commit", "--as", "ann@example.com")
+    ok(runner, "commissions", "approve", *JAN, "--as", "bob@example.com")
+    corrected = rewards_file(
+        tmp_path,
+        "rewards-fixed.csv",
+        [("2025-01", PAID, "MEV", "13"), ("2025-01", PAID, "REWARDS", "4")],
+    )
+    ok(runner, "import", "staker-rewards", corrected, "--provider", "jito", "--replace")
+    ok(runner, "commissions", "compute", *FEB, "--commit", "--true-up", "--as", "ann@example.com")
+    db.session.expire_all()
+    feb_sol = next(
+        r
+        for r in runs_of("committed")
+        if r.date_from == date(2025, 2, 1) and r.agreement.name == "Acme SOL"
+    )
+    page = viewer_client.get(f"/commissions/runs/{feb_sol.run_id}").get_data(as_text=True)
+
+    # Lines by component: February's one line, PAID's MEV 6 x 10% (the adjustments are not
+    # lines of this run's periods).
+    components = page.split("<h2>Lines by component</h2>")[1].split("</table>")[0]
+    cells = [
+        [re.sub(r"<.*?>", "", cell).strip() for cell in re.findall(r"<td.*?</td>", row, re.S)]
+        for row in re.findall(r"<tr><td>.*?</tr>", components, re.S)
+    ]
+    assert cells == [
+        [
+            "MEV",
+            "1",
+            "6.000000000 SOL (exactly 6.000000000000000000 SOL)",
+            "0.600000000 SOL (exactly 0.600000000000000000 SOL)",
+        ]
+    ]
+    # By period: February's line; January's two adjustments, +3 x 10% and -2 x 10%.
+    periods = {
+        label: [
+            re.sub(r"<.*?>", "", cell).strip() for cell in re.findall(r"<td.*?</td>", row, re.S)
+        ]
+        for label, row in re.findall(
+            r'data-period="([\d-]+)">\s*<th scope="row">[^<]*</th>(.*?)</tr>', page, re.S
+        )
+    }
+    assert [periods[label][:3] for label in ("2025-01", "2025-02")] == [
+        ["2", "1", "0.1"],
+        ["1", "6", "0.6"],
+    ]

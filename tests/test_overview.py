@@ -5,12 +5,14 @@ import re
 from datetime import date
 
 import pytest
-from sqlalchemy import event
+from sqlalchemy import event, select
 
+from tests import factories
 from tests.test_commissions import add_agreements, build_world
 from webapp.commissions import service
 from webapp.extensions import db
-from webapp.main.queries import last_months
+from webapp.main.queries import last_months, period_data
+from webapp.models import CanonicalStakerRewardsDetail, CanonicalValidatorRevenue
 from webapp.money import exact_text
 from webapp.partners.service import create_partner
 
@@ -115,3 +117,54 @@ def test_without_a_window_the_overview_ends_the_month_after_the_latest_data(view
     months = re.findall(r'<th scope="col">([\d-]+)</th>', page)
     assert months[-1] == "2025-02"
     assert len(months) == 6
+
+
+def test_each_period_says_whether_it_holds_revenue_and_rewards(app):
+    """Periods on two chains, each holding validator revenue, staker rewards, both or neither;
+    in the order the tables' indexes keep them, a period without rows comes before, between
+    and after periods with rows. What the overview reads is held to the rows as stored."""
+    factories.chains("solana", "ethereum")
+    source = factories.payload(factories.provider(), "periods")
+    periods = [
+        factories.period(
+            source,
+            f"{chain}-{day}",
+            factories.utc(2025, 1, day),
+            factories.utc(2025, 1, day + 1),
+            chain,
+        )
+        for chain in ("solana", "ethereum")
+        for day in range(1, 9)
+    ]
+    in_index_order = sorted(periods, key=lambda p: (p.chain_id, str(p.period_id)))
+    for position, period in enumerate(in_index_order):
+        if position % 3 == 1:
+            factories.revenue(source, period, [("V1", "MEV", "1")])
+        if position % 4 in (1, 2):
+            factories.rewards(
+                source, period, [("V1", "Staker1", "MEV", "1"), ("V2", "S2", "MEV", "2")]
+            )
+    db.session.flush()
+
+    def stored(model):
+        return set(db.session.execute(select(model.chain_id, model.period_id).distinct()).all())
+
+    with_revenue, with_rewards = (
+        stored(CanonicalValidatorRevenue),
+        stored(CanonicalStakerRewardsDetail),
+    )
+    # Every kind of neighbour is there: the last period in index order holds nothing.
+    assert (in_index_order[-1].chain_id, in_index_order[-1].period_id) not in with_rewards
+    assert 0 < len(with_rewards) < len(periods) and 0 < len(with_revenue) < len(periods)
+
+    answer = {
+        period_id: (revenue, rewards)
+        for period_id, _, _, revenue, rewards in period_data(date(2025, 1, 1), date(2025, 1, 31))
+    }
+    assert answer == {
+        p.period_id: (
+            (p.chain_id, p.period_id) in with_revenue,
+            (p.chain_id, p.period_id) in with_rewards,
+        )
+        for p in periods
+    }

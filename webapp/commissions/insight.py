@@ -32,6 +32,11 @@ from webapp.storage import is_postgresql
 COMPONENTS = tuple(c.value for c in RevenueComponent)
 
 
+def reason_order(reason: str) -> tuple:
+    """Reasons in the order the calculation checks them; any other after them, by name."""
+    return (REASONS.index(reason), "") if reason in REASONS else (len(REASONS), reason)
+
+
 @dataclass
 class Sums:
     """Lines, base and commission of some slice of a result."""
@@ -90,12 +95,8 @@ class PeriodRow:
         return [self.slices[k] for k in sorted(self.slices)]
 
     def sorted_held_back(self) -> list[tuple[str, int, Decimal]]:
-        order = {reason: index for index, reason in enumerate(REASONS)}
         return [
-            (reason, count, amount)
-            for reason, (count, amount) in sorted(
-                self.held_back.items(), key=lambda item: (order.get(item[0], 99), item[0])
-            )
+            (reason, *self.held_back[reason]) for reason in sorted(self.held_back, key=reason_order)
         ]
 
 
@@ -109,10 +110,40 @@ def result_periods(result: AttributionResult | set_based.Summary) -> list[Period
     return list(rows.values())
 
 
-def run_periods(run: CommissionRun, period_id=None) -> list[PeriodRow]:
-    """Per period of a run's stored lines and exclusions, in period order (two queries);
-    only one period when `period_id` is given."""
-    L, X, P = PartnerCommissionLine, CommissionExclusion, CanonicalPeriod
+@dataclass
+class RunSums:
+    """A run's stored lines grouped by kind, period, validator and component, and its
+    exclusions by period and reason: every total its page shows, read in two queries."""
+
+    #: (line kind, period id, validator, component, lines, base, commission)
+    lines: list[tuple]
+    #: (period id, reason, exclusions, held back)
+    held: list[tuple]
+
+    def component_totals(self, kind: str) -> list[tuple]:
+        """(component, lines, base, commission) of the lines of one kind, by component."""
+        sums: dict[str, Sums] = {}
+        for line_kind, _, _, component, count, base, commission in self.lines:
+            if line_kind == kind:
+                sums.setdefault(component, Sums()).add(count, base, commission)
+        return [
+            (c, sums[c].line_count, sums[c].base_amount_native, sums[c].commission_amount_native)
+            for c in sorted(sums)
+        ]
+
+    def reason_totals(self) -> list[tuple]:
+        """(reason, exclusions, held back), in the order the calculation checks reasons."""
+        sums: dict[str, list] = {}
+        for _, reason, count, amount in self.held:
+            entry = sums.setdefault(reason, [0, ZERO])
+            entry[0] += count
+            entry[1] = MONEY.add(entry[1], amount)
+        return [(reason, *sums[reason]) for reason in sorted(sums, key=reason_order)]
+
+
+def run_sums(run: CommissionRun, period_id=None) -> RunSums:
+    """The run's sums (of one period, when `period_id` is given)."""
+    L, X = PartnerCommissionLine, CommissionExclusion
     only_lines = [queries.lines_of_run(run)]
     only_held = [queries.held_by(X, run)]
     if period_id is not None:
@@ -120,6 +151,7 @@ def run_periods(run: CommissionRun, period_id=None) -> list[PeriodRow]:
         only_held.append(X.period_id == period_id)
     lines = db.session.execute(
         select(
+            L.line_kind,
             L.period_id,
             L.validator_key,
             L.revenue_component,
@@ -128,7 +160,7 @@ def run_periods(run: CommissionRun, period_id=None) -> list[PeriodRow]:
             decimal_sum(L.commission_amount_native),
         )
         .where(*only_lines)
-        .group_by(L.period_id, L.validator_key, L.revenue_component)
+        .group_by(L.line_kind, L.period_id, L.validator_key, L.revenue_component)
     ).all()
     held = db.session.execute(
         select(
@@ -140,19 +172,48 @@ def run_periods(run: CommissionRun, period_id=None) -> list[PeriodRow]:
         .where(*only_held)
         .group_by(X.period_id, X.reason)
     ).all()
-    period_ids = {row[0] for row in lines} | {row[0] for row in held}
+    return RunSums(
+        [
+            (str(kind), pid, validator, str(component), count, base or ZERO, commission or ZERO)
+            for kind, pid, validator, component, count, base, commission in lines
+        ],
+        [(pid, reason, int(count), amount or ZERO) for pid, reason, count, amount in held],
+    )
+
+
+def run_periods(run: CommissionRun, period_id=None, sums: RunSums | None = None) -> list[PeriodRow]:
+    """Per period of a run's stored lines and exclusions, in period order; only one period
+    when `period_id` is given. From `sums` when the caller has read them already."""
+    P = CanonicalPeriod
+    if sums is None:
+        sums = run_sums(run, period_id)
+    period_ids = {row[1] for row in sums.lines} | {row[0] for row in sums.held}
     if not period_ids:
         return []
     periods = db.session.execute(
         select(P.period_id, P.label).where(P.period_id.in_(period_ids)).order_by(P.start_time)
     ).all()
     rows = {pid: PeriodRow(period_key(pid), label) for pid, label in periods}
-    for period_id, validator, component, count, base, commission in lines:
-        component = component.value if hasattr(component, "value") else component
-        rows[period_id].add(validator, component, count, base or ZERO, commission or ZERO)
-    for period_id, reason, count, amount in held:
-        rows[period_id].hold(reason, count, amount or ZERO)
+    for _, period_id, validator, component, count, base, commission in sums.lines:
+        rows[period_id].add(validator, component, count, base, commission)
+    for period_id, reason, count, amount in sums.held:
+        rows[period_id].hold(reason, count, amount)
     return list(rows.values())
+
+
+def run_view(run: CommissionRun, sums: RunSums) -> dict:
+    """Periods, totals and chart of a committed run's stored lines, for its page (what
+    `insight/partial/periods.html` shows)."""
+    rows = run_periods(run, sums=sums)
+    unit = run.agreement.chain.token_symbol
+    return {
+        "rows": rows,
+        "totals": totals_of(rows),
+        "chart": commission_chart(rows, unit, "Commission per period"),
+        "unit": unit,
+        "owner": {"run_id": run.run_id},
+        "kind": "run",
+    }
 
 
 def commission_chart(rows: list[PeriodRow], unit: str, title: str) -> charts.Chart:

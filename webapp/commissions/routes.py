@@ -6,8 +6,7 @@ from datetime import UTC, date, datetime, timedelta
 from flask import request
 from flask_login import current_user
 
-from webapp.attribution import REASONS
-from webapp.commissions import bp, queries, service
+from webapp.commissions import bp, insight, queries, service
 from webapp.commissions.forms import CommissionRangeForm
 from webapp.commissions.queries import recent_runs
 from webapp.commissions.service import EXPORT_HEADER, CommissionError
@@ -15,7 +14,7 @@ from webapp.extensions import db
 from webapp.models import CommissionRun, LineKind, Role
 from webapp.money import MONEY, ZERO
 from webapp.wallets.service import slugify
-from webapp.web import csv_download, flash_and_redirect, render, role_required
+from webapp.web import csv_download, flash_and_redirect, is_htmx, render, role_required
 
 #: Rows of a run's per-wallet exclusions shown per page.
 RUN_WALLET_PAGE = 100
@@ -143,19 +142,20 @@ def export():
     return csv_download(EXPORT_HEADER, service.export_rows(partner, date_from, date_to), name)
 
 
-def _reason_order(reason: str) -> tuple:
-    """Reasons in the order the calculation checks them, as the preview lists them."""
-    return (REASONS.index(reason), "") if reason in REASONS else (len(REASONS), reason)
-
-
 @bp.route("/runs/<uuid:run_id>")
 def run_detail(run_id):
     """A run's totals, its stored lines per component, and its exclusions by reason and wallet."""
     run = db.get_or_404(CommissionRun, run_id)
-    components = [
-        row[1:] for row in queries.run_component_totals(run) if row[0] == LineKind.COMMISSION
-    ]
-    reasons = sorted(queries.run_exclusion_reasons(run), key=lambda row: _reason_order(row[0]))
+    totals = {}
+    if not is_htmx():
+        # The page's totals at every level (per period, per component, per reason) from one
+        # read of the run's sums; a page of the wallet list (htmx) needs none of them.
+        sums = insight.run_sums(run)
+        totals = {
+            "view": insight.run_view(run, sums),
+            "components": sums.component_totals(LineKind.COMMISSION.value),
+            "reasons": sums.reason_totals(),
+        }
     wallet_filter = request.args.get("wallet", "").strip()
     page_number = max(request.args.get("page", 1, type=int) or 1, 1)
     by_wallet = queries.run_exclusions_by_wallet(run, wallet_filter)
@@ -170,11 +170,10 @@ def run_detail(run_id):
         "commissions/run.html",
         "commissions/partial/run_wallets.html",
         run=run,
-        components=components,
-        reasons=reasons,
         wallet_rows=wallet_rows,
         earned=earned,
         wallet_filter=wallet_filter,
         page_number=page_number,
         has_next=has_next,
+        **totals,
     )

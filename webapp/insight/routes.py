@@ -116,21 +116,6 @@ def preview_insight_owner(agreement, computation) -> dict:
 
 
 @bp.app_template_global()
-def run_insight(run) -> dict:
-    """Periods, totals and chart of a committed run's stored lines, for its page."""
-    rows = insight.run_periods(run)
-    unit = run.agreement.chain.token_symbol
-    return {
-        "rows": rows,
-        "totals": insight.totals_of(rows),
-        "chart": insight.commission_chart(rows, unit, "Commission per period"),
-        "unit": unit,
-        "owner": {"run_id": run.run_id},
-        "kind": "run",
-    }
-
-
-@bp.app_template_global()
 def revenue_chart(totals, chain_id: str) -> charts.Chart:
     """Imported validator revenue per period of a chain, stacked by component, oldest first."""
     chain = db.session.get(Chain, chain_id)
