@@ -33,6 +33,9 @@ def test_every_page_carries_the_security_headers(world, manager_client, rule):  
         response = manager_client.get(_url(rule, world), headers=headers)
         assert response.status_code < 500
         _assert_security_headers(response)
+        # A download streams: read to its end, so it closes inside its own request.
+        response.get_data()
+        response.close()
 
 
 def test_error_pages_redirects_and_the_sign_in_page_carry_them_too(client):
@@ -51,6 +54,8 @@ def test_csv_downloads_are_not_stored_by_caches(world, manager_client):  # noqa:
     response = manager_client.get(f"/partners/{world['partner_id']}/wallets/export.csv")
     assert response.status_code == 200
     _assert_security_headers(response)
+    response.get_data()
+    response.close()
 
 
 def test_no_template_holds_inline_script_style_or_handler():
