@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 
 from webapp import charts
 from webapp.attribution import REASONS, AttributionResult
-from webapp.commissions import explain, inputs, queries, set_based
+from webapp.commissions import explain, inputs, pair_sums, queries, set_based
 from webapp.commissions.explain import period_key
 from webapp.db_types import decimal_sum
 from webapp.extensions import db
@@ -22,6 +22,8 @@ from webapp.models import (
     CanonicalStakerRewardsDetail,
     CommissionExclusion,
     CommissionRun,
+    CommissionRunPeriod,
+    LineKind,
     PartnerCommissionLine,
     PartnerWallet,
     RevenueComponent,
@@ -142,14 +144,59 @@ class RunSums:
 
 
 def run_sums(run: CommissionRun, period_id=None) -> RunSums:
-    """The run's sums (of one period, when `period_id` is given)."""
-    L, X = PartnerCommissionLine, CommissionExclusion
-    only_lines = [queries.lines_of_run(run)]
-    only_held = [queries.held_by(X, run)]
+    """The run's sums (of one period, when `period_id` is given): its pairs' commission lines
+    and exclusions from the sums kept beside each pair (`pair_sums`), the adjustments it
+    carries from their rows. A pair written before sums were kept has its rows summed."""
+    L, RP = PartnerCommissionLine, CommissionRunPeriod
+    only_pairs = [RP.run_id == run.run_id]
+    only_adjustments = [L.run_id == run.run_id, L.line_kind == LineKind.ADJUSTMENT.value]
     if period_id is not None:
-        only_lines.append(L.period_id == period_id)
-        only_held.append(X.period_id == period_id)
-    lines = db.session.execute(
+        only_pairs.append(RP.period_id == period_id)
+        only_adjustments.append(L.period_id == period_id)
+    commission = LineKind.COMMISSION.value
+    lines, held, unsummed = [], [], []
+    for pid, text in db.session.execute(select(RP.period_id, RP.sums).where(*only_pairs)):
+        if text is None:
+            unsummed.append(pid)
+            continue
+        slices, reasons = pair_sums.load(text)
+        lines.extend((commission, pid, *entry) for entry in slices)
+        held.extend((pid, *entry) for entry in reasons)
+    if unsummed:
+        rows = summed_rows(run, unsummed)
+        lines.extend(rows.lines)
+        held.extend(rows.held)
+    lines.extend(_line_sums(*only_adjustments))
+    return RunSums(lines, held)
+
+
+def summed_rows(run: CommissionRun, period_ids: list) -> RunSums:
+    """The sums of the rows stored in the run's pairs of `period_ids`, summed from the rows."""
+    L, X = PartnerCommissionLine, CommissionExclusion
+    held = db.session.execute(
+        select(
+            X.period_id,
+            X.reason,
+            func.sum(X.exclusion_count),
+            decimal_sum(X.held_back_amount_native),
+        )
+        .where(X.agreement_id == run.agreement_id, X.period_id.in_(period_ids))
+        .group_by(X.period_id, X.reason)
+    ).all()
+    return RunSums(
+        _line_sums(
+            L.agreement_id == run.agreement_id,
+            L.period_id.in_(period_ids),
+            queries.commission_lines_of(run),
+        ),
+        [(pid, reason, int(count), amount or ZERO) for pid, reason, count, amount in held],
+    )
+
+
+def _line_sums(*where) -> list[tuple]:
+    """(kind, period id, validator, component, lines, base, commission) of the lines chosen."""
+    L = PartnerCommissionLine
+    rows = db.session.execute(
         select(
             L.line_kind,
             L.period_id,
@@ -159,26 +206,13 @@ def run_sums(run: CommissionRun, period_id=None) -> RunSums:
             decimal_sum(L.base_amount_native),
             decimal_sum(L.commission_amount_native),
         )
-        .where(*only_lines)
+        .where(*where)
         .group_by(L.line_kind, L.period_id, L.validator_key, L.revenue_component)
     ).all()
-    held = db.session.execute(
-        select(
-            X.period_id,
-            X.reason,
-            func.sum(X.exclusion_count),
-            decimal_sum(X.held_back_amount_native),
-        )
-        .where(*only_held)
-        .group_by(X.period_id, X.reason)
-    ).all()
-    return RunSums(
-        [
-            (str(kind), pid, validator, str(component), count, base or ZERO, commission or ZERO)
-            for kind, pid, validator, component, count, base, commission in lines
-        ],
-        [(pid, reason, int(count), amount or ZERO) for pid, reason, count, amount in held],
-    )
+    return [
+        (str(kind), pid, validator, str(component), count, base or ZERO, commission or ZERO)
+        for kind, pid, validator, component, count, base, commission in rows
+    ]
 
 
 def run_periods(run: CommissionRun, period_id=None, sums: RunSums | None = None) -> list[PeriodRow]:

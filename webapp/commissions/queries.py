@@ -50,16 +50,21 @@ def held_by(model, run: CommissionRun):
     return (model.agreement_id == run.agreement_id) & model.period_id.in_(periods)
 
 
-def lines_of_run(run: CommissionRun):
-    """Condition: the run's lines: the commission lines of its pairs (with a wallet under
-    wallet attribution, without under total revenue: what lets the partial unique indexes
-    serve) and the adjustments it carries."""
+def commission_lines_of(run: CommissionRun):
+    """Condition: commission lines of the run's method (with a wallet under wallet
+    attribution, without under total revenue: what lets the partial unique indexes serve)."""
     if run.method == Method.WALLET_ATTRIBUTION.value:
         kind_of_line = L.wallet_address.is_not(None)
     else:
         kind_of_line = L.wallet_address.is_(None)
+    return (L.line_kind == LineKind.COMMISSION.value) & kind_of_line
+
+
+def lines_of_run(run: CommissionRun):
+    """Condition: the run's lines: the commission lines of its pairs and the adjustments it
+    carries."""
     return or_(
-        held_by(L, run) & (L.line_kind == LineKind.COMMISSION.value) & kind_of_line,
+        held_by(L, run) & commission_lines_of(run),
         (L.run_id == run.run_id) & (L.line_kind == LineKind.ADJUSTMENT.value),
     )
 

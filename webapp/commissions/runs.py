@@ -25,7 +25,7 @@ from sqlalchemy.exc import IntegrityError
 from webapp import audit
 from webapp.agreements.service import agreements_of_partner
 from webapp.attribution import AttributionResult, ComponentTotal, ExclusionTotal, Period
-from webapp.commissions import set_based
+from webapp.commissions import pair_sums, set_based
 from webapp.commissions.fingerprints import fingerprint
 from webapp.commissions.inputs import (
     compute_agreement,
@@ -561,6 +561,9 @@ def _store_run(agreement, scope, computed, kept, date_from, date_to, user, print
         p.period_id: _digest(lines.get(p.period_id, []), exclusions.get(p.period_id, []))
         for p in result.periods
     }
+    grouped = {
+        p.period_id: _grouped_exclusions(exclusions.get(p.period_id, [])) for p in result.periods
+    }
 
     held = dict(
         db.session.execute(
@@ -597,9 +600,7 @@ def _store_run(agreement, scope, computed, kept, date_from, date_to, user, print
                 lines[key].sort(key=index_order)
         _lock_parents(run, changed_ids)
         _write_lines(run, changed, lines)
-        _write_exclusions(
-            run, changed, {key: _grouped_exclusions(exclusions.get(key, [])) for key in changed}
-        )
+        _write_exclusions(run, changed, grouped)
     if held:
         db.session.execute(
             delete(RP).where(
@@ -618,6 +619,7 @@ def _store_run(agreement, scope, computed, kept, date_from, date_to, user, print
                 "run_id": run.run_id,
                 "lines_digest": digests[p.period_id],
                 "inputs_digest": prints.digests.get(period_key(p.period_id)),
+                "sums": pair_sums.dump(lines.get(p.period_id, ()), grouped[p.period_id]),
             }
             for p in result.periods
         ],
