@@ -370,10 +370,9 @@ def test_empty_range_is_refused_and_missing_data_is_named(app, runner, tmp_path)
     assert count(CommissionRun) == 1
 
 
-def test_run_page_of_a_run_carrying_adjustments(app, runner, tmp_path, viewer_client):
-    """February's run carries the true-up of locked January: its page counts February's own
-    lines by component, and shows January's adjustments as a period of their own; every
-    figure as worked out by hand."""
+def february_carrying_a_true_up(runner, tmp_path) -> CommissionRun:
+    """January committed and approved, its rewards corrected, February committed with the
+    true-up: February's Solana run, which carries January's two adjustments."""
     setup(runner, tmp_path)
     ok(runner, "commissions", "compute", *JAN, "--commit", "--as", "ann@example.com")
     ok(runner, "commissions", "approve", *JAN, "--as", "bob@example.com")
@@ -385,11 +384,18 @@ def test_run_page_of_a_run_carrying_adjustments(app, runner, tmp_path, viewer_cl
     ok(runner, "import", "staker-rewards", corrected, "--provider", "jito", "--replace")
     ok(runner, "commissions", "compute", *FEB, "--commit", "--true-up", "--as", "ann@example.com")
     db.session.expire_all()
-    feb_sol = next(
+    return next(
         r
         for r in runs_of("committed")
         if r.date_from == date(2025, 2, 1) and r.agreement.name == "Acme SOL"
     )
+
+
+def test_run_page_of_a_run_carrying_adjustments(app, runner, tmp_path, viewer_client):
+    """February's run carries the true-up of locked January: its page counts February's own
+    lines by component, and shows January's adjustments as a period of their own; every
+    figure as worked out by hand."""
+    feb_sol = february_carrying_a_true_up(runner, tmp_path)
     page = viewer_client.get(f"/commissions/runs/{feb_sol.run_id}").get_data(as_text=True)
 
     # Lines by component: February's one line, PAID's MEV 6 x 10% (the adjustments are not

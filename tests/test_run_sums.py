@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import select, update
 
 from tests.test_commissions import V1, W_PAID, world_with_agreements
-from tests.test_commissions_close import FEB, JAN, PAID, ok, rewards_file, setup
+from tests.test_commissions_close import february_carrying_a_true_up
 from webapp.commissions import insight, service
 from webapp.extensions import db
 from webapp.models import (
@@ -129,17 +129,8 @@ def test_pairs_written_before_sums_were_kept_are_added_up_from_their_rows(world)
 
 
 def test_a_run_carrying_adjustments(app, runner, tmp_path):
-    setup(runner, tmp_path)
-    ok(runner, "commissions", "compute", *JAN, "--commit", "--as", "ann@example.com")
-    ok(runner, "commissions", "approve", *JAN, "--as", "bob@example.com")
-    corrected = rewards_file(
-        tmp_path,
-        "rewards-fixed.csv",
-        [("2025-01", PAID, "MEV", "13"), ("2025-01", PAID, "REWARDS", "4")],
-    )
-    ok(runner, "import", "staker-rewards", corrected, "--provider", "jito", "--replace")
-    ok(runner, "commissions", "compute", *FEB, "--commit", "--true-up", "--as", "ann@example.com")
-    february = next(run for run in committed_runs() if run.adjustment_count)
+    february = february_carrying_a_true_up(runner, tmp_path)
+    assert february.adjustment_count == 2
     lines, held = rows_added_up(february)
     assert {key[0] for key in lines} == {"commission", "adjustment"}
     assert as_read(february) == (lines, held)
