@@ -198,8 +198,9 @@ def _committed_sections(partner, date_from, date_to, wallet: str) -> list[dict]:
             components = _component_rows(service.run_component_totals(run, address))
             exclusions = _wallet_exclusions(run, address)
         else:
-            components = _component_rows(service.run_component_totals(run))
-            exclusions = _exclusion_rows(service.run_exclusion_reasons(run))
+            sums = service.run_sums(run)
+            components = _component_rows(sums.kind_totals())
+            exclusions = _exclusion_rows(sums.reason_totals())
         sections.append(_section(agreement, run.method, _run_summary(run), components, exclusions))
     return sections
 
@@ -253,8 +254,9 @@ def get_run(run_id):
         .where(CommissionRunEvent.run_id == run.run_id)
         .order_by(CommissionRunEvent.created_at)
     ).all()
-    components = _component_rows(service.run_component_totals(run))
-    exclusions = _exclusion_rows(service.run_exclusion_reasons(run))
+    sums = service.run_sums(run)
+    components = _component_rows(sums.kind_totals())
+    exclusions = _exclusion_rows(sums.reason_totals())
     section = _section(agreement, run.method, None, components, exclusions)
     return {
         "run_id": run.run_id,

@@ -122,16 +122,19 @@ class RunSums:
     #: (period id, reason, exclusions, held back)
     held: list[tuple]
 
+    def kind_totals(self) -> list[tuple]:
+        """(line kind, component, lines, base, commission), by kind, then component."""
+        sums: dict[tuple[str, str], Sums] = {}
+        for kind, _, _, component, count, base, commission in self.lines:
+            sums.setdefault((kind, component), Sums()).add(count, base, commission)
+        return [
+            (*key, s.line_count, s.base_amount_native, s.commission_amount_native)
+            for key, s in sorted(sums.items())
+        ]
+
     def component_totals(self, kind: str) -> list[tuple]:
         """(component, lines, base, commission) of the lines of one kind, by component."""
-        sums: dict[str, Sums] = {}
-        for line_kind, _, _, component, count, base, commission in self.lines:
-            if line_kind == kind:
-                sums.setdefault(component, Sums()).add(count, base, commission)
-        return [
-            (c, sums[c].line_count, sums[c].base_amount_native, sums[c].commission_amount_native)
-            for c in sorted(sums)
-        ]
+        return [row[1:] for row in self.kind_totals() if row[0] == kind]
 
     def reason_totals(self) -> list[tuple]:
         """(reason, exclusions, held back), in the order the calculation checks reasons."""

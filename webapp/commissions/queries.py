@@ -1,7 +1,8 @@
 """Reads the commission pages need: recent runs, a run's lines (those of the pairs it holds,
-and the adjustments it carries), its totals per component, its exclusions by reason and by
-wallet, and the periods locked by approval. (What changed since approval is worked out by
-the engine: `runs.changes_since_approval`.)"""
+and the adjustments it carries), a wallet's totals per component in a run, a run's
+exclusions by wallet, and the periods locked by approval. (A run's own totals:
+`insight.run_sums`; what changed since approval is worked out by the engine:
+`runs.changes_since_approval`.)"""
 
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import selectinload
@@ -83,10 +84,9 @@ def run_lines(run: CommissionRun):
     )
 
 
-def run_component_totals(run: CommissionRun, wallet_address: str | None = None) -> list[tuple]:
-    """(line_kind, revenue_component, line count, base, commission) of the run's lines, or
-    of one wallet's lines when `wallet_address` is given. (Grouped straight from the lines:
-    through `run_lines` PostgreSQL would first put every line in order.)"""
+def run_component_totals(run: CommissionRun, wallet_address: str) -> list[tuple]:
+    """(line_kind, revenue_component, line count, base, commission) of one wallet's lines in
+    the run (the run's own totals: `insight.run_sums`)."""
     stmt = (
         select(
             L.line_kind,
@@ -99,18 +99,7 @@ def run_component_totals(run: CommissionRun, wallet_address: str | None = None) 
         .group_by(L.line_kind, L.revenue_component)
         .order_by(L.line_kind, L.revenue_component)
     )
-    if wallet_address is not None:
-        stmt = stmt.where(L.wallet_address == wallet_address)
-    return db.session.execute(stmt).all()
-
-
-def run_exclusion_reasons(run: CommissionRun) -> list[tuple]:
-    """(reason, count of reward rows, held back) of the exclusions of the run's pairs."""
-    return db.session.execute(
-        select(X.reason, func.sum(X.exclusion_count), decimal_sum(X.held_back_amount_native))
-        .where(held_by(X, run))
-        .group_by(X.reason)
-    ).all()
+    return db.session.execute(stmt.where(L.wallet_address == wallet_address)).all()
 
 
 def run_exclusions_by_wallet(run: CommissionRun, wallet_filter: str = ""):

@@ -3,10 +3,10 @@ commit, approve, reopen, pay, true-ups), export (CSV rows) and queries (reads fo
 
 from webapp.commissions.export import EXPORT_HEADER, export_rows
 from webapp.commissions.inputs import compute_agreement, terms_of
+from webapp.commissions.insight import run_sums
 from webapp.commissions.queries import (
     locked_period_ids,
     run_component_totals,
-    run_exclusion_reasons,
     run_exclusions_by_wallet,
     run_lines,
     run_wallet_line_counts,
@@ -55,7 +55,7 @@ __all__ = [
     "reopen_run",
     "reopen_runs",
     "run_component_totals",
-    "run_exclusion_reasons",
+    "run_sums",
     "run_exclusions_by_wallet",
     "run_lines",
     "run_wallet_line_counts",
