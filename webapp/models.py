@@ -11,6 +11,7 @@ from decimal import Decimal
 
 from flask_login import UserMixin
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     CheckConstraint,
     Date,
@@ -26,6 +27,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 
+from webapp import reward_sums
 from webapp.db_types import Amount, UTCDateTime
 from webapp.extensions import db
 from webapp.vocab import (
@@ -324,6 +326,32 @@ class CanonicalStakerRewardsDetail(LineageMixin, db.Model):
         Index("idx_canonical_staker_rewards_detail_component", "revenue_component"),
         Index("idx_canonical_staker_rewards_detail_payload", "source_payload_id"),
     )
+
+
+class StakerRewardSum(db.Model):
+    """The staker rewards of one period and component, added up: kept on PostgreSQL by
+    triggers on canonical_staker_rewards_detail as its rows are written, replaced or deleted
+    (`webapp.reward_sums`), for the pages that show the sums per period. Empty on
+    SQLite, whose pages add the rows up."""
+
+    __tablename__ = "staker_reward_sums"
+
+    period_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid, ForeignKey("canonical_periods.period_id", ondelete="CASCADE"), primary_key=True
+    )
+    revenue_component: Mapped[RevenueComponent] = mapped_column(
+        revenue_component_enum, primary_key=True
+    )
+    chain_id: Mapped[str] = mapped_column(
+        String(50), ForeignKey("chains.chain_id", ondelete="CASCADE"), nullable=False
+    )
+    row_count: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    amount_native: Mapped[Decimal] = mapped_column(Amount, nullable=False)
+
+    __table_args__ = (Index("idx_staker_reward_sums_chain", "chain_id"),)
+
+
+reward_sums.attach(CanonicalStakerRewardsDetail.__table__)
 
 
 class CanonicalStakeEvent(LineageMixin, db.Model):

@@ -1,5 +1,6 @@
 """What the Data imports page reads: payload history, the rows a payload brought, and
-totals per period and component (exact sums on both databases via `decimal_sum`)."""
+totals per period and component (exact sums on both databases via `decimal_sum`; the
+staker rewards' as PostgreSQL keeps them, `webapp.reward_sums`)."""
 
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -21,7 +22,9 @@ from webapp.models import (
     Provider,
     RevenueComponent,
     StagingPayload,
+    StakerRewardSum,
 )
+from webapp.storage import is_postgresql
 
 #: Periods shown in the totals table.
 TOTALS_PERIODS = 12
@@ -144,20 +147,18 @@ def period_totals(chain_id: str, limit: int = TOTALS_PERIODS) -> list[PeriodTota
     if not totals:
         return []
     ids = list(totals)
-    for model, amount, target in (
-        (CanonicalValidatorRevenue, CanonicalValidatorRevenue.amount_native, "revenue"),
-        (
-            CanonicalStakerRewardsDetail,
-            CanonicalStakerRewardsDetail.reward_amount_native,
-            "rewards",
-        ),
-    ):
-        rows = db.session.execute(
-            select(model.period_id, model.revenue_component, decimal_sum(amount))
-            .where(model.chain_id == chain_id, model.period_id.in_(ids))
-            .group_by(model.period_id, model.revenue_component)
+    V, R, S = CanonicalValidatorRevenue, CanonicalStakerRewardsDetail, StakerRewardSum
+    sums = {
+        "revenue": _summed(V, V.amount_native, chain_id, ids),
+        # PostgreSQL keeps the rewards' sums as they are written (`webapp.reward_sums`).
+        "rewards": select(S.period_id, S.revenue_component, S.amount_native).where(
+            S.chain_id == chain_id, S.period_id.in_(ids)
         )
-        for period_id, component, total in rows:
+        if is_postgresql(db.session)
+        else _summed(R, R.reward_amount_native, chain_id, ids),
+    }
+    for target, stmt in sums.items():
+        for period_id, component, total in db.session.execute(stmt):
             getattr(totals[period_id], target)[RevenueComponent(component).value] = (
                 total if total is not None else Decimal(0)
             )
@@ -168,6 +169,15 @@ def period_totals(chain_id: str, limit: int = TOTALS_PERIODS) -> list[PeriodTota
     ):
         totals[period_id].events = count
     return [totals[p.period_id] for p in periods]
+
+
+def _summed(model, amount, chain_id: str, period_ids: list):
+    """Select: (period, component, sum of `amount`) of the model's rows in those periods."""
+    return (
+        select(model.period_id, model.revenue_component, decimal_sum(amount))
+        .where(model.chain_id == chain_id, model.period_id.in_(period_ids))
+        .group_by(model.period_id, model.revenue_component)
+    )
 
 
 def provider_names() -> list[str]:

@@ -1,6 +1,7 @@
 """The storage layer the features call: bulk writes on both databases, uploads waiting for
-their commit, lineage and providers. Only this package (and `webapp.db_types`) knows which
-database it talks to or touches the driver's connection."""
+their commit, lineage and providers. Only this package (and `webapp.db_types`, and the
+triggers of `webapp.reward_sums`) knows which database it talks to or touches the driver's
+connection."""
 
 from webapp.storage.bulk import (
     BulkWriter,
