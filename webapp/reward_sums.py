@@ -19,6 +19,14 @@ BEGIN
         RETURN NULL;
     END IF;
     IF TG_OP IN ('DELETE', 'UPDATE') THEN
+        -- Rows locked in key order, as the upsert below takes them: two writers never wait
+        -- for each other in opposite orders.
+        PERFORM 1 FROM staker_reward_sums AS s
+        WHERE (s.period_id, s.revenue_component) IN (
+            SELECT DISTINCT period_id, revenue_component FROM old_rows
+        )
+        ORDER BY s.period_id, s.revenue_component
+        FOR UPDATE;
         UPDATE staker_reward_sums AS s
         SET row_count = s.row_count - o.row_count,
             amount_native = s.amount_native - o.amount_native
