@@ -121,3 +121,22 @@ def test_the_migration_adds_up_the_rows_stored_before_it(empty_database_url):  #
         assert kept()[(days[1].period_id, "MEV")] == (2, D("3.5"))
         db.session.remove()
         db.engine.dispose()
+
+
+def test_tables_dropped_and_created_again_keep_their_sums(empty_database_url):  # noqa: F811
+    """What the benches' --reset does: `drop_all` takes the function with the table, and
+    `create_all` installs both again."""
+    app = create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": empty_database_url})
+    with app.app_context():
+        for _ in range(2):
+            db.create_all()
+            db.drop_all()
+        db.create_all()
+        factories.chains("solana")
+        source = factories.payload(factories.provider(), "staker-rewards")
+        day = factories.period(source, "d1", factories.utc(2025, 1, 1), factories.utc(2025, 1, 2))
+        factories.rewards(source, day, [("V1", "S1", "MEV", "1.25"), ("V2", "S1", "MEV", "2")])
+        db.session.commit()
+        assert kept() == {(day.period_id, "MEV"): (2, D("3.25"))} == added_up()
+        db.session.remove()
+        db.engine.dispose()

@@ -9,10 +9,10 @@ up once. The data imports page reads these sums instead of every reward row. SQL
 no sums: its pages add the rows up when asked.
 """
 
-from sqlalchemy import DDL
+from sqlalchemy import DDL, event
 
 FUNCTION = """
-CREATE FUNCTION staker_reward_sums_keep() RETURNS trigger LANGUAGE plpgsql AS $$
+CREATE OR REPLACE FUNCTION staker_reward_sums_keep() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     IF TG_OP = 'TRUNCATE' THEN
         DELETE FROM staker_reward_sums;
@@ -73,9 +73,9 @@ TABLE = "canonical_staker_rewards_detail"
 def install_statements() -> list[str]:
     """The function and the triggers, each enabled ALWAYS."""
     statements = [FUNCTION]
-    for name, event, transition in TRIGGERS:
+    for name, action, transition in TRIGGERS:
         statements.append(
-            f"CREATE TRIGGER {name} AFTER {event} ON {TABLE} {transition} "
+            f"CREATE TRIGGER {name} AFTER {action} ON {TABLE} {transition} "
             "FOR EACH STATEMENT EXECUTE FUNCTION staker_reward_sums_keep()"
         )
         statements.append(f"ALTER TABLE {TABLE} ENABLE ALWAYS TRIGGER {name}")
@@ -98,8 +98,9 @@ FROM canonical_staker_rewards_detail GROUP BY period_id, revenue_component
 
 def attach(table) -> None:
     """Install the triggers whenever `metadata.create_all` creates the rewards table on
-    PostgreSQL (the tests' databases; a served database gets them from its migration)."""
-    from sqlalchemy import event
-
+    PostgreSQL (the tests' databases, the benches'; a served database gets them from its
+    migration), and drop the function with the table (`metadata.drop_all`)."""
     for statement in install_statements():
         event.listen(table, "after_create", DDL(statement).execute_if(dialect="postgresql"))
+    for statement in remove_statements():
+        event.listen(table, "after_drop", DDL(statement).execute_if(dialect="postgresql"))
