@@ -19,22 +19,23 @@ BEGIN
         RETURN NULL;
     END IF;
     IF TG_OP IN ('DELETE', 'UPDATE') THEN
-        -- Rows locked in key order, as the upsert below takes them: two writers never wait
-        -- for each other in opposite orders.
-        PERFORM 1 FROM staker_reward_sums AS s
-        WHERE (s.period_id, s.revenue_component) IN (
-            SELECT DISTINCT period_id, revenue_component FROM old_rows
-        )
-        ORDER BY s.period_id, s.revenue_component
-        FOR UPDATE;
-        UPDATE staker_reward_sums AS s
-        SET row_count = s.row_count - o.row_count,
-            amount_native = s.amount_native - o.amount_native
-        FROM (
+        -- The old rows added up once; the sums rows they change locked in key order, as the
+        -- upsert below takes them: two writers never wait for each other in opposite orders.
+        WITH o AS (
             SELECT period_id, revenue_component, count(*) AS row_count,
                    sum(reward_amount_native) AS amount_native
             FROM old_rows GROUP BY period_id, revenue_component
-        ) AS o
+        ),
+        locked AS (
+            SELECT s.period_id, s.revenue_component
+            FROM staker_reward_sums AS s JOIN o USING (period_id, revenue_component)
+            ORDER BY s.period_id, s.revenue_component
+            FOR UPDATE OF s
+        )
+        UPDATE staker_reward_sums AS s
+        SET row_count = s.row_count - o.row_count,
+            amount_native = s.amount_native - o.amount_native
+        FROM o JOIN locked USING (period_id, revenue_component)
         WHERE s.period_id = o.period_id AND s.revenue_component = o.revenue_component;
     END IF;
     IF TG_OP IN ('INSERT', 'UPDATE') THEN

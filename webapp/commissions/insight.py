@@ -138,12 +138,10 @@ class RunSums:
 
     def reason_totals(self) -> list[tuple]:
         """(reason, exclusions, held back), in the order the calculation checks reasons."""
-        sums: dict[str, list] = {}
+        every_period = PeriodRow("", "")
         for _, reason, count, amount in self.held:
-            entry = sums.setdefault(reason, [0, ZERO])
-            entry[0] += count
-            entry[1] = MONEY.add(entry[1], amount)
-        return [(reason, *sums[reason]) for reason in sorted(sums, key=reason_order)]
+            every_period.hold(reason, count, amount)
+        return every_period.sorted_held_back()
 
 
 def run_sums(run: CommissionRun, period_id=None) -> RunSums:
@@ -166,14 +164,14 @@ def run_sums(run: CommissionRun, period_id=None) -> RunSums:
         lines.extend((commission, pid, *entry) for entry in slices)
         held.extend((pid, *entry) for entry in reasons)
     if unsummed:
-        rows = summed_rows(run, unsummed)
+        rows = _summed_rows(run, unsummed)
         lines.extend(rows.lines)
         held.extend(rows.held)
     lines.extend(_line_sums(*only_adjustments))
     return RunSums(lines, held)
 
 
-def summed_rows(run: CommissionRun, period_ids: list) -> RunSums:
+def _summed_rows(run: CommissionRun, period_ids: list) -> RunSums:
     """The sums of the rows stored in the run's pairs of `period_ids`, summed from the rows."""
     L, X = PartnerCommissionLine, CommissionExclusion
     held = db.session.execute(
