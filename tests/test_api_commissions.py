@@ -131,8 +131,8 @@ def test_commission_errors(client, world, reader):
 
 
 @pytest.fixture
-def sol_run(world):
-    service.commit(world.acme, date(2025, 1, 1), date(2025, 1, 3))
+def sol_run(world, make_user):
+    service.commit(world.acme, date(2025, 1, 1), date(2025, 1, 3), user=make_user("manager"))
     return db.session.scalar(
         select(CommissionRun).where(CommissionRun.agreement_id == world.solana.agreement_id)
     )

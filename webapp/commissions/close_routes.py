@@ -11,14 +11,16 @@ from sqlalchemy.orm import joinedload, selectinload
 
 from webapp.commissions import bp, service
 from webapp.commissions.close_forms import ApproveForm, PayForm, ReopenForm
-from webapp.commissions.service import CommissionError
+from webapp.commissions.lifecycle import (
+    LIVE_STATUSES,
+    TRANSITIONS,
+    CommissionError,
+    allowed_actions,
+)
 from webapp.extensions import db
 from webapp.models import Agreement, CommissionRun, CommissionRunEvent, Partner, Role
 from webapp.money import MONEY, ZERO
 from webapp.web import flash_and_redirect, render, role_required
-
-#: Statuses of runs whose numbers stand (a superseded run was replaced).
-LIVE_STATUSES = ("committed", "approved", "paid")
 
 
 @bp.app_template_global()
@@ -45,16 +47,17 @@ def run_actions(run) -> dict:
         "pay_form": PayForm(formdata=None),
         "reopen_form": ReopenForm(formdata=None),
     }
-    if run.status == "committed" and user.can(Role.MANAGER):
-        if run.created_by_user_id is not None and run.created_by_user_id == user.user_id:
+    for action in allowed_actions(run.status):
+        if action == "supersede" or not user.can(TRANSITIONS[action].role):
+            continue
+        if action == "approve" and run.created_by_user_id in (None, user.user_id):
             actions["approve_blocked"] = (
                 "You committed this run: another manager or an admin approves it (four eyes)."
+                if run.created_by_user_id is not None
+                else "This run names no committer: commit it again as a named person."
             )
-        else:
-            actions["approve"] = True
-    if run.status == "approved":
-        actions["reopen"] = user.can(Role.ADMIN)
-        actions["pay"] = user.can(Role.MANAGER)
+            continue
+        actions[action] = True
     return actions
 
 

@@ -8,7 +8,7 @@ from datetime import date
 from sqlalchemy import select
 
 from webapp.commissions.inputs import starts_within
-from webapp.commissions.runs import check_range
+from webapp.commissions.lifecycle import check_range
 from webapp.extensions import db
 from webapp.models import (
     Agreement,

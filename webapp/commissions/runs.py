@@ -20,9 +20,7 @@ from itertools import groupby
 from operator import attrgetter, itemgetter
 
 from sqlalchemy import delete, exists, func, insert, or_, select, update
-from sqlalchemy.exc import IntegrityError
 
-from webapp import audit
 from webapp.agreements.service import agreements_of_partner
 from webapp.attribution import AttributionResult, ComponentTotal, ExclusionTotal, Period
 from webapp.commissions import pair_sums, set_based
@@ -36,6 +34,13 @@ from webapp.commissions.inputs import (
     scope_of,
     terms_of,
 )
+from webapp.commissions.lifecycle import (
+    CommissionError,
+    check_range,
+    lock_partner,
+    record_event,
+    supersede,
+)
 from webapp.db_types import decimal_sum
 from webapp.extensions import db
 from webapp.models import (
@@ -44,12 +49,10 @@ from webapp.models import (
     CommissionExclusion,
     CommissionLock,
     CommissionRun,
-    CommissionRunEvent,
     CommissionRunPeriod,
     LineKind,
     Partner,
     PartnerCommissionLine,
-    Role,
     RunStatus,
     User,
     utcnow,
@@ -57,10 +60,6 @@ from webapp.models import (
 from webapp.money import MONEY, ZERO, money_sum
 from webapp.storage import bulk_writer, is_postgresql, lock_keys
 from webapp.vocab import REASONS
-
-
-class CommissionError(ValueError):
-    """A computation or transition that cannot be done as asked; the message says why."""
 
 
 @dataclass
@@ -200,14 +199,6 @@ class Computation:
         return [totals[symbol] for symbol in sorted(totals)]
 
 
-def check_range(date_from: date, date_to: date) -> None:
-    """Refuse a range that ends before it starts."""
-    if date_to < date_from:
-        raise CommissionError(
-            f"--to {date_to.isoformat()} is before --from {date_from.isoformat()}"
-        )
-
-
 def _warnings(outcome: AgreementOutcome) -> list[str]:
     if not outcome.periods_without_data:
         return []
@@ -247,17 +238,6 @@ def preview(partner: Partner, date_from: date, date_to: date, summary: bool = Fa
 # ---- Commit -------------------------------------------------------------------------------
 
 
-def _lock_agreements(partner_id) -> None:
-    """Serialise every change of the partner's runs: FOR UPDATE on its agreement rows
-    (PostgreSQL); SQLite serialises writers anyway."""
-    db.session.execute(
-        select(Agreement.agreement_id)
-        .where(Agreement.partner_id == partner_id)
-        .order_by(Agreement.agreement_id)
-        .with_for_update()
-    )
-
-
 def _refuse_locked(scopes: dict, agreements: dict) -> None:
     """Refuse when a pair in scope is locked, naming the locking run."""
     K, R, P = CommissionLock, CommissionRun, CanonicalPeriod
@@ -293,7 +273,7 @@ def commit(
     scope is locked."""
     check_range(date_from, date_to)
     try:
-        _lock_agreements(partner.partner_id)
+        lock_partner(partner.partner_id)
         agreements = agreements_of_partner(partner.partner_id, date_from, date_to)
         if not agreements:
             raise CommissionError(
@@ -356,32 +336,6 @@ def commit(
 
 def _actor_id(user):
     return getattr(user, "user_id", None)
-
-
-def _event(run: CommissionRun, action: str, before: str | None, user, reason=None, **details):
-    """Record a transition of `run` as a run event and an audit entry."""
-    db.session.add(
-        CommissionRunEvent(
-            run_id=run.run_id,
-            action=action,
-            from_status=before,
-            to_status=run.status,
-            user_id=_actor_id(user),
-            reason=reason,
-            created_at=utcnow(),
-        )
-    )
-    after = {"status": run.status, **details}
-    if reason:
-        after["reason"] = reason
-    audit.record(
-        f"commission_run.{action}",
-        "commission_run",
-        run.run_id,
-        before={"status": before} if before else None,
-        after=after,
-        user=user,
-    )
 
 
 def _by_period(rows) -> dict:
@@ -489,7 +443,7 @@ def _new_run(agreement, date_from, date_to, user, details: dict, **figures) -> C
     )
     db.session.add(run)
     db.session.flush()
-    _event(run, "commit", None, user, date_from=date_from, date_to=date_to, **details)
+    record_event(run, "commit", None, user, date_from=date_from, date_to=date_to, **details)
     return run
 
 
@@ -641,12 +595,8 @@ def _supersede_runs_left_empty(agreement: Agreement, run: CommissionRun, user) -
             ~exists().where(RP.run_id == CommissionRun.run_id),
         )
     ).all()
-    now = utcnow()
     for old in earlier:
-        old.status = RunStatus.SUPERSEDED.value
-        old.superseded_by_run_id = run.run_id
-        old.superseded_at = now
-        _event(old, "supersede", RunStatus.COMMITTED.value, user, superseded_by=run.run_id)
+        supersede(old, run, user)
         if old.adjustment_count:
             L = PartnerCommissionLine
             db.session.execute(
@@ -958,185 +908,6 @@ def find_user(email: str | None) -> User | None:
     if user is None:
         raise CommissionError(f"no user with e-mail {email!r}")
     return user
-
-
-def _who(user) -> str:
-    return user.email if user is not None else "the command line"
-
-
-def _describe(run: CommissionRun) -> str:
-    return (
-        f"run {run.run_id} ({run.agreement.name}, "
-        f"{run.date_from.isoformat()} to {run.date_to.isoformat()})"
-    )
-
-
-def _approve(run: CommissionRun, user) -> None:
-    if user is None or not user.can(Role.MANAGER):
-        raise CommissionError(f"{_who(user)} may not approve: a manager or admin approves runs")
-    if run.status != RunStatus.COMMITTED.value:
-        raise CommissionError(f"{_describe(run)} is {run.status}, not committed: not approved")
-    if run.created_by_user_id is not None and run.created_by_user_id == user.user_id:
-        raise CommissionError(
-            f"{user.email} committed {_describe(run)} and cannot also approve it (four eyes)"
-        )
-    before = run.status
-    run.status = RunStatus.APPROVED.value
-    run.approved_by_user_id = user.user_id
-    run.approved_at = utcnow()
-    RP = CommissionRunPeriod
-    pairs = db.session.execute(
-        select(RP.agreement_id, RP.period_id).where(RP.run_id == run.run_id)
-    ).all()
-    if pairs:
-        db.session.execute(
-            insert(CommissionLock),
-            [
-                {"agreement_id": a, "period_id": p, "run_id": run.run_id, "locked_at": utcnow()}
-                for a, p in pairs
-            ],
-        )
-    _event(run, "approve", before, user, locked_periods=len(pairs))
-
-
-def _reopen(run: CommissionRun, user, reason: str) -> None:
-    if user is None or not user.can(Role.ADMIN):
-        raise CommissionError(f"{_who(user)} may not reopen: an admin reopens runs")
-    if not (reason or "").strip():
-        raise CommissionError("a reopening needs a reason")
-    if run.status == RunStatus.PAID.value:
-        raise CommissionError(f"{_describe(run)} is paid: paid is final")
-    if run.status != RunStatus.APPROVED.value:
-        raise CommissionError(f"{_describe(run)} is {run.status}, not approved: not reopened")
-    before = run.status
-    run.status = RunStatus.COMMITTED.value
-    run.reopened_by_user_id = user.user_id
-    run.reopened_at = utcnow()
-    run.reopen_reason = reason.strip()
-    db.session.execute(delete(CommissionLock).where(CommissionLock.run_id == run.run_id))
-    _event(run, "reopen", before, user, reason=reason.strip())
-
-
-def _pay(run: CommissionRun, user, reference: str, paid_on: date | None) -> None:
-    if user is None or not user.can(Role.MANAGER):
-        raise CommissionError(f"{_who(user)} may not mark runs paid: a manager or admin does")
-    if not (reference or "").strip():
-        raise CommissionError("a payment needs a payout reference")
-    if run.status == RunStatus.PAID.value:
-        raise CommissionError(f"{_describe(run)} is already paid: paid is final")
-    if run.status != RunStatus.APPROVED.value:
-        raise CommissionError(f"{_describe(run)} is {run.status}, not approved: not paid")
-    before = run.status
-    run.status = RunStatus.PAID.value
-    run.paid_by_user_id = user.user_id
-    run.paid_at = utcnow()
-    run.paid_on = paid_on or run.paid_at.date()
-    run.payout_reference = reference.strip()
-    _event(
-        run,
-        "pay",
-        before,
-        user,
-        payout_reference=run.payout_reference,
-        paid_on=run.paid_on,
-    )
-
-
-def _in_transaction(partner_id, action):
-    try:
-        _lock_agreements(partner_id)
-        outcome = action()
-        db.session.commit()
-    except IntegrityError:
-        db.session.rollback()
-        raise CommissionError("a period of this run is already locked by another run") from None
-    except BaseException:
-        db.session.rollback()
-        raise
-    return outcome
-
-
-def approve_run(run: CommissionRun, user) -> CommissionRun:
-    """Approve one committed run (a manager or admin who did not commit it): locks its pairs."""
-    return _in_transaction(run.partner_id, lambda: _approve(run, user) or run)
-
-
-def reopen_run(run: CommissionRun, user, reason: str) -> CommissionRun:
-    """Return an approved, unpaid run to committed (an admin, with a reason): unlocks it."""
-    return _in_transaction(run.partner_id, lambda: _reopen(run, user, reason) or run)
-
-
-def pay_run(run: CommissionRun, user, reference: str, paid_on: date | None = None):
-    """Mark an approved run paid with its payout reference and date (default today, UTC)."""
-    return _in_transaction(run.partner_id, lambda: _pay(run, user, reference, paid_on) or run)
-
-
-def runs_within(partner: Partner, date_from: date | None = None, date_to: date | None = None):
-    """The partner's runs whose range lies within [date_from, date_to] (all without a range),
-    superseded ones included, oldest first."""
-    stmt = select(CommissionRun).where(CommissionRun.partner_id == partner.partner_id)
-    if date_from is not None:
-        stmt = stmt.where(CommissionRun.date_from >= date_from)
-    if date_to is not None:
-        stmt = stmt.where(CommissionRun.date_to <= date_to)
-    return list(
-        db.session.scalars(stmt.order_by(CommissionRun.created_at, CommissionRun.date_from))
-    )
-
-
-def _targets(partner, date_from, date_to, status: RunStatus, verb: str) -> list[CommissionRun]:
-    check_range(date_from, date_to)
-    runs = [r for r in runs_within(partner, date_from, date_to) if r.status != "superseded"]
-    if not runs:
-        raise CommissionError(
-            f"{partner.name} has no run within {date_from.isoformat()} to "
-            f"{date_to.isoformat()}: nothing {verb}"
-        )
-    targets = [r for r in runs if r.status == status.value]
-    if not targets:
-        statuses = ", ".join(sorted({r.status for r in runs}))
-        final = " (paid is final)" if statuses == RunStatus.PAID.value else ""
-        raise CommissionError(
-            f"no {status.value} run of {partner.name} within {date_from.isoformat()} to "
-            f"{date_to.isoformat()} (runs there are {statuses}){final}: nothing {verb}"
-        )
-    return targets
-
-
-def approve_runs(partner, date_from: date, date_to: date, user) -> list[CommissionRun]:
-    """Approve every committed run of the partner within the range, or none (one refusal)."""
-
-    def action():
-        targets = _targets(partner, date_from, date_to, RunStatus.COMMITTED, "approved")
-        for run in targets:
-            _approve(run, user)
-        return targets
-
-    return _in_transaction(partner.partner_id, action)
-
-
-def reopen_runs(partner, date_from: date, date_to: date, user, reason: str):
-    """Reopen every approved run of the partner within the range, or none."""
-
-    def action():
-        targets = _targets(partner, date_from, date_to, RunStatus.APPROVED, "reopened")
-        for run in targets:
-            _reopen(run, user, reason)
-        return targets
-
-    return _in_transaction(partner.partner_id, action)
-
-
-def pay_runs(partner, date_from: date, date_to: date, user, reference: str, paid_on=None):
-    """Mark paid every approved run of the partner within the range, or none."""
-
-    def action():
-        targets = _targets(partner, date_from, date_to, RunStatus.APPROVED, "paid")
-        for run in targets:
-            _pay(run, user, reference, paid_on)
-        return targets
-
-    return _in_transaction(partner.partner_id, action)
 
 
 # ---- Changed since approval -------------------------------------------------------------

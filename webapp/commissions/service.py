@@ -4,6 +4,17 @@ commit, approve, reopen, pay, true-ups), export (CSV rows) and queries (reads fo
 from webapp.commissions.export import EXPORT_HEADER, export_rows
 from webapp.commissions.inputs import compute_agreement, terms_of
 from webapp.commissions.insight import run_sums
+from webapp.commissions.lifecycle import (
+    CommissionError,
+    approve_run,
+    approve_runs,
+    check_range,
+    pay_run,
+    pay_runs,
+    reopen_run,
+    reopen_runs,
+    runs_within,
+)
 from webapp.commissions.queries import (
     locked_period_ids,
     run_component_totals,
@@ -13,23 +24,14 @@ from webapp.commissions.queries import (
 )
 from webapp.commissions.runs import (
     AgreementOutcome,
-    CommissionError,
     Computation,
     Difference,
     TokenTotal,
-    approve_run,
-    approve_runs,
     changes_since_approval,
-    check_range,
     commit,
     find_user,
     locked_differences,
-    pay_run,
-    pay_runs,
     preview,
-    reopen_run,
-    reopen_runs,
-    runs_within,
 )
 
 __all__ = [

@@ -1,0 +1,361 @@
+"""The life of a commission run as a table, and each transition made in one atomic step.
+
+A run is committed; a manager who did not commit it approves it (its pairs lock); an admin
+may reopen an approved, unpaid run (its pairs unlock); an approved run is paid, which is
+final; a later commit of the same scope supersedes a committed run. Every transition, from
+the pages, the command line or the API, goes through `move`: it takes the partner's lock,
+writes the new status with `UPDATE … WHERE status = <the one it leaves>` and checks that
+exactly that row changed, so of two transitions at once one wins and the other is refused,
+naming the state it found. Each transition is a run event and an audit entry.
+"""
+
+from dataclasses import dataclass
+from datetime import date
+
+from sqlalchemy import delete, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from webapp import audit
+from webapp.extensions import db
+from webapp.models import (
+    Agreement,
+    CommissionLock,
+    CommissionRun,
+    CommissionRunEvent,
+    CommissionRunPeriod,
+    utcnow,
+)
+from webapp.vocab import Role, RunStatus
+
+
+class CommissionError(ValueError):
+    """A computation or transition that cannot be done as asked; the message says why."""
+
+
+@dataclass(frozen=True)
+class Transition:
+    """One allowed move of a run: from which status to which, by whom, in which words."""
+
+    action: str
+    source: RunStatus
+    target: RunStatus
+    role: Role | None  # None: made by the system (a commit supersedes)
+    done: str  # past participle, for refusals: "not approved"
+
+
+TRANSITIONS: dict[str, Transition] = {
+    t.action: t
+    for t in (
+        Transition("approve", RunStatus.COMMITTED, RunStatus.APPROVED, Role.MANAGER, "approved"),
+        Transition("reopen", RunStatus.APPROVED, RunStatus.COMMITTED, Role.ADMIN, "reopened"),
+        Transition("pay", RunStatus.APPROVED, RunStatus.PAID, Role.MANAGER, "paid"),
+        Transition("supersede", RunStatus.COMMITTED, RunStatus.SUPERSEDED, None, "superseded"),
+    )
+}
+
+#: Statuses whose numbers stand (a superseded run was replaced; a preview is never stored).
+LIVE_STATUSES = (RunStatus.COMMITTED.value, RunStatus.APPROVED.value, RunStatus.PAID.value)
+
+
+def allowed_actions(status: str) -> list[str]:
+    """The transitions the table allows from `status` (none from paid or superseded)."""
+    return [t.action for t in TRANSITIONS.values() if t.source.value == status]
+
+
+def lock_partner(partner_id) -> None:
+    """Serialise every change of the partner's runs: FOR UPDATE on its agreement rows
+    (PostgreSQL); SQLite serialises writers anyway."""
+    db.session.execute(
+        select(Agreement.agreement_id)
+        .where(Agreement.partner_id == partner_id)
+        .order_by(Agreement.agreement_id)
+        .with_for_update()
+    )
+
+
+def describe(run: CommissionRun) -> str:
+    """The run in words: id, agreement and range."""
+    return (
+        f"run {run.run_id} ({run.agreement.name}, "
+        f"{run.date_from.isoformat()} to {run.date_to.isoformat()})"
+    )
+
+
+def who(user) -> str:
+    """The person acting, in words."""
+    return user.email if user is not None else "the command line"
+
+
+def record_event(run: CommissionRun, action: str, before: str | None, user, reason=None, **details):
+    """Record a transition (or the commit) of `run` as a run event and an audit entry."""
+    db.session.add(
+        CommissionRunEvent(
+            run_id=run.run_id,
+            action=action,
+            from_status=before,
+            to_status=run.status,
+            user_id=getattr(user, "user_id", None),
+            reason=reason,
+            created_at=utcnow(),
+        )
+    )
+    after = {"status": run.status, **details}
+    if reason:
+        after["reason"] = reason
+    audit.record(
+        f"commission_run.{action}",
+        "commission_run",
+        run.run_id,
+        before={"status": before} if before else None,
+        after=after,
+        user=user,
+    )
+
+
+def _refusal(run: CommissionRun, transition: Transition, found: str) -> CommissionError:
+    if found == RunStatus.PAID.value:
+        return CommissionError(f"{describe(run)} is paid: paid is final, not {transition.done}")
+    return CommissionError(
+        f"{describe(run)} is {found}, not {transition.source.value}: not {transition.done}"
+    )
+
+
+def move(run: CommissionRun, action: str, user, **values) -> str:
+    """Make the transition `action` of `run`, writing `values` with the new status, in one
+    conditional UPDATE: refused (nothing written) unless the run is, at that moment, in the
+    status the transition leaves. Returns the status left. The caller holds the partner's
+    lock and commits."""
+    transition = TRANSITIONS[action]
+    R = CommissionRun
+    written = db.session.execute(
+        update(R)
+        .where(R.run_id == run.run_id, R.status == transition.source.value)
+        .values(status=transition.target.value, **values)
+        .execution_options(synchronize_session=False)
+    )
+    if written.rowcount != 1:
+        found = db.session.scalar(select(R.status).where(R.run_id == run.run_id))
+        db.session.refresh(run)
+        raise _refusal(run, transition, found)
+    db.session.refresh(run)
+    return transition.source.value
+
+
+def _current(run: CommissionRun) -> CommissionRun:
+    """The run as stored now (after the partner's lock), not as the caller read it."""
+    return db.session.execute(
+        select(CommissionRun)
+        .where(CommissionRun.run_id == run.run_id)
+        .execution_options(populate_existing=True)
+    ).scalar_one()
+
+
+def _may(user, transition: Transition, what: str) -> None:
+    if user is None or not user.can(transition.role):
+        raise CommissionError(f"{who(user)} may not {what}")
+
+
+# ---- The transitions ----------------------------------------------------------------------
+
+
+def _approve(run: CommissionRun, user) -> None:
+    _may(user, TRANSITIONS["approve"], "approve: a manager or admin approves runs")
+    run = _current(run)
+    if run.status != RunStatus.COMMITTED.value:
+        raise _refusal(run, TRANSITIONS["approve"], run.status)
+    if run.created_by_user_id is None:
+        raise CommissionError(
+            f"{describe(run)} names no committer, so no second person can approve it "
+            "(four eyes): commit it again as a named person"
+        )
+    if run.created_by_user_id == user.user_id:
+        raise CommissionError(
+            f"{user.email} committed {describe(run)} and cannot also approve it (four eyes)"
+        )
+    _refuse_stale(run)
+    now = utcnow()
+    before = move(run, "approve", user, approved_by_user_id=user.user_id, approved_at=now)
+    RP = CommissionRunPeriod
+    pairs = db.session.execute(
+        select(RP.agreement_id, RP.period_id).where(RP.run_id == run.run_id)
+    ).all()
+    if pairs:
+        db.session.execute(
+            insert(CommissionLock),
+            [
+                {"agreement_id": a, "period_id": p, "run_id": run.run_id, "locked_at": now}
+                for a, p in pairs
+            ],
+        )
+    record_event(run, "approve", before, user, locked_periods=len(pairs))
+
+
+def _refuse_stale(run: CommissionRun) -> None:
+    """Refuse to approve a run whose inputs changed after its commit."""
+    from webapp.commissions import staleness
+
+    changes = staleness.stale_runs([run]).get(run.run_id)
+    if changes:
+        raise CommissionError(
+            f"{describe(run)} is out of date: commit again before approving ("
+            + "; ".join(changes)
+            + ")"
+        )
+
+
+def _reopen(run: CommissionRun, user, reason: str) -> None:
+    _may(user, TRANSITIONS["reopen"], "reopen: an admin reopens runs")
+    reason = (reason or "").strip()
+    if not reason:
+        raise CommissionError("a reopening needs a reason")
+    before = move(
+        run,
+        "reopen",
+        user,
+        reopened_by_user_id=user.user_id,
+        reopened_at=utcnow(),
+        reopen_reason=reason,
+    )
+    db.session.execute(delete(CommissionLock).where(CommissionLock.run_id == run.run_id))
+    record_event(run, "reopen", before, user, reason=reason)
+
+
+def _pay(run: CommissionRun, user, reference: str, paid_on: date | None) -> None:
+    _may(user, TRANSITIONS["pay"], "mark runs paid: a manager or admin does")
+    reference = (reference or "").strip()
+    if not reference:
+        raise CommissionError("a payment needs a payout reference")
+    run = _current(run)
+    if run.status != RunStatus.APPROVED.value:
+        raise _refusal(run, TRANSITIONS["pay"], run.status)
+    now = utcnow()
+    paid_on = paid_on or now.date()
+    before = move(
+        run,
+        "pay",
+        user,
+        paid_by_user_id=user.user_id,
+        paid_at=now,
+        paid_on=paid_on,
+        payout_reference=reference,
+    )
+    record_event(run, "pay", before, user, payout_reference=reference, paid_on=paid_on)
+
+
+def supersede(run: CommissionRun, by: CommissionRun, user) -> None:
+    """Mark a committed run superseded by `by` (inside a commit, which holds the lock)."""
+    before = move(run, "supersede", user, superseded_by_run_id=by.run_id, superseded_at=utcnow())
+    record_event(run, "supersede", before, user, superseded_by=by.run_id)
+
+
+def in_transaction(partner_id, action):
+    """Run `action` under the partner's lock and commit, or roll everything back."""
+    try:
+        lock_partner(partner_id)
+        outcome = action()
+        db.session.commit()
+    except IntegrityError:
+        db.session.rollback()
+        raise CommissionError("a period of this run is already locked by another run") from None
+    except BaseException:
+        db.session.rollback()
+        raise
+    return outcome
+
+
+def approve_run(run: CommissionRun, user) -> CommissionRun:
+    """Approve one committed, up-to-date run (a manager or admin who did not commit it):
+    locks its pairs."""
+    return in_transaction(run.partner_id, lambda: _approve(run, user) or run)
+
+
+def reopen_run(run: CommissionRun, user, reason: str) -> CommissionRun:
+    """Return an approved, unpaid run to committed (an admin, with a reason): unlocks it."""
+    return in_transaction(run.partner_id, lambda: _reopen(run, user, reason) or run)
+
+
+def pay_run(run: CommissionRun, user, reference: str, paid_on: date | None = None):
+    """Mark an approved run paid with its payout reference and date (default today, UTC)."""
+    return in_transaction(run.partner_id, lambda: _pay(run, user, reference, paid_on) or run)
+
+
+def check_range(date_from: date, date_to: date) -> None:
+    """Refuse a range that ends before it starts."""
+    if date_to < date_from:
+        raise CommissionError(
+            f"--to {date_to.isoformat()} is before --from {date_from.isoformat()}"
+        )
+
+
+def runs_within(partner, date_from: date | None = None, date_to: date | None = None):
+    """The partner's runs whose range lies within [date_from, date_to] (all without a range),
+    superseded ones included, oldest first, as stored now."""
+    stmt = select(CommissionRun).where(CommissionRun.partner_id == partner.partner_id)
+    if date_from is not None:
+        stmt = stmt.where(CommissionRun.date_from >= date_from)
+    if date_to is not None:
+        stmt = stmt.where(CommissionRun.date_to <= date_to)
+    stmt = stmt.order_by(CommissionRun.created_at, CommissionRun.date_from)
+    return list(db.session.scalars(stmt.execution_options(populate_existing=True)))
+
+
+def _targets(partner, date_from, date_to, action: str) -> list[CommissionRun]:
+    transition = TRANSITIONS[action]
+    check_range(date_from, date_to)
+    runs = [
+        r
+        for r in runs_within(partner, date_from, date_to)
+        if r.status != RunStatus.SUPERSEDED.value
+    ]
+    verb = transition.done
+    if not runs:
+        raise CommissionError(
+            f"{partner.name} has no run within {date_from.isoformat()} to "
+            f"{date_to.isoformat()}: nothing {verb}"
+        )
+    targets = [r for r in runs if r.status == transition.source.value]
+    if not targets:
+        statuses = ", ".join(sorted({r.status for r in runs}))
+        final = " (paid is final)" if statuses == RunStatus.PAID.value else ""
+        raise CommissionError(
+            f"no {transition.source.value} run of {partner.name} within "
+            f"{date_from.isoformat()} to {date_to.isoformat()} (runs there are {statuses})"
+            f"{final}: nothing {verb}"
+        )
+    return targets
+
+
+def approve_runs(partner, date_from: date, date_to: date, user) -> list[CommissionRun]:
+    """Approve every committed run of the partner within the range, or none (one refusal)."""
+
+    def action():
+        targets = _targets(partner, date_from, date_to, "approve")
+        for run in targets:
+            _approve(run, user)
+        return targets
+
+    return in_transaction(partner.partner_id, action)
+
+
+def reopen_runs(partner, date_from: date, date_to: date, user, reason: str):
+    """Reopen every approved run of the partner within the range, or none."""
+
+    def action():
+        targets = _targets(partner, date_from, date_to, "reopen")
+        for run in targets:
+            _reopen(run, user, reason)
+        return targets
+
+    return in_transaction(partner.partner_id, action)
+
+
+def pay_runs(partner, date_from: date, date_to: date, user, reference: str, paid_on=None):
+    """Mark paid every approved run of the partner within the range, or none."""
+
+    def action():
+        targets = _targets(partner, date_from, date_to, "pay")
+        for run in targets:
+            _pay(run, user, reference, paid_on)
+        return targets
+
+    return in_transaction(partner.partner_id, action)
