@@ -83,9 +83,7 @@ def _race(app, *actions) -> list:
 
 def _events(run_id, action) -> int:
     E = CommissionRunEvent
-    return db.session.scalar(
-        select(func.count()).where(E.run_id == run_id, E.action == action)
-    )
+    return db.session.scalar(select(func.count()).where(E.run_id == run_id, E.action == action))
 
 
 def _locks(run_id) -> int:
