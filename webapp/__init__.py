@@ -26,6 +26,8 @@ PAGE_AND_COMMAND_MODULES = (
     "webapp.commissions.close_routes",
     "webapp.commissions.downloads",
     "webapp.commissions.cli",
+    "webapp.payouts.routes",
+    "webapp.payouts.cli",
     "webapp.insight.routes",
     "webapp.audit_views.routes",
     "webapp.api.cli",
@@ -61,6 +63,7 @@ def create_app(test_config: dict | None = None) -> Flask:
         main,
         models,  # noqa: F401 - registers the tables on the metadata
         partners,
+        payouts,
         wallets,
     )
     from webapp.api import init_api
@@ -84,6 +87,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.register_blueprint(agreements.bp)  # flask agreements
     app.register_blueprint(imports.bp)  # flask import
     app.register_blueprint(commissions.bp)  # flask commissions
+    app.register_blueprint(payouts.bp)  # flask payouts
     app.register_blueprint(insight.bp)
     app.register_blueprint(audit_views.bp)
     app.register_blueprint(api_pages.bp)  # flask tokens

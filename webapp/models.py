@@ -602,6 +602,10 @@ class CommissionRun(db.Model):
     paid_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     paid_on: Mapped[date | None] = mapped_column(Date, nullable=True)
     payout_reference: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    #: The payout that settled the run (paid runs only).
+    payout_id: Mapped[uuid.UUID | None] = mapped_column(
+        Uuid, ForeignKey("payouts.payout_id", ondelete="RESTRICT"), nullable=True
+    )
 
     partner: Mapped[Partner] = relationship()
     agreement: Mapped[Agreement] = relationship()
@@ -620,6 +624,65 @@ class CommissionRun(db.Model):
         ),
         Index("idx_commission_runs_partner_created", "partner_id", "created_at"),
         Index("idx_commission_runs_agreement_status", "agreement_id", "status"),
+    )
+
+
+class Payout(db.Model):
+    """One payment to a partner in one token: the approved runs it settles (their
+    `payout_id`), its net, reference and paid-on date, who and when; final. Its statement
+    is numbered per partner and year (`<partner slug>-<year>-<n>`)."""
+
+    __tablename__ = "payouts"
+
+    payout_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    partner_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid, ForeignKey("partners.partner_id", ondelete="CASCADE"), nullable=False
+    )
+    chain_id: Mapped[str] = mapped_column(
+        String(50), ForeignKey("chains.chain_id", ondelete="RESTRICT"), nullable=False
+    )
+    statement_number: Mapped[str] = mapped_column(String(140), nullable=False)
+    #: n of the statement number: the partner's n-th payout of the year.
+    sequence: Mapped[int] = mapped_column(Integer, nullable=False)
+    #: Commission plus adjustments of the runs settled (in the token).
+    net_amount_native: Mapped[Decimal] = mapped_column(Amount, nullable=False)
+    #: The part of the net that earlier payouts of the token carried (below the minimum).
+    carried_in_native: Mapped[Decimal] = mapped_column(
+        Amount, nullable=False, default=Decimal(0), server_default=text("0")
+    )
+    payout_reference: Mapped[str] = mapped_column(String(200), nullable=False)
+    paid_on: Mapped[date] = mapped_column(Date, nullable=False)
+    paid_by_user_id: Mapped[uuid.UUID | None] = mapped_column(
+        Uuid, ForeignKey("users.user_id", ondelete="SET NULL"), nullable=True
+    )
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, nullable=False)
+
+    partner: Mapped[Partner] = relationship()
+    chain: Mapped[Chain] = relationship()
+    paid_by: Mapped[User | None] = relationship()
+
+    __table_args__ = (
+        UniqueConstraint("partner_id", "statement_number", name="uq_payouts_statement_number"),
+        Index("idx_payouts_partner_chain", "partner_id", "chain_id", "created_at"),
+    )
+
+
+class PartnerPayoutMinimum(db.Model):
+    """The least net a partner is paid in one token; a smaller net is carried (default 0)."""
+
+    __tablename__ = "partner_payout_minimums"
+
+    partner_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid, ForeignKey("partners.partner_id", ondelete="CASCADE"), primary_key=True
+    )
+    chain_id: Mapped[str] = mapped_column(
+        String(50), ForeignKey("chains.chain_id", ondelete="CASCADE"), primary_key=True
+    )
+    minimum_amount_native: Mapped[Decimal] = mapped_column(Amount, nullable=False)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, nullable=False)
+
+    __table_args__ = (
+        CheckConstraint("minimum_amount_native >= 0", name="ck_partner_payout_minimums_positive"),
     )
 
 

@@ -9,10 +9,12 @@ exactly that row changed, so of two transitions at once one wins and the other i
 naming the state it found. Each transition is a run event and an audit entry.
 """
 
+import uuid
 from dataclasses import dataclass
 from datetime import date
+from decimal import Decimal
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from webapp import audit
@@ -23,9 +25,12 @@ from webapp.models import (
     CommissionRun,
     CommissionRunEvent,
     CommissionRunPeriod,
+    Payout,
     utcnow,
 )
+from webapp.money import MONEY, ZERO, money_sum
 from webapp.vocab import Role, RunStatus
+from webapp.wallets.service import slugify
 
 
 class CommissionError(ValueError):
@@ -220,26 +225,115 @@ def _reopen(run: CommissionRun, user, reason: str) -> None:
     record_event(run, "reopen", before, user, reason=reason)
 
 
-def _pay(run: CommissionRun, user, reference: str, paid_on: date | None) -> None:
+def _check_payment(user, reference: str) -> str:
     _may(user, TRANSITIONS["pay"], "mark runs paid: a manager or admin does")
     reference = (reference or "").strip()
     if not reference:
         raise CommissionError("a payment needs a payout reference")
+    return reference
+
+
+def _pay(run: CommissionRun, user, reference: str, paid_on: date, payout: Payout) -> None:
     run = _current(run)
     if run.status != RunStatus.APPROVED.value:
         raise _refusal(run, TRANSITIONS["pay"], run.status)
-    now = utcnow()
-    paid_on = paid_on or now.date()
     before = move(
         run,
         "pay",
         user,
         paid_by_user_id=user.user_id,
-        paid_at=now,
+        paid_at=payout.created_at,
         paid_on=paid_on,
         payout_reference=reference,
+        payout_id=payout.payout_id,
     )
-    record_event(run, "pay", before, user, payout_reference=reference, paid_on=paid_on)
+    record_event(
+        run,
+        "pay",
+        before,
+        user,
+        payout_reference=reference,
+        paid_on=paid_on,
+        statement_number=payout.statement_number,
+    )
+
+
+def run_net(run: CommissionRun) -> Decimal:
+    """What a run pays: its commission lines plus the adjustments it carries (one token)."""
+    return MONEY.add(run.total_commission_native, run.total_adjustment_native or ZERO)
+
+
+def _statement_number(partner, year: int) -> tuple[str, int]:
+    """The partner's next statement number of the year: `<slug>-<year>-<n>`."""
+    prefix = f"{slugify(partner.name)}-{year}-"
+    P = Payout
+    taken = db.session.scalar(
+        select(func.max(P.sequence)).where(
+            P.partner_id == partner.partner_id, P.statement_number.like(f"{prefix}%")
+        )
+    )
+    sequence = (taken or 0) + 1
+    return f"{prefix}{sequence}", sequence
+
+
+def pay_as_payouts(partner, runs, user, reference: str, paid_on: date | None) -> list[Payout]:
+    """Pay `runs` (approved, of the partner), one payout per token: each run moves to paid
+    naming its payout. The caller holds the partner's lock; refused whole if any run is no
+    longer approved."""
+    reference = _check_payment(user, reference)
+    now = utcnow()
+    paid_on = paid_on or now.date()
+    by_chain: dict[str, list[CommissionRun]] = {}
+    for run in runs:
+        by_chain.setdefault(run.agreement.chain_id, []).append(run)
+    payouts = []
+    for chain_id in sorted(by_chain):
+        settled = by_chain[chain_id]
+        number, sequence = _statement_number(partner, paid_on.year)
+        # Runs approved before the partner's last payout were listed then and not paid:
+        # carried (below a minimum, negative, or left for later).
+        previous = db.session.scalar(
+            select(func.max(Payout.created_at)).where(
+                Payout.partner_id == partner.partner_id, Payout.created_at < now
+            )
+        )
+        carried_in = money_sum(
+            run_net(r)
+            for r in settled
+            if previous is not None and r.approved_at is not None and r.approved_at < previous
+        )
+        payout = Payout(
+            payout_id=uuid.uuid4(),
+            partner_id=partner.partner_id,
+            chain_id=chain_id,
+            statement_number=number,
+            sequence=sequence,
+            net_amount_native=money_sum(run_net(r) for r in settled),
+            carried_in_native=carried_in,
+            payout_reference=reference,
+            paid_on=paid_on,
+            paid_by_user_id=user.user_id,
+            created_at=now,
+        )
+        db.session.add(payout)
+        db.session.flush()
+        for run in settled:
+            _pay(run, user, reference, paid_on, payout)
+        audit.record(
+            "pay",
+            "payout",
+            payout.payout_id,
+            after={
+                "statement_number": number,
+                "net_amount_native": payout.net_amount_native,
+                "runs": [str(r.run_id) for r in settled],
+                "payout_reference": reference,
+                "paid_on": paid_on,
+            },
+            user=user,
+        )
+        payouts.append(payout)
+    return payouts
 
 
 def supersede(run: CommissionRun, by: CommissionRun, user) -> None:
@@ -275,8 +369,12 @@ def reopen_run(run: CommissionRun, user, reason: str) -> CommissionRun:
 
 
 def pay_run(run: CommissionRun, user, reference: str, paid_on: date | None = None):
-    """Mark an approved run paid with its payout reference and date (default today, UTC)."""
-    return in_transaction(run.partner_id, lambda: _pay(run, user, reference, paid_on) or run)
+    """Mark an approved run paid with its payout reference and date (default today, UTC):
+    a payout of that run alone."""
+    return in_transaction(
+        run.partner_id,
+        lambda: pay_as_payouts(run.partner, [run], user, reference, paid_on) and run,
+    )
 
 
 def check_range(date_from: date, date_to: date) -> None:
@@ -350,12 +448,13 @@ def reopen_runs(partner, date_from: date, date_to: date, user, reason: str):
 
 
 def pay_runs(partner, date_from: date, date_to: date, user, reference: str, paid_on=None):
-    """Mark paid every approved run of the partner within the range, or none."""
+    """Mark paid every approved run of the partner within the range, or none: one payout
+    per token."""
 
     def action():
+        _check_payment(user, reference)
         targets = _targets(partner, date_from, date_to, "pay")
-        for run in targets:
-            _pay(run, user, reference, paid_on)
+        pay_as_payouts(partner, targets, user, reference, paid_on)
         return targets
 
     return in_transaction(partner.partner_id, action)
