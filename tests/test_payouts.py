@@ -292,3 +292,47 @@ def test_statement_figures_sum_from_lines(app, runner, tmp_path):
         ("Acme SOL", "REWARDS", D("0.2")),
     }
     assert statement.adjustments == [] and statement.commission_native == D("1.4")
+
+
+# ---- The API ---------------------------------------------------------------------------------
+
+
+def test_api_lists_pays_and_serves_statements(app, runner, tmp_path, client):
+    from tests.api_helpers import bearer
+
+    close_january(runner, tmp_path)
+    acme = find_partner_by_name("Acme Wallet")
+    writer, reader = bearer(person("bob@example.com")), bearer(person("ann@example.com"), "read")
+    listed = client.get("/api/v1/payouts?status=payable", headers=reader).get_json()
+    nets = {(p["token_symbol"], p["net_amount_native"], p["status"]) for p in listed["payables"]}
+    assert nets == {("SOL", "1.4", "payable"), ("ETH", "0.2", "payable")}
+
+    body = {"partner_id": str(acme.partner_id), "token": "sol", "reference": "API-1"}
+    read_only = client.post("/api/v1/payouts", json=body, headers=reader)
+    assert read_only.status_code == 403 and payouts() == []
+    made = client.post("/api/v1/payouts", json=body, headers=writer)
+    assert made.status_code == 201, made.get_json()
+    payout = made.get_json()
+    (stored,) = payouts()
+    assert (payout["statement_number"], payout["net_amount_native"]) == (
+        stored.statement_number,
+        "1.4",
+    )
+    again = client.post("/api/v1/payouts", json=body, headers=writer)
+    assert again.status_code == 409 and len(payouts()) == 1
+    assert "no approved, unpaid run" in again.get_json()["detail"]
+
+    one = client.get(f"/api/v1/payouts/{stored.payout_id}", headers=reader).get_json()
+    assert [r["net_amount_native"] for r in one["runs"]] == ["1.4"]
+    as_csv = client.get(
+        f"/api/v1/payouts/{stored.payout_id}/statement", headers={**reader, "Accept": "text/csv"}
+    )
+    assert as_csv.mimetype == "text/csv" and "total,net,,,1.4,SOL" in as_csv.get_data(as_text=True)
+    as_pdf = client.get(
+        f"/api/v1/payouts/{stored.payout_id}/statement",
+        headers={**reader, "Accept": "application/pdf"},
+    )
+    assert as_pdf.mimetype == "application/pdf"
+    assert "1.400000000000000000" in _pdf_text(as_pdf.data)
+    paid = client.get("/api/v1/payouts?status=paid", headers=reader).get_json()
+    assert [p["statement_number"] for p in paid["payouts"]] == [stored.statement_number]

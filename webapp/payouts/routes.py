@@ -189,23 +189,27 @@ def detail(payout_id):
     return render("payouts/detail.html", statement=statements.statement_of(payout))
 
 
-@bp.route("/<uuid:payout_id>/statement.<any(pdf, csv):kind>")
-def statement_file(payout_id, kind):
-    """The payout's statement as PDF or CSV."""
+def _statement(payout_id, kind: str):
     payout = db.get_or_404(Payout, payout_id)
     statement = statements.statement_of(payout)
     name = f"statement-{payout.statement_number}.{kind}"
     if kind == "pdf":
-        return Response(
-            statements.statement_pdf(statement),
-            mimetype="application/pdf",
-            headers=download_headers(name),
-        )
-    return Response(
-        "\ufeff" + statements.statement_csv(statement),
-        mimetype="text/csv",
-        headers=download_headers(name),
-    )
+        body, mimetype = statements.statement_pdf(statement), "application/pdf"
+    else:
+        body, mimetype = "\ufeff" + statements.statement_csv(statement), "text/csv"
+    return Response(body, mimetype=mimetype, headers=download_headers(name))
+
+
+@bp.route("/<uuid:payout_id>/statement.pdf")
+def statement_pdf(payout_id):
+    """The payout's statement as PDF."""
+    return _statement(payout_id, "pdf")
+
+
+@bp.route("/<uuid:payout_id>/statement.csv")
+def statement_csv(payout_id):
+    """The payout's statement as CSV (exact amounts)."""
+    return _statement(payout_id, "csv")
 
 
 @bp.route("/minimum/<uuid:partner_id>", methods=["POST"])
