@@ -12,6 +12,7 @@ from webapp.agreements.forms import (
     RuleRateForm,
     SuccessorForm,
 )
+from webapp.agreements.pairs import Release, committed_periods
 from webapp.agreements.queries import agreement_rule, all_agreements
 from webapp.agreements.service import (
     RuleSpec,
@@ -23,6 +24,7 @@ from webapp.agreements.service import (
     parse_effective_date,
     parse_rate_bps,
     period_reach,
+    periods_leaving,
     remove_rule,
     set_rule_rate,
     set_wallet_attribution,
@@ -42,6 +44,29 @@ from webapp.web import flash_and_redirect, is_htmx, render, role_required
 def agreement_period_reach(agreement):
     """Which periods a rule edit or method switch of the agreement reaches at the next commit."""
     return period_reach(agreement, locked_period_ids(agreement.agreement_id))
+
+
+@bp.app_template_global()
+def agreement_committed_periods(agreement) -> dict:
+    """The agreement's committed periods, unlocked (a change of dates may take them out) and
+    locked (it may not): (label, start day) each, for the confirmations of a change."""
+    periods = committed_periods(agreement)
+    return {
+        "unlocked": [(label, start) for label, start, locked in periods if not locked],
+        "locked": [(label, start) for label, start, locked in periods if locked],
+    }
+
+
+def _released(released: Release | list[str]) -> str:
+    """What a change of dates did to committed periods, for its flash message."""
+    labels = released.labels if isinstance(released, Release) else released
+    if not labels:
+        return ""
+    shown = ", ".join(labels) if len(labels) <= 12 else f"{labels[0]} … {labels[-1]}"
+    return (
+        f" {len(labels)} committed period(s) left it and no longer count ({shown}); "
+        "a run left with none is superseded."
+    )
 
 
 @bp.app_template_global()
@@ -225,7 +250,7 @@ def edit(agreement_id):
         effective_to = _date_or_error(form.effective_to, optional=True)
         if effective_from is not None and not form.effective_to.errors:
             try:
-                update_agreement(
+                released = update_agreement(
                     agreement,
                     form.name.data,
                     effective_from,
@@ -237,7 +262,7 @@ def edit(agreement_id):
                 agreement = db.get_or_404(Agreement, agreement_id)
             else:
                 return flash_and_redirect(
-                    f"Agreement {agreement.name} saved.",
+                    f"Agreement {agreement.name} saved.{_released(released)}",
                     "agreements.detail",
                     agreement_id=agreement.agreement_id,
                 )
@@ -255,13 +280,14 @@ def end(agreement_id):
         last_day = _date_or_error(form.effective_to)
         if last_day is not None:
             try:
-                end_agreement(agreement, last_day, labels=labels_of(form))
+                released = end_agreement(agreement, last_day, labels=labels_of(form))
             except FieldError as exc:
                 _error_on(form, exc)
                 agreement = db.get_or_404(Agreement, agreement_id)
             else:
                 return flash_and_redirect(
-                    f"Agreement {agreement.name} ends on {last_day.isoformat()}.",
+                    f"Agreement {agreement.name} ends on {last_day.isoformat()}."
+                    f"{_released(released)}",
                     "agreements.detail",
                     agreement_id=agreement.agreement_id,
                 )
@@ -280,6 +306,7 @@ def successor(agreement_id):
         start = _date_or_error(form.effective_from)
         if start is not None:
             try:
+                leaving = periods_leaving(agreement, start)
                 created = create_successor(agreement, start, form.name.data, labels=labels_of(form))
             except FieldError as exc:
                 _error_on(form, exc)
@@ -288,7 +315,8 @@ def successor(agreement_id):
                 return flash_and_redirect(
                     f"Agreement {created.name} starts on {start.isoformat()} with a copy of the "
                     f"rules of {agreement.name}, which now ends on "
-                    f"{agreement.effective_to.isoformat()}. Edit the rules below.",
+                    f"{agreement.effective_to.isoformat()}.{_released(leaving)} "
+                    "Edit the rules below.",
                     "agreements.detail",
                     agreement_id=created.agreement_id,
                 )

@@ -9,6 +9,13 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload, selectinload
 
 from webapp import audit
+from webapp.agreements.pairs import (
+    NewDates,
+    Release,
+    leaving_pairs,
+    refuse_locked_moves,
+    release_pairs,
+)
 from webapp.errors import FieldError
 from webapp.extensions import db
 from webapp.models import (
@@ -121,6 +128,25 @@ def _lock_partner(partner_id) -> None:
     db.session.execute(
         select(Partner.partner_id).where(Partner.partner_id == partner_id).with_for_update()
     )
+
+
+def _lock_runs_of(partner_id) -> None:
+    """Hold the partner's agreement rows (FOR UPDATE, in the order the commission runs take
+    them): no commit, approval or reopening of its runs passes while dates change."""
+    db.session.execute(
+        select(Agreement.agreement_id)
+        .where(Agreement.partner_id == partner_id)
+        .order_by(Agreement.agreement_id)
+        .with_for_update()
+    )
+
+
+def _move_pairs(agreement: Agreement, changes: list[NewDates], user) -> Release:
+    """Before new dates are written: refuse a move of a locked pair (naming its run), then
+    release the committed pairs that leave their agreement (DOMAIN "Agreements over time")."""
+    _lock_runs_of(agreement.partner_id)
+    refuse_locked_moves(agreement.partner_id, agreement.chain_id, changes)
+    return release_pairs(agreement.partner_id, agreement.chain_id, changes, user)
 
 
 def _refuse_overlap(partner, chain_id, effective_from, effective_to, exclude_id=None) -> None:
@@ -324,36 +350,51 @@ def update_agreement(
     effective_to: date | None,
     user=None,
     labels: dict[str, str] | None = None,
-) -> None:
-    """Change an agreement's name and dates, refusing an overlap as creation does; audited."""
+) -> Release:
+    """Change an agreement's name and dates, refusing an overlap as creation does, and a
+    move of a locked pair (nothing changes); the committed pairs that leave it stop being
+    current (returned). Audited, in one transaction."""
     name = (name or "").strip()
     if not name:
         raise FieldError("an agreement needs a name", "name")
     check_dates(effective_from, effective_to, labels)
-    _lock_partner(agreement.partner_id)
-    _refuse_overlap(
-        agreement.partner,
-        agreement.chain_id,
-        effective_from,
-        effective_to,
-        exclude_id=agreement.agreement_id,
-    )
-    fields = ("name", "effective_from", "effective_to")
-    before = audit.snapshot(agreement, fields)
-    agreement.name, agreement.effective_from, agreement.effective_to = (
-        name,
-        effective_from,
-        effective_to,
-    )
-    after = audit.snapshot(agreement, fields)
-    if after == before:
-        return
-    audit.record("update", "agreement", agreement.agreement_id, before, after, user=user)
-    db.session.commit()
+    try:
+        _lock_partner(agreement.partner_id)
+        _refuse_overlap(
+            agreement.partner,
+            agreement.chain_id,
+            effective_from,
+            effective_to,
+            exclude_id=agreement.agreement_id,
+        )
+        fields = ("name", "effective_from", "effective_to")
+        before = audit.snapshot(agreement, fields)
+        released = Release()
+        if (effective_from, effective_to) != (agreement.effective_from, agreement.effective_to):
+            changes = [NewDates(agreement.agreement_id, effective_from, effective_to)]
+            released = _move_pairs(agreement, changes, user)
+        agreement.name, agreement.effective_from, agreement.effective_to = (
+            name,
+            effective_from,
+            effective_to,
+        )
+        after = audit.snapshot(agreement, fields)
+        if after == before:
+            db.session.rollback()
+            return released
+        if released:
+            after["periods_left"] = released.labels
+        audit.record("update", "agreement", agreement.agreement_id, before, after, user=user)
+        db.session.commit()
+    except BaseException:
+        db.session.rollback()
+        raise
+    return released
 
 
-def end_agreement(agreement: Agreement, end_date: date, user=None, labels=None) -> None:
-    """End an open-ended agreement on `end_date` (inclusive); audit-logged."""
+def end_agreement(agreement: Agreement, end_date: date, user=None, labels=None) -> Release:
+    """End an open-ended agreement on `end_date` (inclusive), refusing to move a locked pair;
+    the committed pairs after the end stop being current (returned). Audit-logged."""
     labels = {**DATE_LABELS, **(labels or {})}
     if agreement.effective_to is not None:
         raise FieldError(
@@ -362,16 +403,26 @@ def end_agreement(agreement: Agreement, end_date: date, user=None, labels=None) 
             "effective_to",
         )
     check_dates(agreement.effective_from, end_date, labels)
-    agreement.effective_to = end_date
-    audit.record(
-        "end",
-        "agreement",
-        agreement.agreement_id,
-        before={"effective_to": None},
-        after={"effective_to": end_date},
-        user=user,
-    )
-    db.session.commit()
+    try:
+        changes = [NewDates(agreement.agreement_id, agreement.effective_from, end_date)]
+        released = _move_pairs(agreement, changes, user)
+        agreement.effective_to = end_date
+        after = {"effective_to": end_date}
+        if released:
+            after["periods_left"] = released.labels
+        audit.record(
+            "end",
+            "agreement",
+            agreement.agreement_id,
+            before={"effective_to": None},
+            after=after,
+            user=user,
+        )
+        db.session.commit()
+    except BaseException:
+        db.session.rollback()
+        raise
+    return released
 
 
 def create_successor(
@@ -396,10 +447,23 @@ def create_successor(
             "a successor starts at the latest the day after",
             "effective_from",
         )
+    try:
+        return _create_successor(agreement, start, name, user)
+    except BaseException:
+        db.session.rollback()
+        raise
+
+
+def _successor_end(agreement: Agreement, start: date) -> date | None:
+    """A successor from `start` ends where its predecessor did (open-ended when that was
+    before `start`)."""
+    ended = agreement.effective_to
+    return ended if ended is not None and ended >= start else None
+
+
+def _create_successor(agreement: Agreement, start: date, name: str, user) -> Agreement:
     _lock_partner(agreement.partner_id)
-    successor_to = agreement.effective_to if agreement.effective_to is not None else None
-    if successor_to is not None and successor_to < start:
-        successor_to = None
+    successor_to = _successor_end(agreement, start)
     _refuse_overlap(
         agreement.partner,
         agreement.chain_id,
@@ -407,6 +471,11 @@ def create_successor(
         successor_to,
         exclude_id=agreement.agreement_id,
     )
+    changes = [
+        NewDates(agreement.agreement_id, agreement.effective_from, start - timedelta(days=1)),
+        NewDates(None, start, successor_to),
+    ]
+    released = _move_pairs(agreement, changes, user)
     before = {"effective_to": agreement.effective_to}
     agreement.effective_to = start - timedelta(days=1)
     successor = Agreement(
@@ -432,7 +501,11 @@ def create_successor(
         "agreement",
         agreement.agreement_id,
         before=before,
-        after={"effective_to": agreement.effective_to, "successor": successor.agreement_id},
+        after={
+            "effective_to": agreement.effective_to,
+            "successor": successor.agreement_id,
+            **({"periods_left": released.labels} if released else {}),
+        },
         user=user,
     )
     after = audit.snapshot(successor, FIELDS + ("wallet_attribution_enabled",))
@@ -441,6 +514,20 @@ def create_successor(
     audit.record("create", "agreement", successor.agreement_id, after=after, user=user)
     db.session.commit()
     return successor
+
+
+def periods_leaving(agreement: Agreement, successor_start: date) -> list[str]:
+    """The labels of the committed periods a successor from `successor_start` would take
+    out of `agreement` (read only, for the message of the change)."""
+    changes = [
+        NewDates(
+            agreement.agreement_id, agreement.effective_from, successor_start - timedelta(days=1)
+        ),
+        NewDates(None, successor_start, _successor_end(agreement, successor_start)),
+    ]
+    return [
+        label for _, _, label, _ in leaving_pairs(agreement.partner_id, agreement.chain_id, changes)
+    ]
 
 
 @dataclass
