@@ -438,8 +438,11 @@ def test_command_line_create_compute_commit_twice_export(app, runner, tmp_path):
     assert "preview only" in preview.stdout
     assert count(CommissionRun) == 0 and count(PartnerCommissionLine) == 0
 
+    factories.user("manager", "ann@example.com")
     for _ in range(2):
-        committed = runner.invoke(args=["commissions", "compute", *span, "--commit"])
+        committed = runner.invoke(
+            args=["commissions", "compute", *span, "--commit", "--as", "ann@example.com"]
+        )
         assert committed.exit_code == 0, committed.output
         assert "committed 2 run(s)" in committed.stdout
     db.session.expire_all()

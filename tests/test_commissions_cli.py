@@ -114,8 +114,18 @@ def test_import_create_compute_commit_twice_export(app, runner, tmp_path):
     )
     assert db.session.scalar(select(func.count()).select_from(CommissionRun)) == 0
 
-    ok(runner, "commissions", "compute", *span, "--commit")
-    ok(runner, "commissions", "compute", *span, "--commit")
+    ok(
+        runner,
+        "users",
+        "create",
+        "ann@example.com",
+        "--role",
+        "manager",
+        "--password",
+        "a-long-password",
+    )
+    ok(runner, "commissions", "compute", *span, "--commit", "--as", "ann@example.com")
+    ok(runner, "commissions", "compute", *span, "--commit", "--as", "ann@example.com")
     db.session.expire_all()
     statuses = sorted(db.session.scalars(select(CommissionRun.status)))
     assert statuses == ["committed", "superseded"]

@@ -360,12 +360,12 @@ def test_empty_range_is_refused_and_missing_data_is_named(app, runner, tmp_path)
     refused(
         runner,
         *("commissions", "compute", "Acme Wallet", "--from", "2026-01-01", "--to", "2026-01-31"),
-        "--commit",
+        *("--commit", "--as", "ann@example.com"),
         message="no period in scope",
     )
     assert count(CommissionRun) == 0 and count(PartnerCommissionLine) == 0
     april = ("Acme Wallet", "--from", "2025-04-01", "--to", "2025-04-30")
-    result = ok(runner, "commissions", "compute", *april, "--commit")
+    result = ok(runner, "commissions", "compute", *april, "--commit", "--as", "ann@example.com")
     assert "warning: Acme SOL: no staker rewards in period(s) 2025-04" in result.stdout
     assert count(CommissionRun) == 1
 

@@ -91,6 +91,7 @@ def test_a_commit_of_unchanged_inputs_carries_the_result_over(world):
 def test_the_command_line_says_the_result_was_carried_over(world, runner):
     args = ["commissions", "compute", "Acme Wallet"]
     args += ["--from", FIRST.isoformat(), "--to", LAST.isoformat(), "--commit"]
+    args += ["--as", factories.user("manager").email]
     first = runner.invoke(args=args)
     assert first.exit_code == 0, first.output
     again = runner.invoke(args=args)

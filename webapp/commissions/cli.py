@@ -94,12 +94,17 @@ def _token_lines(computation) -> list[str]:
 @click.option(
     "--true-up", "true_up", is_flag=True, help="With --commit: carry locked periods' changes."
 )
-@click.option("--as", "email", default=None, help="E-mail of the person committing.")
+@click.option(
+    "--as", "email", default=None, help="With --commit (required): e-mail of the committer."
+)
 def compute_command(partner_name, date_from, date_to, do_commit, true_up, email):
     """Compute every agreement of PARTNER that overlaps the range and print the totals."""
     partner = _partner(partner_name)
     if true_up and not do_commit:
         raise click.ClickException("--true-up needs --commit")
+    if do_commit and not (email or "").strip():
+        # Four eyes need a committer on record: the approver must be someone else.
+        raise click.ClickException("a commit names a person: give --as EMAIL (nothing committed)")
     user = _user(email)
     low, high = date_from.date(), date_to.date()
     try:
