@@ -9,7 +9,7 @@ from flask_login import current_user
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload, selectinload
 
-from webapp.commissions import bp, service
+from webapp.commissions import bp, service, staleness
 from webapp.commissions.close_forms import ApproveForm, PayForm, ReopenForm
 from webapp.commissions.service import CommissionError
 from webapp.extensions import db
@@ -115,29 +115,38 @@ def pay(run_id):
     )
 
 
-def _change_context(changes, partner):
-    return {"changes": changes, "partner": partner}
+def _locked_runs(partner_id) -> list:
+    """The partner's approved and paid runs, oldest first."""
+    return db.session.scalars(
+        select(CommissionRun)
+        .where(
+            CommissionRun.partner_id == partner_id,
+            CommissionRun.status.in_(staleness.LOCKED_STATUSES),
+        )
+        .order_by(CommissionRun.date_from, CommissionRun.created_at)
+    ).all()
 
 
 @bp.route("/partners/<uuid:partner_id>/changes")
 def partner_changes(partner_id):
-    """The partner's "changed since approval" notice (loaded into its pages by htmx)."""
+    """The partner's late data on closed months (loaded into its pages by htmx)."""
     partner = db.get_or_404(Partner, partner_id)
-    changes = service.changes_since_approval(partner)
+    late = staleness.late_changes(_locked_runs(partner.partner_id))
     return render(
         "commissions/partial/changes.html",
         "commissions/partial/changes.html",
-        **_change_context(changes, partner),
+        changes=list(late.values()),
+        partner=partner,
     )
 
 
 @bp.route("/runs/<uuid:run_id>/changes")
 def run_changes(run_id):
-    """The run's "changed since approval" notice; with ?period=, its differing lines."""
+    """The run's late data; with ?period=, its differing lines."""
     run = db.get_or_404(CommissionRun, run_id)
-    changes = service.changes_since_approval(run.partner, run)
     period = request.args.get("period")
     if period:
+        changes = service.changes_since_approval(run.partner, run)
         lines = [
             line
             for change in changes
@@ -151,10 +160,12 @@ def run_changes(run_id):
             run=run,
             lines=lines,
         )
+    late = staleness.late_changes([run])
     return render(
         "commissions/partial/changes.html",
         "commissions/partial/changes.html",
-        **_change_context(changes, run.partner),
+        changes=list(late.values()),
+        partner=run.partner,
     )
 
 

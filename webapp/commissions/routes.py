@@ -6,7 +6,7 @@ from datetime import UTC, date, datetime, timedelta
 from flask import request
 from flask_login import current_user
 
-from webapp.commissions import bp, insight, queries, service
+from webapp.commissions import bp, close_view, insight, queries, service
 from webapp.commissions.forms import CommissionRangeForm
 from webapp.commissions.queries import recent_runs
 from webapp.commissions.service import EXPORT_HEADER, CommissionError
@@ -151,10 +151,14 @@ def run_detail(run_id):
         # The page's totals at every level (per period, per component, per reason) from one
         # read of the run's sums; a page of the wallet list (htmx) needs none of them.
         sums = insight.run_sums(run)
+        states = close_view.run_states([run])
         totals = {
             "view": insight.run_view(run, sums),
             "components": sums.component_totals(LineKind.COMMISSION.value),
             "reasons": sums.reason_totals(),
+            "total": states.totals[run.run_id],
+            "stale": states.stale.get(run.run_id),
+            "late": states.late.get(run.run_id),
         }
     wallet_filter = request.args.get("wallet", "").strip()
     page_number = max(request.args.get("page", 1, type=int) or 1, 1)
