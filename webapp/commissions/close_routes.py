@@ -9,7 +9,7 @@ from flask_login import current_user
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload, selectinload
 
-from webapp.commissions import bp, service, staleness
+from webapp.commissions import bp, close_view, service, staleness
 from webapp.commissions.close_forms import ApproveForm, PayForm, ReopenForm
 from webapp.commissions.service import CommissionError
 from webapp.extensions import db
@@ -171,7 +171,8 @@ def run_changes(run_id):
 
 @bp.app_template_global()
 def range_close_state(computation) -> dict:
-    """Where the previewed range stands: its live runs, whether a Commit button belongs on
+    """Where the previewed range stands: its live runs with their totals, which are out of
+    date (stale) and which locked ones late data reached, whether a Commit button belongs on
     the page, and the true-up differences a commit could carry, per token."""
     partner = computation.partner
     runs = db.session.scalars(
@@ -195,10 +196,15 @@ def range_close_state(computation) -> dict:
         )
         for run in runs
     )
+    states = close_view.run_states(runs)
+    changed = changed or any(run.run_id in states.stale for run in runs)
     locked = any(run.status in ("approved", "paid") for run in runs)
     in_scope = computation.period_count > 0
     state = {
         "runs": runs,
+        "totals": states.totals,
+        "stale": states.stale,
+        "late": [states.late[run.run_id] for run in runs if run.run_id in states.late],
         "in_scope": in_scope,
         "can_commit": in_scope and (not runs or (changed and not locked)),
         "recommit": bool(runs) and changed and not locked,
