@@ -193,9 +193,9 @@ def _add_adjustments(totals: dict) -> None:
     """The adjustment lines each run carries, per run corrected and sign, and the corrected
     runs themselves (two queries)."""
     L = PartnerCommissionLine
-    negative = case(
-        (cast(L.commission_amount_native, String).startswith("-"), 1), else_=0
-    ).label("negative")
+    negative = case((cast(L.commission_amount_native, String).startswith("-"), 1), else_=0).label(
+        "negative"
+    )
     rows = db.session.execute(
         select(
             L.run_id,
