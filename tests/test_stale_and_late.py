@@ -215,7 +215,7 @@ def test_late_data_on_a_closed_month_shows_paid_today_and_difference_until_a_tru
                 "--as",
                 "bob@example.com",
             )
-    assert f'data-state="paid"' in january_cell(viewer_client)
+    assert 'data-state="paid"' in january_cell(viewer_client)
 
     # February's commit with the true-up carries the difference: no late data any more.
     ok(runner, "commissions", "compute", *FEB, "--commit", "--true-up", "--as", "ann@example.com")
