@@ -14,11 +14,16 @@ from decimal import Decimal as D
 
 from sqlalchemy import select, update
 
-from tests.test_commissions_close import FEB, JAN, PAID, ok, rewards_file, setup
+from tests.test_commissions_close import FEB, JAN, LATE, PAID, ok, rewards_file, setup
 from webapp.commissions import staleness
 from webapp.commissions.staleness import late_changes, stale_runs
 from webapp.extensions import db
-from webapp.models import AgreementRule, CanonicalStakerRewardsDetail, CommissionRun
+from webapp.models import (
+    AgreementRule,
+    CanonicalStakerRewardsDetail,
+    CommissionRun,
+    PartnerWallet,
+)
 
 CORRECTED = [("2025-01", PAID, "MEV", "13"), ("2025-01", PAID, "REWARDS", "4")]
 
@@ -76,14 +81,16 @@ def test_a_committed_run_whose_inputs_changed_is_stale_until_committed_again(
     monkeypatch.setattr(
         staleness, "fingerprint", lambda *a, **k: calls.append(a[0]) or real(*a, **k)
     )
-    assert stale_runs(live_runs()) == {sol.run_id: ["period 2025-01: inputs changed since commit"]}
+    assert stale_runs(live_runs()) == {
+        sol.run_id: ["period 2025-01: staker rewards changed since commit"]
+    }
     assert len(calls) == 2
     monkeypatch.undo()
 
     # The pages say so: run page, home page, range page.
     run_page = page(viewer_client, f"/commissions/runs/{sol.run_id}")
     assert "Out of date: commit again." in run_page
-    assert "period 2025-01: inputs changed since commit" in run_page
+    assert "period 2025-01: staker rewards changed since commit" in run_page
     assert "Out of date" not in page(viewer_client, f"/commissions/runs/{eth.run_id}")
     cell = january_cell(viewer_client)
     assert "out of date: commit again" in cell and f"/commissions/runs/{sol.run_id}" in cell
@@ -96,9 +103,11 @@ def test_a_committed_run_whose_inputs_changed_is_stale_until_committed_again(
     )
     state = review.split('id="range-state"')[1]
     assert "out of date: commit again" in state
-    assert "period 2025-01: inputs changed since commit" in state
+    assert "period 2025-01: staker rewards changed since commit" in state
     status = runner.invoke(args=["commissions", "status", "Acme Wallet"]).output
-    assert "out of date: commit again (period 2025-01: inputs changed since commit)" in status
+    assert (
+        "out of date: commit again (period 2025-01: staker rewards changed since commit)" in status
+    )
 
     # A rule edit reaches the other agreement's run.
     db.session.execute(
@@ -107,7 +116,20 @@ def test_a_committed_run_whose_inputs_changed_is_stale_until_committed_again(
         .values(commission_rate_bps=300)
     )
     db.session.commit()
-    assert set(stale_runs(live_runs())) == {sol.run_id, eth.run_id}
+    stale = stale_runs(live_runs())
+    assert set(stale) == {sol.run_id, eth.run_id}
+    assert stale[eth.run_id] == ["period 2025-01: the agreement's rates changed since commit"]
+    # A wallet's introduced date moves: the Solana run says so too.
+    db.session.execute(
+        update(PartnerWallet)
+        .where(PartnerWallet.wallet_address == LATE)
+        .values(introduced_date=date(2024, 12, 2))
+    )
+    db.session.commit()
+    assert stale_runs(live_runs())[sol.run_id] == [
+        "period 2025-01: the partner's wallets or their introduced dates and staker rewards "
+        "changed since commit"
+    ]
 
     # Committed again: fresh, and the notices are gone.
     ok(runner, "commissions", "compute", *JAN, "--commit", "--as", "ann@example.com")

@@ -21,7 +21,7 @@ from decimal import Decimal
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
-from webapp.commissions.fingerprints import fingerprint
+from webapp.commissions.fingerprints import PARTS, changed_parts, fingerprint
 from webapp.commissions.inputs import period_key, scope_of, terms_of
 from webapp.db_types import decimal_sum
 from webapp.extensions import db
@@ -47,11 +47,19 @@ class PairChange:
     start_time: object
     #: False when the period is no longer within the agreement's dates.
     in_scope: bool = True
+    #: What changed, in words (`fingerprints.PARTS`); empty when the commit kept no parts.
+    what: list[str] = field(default_factory=list)
 
     def describe(self) -> str:
         if not self.in_scope:
             return f"period {self.label}: no longer within the agreement's dates"
-        return f"period {self.label}: inputs changed since commit"
+        what = " and ".join(self.what) if self.what else "inputs"
+        return f"period {self.label}: {what} changed since commit"
+
+
+def _words(names: list[str], wallet_attribution: bool) -> list[str]:
+    data = "staker rewards" if wallet_attribution else "validator revenue"
+    return [data if name == "data" else PARTS[name] for name in names]
 
 
 @dataclass
@@ -115,13 +123,13 @@ def changed_pairs(runs) -> dict[uuid.UUID, list[PairChange]]:
         return {}
     RP, P = CommissionRunPeriod, CanonicalPeriod
     held = defaultdict(list)
-    for run_id, period_id, digest, label, start in db.session.execute(
-        select(RP.run_id, RP.period_id, RP.inputs_digest, P.label, P.start_time)
+    for run_id, period_id, digest, parts, label, start in db.session.execute(
+        select(RP.run_id, RP.period_id, RP.inputs_digest, RP.inputs_parts, P.label, P.start_time)
         .join(P, P.period_id == RP.period_id)
         .where(RP.run_id.in_([r.run_id for r in runs]))
         .order_by(P.start_time)
     ):
-        held[run_id].append((period_id, digest, label, start))
+        held[run_id].append((period_id, digest, parts, label, start))
     agreements = {
         a.agreement_id: a
         for a in db.session.scalars(
@@ -139,15 +147,18 @@ def changed_pairs(runs) -> dict[uuid.UUID, list[PairChange]]:
         scope = scope_of(agreement, run.date_from, run.date_to)
         prints = fingerprint(agreement.partner_id, agreement.chain_id, terms_of(agreement), scope)
         found = []
-        for period_id, digest, label, start in pairs:
-            today = prints.digests.get(period_key(period_id))
+        for period_id, digest, parts, label, start in pairs:
+            key = period_key(period_id)
+            today = prints.digests.get(key)
             if today is None:
                 found.append(PairChange(period_id, label, start, in_scope=False))
             elif digest is None:
                 if run.status in LOCKED_STATUSES:
                     found.append(PairChange(period_id, label, start))
             elif today != digest:
-                found.append(PairChange(period_id, label, start))
+                names = changed_parts(parts, prints.parts.get(key))
+                what = _words(names, agreement.wallet_attribution_enabled)
+                found.append(PairChange(period_id, label, start, what=what))
         if found:
             changed[run.run_id] = found
     return changed
