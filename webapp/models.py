@@ -735,6 +735,9 @@ class CommissionRunPeriod(db.Model):
     #: SHA-256 of what the pair's result depends on when it was committed
     #: (`commissions.fingerprints`); equal means a new commit has nothing to compute.
     inputs_digest: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    #: The digest of each part of those inputs apart (JSON: `fingerprints.PARTS`), so that a
+    #: stale run can say what changed (data, wallets, stake events, rates, method, dates).
+    inputs_parts: Mapped[str | None] = mapped_column(Text, nullable=True)
     #: The pair's commission lines per validator and component, and its exclusions per
     #: reason, as written (JSON, amounts as exact decimal text: `commissions.pair_sums`): a
     #: run's page adds these up instead of its lines. NULL for a pair written before they

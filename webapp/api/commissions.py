@@ -22,6 +22,7 @@ from webapp.api.schemas import (
 from webapp.attribution import AttributionResult
 from webapp.commissions import service
 from webapp.commissions.service import CommissionError
+from webapp.commissions.totals import run_total
 from webapp.extensions import db
 from webapp.models import (
     CanonicalPeriod,
@@ -80,6 +81,10 @@ def _totals_by_token(sections: list[dict]) -> list[dict]:
             total["excluded_amount_native"] = add(
                 total["excluded_amount_native"], row["held_back_amount_native"]
             )
+    for total in totals.values():
+        total["total_amount_native"] = add(
+            total["commission_amount_native"], total["adjustment_amount_native"]
+        )
     return [totals[symbol] for symbol in sorted(totals)]
 
 
@@ -256,8 +261,7 @@ def get_run(run_id):
     ).all()
     sums = service.run_sums(run)
     components = _component_rows(sums.kind_totals())
-    exclusions = _exclusion_rows(sums.reason_totals())
-    section = _section(agreement, run.method, None, components, exclusions)
+    total = run_total(run)
     return {
         "run_id": run.run_id,
         "partner_id": run.partner_id,
@@ -285,7 +289,20 @@ def get_run(run_id):
             }
             for event in events
         ],
-        "token_totals": _totals_by_token([section]),
+        "token_totals": [total.as_dict()],
+        "corrections": [
+            {
+                "run_id": c.run_id,
+                "status": c.status,
+                "date_from": c.date_from,
+                "date_to": c.date_to,
+                "payout_reference": c.payout_reference,
+                "adjustment_count": c.adjustment_count,
+                "adjustment_amount_native": c.adjustment_amount_native,
+                "clawback_amount_native": c.clawback_amount_native,
+            }
+            for c in total.corrections
+        ],
         "components": components,
     }
 

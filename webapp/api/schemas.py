@@ -301,6 +301,21 @@ class TokenTotalSchema(Schema):
     excluded_amount_native = amount(required=True)
     adjustment_count = fields.Integer(required=True)
     adjustment_amount_native = amount(required=True)
+    #: Commission plus adjustments: the one total of these lines.
+    total_amount_native = amount(required=True)
+
+
+class CorrectionSchema(Schema):
+    """The adjustment lines of a run that correct one earlier, locked run."""
+
+    run_id = fields.UUID(required=True)
+    status = fields.String(required=True)
+    date_from = fields.Date(required=True)
+    date_to = fields.Date(required=True)
+    payout_reference = fields.String(required=True, allow_none=True)
+    adjustment_count = fields.Integer(required=True)
+    adjustment_amount_native = amount(required=True)
+    clawback_amount_native = amount(required=True)
 
 
 class RunSummarySchema(Schema):
@@ -360,6 +375,7 @@ class RunSchema(Schema):
     payout_reference = fields.String(required=True, allow_none=True)
     history = fields.List(fields.Nested(RunEventSchema), required=True)
     token_totals = fields.List(fields.Nested(TokenTotalSchema), required=True)
+    corrections = fields.List(fields.Nested(CorrectionSchema), required=True)
     components = fields.List(fields.Nested(ComponentRowSchema), required=True)
 
 

@@ -5,6 +5,7 @@ Every total printed is per token symbol: amounts of two chains are never added."
 import click
 
 from webapp.commissions import bp, service
+from webapp.commissions.close_view import run_states
 from webapp.commissions.service import EXPORT_HEADER, CommissionError
 from webapp.csvio import iter_csv
 from webapp.money import format_amount
@@ -217,6 +218,8 @@ def status_command(partner_name, date_from, date_to):
     if not runs:
         click.echo(f"{partner.name} has no run" + (" in that range" if low else ""))
         return
+    states = run_states(runs)
+    totals, stale, late = states.totals, states.stale, states.late
     for run in runs:
         symbol = run.agreement.chain.token_symbol
         click.echo(
@@ -240,16 +243,38 @@ def status_command(partner_name, date_from, date_to):
                 f"  superseded by run {run.superseded_by_run_id} at "
                 f"{run.superseded_at.isoformat(timespec='seconds')}"
             )
-        totals = (
-            f"  {run.line_count} line(s), commission "
-            f"{format_amount(run.total_commission_native)} {symbol}"
+        total = totals[run.run_id]
+        line = (
+            f"  {total.line_count} line(s), commission "
+            f"{format_amount(total.commission_amount_native)} {symbol}"
         )
-        if run.adjustment_count:
-            totals += (
-                f", adjustments {format_amount(run.total_adjustment_native)} {symbol} "
-                f"({run.adjustment_count} line(s))"
+        if total.adjustment_count:
+            line += (
+                f", adjustments {format_amount(total.adjustment_amount_native)} {symbol} "
+                f"({total.adjustment_count} line(s))"
             )
-        click.echo(totals)
+        if total.clawback_count:
+            line += (
+                f", of which clawback {format_amount(total.clawback_amount_native)} {symbol} "
+                f"({total.clawback_count} line(s))"
+            )
+        line += (
+            f"; total {format_amount(total.total_native)} {symbol} "
+            f"over {total.total_line_count} line(s)"
+        )
+        click.echo(line)
+        for correction in total.corrections:
+            click.echo(
+                f"  adjusts run {correction.run_id} ({correction.status}, "
+                f"{correction.date_from.isoformat()} to {correction.date_to.isoformat()}"
+                + (f", payout {correction.payout_reference}" if correction.payout_reference else "")
+                + f"): {format_amount(correction.adjustment_amount_native)} {symbol}"
+            )
+        if run.run_id in stale:
+            click.echo("  out of date: commit again (" + "; ".join(stale[run.run_id]) + ")")
+        if run.run_id in late:
+            for text in late[run.run_id].describe():
+                click.echo(f"  late data: {text}")
 
 
 @commissions_cli.command("export")

@@ -9,7 +9,7 @@ from flask_login import current_user
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload, selectinload
 
-from webapp.commissions import bp, service
+from webapp.commissions import bp, close_view, service, staleness
 from webapp.commissions.close_forms import ApproveForm, PayForm, ReopenForm
 from webapp.commissions.lifecycle import (
     LIVE_STATUSES,
@@ -118,29 +118,38 @@ def pay(run_id):
     )
 
 
-def _change_context(changes, partner):
-    return {"changes": changes, "partner": partner}
+def _locked_runs(partner_id) -> list:
+    """The partner's approved and paid runs, oldest first."""
+    return db.session.scalars(
+        select(CommissionRun)
+        .where(
+            CommissionRun.partner_id == partner_id,
+            CommissionRun.status.in_(staleness.LOCKED_STATUSES),
+        )
+        .order_by(CommissionRun.date_from, CommissionRun.created_at)
+    ).all()
 
 
 @bp.route("/partners/<uuid:partner_id>/changes")
 def partner_changes(partner_id):
-    """The partner's "changed since approval" notice (loaded into its pages by htmx)."""
+    """The partner's late data on closed months (loaded into its pages by htmx)."""
     partner = db.get_or_404(Partner, partner_id)
-    changes = service.changes_since_approval(partner)
+    late = staleness.late_changes(_locked_runs(partner.partner_id))
     return render(
         "commissions/partial/changes.html",
         "commissions/partial/changes.html",
-        **_change_context(changes, partner),
+        changes=list(late.values()),
+        partner=partner,
     )
 
 
 @bp.route("/runs/<uuid:run_id>/changes")
 def run_changes(run_id):
-    """The run's "changed since approval" notice; with ?period=, its differing lines."""
+    """The run's late data; with ?period=, its differing lines."""
     run = db.get_or_404(CommissionRun, run_id)
-    changes = service.changes_since_approval(run.partner, run)
     period = request.args.get("period")
     if period:
+        changes = service.changes_since_approval(run.partner, run)
         lines = [
             line
             for change in changes
@@ -154,16 +163,19 @@ def run_changes(run_id):
             run=run,
             lines=lines,
         )
+    late = staleness.late_changes([run])
     return render(
         "commissions/partial/changes.html",
         "commissions/partial/changes.html",
-        **_change_context(changes, run.partner),
+        changes=list(late.values()),
+        partner=run.partner,
     )
 
 
 @bp.app_template_global()
 def range_close_state(computation) -> dict:
-    """Where the previewed range stands: its live runs, whether a Commit button belongs on
+    """Where the previewed range stands: its live runs with their totals, which are out of
+    date (stale) and which locked ones late data reached, whether a Commit button belongs on
     the page, and the true-up differences a commit could carry, per token."""
     partner = computation.partner
     runs = db.session.scalars(
@@ -187,10 +199,15 @@ def range_close_state(computation) -> dict:
         )
         for run in runs
     )
+    states = close_view.run_states(runs)
+    changed = changed or any(run.run_id in states.stale for run in runs)
     locked = any(run.status in ("approved", "paid") for run in runs)
     in_scope = computation.period_count > 0
     state = {
         "runs": runs,
+        "totals": states.totals,
+        "stale": states.stale,
+        "late": [states.late[run.run_id] for run in runs if run.run_id in states.late],
         "in_scope": in_scope,
         "can_commit": in_scope and (not runs or (changed and not locked)),
         "recommit": bool(runs) and changed and not locked,

@@ -3,7 +3,7 @@ engine computes total revenue; wallet attribution is the engine too on SQLite, a
 set-based twin inside PostgreSQL (`set_based`), held to the engine by tests."""
 
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date
 from decimal import Decimal
 
 from sqlalchemy import func, select
@@ -12,7 +12,7 @@ from webapp import charts
 from webapp.attribution import AttributionResult
 from webapp.commissions import explain, set_based
 from webapp.commissions.explain import period_key, terms_with_method
-from webapp.commissions.inputs import scope_of
+from webapp.commissions.inputs import next_day_start, scope_of
 from webapp.commissions.insight import COMPONENTS
 from webapp.extensions import db
 from webapp.models import Agreement, CanonicalPeriod
@@ -101,7 +101,7 @@ def default_range(agreement: Agreement) -> tuple[date, date] | None:
     P = CanonicalPeriod
     stmt = select(func.max(P.start_time)).where(P.chain_id == agreement.chain_id)
     if agreement.effective_to is not None:
-        stmt = stmt.where(P.start_time < agreement.effective_to + timedelta(days=1))
+        stmt = stmt.where(P.start_time < next_day_start(agreement.effective_to))
     latest = db.session.scalar(stmt)
     if latest is None:
         return None

@@ -42,6 +42,50 @@ class Fingerprint:
 
     digests: dict[str, str] = field(default_factory=dict)
     without_data: list[Period] = field(default_factory=list)
+    #: Per period key, the digest of each part apart (JSON, `PARTS`): what tells a manager
+    #: which input moved when the whole digest differs.
+    parts: dict[str, str] = field(default_factory=dict)
+
+
+#: The parts of a period's digest, and what a change in each is called.
+PARTS = {
+    "version": "the calculation rules of this release",
+    "method": "the agreement's method",
+    "dates": "the agreement's dates",
+    "rules": "the agreement's rates",
+    "wallets": "the partner's wallets or their introduced dates",
+    "events": "stake events",
+    "data": "the period's data",
+    "period": "the period's bounds",
+}
+
+
+def _short(value) -> str:
+    return hashlib.sha256(json.dumps(value).encode()).hexdigest()[:16]
+
+
+def _parts(shared: list, own: list) -> str:
+    version, method, low, high, rules = json.loads(shared[0])
+    parts = {
+        "version": _short(version),
+        "method": _short(method),
+        "dates": _short([low, high]),
+        "rules": _short(rules),
+        "data": _short(own[3:]),
+        "period": _short(own[1:3]),
+    }
+    if len(shared) > 2:
+        parts["wallets"], parts["events"] = _short(shared[1]), _short(shared[2])
+    return json.dumps(parts, sort_keys=True)
+
+
+def changed_parts(then: str | None, now: str | None) -> list[str]:
+    """The names of the parts (`PARTS`) that differ between two periods' parts; empty when
+    either is unknown."""
+    if not then or not now:
+        return []
+    before, after = json.loads(then), json.loads(now)
+    return [name for name in PARTS if before.get(name) != after.get(name)]
 
 
 def _digest_of(reader, stmt) -> tuple[int, str]:
@@ -148,4 +192,5 @@ def assemble(shared: list, rows: dict, scope: list[Period]) -> Fingerprint:
         own = [key, period.start_time.isoformat(), period.end_time.isoformat(), count, total]
         text = common + SEPARATOR + json.dumps(own)
         result.digests[key] = hashlib.sha256(text.encode()).hexdigest()
+        result.parts[key] = _parts(shared, own)
     return result

@@ -6,10 +6,12 @@ from datetime import UTC, date, datetime, timedelta
 from flask import request
 from flask_login import current_user
 
-from webapp.commissions import bp, insight, queries, service
+from webapp.commissions import bp, close_view, insight, queries, service
+from webapp.commissions.close_routes import range_close_state
 from webapp.commissions.forms import CommissionRangeForm
 from webapp.commissions.queries import recent_runs
 from webapp.commissions.service import EXPORT_HEADER, CommissionError
+from webapp.commissions.totals import run_totals
 from webapp.extensions import db
 from webapp.models import CommissionRun, LineKind, Role
 from webapp.money import MONEY, ZERO
@@ -54,8 +56,15 @@ def _review(form, status: int = 200, computation=None):
         computation=computation,
         sections=_breakdown(computation) if computation else [],
         totals=_grand_totals(computation) if computation else None,
-        runs=recent_runs(limit=HISTORY_LIMIT),
+        close=range_close_state(computation) if computation else None,
+        **_history(),
     )
+
+
+def _history() -> dict:
+    """The recent runs and their totals, for the history below the review."""
+    runs = recent_runs(limit=HISTORY_LIMIT)
+    return {"runs": runs, "run_totals": run_totals(r.run_id for r in runs)}
 
 
 def _last_month() -> tuple[date, date]:
@@ -151,10 +160,14 @@ def run_detail(run_id):
         # The page's totals at every level (per period, per component, per reason) from one
         # read of the run's sums; a page of the wallet list (htmx) needs none of them.
         sums = insight.run_sums(run)
+        states = close_view.run_states([run])
         totals = {
             "view": insight.run_view(run, sums),
             "components": sums.component_totals(LineKind.COMMISSION.value),
             "reasons": sums.reason_totals(),
+            "total": states.totals[run.run_id],
+            "stale": states.stale.get(run.run_id),
+            "late": states.late.get(run.run_id),
         }
     wallet_filter = request.args.get("wallet", "").strip()
     page_number = max(request.args.get("page", 1, type=int) or 1, 1)

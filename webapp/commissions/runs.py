@@ -573,6 +573,7 @@ def _store_run(agreement, scope, computed, kept, date_from, date_to, user, print
                 "run_id": run.run_id,
                 "lines_digest": digests[p.period_id],
                 "inputs_digest": prints.digests.get(period_key(p.period_id)),
+                "inputs_parts": prints.parts.get(period_key(p.period_id)),
                 "sums": pair_sums.dump(lines.get(p.period_id, ()), grouped[p.period_id]),
             }
             for p in result.periods

@@ -22,6 +22,7 @@ from webapp import audit
 from webapp.csvio import CsvFormatError
 from webapp.extensions import db, rollback_quietly
 from webapp.imports.checks import SPECS, ErrorLog, KindSpec, PeriodRef, Reference, overlap_errors
+from webapp.imports.locked import locked_periods
 from webapp.imports.reading import read_rows
 from webapp.models import (
     CanonicalPeriod,
@@ -101,6 +102,8 @@ class ImportReport:
     new_provider: bool = False
     #: The payload that holds these exact bytes already, when that is why the file is refused.
     earlier_payload_id: uuid.UUID | None = None
+    #: The locked (agreement, period) pairs the rows reach (`imports.locked.LockedPeriod`).
+    locked: list = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -134,6 +137,13 @@ class ImportReport:
         chain = ", ".join(self.chains)
         replaced = sum(self.replaced.values())
         tail = f"; replaced {replaced} stored rows" if self.replace else ""
+        if self.locked:
+            named = ", ".join(p.describe() for p in self.locked[:5])
+            more = f" and {len(self.locked) - 5} more" if len(self.locked) > 5 else ""
+            tail += (
+                f"; touches {len(self.locked)} locked period(s): {named}{more} "
+                "(what was approved or paid stays; a true-up carries the difference)"
+            )
         if self.dry_run:
             return (
                 f"{self.file_name} is ready to import: {self.row_count} {self.noun} "
@@ -242,6 +252,7 @@ def _run(spec: KindSpec, path: str, report: ImportReport, user, with_totals: boo
         _collision_errors(spec, model, scan.pending, report.errors)
     if report.replace:
         report.replaced = _stored_counts(model, scan.touched, reference)
+    report.locked = locked_periods(spec.kind.value, scan.touched)
     report.errors.errors.sort(key=lambda error: error.line)
     if report.row_count == 0 and report.ok:
         report.problem = "the file has a header but no rows"

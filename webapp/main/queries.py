@@ -13,6 +13,7 @@ from functools import cached_property
 from sqlalchemy import func, select, tuple_
 from sqlalchemy.orm import joinedload
 
+from webapp.commissions.close_view import RunStates, run_states
 from webapp.extensions import db
 from webapp.models import (
     Agreement,
@@ -70,6 +71,8 @@ class Cell:
     partner: Partner
     month: Month
     agreements: list[AgreementMonth] = field(default_factory=list)
+    #: The totals, staleness and late data of the runs shown (`close_view.RunStates`).
+    states: RunStates = field(default_factory=RunStates)
 
     @cached_property
     def state(self) -> str:
@@ -83,7 +86,8 @@ class Cell:
 
     @property
     def totals(self) -> list[tuple]:
-        """(chain, commission) per token of the month's live runs that lie within the month."""
+        """(chain, total) per token of the month's live runs that lie within the month: each
+        run's total (`commissions.totals`), commission plus adjustments."""
         by_symbol: dict[str, list] = {}
         for entry in self.agreements:
             for run in entry.runs:
@@ -91,8 +95,22 @@ class Cell:
                     continue
                 chain = entry.agreement.chain
                 slot = by_symbol.setdefault(chain.token_symbol, [chain, ZERO])
-                slot[1] = MONEY.add(slot[1], run.total_commission_native)
+                slot[1] = MONEY.add(slot[1], self.states.totals[run.run_id].total_native)
         return [(chain, amount) for chain, amount in by_symbol.values()]
+
+    @property
+    def stale(self) -> list[tuple]:
+        """(run, what changed) of the month's committed runs that are out of date."""
+        return [
+            (run, self.states.stale[run.run_id])
+            for run in self.runs
+            if run.run_id in self.states.stale
+        ]
+
+    @property
+    def late(self) -> list:
+        """The late data (`staleness.LateData`) of the month's approved and paid runs."""
+        return [self.states.late[run.run_id] for run in self.runs if run.run_id in self.states.late]
 
 
 @dataclass
@@ -150,13 +168,14 @@ def month_overview(months: list[Month]) -> Overview:
     periods = period_data(low, high)
 
     R = CommissionRun
-    runs = db.session.execute(
-        select(
-            R.run_id, R.agreement_id, R.status, R.date_from, R.date_to, R.total_commission_native
-        ).where(R.status.in_(LIVE_STATUSES), R.date_from <= high, R.date_to >= low)
+    runs = db.session.scalars(
+        select(R)
+        .options(joinedload(R.partner), joinedload(R.agreement))
+        .where(R.status.in_(LIVE_STATUSES), R.date_from <= high, R.date_to >= low)
     ).all()
-
-    return _grid(months, partners, agreements, periods, runs)
+    # Each run's total, and which are out of date or reached by late data, in bulk.
+    states = run_states(runs)
+    return _grid(months, partners, agreements, periods, runs, states)
 
 
 def period_data(low: date, high: date) -> list:
@@ -196,7 +215,7 @@ def _holds_rows(model):
     return func.coalesce(first == P.period_id, False)
 
 
-def _grid(months, partners, agreements, periods, runs) -> Overview:
+def _grid(months, partners, agreements, periods, runs, states=None) -> Overview:
     by_partner = defaultdict(list)
     for agreement in agreements:
         by_partner[agreement.partner_id].append(agreement)
@@ -212,7 +231,7 @@ def _grid(months, partners, agreements, periods, runs) -> Overview:
     for partner in partners:
         cells = []
         for month in months:
-            cell = Cell(partner, month)
+            cell = Cell(partner, month, states=states or RunStates())
             for agreement in by_partner.get(partner.partner_id, ()):
                 low = max(month.first, agreement.effective_from)
                 high = (

@@ -5,6 +5,7 @@ from flask_login import current_user
 
 from webapp.agreements.queries import agreements_of_partner
 from webapp.commissions.queries import recent_runs
+from webapp.commissions.totals import run_totals
 from webapp.errors import FieldError
 from webapp.extensions import db
 from webapp.models import Partner, Role
@@ -46,6 +47,12 @@ def create():
     return render("partners/form.html", form=form, partner=None, status=400 if form.errors else 200)
 
 
+def _runs(partner) -> dict:
+    """The partner's recent runs and their totals (commission plus adjustments)."""
+    runs = recent_runs(partner.partner_id)
+    return {"runs": runs, "run_totals": run_totals(r.run_id for r in runs)}
+
+
 @bp.route("/<uuid:partner_id>")
 def detail(partner_id):
     """A partner with its sections: wallets, agreements and commission runs."""
@@ -57,7 +64,7 @@ def detail(partner_id):
         wallets=wallet_section(partner, request.args, current_app.config["PAGE_SIZE"]),
         wallet_form=new_wallet_form() if can_manage else None,
         agreements=agreements_of_partner(partner.partner_id),
-        runs=recent_runs(partner.partner_id),
+        **_runs(partner),
     )
 
 

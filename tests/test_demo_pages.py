@@ -1,0 +1,153 @@
+"""Every page of every demo agreement, partner and run opens (200), found by following the
+links of the pages themselves from the home page and the lists, as a signed-in admin.
+
+The demo (`flask seed-demo`'s loader) is taken through a month-end first, so that runs of
+every kind exist: Aurora Wallet's first half of September paid, then reached by late data;
+its second half committed, then made stale; Borealis Exchange (an agreement with an end
+date) approved for the first quarter, its February corrected, the second quarter committed
+with the true-up, the rest committed and committed again (a superseded run).
+"""
+
+import html
+import re
+from collections import Counter
+from datetime import date
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import select, update
+
+from tests import factories
+from webapp.commissions import service
+from webapp.demo import seed_demo
+from webapp.extensions import db
+from webapp.models import (
+    Agreement,
+    CanonicalPeriod,
+    CanonicalStakerRewardsDetail,
+    CanonicalValidatorRevenue,
+    CommissionRun,
+    Partner,
+)
+
+LINK = re.compile(r'(href|hx-get)="(/[^"]*)"')
+#: Pages opened at most per page kind and owner (a run's wallets, an agreement's periods):
+#: every kind of page is opened for every agreement, partner and run, not every wallet.
+PER_KIND_AND_OWNER = 3
+SKIP = ("/logout", "/static/", "/api/")
+
+
+@pytest.fixture
+def demo(app):
+    assert seed_demo()
+    ann, bob = factories.user("manager"), factories.user("manager")
+    aurora, borealis = (
+        db.session.scalars(select(Partner).where(Partner.name == name)).one()
+        for name in ("Aurora Wallet", "Borealis Exchange")
+    )
+
+    def commit(partner, low, high, true_up=False):
+        return service.commit(partner, low, high, user=ann, true_up=true_up)
+
+    def runs_of(computation):
+        return [o.run for o in computation.outcomes]
+
+    def period(chain_id, label):
+        P = CanonicalPeriod
+        return db.session.scalars(select(P).where(P.chain_id == chain_id, P.label == label)).one()
+
+    def grow(model, chain_id, label):
+        db.session.execute(
+            update(model)
+            .where(model.period_id == period(chain_id, label).period_id)
+            .values({amount_of(model): amount_of(model, column=True) * Decimal("1.5")})
+        )
+        db.session.commit()
+
+    # Aurora: 812-816 paid, then late data in 813; 817-821 committed, then stale (819).
+    for run in runs_of(commit(aurora, date(2025, 9, 1), date(2025, 9, 10))):
+        service.approve_run(run, bob)
+        service.pay_run(run, bob, "DEMO-PAY-1")
+    commit(aurora, date(2025, 9, 11), date(2025, 9, 20))
+    grow(CanonicalStakerRewardsDetail, "solana", "813")
+    grow(CanonicalStakerRewardsDetail, "solana", "819")
+    # Borealis: Q1 approved, February corrected, Q2 with the true-up, the rest twice.
+    for run in runs_of(commit(borealis, date(2025, 1, 1), date(2025, 3, 31))):
+        service.approve_run(run, bob)
+    grow(CanonicalValidatorRevenue, "ethereum", "2025-02")
+    commit(borealis, date(2025, 4, 1), date(2025, 6, 30), true_up=True)
+    commit(borealis, date(2025, 7, 1), date(2025, 10, 31))
+    grow(CanonicalValidatorRevenue, "ethereum", "2025-08")
+    commit(borealis, date(2025, 7, 1), date(2025, 10, 31))
+    return aurora, borealis
+
+
+def amount_of(model, column=False):
+    name = "reward_amount_native" if model is CanonicalStakerRewardsDetail else "amount_native"
+    return getattr(model, name) if column else name
+
+
+def group_of(app, path: str) -> tuple:
+    """(endpoint, owner) of a path: the owner is its first id (agreement, partner, run)."""
+    adapter = app.url_map.bind("localhost")
+    endpoint, args = adapter.match(path.split("?")[0], method="GET")
+    owner = next((str(v) for k, v in args.items() if k.endswith("_id")), None)
+    return endpoint, owner
+
+
+def test_every_page_of_every_demo_agreement_partner_and_run_opens(app, demo, admin_client):
+    aurora, borealis = demo
+    runs = db.session.scalars(select(CommissionRun)).all()
+    statuses = Counter(run.status for run in runs)
+    assert {"paid", "approved", "committed", "superseded"} <= set(statuses), statuses
+    assert any(run.adjustment_count for run in runs)
+    agreements = db.session.scalars(select(Agreement)).all()
+    assert any(a.effective_to is not None for a in agreements)
+
+    start = ["/", "/partners/", "/agreements/", "/commissions/", "/imports/", "/audit/"]
+    start += [f"/commissions/runs/{run.run_id}" for run in runs]
+    queue, seen, opened = [(path, False) for path in start], set(start), Counter()
+    visited: dict[str, int] = {}
+    while queue:
+        path, fragment = queue.pop(0)
+        # A link of htmx asks for a fragment, as the browser does.
+        response = admin_client.get(path, headers={"HX-Request": "true"} if fragment else {})
+        body = response.get_data(as_text=True)  # a streamed file is read to its end
+        response.close()
+        visited[path] = response.status_code
+        if response.status_code != 200 or not response.mimetype.startswith("text/html"):
+            continue
+        for attribute, link in LINK.findall(body):
+            link = html.unescape(link)
+            if link in seen or link.startswith(SKIP) or link.startswith("//"):
+                continue
+            seen.add(link)
+            group = group_of(app, link)
+            if opened[group] >= PER_KIND_AND_OWNER:
+                continue
+            opened[group] += 1
+            queue.append((link, attribute == "hx-get"))
+
+    failed = {path: status for path, status in visited.items() if status != 200}
+    assert failed == {}
+    # Every kind of page of every agreement, partner and run was among them.
+    endpoints = {group_of(app, path) for path in visited}
+    for agreement in agreements:
+        owner = str(agreement.agreement_id)
+        for endpoint in (
+            "agreements.detail",
+            "agreements.edit",
+            "agreements.successor",
+            "insight.compare_methods",
+        ):
+            assert (endpoint, owner) in endpoints, (endpoint, agreement.name)
+    for partner in (aurora, borealis):
+        for endpoint in ("partners.detail", "partners.edit", "wallets.list_partner_wallets"):
+            assert (endpoint, str(partner.partner_id)) in endpoints, (endpoint, partner.name)
+    for run in runs:
+        owner = str(run.run_id)
+        for endpoint in ("commissions.run_detail", "commissions.run_lines_csv"):
+            assert (endpoint, owner) in endpoints, (endpoint, run.status)
+        if run.status != "superseded":
+            assert ("insight.run_period", owner) in endpoints, run.status
+    assert len(visited) > 60, len(visited)
