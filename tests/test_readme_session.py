@@ -8,6 +8,9 @@ comment under its command (`# -> {...}`) shows another `"status"`; every plain v
 comment shows (`"new":1`, `"outcome":"new"`) must be in the answer; every command must succeed
 (`set -euo pipefail`), so a file the session never made, a wrong path or a value that no longer
 comes back fails the test.
+
+The README's command line is also held to the app's own: each command it lists exists with the
+options it shows, and each command of the app is listed.
 """
 
 import base64
@@ -22,6 +25,7 @@ import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import click
 import pytest
 from werkzeug.serving import make_server
 
@@ -552,3 +556,44 @@ def test_a_session_sending_a_file_never_made_fails(
             commands_of(session),
             run_session(session, app, runner, served, database_url, tmp_path),
         )
+
+
+def _command_of(group, words: list[str]):
+    """The click command the words name (`commissions compute` -> its Command), and the rest."""
+    command = group
+    while isinstance(command, click.Group) and words and words[0] in command.commands:
+        command, words = command.commands[words[0]], words[1:]
+    return command, words
+
+
+def test_the_readme_command_line_is_the_apps(app):
+    """Each command the README lists exists with the options it shows, and each of the app's
+    own commands is listed (the database's and the API document's: the ones the README uses)."""
+    section = re.search(r"^## Command line\n(.*?)(?=^## |\Z)", README.read_text(), re.M | re.S)
+    assert section, "README.md has no '## Command line' section"
+    lines = [
+        line.split()[1:] for line in section.group(1).splitlines() if line.startswith("    flask ")
+    ]
+    assert len(lines) >= 15
+    listed = set()
+    for words in lines:
+        # `import validator-revenue|staker-rewards|stake-events ...`: each of the alternatives.
+        alternatives = words[1].split("|") if len(words) > 1 else [""]
+        for alternative in alternatives:
+            command, rest = _command_of(app.cli, [words[0], alternative, *words[2:]])
+            name = " ".join(words[:2]) if alternative else words[0]
+            assert not isinstance(command, click.Group), f"flask {name}: not a command"
+            listed.add(command)
+            options = {o for p in command.params for o in getattr(p, "opts", [])}
+            for word in rest:
+                option = word.strip("[]").split("=")[0]
+                if option.startswith("-"):
+                    assert option in options, f"flask {name} has no option {option}"
+    own = {
+        command
+        for name, group in app.cli.commands.items()
+        if name not in ("db", "openapi")
+        for command in (group.commands.values() if isinstance(group, click.Group) else [group])
+    }
+    missing = {c.name for c in own - listed}
+    assert not missing, f"commands the README's command line does not list: {missing}"
