@@ -2,7 +2,7 @@
 settles, and each partner's minimum payout per token.
 
 Revision ID: b1a2c3d4e5f6
-Revises: a8c7b6fdc806
+Revises: b1c2d3e4f5a6
 Create Date: 2026-12-03 06:00:00.000000
 
 """
@@ -14,7 +14,7 @@ from webapp.db_types import Amount, UTCDateTime
 
 # revision identifiers, used by Alembic.
 revision = "b1a2c3d4e5f6"
-down_revision = "a8c7b6fdc806"
+down_revision = "b1c2d3e4f5a6"
 branch_labels = None
 depends_on = None
 
