@@ -10,7 +10,8 @@ from marshmallow import fields, validate
 from webapp.api.partners import partner_or_404
 from webapp.api.problems import Problem, documents_problems
 from webapp.api.schemas import IdempotencyHeaderSchema, QuerySchema, Schema, amount
-from webapp.commissions.lifecycle import CommissionError, run_net
+from webapp.commissions.lifecycle import CommissionError
+from webapp.commissions.totals import run_totals
 from webapp.errors import FieldError
 from webapp.extensions import db
 from webapp.models import Payout
@@ -86,13 +87,14 @@ class NewPayoutSchema(Schema):
 
 
 def _run_refs(runs) -> list[dict]:
+    totals = run_totals([r.run_id for r in runs])
     return [
         {
             "run_id": r.run_id,
             "agreement": r.agreement.name,
             "date_from": r.date_from,
             "date_to": r.date_to,
-            "net_amount_native": run_net(r),
+            "net_amount_native": totals[r.run_id].total_native,
         }
         for r in runs
     ]

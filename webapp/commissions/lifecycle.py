@@ -12,12 +12,13 @@ naming the state it found. Each transition is a run event and an audit entry.
 import uuid
 from dataclasses import dataclass
 from datetime import date
-from decimal import Decimal
 
 from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from webapp import audit
+from webapp.commissions import staleness
+from webapp.commissions.totals import run_totals
 from webapp.extensions import db
 from webapp.models import (
     Agreement,
@@ -28,7 +29,7 @@ from webapp.models import (
     Payout,
     utcnow,
 )
-from webapp.money import MONEY, ZERO, money_sum
+from webapp.money import money_sum
 from webapp.vocab import Role, RunStatus
 from webapp.wallets.service import slugify
 
@@ -197,8 +198,6 @@ def _approve(run: CommissionRun, user) -> None:
 
 def _refuse_stale(run: CommissionRun) -> None:
     """Refuse to approve a run whose inputs changed after its commit."""
-    from webapp.commissions import staleness
-
     changes = staleness.stale_runs([run]).get(run.run_id)
     if changes:
         raise CommissionError(
@@ -258,11 +257,6 @@ def _pay(run: CommissionRun, user, reference: str, paid_on: date, payout: Payout
     )
 
 
-def run_net(run: CommissionRun) -> Decimal:
-    """What a run pays: its commission lines plus the adjustments it carries (one token)."""
-    return MONEY.add(run.total_commission_native, run.total_adjustment_native or ZERO)
-
-
 def _statement_number(partner, year: int) -> tuple[str, int]:
     """The partner's next statement number of the year: `<slug>-<year>-<n>`."""
     prefix = f"{slugify(partner.name)}-{year}-"
@@ -283,6 +277,7 @@ def pay_as_payouts(partner, runs, user, reference: str, paid_on: date | None) ->
     reference = _check_payment(user, reference)
     now = utcnow()
     paid_on = paid_on or now.date()
+    nets = {run_id: t.total_native for run_id, t in run_totals([r.run_id for r in runs]).items()}
     by_chain: dict[str, list[CommissionRun]] = {}
     for run in runs:
         by_chain.setdefault(run.agreement.chain_id, []).append(run)
@@ -298,7 +293,7 @@ def pay_as_payouts(partner, runs, user, reference: str, paid_on: date | None) ->
             )
         )
         carried_in = money_sum(
-            run_net(r)
+            nets[r.run_id]
             for r in settled
             if previous is not None and r.approved_at is not None and r.approved_at < previous
         )
@@ -308,7 +303,7 @@ def pay_as_payouts(partner, runs, user, reference: str, paid_on: date | None) ->
             chain_id=chain_id,
             statement_number=number,
             sequence=sequence,
-            net_amount_native=money_sum(run_net(r) for r in settled),
+            net_amount_native=money_sum(nets[r.run_id] for r in settled),
             carried_in_native=carried_in,
             payout_reference=reference,
             paid_on=paid_on,

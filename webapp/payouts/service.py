@@ -18,8 +18,8 @@ from webapp.commissions.lifecycle import (
     CommissionError,
     in_transaction,
     pay_as_payouts,
-    run_net,
 )
+from webapp.commissions.totals import RunTotal, run_totals
 from webapp.errors import FieldError
 from webapp.extensions import db
 from webapp.models import (
@@ -46,6 +46,8 @@ class Payable:
     chain: Chain
     runs: list[CommissionRun] = field(default_factory=list)
     minimum: Decimal = ZERO
+    #: Each run's total (commission plus adjustments), by run id.
+    totals: dict[object, RunTotal] = field(default_factory=dict)
 
     @property
     def token_symbol(self) -> str:
@@ -55,17 +57,17 @@ class Payable:
     @property
     def net_amount_native(self) -> Decimal:
         """Commission plus adjustments of the runs (one token)."""
-        return money_sum(run_net(run) for run in self.runs)
+        return money_sum(self.totals[run.run_id].total_native for run in self.runs)
 
     @property
     def commission_native(self) -> Decimal:
         """The commission lines' part of the net."""
-        return money_sum(run.total_commission_native for run in self.runs)
+        return money_sum(self.totals[run.run_id].commission_amount_native for run in self.runs)
 
     @property
     def adjustment_native(self) -> Decimal:
         """The adjustments' part of the net (negative: clawbacks)."""
-        return money_sum(run.total_adjustment_native or ZERO for run in self.runs)
+        return money_sum(self.totals[run.run_id].adjustment_amount_native for run in self.runs)
 
     @property
     def carried_reason(self) -> str | None:
@@ -127,8 +129,10 @@ def payables(partner_id=None, chain_id=None, month: date | None = None) -> list[
             found[key] = Payable(run.partner, chain)
         found[key].runs.append(run)
     least = minimums({p for p, _ in found})
+    totals = run_totals([run.run_id for run in runs])
     for key, payable in found.items():
         payable.minimum = least.get(key, ZERO)
+        payable.totals = {run.run_id: totals[run.run_id] for run in payable.runs}
     return sorted(found.values(), key=lambda p: (p.partner.name.lower(), p.token_symbol))
 
 

@@ -13,7 +13,7 @@ from decimal import Decimal
 from flask import current_app
 from sqlalchemy import func, select
 
-from webapp.commissions.lifecycle import run_net
+from webapp.commissions.totals import run_totals
 from webapp.csvio import write_csv
 from webapp.db_types import decimal_sum
 from webapp.extensions import db
@@ -68,11 +68,12 @@ class Statement:
     periods: dict = field(default_factory=dict)  # run id -> [period labels]
     components: list[ComponentLine] = field(default_factory=list)
     adjustments: list[AdjustmentLine] = field(default_factory=list)
+    totals: dict = field(default_factory=dict)  # run id -> RunTotal
 
     @property
     def nets(self) -> dict:
         """Each settled run's net (commission plus adjustments), by run id."""
-        return {run.run_id: run_net(run) for run in self.runs}
+        return {run_id: t.total_native for run_id, t in self.totals.items()}
 
     @property
     def token_symbol(self) -> str:
@@ -98,8 +99,8 @@ class Statement:
 def statement_of(payout: Payout) -> Statement:
     """The figures of a payout's statement."""
     runs = settled_runs(payout)
-    statement = Statement(payout, runs)
     run_ids = [r.run_id for r in runs]
+    statement = Statement(payout, runs, totals=run_totals(run_ids))
     if not run_ids:
         return statement
     RP, P, L, A = CommissionRunPeriod, CanonicalPeriod, PartnerCommissionLine, Agreement
@@ -165,7 +166,7 @@ def _csv_rows(statement: Statement):
             str(run.run_id),
             run.agreement.name,
             periods,
-            run_net(run),
+            statement.nets[run.run_id],
             symbol,
         )
     for c in statement.components:
@@ -250,7 +251,7 @@ def statement_pdf(statement: Statement) -> bytes:
                 r.agreement.name,
                 f"{r.date_from.isoformat()} to {r.date_to.isoformat()}",
                 " ".join(statement.periods.get(r.run_id, [])),
-                exact_text(run_net(r)),
+                exact_text(statement.nets[r.run_id]),
             )
             for r in statement.runs
         ],
