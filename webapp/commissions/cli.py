@@ -263,6 +263,15 @@ def status_command(partner_name, date_from, date_to):
             f"over {total.total_line_count} line(s)"
         )
         click.echo(line)
+        if (total.line_count, total.commission_amount_native) != (
+            run.line_count,
+            run.total_commission_native,
+        ):
+            click.echo(
+                f"  as committed: {run.line_count} line(s), commission "
+                f"{format_amount(run.total_commission_native)} {symbol} (a later commit "
+                "took over some or all of its periods)"
+            )
         for correction in total.corrections:
             click.echo(
                 f"  adjusts run {correction.run_id} ({correction.status}, "
