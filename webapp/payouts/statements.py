@@ -233,7 +233,8 @@ def statement_pdf(statement: Statement) -> bytes:
         pdf.set_font("DejaVu", "B", 11)
         pdf.cell(0, 7, title, new_x="LMARGIN", new_y="NEXT")
         pdf.set_font("DejaVu", "", 8)
-        with pdf.table(col_widths=widths, text_align="LEFT", line_height=5) as t:
+        align = ("LEFT",) * (len(header) - 1) + ("RIGHT",)  # amounts last, right-aligned
+        with pdf.table(col_widths=widths, text_align=align, line_height=5) as t:
             head = t.row()
             for cell in header:
                 head.cell(cell)
@@ -255,7 +256,7 @@ def statement_pdf(statement: Statement) -> bytes:
             )
             for r in statement.runs
         ],
-        (14, 30, 30, 40, 30),
+        (12, 28, 30, 26, 44),
     )
     table(
         "Commission per agreement and component",
@@ -269,7 +270,7 @@ def statement_pdf(statement: Statement) -> bytes:
             )
             for c in statement.components
         ],
-        (40, 25, 15, 40),
+        (40, 22, 12, 46),
     )
     if statement.adjustments:
         table(
