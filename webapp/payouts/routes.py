@@ -72,14 +72,13 @@ def _filters() -> dict:
     }
 
 
-def _rows(chosen: dict):
+def _rows(chosen: dict, owed=None):
+    """The tab's rows: payouts made, or the payables of that status, sorted."""
     if chosen["status"] == service.PAID:
         return service.payouts_made(chosen["partner_id"], chosen["chain_id"])
-    rows = [
-        p
-        for p in service.payables(chosen["partner_id"], chosen["chain_id"], chosen["month"])
-        if p.status == chosen["status"]
-    ]
+    if owed is None:
+        owed = service.payables(chosen["partner_id"], chosen["chain_id"], chosen["month"])
+    rows = [p for p in owed if p.status == chosen["status"]]
     return sorted(rows, key=SORTS[chosen["sort"]], reverse=chosen["descending"])
 
 
@@ -87,9 +86,10 @@ def _rows(chosen: dict):
 def payables():
     """Per partner and token: payable, carried (and why), or paid; filters and sorting."""
     chosen = _filters()
-    rows = _rows(chosen)
+    owed = service.payables(chosen["partner_id"], chosen["chain_id"], chosen["month"])
+    rows = _rows(chosen, owed)
     counts = {
-        status: sum(1 for p in service.payables() if p.status == status)
+        status: sum(1 for p in owed if p.status == status)
         for status in (service.PAYABLE, service.CARRIED)
     }
     return render(
