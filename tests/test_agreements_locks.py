@@ -322,6 +322,18 @@ def test_successor_then_commit_counts_each_october_line_once(
     [total] = body["token_totals"]
     assert (D(total["commission_amount_native"]), total["line_count"]) == (expected_total, 4)
 
+    # The range page lists October's one live run, the successor's.
+    review = viewer_client.get(
+        "/commissions/",
+        query_string={
+            "partner": str(world.acme.partner_id),
+            "date_from": "2025-10-01",
+            "date_to": "2025-10-31",
+        },
+    ).get_data(as_text=True)
+    state = re.search(r'id="committed-state">(.*?)</div>', review, re.S).group(1)
+    assert str(recommitted.run_id) in state and str(october.run_id) not in state
+
     # The home page: October's cell says the same amount.
     cell = overview_cell(viewer_client, "2025-10")
     assert re.findall(r'data-exact="([^"]+)"', cell) == [f"{expected_total:.18f}"]
