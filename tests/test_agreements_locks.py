@@ -9,6 +9,7 @@ import csv
 import io
 import json
 import re
+import threading
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
@@ -38,7 +39,9 @@ from webapp.models import (
     CommissionRun,
     CommissionRunEvent,
     CommissionRunPeriod,
+    Partner,
     PartnerCommissionLine,
+    User,
 )
 
 D = Decimal
@@ -322,6 +325,18 @@ def test_successor_then_commit_counts_each_october_line_once(
     [total] = body["token_totals"]
     assert (D(total["commission_amount_native"]), total["line_count"]) == (expected_total, 4)
 
+    # The range page lists October's one live run, the successor's.
+    review = viewer_client.get(
+        "/commissions/",
+        query_string={
+            "partner": str(world.acme.partner_id),
+            "date_from": "2025-10-01",
+            "date_to": "2025-10-31",
+        },
+    ).get_data(as_text=True)
+    state = re.search(r'id="committed-state">(.*?)</div>', review, re.S).group(1)
+    assert str(recommitted.run_id) in state and str(october.run_id) not in state
+
     # The home page: October's cell says the same amount.
     cell = overview_cell(viewer_client, "2025-10")
     assert re.findall(r'data-exact="([^"]+)"', cell) == [f"{expected_total:.18f}"]
@@ -570,3 +585,69 @@ def test_a_pair_with_adjustments_does_not_leave(world, admin_client):
     assert "period 2025-08a of Acme 2025 carries adjustments" in str(refused.value)
     assert rows_snapshot() == before
     assert fresh(CommissionRun, august.run_id).status == "committed"
+
+
+# ---- At the same moment --------------------------------------------------------------------
+
+
+@pytest.mark.postgres_only
+def test_an_end_and_an_approval_at_once_end_in_one_allowed_state(app, world):
+    """Released together by a barrier, an end that would release September and the approval
+    of September's run: one wins, the other is refused; never a locked pair outside its
+    agreement, never an approved run that lost its periods."""
+    outcomes = []
+    for round_number in range(10):
+        partner = factories.partner(f"Round {round_number}")
+        agreement = factories.agreement(partner, "MEV=1000", effective_from=date(2025, 8, 1))
+        [run] = [o.run for o in service.commit(partner, *SEP, user=world.ann).outcomes]
+        ids = (partner.partner_id, agreement.agreement_id, run.run_id)
+        start = threading.Barrier(2, timeout=20)
+        results = {}
+
+        def end(ids=ids, start=start, results=results):
+            with app.app_context():
+                try:
+                    chosen = db.session.get(Agreement, ids[1])
+                    start.wait()
+                    end_agreement(chosen, date(2025, 8, 31))
+                    results["end"] = "done"
+                except FieldError as exc:
+                    results["end"] = str(exc)
+                finally:
+                    db.session.remove()
+
+        def approve(ids=ids, start=start, results=results):
+            with app.app_context():
+                try:
+                    chosen = db.session.get(Partner, ids[0])
+                    approver = db.session.get(User, world.bob.user_id)
+                    start.wait()
+                    service.approve_runs(chosen, *SEP, approver)
+                    results["approve"] = "done"
+                except service.CommissionError as exc:
+                    results["approve"] = str(exc)
+                finally:
+                    db.session.remove()
+
+        threads = [threading.Thread(target=end), threading.Thread(target=approve)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=60)
+        db.session.expire_all()
+        stored_run = db.session.get(CommissionRun, ids[2])
+        ended = db.session.get(Agreement, ids[1]).effective_to
+        locks = db.session.scalar(
+            select(func.count())
+            .select_from(CommissionLock)
+            .where(CommissionLock.agreement_id == ids[1])
+        )
+        if results["end"] == "done":
+            assert results["approve"] != "done", results
+            assert (ended, stored_run.status, locks) == (date(2025, 8, 31), "superseded", 0)
+        else:
+            assert results["approve"] == "done", results
+            assert f"approved run {ids[2]}" in results["end"]
+            assert (ended, stored_run.status, locks) == (None, "approved", 2)
+        outcomes.append("end" if results["end"] == "done" else "approve")
+    assert len(outcomes) == 10, outcomes

@@ -132,19 +132,23 @@ def _lock_partner(partner_id) -> None:
 
 def _lock_runs_of(partner_id) -> None:
     """Hold the partner's agreement rows (FOR UPDATE, in the order the commission runs take
-    them): no commit, approval or reopening of its runs passes while dates change."""
+    them), then the partner row: no commit, approval or reopening of its runs passes while
+    dates change. Agreements first, as a commit takes them before the partner row; their
+    objects are read again, so that every check sees the dates as they stand now."""
     db.session.execute(
-        select(Agreement.agreement_id)
+        select(Agreement)
         .where(Agreement.partner_id == partner_id)
         .order_by(Agreement.agreement_id)
         .with_for_update()
+        .execution_options(populate_existing=True)
     )
+    _lock_partner(partner_id)
 
 
 def _move_pairs(agreement: Agreement, changes: list[NewDates], user) -> Release:
-    """Before new dates are written: refuse a move of a locked pair (naming its run), then
-    release the committed pairs that leave their agreement (DOMAIN "Agreements over time")."""
-    _lock_runs_of(agreement.partner_id)
+    """Before new dates are written (the partner's rows held by `_lock_runs_of`): refuse a
+    move of a locked pair (naming its run), then release the committed pairs that leave
+    their agreement (DOMAIN "Agreements over time")."""
     refuse_locked_moves(agreement.partner_id, agreement.chain_id, changes)
     return release_pairs(agreement.partner_id, agreement.chain_id, changes, user)
 
@@ -359,7 +363,7 @@ def update_agreement(
         raise FieldError("an agreement needs a name", "name")
     check_dates(effective_from, effective_to, labels)
     try:
-        _lock_partner(agreement.partner_id)
+        _lock_runs_of(agreement.partner_id)
         _refuse_overlap(
             agreement.partner,
             agreement.chain_id,
@@ -396,14 +400,15 @@ def end_agreement(agreement: Agreement, end_date: date, user=None, labels=None) 
     """End an open-ended agreement on `end_date` (inclusive), refusing to move a locked pair;
     the committed pairs after the end stop being current (returned). Audit-logged."""
     labels = {**DATE_LABELS, **(labels or {})}
-    if agreement.effective_to is not None:
-        raise FieldError(
-            f"{agreement.name} already ends on {agreement.effective_to.isoformat()}: "
-            "change its dates instead",
-            "effective_to",
-        )
-    check_dates(agreement.effective_from, end_date, labels)
     try:
+        _lock_runs_of(agreement.partner_id)
+        if agreement.effective_to is not None:
+            raise FieldError(
+                f"{agreement.name} already ends on {agreement.effective_to.isoformat()}: "
+                "change its dates instead",
+                "effective_to",
+            )
+        check_dates(agreement.effective_from, end_date, labels)
         changes = [NewDates(agreement.agreement_id, agreement.effective_from, end_date)]
         released = _move_pairs(agreement, changes, user)
         agreement.effective_to = end_date
@@ -434,6 +439,22 @@ def create_successor(
     name = (name or "").strip()
     if not name:
         raise FieldError("an agreement needs a name", "name")
+    try:
+        return _create_successor(agreement, start, name, user, labels)
+    except BaseException:
+        db.session.rollback()
+        raise
+
+
+def _successor_end(agreement: Agreement, start: date) -> date | None:
+    """A successor from `start` ends where its predecessor did (open-ended when that was
+    before `start`)."""
+    ended = agreement.effective_to
+    return ended if ended is not None and ended >= start else None
+
+
+def _create_successor(agreement: Agreement, start: date, name: str, user, labels) -> Agreement:
+    _lock_runs_of(agreement.partner_id)
     if start <= agreement.effective_from:
         raise FieldError(
             f"{labels['effective_from']} {start.isoformat()} must be after the start of "
@@ -447,22 +468,6 @@ def create_successor(
             "a successor starts at the latest the day after",
             "effective_from",
         )
-    try:
-        return _create_successor(agreement, start, name, user)
-    except BaseException:
-        db.session.rollback()
-        raise
-
-
-def _successor_end(agreement: Agreement, start: date) -> date | None:
-    """A successor from `start` ends where its predecessor did (open-ended when that was
-    before `start`)."""
-    ended = agreement.effective_to
-    return ended if ended is not None and ended >= start else None
-
-
-def _create_successor(agreement: Agreement, start: date, name: str, user) -> Agreement:
-    _lock_partner(agreement.partner_id)
     successor_to = _successor_end(agreement, start)
     _refuse_overlap(
         agreement.partner,
