@@ -1,5 +1,6 @@
 """Sign-in and sign-out pages."""
 
+import re
 from urllib.parse import urlsplit
 
 from flask import flash, redirect, render_template, request, session, url_for
@@ -16,6 +17,20 @@ from webapp.auth.service import (
     record_failure,
 )
 from webapp.web import SESSION_GENERATION_KEY
+
+#: A path on this site: one slash, then neither a slash nor a backslash (browsers read `//host`,
+#: `/\host` and `///host` as another site), and no backslash, space or control character at all.
+_LOCAL_PATH = re.compile(r"^/(?![/\\])[^\\\s\x00-\x1f\x7f]*$")
+
+
+def local_target(target: str) -> str | None:
+    """`target` when it is a path on this site, else None (an off-site `next` is ignored)."""
+    if not _LOCAL_PATH.match(target or ""):
+        return None
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc:
+        return None
+    return target
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -41,11 +56,8 @@ def login():
             clear_failures(user.email)
             login_user(user)
             session[SESSION_GENERATION_KEY] = user.session_generation
-            target = request.args.get("next", "")
-            parts = urlsplit(target)
-            if not target.startswith("/") or parts.netloc or parts.scheme:
-                target = url_for("main.index")
-            return redirect(target)
+            target = local_target(request.args.get("next", ""))
+            return redirect(target or url_for("main.index"))
     if form.errors:
         status = 400
     return render_template("auth/login.html", form=form), status
