@@ -573,6 +573,23 @@ def test_an_import_with_bad_rows_stores_nothing_and_lists_them(client, world, wr
     assert count(StagingPayload) == 0 and count(CanonicalPeriod) == 0
 
 
+@pytest.mark.parametrize(
+    "start, end, field",
+    [
+        ("2025-10-09T00:00:00Z", "9999-12-31T23:59:59-23:59", "end_time"),
+        ("0001-01-01T00:00:00+00:01", "2025-10-09T00:00:00Z", "start_time"),
+    ],
+)
+def test_a_timestamp_outside_the_calendar_in_utc_is_a_row_error(
+    client, world, writer, start, end, field
+):
+    text = PERIODS_CSV + f"solana,803,{start},{end}\n"
+    body = assert_problem(post_import(client, "periods", text, writer), 422)
+    assert [(e["line"], e["field"]) for e in body["errors"]] == [(5, field)]
+    assert "outside the years 1 to 9999" in body["errors"][0]["message"]
+    assert count(StagingPayload) == 0 and count(CanonicalPeriod) == 0
+
+
 def test_import_errors_of_the_whole_file(client, world, writer):
     body = assert_problem(post_import(client, "periods", "label\n800\n", writer), 422)
     assert "missing column" in body["errors"][0]["message"]
