@@ -11,10 +11,9 @@ from webapp.auth.forms import LoginForm
 from webapp.auth.service import (
     SignInLocked,
     authenticate,
-    check_not_locked,
     clear_failures,
     end_sessions,
-    record_failure,
+    reserve_attempt,
 )
 from webapp.web import SESSION_GENERATION_KEY
 
@@ -43,14 +42,14 @@ def login():
     if form.validate_on_submit():
         address = request.remote_addr or "unknown"
         try:
-            check_not_locked(form.email.data, address)
+            # Counted as a failure before the password is checked: see reserve_attempt.
+            reserve_attempt(form.email.data, address)
         except SignInLocked as locked:
             form.password.errors.append(str(locked))
             response = render_template("auth/login.html", form=form)
             return response, 429, {"Retry-After": str(locked.minutes * 60)}
         user = authenticate(form.email.data, form.password.data)
         if user is None:
-            record_failure(form.email.data, address)
             form.password.errors.append("Email or password is wrong.")
         else:
             clear_failures(user.email)
