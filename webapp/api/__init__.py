@@ -55,9 +55,9 @@ def current_spec():
 
 
 def _blueprints():
-    from webapp.api import commissions, imports, partners, wallets
+    from webapp.api import commissions, imports, partners, runs, wallets
 
-    return (partners.blp, wallets.blp, imports.blp, commissions.blp)
+    return (partners.blp, wallets.blp, imports.blp, commissions.blp, runs.blp)
 
 
 def init_api(app: Flask) -> None:
