@@ -24,12 +24,12 @@ from flask import (
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
 from markupsafe import Markup, escape
-from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import InternalServerError
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from webapp.csvio import iter_csv
-from webapp.extensions import db, login_manager, rollback_quietly
+from webapp.extensions import database_unavailable, db, login_manager, rollback_quietly
 from webapp.json_input import SafeJSONProvider
 from webapp.labels import format_count, labelled
 from webapp.models import Role, User
@@ -257,7 +257,7 @@ def init_web(app: Flask) -> None:
         # driver's text (tables, constraints, SQL) goes to the log, never to the page.
         rollback_quietly()
         log.error("database error on %s %s", request.method, request.path, exc_info=error)
-        if isinstance(error, DBAPIError) and error.connection_invalidated:
+        if database_unavailable(error):
             return _fallback_error_page(
                 503, "The database could not be reached. Try again in a moment."
             )
