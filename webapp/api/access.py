@@ -26,10 +26,6 @@ IDEMPOTENCY_HEADER = "Idempotency-Key"
 IDEMPOTENCY_KEY_MAX = 255
 #: How long a stored answer is given again for its key.
 IDEMPOTENCY_TTL = timedelta(hours=24)
-#: A key still "being worked on" after this long lost its request (a killed worker, a database
-#: that went away before the answer was kept): a retry takes the key over. Above the longest
-#: request (the server's timeout is 300 s); IDEMPOTENCY_LEASE_SECONDS changes it.
-DEFAULT_IDEMPOTENCY_LEASE_SECONDS = 330
 log = logging.getLogger(__name__)
 _CHALLENGE = {"WWW-Authenticate": 'Bearer realm="api"'}
 
@@ -158,8 +154,9 @@ def _replay(earlier: ApiIdempotencyKey, fingerprint: str) -> Response:
 
 
 def _lease() -> timedelta:
-    seconds = current_app.config.get("IDEMPOTENCY_LEASE_SECONDS", DEFAULT_IDEMPOTENCY_LEASE_SECONDS)
-    return timedelta(seconds=int(seconds))
+    """How long a key may stay unanswered before a retry takes it over (its request was lost:
+    a killed worker, a database that went away before the answer was kept)."""
+    return timedelta(seconds=current_app.config["IDEMPOTENCY_LEASE_SECONDS"])
 
 
 def _take_over(earlier: ApiIdempotencyKey) -> bool:
