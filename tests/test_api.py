@@ -2,6 +2,7 @@
 
 import json
 import uuid
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import func, select
@@ -15,6 +16,7 @@ from webapp.models import (
     CanonicalPeriod,
     PartnerWallet,
     StagingPayload,
+    utcnow,
 )
 from webapp.partners.service import create_partner
 from webapp.wallets.checks import today_utc
@@ -573,6 +575,23 @@ def test_an_import_with_bad_rows_stores_nothing_and_lists_them(client, world, wr
     assert count(StagingPayload) == 0 and count(CanonicalPeriod) == 0
 
 
+@pytest.mark.parametrize(
+    "start, end, field",
+    [
+        ("2025-10-09T00:00:00Z", "9999-12-31T23:59:59-23:59", "end_time"),
+        ("0001-01-01T00:00:00+00:01", "2025-10-09T00:00:00Z", "start_time"),
+    ],
+)
+def test_a_timestamp_outside_the_calendar_in_utc_is_a_row_error(
+    client, world, writer, start, end, field
+):
+    text = PERIODS_CSV + f"solana,803,{start},{end}\n"
+    body = assert_problem(post_import(client, "periods", text, writer), 422)
+    assert [(e["line"], e["field"]) for e in body["errors"]] == [(5, field)]
+    assert "outside the years 1 to 9999" in body["errors"][0]["message"]
+    assert count(StagingPayload) == 0 and count(CanonicalPeriod) == 0
+
+
 def test_import_errors_of_the_whole_file(client, world, writer):
     body = assert_problem(post_import(client, "periods", "label\n800\n", writer), 422)
     assert "missing column" in body["errors"][0]["message"]
@@ -660,6 +679,97 @@ def test_a_key_still_being_worked_on_is_409(client, world, writer, manager):
     db.session.commit()
     assert_problem(client.post(wallets_url(world.acme), json=payload, headers=headers), 409)
     assert count(PartnerWallet) == 1
+
+
+def test_a_dry_runs_answer_is_not_replayed_for_the_real_request(client, world, writer):
+    data = wallet_csv([(evm_address(), "ethereum", "2026-01-02", "")])
+    headers = writer | {"Idempotency-Key": "bulk-dry"}
+    url = wallets_url(world.acme, "bulk")
+    dry = post_csv(client, url, data, headers, dry_run="true")
+    assert dry.status_code == 200 and dry.get_json()["dry_run"] is True
+    real = post_csv(client, url, data, headers)
+    body = assert_problem(real, 422)
+    assert body["errors"][0]["field"] == "Idempotency-Key"
+    assert "Idempotent-Replayed" not in real.headers
+    assert count(PartnerWallet) == 0
+    # The same query in another order is the same request: its answer is given again.
+    again = post_csv(client, url, data, headers, chain_id="", dry_run="true")
+    assert_problem(again, 422)
+    replay = client.post(url + "?dry_run=true", data=data, content_type="text/csv", headers=headers)
+    assert replay.headers["Idempotent-Replayed"] == "true"
+    assert replay.get_json() == dry.get_json()
+
+
+def test_another_partners_answer_is_not_replayed_for_the_same_key(client, world, writer):
+    payload = {
+        "chain_id": "ethereum",
+        "wallet_address": evm_address(),
+        "introduced_date": "2026-01-01",
+    }
+    headers = writer | {"Idempotency-Key": "add-to-a-partner"}
+    first = client.post(wallets_url(world.acme), json=payload, headers=headers)
+    assert first.status_code == 201
+    other = client.post(wallets_url(world.beta), json=payload, headers=headers)
+    assert assert_problem(other, 422)["errors"][0]["field"] == "Idempotency-Key"
+    assert "Idempotent-Replayed" not in other.headers
+    owners = db.session.scalars(select(PartnerWallet.partner_id)).all()
+    assert owners == [world.acme.partner_id]
+
+
+def _lost_key(app, manager, url, payload, key, age):
+    """The row a request leaves when it dies after reserving its key: unanswered, `age` old."""
+    from webapp.api import access
+
+    with app.test_request_context(url, method="POST", json=payload):
+        fingerprint = access._request_hash()
+        lease = access._lease()
+    db.session.add(
+        ApiIdempotencyKey(
+            user_id=manager.user_id,
+            idempotency_key=key,
+            request_hash=fingerprint,
+            created_at=utcnow() - lease + age,
+        )
+    )
+    db.session.commit()
+
+
+def test_a_key_whose_request_was_lost_is_usable_again_after_its_lease(
+    app, client, world, writer, manager
+):
+    url = wallets_url(world.acme)
+    payload = {
+        "chain_id": "ethereum",
+        "wallet_address": evm_address(),
+        "introduced_date": "2026-01-01",
+    }
+    headers = writer | {"Idempotency-Key": "lost"}
+    _lost_key(app, manager, url, payload, "lost", age=timedelta(seconds=-1))
+    retry = client.post(url, json=payload, headers=headers)
+    assert retry.status_code == 201, retry.get_data(as_text=True)
+    assert count(PartnerWallet) == 1
+    record = db.session.scalar(select(ApiIdempotencyKey))
+    db.session.refresh(record)
+    assert record.status_code == 201
+    again = client.post(url, json=payload, headers=headers)
+    assert again.headers["Idempotent-Replayed"] == "true" and count(PartnerWallet) == 1
+
+
+def test_a_key_within_its_lease_is_still_being_worked_on(app, client, world, writer, manager):
+    url = wallets_url(world.acme)
+    payload = {
+        "chain_id": "ethereum",
+        "wallet_address": evm_address(),
+        "introduced_date": "2026-01-01",
+    }
+    _lost_key(app, manager, url, payload, "busy", age=timedelta(seconds=30))
+    response = client.post(url, json=payload, headers=writer | {"Idempotency-Key": "busy"})
+    body = assert_problem(response, 409)
+    assert "still being worked on" in body["detail"]
+    assert 1 <= int(response.headers["Retry-After"]) <= 30
+    assert count(PartnerWallet) == 0
+    record = db.session.scalar(select(ApiIdempotencyKey))
+    assert record.status_code is None
 
 
 # --- routing errors ---------------------------------------------------------------------------

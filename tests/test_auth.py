@@ -50,13 +50,29 @@ def test_inactive_user_cannot_sign_in(app, client, make_user):
     assert response.status_code == 400
 
 
-def test_login_does_not_redirect_off_site(client, make_user):
+@pytest.mark.parametrize(
+    "target",
+    [
+        "https://evil.example/",
+        "//evil.example",
+        "/\\evil.example",
+        "\\\\evil.example",
+        "///evil.example",
+        "/\t/evil.example",
+        "/\n/evil.example",
+        "https:evil.example",
+        "javascript:alert(1)",
+    ],
+)
+def test_login_does_not_redirect_off_site(client, make_user, target):
     user = make_user("viewer")
     token = _login_token(client)
     response = client.post(
-        "/login?next=https://evil.example/",
+        "/login",
+        query_string={"next": target},
         data={"email": user.email, "password": PASSWORD, "csrf_token": token},
     )
+    assert response.status_code == 302
     assert response.headers["Location"] == "/"
 
 

@@ -68,6 +68,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     )
     from webapp.api import init_api
     from webapp.api import pages as api_pages
+    from webapp.commands import guard_database_errors
     from webapp.demo import seed_demo_command
     from webapp.web import init_web
 
@@ -93,6 +94,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.register_blueprint(api_pages.bp)  # flask tokens
     app.cli.add_command(seed_demo_command)  # flask seed-demo
     init_api(app)  # the JSON API's blueprints, its document and its reference page
+    guard_database_errors(app)  # a database failure is one line on the command line
     return app
 
 

@@ -60,6 +60,9 @@ def load_config(app, test_config: dict | None = None) -> None:
         LOGIN_MAX_FAILURES=int(env.get("LOGIN_MAX_FAILURES", 5)),
         LOGIN_MAX_FAILURES_PER_ADDRESS=int(env.get("LOGIN_MAX_FAILURES_PER_ADDRESS", 20)),
         LOGIN_LOCKOUT_MINUTES=int(env.get("LOGIN_LOCKOUT_MINUTES", 15)),
+        # Seconds after which an API Idempotency-Key left unanswered (its request was lost)
+        # may be used again; above the longest request.
+        IDEMPOTENCY_LEASE_SECONDS=int(env.get("IDEMPOTENCY_LEASE_SECONDS", 330)),
         SQLALCHEMY_ENGINE_OPTIONS={"pool_pre_ping": True},
         PAGE_SIZE=50,
     )

@@ -38,3 +38,39 @@ def rollback_quietly() -> None:
         logging.getLogger(__name__).warning("rollback failed; discarding the session")
         with contextlib.suppress(Exception):
             db.session.close()
+
+
+#: PostgreSQL error classes that mean "the server cannot serve now": connection exception,
+#: insufficient resources, operator intervention (shutdown, restart).
+_UNAVAILABLE_SQLSTATES = ("08", "53", "57P")
+#: SQLite's equivalents: the file is busy, locked, cannot be opened or read.
+_UNAVAILABLE_SQLITE = ("SQLITE_BUSY", "SQLITE_LOCKED", "SQLITE_CANTOPEN", "SQLITE_IOERR")
+
+
+def database_unavailable(error: BaseException) -> bool:
+    """True when a database error means the database could not be reached or went away
+    (try again later), rather than a statement it refused."""
+    from sqlalchemy.exc import DBAPIError, DisconnectionError
+
+    if isinstance(error, DisconnectionError):
+        return True
+    if not isinstance(error, DBAPIError):
+        return False
+    if error.connection_invalidated or error.statement is None:
+        return True  # a lost connection, or no connection made at all
+    orig = error.orig
+    sqlstate = getattr(orig, "sqlstate", None) or ""
+    if sqlstate.startswith(_UNAVAILABLE_SQLSTATES):
+        return True
+    return (getattr(orig, "sqlite_errorname", "") or "").startswith(_UNAVAILABLE_SQLITE)
+
+
+def database_error_line(error: BaseException) -> str:
+    """One line for an operator about a database error: the driver's first line, without the
+    statement or its parameters."""
+    orig = getattr(error, "orig", None)
+    lines = str(orig).strip().splitlines() if orig is not None else []
+    reason = f" ({lines[0].strip()})" if lines else ""
+    if database_unavailable(error):
+        return f"the database could not be reached or went away{reason}: try again"
+    return f"the database refused the command{reason}"

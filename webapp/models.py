@@ -125,6 +125,21 @@ class LoginFailure(db.Model):
     )
 
 
+class LoginThrottle(db.Model):
+    """The row a sign-in attempt locks for its account (`email:…`) and its client address
+    (`address:…`), one after the other: counting the failures and storing the attempt as one
+    is a single step, so parallel attempts see each other and no more than the limit are
+    checked. Rows older than the lock-out window are deleted as new attempts arrive.
+    """
+
+    __tablename__ = "login_throttles"
+
+    throttle_key: Mapped[str] = mapped_column(String(330), primary_key=True)
+    attempted_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
+
+    __table_args__ = (Index("ix_login_throttles_attempted_at", "attempted_at"),)
+
+
 class AuditLog(db.Model):
     """Who changed what, when, with the values before and after (JSON text)."""
 

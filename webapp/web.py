@@ -24,12 +24,13 @@ from flask import (
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
 from markupsafe import Markup, escape
-from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import InternalServerError
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from webapp.csvio import iter_csv
-from webapp.extensions import db, login_manager, rollback_quietly
+from webapp.extensions import database_unavailable, db, login_manager, rollback_quietly
+from webapp.json_input import SafeJSONProvider
 from webapp.labels import format_count, labelled
 from webapp.models import Role, User
 from webapp.money import display_text, exact_text, format_amount
@@ -131,7 +132,10 @@ def bad_input_message() -> str | None:
                     "The request holds a character that cannot be stored (a NUL byte or an "
                     "invalid character); remove it and try again."
                 )
-    if request.is_json and _json_holds_forbidden_text(request.get_json(silent=True)):
+    # A JSON body is read for a signed-in user only (API: after the token), never to answer
+    # a stranger; the reader refuses deep nesting (webapp.json_input).
+    json_body = request.get_json(silent=True) if _may_read_json() else None
+    if _json_holds_forbidden_text(json_body):
         return (
             "The request holds a character that cannot be stored (a NUL byte or an "
             "invalid character); remove it and try again."
@@ -144,6 +148,10 @@ def bad_input_message() -> str | None:
     if page and (not (page.isascii() and page.isdigit()) or int(page) > MAX_PAGE):
         return f"The page number must be a whole number from 1 to {MAX_PAGE}."
     return None
+
+
+def _may_read_json() -> bool:
+    return request.is_json and current_user.is_authenticated
 
 
 def _json_holds_forbidden_text(value) -> bool:
@@ -181,6 +189,7 @@ def download_headers(file_name: str) -> dict[str, str]:
 
 def init_web(app: Flask) -> None:
     """Install login enforcement, the Vary header, error pages and template helpers."""
+    app.json = SafeJSONProvider(app)
     login_manager.login_view = "auth.login"
     login_manager.login_message = "Please sign in to continue."
     login_manager.login_message_category = "info"
@@ -191,10 +200,14 @@ def init_web(app: Flask) -> None:
 
     @app.before_request
     def require_login():
-        public = request.endpoint in PUBLIC_ENDPOINTS or request.endpoint is None
-        # The API's blueprints authenticate each request by its bearer token instead.
-        token_auth = request.blueprint in TOKEN_AUTH_BLUEPRINTS
-        if not public and not token_auth and not current_user.is_authenticated:
+        if request.endpoint is None:
+            return None  # no such page: answered 404 (or 405) with the body unread
+        # The API's blueprints authenticate each request by its bearer token, and check its
+        # input after that (webapp.api); nothing of their body is read here.
+        if request.blueprint in TOKEN_AUTH_BLUEPRINTS:
+            return None
+        public = request.endpoint in PUBLIC_ENDPOINTS
+        if not public and not current_user.is_authenticated:
             if is_htmx():
                 return "", 401, {"HX-Redirect": url_for("auth.login")}
             return login_manager.unauthorized()
@@ -244,7 +257,7 @@ def init_web(app: Flask) -> None:
         # driver's text (tables, constraints, SQL) goes to the log, never to the page.
         rollback_quietly()
         log.error("database error on %s %s", request.method, request.path, exc_info=error)
-        if isinstance(error, DBAPIError) and error.connection_invalidated:
+        if database_unavailable(error):
             return _fallback_error_page(
                 503, "The database could not be reached. Try again in a moment."
             )

@@ -18,7 +18,7 @@ from webapp.api.problems import (
     validation_errors,
 )
 from webapp.extensions import csrf
-from webapp.web import TOKEN_AUTH_BLUEPRINTS
+from webapp.web import TOKEN_AUTH_BLUEPRINTS, bad_input_message
 
 API_TITLE = "Partner commissions API"
 API_VERSION = "v1"
@@ -55,9 +55,9 @@ def current_spec():
 
 
 def _blueprints():
-    from webapp.api import commissions, imports, partners, payouts, wallets
+    from webapp.api import commissions, imports, partners, payouts, runs, wallets
 
-    return (partners.blp, wallets.blp, imports.blp, commissions.blp, payouts.blp)
+    return (partners.blp, wallets.blp, imports.blp, commissions.blp, runs.blp, payouts.blp)
 
 
 def init_api(app: Flask) -> None:
@@ -114,10 +114,18 @@ def _is_token_request() -> bool:
 def _install_hooks(app: Flask) -> None:
     @app.before_request
     def authenticate_api_request():
-        if not _is_token_request():
+        # The token first: a request without one is refused before its body is read.
+        if request.blueprint not in TOKEN_AUTH_BLUEPRINTS:
             return None
-        access.authenticate_request()
-        return access.replay_or_reserve()
+        if _is_token_request():
+            access.authenticate_request()
+        access.check_json_body()
+        message = bad_input_message()
+        if message:
+            raise Problem(400, message)
+        if _is_token_request():
+            return access.replay_or_reserve()
+        return None
 
     @app.after_request
     def keep_idempotent_answer(response):

@@ -5,15 +5,19 @@ view runs, so CSRF (a cookie-borne attack) does not apply to these blueprints.
 """
 
 import hashlib
+import json
+import logging
+import math
 from datetime import timedelta
 
-from flask import Response, g, request
-from sqlalchemy import delete, select
-from sqlalchemy.exc import IntegrityError
+from flask import Response, current_app, g, request
+from sqlalchemy import delete, select, update
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
+from webapp import json_input
 from webapp.api import tokens
 from webapp.api.problems import Problem
-from webapp.extensions import db
+from webapp.extensions import db, rollback_quietly
 from webapp.models import ApiIdempotencyKey, utcnow
 from webapp.vocab import Role, TokenScope
 
@@ -22,6 +26,7 @@ IDEMPOTENCY_HEADER = "Idempotency-Key"
 IDEMPOTENCY_KEY_MAX = 255
 #: How long a stored answer is given again for its key.
 IDEMPOTENCY_TTL = timedelta(hours=24)
+log = logging.getLogger(__name__)
 _CHALLENGE = {"WWW-Authenticate": 'Bearer realm="api"'}
 
 
@@ -46,15 +51,34 @@ def authenticate_request() -> None:
         raise Problem(403, f"your role ({user.role}) may read but not change anything")
 
 
+def check_json_body() -> None:
+    """Problem 400 when a JSON body cannot be read (malformed, not UTF-8, nested too deeply).
+
+    Read once, within the upload limit (MAX_CONTENT_LENGTH: a larger Content-Length, or more
+    bytes than it, is a 413), and kept for the view.
+    """
+    if not request.is_json:
+        return
+    data = request.get_data(cache=True)
+    if not data.strip() or request.get_json(silent=True) is not None:
+        return
+    try:
+        json_input.loads(data)
+    except ValueError as exc:
+        raise Problem(400, f"the body is not valid JSON: {exc}") from None
+
+
 # --- idempotency ---------------------------------------------------------------------------
 
 
 def _request_hash() -> str:
+    """What makes two requests the same: method, path, query arguments (in any order), media
+    type and body bytes; a dry run and the real request, or two partners, never share one."""
     digest = hashlib.sha256()
     for part in (
         request.method,
         request.path,
-        "&".join(sorted(f"{k}={v}" for k, v in request.args.items(multi=True))),
+        json.dumps(sorted(request.args.items(multi=True))),
         request.mimetype or "",
     ):
         digest.update(part.encode("utf-8") + b"\n")
@@ -112,7 +136,16 @@ def _replay(earlier: ApiIdempotencyKey, fingerprint: str) -> Response:
             errors=[{"field": IDEMPOTENCY_HEADER, "message": "reused with another body"}],
         )
     if earlier.status_code is None:
-        raise Problem(409, f"the request with this {IDEMPOTENCY_HEADER} is still being worked on")
+        if _take_over(earlier):
+            return None
+        wait = _lease() - (utcnow() - earlier.created_at)
+        seconds = max(1, math.ceil(wait.total_seconds()))
+        raise Problem(
+            409,
+            f"the request with this {IDEMPOTENCY_HEADER} is still being worked on; if it was "
+            f"lost, the key can be used again in {seconds} s",
+            headers={"Retry-After": str(seconds)},
+        )
     response = Response(
         earlier.response_body or "", status=earlier.status_code, mimetype=earlier.content_type
     )
@@ -120,21 +153,52 @@ def _replay(earlier: ApiIdempotencyKey, fingerprint: str) -> Response:
     return response
 
 
+def _lease() -> timedelta:
+    """How long a key may stay unanswered before a retry takes it over (its request was lost:
+    a killed worker, a database that went away before the answer was kept)."""
+    return timedelta(seconds=current_app.config["IDEMPOTENCY_LEASE_SECONDS"])
+
+
+def _take_over(earlier: ApiIdempotencyKey) -> bool:
+    """Reserve a key whose request was lost (unanswered past its lease) for this request.
+
+    One conditional UPDATE: of two retries at once, one takes the key, the other is told the
+    key is being worked on.
+    """
+    now = utcnow()
+    K = ApiIdempotencyKey
+    taken = db.session.execute(
+        update(K)
+        .where(K.key_id == earlier.key_id, K.status_code.is_(None), K.created_at < now - _lease())
+        .values(created_at=now)
+    ).rowcount
+    db.session.commit()
+    if taken:
+        g.idempotency_key_id = earlier.key_id
+    return bool(taken)
+
+
 def store_answer(response: Response) -> Response:
     """Keep the answer under the reserved key (a server error frees the key instead)."""
     key_id = g.pop("idempotency_key_id", None)
     if key_id is None:
         return response
-    db.session.rollback()
-    record = db.session.get(ApiIdempotencyKey, key_id)
-    if record is not None:
-        if response.status_code >= 500:
-            db.session.delete(record)
-        else:
-            record.status_code = response.status_code
-            record.content_type = response.mimetype
-            record.response_body = response.get_data(as_text=True)
-        db.session.commit()
+    try:
+        db.session.rollback()
+        record = db.session.get(ApiIdempotencyKey, key_id)
+        if record is not None:
+            if response.status_code >= 500:
+                db.session.delete(record)
+            else:
+                record.status_code = response.status_code
+                record.content_type = response.mimetype
+                record.response_body = response.get_data(as_text=True)
+            db.session.commit()
+    except SQLAlchemyError:
+        # The database went away: the answer still goes out, and the key, left unanswered,
+        # is free again once its lease ends.
+        rollback_quietly()
+        log.warning("the answer of idempotency key %s could not be kept", key_id)
     return response
 
 
@@ -143,6 +207,9 @@ def release_key() -> None:
     key_id = g.pop("idempotency_key_id", None)
     if key_id is None:
         return
-    db.session.rollback()
-    db.session.execute(delete(ApiIdempotencyKey).where(ApiIdempotencyKey.key_id == key_id))
-    db.session.commit()
+    try:
+        db.session.rollback()
+        db.session.execute(delete(ApiIdempotencyKey).where(ApiIdempotencyKey.key_id == key_id))
+        db.session.commit()
+    except SQLAlchemyError:
+        rollback_quietly()  # the key is free again once its lease ends

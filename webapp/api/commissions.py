@@ -4,12 +4,12 @@ sums of what those services give, per token."""
 
 import uuid
 
-from flask_smorest import Blueprint
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from webapp.addresses import canonical_if_valid
 from webapp.api.paging import decode_cursor, encode_cursor
+from webapp.api.parsing import Blueprint
 from webapp.api.partners import partner_or_404
 from webapp.api.problems import Problem, documents_problems
 from webapp.api.schemas import (

@@ -4,8 +4,8 @@ import io
 
 from flask import request
 from flask_login import current_user
-from flask_smorest import Blueprint
 
+from webapp.api.parsing import Blueprint
 from webapp.api.problems import Problem, documents_problems
 from webapp.api.schemas import IdempotencyHeaderSchema, ImportArgsSchema, ImportResultSchema
 from webapp.imports.checks import SPECS

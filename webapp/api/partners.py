@@ -2,9 +2,8 @@
 
 import uuid
 
-from flask_smorest import Blueprint
-
 from webapp.api.paging import page_after
+from webapp.api.parsing import Blueprint
 from webapp.api.problems import Problem, documents_problems
 from webapp.api.schemas import (
     PartnerListArgsSchema,

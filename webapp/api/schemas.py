@@ -395,3 +395,29 @@ class RunLineSchema(Schema):
 
 
 RunLinePageSchema = page_of(RunLineSchema, "RunLinePage")
+
+
+# --- run transitions ---------------------------------------------------------------------------
+
+
+class RunReopenSchema(Schema):
+    """Why an approved run goes back to committed."""
+
+    reason = fields.String(
+        required=True,
+        validate=[validate.Length(min=1, max=2000), validate.Regexp(r"\s*\S", error="is blank")],
+        metadata={"description": "Why the run is reopened (kept in its history)"},
+    )
+
+
+class RunTransitionSchema(Schema):
+    """A run after a transition: its status and who moved it last."""
+
+    run_id = fields.UUID(required=True)
+    status = fields.String(required=True)
+    created_by = fields.String(required=True, allow_none=True)
+    approved_by = fields.String(required=True, allow_none=True)
+    approved_at = fields.AwareDateTime(required=True, allow_none=True)
+    reopened_by = fields.String(required=True, allow_none=True)
+    reopened_at = fields.AwareDateTime(required=True, allow_none=True)
+    reopen_reason = fields.String(required=True, allow_none=True)

@@ -12,10 +12,10 @@ from datetime import date
 
 from flask import Response, jsonify, request, stream_with_context
 from flask_login import current_user
-from flask_smorest import Blueprint
 from marshmallow import ValidationError
 
 from webapp.api.paging import decode_cursor, encode_cursor
+from webapp.api.parsing import Blueprint
 from webapp.api.partners import partner_or_404
 from webapp.api.problems import Problem, documents_problems, validation_errors
 from webapp.api.schemas import (

@@ -1,5 +1,6 @@
 """Sign-in and sign-out pages."""
 
+import re
 from urllib.parse import urlsplit
 
 from flask import flash, redirect, render_template, request, session, url_for
@@ -10,12 +11,25 @@ from webapp.auth.forms import LoginForm
 from webapp.auth.service import (
     SignInLocked,
     authenticate,
-    check_not_locked,
     clear_failures,
     end_sessions,
-    record_failure,
+    reserve_attempt,
 )
 from webapp.web import SESSION_GENERATION_KEY
+
+#: A path on this site: one slash, then neither a slash nor a backslash (browsers read `//host`,
+#: `/\host` and `///host` as another site), and no backslash, space or control character at all.
+_LOCAL_PATH = re.compile(r"^/(?![/\\])[^\\\s\x00-\x1f\x7f]*$")
+
+
+def local_target(target: str) -> str | None:
+    """`target` when it is a path on this site, else None (an off-site `next` is ignored)."""
+    if not _LOCAL_PATH.match(target or ""):
+        return None
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc:
+        return None
+    return target
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -28,24 +42,21 @@ def login():
     if form.validate_on_submit():
         address = request.remote_addr or "unknown"
         try:
-            check_not_locked(form.email.data, address)
+            # Counted as a failure before the password is checked: see reserve_attempt.
+            reserve_attempt(form.email.data, address)
         except SignInLocked as locked:
             form.password.errors.append(str(locked))
             response = render_template("auth/login.html", form=form)
             return response, 429, {"Retry-After": str(locked.minutes * 60)}
         user = authenticate(form.email.data, form.password.data)
         if user is None:
-            record_failure(form.email.data, address)
             form.password.errors.append("Email or password is wrong.")
         else:
             clear_failures(user.email)
             login_user(user)
             session[SESSION_GENERATION_KEY] = user.session_generation
-            target = request.args.get("next", "")
-            parts = urlsplit(target)
-            if not target.startswith("/") or parts.netloc or parts.scheme:
-                target = url_for("main.index")
-            return redirect(target)
+            target = local_target(request.args.get("next", ""))
+            return redirect(target or url_for("main.index"))
     if form.errors:
         status = 400
     return render_template("auth/login.html", form=form), status

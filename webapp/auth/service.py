@@ -1,7 +1,9 @@
 """Users: creation with hashed passwords, checking a sign-in, and throttling failed ones.
 
 Failed sign-ins are stored (table `login_failures`), so every worker of a served app counts
-the same failures: after `LOGIN_MAX_FAILURES` in `LOGIN_LOCKOUT_MINUTES` for one account, or
+the same failures; an attempt is stored as a failure before its password is checked, under
+the row locks of its account and address (`login_throttles`), so parallel attempts count each
+other. After `LOGIN_MAX_FAILURES` in `LOGIN_LOCKOUT_MINUTES` for one account, or
 `LOGIN_MAX_FAILURES_PER_ADDRESS` from one client address, sign-in is refused, the right
 password included, until the oldest of those failures is that many minutes old.
 """
@@ -12,12 +14,13 @@ import secrets
 from datetime import datetime, timedelta
 
 from flask import current_app
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.exc import IntegrityError
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from webapp import audit
 from webapp.extensions import db
-from webapp.models import LoginFailure, Role, User, utcnow
+from webapp.models import LoginFailure, LoginThrottle, Role, User, utcnow
 
 
 class UserError(ValueError):
@@ -95,12 +98,51 @@ def authenticate(email: str, password: str) -> User | None:
     return user
 
 
-def check_not_locked(email: str, address: str, now: datetime | None = None) -> None:
+def reserve_attempt(email: str, address: str) -> None:
+    """Count a sign-in attempt as a failure before its password is checked, or refuse it.
+
+    Under the row locks of the account and the address (`login_throttles`, always in the
+    same order), the failures in the window are counted and, below both limits, this attempt
+    is stored as one and committed: parallel attempts see each other, so no more than the
+    limit are ever checked. A right password then clears the account's failures
+    (`clear_failures`), this one included. Raises SignInLocked, storing nothing.
+    """
+    email, address = normalise_email(email)[:254], address[:64]
+    keys = sorted([f"address:{address}", f"email:{email}"])
+    for _ in range(5):
+        now = utcnow()
+        try:
+            for key in keys:
+                _lock_throttle(key, now)
+            _refuse_if_locked(email, address, now)
+            db.session.add(LoginFailure(email=email, address=address, failed_at=now))
+            db.session.commit()
+            break
+        except IntegrityError:
+            # Another attempt created the same throttle row first: take its lock instead.
+            db.session.rollback()
+        except BaseException:
+            db.session.rollback()
+            raise
+    else:
+        raise SignInLocked(1)
+    _forget_expired(now)
+
+
+def _lock_throttle(key: str, now: datetime) -> None:
+    """Take the row lock of one throttle key (a write lock on SQLite), creating its row."""
+    T = LoginThrottle
+    updated = db.session.execute(update(T).where(T.throttle_key == key).values(attempted_at=now))
+    if not updated.rowcount:
+        db.session.add(T(throttle_key=key, attempted_at=now))
+        db.session.flush()
+
+
+def _refuse_if_locked(email: str, address: str, now: datetime) -> None:
     """Raise SignInLocked while the account or the client address is locked out."""
     config = current_app.config
-    now = now or utcnow()
     waits = [
-        _wait(LoginFailure.email == normalise_email(email), config["LOGIN_MAX_FAILURES"], now),
+        _wait(LoginFailure.email == email, config["LOGIN_MAX_FAILURES"], now),
         _wait(LoginFailure.address == address, config["LOGIN_MAX_FAILURES_PER_ADDRESS"], now),
     ]
     longest = max(waits)
@@ -123,14 +165,12 @@ def _wait(condition, limit: int, now: datetime) -> timedelta:
     return times[-1] + window - now
 
 
-def record_failure(email: str, address: str) -> None:
-    """Count a failed sign-in against the account and the address; drop expired ones."""
-    now = utcnow()
-    window = timedelta(minutes=current_app.config["LOGIN_LOCKOUT_MINUTES"])
-    db.session.execute(delete(LoginFailure).where(LoginFailure.failed_at <= now - window))
-    db.session.add(
-        LoginFailure(email=normalise_email(email)[:254], address=address[:64], failed_at=now)
-    )
+def _forget_expired(now: datetime) -> None:
+    """Drop failures and throttle rows older than the window, in a transaction of its own
+    (holding no throttle lock, so it never waits in a circle with an attempt)."""
+    cutoff = now - timedelta(minutes=current_app.config["LOGIN_LOCKOUT_MINUTES"])
+    db.session.execute(delete(LoginFailure).where(LoginFailure.failed_at <= cutoff))
+    db.session.execute(delete(LoginThrottle).where(LoginThrottle.attempted_at <= cutoff))
     db.session.commit()
 
 

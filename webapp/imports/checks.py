@@ -146,7 +146,11 @@ def parse_timestamp(text: str) -> datetime:
         raise ValueError(f"{raw!r} is not an ISO 8601 timestamp") from None
     if value.tzinfo is None:
         return value.replace(tzinfo=UTC)
-    return value.astimezone(UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        # 9999-12-31T23:59:59-23:59 is a day past the last instant a datetime can hold.
+        raise ValueError(f"{raw!r} lies outside the years 1 to 9999 in UTC") from None
 
 
 def describe_instant(value: datetime) -> str:

@@ -20,7 +20,7 @@ from sqlalchemy.exc import DBAPIError
 
 from webapp import audit
 from webapp.csvio import CsvFormatError
-from webapp.extensions import db, rollback_quietly
+from webapp.extensions import database_error_line, db, rollback_quietly
 from webapp.imports.checks import SPECS, ErrorLog, KindSpec, PeriodRef, Reference, overlap_errors
 from webapp.imports.locked import locked_periods
 from webapp.imports.reading import read_rows
@@ -201,7 +201,11 @@ def import_file(
         report.problem = f"{error}; import the file again"
     except DBAPIError as error:
         # The driver's text names tables and constraints: the log gets it, the user does not.
-        log.warning("import of %s failed in the database: %s", report.file_name, error)
+        # One line without the statement or its parameters (rows of the file): the command
+        # line prints warnings on standard error.
+        log.warning(
+            "import of %s failed in the database: %s", report.file_name, database_error_line(error)
+        )
         report.problem = (
             "the rows could not be written (the database connection failed, or another import "
             "changed the same data at the same time); nothing was stored: import the file again"
