@@ -18,7 +18,6 @@ from decimal import Decimal
 
 from sqlalchemy import delete, false, func, or_, select, tuple_, update
 
-from webapp import audit
 from webapp.db_types import decimal_sum
 from webapp.errors import FieldError
 from webapp.extensions import db
@@ -28,14 +27,13 @@ from webapp.models import (
     CommissionExclusion,
     CommissionLock,
     CommissionRun,
-    CommissionRunEvent,
     CommissionRunPeriod,
     LineKind,
     PartnerCommissionLine,
     RunStatus,
-    utcnow,
 )
 from webapp.money import MONEY, ZERO
+from webapp.run_states import supersede
 
 #: What a date change refused for a locked pair says, after naming it.
 TRUE_UP_HINT = "a locked period is corrected by a true-up, never by moving it"
@@ -310,25 +308,9 @@ def _take_off(run: CommissionRun, pairs: int, lines: int, base, commission, held
 
 
 def _supersede(run: CommissionRun, heir: CommissionRun | None, user) -> None:
-    """Mark a committed run left with no pair superseded, as a run event and an audit entry;
-    its adjustments go to `heir`."""
-    before = run.status
-    run.status = RunStatus.SUPERSEDED.value
-    run.superseded_by_run_id = heir.run_id if heir is not None else None
-    run.superseded_at = utcnow()
+    """Mark a committed run left with no pair superseded (through the run's table of
+    moves: a run event and an audit entry); its adjustments go to `heir`."""
     reason = "its periods left the agreement when the agreement's dates changed"
-    db.session.add(
-        CommissionRunEvent(
-            run_id=run.run_id,
-            action="supersede",
-            from_status=before,
-            to_status=run.status,
-            user_id=getattr(user, "user_id", None),
-            reason=reason,
-            created_at=utcnow(),
-        )
-    )
-    after = {"status": run.status, "reason": reason}
     if heir is not None and run.adjustment_count:
         L = PartnerCommissionLine
         db.session.execute(
@@ -340,13 +322,5 @@ def _supersede(run: CommissionRun, heir: CommissionRun | None, user) -> None:
         heir.total_adjustment_native = MONEY.add(
             heir.total_adjustment_native or ZERO, run.total_adjustment_native or ZERO
         )
-        after["superseded_by"] = heir.run_id
-        after["adjustments_moved"] = run.adjustment_count
-    audit.record(
-        "commission_run.supersede",
-        "commission_run",
-        run.run_id,
-        before={"status": before},
-        after=after,
-        user=user,
-    )
+        reason += f"; its {run.adjustment_count} adjustment(s) moved to run {heir.run_id}"
+    supersede(run, heir, user, reason)

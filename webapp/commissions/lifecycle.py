@@ -10,10 +10,9 @@ naming the state it found. Each transition is a run event and an audit entry.
 """
 
 import uuid
-from dataclasses import dataclass
 from datetime import date
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import delete, func, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from webapp import audit
@@ -21,130 +20,29 @@ from webapp.commissions import staleness
 from webapp.commissions.totals import run_totals
 from webapp.extensions import db
 from webapp.models import (
-    Agreement,
     CommissionLock,
     CommissionRun,
-    CommissionRunEvent,
     CommissionRunPeriod,
     Payout,
     utcnow,
 )
 from webapp.money import money_sum
-from webapp.vocab import Role, RunStatus
+from webapp.run_states import (  # noqa: F401 - the lifecycle's words, for its callers
+    LIVE_STATUSES,
+    TRANSITIONS,
+    CommissionError,
+    Transition,
+    allowed_actions,
+    describe,
+    lock_partner,
+    move,
+    record_event,
+    refusal,
+    supersede,
+    who,
+)
+from webapp.vocab import RunStatus
 from webapp.wallets.service import slugify
-
-
-class CommissionError(ValueError):
-    """A computation or transition that cannot be done as asked; the message says why."""
-
-
-@dataclass(frozen=True)
-class Transition:
-    """One allowed move of a run: from which status to which, by whom, in which words."""
-
-    action: str
-    source: RunStatus
-    target: RunStatus
-    role: Role | None  # None: made by the system (a commit supersedes)
-    done: str  # past participle, for refusals: "not approved"
-
-
-TRANSITIONS: dict[str, Transition] = {
-    t.action: t
-    for t in (
-        Transition("approve", RunStatus.COMMITTED, RunStatus.APPROVED, Role.MANAGER, "approved"),
-        Transition("reopen", RunStatus.APPROVED, RunStatus.COMMITTED, Role.ADMIN, "reopened"),
-        Transition("pay", RunStatus.APPROVED, RunStatus.PAID, Role.MANAGER, "paid"),
-        Transition("supersede", RunStatus.COMMITTED, RunStatus.SUPERSEDED, None, "superseded"),
-    )
-}
-
-#: Statuses whose numbers stand (a superseded run was replaced; a preview is never stored).
-LIVE_STATUSES = (RunStatus.COMMITTED.value, RunStatus.APPROVED.value, RunStatus.PAID.value)
-
-
-def allowed_actions(status: str) -> list[str]:
-    """The transitions the table allows from `status` (none from paid or superseded)."""
-    return [t.action for t in TRANSITIONS.values() if t.source.value == status]
-
-
-def lock_partner(partner_id) -> None:
-    """Serialise every change of the partner's runs: FOR UPDATE on its agreement rows
-    (PostgreSQL); SQLite serialises writers anyway."""
-    db.session.execute(
-        select(Agreement.agreement_id)
-        .where(Agreement.partner_id == partner_id)
-        .order_by(Agreement.agreement_id)
-        .with_for_update()
-    )
-
-
-def describe(run: CommissionRun) -> str:
-    """The run in words: id, agreement and range."""
-    return (
-        f"run {run.run_id} ({run.agreement.name}, "
-        f"{run.date_from.isoformat()} to {run.date_to.isoformat()})"
-    )
-
-
-def who(user) -> str:
-    """The person acting, in words."""
-    return user.email if user is not None else "the command line"
-
-
-def record_event(run: CommissionRun, action: str, before: str | None, user, reason=None, **details):
-    """Record a transition (or the commit) of `run` as a run event and an audit entry."""
-    db.session.add(
-        CommissionRunEvent(
-            run_id=run.run_id,
-            action=action,
-            from_status=before,
-            to_status=run.status,
-            user_id=getattr(user, "user_id", None),
-            reason=reason,
-            created_at=utcnow(),
-        )
-    )
-    after = {"status": run.status, **details}
-    if reason:
-        after["reason"] = reason
-    audit.record(
-        f"commission_run.{action}",
-        "commission_run",
-        run.run_id,
-        before={"status": before} if before else None,
-        after=after,
-        user=user,
-    )
-
-
-def _refusal(run: CommissionRun, transition: Transition, found: str) -> CommissionError:
-    if found == RunStatus.PAID.value:
-        return CommissionError(f"{describe(run)} is paid: paid is final, not {transition.done}")
-    return CommissionError(
-        f"{describe(run)} is {found}, not {transition.source.value}: not {transition.done}"
-    )
-
-
-def move(run: CommissionRun, action: str, user, **values) -> str:
-    """Make the transition `action` of `run`, writing `values` with the new status, in one
-    conditional UPDATE: refused (nothing written) unless the run is, at that moment, in the
-    status the transition leaves. Returns the status left. The caller holds the partner's
-    lock and commits."""
-    transition = TRANSITIONS[action]
-    R = CommissionRun
-    written = db.session.execute(
-        update(R)
-        .where(R.run_id == run.run_id, R.status == transition.source.value)
-        .values(status=transition.target.value, **values)
-        .execution_options(synchronize_session=False)
-    )
-    if written.rowcount != 1:
-        found = db.session.scalar(select(R.status).where(R.run_id == run.run_id))
-        db.session.refresh(run)
-        raise _refusal(run, transition, found)
-    db.session.refresh(run)
-    return transition.source.value
 
 
 def _current(run: CommissionRun) -> CommissionRun:
@@ -168,7 +66,7 @@ def _approve(run: CommissionRun, user) -> None:
     _may(user, TRANSITIONS["approve"], "approve: a manager or admin approves runs")
     run = _current(run)
     if run.status != RunStatus.COMMITTED.value:
-        raise _refusal(run, TRANSITIONS["approve"], run.status)
+        raise refusal(run, TRANSITIONS["approve"], run.status)
     if run.created_by_user_id is None:
         raise CommissionError(
             f"{describe(run)} names no committer, so no second person can approve it "
@@ -235,7 +133,7 @@ def _check_payment(user, reference: str) -> str:
 def _pay(run: CommissionRun, user, reference: str, paid_on: date, payout: Payout) -> None:
     run = _current(run)
     if run.status != RunStatus.APPROVED.value:
-        raise _refusal(run, TRANSITIONS["pay"], run.status)
+        raise refusal(run, TRANSITIONS["pay"], run.status)
     before = move(
         run,
         "pay",
@@ -329,12 +227,6 @@ def pay_as_payouts(partner, runs, user, reference: str, paid_on: date | None) ->
         )
         payouts.append(payout)
     return payouts
-
-
-def supersede(run: CommissionRun, by: CommissionRun, user) -> None:
-    """Mark a committed run superseded by `by` (inside a commit, which holds the lock)."""
-    before = move(run, "supersede", user, superseded_by_run_id=by.run_id, superseded_at=utcnow())
-    record_event(run, "supersede", before, user, superseded_by=by.run_id)
 
 
 def in_transaction(partner_id, action):
