@@ -45,6 +45,11 @@ def price_day(end_time: datetime) -> date:
     return (end_time - _ONE_MICROSECOND).date()
 
 
+def _uuid(value) -> uuid.UUID:
+    """A period id as a UUID (the engine may carry it as its text)."""
+    return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
+
+
 def missing_price(symbol: str, day: date) -> str:
     """The warning for a missing price: `no ETH price for 2025-10-31`."""
     return f"no {symbol} price for {day.isoformat()}"
@@ -79,7 +84,7 @@ class PeriodPrice:
 def todays_prices(period_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, PeriodPrice]:
     """Today's price of each period (stored or missing): the periods and their chains in one
     query, the prices of all their days in one more."""
-    period_ids = set(period_ids)
+    period_ids = {_uuid(period_id) for period_id in period_ids}
     if not period_ids:
         return {}
     P = CanonicalPeriod
@@ -151,6 +156,8 @@ class Valuation:
     ) -> PeriodPrice | None:
         """The price that values a line of the period held (or carried) by the run."""
         found = None
+        if period_id.__class__ is not uuid.UUID:
+            period_id = _uuid(period_id)
         if run_id is not None and status in FIXED_STATUSES:
             found = self.fixed.get((run_id, period_id))
         if found is None:
@@ -211,22 +218,58 @@ def run_valuation(run: CommissionRun) -> Valuation:
     return Valuation.load(run_period_ids(run), CommissionRun.run_id == run.run_id)
 
 
-def run_usd_totals(run: CommissionRun) -> dict[str, UsdTotal]:
-    """The run's USD values: `commission`, `adjustment` and `total`, each the sum of its
-    lines' values (one read of the run's lines' periods and amounts)."""
+@dataclass
+class RunUsd:
+    """A run's USD values, each the sum of its lines' values: its commission lines, its
+    adjustment lines, and its total (both); `fixed` when prices kept at approval served."""
+
+    commission: UsdTotal
+    adjustment: UsdTotal
+    total: UsdTotal
+    warnings: list[str]
+    fixed: bool
+
+
+def run_usd_totals(run: CommissionRun) -> RunUsd:
+    """The run's USD values (one read of its lines' periods, kinds and amounts)."""
     from webapp.commissions.queries import lines_of_run
 
     L = PartnerCommissionLine
     valuation = run_valuation(run)
-    totals = {"commission": UsdTotal(), "adjustment": UsdTotal(), "total": UsdTotal()}
+    totals = {LineKind.COMMISSION.value: UsdTotal(), LineKind.ADJUSTMENT.value: UsdTotal()}
+    total = UsdTotal()
     stmt = select(L.period_id, L.line_kind, L.commission_amount_native).where(lines_of_run(run))
     for period_id, kind, commission in db.session.execute(stmt):
         _, value = valuation.value(commission, period_id, run.run_id, run.status)
         totals[kind].add(value)
-        totals["total"].add(value)
-    for total in totals.values():
-        total.warnings = valuation.warnings
-    return totals
+        total.add(value)
+    return RunUsd(
+        commission=totals[LineKind.COMMISSION.value],
+        adjustment=totals[LineKind.ADJUSTMENT.value],
+        total=total,
+        warnings=valuation.warnings,
+        fixed=run.status in FIXED_STATUSES and bool(valuation.fixed),
+    )
+
+
+def preview_usd(computation) -> tuple[dict[str, UsdTotal | None], list[str]]:
+    """A preview's USD value per token symbol at today's prices, summed over its lines, and
+    the missing prices; None for a token whose preview was summed without its lines (its
+    value is in the preview file)."""
+    valuation = Valuation.load(
+        p.period_id for outcome in computation.outcomes for p in outcome.result.periods
+    )
+    totals: dict[str, UsdTotal | None] = {}
+    for outcome in computation.outcomes:
+        symbol = outcome.agreement.chain.token_symbol
+        lines = getattr(outcome.result, "lines", None)
+        if lines is None or (symbol in totals and totals[symbol] is None):
+            totals[symbol] = None
+            continue
+        total = totals.setdefault(symbol, UsdTotal())
+        for line in lines:
+            total.add(valuation.value(line.commission_amount_native, line.period_id)[1])
+    return totals, valuation.warnings
 
 
 def fix_prices(run: CommissionRun) -> list[str]:

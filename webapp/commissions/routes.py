@@ -13,6 +13,7 @@ from webapp.commissions.service import EXPORT_HEADER, CommissionError
 from webapp.extensions import db
 from webapp.models import CommissionRun, LineKind, Role
 from webapp.money import MONEY, ZERO
+from webapp.prices import preview_usd, run_usd_totals
 from webapp.wallets.service import slugify
 from webapp.web import csv_download, flash_and_redirect, is_htmx, render, role_required
 
@@ -31,12 +32,14 @@ def _grand_totals(computation) -> list[dict]:
     """The preview's totals per token symbol, in agreement order: two chains never add up."""
     by_token: dict[str, dict] = {}
     add = MONEY.add
+    usd, usd_warnings = preview_usd(computation)
     for outcome in computation.outcomes:
         chain, result = outcome.agreement.chain, outcome.result
         entry = by_token.setdefault(
             chain.token_symbol,
             {"chain": chain, "line_count": 0, "base": ZERO, "commission": ZERO, "excluded": ZERO},
         )
+        entry["usd"], entry["usd_warnings"] = usd.get(chain.token_symbol), usd_warnings
         entry["line_count"] += result.line_count
         entry["base"] = add(entry["base"], result.total_base_native)
         entry["commission"] = add(entry["commission"], result.total_commission_native)
@@ -155,6 +158,7 @@ def run_detail(run_id):
             "view": insight.run_view(run, sums),
             "components": sums.component_totals(LineKind.COMMISSION.value),
             "reasons": sums.reason_totals(),
+            "usd": run_usd_totals(run),
         }
     wallet_filter = request.args.get("wallet", "").strip()
     page_number = max(request.args.get("page", 1, type=int) or 1, 1)

@@ -1,4 +1,5 @@
-"""`flask import periods|validator-revenue|staker-rewards|stake-events|prices FILE --provider NAME`."""
+"""`flask import KIND FILE --provider NAME`: periods, validator-revenue, staker-rewards,
+stake-events or prices."""
 
 import click
 
