@@ -473,3 +473,141 @@ def test_a_missing_price_is_named_and_leaves_the_value_empty(app, runner, write)
     assert values(export(runner, *NOV)) == [("2025-11", "commission", D(1), "", "")]
     usd = run_usd_totals(the_run(date(2025, 11, 1)))
     assert usd.total.value is None and usd.warnings == ["no ETH price for 2025-11-30"]
+
+
+def correct_price(runner, write, day: str, price: str) -> None:
+    ok(
+        runner,
+        "import",
+        "prices",
+        write(HEADER + f"ethereum,{day},{price}\n"),
+        "--provider",
+        "fix",
+        "--replace",
+    )
+
+
+def test_prices_fixed_at_approval_survive_a_price_correction(app, runner, write):
+    eth_world(runner, write)
+    ok(runner, "commissions", "compute", *OCT, "--commit", "--as", "ann@example.com")
+    ok(runner, "commissions", "approve", *OCT, "--as", "bob@example.com")
+    october = the_run(date(2025, 10, 1))
+    assert fix_prices(october) == []
+    db.session.commit()
+    prices_payload = db.session.scalar(
+        select(StagingPayload.payload_id).where(StagingPayload.kind == "prices")
+    )
+    kept = db.session.execute(
+        select(
+            CommissionRunPrice.run_id,
+            CommissionRunPrice.price_day,
+            CommissionRunPrice.price_usd,
+            CommissionRunPrice.source_payload_id,
+        )
+    ).all()
+    assert kept == [(october.run_id, date(2025, 10, 31), D("1.000000000000000001"), prices_payload)]
+    before = values(export(runner, *OCT))
+
+    # October 31 corrected to 2: the approved run keeps its values, line by line and in total.
+    correct_price(runner, write, "2025-10-31", "2")
+    assert values(export(runner, *OCT)) == before
+    usd = run_usd_totals(the_run(date(2025, 10, 1)))
+    assert (usd.total.value, usd.fixed) == (D("2.700000000000000002"), True)
+
+    # Reopened, it follows today's prices again: 0.5 x 2 = 1 (twice), 1.5 x 2 = 3, 0.2 x 2 = 0.4.
+    ok(runner, "commissions", "reopen", *OCT, "--reason", "price check", "--as", "root@example.com")
+    assert [v[4] for v in values(export(runner, *OCT))] == [D("0.4"), D(1), D(1), D(3)]
+    assert run_usd_totals(the_run(date(2025, 10, 1))).total.value == D("5.4")
+
+    # Approved again, fixed again (the earlier prices replaced), paid: a later correction to
+    # 7 changes nothing.
+    ok(runner, "commissions", "approve", *OCT, "--as", "bob@example.com")
+    october = the_run(date(2025, 10, 1))
+    fix_prices(october)
+    db.session.commit()
+    assert count(CommissionRunPrice) == 1
+    ok(runner, "commissions", "pay", *OCT, "--reference", "TX-1", "--as", "bob@example.com")
+    correct_price(runner, write, "2025-10-31", "7")
+    paid = the_run(date(2025, 10, 1))
+    assert paid.status == "paid"
+    assert [v[3:] for v in values(export(runner, *OCT))] == [
+        (D(2), D("0.4")),
+        (D(2), D(1)),
+        (D(2), D(1)),
+        (D(2), D(3)),
+    ]
+    assert run_usd_totals(paid).total.value == D("5.4")
+
+
+def test_fix_prices_names_a_missing_price_and_keeps_none_for_it(app, runner, write):
+    eth_world(runner, write)
+    P = CanonicalPrice
+    db.session.execute(P.__table__.delete().where(P.date == date(2025, 11, 30)))
+    db.session.commit()
+    ok(runner, "commissions", "compute", *NOV, "--commit", "--as", "ann@example.com")
+    ok(runner, "commissions", "approve", *NOV, "--as", "bob@example.com")
+    november = the_run(date(2025, 11, 1))
+    assert fix_prices(november) == ["no ETH price for 2025-11-30"]
+    db.session.commit()
+    assert count(CommissionRunPrice) == 0
+    assert values(export(runner, *NOV)) == [("2025-11", "commission", D(1), "", "")]
+
+
+def test_adjustments_are_valued_at_their_own_periods_price(app, runner, write):
+    eth_world(runner, write)
+    ok(runner, "commissions", "compute", *OCT, "--commit", "--as", "ann@example.com")
+    ok(runner, "commissions", "approve", *OCT, "--as", "bob@example.com")
+    fix_prices(the_run(date(2025, 10, 1)))
+    db.session.commit()
+    # October's revenue corrected: A's MEV 28 (was 20): +8 x 2.5% = +0.2 to carry.
+    corrected = write(
+        "chain_id,period,validator_key,revenue_component,amount_native\n"
+        "ethereum,2025-10,0xA,MEV,28\n"
+        "ethereum,2025-10,0xB,MEV,20\n"
+        "ethereum,2025-10,0xA,REWARDS,60\n"
+        "ethereum,2025-10,0xB,REWARDS,8\n"
+    )
+    ok(runner, "import", "validator-revenue", corrected, "--provider", "beacon", "--replace")
+    ok(runner, "commissions", "compute", *NOV, "--commit", "--true-up", "--as", "ann@example.com")
+    L = PartnerCommissionLine
+    assert count(L, L.line_kind == "adjustment") == 1
+    p = D("1.000000000000000001")
+    # November's line at November 30's 3: 1 x 3 = 3. The adjustment, in period 2025-10, at
+    # October 31's p (not November's 3): 0.2 x p = 0.2000000000000000002 -> 0.2.
+    assert values(export(runner, *NOV)) == [
+        ("2025-10", "adjustment", D("0.2"), p, D("0.2")),
+        ("2025-11", "commission", D(1), D(3), D(3)),
+    ]
+    usd = run_usd_totals(the_run(date(2025, 11, 1)))
+    assert (usd.commission.value, usd.adjustment.value, usd.total.value) == (
+        D(3),
+        D("0.2"),
+        D("3.2"),
+    )
+
+    # October 31 corrected to 2: the committed November run follows it (0.2 x 2 = 0.4); the
+    # approved October run does not.
+    correct_price(runner, write, "2025-10-31", "2")
+    assert values(export(runner, *NOV))[0] == ("2025-10", "adjustment", D("0.2"), D(2), D("0.4"))
+    assert run_usd_totals(the_run(date(2025, 10, 1))).total.value == D("2.700000000000000002")
+
+    # November approved and fixed: October 31's 2 is kept for its adjustment, November 30's 3
+    # for its line; corrections of either change nothing.
+    ok(runner, "commissions", "approve", *NOV, "--as", "bob@example.com")
+    november = the_run(date(2025, 11, 1))
+    assert fix_prices(november) == []
+    db.session.commit()
+    assert sorted(
+        db.session.execute(
+            select(CommissionRunPrice.price_day, CommissionRunPrice.price_usd).where(
+                CommissionRunPrice.run_id == november.run_id
+            )
+        ).all()
+    ) == [(date(2025, 10, 31), D(2)), (date(2025, 11, 30), D(3))]
+    correct_price(runner, write, "2025-10-31", "5")
+    correct_price(runner, write, "2025-11-30", "9")
+    assert values(export(runner, *NOV)) == [
+        ("2025-10", "adjustment", D("0.2"), D(2), D("0.4")),
+        ("2025-11", "commission", D(1), D(3), D(3)),
+    ]
+    assert run_usd_totals(the_run(date(2025, 11, 1))).total.value == D("3.4")
