@@ -444,9 +444,12 @@ def test_export_values_each_line_and_totals_are_sums_of_line_values(
     # The run page shows it beside the native total, labelled USD (exact value on hover).
     run = the_run(date(2025, 10, 1))
     page = viewer_client.get(f"/commissions/runs/{run.run_id}").get_data(as_text=True)
-    shown = page.split('id="run-total-usd"')[1].split("</span></span>")[0]
-    assert "2.70 USD" in shown and "2.700000000000000002 USD" in shown
+    assert f'hx-get="/commissions/runs/{run.run_id}/usd"' in page
     assert 'id="run-total-commission"' in page
+    fragment = viewer_client.get(f"/commissions/runs/{run.run_id}/usd").get_data(as_text=True)
+    shown = fragment.split('id="run-total-usd"')[1].split("</small>")[0]
+    assert "2.70 USD" in shown and "2.700000000000000002 USD" in shown
+    assert "at today&#39;s prices" in fragment or "at today's prices" in fragment
     # The preview page too, per token, at today's prices.
     preview = viewer_client.get(
         "/commissions/",
@@ -460,7 +463,7 @@ def test_export_values_each_line_and_totals_are_sums_of_line_values(
     assert "2.700000000000000002 USD" in usd_line
 
 
-def test_a_missing_price_is_named_and_leaves_the_value_empty(app, runner, write):
+def test_a_missing_price_is_named_and_leaves_the_value_empty(app, runner, write, viewer_client):
     eth_world(runner, write)
     fix = write(HEADER + "ethereum,2025-10-30,5\n")
     ok(runner, "commissions", "compute", *NOV, "--commit", "--as", "ann@example.com")
@@ -473,6 +476,10 @@ def test_a_missing_price_is_named_and_leaves_the_value_empty(app, runner, write)
     assert values(export(runner, *NOV)) == [("2025-11", "commission", D(1), "", "")]
     usd = run_usd_totals(the_run(date(2025, 11, 1)))
     assert usd.total.value is None and usd.warnings == ["no ETH price for 2025-11-30"]
+    run_id = the_run(date(2025, 11, 1)).run_id
+    fragment = viewer_client.get(f"/commissions/runs/{run_id}/usd").get_data(as_text=True)
+    assert "No value: no ETH price for 2025-11-30" in fragment
+    assert fragment.split('id="run-total-usd">')[1].startswith("—")
 
 
 def correct_price(runner, write, day: str, price: str) -> None:
@@ -487,7 +494,7 @@ def correct_price(runner, write, day: str, price: str) -> None:
     )
 
 
-def test_prices_fixed_at_approval_survive_a_price_correction(app, runner, write):
+def test_prices_fixed_at_approval_survive_a_price_correction(app, runner, write, viewer_client):
     eth_world(runner, write)
     ok(runner, "commissions", "compute", *OCT, "--commit", "--as", "ann@example.com")
     ok(runner, "commissions", "approve", *OCT, "--as", "bob@example.com")
@@ -513,6 +520,8 @@ def test_prices_fixed_at_approval_survive_a_price_correction(app, runner, write)
     assert values(export(runner, *OCT)) == before
     usd = run_usd_totals(the_run(date(2025, 10, 1)))
     assert (usd.total.value, usd.fixed) == (D("2.700000000000000002"), True)
+    fragment = viewer_client.get(f"/commissions/runs/{october.run_id}/usd").get_data(as_text=True)
+    assert "2.700000000000000002 USD" in fragment and "the prices fixed at approval" in fragment
 
     # Reopened, it follows today's prices again: 0.5 x 2 = 1 (twice), 1.5 x 2 = 3, 0.2 x 2 = 0.4.
     ok(runner, "commissions", "reopen", *OCT, "--reason", "price check", "--as", "root@example.com")

@@ -158,7 +158,6 @@ def run_detail(run_id):
             "view": insight.run_view(run, sums),
             "components": sums.component_totals(LineKind.COMMISSION.value),
             "reasons": sums.reason_totals(),
-            "usd": run_usd_totals(run),
         }
     wallet_filter = request.args.get("wallet", "").strip()
     page_number = max(request.args.get("page", 1, type=int) or 1, 1)
@@ -181,3 +180,11 @@ def run_detail(run_id):
         has_next=has_next,
         **totals,
     )
+
+
+@bp.route("/runs/<uuid:run_id>/usd")
+def run_usd(run_id):
+    """The run's value in USD, the sum of its lines' values: it reads every line of the run,
+    so the run's page loads it after it is shown."""
+    run = db.get_or_404(CommissionRun, run_id)
+    return render("commissions/partial/run_usd.html", usd=run_usd_totals(run))
