@@ -620,3 +620,21 @@ def test_adjustments_are_valued_at_their_own_periods_price(app, runner, write):
         ("2025-11", "commission", D(1), D(3), D(3)),
     ]
     assert run_usd_totals(the_run(date(2025, 11, 1))).total.value == D("3.4")
+
+
+def test_the_demo_data_carry_a_price_for_every_day_of_their_periods(app):
+    from webapp.demo import seed_demo
+    from webapp.imports.queries import missing_prices
+
+    seed_demo()
+    found = {row.chain_id: row for row in missing_prices()}
+    assert set(found) == {"ethereum", "solana"}
+    assert all(row.spans == [] for row in found.values())
+    # Solana: 10 two-day epochs from 2025-09-01, the last ending 2025-09-21 at midnight:
+    # days 2025-09-01 to 2025-09-20, 20 prices.
+    assert (found["solana"].first_day, found["solana"].last_day) == (
+        date(2025, 9, 1),
+        date(2025, 9, 20),
+    )
+    assert count(CanonicalPrice, CanonicalPrice.chain_id == "solana") == 20
+    assert db.session.scalar(select(func.min(CanonicalPrice.price_usd))) > 0
