@@ -28,7 +28,7 @@ from webapp.models import (
     StagingPayload,
 )
 from webapp.partners.service import find_partner_by_name
-from webapp.prices import fix_prices, line_value, price_day, run_usd_totals
+from webapp.prices import fix_prices, fixed_run_values, line_value, price_day, run_usd_totals
 
 D = Decimal
 HEADER = "chain_id,date,price_usd\n"
@@ -513,6 +513,8 @@ def test_prices_fixed_at_approval_survive_a_price_correction(app, runner, write,
         )
     ).all()
     assert kept == [(october.run_id, date(2025, 10, 31), D("1.000000000000000001"), prices_payload)]
+    # With the price, the sums of the line values at it: 2.700000000000000002 and no adjustment.
+    assert fixed_run_values([october.run_id]) == {october.run_id: (D("2.700000000000000002"), 0)}
     before = values(export(runner, *OCT))
 
     # October 31 corrected to 2: the approved run keeps its values, line by line and in total.
@@ -613,13 +615,23 @@ def test_adjustments_are_valued_at_their_own_periods_price(app, runner, write):
             )
         ).all()
     ) == [(date(2025, 10, 31), D(2)), (date(2025, 11, 30), D(3))]
+    F = CommissionRunPrice
+    assert sorted(
+        db.session.execute(
+            select(F.price_day, F.commission_value_usd, F.adjustment_value_usd).where(
+                F.run_id == november.run_id
+            )
+        ).all()
+    ) == [(date(2025, 10, 31), 0, D("0.4")), (date(2025, 11, 30), D(3), 0)]
+    assert fixed_run_values([november.run_id]) == {november.run_id: (D(3), D("0.4"))}
     correct_price(runner, write, "2025-10-31", "5")
     correct_price(runner, write, "2025-11-30", "9")
     assert values(export(runner, *NOV)) == [
         ("2025-10", "adjustment", D("0.2"), D(2), D("0.4")),
         ("2025-11", "commission", D(1), D(3), D(3)),
     ]
-    assert run_usd_totals(the_run(date(2025, 11, 1))).total.value == D("3.4")
+    usd = run_usd_totals(the_run(date(2025, 11, 1)))
+    assert (usd.total.value, usd.adjustment.value, usd.fixed) == (D("3.4"), D("0.4"), True)
 
 
 def test_the_demo_data_carry_a_price_for_every_day_of_their_periods(app):

@@ -764,6 +764,10 @@ class CommissionRunPrice(db.Model):
     source_payload_id: Mapped[uuid.UUID] = mapped_column(
         Uuid, ForeignKey("staging_payloads.payload_id", ondelete="RESTRICT"), nullable=False
     )
+    #: The sums of the values of the run's commission lines and adjustment lines of the
+    #: period at this price, kept with it (a page reads these instead of the lines).
+    commission_value_usd: Mapped[Decimal] = mapped_column(Amount, nullable=False)
+    adjustment_value_usd: Mapped[Decimal] = mapped_column(Amount, nullable=False)
     fixed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, nullable=False)
 
     __table_args__ = (

@@ -227,29 +227,91 @@ class RunUsd:
     adjustment: UsdTotal
     total: UsdTotal
     warnings: list[str]
+    #: True when the sums kept at approval served (every period's price was kept).
     fixed: bool
 
 
-def run_usd_totals(run: CommissionRun) -> RunUsd:
-    """The run's USD values (one read of its lines' periods, kinds and amounts)."""
+def _line_values(run: CommissionRun, valuation: Valuation) -> dict[tuple, UsdTotal]:
+    """The run's line values summed per (period, line kind): one read of its lines."""
     from webapp.commissions.queries import lines_of_run
 
     L = PartnerCommissionLine
-    valuation = run_valuation(run)
-    totals = {LineKind.COMMISSION.value: UsdTotal(), LineKind.ADJUSTMENT.value: UsdTotal()}
-    total = UsdTotal()
+    sums: dict[tuple, UsdTotal] = {}
+    value = valuation.value
     stmt = select(L.period_id, L.line_kind, L.commission_amount_native).where(lines_of_run(run))
     for period_id, kind, commission in db.session.execute(stmt):
-        _, value = valuation.value(commission, period_id, run.run_id, run.status)
-        totals[kind].add(value)
-        total.add(value)
+        total = sums.get((period_id, kind))
+        if total is None:
+            total = sums[period_id, kind] = UsdTotal()
+        total.add(value(commission, period_id, run.run_id, run.status)[1])
+    return sums
+
+
+def _kept_values(run: CommissionRun) -> dict[tuple, UsdTotal] | None:
+    """The value sums kept with the run's fixed prices, per (period, line kind), when the
+    run is approved or paid and every one of its periods has its price kept; else None."""
+    if run.status not in FIXED_STATUSES:
+        return None
+    F = CommissionRunPrice
+    rows = db.session.execute(
+        select(F.period_id, F.commission_value_usd, F.adjustment_value_usd).where(
+            F.run_id == run.run_id
+        )
+    ).all()
+    if not rows or {row[0] for row in rows} != run_period_ids(run):
+        return None
+    sums: dict[tuple, UsdTotal] = {}
+    for period_id, commission, adjustment in rows:
+        sums[period_id, LineKind.COMMISSION.value] = UsdTotal(commission)
+        sums[period_id, LineKind.ADJUSTMENT.value] = UsdTotal(adjustment)
+    return sums
+
+
+def run_usd_totals(run: CommissionRun) -> RunUsd:
+    """The run's USD values: from the sums kept at its approval when it is approved or paid
+    (a few rows), else from its lines at today's prices (one read of its lines)."""
+    kept = _kept_values(run)
+    fixed = kept is not None
+    warnings: list[str] = []
+    if kept is None:
+        valuation = run_valuation(run)
+        kept = _line_values(run, valuation)
+        warnings = valuation.warnings
+    totals = {LineKind.COMMISSION.value: UsdTotal(), LineKind.ADJUSTMENT.value: UsdTotal()}
+    total = UsdTotal()
+    for (_, kind), part in kept.items():
+        for target in (totals[kind], total):
+            if part.value is None or target.value is None:
+                target.value = None
+            else:
+                target.value = MONEY.add(target.value, part.value)
+            target.line_count += part.line_count
     return RunUsd(
         commission=totals[LineKind.COMMISSION.value],
         adjustment=totals[LineKind.ADJUSTMENT.value],
         total=total,
-        warnings=valuation.warnings,
-        fixed=run.status in FIXED_STATUSES and bool(valuation.fixed),
+        warnings=warnings,
+        fixed=fixed,
     )
+
+
+def fixed_run_values(run_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, tuple[Decimal, Decimal]]:
+    """(commission, adjustment) USD values kept at approval, per run, summed over the periods
+    whose prices were kept (one query). A run with a period without a kept price is valued
+    by `run_usd_totals`, which names it."""
+    F = CommissionRunPrice
+    run_ids = list(run_ids)
+    if not run_ids:
+        return {}
+    result: dict[uuid.UUID, tuple[Decimal, Decimal]] = {}
+    for run_id, commission, adjustment in db.session.execute(
+        select(F.run_id, F.commission_value_usd, F.adjustment_value_usd).where(
+            F.run_id.in_(run_ids)
+        )
+    ):
+        before = result.get(run_id, (ZERO, ZERO))
+        result[run_id] = (MONEY.add(before[0], commission), MONEY.add(before[1], adjustment))
+    return result
 
 
 def preview_usd(computation) -> tuple[dict[str, UsdTotal | None], list[str]]:
@@ -273,13 +335,16 @@ def preview_usd(computation) -> tuple[dict[str, UsdTotal | None], list[str]]:
 
 
 def fix_prices(run: CommissionRun) -> list[str]:
-    """Keep today's prices of the run's periods with the run (call it inside its approval,
-    before the commit): from then on the run is valued at these, whatever prices are
-    imported later. Prices kept earlier for the run are replaced. Nothing is kept for a
-    period without a price: its lines stay without a value until a price is imported.
+    """Keep today's prices of the run's periods with the run, and the sums of its lines'
+    values at them (call it inside its approval, before the commit; it reads the run's
+    lines once): from then on the run is valued at these, whatever prices are imported
+    later. Prices kept earlier for the run are replaced. Nothing is kept for a period
+    without a price: its lines stay without a value until a price is imported.
     Returns the named warnings of the missing prices."""
     prices = todays_prices(run_period_ids(run))
+    sums = _line_values(run, Valuation(prices))
     db.session.execute(delete(CommissionRunPrice).where(CommissionRunPrice.run_id == run.run_id))
+    kinds = (LineKind.COMMISSION.value, LineKind.ADJUSTMENT.value)
     db.session.add_all(
         CommissionRunPrice(
             run_id=run.run_id,
@@ -287,6 +352,8 @@ def fix_prices(run: CommissionRun) -> list[str]:
             price_day=price.day,
             price_usd=price.price_usd,
             source_payload_id=price.source_payload_id,
+            commission_value_usd=sums.get((price.period_id, kinds[0]), UsdTotal()).value,
+            adjustment_value_usd=sums.get((price.period_id, kinds[1]), UsdTotal()).value,
         )
         for price in prices.values()
         if price.price_usd is not None

@@ -61,6 +61,8 @@ def upgrade():
         sa.Column("price_day", sa.Date(), nullable=False),
         sa.Column("price_usd", Amount(), nullable=False),
         sa.Column("source_payload_id", sa.Uuid(), nullable=False),
+        sa.Column("commission_value_usd", Amount(), nullable=False),
+        sa.Column("adjustment_value_usd", Amount(), nullable=False),
         sa.Column("fixed_at", UTCDateTime(), nullable=False),
         sa.CheckConstraint("price_usd > 0", name="ck_commission_run_prices_price_positive"),
         sa.ForeignKeyConstraint(
