@@ -473,6 +473,8 @@ def test_command_line_create_compute_commit_twice_export(app, runner, tmp_path):
         "2499999999999999999.9875",
         "commission",
         "committed",
+        "",  # no price known: no USD value
+        "",
     ]
     assert rows[1][:10] == [
         "Acme Wallet",
@@ -486,7 +488,7 @@ def test_command_line_create_compute_commit_twice_export(app, runner, tmp_path):
         "MEV",
         W_UNSTAKED,
     ]
-    assert rows[1][10:] == ["1.5", "1000", "0.15", "commission", "committed"]
+    assert rows[1][10:] == ["1.5", "1000", "0.15", "commission", "committed", "", ""]
     solana_keys = [(r[4], r[7], r[8], r[9]) for r in rows[1:]]
     assert solana_keys == sorted(solana_keys)
     assert not any("e" in r[10].lower() or "e" in r[12].lower() for r in rows)

@@ -182,6 +182,8 @@ def test_csv_download_has_the_export_header_and_safe_cells(manager_client, world
             "2499999999999999999.9875",
             "commission",
             "committed",
+            "",  # no price known: no USD value
+            "",
         ]
     ]
     assert sorted({r[9] for r in rows[1:] if r[2] == "solana" and r[4] == "703"}) == sorted(

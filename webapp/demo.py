@@ -2,7 +2,8 @@
 
 The data exercise every rule of the calculation: wallets introduced late, inactive wallets,
 unstaked periods, partial unstakes, rewards with validators a wallet never staked with, a
-validator-specific rule, and a component without a rule. Idempotent: a second run changes
+validator-specific rule, and a component without a rule. Each chain has a USD price for
+every day its periods cover. Idempotent: a second run changes
 nothing.
 """
 
@@ -22,6 +23,7 @@ from webapp.models import (
     Agreement,
     AgreementRule,
     CanonicalPeriod,
+    CanonicalPrice,
     CanonicalStakeEvent,
     CanonicalStakerRewardsDetail,
     CanonicalValidatorRevenue,
@@ -46,6 +48,8 @@ CHAINS = (
     ("solana", "Solana", "SOL", 9, "base58-32"),
     ("ethereum", "Ethereum", "ETH", 18, "evm"),
 )
+#: The demo's USD price of each chain's token, around which its daily prices move.
+BASE_PRICES = {"solana": Decimal("150"), "ethereum": Decimal("3000")}
 
 
 def solana_address(seed: str) -> str:
@@ -331,6 +335,27 @@ def _canonical_rows(provider, chain_id, periods, validators, events, rewards, rn
             **_lineage(provider, events_payload),
         )
         for address, validator, event_type, amount, when in events
+    )
+    _prices(provider, chain_id, periods)
+
+
+def _prices(provider, chain_id, periods):
+    """A price for each day from the first period's start to the last period's price day
+    (its end minus one microsecond), moving a little around the chain's base price."""
+    rng = random.Random(f"demo prices {chain_id}")
+    first = periods[0].start_time.date()
+    last = (periods[-1].end_time - timedelta(microseconds=1)).date()
+    days = [first + timedelta(days=n) for n in range((last - first).days + 1)]
+    payload = _payload(provider, chain_id, PayloadKind.PRICES, len(days))
+    base = BASE_PRICES[chain_id]
+    db.session.add_all(
+        CanonicalPrice(
+            chain_id=chain_id,
+            date=day,
+            price_usd=base + Decimal(rng.randint(-500_000, 500_000)).scaleb(-4),
+            **_lineage(provider, payload),
+        )
+        for day in days
     )
 
 

@@ -415,6 +415,25 @@ def _default_name_key(context) -> str:
     return partner_name_key(context.get_current_parameters()["name"])
 
 
+class CanonicalPrice(LineageMixin, db.Model):
+    """The USD price of a chain's token on one UTC day (DOMAIN.md "Price")."""
+
+    __tablename__ = "canonical_prices"
+
+    price_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    chain_id: Mapped[str] = mapped_column(
+        String(50), ForeignKey("chains.chain_id", ondelete="CASCADE"), nullable=False
+    )
+    date: Mapped[date] = mapped_column(Date, nullable=False)
+    price_usd: Mapped[Decimal] = mapped_column(Amount, nullable=False)
+
+    __table_args__ = (
+        UniqueConstraint("chain_id", "date", name="uq_canonical_prices_chain_date"),
+        CheckConstraint("price_usd > 0", name="ck_canonical_prices_price_positive"),
+        Index("idx_canonical_prices_payload", "source_payload_id"),
+    )
+
+
 class Partner(TimestampMixin, db.Model):
     """A wallet provider, exchange or fund manager that brings stakers.
 
@@ -807,6 +826,34 @@ class CommissionLock(db.Model):
     locked_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, nullable=False)
 
     __table_args__ = (Index("idx_commission_locks_run", "run_id"),)
+
+
+class CommissionRunPrice(db.Model):
+    """The price a run's period was valued at when the run was approved (`prices.fix_prices`):
+    an approved or paid run keeps these, whatever prices are imported later."""
+
+    __tablename__ = "commission_run_prices"
+
+    run_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid, ForeignKey("commission_runs.run_id", ondelete="CASCADE"), primary_key=True
+    )
+    period_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid, ForeignKey("canonical_periods.period_id", ondelete="CASCADE"), primary_key=True
+    )
+    price_day: Mapped[date] = mapped_column(Date, nullable=False)
+    price_usd: Mapped[Decimal] = mapped_column(Amount, nullable=False)
+    source_payload_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid, ForeignKey("staging_payloads.payload_id", ondelete="RESTRICT"), nullable=False
+    )
+    #: The sums of the values of the run's commission lines and adjustment lines of the
+    #: period at this price, kept with it (a page reads these instead of the lines).
+    commission_value_usd: Mapped[Decimal] = mapped_column(Amount, nullable=False)
+    adjustment_value_usd: Mapped[Decimal] = mapped_column(Amount, nullable=False)
+    fixed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, nullable=False)
+
+    __table_args__ = (
+        CheckConstraint("price_usd > 0", name="ck_commission_run_prices_price_positive"),
+    )
 
 
 class PartnerCommissionLine(db.Model):

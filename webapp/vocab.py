@@ -58,6 +58,7 @@ class PayloadKind(enum.StrEnum):
     VALIDATOR_REVENUE = "validator-revenue"
     STAKER_REWARDS = "staker-rewards"
     STAKE_EVENTS = "stake-events"
+    PRICES = "prices"
     WALLETS = "wallets"
 
 

@@ -27,6 +27,7 @@ ENTITY_LABELS = {
     "stake-events": "Replaced stake events",
     "validator-revenue": "Replaced validator revenue",
     "periods": "Replaced periods",
+    "prices": "Replaced prices",
     "provider": "Data provider",
     "chain": "Chain",
     "user": "User",

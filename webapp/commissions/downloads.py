@@ -13,6 +13,7 @@ from webapp.commissions.service import EXPORT_HEADER, CommissionError
 from webapp.extensions import db
 from webapp.models import Agreement, CanonicalPeriod, Chain, CommissionExclusion, CommissionRun
 from webapp.money import MONEY, ZERO
+from webapp.prices import Valuation, run_valuation
 from webapp.storage import stream_on_own_connection
 from webapp.wallets.service import slugify
 from webapp.web import csv_download
@@ -71,12 +72,16 @@ def _preview_or_400():
 def preview_line_rows(computation) -> Iterator[tuple]:
     """The preview's lines as computed, in the export's columns (run_status `preview`)."""
     partner = computation.partner
+    valuation = Valuation.load(
+        p.period_id for outcome in computation.outcomes for p in outcome.result.periods
+    )
     for outcome in computation.outcomes:
         agreement, result = outcome.agreement, outcome.result
         chain = agreement.chain
         periods = {p.period_id: p for p in result.periods}
         for line in result.lines:
             period = periods[line.period_id]
+            price, usd = valuation.value(line.commission_amount_native, line.period_id)
             yield (
                 partner.name,
                 agreement.name,
@@ -93,6 +98,8 @@ def preview_line_rows(computation) -> Iterator[tuple]:
                 line.commission_amount_native,
                 "commission",
                 "preview",
+                "" if price is None else price,
+                "" if usd is None else usd,
             )
 
 
@@ -182,6 +189,7 @@ def run_lines_csv(run_id):
     partner_name, status = run.partner.name, run.status
     agreement_name, chain_id = run.agreement.name, run.agreement.chain_id
     symbol = run.agreement.chain.token_symbol
+    valuation, run_key = run_valuation(run), run.run_id
     P = CanonicalPeriod
     lines = queries.run_lines(run).subquery()
     stmt = (
@@ -194,6 +202,9 @@ def run_lines_csv(run_id):
     def rows():
         for row in stream_on_own_connection(db.session, stmt):
             row = row._mapping
+            price, usd = valuation.value(
+                row["commission_amount_native"], row["period_id"], run_key, status
+            )
             yield (
                 partner_name,
                 agreement_name,
@@ -210,6 +221,8 @@ def run_lines_csv(run_id):
                 row["commission_amount_native"],
                 row["line_kind"],
                 status,
+                "" if price is None else price,
+                "" if usd is None else usd,
             )
 
     return csv_download(EXPORT_HEADER, rows(), _run_file(run, "lines"))

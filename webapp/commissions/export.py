@@ -1,6 +1,7 @@
 """The commission export (DOMAIN.md): the current lines of a partner's periods in a range,
 then the adjustment lines carried by its runs whose range lies within it, in the columns of
-DOMAIN.md, streamed from the database."""
+DOMAIN.md, streamed from the database; each line valued in USD at its period's price
+(`webapp.prices`: fixed with an approved or paid run, else today's)."""
 
 from collections.abc import Iterator
 from datetime import date
@@ -20,6 +21,7 @@ from webapp.models import (
     Partner,
     PartnerCommissionLine,
 )
+from webapp.prices import Valuation
 from webapp.storage import stream_on_own_connection
 
 #: Column order of the commission export (DOMAIN.md).
@@ -39,6 +41,8 @@ EXPORT_HEADER = (
     "commission_amount_native",
     "line_kind",
     "run_status",
+    "price_usd",
+    "commission_value_usd",
 )
 
 _L, _A, _P, _C, _R = PartnerCommissionLine, Agreement, CanonicalPeriod, Chain, CommissionRun
@@ -57,6 +61,8 @@ _COLUMNS = (
     _L.commission_amount_native,
     _L.line_kind,
     _R.status,
+    _P.period_id,
+    _R.run_id,
 )
 _ORDER = (
     _A.chain_id,
@@ -113,17 +119,42 @@ def carried_adjustments(partner: Partner, date_from: date, date_to: date):
 def export_rows(partner: Partner, date_from: date, date_to: date) -> Iterator[tuple]:
     """The export's rows in DOMAIN.md's column order: current lines, then adjustments."""
     check_range(date_from, date_to)
+    valuation = export_valuation(partner, date_from, date_to)
     for stmt in (
         current_lines(partner, date_from, date_to),
         carried_adjustments(partner, date_from, date_to),
     ):
-        yield from _rows(partner, stmt)
+        yield from _rows(partner, stmt, valuation)
 
 
-def _rows(partner: Partner, stmt) -> Iterator[tuple]:
+def export_valuation(partner: Partner, date_from: date, date_to: date) -> Valuation:
+    """The prices of the export's lines: the periods of the partner's chains that start in
+    the range and the periods its carried adjustments correct (one query), their prices,
+    and the prices fixed with the partner's approved and paid runs."""
+    periods = select(_P.period_id).where(
+        _P.chain_id.in_(select(_A.chain_id).where(_A.partner_id == partner.partner_id)),
+        starts_within(_P.start_time, date_from, date_to),
+    )
+    corrected = (
+        select(_L.period_id)
+        .join(_R, _R.run_id == _L.run_id)
+        .where(
+            _R.partner_id == partner.partner_id,
+            _R.date_from >= date_from,
+            _R.date_to <= date_to,
+            _L.line_kind == LineKind.ADJUSTMENT.value,
+        )
+    )
+    period_ids = db.session.scalars(periods.union(corrected)).all()
+    return Valuation.load(period_ids, _R.partner_id == partner.partner_id)
+
+
+def _rows(partner: Partner, stmt, valuation: Valuation) -> Iterator[tuple]:
+    value = valuation.value
     for row in stream_on_own_connection(db.session, stmt):
         (name, chain_id, symbol, label, start, end, validator, component, wallet) = row[:9]
-        base, rate, amount, kind, status = row[9:]
+        base, rate, amount, kind, status, period_id, run_id = row[9:]
+        price, usd = value(amount, period_id, run_id, status)
         yield (
             partner.name,
             name,
@@ -140,4 +171,6 @@ def _rows(partner: Partner, stmt) -> Iterator[tuple]:
             amount,
             kind,
             status,
+            "" if price is None else price,
+            "" if usd is None else usd,
         )

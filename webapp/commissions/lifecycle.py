@@ -27,6 +27,7 @@ from webapp.models import (
     utcnow,
 )
 from webapp.money import money_sum
+from webapp.prices import fix_prices
 from webapp.run_states import (  # noqa: F401 - the lifecycle's words, for its callers
     LIVE_STATUSES,
     TRANSITIONS,
@@ -91,7 +92,10 @@ def _approve(run: CommissionRun, user) -> None:
                 for a, p in pairs
             ],
         )
-    record_event(run, "approve", before, user, locked_periods=len(pairs))
+    # Approval fixes the run's USD values at today's prices (a missing price is named).
+    missing = fix_prices(run)
+    details = {"missing_prices": missing} if missing else {}
+    record_event(run, "approve", before, user, locked_periods=len(pairs), **details)
 
 
 def _refuse_stale(run: CommissionRun) -> None:

@@ -15,6 +15,7 @@ from webapp.commissions.totals import run_totals
 from webapp.extensions import db
 from webapp.models import CommissionRun, LineKind, Role
 from webapp.money import MONEY, ZERO
+from webapp.prices import preview_usd, run_usd_totals
 from webapp.wallets.service import slugify
 from webapp.web import csv_download, flash_and_redirect, is_htmx, render, role_required
 
@@ -33,12 +34,14 @@ def _grand_totals(computation) -> list[dict]:
     """The preview's totals per token symbol, in agreement order: two chains never add up."""
     by_token: dict[str, dict] = {}
     add = MONEY.add
+    usd, usd_warnings = preview_usd(computation)
     for outcome in computation.outcomes:
         chain, result = outcome.agreement.chain, outcome.result
         entry = by_token.setdefault(
             chain.token_symbol,
             {"chain": chain, "line_count": 0, "base": ZERO, "commission": ZERO, "excluded": ZERO},
         )
+        entry["usd"], entry["usd_warnings"] = usd.get(chain.token_symbol), usd_warnings
         entry["line_count"] += result.line_count
         entry["base"] = add(entry["base"], result.total_base_native)
         entry["commission"] = add(entry["commission"], result.total_commission_native)
@@ -190,3 +193,11 @@ def run_detail(run_id):
         has_next=has_next,
         **totals,
     )
+
+
+@bp.route("/runs/<uuid:run_id>/usd")
+def run_usd(run_id):
+    """The run's value in USD, the sum of its lines' values: it reads every line of the run,
+    so the run's page loads it after it is shown."""
+    run = db.get_or_404(CommissionRun, run_id)
+    return render("commissions/partial/run_usd.html", usd=run_usd_totals(run))

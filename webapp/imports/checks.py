@@ -1,4 +1,4 @@
-"""Row checks for the four canonical CSV formats: plain data in, records and row errors out.
+"""Row checks for the five canonical CSV formats: plain data in, records and row errors out.
 
 Nothing here touches the database. `Reference` carries what the checks need to know about
 stored data (chains, periods); each checker turns one CSV row into a record tuple whose
@@ -6,10 +6,11 @@ leading fields are the row's unique key, or records why the row is refused.
 """
 
 import bisect
+import re
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from sys import intern
 
@@ -334,6 +335,42 @@ def _stake_events_rows(reference: Reference, errors: ErrorLog):
     return check
 
 
+_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
+def parse_day(text: str) -> date:
+    """A `YYYY-MM-DD` day, nothing else (no time, no other spelling)."""
+    raw = text.strip()
+    if not raw:
+        raise ValueError("date is empty")
+    try:
+        if _DAY.fullmatch(raw):
+            return date.fromisoformat(raw)
+    except ValueError:
+        pass
+    raise ValueError(f"{raw!r} is not a date (YYYY-MM-DD)")
+
+
+def _prices_rows(reference: Reference, errors: ErrorLog):
+    chains = reference.chains
+
+    def check(line: int, row: dict) -> tuple | None:
+        before = errors.count
+        chain_id = _chain(row, line, errors, chains)
+        try:
+            day = parse_day(row["date"])
+        except ValueError as exc:
+            errors.add(line, "date", str(exc))
+        price = _amount(row, "price_usd", line, errors)
+        if price is not None and price <= 0:
+            errors.add(line, "price_usd", f"price_usd {row['price_usd']!r} is not above zero")
+        if errors.count != before:
+            return None
+        return (chain_id, day, price)
+
+    return check
+
+
 def _by_name(make_full, names):
     """A checker of value tuples that hands each row to `make_full` as {column: value}."""
 
@@ -434,8 +471,10 @@ EVENT_NAMES = (
     "event_timestamp",
 )
 PERIOD_NAMES = ("chain_id", "label", "start_time", "end_time")
+PRICE_NAMES = ("chain_id", "date", "price_usd")
 _periods_checker = _by_name(_periods_rows, PERIOD_NAMES)
 _stake_events_checker = _by_name(_stake_events_rows, EVENT_NAMES)
+_prices_checker = _by_name(_prices_rows, PRICE_NAMES)
 
 
 SPECS: dict[str, KindSpec] = {
@@ -521,6 +560,20 @@ SPECS: dict[str, KindSpec] = {
             key_column="",
             key_words="",
             make_checker=_stake_events_checker,
+        ),
+        KindSpec(
+            kind=PayloadKind.PRICES,
+            noun="prices",
+            columns=(
+                Column("chain_id", ("chain",)),
+                Column("date", ("day",)),
+                Column("price_usd", ("price", "usd")),
+            ),
+            fields=PRICE_NAMES,
+            key_size=2,
+            key_column="date",
+            key_words="chain and date",
+            make_checker=_prices_checker,
         ),
     )
 }

@@ -1,4 +1,5 @@
-"""`flask import periods|validator-revenue|staker-rewards|stake-events FILE --provider NAME`."""
+"""`flask import KIND FILE --provider NAME`: periods, validator-revenue, staker-rewards,
+stake-events or prices."""
 
 import click
 
@@ -8,7 +9,8 @@ from webapp.imports.importing import import_file
 
 import_cli = bp.cli
 import_cli.help = (
-    "Import canonical data (periods, validator revenue, staker rewards, stake events) "
+    "Import canonical data (periods, validator revenue, staker rewards, stake events, "
+    "prices) "
     "from CSV, with lineage. All rows of a file are stored, or none."
 )
 
@@ -20,6 +22,8 @@ _HELP = {
     "revenue_component, reward_amount_native).",
     "stake-events": "Import stake events (chain_id, validator_key, staker_address, event_type, "
     "stake_amount_native, event_timestamp); each goes to the period containing its timestamp.",
+    "prices": "Import token prices in USD (chain_id, date, price_usd), one per chain and UTC "
+    "day; --replace deletes the stored prices of the file's days first.",
 }
 
 _REPLACE_HELP = (

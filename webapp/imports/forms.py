@@ -11,6 +11,7 @@ KIND_LABELS = {
     "validator-revenue": "Validator revenue",
     "staker-rewards": "Staker rewards",
     "stake-events": "Stake events",
+    "prices": "Prices (USD per day)",
 }
 
 
@@ -33,5 +34,6 @@ class ImportForm(FlaskForm):
     replace = BooleanField(
         "Replace the stored rows of this kind in the file's periods",
         description="The correction path: stored rows of the periods the file covers are "
-        "deleted first (audit-logged). Not for periods.",
+        "deleted first (audit-logged); for prices, the stored prices of the file's days. "
+        "Not for periods.",
     )

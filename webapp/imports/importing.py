@@ -3,7 +3,8 @@
 The file is streamed: one pass checks every row and, while no row has failed, writes it
 in bulk inside the transaction. Rows that land in periods already holding rows of the
 kind are compared with the stored keys after the pass; a correction (`replace`) deletes
-the stored rows of the file's periods first, and is audit-logged.
+the stored rows of the file's periods first, and is audit-logged. Prices are keyed by UTC
+day instead of period: where the other kinds speak of a period, prices speak of a day.
 """
 
 import hashlib
@@ -15,7 +16,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from operator import itemgetter
 
-from sqlalchemy import delete, exists, func, select
+from sqlalchemy import and_, delete, exists, func, or_, select
 from sqlalchemy.exc import DBAPIError
 
 from webapp import audit
@@ -26,6 +27,7 @@ from webapp.imports.locked import locked_periods
 from webapp.imports.reading import read_rows
 from webapp.models import (
     CanonicalPeriod,
+    CanonicalPrice,
     CanonicalStakeEvent,
     CanonicalStakerRewardsDetail,
     CanonicalValidatorRevenue,
@@ -54,7 +56,10 @@ MODELS = {
     PayloadKind.VALIDATOR_REVENUE.value: (CanonicalValidatorRevenue, "revenue_id"),
     PayloadKind.STAKER_REWARDS.value: (CanonicalStakerRewardsDetail, "staker_reward_id"),
     PayloadKind.STAKE_EVENTS.value: (CanonicalStakeEvent, "stake_event_id"),
+    PayloadKind.PRICES.value: (CanonicalPrice, "price_id"),
 }
+#: Kinds whose rows belong to no period (their second key field is not a period id).
+NO_PERIOD = (PayloadKind.PERIODS, PayloadKind.PRICES)
 #: Where the amount sits in a record of each kind that has one.
 AMOUNT_INDEX = {
     PayloadKind.VALIDATOR_REVENUE.value: 4,
@@ -231,7 +236,7 @@ def _precheck(spec: KindSpec | None, report: ImportReport) -> str | None:
 def _run(spec: KindSpec, path: str, report: ImportReport, user, with_totals: bool) -> None:
     model, _ = MODELS[spec.kind.value]
     reference = _load_reference(spec)
-    occupied = set() if report.replace or not spec.key_size else _occupied_periods(model)
+    occupied = set() if report.replace or not spec.key_size else _occupied(spec, model)
 
     writer = None
     payload = provider = None
@@ -276,7 +281,7 @@ def _run(spec: KindSpec, path: str, report: ImportReport, user, with_totals: boo
             raise ParentMissing("the stored data changed while the file was read")
 
     chain_ids = {chain_id for chain_id, _ in scan.touched}
-    period_ids = set() if spec.kind == PayloadKind.PERIODS else _period_ids(scan.touched)
+    period_ids = set() if spec.kind in NO_PERIOD else _period_ids(scan.touched)
     _lock_parents(chain_ids, period_ids, provider.provider_id)
     payload.row_count = report.row_count
     payload.chain_id = next(iter(chain_ids)) if len(chain_ids) == 1 else None
@@ -413,9 +418,11 @@ class _Scan:
         self.totals[key] = MONEY.add(self.totals.get(key, Decimal(0)), record[AMOUNT_INDEX[kind]])
 
     def period_rows(self, reference: Reference) -> Counter:
-        """Valid rows per (chain_id, period label)."""
+        """Valid rows per (chain_id, period label); per (chain_id, day) for prices."""
         if self.spec.kind == PayloadKind.PERIODS:
             return Counter(self.counts)
+        if self.spec.kind == PayloadKind.PRICES:
+            return Counter({(c, day.isoformat()): n for (c, day), n in self.counts.items()})
         by_key = reference.by_key
         return Counter({(c, by_key[p].label): n for (c, p), n in self.counts.items()})
 
@@ -457,6 +464,14 @@ def _period_ids(touched) -> set[uuid.UUID]:
     return {uuid.UUID(bytes=key) for _, key in touched}
 
 
+def _occupied(spec: KindSpec, model) -> set:
+    """What a row's second key field is compared with: periods that already hold rows of
+    the kind, or for prices the days that already hold a price of some chain."""
+    if spec.kind == PayloadKind.PRICES:
+        return set(db.session.scalars(select(CanonicalPrice.date).distinct()))
+    return _occupied_periods(model)
+
+
 def _occupied_periods(model) -> set[bytes]:
     """Periods that already hold rows of this kind (one query, an index probe per period)."""
     return set(
@@ -473,7 +488,14 @@ def _occupied_periods(model) -> set[bytes]:
 
 
 def _collision_errors(spec: KindSpec, model, pending, errors: ErrorLog) -> None:
-    """Rows whose key is already stored: one query over the periods they fall in."""
+    """Rows whose key is already stored: one query over the periods (days) they fall in."""
+    if spec.kind == PayloadKind.PRICES:
+        stmt = select(model.chain_id, model.date, model.source_payload_id).where(
+            model.date.in_({key[1] for key, _ in pending})
+        )
+        stored = {(row[0], row[1]): row[2] for row in db.session.execute(stmt)}
+        _name_clashes(spec, pending, stored, errors)
+        return
     key_columns = [getattr(model, name) for name in spec.fields[: spec.key_size]]
     period_ids = {uuid.UUID(bytes=key[1]) for key, _ in pending}
     validators = {key[2] for key, _ in pending}
@@ -481,6 +503,11 @@ def _collision_errors(spec: KindSpec, model, pending, errors: ErrorLog) -> None:
     if len(validators) <= 1000:
         stmt = stmt.where(model.validator_key.in_(validators))
     stored = {(row[0], row[1].bytes, *row[2:-1]): row[-1] for row in db.session.execute(stmt)}
+    _name_clashes(spec, pending, stored, errors)
+
+
+def _name_clashes(spec: KindSpec, pending, stored: dict, errors: ErrorLog) -> None:
+    """An error for each pending row whose key is among the stored ones, naming its payload."""
     clashes = [(line, stored[key]) for key, line in pending if key in stored]
     names = payload_names({payload_id for _, payload_id in clashes[: errors.limit]})
     for line, payload_id in clashes:
@@ -492,6 +519,13 @@ def _collision_errors(spec: KindSpec, model, pending, errors: ErrorLog) -> None:
 
 def _stored_counts(model, touched, reference: Reference) -> dict:
     """Stored rows per (chain_id, period label) among the periods a file touches."""
+    if model is CanonicalPrice:
+        rows = db.session.execute(
+            select(model.chain_id, model.date, func.count())
+            .where(_days_of(touched))
+            .group_by(model.chain_id, model.date)
+        )
+        return {(chain_id, day.isoformat()): count for chain_id, day, count in rows}
     period_ids = _period_ids(touched)
     if not period_ids:
         return {}
@@ -505,7 +539,11 @@ def _stored_counts(model, touched, reference: Reference) -> dict:
 
 
 def _replace(spec, model, touched, reference: Reference, payload, user) -> None:
-    """Delete the stored rows of the kind in the file's periods, one audit entry per period."""
+    """Delete the stored rows of the kind in the file's periods, one audit entry per period
+    (prices: per day)."""
+    if model is CanonicalPrice:
+        _replace_prices(touched, payload, user)
+        return
     period_ids = _period_ids(touched)
     held = db.session.execute(
         select(model.period_id, model.source_payload_id, func.count())
@@ -527,6 +565,39 @@ def _replace(spec, model, touched, reference: Reference, payload, user) -> None:
             spec.kind.value,
             f"{period.chain_id}/{period.label}",
             before=entry,
+            after={"payload_id": str(payload.payload_id), "file_name": payload.file_name},
+            user=user,
+        )
+
+
+def _days_of(touched):
+    """Where: prices of the (chain_id, day) pairs a file touches."""
+    by_chain: dict[str, set] = {}
+    for chain_id, day in touched:
+        by_chain.setdefault(chain_id, set()).add(day)
+    return or_(
+        *(
+            and_(CanonicalPrice.chain_id == chain_id, CanonicalPrice.date.in_(days))
+            for chain_id, days in sorted(by_chain.items())
+        )
+    )
+
+
+def _replace_prices(touched, payload, user) -> None:
+    """Delete the stored prices of the file's days, one audit entry per chain and day."""
+    P = CanonicalPrice
+    held = db.session.execute(
+        select(P.chain_id, P.date, P.price_usd, P.source_payload_id).where(_days_of(touched))
+    ).all()
+    if not held:
+        return
+    db.session.execute(delete(P).where(_days_of(touched)))
+    for chain_id, day, price, source_payload_id in sorted(held, key=lambda row: row[:2]):
+        audit.record(
+            "replace",
+            PayloadKind.PRICES.value,
+            f"{chain_id}/{day.isoformat()}",
+            before={"price_usd": str(price), "payloads": [str(source_payload_id)]},
             after={"payload_id": str(payload.payload_id), "file_name": payload.file_name},
             user=user,
         )

@@ -3,6 +3,7 @@ totals per period and component (exact sums on both databases via `decimal_sum`;
 staker rewards' as PostgreSQL keeps them, `webapp.reward_sums`)."""
 
 from dataclasses import dataclass, field
+from datetime import date, timedelta
 from decimal import Decimal
 
 from sqlalchemy import func, select
@@ -10,10 +11,17 @@ from sqlalchemy.orm import selectinload
 
 from webapp.db_types import decimal_sum
 from webapp.extensions import db
-from webapp.imports.checks import EVENT_NAMES, PERIOD_NAMES, REVENUE_NAMES, REWARD_NAMES
+from webapp.imports.checks import (
+    EVENT_NAMES,
+    PERIOD_NAMES,
+    PRICE_NAMES,
+    REVENUE_NAMES,
+    REWARD_NAMES,
+)
 from webapp.imports.importing import MODELS
 from webapp.models import (
     CanonicalPeriod,
+    CanonicalPrice,
     CanonicalStakeEvent,
     CanonicalStakerRewardsDetail,
     CanonicalValidatorRevenue,
@@ -24,6 +32,7 @@ from webapp.models import (
     StagingPayload,
     StakerRewardSum,
 )
+from webapp.prices import price_day
 from webapp.storage import is_postgresql
 
 #: Periods shown in the totals table.
@@ -80,7 +89,10 @@ ROW_COLUMNS = {
     PayloadKind.VALIDATOR_REVENUE.value: REVENUE_NAMES,
     PayloadKind.STAKER_REWARDS.value: REWARD_NAMES,
     PayloadKind.STAKE_EVENTS.value: (EVENT_NAMES[0], "period", *EVENT_NAMES[1:]),
+    PayloadKind.PRICES.value: PRICE_NAMES,
 }
+#: Kinds whose rows name no period.
+_WITHOUT_PERIOD = (CanonicalPeriod, CanonicalPrice)
 
 
 def payload_rows(payload: StagingPayload, number: int, size: int) -> Page:
@@ -93,6 +105,8 @@ def payload_rows(payload: StagingPayload, number: int, size: int) -> Page:
     total = db.session.scalar(select(func.count()).select_from(model).where(where))
     if model is CanonicalPeriod:
         stmt = select(model).where(where).order_by(model.start_time)
+    elif model is CanonicalPrice:
+        stmt = select(model).where(where).order_by(model.chain_id, model.date)
     else:
         stmt = (
             select(model, CanonicalPeriod.label)
@@ -104,7 +118,7 @@ def payload_rows(payload: StagingPayload, number: int, size: int) -> Page:
     for row in db.session.execute(stmt.limit(size).offset((number - 1) * size)):
         obj = row[0]
         values = {name: getattr(obj, name, None) for name in columns}
-        if model is not CanonicalPeriod:
+        if model not in _WITHOUT_PERIOD:
             values["period"] = row[1]
         items.append(values)
     return Page(items=items, number=number, size=size, total=total)
@@ -183,3 +197,54 @@ def _summed(model, amount, chain_id: str, period_ids: list):
 def provider_names() -> list[str]:
     """Every provider's name, for the upload form's suggestions."""
     return list(db.session.scalars(select(Provider.name).order_by(Provider.name)))
+
+
+@dataclass
+class MissingPrices:
+    """The days of a chain's periods that have no price: first and last day of the range
+    the periods cover, and the missing days as spans of consecutive days."""
+
+    chain_id: str
+    first_day: date
+    last_day: date
+    spans: list[tuple[date, date]]
+
+    @property
+    def day_count(self) -> int:
+        """How many days of the range have no price."""
+        return sum((last - first).days + 1 for first, last in self.spans)
+
+
+def missing_prices() -> list[MissingPrices]:
+    """Per chain that has periods, the days without a price from the first period's start
+    day to the last period's price day (two queries)."""
+    P, X = CanonicalPeriod, CanonicalPrice
+    ranges = db.session.execute(
+        select(P.chain_id, func.min(P.start_time), func.max(P.end_time))
+        .group_by(P.chain_id)
+        .order_by(P.chain_id)
+    ).all()
+    if not ranges:
+        return []
+    bounds = {chain_id: (start.date(), price_day(end)) for chain_id, start, end in ranges}
+    stored: dict[str, set] = {}
+    first = min(day for day, _ in bounds.values())
+    last = max(day for _, day in bounds.values())
+    for chain_id, day in db.session.execute(
+        select(X.chain_id, X.date).where(X.date >= first, X.date <= last)
+    ):
+        stored.setdefault(chain_id, set()).add(day)
+    result = []
+    for chain_id, (start, end) in bounds.items():
+        held = stored.get(chain_id, set())
+        spans: list[tuple[date, date]] = []
+        day = start
+        while day <= end:
+            if day not in held:
+                if spans and spans[-1][1] == day - timedelta(days=1):
+                    spans[-1] = (spans[-1][0], day)
+                else:
+                    spans.append((day, day))
+            day += timedelta(days=1)
+        result.append(MissingPrices(chain_id, start, end, spans))
+    return result

@@ -39,6 +39,7 @@ def _page(form=None, status=200, **context):
         form=form or ImportForm(),
         history=queries.payload_history(number, _page_size()),
         providers=queries.provider_names(),
+        missing_prices=queries.missing_prices(),
         **_totals_context(request.args.get("chain")),
         **context,
     )
