@@ -336,3 +336,48 @@ def test_api_lists_pays_and_serves_statements(app, runner, tmp_path, client):
     assert "1.400000000000000000" in _pdf_text(as_pdf.data)
     paid = client.get("/api/v1/payouts?status=paid", headers=reader).get_json()
     assert [p["statement_number"] for p in paid["payouts"]] == [stored.statement_number]
+
+
+def test_usd_values_fixed_at_approval_on_payables_statement_and_api(app, runner, tmp_path, client):
+    from tests.api_helpers import bearer
+
+    setup(runner, tmp_path)
+    prices = tmp_path / "prices.csv"
+    prices.write_text(
+        "chain_id,date,price_usd\nsolana,2025-01-31,150.25\nethereum,2025-01-31,3000.5\n"
+    )
+    ok(runner, "import", "prices", str(prices), "--provider", "manual-upload")
+    ok(runner, "commissions", "compute", *JAN, "--commit", "--as", "ann@example.com")
+    ok(runner, "commissions", "approve", *JAN, "--as", "bob@example.com")
+    # By hand: 1.4 SOL x 150.25 = 210.35 USD; 0.2 ETH x 3000.5 = 600.1 USD (each token alone).
+    found = {p.token_symbol: p.value_usd for p in service.payables()}
+    assert found == {"SOL": D("210.35"), "ETH": D("600.1")}
+
+    # A corrected price after approval changes nothing fixed.
+    fixed = tmp_path / "prices-fixed.csv"
+    fixed.write_text("chain_id,date,price_usd\nsolana,2025-01-31,999\n")
+    ok(runner, "import", "prices", str(fixed), "--provider", "manual-upload", "--replace")
+    assert payable("SOL").value_usd == D("210.35")
+    ok(
+        runner,
+        "payouts",
+        "pay",
+        "Acme Wallet",
+        "--token",
+        "SOL",
+        "--reference",
+        "S",
+        "--as",
+        "bob@example.com",
+    )
+    payout = payouts()[0]
+    statement = statements.statement_of(payout)
+    assert statement.value_usd == D("210.35")
+    assert [(d.isoformat(), p) for d, p in statement.prices] == [("2025-01-31", D("150.25"))]
+    rows = list(csv.reader(io.StringIO(statements.statement_csv(statement))))
+    assert ["total", "value_usd", "", "", "210.35", "USD"] in rows
+    assert "210.350000000000000000" in _pdf_text(statements.statement_pdf(statement))
+    answer = client.get(
+        f"/api/v1/payouts/{payout.payout_id}", headers=bearer(person("ann@example.com"), "read")
+    ).get_json()
+    assert answer["value_usd"] == "210.35"

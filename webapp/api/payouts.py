@@ -4,9 +4,9 @@ from datetime import date
 
 from flask import Response, request
 from flask_login import current_user
-from flask_smorest import Blueprint
 from marshmallow import fields, validate
 
+from webapp.api.parsing import Blueprint
 from webapp.api.partners import partner_or_404
 from webapp.api.problems import Problem, documents_problems
 from webapp.api.schemas import IdempotencyHeaderSchema, QuerySchema, Schema, amount
@@ -15,8 +15,9 @@ from webapp.commissions.totals import run_totals
 from webapp.errors import FieldError
 from webapp.extensions import db
 from webapp.models import Payout
-from webapp.money import ZERO
+from webapp.money import MONEY, ZERO, money_sum
 from webapp.payouts import service, statements
+from webapp.prices import fixed_run_values
 
 blp = Blueprint(
     "api_payouts",
@@ -54,6 +55,7 @@ class PayableSchema(Schema):
     net_amount_native = amount(required=True)
     minimum_payout_native = amount(required=True)
     carried_amount_native = amount(required=True)
+    value_usd = amount(allow_none=True)
     why_carried = fields.String(allow_none=True)
     runs = fields.List(fields.Nested(RunRefSchema), required=True)
 
@@ -68,6 +70,7 @@ class PayoutSchema(Schema):
     net_amount_native = amount(required=True)
     carried_in_amount_native = amount(required=True)
     payout_reference = fields.String(required=True)
+    value_usd = amount(allow_none=True)
     paid_on = fields.Date(required=True)
     paid_by = fields.String(allow_none=True)
     created_at = fields.DateTime(required=True)
@@ -112,12 +115,20 @@ def _payable(p: service.Payable) -> dict:
         "net_amount_native": p.net_amount_native,
         "minimum_payout_native": p.minimum,
         "carried_amount_native": p.net_amount_native if p.carried_reason else ZERO,
+        "value_usd": p.value_usd,
         "why_carried": p.carried_reason,
         "runs": _run_refs(p.runs),
     }
 
 
 def _payout(payout: Payout) -> dict:
+    settled = service.settled_runs(payout)
+    usd = fixed_run_values([r.run_id for r in settled])
+    value = (
+        None
+        if any(r.run_id not in usd for r in settled)
+        else money_sum(MONEY.add(*usd[r.run_id]) for r in settled)
+    )
     return {
         "payout_id": payout.payout_id,
         "partner_id": payout.partner_id,
@@ -128,10 +139,11 @@ def _payout(payout: Payout) -> dict:
         "net_amount_native": payout.net_amount_native,
         "carried_in_amount_native": payout.carried_in_native,
         "payout_reference": payout.payout_reference,
+        "value_usd": value,
         "paid_on": payout.paid_on,
         "paid_by": payout.paid_by.email if payout.paid_by else None,
         "created_at": payout.created_at,
-        "runs": _run_refs(service.settled_runs(payout)),
+        "runs": _run_refs(settled),
     }
 
 

@@ -31,6 +31,7 @@ PAYABLES_HEADER = (
     "adjustments_native",
     "net_amount_native",
     "minimum_payout_native",
+    "value_usd",
     "why_carried",
 )
 PAID_HEADER = (
@@ -135,6 +136,7 @@ def payables_csv():
                 exact_text(p.adjustment_native),
                 exact_text(p.net_amount_native),
                 exact_text(p.minimum),
+                p.value_usd,
                 p.carried_reason or "",
             )
             for p in rows

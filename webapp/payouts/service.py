@@ -32,6 +32,7 @@ from webapp.models import (
     utcnow,
 )
 from webapp.money import MONEY, ZERO, AmountError, money_sum, parse_amount
+from webapp.prices import fixed_run_values
 from webapp.vocab import RunStatus
 
 PAYABLE, CARRIED, PAID = "payable", "carried", "paid"
@@ -48,6 +49,16 @@ class Payable:
     minimum: Decimal = ZERO
     #: Each run's total (commission plus adjustments), by run id.
     totals: dict[object, RunTotal] = field(default_factory=dict)
+    #: Each run's (commission, adjustment) USD values fixed at its approval, by run id.
+    usd: dict[object, tuple] = field(default_factory=dict)
+
+    @property
+    def value_usd(self) -> Decimal | None:
+        """The net's USD value at the prices fixed when each run was approved; None when a
+        run has none fixed (no price was known)."""
+        if any(run.run_id not in self.usd for run in self.runs):
+            return None
+        return money_sum(MONEY.add(*self.usd[run.run_id]) for run in self.runs)
 
     @property
     def token_symbol(self) -> str:
@@ -130,9 +141,11 @@ def payables(partner_id=None, chain_id=None, month: date | None = None) -> list[
         found[key].runs.append(run)
     least = minimums({p for p, _ in found})
     totals = run_totals([run.run_id for run in runs])
+    usd = fixed_run_values([run.run_id for run in runs])
     for key, payable in found.items():
         payable.minimum = least.get(key, ZERO)
         payable.totals = {run.run_id: totals[run.run_id] for run in payable.runs}
+        payable.usd = {r.run_id: usd[r.run_id] for r in payable.runs if r.run_id in usd}
     return sorted(found.values(), key=lambda p: (p.partner.name.lower(), p.token_symbol))
 
 

@@ -22,12 +22,14 @@ from webapp.models import (
     CanonicalPeriod,
     CommissionRun,
     CommissionRunPeriod,
+    CommissionRunPrice,
     LineKind,
     PartnerCommissionLine,
     Payout,
 )
-from webapp.money import ZERO, exact_text, money_sum
+from webapp.money import MONEY, ZERO, exact_text, money_sum
 from webapp.payouts.service import settled_runs
+from webapp.prices import fixed_run_values
 
 
 @dataclass
@@ -69,6 +71,15 @@ class Statement:
     components: list[ComponentLine] = field(default_factory=list)
     adjustments: list[AdjustmentLine] = field(default_factory=list)
     totals: dict = field(default_factory=dict)  # run id -> RunTotal
+    usd: dict = field(default_factory=dict)  # run id -> (commission, adjustment) USD, fixed
+    prices: list = field(default_factory=list)  # (price day, USD price) used, by day
+
+    @property
+    def value_usd(self) -> Decimal | None:
+        """The net's USD value at the prices fixed at approval; None when a run has none."""
+        if any(run.run_id not in self.usd for run in self.runs):
+            return None
+        return money_sum(MONEY.add(*self.usd[run.run_id]) for run in self.runs)
 
     @property
     def nets(self) -> dict:
@@ -100,7 +111,14 @@ def statement_of(payout: Payout) -> Statement:
     """The figures of a payout's statement."""
     runs = settled_runs(payout)
     run_ids = [r.run_id for r in runs]
-    statement = Statement(payout, runs, totals=run_totals(run_ids))
+    statement = Statement(payout, runs, totals=run_totals(run_ids), usd=fixed_run_values(run_ids))
+    F = CommissionRunPrice
+    statement.prices = db.session.execute(
+        select(F.price_day, F.price_usd)
+        .where(F.run_id.in_(run_ids))
+        .distinct()
+        .order_by(F.price_day)
+    ).all()
     if not run_ids:
         return statement
     RP, P, L, A = CommissionRunPeriod, CanonicalPeriod, PartnerCommissionLine, Agreement
@@ -195,6 +213,10 @@ def _csv_rows(statement: Statement):
     yield ("total", "carried_in", "", "", payout.carried_in_native, symbol)
     yield ("total", "carried_out", "", "", statement.carried_out_native, symbol)
     yield ("total", "net", "", "", payout.net_amount_native, symbol)
+    value = statement.value_usd
+    yield ("total", "value_usd", "" if value is not None else "no price fixed", "", value, "USD")
+    for day, price in statement.prices:
+        yield ("price", day.isoformat(), f"{symbol} in USD", "", price, "USD")
 
 
 def statement_csv(statement: Statement) -> str:
@@ -299,6 +321,17 @@ def statement_pdf(statement: Statement) -> bytes:
             ("Carried in from earlier payouts", exact_text(payout.carried_in_native)),
             ("Carried out to the next payout", exact_text(statement.carried_out_native)),
             ("Net paid", exact_text(payout.net_amount_native)),
+        ],
+        (60, 40),
+    )
+    value = statement.value_usd
+    table(
+        "Value in USD (at the prices fixed when the runs were approved)",
+        ("", "USD"),
+        [("Net paid", exact_text(value) if value is not None else "no price fixed")]
+        + [
+            (f"{symbol} price of {day.isoformat()}", exact_text(price))
+            for day, price in statement.prices
         ],
         (60, 40),
     )
