@@ -20,7 +20,7 @@ a shortcut stands in for it:
 A transition that the rules forbid must be refused (CommissionError, FieldError, a failed
 import, a non-zero exit) and change nothing.
 
-Bounded for CI (`MONTH_END_EXAMPLES`, default 8 examples of up to `MONTH_END_STEPS` steps);
+Bounded for CI (`MONTH_END_EXAMPLES`, default 6 examples of up to `MONTH_END_STEPS` steps);
 raise them to run it longer.
 """
 
@@ -97,8 +97,8 @@ from webapp.models import (
 from webapp.partners.service import create_partner
 from webapp.wallets.service import add_wallet, set_wallet_active, update_wallet
 
-EXAMPLES = int(os.environ.get("MONTH_END_EXAMPLES", "8"))
-STEPS = int(os.environ.get("MONTH_END_STEPS", "25"))
+EXAMPLES = int(os.environ.get("MONTH_END_EXAMPLES", "6"))
+STEPS = int(os.environ.get("MONTH_END_STEPS", "20"))
 #: MONTH_END_SHRINK=0 reports a failure as found, without looking for a shorter one.
 PHASES = tuple(
     p for p in Phase if p is not Phase.shrink or os.environ.get("MONTH_END_SHRINK") != "0"
