@@ -21,6 +21,7 @@ from operator import attrgetter, itemgetter
 
 from sqlalchemy import delete, exists, func, insert, or_, select, update
 
+from webapp.agreements.pairs import take_over
 from webapp.agreements.service import agreements_of_partner
 from webapp.attribution import AttributionResult, ComponentTotal, ExclusionTotal, Period
 from webapp.commissions import pair_sums, set_based
@@ -500,6 +501,7 @@ def _store_run(agreement, scope, computed, kept, date_from, date_to, user, print
     )
     RP = CommissionRunPeriod
     if kept:
+        take_over([(agreement.agreement_id, period_uuid(p.period_id)) for p in kept])
         db.session.execute(
             update(RP)
             .where(
@@ -527,6 +529,7 @@ def _store_run(agreement, scope, computed, kept, date_from, date_to, user, print
             )
         ).all()
     )
+    take_over([(agreement.agreement_id, period_id) for period_id in held])
     changed = [
         p.period_id
         for p in result.periods

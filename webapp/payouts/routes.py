@@ -12,7 +12,7 @@ from webapp.commissions.lifecycle import CommissionError
 from webapp.errors import FieldError
 from webapp.extensions import db
 from webapp.models import Agreement, Chain, Partner, Payout, Role
-from webapp.money import exact_text
+from webapp.money import ZERO, exact_text
 from webapp.payouts import bp, service, statements
 from webapp.web import csv_download, download_headers, flash_and_redirect, render, role_required
 
@@ -249,7 +249,7 @@ def partner_section(partner_id):
         "payouts/partial/partner_section.html",
         partner=partner,
         chains=chains,
-        minimums={chain_id: value for (_, chain_id), value in least.items()},
+        minimums={c.chain_id: least.get((partner_id, c.chain_id), ZERO) for c in chains},
         payables=service.payables(partner_id),
         payouts=service.payouts_made(partner_id),
     )
