@@ -30,12 +30,11 @@ from webapp.models import (
     CommissionRun,
     CommissionRunEvent,
     CommissionRunPeriod,
-    LineKind,
     PartnerCommissionLine,
-    RunStatus,
     utcnow,
 )
 from webapp.money import MONEY, ZERO
+from webapp.vocab import LineKind, RunStatus
 
 #: What a date change refused for a locked pair says, after naming it.
 TRUE_UP_HINT = "a locked period is corrected by a true-up, never by moving it"

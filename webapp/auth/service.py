@@ -17,7 +17,8 @@ from werkzeug.security import check_password_hash, generate_password_hash
 
 from webapp import audit
 from webapp.extensions import db
-from webapp.models import LoginFailure, Role, User, utcnow
+from webapp.models import LoginFailure, User, utcnow
+from webapp.vocab import Role
 
 
 class UserError(ValueError):

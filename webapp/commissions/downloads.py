@@ -11,10 +11,10 @@ from webapp.commissions import bp, queries, service
 from webapp.commissions.forms import CommissionRangeForm
 from webapp.commissions.service import EXPORT_HEADER, CommissionError
 from webapp.extensions import db
+from webapp.labels import slugify
 from webapp.models import Agreement, CanonicalPeriod, Chain, CommissionExclusion, CommissionRun
 from webapp.money import MONEY, ZERO
 from webapp.storage import stream_on_own_connection
-from webapp.wallets.service import slugify
 from webapp.web import csv_download
 
 EXCLUSION_HEADER = (

@@ -16,11 +16,11 @@ from webapp.models import (
     Chain,
     CommissionRun,
     CommissionRunPeriod,
-    LineKind,
     Partner,
     PartnerCommissionLine,
 )
 from webapp.storage import stream_on_own_connection
+from webapp.vocab import LineKind
 
 #: Column order of the commission export (DOMAIN.md).
 EXPORT_HEADER = (

@@ -19,6 +19,7 @@ from sqlalchemy.exc import IntegrityError
 
 from webapp import audit
 from webapp.extensions import db
+from webapp.labels import slugify
 from webapp.models import (
     Agreement,
     CommissionLock,
@@ -30,7 +31,6 @@ from webapp.models import (
 )
 from webapp.money import MONEY, ZERO, money_sum
 from webapp.vocab import Role, RunStatus
-from webapp.wallets.service import slugify
 
 
 class CommissionError(ValueError):

@@ -13,9 +13,10 @@ from webapp.commissions.queries import recent_runs
 from webapp.commissions.service import EXPORT_HEADER, CommissionError
 from webapp.commissions.totals import run_totals
 from webapp.extensions import db
-from webapp.models import CommissionRun, LineKind, Role
+from webapp.labels import slugify
+from webapp.models import CommissionRun
 from webapp.money import MONEY, ZERO
-from webapp.wallets.service import slugify
+from webapp.vocab import LineKind, Role
 from webapp.web import csv_download, flash_and_redirect, is_htmx, render, role_required
 
 #: Rows of a run's per-wallet exclusions shown per page.

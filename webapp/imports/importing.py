@@ -30,7 +30,6 @@ from webapp.models import (
     CanonicalStakerRewardsDetail,
     CanonicalValidatorRevenue,
     Chain,
-    PayloadKind,
     Provider,
     utcnow,
 )
@@ -45,6 +44,7 @@ from webapp.storage import (
     provider_named,
     refresh_statistics,
 )
+from webapp.vocab import PayloadKind
 
 log = logging.getLogger(__name__)
 

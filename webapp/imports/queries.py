@@ -18,13 +18,12 @@ from webapp.models import (
     CanonicalStakerRewardsDetail,
     CanonicalValidatorRevenue,
     Chain,
-    PayloadKind,
     Provider,
-    RevenueComponent,
     StagingPayload,
     StakerRewardSum,
 )
 from webapp.storage import is_postgresql
+from webapp.vocab import PayloadKind, RevenueComponent
 
 #: Periods shown in the totals table.
 TOTALS_PERIODS = 12

@@ -22,12 +22,12 @@ from webapp.models import (
     CanonicalPeriod,
     CommissionRun,
     CommissionRunPeriod,
-    LineKind,
     PartnerCommissionLine,
     Payout,
 )
 from webapp.money import ZERO, exact_text, money_sum
 from webapp.payouts.service import settled_runs
+from webapp.vocab import LineKind
 
 
 @dataclass
