@@ -8,6 +8,7 @@ import pytest
 from sqlalchemy import select
 
 from tests.test_commissions import build_world
+from webapp.agreements.queries import locked_period_ids
 from webapp.agreements.service import create_agreement, parse_rate_spec, period_reach
 from webapp.commissions import service
 from webapp.extensions import db
@@ -240,7 +241,7 @@ def test_locked_periods_are_named_as_out_of_reach(manager_client, world, make_us
     computation = service.commit(world.acme, date(2025, 1, 1), date(2025, 1, 2), user=ann)
     service.approve_run(computation.outcomes[0].run, bob)
     key = world.agreement.agreement_id
-    reach = period_reach(fresh(key), service.locked_period_ids(key))
+    reach = period_reach(fresh(key), locked_period_ids(key))
     assert [label for label, _ in reach.locked] == ["701", "702"]
     assert [label for label, _ in reach.affected] == ["703"]
     page = manager_client.get(f"/agreements/{world.agreement.agreement_id}").get_data(as_text=True)

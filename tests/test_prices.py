@@ -16,6 +16,13 @@ from sqlalchemy import func, select
 
 from tests import factories
 from tests.api_helpers import bearer
+from webapp.commissions.valuation import (
+    fix_prices,
+    fixed_run_values,
+    line_value,
+    price_day,
+    run_usd_totals,
+)
 from webapp.extensions import db
 from webapp.imports.importing import import_file
 from webapp.models import (
@@ -28,7 +35,6 @@ from webapp.models import (
     StagingPayload,
 )
 from webapp.partners.service import find_partner_by_name
-from webapp.prices import fix_prices, fixed_run_values, line_value, price_day, run_usd_totals
 
 D = Decimal
 HEADER = "chain_id,date,price_usd\n"

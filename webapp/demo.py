@@ -30,13 +30,11 @@ from webapp.models import (
     Chain,
     Partner,
     PartnerWallet,
-    PayloadKind,
     Provider,
-    RevenueComponent,
     StagingPayload,
-    StakeEventType,
     User,
 )
+from webapp.vocab import PayloadKind, RevenueComponent, StakeEventType
 
 DEMO_EMAIL = "demo@example.com"
 DEMO_PASSWORD = "demo-password"

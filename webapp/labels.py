@@ -1,6 +1,7 @@
 """What the screens call each field, so a message never shows a column name to a user."""
 
 import re
+import unicodedata
 
 #: Field and column names as the forms label them.
 LABELS = {
@@ -32,3 +33,9 @@ def labelled(text) -> str:
 def format_count(value) -> str:
     """A count with thousands separators (10,024), as every screen shows counts."""
     return "" if value is None else f"{int(value):,}"
+
+
+def slugify(text: str) -> str:
+    """Lower-case ASCII words joined by dashes, for file names."""
+    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")
+    return re.sub(r"[^a-z0-9]+", "-", ascii_text.lower()).strip("-") or "partner"

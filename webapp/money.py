@@ -7,6 +7,7 @@ sum of many millions of them, and traps any inexact result instead of rounding i
 
 import decimal
 import re
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 #: Digits after the decimal point that an amount may carry (NUMERIC(38,18)).
@@ -130,3 +131,11 @@ def totals_by_token(pairs) -> dict[str, Decimal]:
             continue
         totals[symbol] = add(totals.get(symbol, ZERO), value)
     return totals
+
+
+def price_day(end_time: datetime) -> date:
+    """The UTC day whose price values a period ending at `end_time` (exclusive end): the day
+    of its last instant, `end_time` minus one microsecond."""
+    if end_time.tzinfo is not None:
+        end_time = end_time.astimezone(UTC)
+    return (end_time - timedelta(microseconds=1)).date()

@@ -7,6 +7,7 @@ import logging
 import re
 import unicodedata
 import uuid
+from collections.abc import Callable
 from urllib.parse import quote
 
 from flask import (
@@ -32,8 +33,9 @@ from webapp.csvio import iter_csv
 from webapp.extensions import database_unavailable, db, login_manager, rollback_quietly
 from webapp.json_input import SafeJSONProvider
 from webapp.labels import format_count, labelled
-from webapp.models import Role, User
+from webapp.models import User
 from webapp.money import display_text, exact_text, format_amount
+from webapp.vocab import Role
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +43,9 @@ log = logging.getLogger(__name__)
 PUBLIC_ENDPOINTS = frozenset({"auth.login", "static"})
 #: Blueprints that check a bearer token (or nothing) instead of the signed-in session.
 TOKEN_AUTH_BLUEPRINTS: set[str] = set()
+#: Error answers of their own for paths under a prefix, `answer(status, message)` (the JSON
+#: API's problem details: it registers them, so this module never imports the API).
+ERROR_ANSWERS: dict[str, Callable[[int, str], Response]] = {}
 #: Where the session keeps the user's session generation (see User.session_generation).
 SESSION_GENERATION_KEY = "_generation"
 #: The highest page number a list accepts (a database integer).
@@ -329,10 +334,9 @@ def _fallback_error_page(status: int, message: str):
 
 
 def _error_page(status: int, message: str):
-    from webapp.api.problems import is_api_request, problem_response
-
-    if is_api_request():
-        return problem_response(status, message)
+    for prefix, answer in ERROR_ANSWERS.items():
+        if request.path.startswith(prefix):
+            return answer(status, message)
     if is_htmx():
         # htmx swaps 4xx fragments only (responseHandling in static/js/htmx-config.js).
         return render_template("partial/error.html", status=status, message=message), status

@@ -17,8 +17,7 @@ from wtforms import (
 from wtforms.validators import DataRequired, Length
 from wtforms.widgets import DateInput
 
-from webapp.models import RevenueComponent
-from webapp.vocab import MAX_BPS
+from webapp.vocab import MAX_BPS, RevenueComponent
 
 RATE_HELP = f"0 to {MAX_BPS}; empty for none."
 COMPONENT_CHOICES = [SelectChoice(c.value) for c in RevenueComponent]

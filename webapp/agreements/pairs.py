@@ -28,12 +28,11 @@ from webapp.models import (
     CommissionLock,
     CommissionRun,
     CommissionRunPeriod,
-    LineKind,
     PartnerCommissionLine,
-    RunStatus,
 )
 from webapp.money import MONEY, ZERO
 from webapp.run_states import supersede
+from webapp.vocab import LineKind, RunStatus
 
 #: What a date change refused for a locked pair says, after naming it.
 TRUE_UP_HINT = "a locked period is corrected by a true-up, never by moving it"

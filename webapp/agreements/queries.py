@@ -1,10 +1,12 @@
 """Reads of agreements and their rules that the pages need."""
 
+from datetime import date
+
 from sqlalchemy import Select, select
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import joinedload, selectinload
 
 from webapp.extensions import db
-from webapp.models import Agreement, AgreementRule, Partner
+from webapp.models import Agreement, AgreementRule, CommissionLock, Partner
 
 
 def all_agreements() -> list[Agreement]:
@@ -19,15 +21,33 @@ def all_agreements() -> list[Agreement]:
     )
 
 
-def agreements_of_partner(partner_id) -> list[Agreement]:
-    """Every agreement of the partner, with its rules, by chain then start date."""
+def agreements_of_partner(
+    partner_id, date_from: date | None = None, date_to: date | None = None
+) -> list[Agreement]:
+    """The partner's agreements, with rules and chain, by chain then start date; given a
+    range, only those whose effective dates meet [date_from, date_to]."""
     stmt = (
         select(Agreement)
-        .options(selectinload(Agreement.rules))
+        .options(selectinload(Agreement.rules), joinedload(Agreement.chain))
         .where(Agreement.partner_id == partner_id)
         .order_by(Agreement.chain_id, Agreement.effective_from, Agreement.name)
     )
+    if date_to is not None:
+        stmt = stmt.where(Agreement.effective_from <= date_to)
+    if date_from is not None:
+        stmt = stmt.where(
+            (Agreement.effective_to.is_(None)) | (Agreement.effective_to >= date_from)
+        )
     return list(db.session.scalars(stmt))
+
+
+def locked_period_ids(agreement_id) -> set:
+    """The ids of the agreement's periods locked by an approved or paid run."""
+    return set(
+        db.session.scalars(
+            select(CommissionLock.period_id).where(CommissionLock.agreement_id == agreement_id)
+        )
+    )
 
 
 def agreement_rule(agreement_id, rule_id) -> Select:

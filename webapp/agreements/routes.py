@@ -13,7 +13,7 @@ from webapp.agreements.forms import (
     SuccessorForm,
 )
 from webapp.agreements.pairs import Release, committed_periods
-from webapp.agreements.queries import agreement_rule, all_agreements
+from webapp.agreements.queries import agreement_rule, all_agreements, locked_period_ids
 from webapp.agreements.service import (
     RuleSpec,
     add_rule,
@@ -32,11 +32,11 @@ from webapp.agreements.service import (
     update_agreement,
 )
 from webapp.chains.service import list_chains
-from webapp.commissions.service import locked_period_ids
 from webapp.errors import FieldError
 from webapp.extensions import db
-from webapp.models import Agreement, Role
+from webapp.models import Agreement
 from webapp.partners.service import get_partner, search_partners
+from webapp.vocab import Role
 from webapp.web import flash_and_redirect, is_htmx, render, role_required
 
 

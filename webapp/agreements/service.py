@@ -6,7 +6,6 @@ from datetime import UTC, date, datetime, time, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import joinedload, selectinload
 
 from webapp import audit
 from webapp.agreements.pairs import (
@@ -18,16 +17,9 @@ from webapp.agreements.pairs import (
 )
 from webapp.errors import FieldError
 from webapp.extensions import db
-from webapp.models import (
-    Agreement,
-    AgreementRule,
-    CanonicalPeriod,
-    Chain,
-    Partner,
-    RevenueComponent,
-)
+from webapp.models import Agreement, AgreementRule, CanonicalPeriod, Chain, Partner
 from webapp.money import is_whole_number
-from webapp.vocab import MAX_BPS
+from webapp.vocab import MAX_BPS, RevenueComponent
 
 FIELDS = ("partner_id", "chain_id", "name", "effective_from", "effective_to")
 #: How messages name the dates unless the caller gives its own labels.
@@ -223,21 +215,6 @@ def create_agreement(
     audit.record("create", "agreement", agreement.agreement_id, after=after, user=user)
     db.session.commit()
     return agreement
-
-
-def agreements_of_partner(partner_id, date_from: date, date_to: date) -> list[Agreement]:
-    """The partner's agreements whose effective dates meet [date_from, date_to], with rules."""
-    stmt = (
-        select(Agreement)
-        .options(selectinload(Agreement.rules), joinedload(Agreement.chain))
-        .where(
-            Agreement.partner_id == partner_id,
-            Agreement.effective_from <= date_to,
-            (Agreement.effective_to.is_(None)) | (Agreement.effective_to >= date_from),
-        )
-        .order_by(Agreement.chain_id, Agreement.effective_from, Agreement.name)
-    )
-    return list(db.session.scalars(stmt))
 
 
 def sorted_rules(agreement: Agreement) -> list[AgreementRule]:

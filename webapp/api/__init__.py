@@ -10,6 +10,7 @@ from werkzeug.exceptions import HTTPException
 
 from webapp.api import access
 from webapp.api.problems import (
+    API_PREFIX,
     PROBLEM_TYPE,
     Problem,
     from_problem,
@@ -18,7 +19,7 @@ from webapp.api.problems import (
     validation_errors,
 )
 from webapp.extensions import csrf
-from webapp.web import TOKEN_AUTH_BLUEPRINTS, bad_input_message
+from webapp.web import ERROR_ANSWERS, TOKEN_AUTH_BLUEPRINTS, bad_input_message
 
 API_TITLE = "Partner commissions API"
 API_VERSION = "v1"
@@ -105,6 +106,7 @@ def init_api(app: Flask) -> None:
     TOKEN_AUTH_BLUEPRINTS.add(docs.bp.name)
     _install_hooks(app)
     _install_error_handlers(app)
+    ERROR_ANSWERS[API_PREFIX] = problem_response  # the site's error pages, on API paths
 
 
 def _is_token_request() -> bool:

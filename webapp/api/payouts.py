@@ -12,12 +12,12 @@ from webapp.api.problems import Problem, documents_problems
 from webapp.api.schemas import IdempotencyHeaderSchema, QuerySchema, Schema, amount
 from webapp.commissions.lifecycle import CommissionError
 from webapp.commissions.totals import run_totals
+from webapp.commissions.valuation import fixed_run_values
 from webapp.errors import FieldError
 from webapp.extensions import db
 from webapp.models import Payout
 from webapp.money import MONEY, ZERO, money_sum
 from webapp.payouts import service, statements
-from webapp.prices import fixed_run_values
 
 blp = Blueprint(
     "api_payouts",

@@ -20,7 +20,8 @@ from werkzeug.security import check_password_hash, generate_password_hash
 
 from webapp import audit
 from webapp.extensions import db
-from webapp.models import LoginFailure, LoginThrottle, Role, User, utcnow
+from webapp.models import LoginFailure, LoginThrottle, User, utcnow
+from webapp.vocab import Role
 
 
 class UserError(ValueError):

@@ -3,7 +3,7 @@
 from webapp.chains import bp, service
 from webapp.chains.forms import ChainForm
 from webapp.errors import FieldError
-from webapp.models import Role
+from webapp.vocab import Role
 from webapp.web import flash_and_redirect, render, role_required
 
 

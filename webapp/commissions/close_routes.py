@@ -18,8 +18,9 @@ from webapp.commissions.lifecycle import (
     allowed_actions,
 )
 from webapp.extensions import db
-from webapp.models import Agreement, CommissionRun, CommissionRunEvent, Partner, Role
+from webapp.models import Agreement, CommissionRun, CommissionRunEvent, Partner
 from webapp.money import MONEY, ZERO
+from webapp.vocab import Role
 from webapp.web import flash_and_redirect, render, role_required
 
 

@@ -10,12 +10,12 @@ from sqlalchemy import select
 from webapp.commissions import bp, queries, service
 from webapp.commissions.forms import CommissionRangeForm
 from webapp.commissions.service import EXPORT_HEADER, CommissionError
+from webapp.commissions.valuation import Valuation, run_valuation
 from webapp.extensions import db
+from webapp.labels import slugify
 from webapp.models import Agreement, CanonicalPeriod, Chain, CommissionExclusion, CommissionRun
 from webapp.money import MONEY, ZERO
-from webapp.prices import Valuation, run_valuation
 from webapp.storage import stream_on_own_connection
-from webapp.wallets.service import slugify
 from webapp.web import csv_download
 
 EXCLUSION_HEADER = (

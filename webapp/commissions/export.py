@@ -1,7 +1,7 @@
 """The commission export (DOMAIN.md): the current lines of a partner's periods in a range,
 then the adjustment lines carried by its runs whose range lies within it, in the columns of
 DOMAIN.md, streamed from the database; each line valued in USD at its period's price
-(`webapp.prices`: fixed with an approved or paid run, else today's)."""
+(`webapp.commissions.valuation`: fixed with an approved or paid run, else today's)."""
 
 from collections.abc import Iterator
 from datetime import date
@@ -10,6 +10,7 @@ from sqlalchemy import select
 
 from webapp.commissions.inputs import starts_within
 from webapp.commissions.lifecycle import check_range
+from webapp.commissions.valuation import Valuation
 from webapp.extensions import db
 from webapp.models import (
     Agreement,
@@ -17,12 +18,11 @@ from webapp.models import (
     Chain,
     CommissionRun,
     CommissionRunPeriod,
-    LineKind,
     Partner,
     PartnerCommissionLine,
 )
-from webapp.prices import Valuation
 from webapp.storage import stream_on_own_connection
+from webapp.vocab import LineKind
 
 #: Column order of the commission export (DOMAIN.md).
 EXPORT_HEADER = (

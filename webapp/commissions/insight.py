@@ -23,13 +23,12 @@ from webapp.models import (
     CommissionExclusion,
     CommissionRun,
     CommissionRunPeriod,
-    LineKind,
     PartnerCommissionLine,
     PartnerWallet,
-    RevenueComponent,
 )
 from webapp.money import MONEY, ZERO, money_sum
 from webapp.storage import is_postgresql
+from webapp.vocab import LineKind, RevenueComponent
 
 COMPONENTS = tuple(c.value for c in RevenueComponent)
 

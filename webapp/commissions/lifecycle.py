@@ -18,7 +18,9 @@ from sqlalchemy.exc import IntegrityError
 from webapp import audit
 from webapp.commissions import staleness
 from webapp.commissions.totals import run_totals
+from webapp.commissions.valuation import fix_prices
 from webapp.extensions import db
+from webapp.labels import slugify
 from webapp.models import (
     CommissionLock,
     CommissionRun,
@@ -27,7 +29,6 @@ from webapp.models import (
     utcnow,
 )
 from webapp.money import money_sum
-from webapp.prices import fix_prices
 from webapp.run_states import (  # noqa: F401 - the lifecycle's words, for its callers
     LIVE_STATUSES,
     TRANSITIONS,
@@ -43,7 +44,6 @@ from webapp.run_states import (  # noqa: F401 - the lifecycle's words, for its c
     who,
 )
 from webapp.vocab import RunStatus
-from webapp.wallets.service import slugify
 
 
 def _current(run: CommissionRun) -> CommissionRun:

@@ -1,6 +1,6 @@
 """Reads the commission pages need: recent runs, a run's lines (those of the pairs it holds,
 and the adjustments it carries), a wallet's totals per component in a run, a run's
-exclusions by wallet, and the periods locked by approval. (A run's own totals:
+exclusions by wallet. (The periods locked by approval: `agreements.queries`; a run's own totals:
 `insight.run_sums`; what changed since approval is worked out by the engine:
 `runs.changes_since_approval`.)"""
 
@@ -13,13 +13,11 @@ from webapp.models import (
     Agreement,
     CanonicalPeriod,
     CommissionExclusion,
-    CommissionLock,
     CommissionRun,
     CommissionRunPeriod,
-    LineKind,
     PartnerCommissionLine,
 )
-from webapp.vocab import Method
+from webapp.vocab import LineKind, Method
 
 L, X, RP = PartnerCommissionLine, CommissionExclusion, CommissionRunPeriod
 
@@ -134,13 +132,4 @@ def run_wallet_line_counts(run: CommissionRun, addresses) -> dict[str, int]:
             )
             .group_by(L.wallet_address)
         ).all()
-    )
-
-
-def locked_period_ids(agreement_id) -> set:
-    """The ids of the agreement's periods locked by an approved or paid run."""
-    return set(
-        db.session.scalars(
-            select(CommissionLock.period_id).where(CommissionLock.agreement_id == agreement_id)
-        )
     )

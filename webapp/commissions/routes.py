@@ -12,11 +12,12 @@ from webapp.commissions.forms import CommissionRangeForm
 from webapp.commissions.queries import recent_runs
 from webapp.commissions.service import EXPORT_HEADER, CommissionError
 from webapp.commissions.totals import run_totals
+from webapp.commissions.valuation import preview_usd, run_usd_totals
 from webapp.extensions import db
-from webapp.models import CommissionRun, LineKind, Role
+from webapp.labels import slugify
+from webapp.models import CommissionRun
 from webapp.money import MONEY, ZERO
-from webapp.prices import preview_usd, run_usd_totals
-from webapp.wallets.service import slugify
+from webapp.vocab import LineKind, Role
 from webapp.web import csv_download, flash_and_redirect, is_htmx, render, role_required
 
 #: Rows of a run's per-wallet exclusions shown per page.

@@ -22,7 +22,7 @@ from operator import attrgetter, itemgetter
 from sqlalchemy import delete, exists, func, insert, or_, select, update
 
 from webapp.agreements.pairs import take_over
-from webapp.agreements.service import agreements_of_partner
+from webapp.agreements.queries import agreements_of_partner
 from webapp.attribution import AttributionResult, ComponentTotal, ExclusionTotal, Period
 from webapp.commissions import pair_sums, set_based
 from webapp.commissions.fingerprints import fingerprint
@@ -51,16 +51,14 @@ from webapp.models import (
     CommissionLock,
     CommissionRun,
     CommissionRunPeriod,
-    LineKind,
     Partner,
     PartnerCommissionLine,
-    RunStatus,
     User,
     utcnow,
 )
 from webapp.money import MONEY, ZERO, money_sum
 from webapp.storage import bulk_writer, is_postgresql, lock_keys
-from webapp.vocab import REASONS
+from webapp.vocab import REASONS, LineKind, RunStatus
 
 
 @dataclass

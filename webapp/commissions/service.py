@@ -16,7 +16,6 @@ from webapp.commissions.lifecycle import (
     runs_within,
 )
 from webapp.commissions.queries import (
-    locked_period_ids,
     run_component_totals,
     run_exclusions_by_wallet,
     run_lines,
@@ -50,7 +49,6 @@ __all__ = [
     "export_rows",
     "find_user",
     "locked_differences",
-    "locked_period_ids",
     "pay_run",
     "pay_runs",
     "preview",

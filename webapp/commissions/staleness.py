@@ -31,9 +31,9 @@ from webapp.models import (
     CommissionRun,
     CommissionRunPeriod,
     PartnerCommissionLine,
-    RunStatus,
 )
 from webapp.money import MONEY, ZERO, money_sum
+from webapp.vocab import RunStatus
 
 LOCKED_STATUSES = (RunStatus.APPROVED.value, RunStatus.PAID.value)
 

@@ -24,11 +24,10 @@ from webapp.models import (
     CommissionExclusion,
     CommissionRun,
     CommissionRunPeriod,
-    LineKind,
     PartnerCommissionLine,
 )
 from webapp.money import MONEY, ZERO
-from webapp.vocab import Method
+from webapp.vocab import LineKind, Method
 
 
 @dataclass

@@ -16,8 +16,8 @@ from sys import intern
 
 from webapp.addresses import canonical_if_valid
 from webapp.csvio import Column, RowError
-from webapp.models import PayloadKind, RevenueComponent, StakeEventType
 from webapp.money import AmountError, parse_amount, plain_amount
+from webapp.vocab import PayloadKind, RevenueComponent, StakeEventType
 
 #: At most this many row errors are kept; the rest are only counted.
 ERROR_LIMIT = 1000

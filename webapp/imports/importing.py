@@ -32,7 +32,6 @@ from webapp.models import (
     CanonicalStakerRewardsDetail,
     CanonicalValidatorRevenue,
     Chain,
-    PayloadKind,
     Provider,
     utcnow,
 )
@@ -47,6 +46,7 @@ from webapp.storage import (
     provider_named,
     refresh_statistics,
 )
+from webapp.vocab import PayloadKind
 
 log = logging.getLogger(__name__)
 

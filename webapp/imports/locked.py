@@ -9,14 +9,8 @@ from datetime import datetime
 from sqlalchemy import or_, select
 
 from webapp.extensions import db
-from webapp.models import (
-    Agreement,
-    CanonicalPeriod,
-    CommissionLock,
-    CommissionRun,
-    Partner,
-    PayloadKind,
-)
+from webapp.models import Agreement, CanonicalPeriod, CommissionLock, CommissionRun, Partner
+from webapp.vocab import PayloadKind
 
 
 @dataclass(frozen=True)

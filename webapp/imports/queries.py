@@ -26,14 +26,13 @@ from webapp.models import (
     CanonicalStakerRewardsDetail,
     CanonicalValidatorRevenue,
     Chain,
-    PayloadKind,
     Provider,
-    RevenueComponent,
     StagingPayload,
     StakerRewardSum,
 )
-from webapp.prices import price_day
+from webapp.money import price_day
 from webapp.storage import is_postgresql
+from webapp.vocab import PayloadKind, RevenueComponent
 
 #: Periods shown in the totals table.
 TOTALS_PERIODS = 12

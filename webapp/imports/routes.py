@@ -7,8 +7,9 @@ from webapp.extensions import db
 from webapp.imports import bp, queries
 from webapp.imports.forms import ImportForm
 from webapp.imports.importing import import_file
-from webapp.models import Role, StagingPayload
+from webapp.models import StagingPayload
 from webapp.storage import UploadMissing, UploadNotYours, UploadStore
+from webapp.vocab import Role
 from webapp.web import flash_and_redirect, is_htmx, render, role_required
 
 #: Files between their preview and their commit.

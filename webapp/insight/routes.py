@@ -11,7 +11,8 @@ from webapp.attribution import METHOD_WALLET_ATTRIBUTION
 from webapp.commissions import compare, explain, insight
 from webapp.extensions import db
 from webapp.insight import bp
-from webapp.models import Agreement, CanonicalPeriod, Chain, CommissionRun, RevenueComponent
+from webapp.models import Agreement, CanonicalPeriod, Chain, CommissionRun
+from webapp.vocab import RevenueComponent
 from webapp.web import render
 
 

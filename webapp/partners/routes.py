@@ -8,7 +8,7 @@ from webapp.commissions.queries import recent_runs
 from webapp.commissions.totals import run_totals
 from webapp.errors import FieldError
 from webapp.extensions import db
-from webapp.models import Partner, Role
+from webapp.models import Partner
 from webapp.partners import bp
 from webapp.partners.forms import PartnerForm
 from webapp.partners.service import (
@@ -17,6 +17,7 @@ from webapp.partners.service import (
     set_partner_active,
     update_partner,
 )
+from webapp.vocab import Role
 from webapp.wallets.forms import new_wallet_form
 from webapp.wallets.queries import wallet_section
 from webapp.web import flash_and_redirect, render, role_required

@@ -11,9 +11,10 @@ from flask_login import current_user
 from webapp.commissions.lifecycle import CommissionError
 from webapp.errors import FieldError
 from webapp.extensions import db
-from webapp.models import Agreement, Chain, Partner, Payout, Role
+from webapp.models import Agreement, Chain, Partner, Payout
 from webapp.money import ZERO, exact_text
 from webapp.payouts import bp, service, statements
+from webapp.vocab import Role
 from webapp.web import csv_download, download_headers, flash_and_redirect, render, role_required
 
 SORTS = {

@@ -20,6 +20,7 @@ from webapp.commissions.lifecycle import (
     pay_as_payouts,
 )
 from webapp.commissions.totals import RunTotal, run_totals
+from webapp.commissions.valuation import fixed_run_values
 from webapp.errors import FieldError
 from webapp.extensions import db
 from webapp.models import (
@@ -32,7 +33,6 @@ from webapp.models import (
     utcnow,
 )
 from webapp.money import MONEY, ZERO, AmountError, money_sum, parse_amount
-from webapp.prices import fixed_run_values
 from webapp.vocab import RunStatus
 
 PAYABLE, CARRIED, PAID = "payable", "carried", "paid"

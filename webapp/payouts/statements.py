@@ -14,6 +14,7 @@ from flask import current_app
 from sqlalchemy import func, select
 
 from webapp.commissions.totals import run_totals
+from webapp.commissions.valuation import fixed_run_values
 from webapp.csvio import write_csv
 from webapp.db_types import decimal_sum
 from webapp.extensions import db
@@ -23,13 +24,12 @@ from webapp.models import (
     CommissionRun,
     CommissionRunPeriod,
     CommissionRunPrice,
-    LineKind,
     PartnerCommissionLine,
     Payout,
 )
 from webapp.money import MONEY, ZERO, exact_text, money_sum
 from webapp.payouts.service import settled_runs
-from webapp.prices import fixed_run_values
+from webapp.vocab import LineKind
 
 
 @dataclass

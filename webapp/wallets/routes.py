@@ -16,7 +16,8 @@ from flask_login import current_user
 
 from webapp.errors import FieldError
 from webapp.extensions import db
-from webapp.models import Partner, Role
+from webapp.models import Partner
+from webapp.vocab import Role
 from webapp.wallets import bp
 from webapp.wallets.checks import parse_introduced_date, today_utc
 from webapp.wallets.forms import WalletEditForm, WalletForm, new_wallet_form

@@ -5,7 +5,6 @@ deleted here: a wallet is deactivated, and can be reactivated.
 """
 
 import re
-import unicodedata
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -18,6 +17,7 @@ from webapp import audit
 from webapp.csvio import iter_csv
 from webapp.errors import FieldError
 from webapp.extensions import db
+from webapp.labels import slugify
 from webapp.models import Partner, PartnerWallet
 from webapp.wallets.checks import (
     NOTES_MAX,
@@ -252,12 +252,6 @@ def set_wallet_active(wallet: PartnerWallet, active: bool, user=None) -> Partner
     )
     db.session.commit()
     return wallet
-
-
-def slugify(text: str) -> str:
-    """Lower-case ASCII words joined by dashes, for file names."""
-    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")
-    return re.sub(r"[^a-z0-9]+", "-", ascii_text.lower()).strip("-") or "partner"
 
 
 def export_file_name(partner: Partner) -> str:

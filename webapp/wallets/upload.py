@@ -19,7 +19,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from webapp import audit
 from webapp.csvio import CsvFormatError, check_utf8, iter_csv, read_csv
 from webapp.extensions import db
-from webapp.models import Partner, PartnerWallet, PayloadKind, StagingPayload
+from webapp.models import Partner, PartnerWallet, StagingPayload
 from webapp.storage import (
     Upload,
     UploadMissing,
@@ -31,6 +31,7 @@ from webapp.storage import (
     provider_named,
     violates,
 )
+from webapp.vocab import PayloadKind
 from webapp.wallets.checks import WALLET_COLUMNS, Outcome, WalletCheck, WalletRow, check_rows
 
 PROVIDER_NAME = "manual-upload"

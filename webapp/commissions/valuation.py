@@ -14,11 +14,12 @@ called inside the approval, keeps the prices of the run's periods in
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import date
 from decimal import Decimal
 
 from sqlalchemy import delete, select
 
+from webapp.commissions.queries import lines_of_run
 from webapp.extensions import db
 from webapp.models import (
     CanonicalPeriod,
@@ -27,22 +28,13 @@ from webapp.models import (
     CommissionRun,
     CommissionRunPeriod,
     CommissionRunPrice,
-    LineKind,
     PartnerCommissionLine,
-    RunStatus,
 )
-from webapp.money import MONEY, QUANTUM, ROUNDING, ZERO
+from webapp.money import MONEY, QUANTUM, ROUNDING, ZERO, price_day
+from webapp.vocab import LineKind, RunStatus
 
 #: Runs whose values are fixed: valued at the prices kept at their approval.
 FIXED_STATUSES = (RunStatus.APPROVED.value, RunStatus.PAID.value)
-_ONE_MICROSECOND = timedelta(microseconds=1)
-
-
-def price_day(end_time: datetime) -> date:
-    """The UTC day whose price values a period ending at `end_time` (exclusive end)."""
-    if end_time.tzinfo is not None:
-        end_time = end_time.astimezone(UTC)
-    return (end_time - _ONE_MICROSECOND).date()
 
 
 def _uuid(value) -> uuid.UUID:
@@ -233,8 +225,6 @@ class RunUsd:
 
 def _line_values(run: CommissionRun, valuation: Valuation) -> dict[tuple, UsdTotal]:
     """The run's line values summed per (period, line kind): one read of its lines."""
-    from webapp.commissions.queries import lines_of_run
-
     L = PartnerCommissionLine
     sums: dict[tuple, UsdTotal] = {}
     value = valuation.value
