@@ -43,4 +43,21 @@
     event.preventDefault();
     window.htmx.trigger(field, "enter");
   });
+
+  // Copying one shown amount copies its exact plain value (the <data> element's value), not
+  // the rounded text with separators and symbol.
+  document.addEventListener("copy", function (event) {
+    var selection = window.getSelection();
+    if (!selection || selection.rangeCount !== 1 || !event.clipboardData) return;
+    var node = selection.getRangeAt(0).commonAncestorContainer;
+    var element = node.nodeType === 1 ? node : node.parentElement;
+    var amount = element && element.closest ? element.closest("data.amount") : null;
+    if (!amount && document.activeElement && document.activeElement.matches
+        && document.activeElement.matches("data.amount") && selection.isCollapsed) {
+      amount = document.activeElement;
+    }
+    if (!amount) return;
+    event.clipboardData.setData("text/plain", amount.value);
+    event.preventDefault();
+  });
 })();
