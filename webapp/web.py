@@ -268,6 +268,7 @@ def init_web(app: Flask) -> None:
     app.jinja_env.filters["thousands"] = format_count
     app.jinja_env.filters["token_amount"] = token_amount
     app.jinja_env.filters["token_amount_text"] = token_amount_text
+    app.jinja_env.filters["short_key"] = short_key
     app.jinja_env.globals["chain_unit"] = chain_unit
     app.jinja_env.globals["Role"] = Role
 
@@ -325,6 +326,23 @@ def token_amount_text(value, token, display_decimals: int | None = None) -> str:
         return "—"
     symbol, decimals = _unit(token, display_decimals)
     return f"{display_text(value, decimals)} {symbol}"
+
+
+#: Keys longer than this are shortened on pages (a validator key is 32 to 98 characters).
+SHORT_KEY = 16
+_SHORT_KEY = '<code class="key" title="{full}" data-full="{full}">{head}…{tail}</code>'
+
+
+def short_key(key) -> Markup:
+    """Jinja filter: a long key (a validator's) shortened to its first and last 6 characters,
+    the full key in the title (hover) and in what a copy takes (static/js/app.js)."""
+    if key is None:
+        return Markup("")
+    key = str(key)
+    if len(key) <= SHORT_KEY:
+        return Markup("<code>{}</code>").format(key)
+    full = escape(key)
+    return Markup(_SHORT_KEY.format(full=full, head=escape(key[:6]), tail=escape(key[-6:])))
 
 
 def chain_unit(chain_id: str) -> Unit:

@@ -56,8 +56,46 @@
         && document.activeElement.matches("data.amount") && selection.isCollapsed) {
       amount = document.activeElement;
     }
-    if (!amount) return;
-    event.clipboardData.setData("text/plain", amount.value);
+    var key = !amount && element && element.closest ? element.closest("code[data-full]") : null;
+    if (!amount && !key) return;
+    event.clipboardData.setData("text/plain", amount ? amount.value : key.dataset.full);
     event.preventDefault();
+  });
+
+  // A box that scrolls a wide table sideways is reachable by keyboard (arrow keys scroll it)
+  // and named after its table, but only while it overflows: a table that fits is no tab stop.
+  function visible(element) {
+    return element.checkVisibility ? element.checkVisibility() : element.getClientRects().length > 0;
+  }
+  function scrollBoxes(root) {
+    (root || document).querySelectorAll(".table-scroll, .overflow-auto, main table").forEach(function (box) {
+      var style = window.getComputedStyle(box);
+      var scrolls = (style.overflowX === "auto" || style.overflowX === "scroll")
+        && visible(box) && box.scrollWidth > box.clientWidth + 1;
+      if (scrolls && !box.hasAttribute("tabindex")) {
+        var caption = box.querySelector("caption");
+        box.setAttribute("tabindex", "0");
+        box.dataset.scrollBox = "1";
+        if (box.tagName !== "TABLE") box.setAttribute("role", "region");
+        if (!box.hasAttribute("aria-label")) {
+          box.dataset.scrollLabel = "1";
+          box.setAttribute("aria-label", (caption ? caption.textContent.trim() : "Table") + " (scrolls sideways)");
+        }
+      } else if (!scrolls && box.dataset.scrollBox) {
+        box.removeAttribute("tabindex");
+        if (box.dataset.scrollLabel) box.removeAttribute("aria-label");
+        delete box.dataset.scrollLabel;
+        if (box.tagName !== "TABLE") box.removeAttribute("role");
+        delete box.dataset.scrollBox;
+      }
+    });
+  }
+  document.addEventListener("DOMContentLoaded", function () { scrollBoxes(); });
+  document.addEventListener("htmx:afterSettle", function () { scrollBoxes(); });
+  document.addEventListener("toggle", function () { scrollBoxes(); }, true);
+  var resizing = null;
+  window.addEventListener("resize", function () {
+    window.clearTimeout(resizing);
+    resizing = window.setTimeout(scrollBoxes, 150);
   });
 })();
