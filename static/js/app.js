@@ -34,6 +34,28 @@
     if (focus) focus.focus();
   });
 
+  // After a swap the user asked for (a click or a submit, not a search typed or a lazy load),
+  // focus moves to the new content: its first field in error, else its first heading, so the
+  // keyboard carries on from what just appeared instead of from the top of the page.
+  var swappedId = null;
+  document.addEventListener("htmx:beforeSwap", function (event) {
+    swappedId = event.detail && event.detail.target ? event.detail.target.id : null;
+  });
+  document.addEventListener("htmx:afterSettle", function (event) {
+    var config = event.detail && event.detail.requestConfig;
+    var trigger = config && config.triggeringEvent;
+    if (!trigger || (trigger.type !== "submit" && trigger.type !== "click")) return;
+    var content = event.detail.elt;
+    if (!content || !content.isConnected) content = swappedId && document.getElementById(swappedId);
+    if (!content || !content.querySelector || content.querySelector("[data-autofocus]")) return;
+    var invalid = content.querySelector("[aria-invalid='true']");
+    if (invalid) { invalid.focus(); return; }
+    var heading = content.matches("h1, h2, h3") ? content : content.querySelector("h1, h2, h3");
+    if (!heading || !visible(heading)) return;
+    if (!heading.hasAttribute("tabindex")) heading.setAttribute("tabindex", "-1");
+    heading.focus();
+  });
+
   // Enter in a field marked data-enter-event sends it an "enter" event that its hx-trigger
   // listens for: the policy forbids htmx's evaluated trigger filters (keyup[key=='Enter']).
   document.addEventListener("keydown", function (event) {

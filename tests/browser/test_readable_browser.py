@@ -6,6 +6,7 @@ from playwright.sync_api import expect
 from sqlalchemy import select
 
 from tests.browser.demo_pages import admin_on_demo, seed
+from tests.test_commissions import add_agreements, build_world
 from webapp.extensions import db
 from webapp.models import PartnerCommissionLine
 
@@ -69,3 +70,34 @@ def test_a_wide_table_scrolls_in_a_named_focusable_box_and_keys_are_short(
     shown = page.locator(f'code.key[data-full="{key}"]').first
     expect(shown).to_have_text(f"{key[:6]}…{key[-6:]}")
     expect(shown).to_have_attribute("title", key)
+
+
+RING = """() => {
+  const style = getComputedStyle(document.activeElement);
+  return [document.activeElement.tagName, style.outlineStyle, style.outlineWidth,
+          style.outlineColor];
+}"""
+
+
+def test_after_preview_focus_is_on_the_preview_heading_with_a_ring(
+    manager_page, live_server, live_app
+):
+    with live_app.app_context():
+        world = build_world()
+        add_agreements(world.acme)
+        db.session.remove()
+    page = manager_page
+    page.goto(f"{live_server}/commissions/")
+    page.wait_for_load_state("load")
+    page.get_by_label("Partner").select_option(label="Acme Wallet")
+    page.locator("#date_from").fill("2025-01-01")
+    page.locator("#date_to").fill("2025-01-31")
+    page.get_by_role("button", name="Preview").focus()  # no mouse used: the ring shows
+    expect(page.get_by_role("button", name="Preview")).to_be_focused()
+    tag, style, width, color = page.evaluate(RING)
+    assert (tag, style, width) == ("BUTTON", "solid", "2px")
+    assert color in ("rgb(11, 61, 145)", "rgb(255, 213, 79)")
+    page.keyboard.press("Enter")
+    heading = page.locator("#breakdown-heading")
+    expect(heading).to_contain_text("Acme Wallet, 2025-01-01 to 2025-01-31")
+    expect(heading).to_be_focused()
