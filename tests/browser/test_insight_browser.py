@@ -130,7 +130,7 @@ def test_compare_switch_drill_explain_and_find_the_switch(manager_page, live_ser
     entry = page.locator("tr.audit-entry", has_text="method switched")
     expect(entry).to_have_count(1)
     expect(entry).to_contain_text("Acme SOL")
-    expect(entry.locator("ins")).to_have_text("True")
+    expect(entry.locator("ins")).to_have_text("yes")
 
 
 #: The outermost elements that stick out on the right, to say what is too wide.
