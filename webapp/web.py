@@ -270,6 +270,7 @@ def init_web(app: Flask) -> None:
     app.jinja_env.filters["token_amount_text"] = token_amount_text
     app.jinja_env.filters["short_key"] = short_key
     app.jinja_env.globals["chain_unit"] = chain_unit
+    app.jinja_env.globals["date_input_attrs"] = DATE_INPUT_ATTRS
     app.jinja_env.globals["Role"] = Role
 
 
@@ -327,6 +328,15 @@ def token_amount_text(value, token, display_decimals: int | None = None) -> str:
     symbol, decimals = _unit(token, display_decimals)
     return f"{display_text(value, decimals)} {symbol}"
 
+
+#: A date field as every form renders it: typed as YYYY-MM-DD in a text box.
+DATE_INPUT_ATTRS = {
+    "type": "text",
+    "inputmode": "numeric",
+    "pattern": "[0-9]{4}-[0-9]{2}-[0-9]{2}",
+    "placeholder": "YYYY-MM-DD",
+    "autocomplete": "off",
+}
 
 #: Keys longer than this are shortened on pages (a validator key is 32 to 98 characters).
 SHORT_KEY = 16
