@@ -33,6 +33,7 @@ from webapp.extensions import db, login_manager, rollback_quietly
 from webapp.labels import format_count, labelled
 from webapp.models import Chain, Role, User
 from webapp.money import MINUS, SCALE, Unit, display_text, exact_text, format_amount, unit_of
+from webapp.vocab import counted_as
 
 log = logging.getLogger(__name__)
 
@@ -271,6 +272,7 @@ def init_web(app: Flask) -> None:
     app.jinja_env.filters["short_key"] = short_key
     app.jinja_env.globals["chain_unit"] = chain_unit
     app.jinja_env.globals["date_input_attrs"] = DATE_INPUT_ATTRS
+    app.jinja_env.globals["counted_as"] = counted_as
     app.jinja_env.globals["Role"] = Role
 
 
