@@ -64,6 +64,8 @@ def demo_pages(page, base: str, starts: list[str]) -> list[str]:
         response = page.request.get(url)
         if response.status != 200 or "text/html" not in response.headers.get("content-type", ""):
             continue
+        if not response.text().lstrip().lower().startswith("<!doctype html>"):
+            continue  # a fragment that a page loads into itself, not a page
         page.goto(url)
         pages.append(url)
         queue.extend(page.evaluate(LINKS))

@@ -101,3 +101,28 @@ def test_after_preview_focus_is_on_the_preview_heading_with_a_ring(
     heading = page.locator("#breakdown-heading")
     expect(heading).to_contain_text("Acme Wallet, 2025-01-01 to 2025-01-31")
     expect(heading).to_be_focused()
+
+
+#: axe-core, vendored beside htmx (static/vendor), loaded as a script of the app's own origin.
+AXE = "/static/vendor/axe-core-4.14.1.min.js"
+RUN_AXE = """async () => {
+  const result = await axe.run(document, {resultTypes: ["violations"]});
+  return result.violations
+    .filter(v => v.impact === "serious" || v.impact === "critical")
+    .map(v => v.id + " (" + v.impact + "): "
+      + v.nodes.slice(0, 2).map(n => n.target.join(" ")).join(", "));
+}"""
+
+
+def test_no_page_of_the_demo_has_a_serious_accessibility_violation(
+    browser_page, live_server, live_app, make_user
+):
+    page = browser_page
+    pages = admin_on_demo(page, live_server, live_app, make_user)
+    found = []
+    for url in pages:
+        page.goto(url)
+        page.add_script_tag(url=f"{live_server}{AXE}")
+        for violation in page.evaluate(RUN_AXE):
+            found.append(f"{url[len(live_server) :]}: {violation}")
+    assert found == [], "\n".join(found)
