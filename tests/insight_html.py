@@ -3,7 +3,25 @@
 import re
 from decimal import Decimal
 
-from webapp.money import ZERO
+from webapp.money import ZERO, format_amount
+
+#: A cell's text, or the exact value of the amount it shows (`<data class="amount" value=…>`,
+#: the token_amount filter), as format_amount writes it.
+_CELL = r'(?:<strong>)?(?:<data class="amount[^"]*" value="([^"]*)"[^>]*>.*?</data>|([^<]*))'
+
+
+def _cell(exact: str, text: str) -> str:
+    return format_amount(Decimal(exact)) if exact else text
+
+
+def plain_amounts(page: str) -> str:
+    """`page` with each shown amount replaced by its exact value as format_amount writes it,
+    for tests that compare a page's figures with the engine's."""
+    return re.sub(
+        r'<data class="amount[^"]*" value="([^"]*)"[^>]*>.*?</data>',
+        lambda found: format_amount(Decimal(found.group(1))),
+        page,
+    )
 
 
 def section(page: str, element_id: str, tag: str) -> str:
@@ -32,7 +50,8 @@ def chart_table(page: str, chart_id: str) -> dict[tuple[str, str], Decimal]:
     table = section(page, f"{chart_id}-table", "table")
     values = {}
     for category, cells in re.findall(r'<tr data-category="([^"]*)">(.*?)</tr>', table, re.S):
-        for series, value in re.findall(r'data-series="([^"]*)">([^<]*)<', cells):
+        for series, exact, text in re.findall(rf'data-series="([^"]*)">{_CELL}', cells):
+            value = _cell(exact, text)
             if Decimal(value) != ZERO:
                 values[(category, series)] = Decimal(value)
     return values
@@ -42,16 +61,16 @@ def chart_totals(page: str, chart_id: str) -> dict[str, Decimal]:
     """The Total column of a stacked chart's table, by category."""
     table = section(page, f"{chart_id}-table", "table")
     return {
-        category: Decimal(total)
-        for category, total in re.findall(
-            r'<tr data-category="([^"]*)">.*?<td class="num total">([^<]*)<', table, re.S
+        category: Decimal(_cell(exact, text))
+        for category, exact, text in re.findall(
+            rf'<tr data-category="([^"]*)">.*?<td class="num total">{_CELL}', table, re.S
         )
     }
 
 
 def cells(row: str) -> list[str]:
     """The text of a row's numeric cells."""
-    return re.findall(r'<td class="num"[^>]*>(?:<strong>)?([^<]*)<', row)
+    return [_cell(*found) for found in re.findall(rf'<td class="num"[^>]*>{_CELL}', row)]
 
 
 def period_rows(page: str, prefix: str) -> list[tuple[str, list[str], str]]:
@@ -93,7 +112,7 @@ def slice_rows(fragment: str) -> list[tuple[str, str, list[str], str]]:
 def wallet_rows(fragment: str) -> tuple[list[tuple[str, list[str], bool]], str | None]:
     """(wallet, numeric cells, paid) of each wallet row, and the link to the next page."""
     rows = [
-        (wallet, re.findall(r'<td class="num"[^>]*>([^<]*)<', body), "unpaid" not in classes)
+        (wallet, cells(body), "unpaid" not in classes)
         for classes, wallet, body in re.findall(
             r'<tr class="wallet-line([^"]*)" data-wallet="([^"]*)">(.*?)</tr>', fragment, re.S
         )

@@ -14,7 +14,7 @@ from webapp.audit_views import queries
 from webapp.auth.service import create_user
 from webapp.commissions import service
 from webapp.extensions import db
-from webapp.models import AuditLog, Partner
+from webapp.models import AuditLog, CommissionRun, Partner
 
 HX = {"HX-Request": "true"}
 
@@ -62,7 +62,7 @@ def test_method_switch_is_found_by_user_and_date(app, manager_client, make_user,
     args = {"entity_type": "agreement", "user": str(switch.user_id), "date_from": today}
     page = text_of(other.get("/audit/", query_string=args))
     assert page.count('class="audit-entry"') == 1
-    assert "method switched" in page and "<del>True</del> → <ins>False</ins>" in page
+    assert "method switched" in page and "<del>yes</del> → <ins>no</ins>" in page
     # Someone else, or the day before: nothing.
     viewer_id = db.session.scalar(
         select(AuditLog.user_id).where(AuditLog.entity_type == "user").limit(1)
@@ -155,3 +155,81 @@ def test_record_falls_back_to_no_user_outside_a_request(app):
     db.session.commit()
     [entry] = entries(entity_id="x")
     assert entry.user_id is None
+
+
+# ---- The history in words ------------------------------------------------------------------
+
+
+def entry_cells(page: str) -> list[str]:
+    """Each entry row's markup, newest first."""
+    return [row.split("</tr>")[0] for row in page.split('<tr class="audit-entry">')[1:]]
+
+
+def test_values_read_as_the_pages_show_them_and_ids_as_linked_names(manager_client, login, app):
+    world = build_world()
+    solana, _ = add_agreements(world.acme)
+    partner = world.acme
+    audit.record(
+        "update",
+        "partner_wallet",
+        "w-1",
+        before={"partner_id": None, "is_active": True, "notes": None},
+        after={"partner_id": str(partner.partner_id), "is_active": False, "notes": "moved"},
+    )
+    audit.record(
+        "create",
+        "agreement",
+        solana.agreement_id,
+        after={"rules": ["MEV=1600", "REWARDS=1250@Vote999"], "effective_to": None},
+    )
+    db.session.commit()
+    page = text_of(manager_client.get("/audit/"))
+    [wallet] = [row for row in entry_cells(page) if "w-1" in row]
+    [agreement] = [row for row in entry_cells(page) if "Vote999</code></li>" in row]
+    # Booleans read yes/no, nothing reads "none", the partner's id reads as its linked name.
+    assert "<del>yes</del> → <ins>no</ins>" in wallet
+    assert f'<ins><a href="/partners/{partner.partner_id}">Acme Wallet</a></ins>' in wallet
+    assert "<ins>moved</ins>" in wallet
+    assert "None" not in wallet and "True" not in wallet and "False" not in wallet
+    assert str(partner.partner_id) not in wallet.replace(f"/partners/{partner.partner_id}", "")
+    # A list reads as a list, each rate as the agreement page shows it.
+    assert (
+        '<ul class="audit-list"><li>MEV 1,600 bps on every validator</li>'
+        "<li>REWARDS 1,250 bps on validator <code>Vote999</code></li></ul>"
+    ) in agreement
+    assert "[&#39;" not in agreement and "['" not in agreement
+    assert '<dt>Effective to</dt>\n      <dd><span class="empty">none</span></dd>' in agreement
+
+
+def test_each_entry_reads_as_a_sentence_and_a_run_by_its_agreement_and_range(app, manager_client):
+    world = build_world()
+    add_agreements(world.acme)
+    first = service.commit(world.acme, date(2025, 1, 1), date(2025, 1, 3))
+    service.commit(world.acme, date(2025, 1, 1), date(2025, 1, 3))
+    run = first.outcomes[0].run
+    page = text_of(
+        manager_client.get(
+            "/audit/", query_string={"entity_type": "commission_run", "entity_id": run.run_id}
+        )
+    )
+    name = f"{run.agreement.name}, 2025-01-01 to 2025-01-03"
+    assert "run run from" not in page.lower()
+    link = f'<a href="/commissions/runs/{run.run_id}">{name}</a>'
+    assert f"Commission run\n    {link}" in page
+    assert (
+        f'<p class="audit-sentence">The command line superseded the commission run {link}.</p>'
+        in (page)
+    )
+    assert (
+        f'<p class="audit-sentence">The command line committed the commission run {link}.</p>'
+        in (page)
+    )
+    # "Replaced by run" names the run that replaced it, linked.
+    later = next(
+        r
+        for r in db.session.scalars(select(CommissionRun))
+        if r.run_id != run.run_id and r.agreement_id == run.agreement_id
+    )
+    assert (
+        f'<a href="/commissions/runs/{later.run_id}">{name}</a>' in page.split("Replaced by run")[1]
+    )

@@ -130,7 +130,7 @@ def test_true_up_checkbox_carries_the_differences_into_the_next_run(world, make_
     page = client.get("/commissions/", query_string=february).get_data(as_text=True)
     label = re.search(r'<label for="true-up">(.*?)</label>', page, re.S).group(1)
     assert 'name="true_up"' in label and ">+0.050000000 SOL<" in label
-    assert "</span> over 1 line(s) in 1 period(s)" in label
+    assert "</data> over 1 line(s) in 1 period(s)" in label
 
     assert client.post("/commissions/commit", data={**february, "true_up": "1"}).status_code == 302
     L = PartnerCommissionLine
@@ -204,3 +204,45 @@ def test_cells_are_formula_safe(manager_client, world):
     db.session.commit()
     rows = read_csv(manager_client.get("/commissions/preview.csv", query_string=args(world)))
     assert {r[0] for r in rows[1:]} == {"'=HYPERLINK(1)"}
+
+
+def test_preview_and_run_exclusion_files_have_one_shape(manager_client, world):
+    preview = read_csv(
+        manager_client.get("/commissions/preview-exclusions.csv", query_string=args(world))
+    )
+    computation = service.commit(world.acme, FIRST, LAST)
+    run = next(o.run for o in computation.outcomes if o.agreement.name == "Acme SOL")
+    stored = read_csv(manager_client.get(f"/commissions/runs/{run.run_id}/exclusions.csv"))
+    assert preview[0] == stored[0]
+    solana = [r for r in preview[1:] if r[1] == "Acme SOL"]
+
+    def without_component(rows):
+        return sorted((*r[:7], *r[8:9], r[9], str(Decimal(r[10])), r[11]) for r in rows)
+
+    # The same rows, grouped alike (period, wallet, validator, reason), with the same counts
+    # and amounts; the preview names the components each row holds back.
+    assert without_component(solana) == without_component(stored[1:])
+    unstaked = [r for r in solana if r[8] == "not staked with validator during period"]
+    assert unstaked and all(r[7] for r in unstaked)
+    # Each count says what it counts: a wallet's periods, or reward rows.
+    assert preview[0][9:] == ["exclusion_count", "held_back_amount_native", "counted_as"]
+    assert {r[11] for r in unstaked} == {"reward rows"}
+    inactive = [r for r in solana if r[8] == "wallet inactive"]
+    assert inactive and {(r[6], r[7], r[11]) for r in inactive} == {("", "", "wallet-periods")}
+    assert len({(r[4], r[5], r[6], r[8]) for r in solana}) == len(solana)
+
+
+def test_exclusion_counts_on_the_pages_say_what_they_count(manager_client, world):
+    preview = manager_client.get("/commissions/", query_string=args(world)).get_data(as_text=True)
+    computation = service.commit(world.acme, FIRST, LAST)
+    run = next(o.run for o in computation.outcomes if o.agreement.name == "Acme SOL")
+    page = manager_client.get(f"/commissions/runs/{run.run_id}").get_data(as_text=True)
+    for html in (preview, page):
+        assert re.search(
+            r"<td>wallet inactive</td><td class=\"num\">[\d,]+ wallet-periods</td>", html
+        )
+        assert re.search(
+            r"<td>not staked with validator during period</td>"
+            r"<td class=\"num\">[\d,]+ reward rows</td>",
+            html,
+        )

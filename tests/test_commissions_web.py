@@ -208,7 +208,7 @@ def test_run_detail_shows_exclusions_by_reason_and_wallet(manager_client, world)
     total = re.search(r'id="run-total-commission">(.*?)</strong>', page, re.S).group(1)
     assert shown(run.total_commission_native, "SOL") in total and "4.550000000 SOL" in total
     reasons = re.search(r'class="striped exclusion-reasons">.*?</table>', page, re.S).group(0)
-    assert re.search(r"<td>wallet inactive</td><td class=\"num\">3</td>", reasons)
+    assert re.search(r"<td>wallet inactive</td><td class=\"num\">3 wallet-periods</td>", reasons)
     assert re.findall(r"<tr><td>(.*?)</td>", reasons) == [
         "wallet inactive",
         "introduced after period start",

@@ -10,7 +10,7 @@ from decimal import Decimal
 import pytest
 
 from tests import factories
-from tests.insight_html import chart_bars, chart_table
+from tests.insight_html import cells, chart_bars, chart_table
 from tests.test_commissions import add_agreements, build_world
 from webapp.commissions import compare, service
 from webapp.extensions import db
@@ -61,10 +61,6 @@ def by_period_component(result) -> dict[tuple[str, str], Decimal]:
             line.commission_amount_native
         )
     return {key: money_sum(values) for key, values in sums.items()}
-
-
-def cells(row: str) -> list[str]:
-    return re.findall(r'<td class="num">(?:<strong>)?([^<]*)<', row)
 
 
 def test_each_method_pays_what_its_preview_computes(manager_client, world):

@@ -7,6 +7,7 @@ from decimal import Decimal
 
 import pytest
 
+from tests.insight_html import plain_amounts
 from tests.test_commissions import (
     W_INACTIVE,
     W_LATE,
@@ -46,7 +47,7 @@ def world(app):
 
 def text(response) -> str:
     assert response.status_code == 200, response.status_code
-    return response.get_data(as_text=True)
+    return plain_amounts(response.get_data(as_text=True))
 
 
 def range_args(**extra) -> dict:

@@ -48,10 +48,11 @@ def test_last_months_are_calendar_months_oldest_first():
 def test_cells_say_data_in_then_committed_with_amounts_per_token(viewer_client, world):
     create_partner("Beta Exchange")  # no agreement at all
     page = viewer_client.get("/", query_string=WINDOW).get_data(as_text=True)
+    # The latest month first (on a phone, the one on screen).
     assert [m for m in re.findall(r'<th scope="col">([\d-]+)</th>', page)] == [
-        "2024-12",
-        "2025-01",
         "2025-02",
+        "2025-01",
+        "2024-12",
     ]
     assert state_of(page, "Acme Wallet") == {
         "2024-12": "no agreement",
@@ -114,12 +115,14 @@ def test_overview_query_count_does_not_grow_with_partners(viewer_client, world):
     assert few <= 8 + 6 + 4 * 2, few
 
 
-def test_without_a_window_the_overview_ends_the_month_after_the_latest_data(viewer_client, world):
+def test_without_a_window_the_overview_starts_at_the_month_after_the_latest_data(
+    viewer_client, world
+):
     # build_world's periods all start in January 2025: the next month to import is February,
-    # so the default view ends there rather than in an empty current month.
+    # so the default view starts there rather than at an empty current month.
     page = viewer_client.get("/").get_data(as_text=True)
     months = re.findall(r'<th scope="col">([\d-]+)</th>', page)
-    assert months[-1] == "2025-02"
+    assert months[0] == "2025-02"  # the latest month first
     assert len(months) == 6
 
 

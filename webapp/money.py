@@ -10,6 +10,8 @@ import re
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
+from babel.numbers import format_decimal
+
 #: Digits after the decimal point that an amount may carry (NUMERIC(38,18)).
 SCALE = 18
 #: Digits before the decimal point that an amount may carry (NUMERIC(38,18)).
@@ -111,14 +113,49 @@ def exact_text(value: Decimal) -> str:
     return format(value.quantize(QUANTUM, context=ROUNDING), "f")
 
 
+#: Pages are in English: one locale for every amount, so a figure reads the same everywhere.
+DISPLAY_LOCALE = "en_US"
+#: The sign a negative amount shows (U+2212 MINUS SIGN: as wide as a digit, unlike a hyphen).
+MINUS = "\u2212"
+
+
+def _display_pattern(places: int) -> str:
+    return "#,##0." + "0" * places if places else "#,##0"
+
+
 def display_text(value: Decimal, display_decimals: int) -> str:
     """`value` rounded (half to even, on Decimal) to `display_decimals` places, with thousands
-    separators: for reading on a page only, never for a sum or a file."""
+    separators and a minus sign (U+2212) before a negative: for reading on a page only, never
+    for a sum or a file. A tiny negative that rounds to zero shows as 0, not as -0."""
     places = max(0, min(int(display_decimals), SCALE))
     rounded = value.quantize(Decimal(1).scaleb(-places), context=ROUNDING)
     if rounded.is_zero():
-        rounded = abs(rounded)  # a tiny negative shows as 0, not -0
-    return format(rounded, ",f")
+        rounded = abs(rounded)
+    # Babel rounds and groups in the current decimal context: the wide one keeps all 38 digits.
+    with decimal.localcontext(ROUNDING):
+        text = format_decimal(abs(rounded), format=_display_pattern(places), locale=DISPLAY_LOCALE)
+    return f"{MINUS}{text}" if rounded < 0 else text
+
+
+class Unit(str):
+    """A token symbol that carries its chain's display decimals: it reads as the symbol
+    (`{{ unit }}` shows "SOL") and the amount filter rounds to its decimals."""
+
+    display_decimals: int
+
+    def __new__(cls, symbol: str, display_decimals: int = SCALE):
+        unit = super().__new__(cls, symbol)
+        unit.display_decimals = display_decimals
+        return unit
+
+    @property
+    def token_symbol(self) -> str:
+        return str(self)
+
+
+def unit_of(chain) -> Unit:
+    """The unit amounts of `chain` are shown in: its token symbol and display decimals."""
+    return Unit(chain.token_symbol, chain.display_decimals)
 
 
 def totals_by_token(pairs) -> dict[str, Decimal]:

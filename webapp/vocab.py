@@ -89,6 +89,19 @@ class ExclusionReason(enum.StrEnum):
 #: Every exclusion reason, in the order the calculation checks them.
 REASONS = tuple(reason.value for reason in ExclusionReason)
 
+#: Reasons that hold back a wallet's whole period (no validator, no component).
+WALLET_REASONS = frozenset({ExclusionReason.WALLET_INACTIVE, ExclusionReason.INTRODUCED_AFTER})
+
+
+def counted_as(reason: str, wallet_attribution: bool) -> str:
+    """What an exclusion count of `reason` counts: a wallet's periods for wallet-level reasons,
+    reward rows for the others, revenue rows for "no rule" under the total-revenue method."""
+    if reason in WALLET_REASONS:
+        return "wallet-periods"
+    if reason == ExclusionReason.NO_RULE and not wallet_attribution:
+        return "revenue rows"
+    return "reward rows"
+
 
 def sql_in(column: str, members: type[enum.Enum]) -> str:
     """`column IN ('a', 'b', ...)` over an enum's values, for a check constraint."""

@@ -33,9 +33,9 @@ from webapp.csvio import iter_csv
 from webapp.extensions import database_unavailable, db, login_manager, rollback_quietly
 from webapp.json_input import SafeJSONProvider
 from webapp.labels import format_count, labelled
-from webapp.models import User
-from webapp.money import display_text, exact_text, format_amount
-from webapp.vocab import Role
+from webapp.models import Chain, User
+from webapp.money import MINUS, SCALE, Unit, display_text, exact_text, format_amount, unit_of
+from webapp.vocab import Role, counted_as
 
 log = logging.getLogger(__name__)
 
@@ -285,41 +285,100 @@ def init_web(app: Flask) -> None:
     app.jinja_env.filters["labelled"] = labelled
     app.jinja_env.filters["thousands"] = format_count
     app.jinja_env.filters["token_amount"] = token_amount
+    app.jinja_env.filters["token_amount_text"] = token_amount_text
+    app.jinja_env.filters["short_key"] = short_key
+    app.jinja_env.globals["chain_unit"] = chain_unit
+    app.jinja_env.globals["date_input_attrs"] = DATE_INPUT_ATTRS
+    app.jinja_env.globals["counted_as"] = counted_as
     app.jinja_env.globals["Role"] = Role
 
 
-#: A displayed amount: rounded with its symbol, the exact value on hover (title) and on focus.
-#: Filled with escaped values only (str.format is several times faster than Markup.format,
-#: which matters on a page of hundreds of amounts).
+#: A displayed amount: rounded with its symbol, the exact value on hover (title), on focus
+#: (the hidden "exactly" text shows) and on copy (static/js/app.js copies `value`). Filled with
+#: escaped values only (str.format is several times faster than Markup.format, which matters
+#: on a page of hundreds of amounts).
 _TOKEN_AMOUNT = (
-    '<span class="amount" tabindex="0" title="{exact} {symbol}" data-exact="{exact}" '
-    'data-token="{symbol}">{shown} {symbol}'
-    '<span class="amount-exact"> (exactly {exact} {symbol})</span></span>'
+    '<data class="amount{negative}" value="{exact}" tabindex="0" title="{exact} {symbol}" '
+    'data-exact="{exact}" data-token="{symbol}">{shown} {symbol}'
+    '<span class="amount-exact"> (exactly {exact} {symbol})</span></data>'
 )
 
 
-def token_amount(value, token, display_decimals: int | None = None, signed=False) -> Markup:
-    """Jinja filter: `amount|token_amount(chain)` or `amount|token_amount('SOL', 9)`.
+def _unit(token, display_decimals: int | None) -> tuple[str, int]:
+    """(symbol, display decimals) of a chain, a `Unit`, or a bare symbol (18 places unless
+    given)."""
+    if isinstance(token, str):
+        decimals = getattr(token, "display_decimals", SCALE)
+        return str(token), decimals if display_decimals is None else display_decimals
+    return token.token_symbol, token.display_decimals
 
-    Shows the amount rounded to the chain's display decimals with thousands separators and
-    its token symbol; the exact 18-place value is in the title (hover) and appears when the
-    amount has keyboard focus. Rounding is on Decimal, for display only; `signed` puts a +
-    before a positive amount (a difference).
+
+def token_amount(value, token, display_decimals: int | None = None, signed=False) -> Markup:
+    """Jinja filter, the one way a page shows an amount: `amount|token_amount(chain)`,
+    `amount|token_amount(unit)` or `amount|token_amount('SOL', 9)`.
+
+    Shows the amount rounded to the token's display decimals with thousands separators, a
+    minus sign when negative and the token symbol beside it; the exact 18-place value is the
+    element's `value`, its title (hover), what a copy takes, and appears when the amount has
+    keyboard focus. Rounding is on Decimal, for display only; `signed` puts a + before a
+    positive amount (a difference).
     """
     if value is None:
         return Markup("—")
-    if isinstance(token, str):
-        symbol, decimals = token, 18 if display_decimals is None else display_decimals
-    else:
-        symbol, decimals = token.token_symbol, token.display_decimals
+    symbol, decimals = _unit(token, display_decimals)
     shown = display_text(value, decimals)
     if signed and value > 0:
         shown = f"+{shown}"
     return Markup(
         _TOKEN_AMOUNT.format(
-            exact=escape(exact_text(value)), symbol=escape(symbol), shown=escape(shown)
+            negative=" negative" if shown.startswith(MINUS) else "",
+            exact=escape(exact_text(value)),
+            symbol=escape(symbol),
+            shown=escape(shown),
         )
     )
+
+
+def token_amount_text(value, token, display_decimals: int | None = None) -> str:
+    """Jinja filter: the shown text of `token_amount` alone ("1,234.57 SOL"), where markup
+    cannot go (an SVG <title>, an attribute)."""
+    if value is None:
+        return "—"
+    symbol, decimals = _unit(token, display_decimals)
+    return f"{display_text(value, decimals)} {symbol}"
+
+
+#: A date field as every form renders it: typed as YYYY-MM-DD in a text box.
+DATE_INPUT_ATTRS = {
+    "type": "text",
+    "inputmode": "numeric",
+    "pattern": "[0-9]{4}-[0-9]{2}-[0-9]{2}",
+    "placeholder": "YYYY-MM-DD",
+    "autocomplete": "off",
+}
+
+#: Keys longer than this are shortened on pages (a validator key is 32 to 98 characters).
+SHORT_KEY = 16
+_SHORT_KEY = '<code class="key" title="{full}" data-full="{full}">{head}…{tail}</code>'
+
+
+def short_key(key) -> Markup:
+    """Jinja filter: a long key (a validator's) shortened to its first and last 6 characters,
+    the full key in the title (hover) and in what a copy takes (static/js/app.js)."""
+    if key is None:
+        return Markup("")
+    key = str(key)
+    if len(key) <= SHORT_KEY:
+        return Markup("<code>{}</code>").format(key)
+    full = escape(key)
+    return Markup(_SHORT_KEY.format(full=full, head=escape(key[:6]), tail=escape(key[-6:])))
+
+
+def chain_unit(chain_id: str) -> Unit:
+    """Template global: the unit of a chain named by id (the session's identity map answers
+    after the first look-up, so a table of one chain asks the database once)."""
+    chain = db.session.get(Chain, chain_id) if chain_id else None
+    return unit_of(chain) if chain is not None else Unit(chain_id or "")
 
 
 def _fallback_error_page(status: int, message: str):

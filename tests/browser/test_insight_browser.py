@@ -14,7 +14,7 @@ from tests.test_insight_compare import preview_under
 from tests.test_insight_compare import world as compare_world  # noqa: F401 - fixture
 from webapp.extensions import db
 from webapp.models import PartnerWallet
-from webapp.money import format_amount
+from webapp.money import exact_text
 
 pytestmark = pytest.mark.browser
 W_QUIET = "WalletQuiet"
@@ -59,10 +59,15 @@ def test_compare_switch_drill_explain_and_find_the_switch(manager_page, live_ser
     page.get_by_label("To", exact=True).fill(LAST.isoformat())
     page.get_by_role("button", name="Compare").click()
     commission = page.locator('tr[data-row="commission"] td')
-    expect(commission.nth(0)).to_have_text(format_amount(by_total.total_commission_native))
-    expect(commission.nth(1)).to_have_text(format_amount(by_wallet.total_commission_native))
-    expect(commission.nth(2)).to_have_text(
-        format_amount(by_wallet.total_commission_native - by_total.total_commission_native)
+    # Each shown amount holds its exact value (what hover, focus and copy give).
+    expect(commission.nth(0).locator("data.amount")).to_have_attribute(
+        "value", exact_text(by_total.total_commission_native)
+    )
+    expect(commission.nth(1).locator("data.amount")).to_have_attribute(
+        "value", exact_text(by_wallet.total_commission_native)
+    )
+    expect(commission.nth(2).locator("data.amount")).to_have_attribute(
+        "value", exact_text(by_wallet.total_commission_native - by_total.total_commission_native)
     )
     expect(page.locator("#chart-compare svg rect.bar")).to_have_count(6)
 
@@ -96,8 +101,8 @@ def test_compare_switch_drill_explain_and_find_the_switch(manager_page, live_ser
         and str(ln.revenue_component) == "MEV"
         and ln.period_id == by_wallet.periods[0].period_id
     )
-    expect(paid_row.locator("td[data-commission]")).to_have_text(
-        format_amount(line.commission_amount_native)
+    expect(paid_row.locator("td[data-commission] data.amount")).to_have_attribute(
+        "value", exact_text(line.commission_amount_native)
     )
     assert page.evaluate("window.__sameDocument") is True  # no full reload on the way
     # The lines behind the number: the wallet's own page.
@@ -125,7 +130,7 @@ def test_compare_switch_drill_explain_and_find_the_switch(manager_page, live_ser
     entry = page.locator("tr.audit-entry", has_text="method switched")
     expect(entry).to_have_count(1)
     expect(entry).to_contain_text("Acme SOL")
-    expect(entry.locator("ins")).to_have_text("True")
+    expect(entry.locator("ins")).to_have_text("yes")
 
 
 #: The outermost elements that stick out on the right, to say what is too wide.

@@ -25,10 +25,41 @@ API_TITLE = "Partner commissions API"
 API_VERSION = "v1"
 
 
+#: The section of the API reference each blueprint's endpoints are listed under (its tag):
+#: what they hold, not the blueprint's name.
+SECTION_TITLES = {
+    "api_partners": "Partners and periods",
+    "api_wallets": "Partner wallets",
+    "api_imports": "Data imports",
+    "api_commissions": "Commissions and runs",
+}
+
+
 class ProblemApi(Api):
     """flask-smorest's Api, answering errors as RFC 9457 problem details."""
 
     DEFAULT_RESPONSE_CONTENT_TYPE = "application/json"
+
+    def register_blueprint(self, blp, *, parameters=None, **options):
+        """Register as flask-smorest does, with the endpoints' tag (their section in the
+        reference) named by SECTION_TITLES instead of the blueprint's name."""
+        name = options.get("name", blp.name)
+        title = SECTION_TITLES.get(name, name)
+        add_tag, add_path = self.spec.tag, self.spec.path
+
+        def path(*args, operations=None, **kwargs):
+            for operation in (operations or {}).values():
+                if isinstance(operation, dict) and operation.get("tags") == [name]:
+                    operation["tags"] = [title]
+            return add_path(*args, operations=operations, **kwargs)
+
+        self.spec.tag = lambda tag: add_tag({**tag, "name": title})
+        self.spec.path = path
+        try:
+            super().register_blueprint(blp, parameters=parameters, **options)
+        finally:
+            del self.spec.tag
+            del self.spec.path
 
     def _register_error_handlers(self):
         """Errors are answered by `_install_error_handlers`, for API paths only."""

@@ -6,9 +6,9 @@ from contextlib import suppress
 from flask import request, url_for
 from sqlalchemy import select
 
-from webapp.audit_views import bp, queries
+from webapp.audit_views import bp, queries, wording
 from webapp.extensions import db
-from webapp.models import Agreement, CommissionRun, Partner, PartnerWallet
+from webapp.models import Agreement, Partner, PartnerWallet
 from webapp.web import csv_download, render
 
 #: Where an entry's entity lives on screen: endpoint and the name of its id argument.
@@ -38,19 +38,13 @@ def describe(entries) -> dict[str, tuple[str, str | None]]:
         ("partner", select(Partner.partner_id, Partner.name), Partner.partner_id),
         ("partner_wallets", select(Partner.partner_id, Partner.name), Partner.partner_id),
         ("agreement", select(Agreement.agreement_id, Agreement.name), Agreement.agreement_id),
-        (
-            "commission_run",
-            select(CommissionRun.run_id, CommissionRun.date_from),
-            CommissionRun.run_id,
-        ),
     )
     for entity_type, stmt, key in lookups:
         ids = _uuids(entries, entity_type)
         if ids:
             for entity_id, name in db.session.execute(stmt.where(key.in_(ids))):
-                names[str(entity_id)] = (
-                    f"run from {name}" if entity_type == "commission_run" else name
-                )
+                names[str(entity_id)] = name
+    names.update(wording.run_names(_uuids(entries, "commission_run")))
     wallet_ids = _uuids(entries, "partner_wallet")
     if wallet_ids:
         rows = db.session.execute(
@@ -85,13 +79,15 @@ def history():
     entries, next_cursor = ([], None)
     if not filters.errors:
         entries, next_cursor = queries.page(filters, request.args.get("after", ""))
+    described = describe(entries)
     return render(
         "audit/history.html",
         "audit/partial/entries.html",
         status=400 if filters.errors else 200,
         filters=filters,
         entries=entries,
-        described=describe(entries),
+        described=described,
+        words=wording.present(entries, described),
         next_cursor=next_cursor,
         users=queries.users(),
         entity_types=queries.entity_types(),

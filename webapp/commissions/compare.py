@@ -3,19 +3,18 @@ engine computes total revenue; wallet attribution is the engine too on SQLite, a
 set-based twin inside PostgreSQL (`set_based`), held to the engine by tests."""
 
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
-
-from sqlalchemy import func, select
 
 from webapp import charts
 from webapp.attribution import AttributionResult
 from webapp.commissions import explain, set_based
 from webapp.commissions.explain import period_key, terms_with_method
-from webapp.commissions.inputs import next_day_start, scope_of
+from webapp.commissions.inputs import scope_of
 from webapp.commissions.insight import COMPONENTS
+from webapp.commissions.queries import latest_day_with_data
 from webapp.extensions import db
-from webapp.models import Agreement, CanonicalPeriod
+from webapp.models import Agreement
 from webapp.money import MONEY, ZERO
 from webapp.storage import is_postgresql
 
@@ -96,16 +95,15 @@ class Comparison:
 
 
 def default_range(agreement: Agreement) -> tuple[date, date] | None:
-    """The last three calendar months that have periods of the agreement's chain within its
-    dates: from the first day of the earliest to the start of the latest period."""
-    P = CanonicalPeriod
-    stmt = select(func.max(P.start_time)).where(P.chain_id == agreement.chain_id)
-    if agreement.effective_to is not None:
-        stmt = stmt.where(P.start_time < next_day_start(agreement.effective_to))
-    latest = db.session.scalar(stmt)
-    if latest is None:
+    """The last three calendar months that have data (validator revenue) of the agreement's
+    chain within its dates: from the first day of the earliest to the start of the latest
+    period with data."""
+    ends = agreement.effective_to
+    # An agreement may end on 9999-12-31: its next day would lie beyond the calendar.
+    before = ends + timedelta(days=1) if ends is not None and ends < date.max else None
+    last_day = latest_day_with_data([agreement.chain_id], before=before)
+    if last_day is None:
         return None
-    last_day = latest.date()
     month = last_day.month - 2
     year = last_day.year + (month - 1) // 12
     month = (month - 1) % 12 + 1

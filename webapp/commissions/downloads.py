@@ -16,6 +16,7 @@ from webapp.labels import slugify
 from webapp.models import Agreement, CanonicalPeriod, Chain, CommissionExclusion, CommissionRun
 from webapp.money import MONEY, ZERO
 from webapp.storage import stream_on_own_connection
+from webapp.vocab import Method, counted_as
 from webapp.web import csv_download
 
 EXCLUSION_HEADER = (
@@ -30,6 +31,7 @@ EXCLUSION_HEADER = (
     "reason",
     "exclusion_count",
     "held_back_amount_native",
+    "counted_as",
 )
 SUMMARY_HEADER = (
     "partner",
@@ -114,6 +116,20 @@ def preview_csv():
     return csv_download(EXPORT_HEADER, preview_line_rows(c), name)
 
 
+def grouped_exclusions(exclusions) -> dict[tuple, tuple[set, int, object]]:
+    """A preview's exclusions grouped as a run stores them: one row per (period, wallet,
+    validator, reason), its components, how many exclusions it sums and what they held back."""
+    groups: dict[tuple, list] = {}
+    for ex in exclusions:
+        key = (ex.period_id, ex.wallet_address, ex.validator_key, ex.reason)
+        group = groups.setdefault(key, [set(), 0, ZERO])
+        if ex.revenue_component:
+            group[0].add(str(ex.revenue_component))
+        group[1] += 1
+        group[2] = MONEY.add(group[2], ex.held_back_amount_native)
+    return {key: tuple(value) for key, value in groups.items()}
+
+
 @bp.route("/preview-exclusions.csv")
 def preview_exclusions_csv():
     """Why each wallet of the previewed range earned nothing, one row per exclusion."""
@@ -124,20 +140,29 @@ def preview_exclusions_csv():
     def rows():
         for outcome in computation.outcomes:
             agreement, chain = outcome.agreement, outcome.agreement.chain
-            labels = {p.period_id: p.label for p in outcome.result.periods}
-            for ex in outcome.result.exclusions:
+            periods = {p.period_id: p for p in outcome.result.periods}
+            for (period_id, wallet, validator, reason), (components, count, held) in sorted(
+                grouped_exclusions(outcome.result.exclusions).items(),
+                key=lambda item: (
+                    periods[item[0][0]].start_time,
+                    item[0][1] or "",
+                    item[0][2] or "",
+                    item[0][3],
+                ),
+            ):
                 yield (
                     computation.partner.name,
                     agreement.name,
                     chain.chain_id,
                     chain.token_symbol,
-                    labels[ex.period_id],
-                    ex.wallet_address or "",
-                    ex.validator_key or "",
-                    ex.revenue_component or "",
-                    ex.reason,
-                    1,
-                    ex.held_back_amount_native,
+                    periods[period_id].label,
+                    wallet or "",
+                    validator or "",
+                    "+".join(sorted(components)),
+                    reason,
+                    count,
+                    held,
+                    counted_as(reason, agreement.wallet_attribution_enabled),
                 )
 
     c = computation
@@ -233,6 +258,7 @@ def run_exclusions_csv(run_id):
     """The run's stored exclusions: why each wallet earned nothing, and what it held back."""
     run = db.get_or_404(CommissionRun, run_id)
     partner_name = run.partner.name
+    per_wallet = run.method == Method.WALLET_ATTRIBUTION
     X, P, A, C = CommissionExclusion, CanonicalPeriod, Agreement, Chain
     stmt = (
         select(
@@ -277,6 +303,7 @@ def run_exclusions_csv(run_id):
                 reason,
                 count,
                 held,
+                counted_as(reason, per_wallet),
             )
 
     return csv_download(EXCLUSION_HEADER, rows(), _run_file(run, "exclusions"))

@@ -4,6 +4,8 @@ exclusions by wallet. (The periods locked by approval: `agreements.queries`; a r
 `insight.run_sums`; what changed since approval is worked out by the engine:
 `runs.changes_since_approval`.)"""
 
+from datetime import UTC, date, datetime, time
+
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import selectinload
 
@@ -12,6 +14,8 @@ from webapp.extensions import db
 from webapp.models import (
     Agreement,
     CanonicalPeriod,
+    CanonicalStakerRewardsDetail,
+    CanonicalValidatorRevenue,
     CommissionExclusion,
     CommissionRun,
     CommissionRunPeriod,
@@ -133,3 +137,21 @@ def run_wallet_line_counts(run: CommissionRun, addresses) -> dict[str, int]:
             .group_by(L.wallet_address)
         ).all()
     )
+
+
+def latest_day_with_data(chain_ids=None, before: date | None = None) -> date | None:
+    """The start day (UTC) of the latest period that has data (validator revenue or staker
+    rewards), on the given chains (all when None), starting before `before` when given:
+    where pages open."""
+    P, R, S = CanonicalPeriod, CanonicalValidatorRevenue, CanonicalStakerRewardsDetail
+    has_data = or_(
+        select(R.period_id).where(R.period_id == P.period_id).exists(),
+        select(S.period_id).where(S.period_id == P.period_id).exists(),
+    )
+    stmt = select(func.max(P.start_time)).where(has_data)
+    if chain_ids is not None:
+        stmt = stmt.where(P.chain_id.in_(list(chain_ids)))
+    if before is not None:
+        stmt = stmt.where(P.start_time < datetime.combine(before, time(), tzinfo=UTC))
+    latest = db.session.scalar(stmt)
+    return latest.date() if latest is not None else None

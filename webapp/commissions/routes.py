@@ -77,13 +77,25 @@ def _last_month() -> tuple[date, date]:
     return last_day.replace(day=1), last_day
 
 
+def _latest_month_with_data() -> tuple[date, date]:
+    """The calendar month of the latest period with data (last month when there is none): the
+    range the page opens on."""
+    latest = queries.latest_day_with_data()
+    if latest is None:
+        return _last_month()
+    first = latest.replace(day=1)
+    following = (first + timedelta(days=32)).replace(day=1)
+    return first, following - timedelta(days=1)
+
+
 @bp.route("/")
 def index():
     """Pick a partner and a range; given a range, the preview of its breakdown; then the history."""
     form = CommissionRangeForm(request.args)
     if not ({"date_from", "date_to"} & request.args.keys()):
-        # A first visit (or a link that names only the partner): last month, nothing computed.
-        form.date_from.data, form.date_to.data = _last_month()
+        # A first visit (or a link that names only the partner): the latest month with data,
+        # nothing computed.
+        form.date_from.data, form.date_to.data = _latest_month_with_data()
         return _review(form)
     if not form.validate():
         return _review(form, 400)

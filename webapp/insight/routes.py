@@ -12,6 +12,7 @@ from webapp.commissions import compare, explain, insight
 from webapp.extensions import db
 from webapp.insight import bp
 from webapp.models import Agreement, CanonicalPeriod, Chain, CommissionRun
+from webapp.money import unit_of
 from webapp.vocab import RevenueComponent
 from webapp.web import render
 
@@ -90,7 +91,7 @@ def _preview_owner(agreement) -> dict:
 def preview_insight(agreement, result, date_from: date, date_to: date) -> dict:
     """Periods, totals and chart of one agreement's preview, for its section of the page."""
     rows = insight.result_periods(result)
-    unit = agreement.chain.token_symbol
+    unit = unit_of(agreement.chain)
     return {
         "rows": rows,
         "totals": insight.totals_of(rows),
@@ -129,7 +130,7 @@ def revenue_chart(totals, chain_id: str) -> charts.Chart:
     }
     return charts.build(
         f"Imported validator revenue per period, {chain_id}",
-        chain.token_symbol if chain else chain_id,
+        unit_of(chain) if chain else chain_id,
         [row.period.label for row in rows],
         components,
         values,
@@ -162,7 +163,7 @@ def preview_period(agreement_id, period_id):
         agreement,
         period,
         row,
-        agreement.chain.token_symbol,
+        unit_of(agreement.chain),
     )
 
 
@@ -173,7 +174,7 @@ def run_period(run_id, period_id):
     period = _period_or_404(period_id, run.agreement.chain_id)
     row = insight.run_period_row(run, period.period_id)
     return _render_period(
-        {"run_id": run.run_id}, "run", run, period, row, run.agreement.chain.token_symbol
+        {"run_id": run.run_id}, "run", run, period, row, unit_of(run.agreement.chain)
     )
 
 
@@ -213,7 +214,7 @@ def preview_lines(agreement_id, period_id):
         component,
         rows,
         next_cursor,
-        agreement.chain.token_symbol,
+        unit_of(agreement.chain),
     )
 
 
@@ -240,7 +241,7 @@ def run_lines(run_id, period_id):
         component,
         rows,
         next_cursor,
-        run.agreement.chain.token_symbol,
+        unit_of(run.agreement.chain),
     )
 
 
@@ -265,6 +266,7 @@ def _render_wallets(kind, owner, subject, explanations, next_cursor, query):
         next_cursor=next_cursor,
         after=request.args.get("after", ""),
         q=query,
+        unit=unit_of(subject.agreement.chain if kind == "run" else subject.chain),
     )
 
 
@@ -322,7 +324,7 @@ def preview_wallet(agreement_id, address):
         _preview_owner(agreement),
         agreement,
         explanation,
-        agreement.chain.token_symbol,
+        unit_of(agreement.chain),
     )
 
 
@@ -333,7 +335,7 @@ def run_wallet(run_id, address):
     wallet = _found_or_404(explain.wallet_of(run.partner_id, run.agreement.chain_id, address))
     [explanation] = explain.explain_run(run, [wallet])
     return _render_wallet(
-        "run", {"run_id": run.run_id}, run, explanation, run.agreement.chain.token_symbol
+        "run", {"run_id": run.run_id}, run, explanation, unit_of(run.agreement.chain)
     )
 
 
@@ -383,7 +385,7 @@ def compare_methods(agreement_id):
         date_from=date_from or request.args.get("date_from", ""),
         date_to=date_to or request.args.get("date_to", ""),
         switching=request.args.get("switch") == "1",
-        unit=agreement.chain.token_symbol,
+        unit=unit_of(agreement.chain),
         title="Compare the methods",
         kind="agreement",
         subject=agreement,

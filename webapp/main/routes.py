@@ -33,9 +33,14 @@ def index():
     months = last_months(max(1, min(count, MAX_MONTHS)), _until())
     first = months[0].first
     earlier = (first - timedelta(days=1)).strftime("%Y-%m") if first > date.min else None
+    overview = month_overview(months)
+    # The current month first: on a phone it is the column on screen, older ones scroll in.
+    overview.months.reverse()
+    for _, cells in overview.rows:
+        cells.reverse()
     return render(
         "main/index.html",
-        overview=month_overview(months),
+        overview=overview,
         month_count=len(months),
         earlier=earlier,
     )
