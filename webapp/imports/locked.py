@@ -32,8 +32,9 @@ class LockedPeriod:
 def locked_periods(kind: str, touched) -> list[LockedPeriod]:
     """The locked pairs of the (chain_id, period key) pairs `touched` by a file's rows (for
     stake events, of every period ending after the first touched one starts: a stake
-    counts in the periods after it), in chain and period order; one query."""
-    if kind == PayloadKind.PERIODS.value or not touched:
+    counts in the periods after it), in chain and period order; one query. Periods and
+    prices reach no locked line (a run's USD values are fixed when it is approved)."""
+    if kind in (PayloadKind.PERIODS.value, PayloadKind.PRICES.value) or not touched:
         return []
     K, P, A, N, R = CommissionLock, CanonicalPeriod, Agreement, Partner, CommissionRun
     ids = {uuid.UUID(bytes=key) if isinstance(key, bytes) else key for _, key in touched}
