@@ -31,6 +31,16 @@ def person(email: str) -> User:
     return db.session.scalar(select(User).where(User.email == email))
 
 
+def pay_token(runner, symbol: str, reference: str, *extra: str):
+    """`flask payouts pay` of Acme Wallet's payable in one token, as Bob."""
+    return ok(
+        runner,
+        *("payouts", "pay", "Acme Wallet", "--token", symbol, "--reference", reference),
+        *extra,
+        *("--as", "bob@example.com"),
+    )
+
+
 def payable(symbol: str) -> service.Payable | None:
     db.session.expire_all()
     return next((p for p in service.payables() if p.token_symbol == symbol), None)
@@ -76,11 +86,7 @@ def test_minimum_carries_then_pays_with_what_was_carried(app, runner, tmp_path):
         "carried\tAcme Wallet\tSOL" in ok(runner, "payouts", "list", "--status", "carried").output
     )
 
-    ok(
-        runner,
-        *("payouts", "pay", "Acme Wallet", "--token", "ETH", "--reference", "ETH-1"),
-        *("--paid-on", f"{YEAR}-12-03", "--as", "bob@example.com"),
-    )
+    pay_token(runner, "ETH", "ETH-1", "--paid-on", f"{YEAR}-12-03")
     (eth,) = payouts()
     assert (eth.statement_number, eth.net_amount_native, eth.carried_in_native) == (
         f"acme-wallet-{YEAR}-1",
@@ -92,11 +98,7 @@ def test_minimum_carries_then_pays_with_what_was_carried(app, runner, tmp_path):
     ok(runner, "commissions", "compute", *FEB, "--commit", "--as", "ann@example.com")
     ok(runner, "commissions", "approve", *FEB, "--as", "bob@example.com")
     assert payable("SOL").net_amount_native == D("2.0") and payable("SOL").status == "payable"
-    ok(
-        runner,
-        *("payouts", "pay", "Acme Wallet", "--token", "SOL", "--reference", "SOL-1"),
-        *("--paid-on", f"{YEAR}-12-04", "--as", "bob@example.com"),
-    )
+    pay_token(runner, "SOL", "SOL-1", "--paid-on", f"{YEAR}-12-04")
     sol_payout = payouts()[-1]
     assert sol_payout.statement_number == f"acme-wallet-{YEAR}-2"
     assert (sol_payout.net_amount_native, sol_payout.carried_in_native) == (D("2.0"), D("1.4"))
@@ -146,18 +148,7 @@ def test_statement_pdf_csv_and_page_show_the_same_figures(app, runner, tmp_path,
     ok(runner, "import", "staker-rewards", corrected, "--provider", "jito", "--replace")
     ok(runner, "commissions", "compute", *FEB, "--commit", "--true-up", "--as", "ann@example.com")
     ok(runner, "commissions", "approve", *FEB, "--as", "bob@example.com")
-    ok(
-        runner,
-        "payouts",
-        "pay",
-        "Acme Wallet",
-        "--token",
-        "SOL",
-        "--reference",
-        "FEB-SOL",
-        "--as",
-        "bob@example.com",
-    )
+    pay_token(runner, "SOL", "FEB-SOL")
     payout = payouts()[-1]
     jan_sol = next(p for p in payouts() if p.chain_id == "solana" and p is not payout)
     assert payout.net_amount_native == D("0.7")  # 0.6 + 0.3 - 0.2
@@ -272,18 +263,7 @@ def test_two_payouts_of_the_same_runs_at_once_one_wins(app, runner, tmp_path):
 
 def test_statement_figures_sum_from_lines(app, runner, tmp_path):
     close_january(runner, tmp_path)
-    ok(
-        runner,
-        "payouts",
-        "pay",
-        "Acme Wallet",
-        "--token",
-        "SOL",
-        "--reference",
-        "S",
-        "--as",
-        "bob@example.com",
-    )
+    pay_token(runner, "SOL", "S")
     statement = statements.statement_of(payouts()[0])
     assert {
         (c.agreement, c.revenue_component, c.commission_amount_native) for c in statement.components
@@ -358,18 +338,7 @@ def test_usd_values_fixed_at_approval_on_payables_statement_and_api(app, runner,
     fixed.write_text("chain_id,date,price_usd\nsolana,2025-01-31,999\n")
     ok(runner, "import", "prices", str(fixed), "--provider", "manual-upload", "--replace")
     assert payable("SOL").value_usd == D("210.35")
-    ok(
-        runner,
-        "payouts",
-        "pay",
-        "Acme Wallet",
-        "--token",
-        "SOL",
-        "--reference",
-        "S",
-        "--as",
-        "bob@example.com",
-    )
+    pay_token(runner, "SOL", "S")
     payout = payouts()[0]
     statement = statements.statement_of(payout)
     assert statement.value_usd == D("210.35")
