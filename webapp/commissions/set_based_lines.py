@@ -51,6 +51,7 @@ from webapp.extensions import db
 from webapp.models import CommissionRun, LineKind
 from webapp.money import MONEY, ZERO
 from webapp.storage import RowIds, is_postgresql
+from webapp.storage.bulk import _may_skip_row_triggers
 
 #: What a lines digest written here starts with (a digest of the engine's is bare hex).
 SQL_DIGEST_PREFIX = "sql1:"
@@ -254,17 +255,16 @@ class PeriodFigures:
 @contextmanager
 def _settings(connection, values: dict[str, str]):
     """The settings for the statements inside, then those of before (local to the
-    transaction either way)."""
+    transaction either way: SET LOCAL)."""
     names = list(values)
     reads = ", ".join(f"current_setting(:name_{n})" for n in range(len(names)))
     before = connection.execute(
         text(f"SELECT {reads}"), {f"name_{n}": name for n, name in enumerate(names)}
     ).one()
     set_based._set_config(connection, values)
-    try:
-        yield
-    finally:
-        set_based._set_config(connection, dict(zip(names, before, strict=True)))
+    yield
+    # After an error the transaction is rolled back, and the settings with it.
+    set_based._set_config(connection, dict(zip(names, before, strict=True)))
 
 
 def _new_id_prefix() -> str:
@@ -273,17 +273,8 @@ def _new_id_prefix() -> str:
     return f"{RowIds().base:032x}"[:22]
 
 
-def period_figures(
-    agreement, periods: list[Period], run: CommissionRun | None = None, write=()
-) -> dict[str, PeriodFigures]:
-    """Each period's figures (by period key) under `agreement`'s terms, computed by the
-    database; the lines and exclusions of the periods in `write` (period ids) are inserted
-    as `run`'s rows on the way, in the session's transaction.
-
-    The caller has removed those periods' earlier rows and holds their parents (the run,
-    the agreement, the partner and the periods), as for any bulk write."""
-    if not periods:
-        return {}
+def _statement(agreement, periods: list[Period], run, write) -> tuple[str, dict]:
+    """The statement of `period_figures`, and its parameters."""
     terms = terms_of(agreement)
     rate, rule_params = set_based._rate_case(terms.rules)
     hashes = {
@@ -325,8 +316,28 @@ def period_figures(
             line_ids=_new_id_prefix(),
             exclusion_ids=_new_id_prefix(),
         )
+    return statement, params
+
+
+def period_figures(
+    agreement, periods: list[Period], run: CommissionRun | None = None, write=()
+) -> dict[str, PeriodFigures]:
+    """Each period's figures (by period key) under `agreement`'s terms, computed by the
+    database; the lines and exclusions of the periods in `write` (period ids) are inserted
+    as `run`'s rows on the way, in the session's transaction.
+
+    The caller has removed those periods' earlier rows and holds their parents (the run,
+    the agreement, the partner and the periods), as for any bulk write."""
+    if not periods:
+        return {}
+    statement, params = _statement(agreement, periods, run, write)
     connection = db.session.connection()
-    with _settings(connection, SETTINGS):
+    settings = dict(SETTINGS)
+    if write and _may_skip_row_triggers(db.session):
+        # The parents are held (see above): the per-row foreign-key checks are skipped, as
+        # the bulk writer does.
+        settings["session_replication_role"] = "replica"
+    with _settings(connection, settings):
         rows = connection.execute(text(statement), params).all()
     figures = {period_key(p.period_id): PeriodFigures() for p in periods}
     add = MONEY.add
