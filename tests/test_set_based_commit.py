@@ -95,8 +95,10 @@ def _chain_world(rnd, chain_id, partner, stranger, offset_hours: int):
             introduced, active = date(2025, 1, 1), True
         elif n == 3:  # one inactive, one introduced on 3/4: each reason in every world
             introduced, active = date(2025, 1, 1), False
-        elif n == 4:
+        elif n in (4, 6):
             introduced, active = date(2025, 3, 4), True
+        elif n == 5:
+            introduced, active = date(2025, 3, 4), False
         else:
             introduced = date(2025, 2, 1) if rnd.random() < 0.65 else rnd.choice(late_dates)
             active = rnd.random() > 0.15
@@ -115,6 +117,9 @@ def _chain_world(rnd, chain_id, partner, stranger, offset_hours: int):
 
     events = []
     blip, boundary, zero_rated = mine[:3]
+    # Wallets 5 (inactive, introduced late) and 6 (introduced late) earn no reward at all:
+    # each is still held back, with nothing, in every period.
+    rewarded = [a for n, a in enumerate(mine) if n not in (5, 6)]
     inside = periods[1].start_time + timedelta(hours=3)
     # A blip: staked and unstaked at one instant inside a period, never staked.
     events += [
@@ -145,7 +150,7 @@ def _chain_world(rnd, chain_id, partner, stranger, offset_hours: int):
     for period in periods:
         rows = [
             (validator, address, component, _amount(rnd))
-            for address in [*mine, *theirs, nobody]
+            for address in [*rewarded, *theirs, nobody]
             for validator in VALIDATORS
             for component in COMPONENTS
             if rnd.random() < 0.45
@@ -400,6 +405,21 @@ def test_stored_lines_and_exclusions_are_the_engines_line_by_line(app, monkeypat
             if (line.base_amount_native * line.commission_rate_bps).scaleb(-4)
             != line.commission_amount_native
         )
+        # Every row is the run's, stamped with its instant.
+        L, X = PartnerCommissionLine, CommissionExclusion
+        run = outcome.run
+        assert set(
+            db.session.execute(
+                select(L.run_id, L.partner_id, L.created_at, L.corrects_run_id).where(
+                    L.agreement_id == outcome.agreement.agreement_id
+                )
+            )
+        ) == {(run.run_id, partner.partner_id, run.created_at, None)}
+        assert set(
+            db.session.scalars(
+                select(X.run_id).where(X.agreement_id == outcome.agreement.agreement_id)
+            )
+        ) == {run.run_id}
         # The commit's figures are the stored run's.
         assert outcome.result.line_count == len(engine.lines)
         assert outcome.result.component_totals() == engine.component_totals()
@@ -511,6 +531,39 @@ def test_after_one_reward_changed_only_its_period_is_rewritten(app, monkeypatch)
     kept = {i for i, p in ids.items() if p != period_id}
     assert kept <= set(after)  # the other periods' rows stayed as they were
     assert not {i for i, p in ids.items() if p == period_id} & set(after)  # this one rewritten
+
+
+def test_a_change_that_keeps_every_total_is_still_written(app, monkeypatch):
+    """Two wallets' rewards of one period, validator and component trade amounts: every
+    total and sum of the pair stays, its lines do not; the pair is written again."""
+    partner, agreements = _world(24)
+    _commit_in_database(partner, monkeypatch)
+    target = agreements[0]
+    lines = _stored_lines(target)
+    first, second = next(
+        (a, b) for a in lines for b in lines if a[1:4] == b[1:4] and a[4] != b[4] and a[5] != b[5]
+    )
+    R = CanonicalStakerRewardsDetail
+
+    def reward(line):
+        return db.session.scalars(
+            select(R).where(
+                R.period_id == line[1],
+                R.validator_key == line[2],
+                R.revenue_component == line[3],
+                R.staker_address == line[4],
+            )
+        ).one()
+
+    one, other = reward(first), reward(second)
+    one.reward_amount_native, other.reward_amount_native = (
+        other.reward_amount_native,
+        one.reward_amount_native,
+    )
+    db.session.commit()
+    again = _commit_in_database(partner, monkeypatch)
+    for outcome in again.outcomes:
+        _assert_as_the_engine(outcome)
 
 
 def test_sqlite_and_total_revenue_keep_the_engine(app):
