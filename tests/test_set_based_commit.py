@@ -566,7 +566,7 @@ def test_a_change_that_keeps_every_total_is_still_written(app, monkeypatch):
         _assert_as_the_engine(outcome)
 
 
-def test_sqlite_and_total_revenue_keep_the_engine(app):
+def test_only_wallet_attribution_is_written_in_the_database(app):
     partner = factories.partner("Revenue", "solana")
     agreement = factories.agreement(partner, "MEV=500")
     assert not set_based_lines.applies(agreement)
