@@ -24,7 +24,7 @@ from sqlalchemy import delete, exists, func, insert, or_, select, update
 from webapp.agreements.pairs import take_over
 from webapp.agreements.queries import agreements_of_partner
 from webapp.attribution import AttributionResult, ComponentTotal, ExclusionTotal, Period
-from webapp.commissions import pair_sums, set_based
+from webapp.commissions import pair_sums, set_based, set_based_lines
 from webapp.commissions.fingerprints import fingerprint
 from webapp.commissions.inputs import (
     compute_agreement,
@@ -310,13 +310,17 @@ def commit(
             else:
                 kept_periods = [p for p in scope if period_key(p.period_id) in kept]
                 fresh = [p for p in scope if period_key(p.period_id) not in kept]
+                in_database = bool(fresh) and set_based_lines.applies(agreement)
                 computed = (
-                    compute_agreement(agreement, date_from, date_to, fresh) if fresh else None
+                    compute_agreement(agreement, date_from, date_to, fresh)
+                    if fresh and not in_database
+                    else None
                 )
-                run = _store_run(
+                store = _store_run_in_database if in_database else _store_run
+                run = store(
                     agreement, scope, computed, kept_periods, date_from, date_to, user, prints
                 )
-                if kept:
+                if kept or in_database:
                     result = StoredResult(run, scope)
                     empty = prints.without_data
                 else:
@@ -578,6 +582,108 @@ def _store_run(agreement, scope, computed, kept, date_from, date_to, user, print
                 "sums": pair_sums.dump(lines.get(p.period_id, ()), grouped[p.period_id]),
             }
             for p in result.periods
+        ],
+    )
+    _supersede_runs_left_empty(agreement, run, user)
+    return run
+
+
+# ---- Commit where the data lives (PostgreSQL, wallet attribution) --------------------------
+
+
+def _store_run_in_database(
+    agreement, scope, computed, kept, date_from, date_to, user, prints
+) -> CommissionRun:
+    """`_store_run` for a wallet-attribution agreement on PostgreSQL: the periods of `scope`
+    not `kept` are computed by the database (`set_based_lines`), and the lines and
+    exclusions of those whose result changed are written there by INSERT ... SELECT; the
+    run's totals, the pairs' digests and sums, and the takeover of pairs are as
+    `_store_run` makes them. `computed` is unused (None)."""
+    kept_keys = {period_key(p.period_id) for p in kept}
+    fresh = [p for p in scope if period_key(p.period_id) not in kept_keys]
+    lines_kept, base_kept, commission_kept, held_kept = (
+        _kept_sums(agreement, kept) if kept else (0, ZERO, ZERO, ZERO)
+    )
+    run = _new_run(
+        agreement,
+        date_from,
+        date_to,
+        user,
+        {},
+        method=terms_of(agreement).method,
+        period_count=len(scope),
+        line_count=0,
+        total_base_native=ZERO,
+        total_commission_native=ZERO,
+        excluded_amount_native=ZERO,
+        input_payload_ids=json.dumps(scope_lineage(agreement, scope), sort_keys=True),
+    )
+    RP = CommissionRunPeriod
+    if kept:
+        db.session.execute(
+            update(RP)
+            .where(
+                RP.agreement_id == agreement.agreement_id,
+                RP.period_id.in_([period_uuid(p.period_id) for p in kept]),
+            )
+            .values(run_id=run.run_id)
+        )
+    fresh_ids = [period_uuid(p.period_id) for p in fresh]
+    held = dict(
+        db.session.execute(
+            select(RP.period_id, RP.lines_digest).where(
+                RP.agreement_id == agreement.agreement_id, RP.period_id.in_(fresh_ids)
+            )
+        ).all()
+    )
+    # Pairs stored before are first measured: only those whose result changed are written.
+    figures = set_based_lines.period_figures(agreement, fresh) if held else {}
+    changed = [
+        p
+        for p in fresh
+        if not held or held.get(period_uuid(p.period_id)) != figures[period_key(p.period_id)].digest
+    ]
+    changed_ids = sorted(period_uuid(p.period_id) for p in changed)
+    if changed_ids:
+        L, X = PartnerCommissionLine, CommissionExclusion
+        db.session.execute(
+            delete(L).where(
+                L.agreement_id == agreement.agreement_id,
+                L.period_id.in_(changed_ids),
+                L.line_kind == LineKind.COMMISSION.value,
+            )
+        )
+        db.session.execute(
+            delete(X).where(X.agreement_id == agreement.agreement_id, X.period_id.in_(changed_ids))
+        )
+        _lock_parents(run, changed_ids)
+        figures.update(set_based_lines.period_figures(agreement, changed, run, write=changed_ids))
+    add = MONEY.add
+    run.line_count = lines_kept + sum(f.line_count for f in figures.values())
+    run.total_base_native = add(base_kept, money_sum(f.base for f in figures.values()))
+    run.total_commission_native = add(
+        commission_kept, money_sum(f.commission for f in figures.values())
+    )
+    run.excluded_amount_native = add(held_kept, money_sum(f.held_back for f in figures.values()))
+    if held:
+        db.session.execute(
+            delete(RP).where(
+                RP.agreement_id == agreement.agreement_id, RP.period_id.in_(list(held))
+            )
+        )
+    db.session.execute(
+        insert(RP),
+        [
+            {
+                "agreement_id": agreement.agreement_id,
+                "period_id": period_uuid(p.period_id),
+                "run_id": run.run_id,
+                "lines_digest": figures[period_key(p.period_id)].digest,
+                "inputs_digest": prints.digests.get(period_key(p.period_id)),
+                "inputs_parts": prints.parts.get(period_key(p.period_id)),
+                "sums": figures[period_key(p.period_id)].sums,
+            }
+            for p in fresh
         ],
     )
     _supersede_runs_left_empty(agreement, run, user)
