@@ -11,7 +11,7 @@ import csv
 import io
 import re
 import uuid
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from decimal import Decimal as D
 
 import pytest
@@ -230,7 +230,7 @@ def test_htmx_gets_the_table_alone(world, viewer_client):
         "/commissions/runs", query_string={"status": "paid"}, headers={"HX-Request": "true"}
     )
     html = response.get_data(as_text=True)
-    assert html.lstrip().startswith("{#") is False and 'id="runs-table"' in html
+    assert 'id="runs-table"' in html
     assert "<html" not in html and 'id="run-filters"' not in html
     assert names(world, re.findall(r'data-run="([0-9a-f-]+)"', html)) == ["r1"]
     assert "HX-Request" in response.headers.get("Vary", "")
@@ -283,8 +283,6 @@ def test_csv_holds_every_filtered_run_exactly(world, viewer_client):
             row[key] = str(D(row[key]).normalize())
     assert rows == expected
     # The 18th decimal place is kept, not rounded away.
-    eth = next(r for r in read_csv(viewer_client.get("/commissions/runs.csv")) if r["chain_id"])
-    assert eth  # the file reads back
     raw = viewer_client.get("/commissions/runs.csv", query_string={"chain": "ethereum"})
     assert "0.000000000000000001" in raw.get_data(as_text=True)
 
@@ -333,4 +331,4 @@ def test_the_commissions_page_links_the_list(world, viewer_client):
 
 def test_unknown_run_id_prefix_finds_nothing(world, viewer_client):
     assert listed(viewer_client, q=uuid.uuid4().hex[:8] + "zz") == []
-    assert listed(viewer_client, q=(datetime(2025, 1, 1) + timedelta(0)).isoformat()) == []
+    assert listed(viewer_client, q="0000-0000") == []
