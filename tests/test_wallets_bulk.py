@@ -49,7 +49,9 @@ def audit_entries() -> list[tuple]:
 def test_deactivate_then_reactivate_the_chosen_wallets(world, manager_client):
     acme, wallets, stranger = world
     chosen = [str(w.wallet_id) for w in wallets[:2]]
-    response = bulk(manager_client, acme, action="deactivate", wallet=chosen, list_q="x")
+    response = bulk(
+        manager_client, acme, action="deactivate", wallet=chosen, list_q="x", list_partner_id="y"
+    )
     assert response.status_code == 302
     assert response.headers["Location"].endswith(f"/partners/{acme.partner_id}?q=x")
     now = states()

@@ -253,8 +253,9 @@ def bulk(partner_id):
     if action not in BULK_ACTIONS:
         abort(400)
     chosen = request.form.getlist("page_wallet" if request.form.get("all_on_page") else "wallet")
-    back = {k: v for k, v in request.form.items() if k.startswith("list_") and v}
-    back = {k.removeprefix("list_"): v for k, v in back.items()}
+    # The list's filters travel back (only those: never url_for's own keywords).
+    back = {k: request.form.get(f"list_{k}", "") for k in ("q", "chain", "status", "sort")}
+    back = {k: v for k, v in back.items() if v}
     try:
         if action == "export":
             wallets = selected_wallets(partner, chosen)
