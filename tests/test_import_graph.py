@@ -55,7 +55,7 @@ LAYERS = (
 
 #: Modules that are pages or commands: the routes, forms and command line of an area.
 PAGE_MODULES = frozenset(
-    {"routes", "close_routes", "downloads", "forms", "close_forms", "cli", "pages"}
+    {"routes", "close_routes", "runs_list", "downloads", "forms", "close_forms", "cli", "pages"}
 )
 #: From this layer up, whole units are pages (their reads included).
 FIRST_PAGE_LAYER = "read-side pages"

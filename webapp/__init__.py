@@ -25,6 +25,7 @@ PAGE_AND_COMMAND_MODULES = (
     "webapp.commissions.routes",
     "webapp.commissions.close_routes",
     "webapp.commissions.downloads",
+    "webapp.commissions.runs_list",
     "webapp.commissions.cli",
     "webapp.payouts.routes",
     "webapp.payouts.cli",

@@ -7,8 +7,9 @@ explanation or a page of a drill-down costs a few small queries instead of the p
 whole computation.
 """
 
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 from sys import intern
 
@@ -16,6 +17,7 @@ from sqlalchemy import String, cast, select
 
 from webapp import attribution
 from webapp.attribution import (
+    UNSTAKE,
     AgreementTerms,
     AttributionResult,
     StakeEvent,
@@ -35,7 +37,7 @@ from webapp.models import (
     PartnerCommissionLine,
     PartnerWallet,
 )
-from webapp.money import ZERO, money_sum
+from webapp.money import MONEY, ZERO, format_amount, money_sum
 
 
 @dataclass(frozen=True)
@@ -209,6 +211,9 @@ class PeriodExplanation:
     lines: list[PaidLine] = field(default_factory=list)
     held: list[HeldBack] = field(default_factory=list)
     last_label: str | None = None
+    #: Per validator held back as "not staked": the stake events that decided it
+    #: (`add_stake_evidence`).
+    stake_evidence: list["StakeEvidence"] = field(default_factory=list)
 
     @property
     def commission(self) -> Decimal:
@@ -309,7 +314,11 @@ class WalletExplanation:
                 continue
             merged.append(
                 PeriodExplanation(
-                    period.period_id, period.label, list(period.lines), list(period.held)
+                    period.period_id,
+                    period.label,
+                    list(period.lines),
+                    list(period.held),
+                    stake_evidence=list(period.stake_evidence),
                 )
             )
         return merged
@@ -443,3 +452,140 @@ def wallet_of(partner_id, chain_id: str, address: str):
         )
     ).first()
     return tuple(row) if row else None
+
+
+# ---- Why "not staked": the stake events that decided it ------------------------------------
+
+#: Events before a period shown at most (the newest of those that set its opening balance).
+EARLIER_EVENTS_SHOWN = 20
+
+
+@dataclass(frozen=True)
+class StakeStep:
+    """One stake event of a wallet with a validator and the balance right after it."""
+
+    event_timestamp: datetime
+    event_type: str
+    amount_native: Decimal
+    balance_native: Decimal
+    #: True when another event of the same wallet and validator shares the instant: the
+    #: balance that counts there is the one after the instant's last event.
+    same_instant: bool = False
+
+
+@dataclass
+class StakeEvidence:
+    """Why a wallet was not staked with a validator during a period: the balance at the
+    period's start, the events before it that set that balance, and those inside it."""
+
+    validator_key: str
+    start_time: datetime
+    end_time: datetime
+    opening_balance_native: Decimal
+    earlier: list[StakeStep] = field(default_factory=list)
+    earlier_hidden: int = 0
+    during: list[StakeStep] = field(default_factory=list)
+    staked: bool = False
+
+    @property
+    def summary(self) -> str:
+        """The story in one sentence."""
+        if not self.earlier and not self.during and not self.earlier_hidden:
+            return "no stake event of this wallet with this validator before the period ended"
+        text = f"balance {format_amount(self.opening_balance_native)} at the period's start"
+        if not self.during:
+            return text + ", and no event inside the period"
+        if any(step.same_instant for step in self.during):
+            return text + "; inside the period, a stake and an unstake at one instant left none"
+        return text + "; no event inside the period left a balance above zero"
+
+
+def stake_steps(events) -> list[StakeStep]:
+    """The events of one wallet with one validator replayed as the calculation replays them
+    (`attribution.StakeHistory`): timestamp order, STAKE and RESTAKE before UNSTAKE at one
+    instant, an UNSTAKE never below zero; each with the balance after it."""
+    ordered = sorted(
+        events, key=lambda ev: (attribution._utc(ev.event_timestamp), ev.event_type == UNSTAKE)
+    )
+    instants = [attribution._utc(ev.event_timestamp) for ev in ordered]
+    shared = {instant for instant, count in Counter(instants).items() if count > 1}
+    steps, balance = [], ZERO
+    for event, instant in zip(ordered, instants, strict=True):
+        if event.event_type == UNSTAKE:
+            balance = max(ZERO, MONEY.subtract(balance, event.stake_amount_native))
+        else:
+            balance = MONEY.add(balance, event.stake_amount_native)
+        amount = event.stake_amount_native
+        steps.append(StakeStep(instant, event.event_type, amount, balance, instant in shared))
+    return steps
+
+
+def stake_evidence(events, validator_key: str, period) -> StakeEvidence:
+    """The evidence for one period ([start, end)) from the events of one wallet with one
+    validator (any before the period's end)."""
+    start, end = attribution._utc(period.start_time), attribution._utc(period.end_time)
+    steps = [s for s in stake_steps(events) if s.event_timestamp < end]
+    earlier = [s for s in steps if s.event_timestamp < start]
+    during = [s for s in steps if s.event_timestamp >= start]
+    opening = earlier[-1].balance_native if earlier else ZERO
+    # The events that set the opening balance: since the balance was last zero (or, when it
+    # is zero, the event that emptied it).
+    zeros = [i for i, s in enumerate(earlier) if s.balance_native == ZERO]
+    if opening > ZERO:
+        shown = earlier[zeros[-1] + 1 :] if zeros else earlier
+    else:
+        shown = earlier[zeros[-1] :] if zeros else []
+    hidden = max(0, len(shown) - EARLIER_EVENTS_SHOWN)
+    staked = bool(events) and attribution.StakeHistory(list(events)).staked_during(
+        events[0].staker_address, validator_key, period._replace(start_time=start, end_time=end)
+    )
+    return StakeEvidence(
+        validator_key,
+        start,
+        end,
+        opening,
+        shown[hidden:],
+        hidden + (len(earlier) - len(shown)),
+        during,
+        staked,
+    )
+
+
+def add_stake_evidence(agreement: Agreement, date_from: date, date_to: date, explanation) -> None:
+    """Attach to each period of `explanation` where a validator's rewards were held back as
+    "not staked" the stake events that decided it; one query for the wallet's events with
+    those validators."""
+    wanted = {
+        (period.period_id, held.validator_key)
+        for period in explanation.periods
+        for held in period.held
+        if held.reason == attribution.REASON_NOT_STAKED and held.validator_key
+    }
+    if not wanted:
+        return
+    scope = {period_key(p.period_id): p for p in scope_of(agreement, date_from, date_to)}
+    last_end = max(scope[key].end_time for key, _ in wanted if key in scope)
+    E = CanonicalStakeEvent
+    events = defaultdict(list)
+    for v, s, k, amount, when in db.session.execute(
+        select(
+            E.validator_key,
+            E.staker_address,
+            cast(E.event_type, String),
+            E.stake_amount_native,
+            E.event_timestamp,
+        ).where(
+            E.chain_id == agreement.chain_id,
+            E.staker_address == explanation.wallet_address,
+            E.validator_key.in_({validator for _, validator in wanted}),
+            E.event_timestamp < last_end,
+        )
+    ):
+        events[v].append(StakeEvent(v, s, k, amount, when))
+    for period in explanation.periods:
+        if period.period_id not in scope:
+            continue
+        for validator in sorted({v for key, v in wanted if key == period.period_id}):
+            period.stake_evidence.append(
+                stake_evidence(events.get(validator, []), validator, scope[period.period_id])
+            )

@@ -1,14 +1,20 @@
 """Reads the commission pages need: recent runs, a run's lines (those of the pairs it holds,
 and the adjustments it carries), a wallet's totals per component in a run, a run's
-exclusions by wallet. (The periods locked by approval: `agreements.queries`; a run's own totals:
-`insight.run_sums`; what changed since approval is worked out by the engine:
-`runs.changes_since_approval`.)"""
+exclusions by wallet, and the list of every run (filtered, sorted, paged, as a file). (The
+periods locked by approval: `agreements.queries`; a run's own totals: `insight.run_sums`; what
+changed since approval is worked out by the engine: `runs.changes_since_approval`.)"""
 
+import calendar
+import re
+import uuid
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 
-from sqlalchemy import func, or_, select
-from sqlalchemy.orm import selectinload
+from sqlalchemy import String, cast, func, or_, select
+from sqlalchemy.orm import aliased, selectinload
 
+from webapp.commissions.staleness import stale_runs
+from webapp.commissions.totals import run_totals
 from webapp.db_types import decimal_sum
 from webapp.extensions import db
 from webapp.models import (
@@ -19,7 +25,9 @@ from webapp.models import (
     CommissionExclusion,
     CommissionRun,
     CommissionRunPeriod,
+    Partner,
     PartnerCommissionLine,
+    User,
 )
 from webapp.vocab import LineKind, Method
 
@@ -155,3 +163,268 @@ def latest_day_with_data(chain_ids=None, before: date | None = None) -> date | N
         stmt = stmt.where(P.start_time < datetime.combine(before, time(), tzinfo=UTC))
     latest = db.session.scalar(stmt)
     return latest.date() if latest is not None else None
+
+
+# ---- The list of every run: filters, sort, pages, file ---------------------------------------
+
+#: Runs per page of the runs list.
+RUNS_LIST_PAGE = 50
+#: Statuses the runs list filters by (a preview is never stored).
+RUN_LIST_STATUSES = ("committed", "approved", "paid", "superseded")
+#: Orders of the runs list, each with the direction it takes first.
+RUN_LIST_SORTS = {
+    "created": "desc",
+    "partner": "asc",
+    "range": "desc",
+    "status": "asc",
+    "total": "desc",
+}
+_MONTH = re.compile(r"^(\d{4})-(\d{2})$")
+_RUN_ID_PREFIX = re.compile(r"^[0-9a-f-]{4,36}$")
+
+
+@dataclass
+class RunFilters:
+    """What the runs list shows: partner, chain, status, month touched, who committed or
+    approved, a search (partner or agreement name, run id prefix), and the order."""
+
+    partner: str = ""
+    chain: str = ""
+    status: str = ""
+    month: str = ""
+    who: str = ""
+    q: str = ""
+    sort: str = "created"
+    order: str = "desc"
+
+    @classmethod
+    def from_args(cls, args) -> "RunFilters":
+        """The filters of query arguments; a value that is not allowed is dropped."""
+        partner = (args.get("partner") or "").strip()
+        try:
+            partner = str(uuid.UUID(partner)) if partner else ""
+        except ValueError:
+            partner = ""
+        status = (args.get("status") or "").strip()
+        month = (args.get("month") or "").strip()
+        match = _MONTH.match(month)
+        if not match or not 1 <= int(match.group(2)) <= 12 or int(match.group(1)) < 1:
+            month = ""
+        sort = (args.get("sort") or "created").strip()
+        sort = sort if sort in RUN_LIST_SORTS else "created"
+        order = (args.get("order") or "").strip()
+        return cls(
+            partner=partner,
+            chain=(args.get("chain") or "").strip()[:50],
+            status=status if status in RUN_LIST_STATUSES else "",
+            month=month,
+            who=(args.get("who") or "").strip()[:254],
+            q=(args.get("q") or "").strip()[:200],
+            sort=sort,
+            order=order if order in ("asc", "desc") else RUN_LIST_SORTS[sort],
+        )
+
+    def as_args(self, **changes) -> dict[str, str]:
+        """The filters as query arguments (for url_for), defaults left out."""
+        values = {**self.__dict__, **changes}
+        if values["sort"] == "created" and values["order"] == "desc":
+            values.pop("sort"), values.pop("order")
+        elif values["order"] == RUN_LIST_SORTS[values["sort"]]:
+            values.pop("order")
+        return {key: value for key, value in values.items() if value}
+
+    @property
+    def narrowed(self) -> bool:
+        """True when a filter or the search hides some runs."""
+        return bool(self.partner or self.chain or self.status or self.month or self.who or self.q)
+
+    def month_bounds(self) -> tuple[date, date] | None:
+        """The first and last day of the month filtered by, if any."""
+        if not self.month:
+            return None
+        year, month = int(self.month[:4]), int(self.month[5:])
+        return date(year, month, 1), date(year, month, calendar.monthrange(year, month)[1])
+
+
+def _runs_where(filters: RunFilters):
+    """SELECT of the runs under the filters (run, partner name, agreement name, emails)."""
+    R, A, Pn = CommissionRun, Agreement, Partner
+    committer, approver = aliased(User), aliased(User)
+    stmt = (
+        select(R)
+        .join(Pn, Pn.partner_id == R.partner_id)
+        .join(A, A.agreement_id == R.agreement_id)
+        .outerjoin(committer, committer.user_id == R.created_by_user_id)
+        .outerjoin(approver, approver.user_id == R.approved_by_user_id)
+        .where(R.status.in_(RUN_LIST_STATUSES))
+    )
+    if filters.partner:
+        stmt = stmt.where(R.partner_id == uuid.UUID(filters.partner))
+    if filters.chain:
+        stmt = stmt.where(A.chain_id == filters.chain)
+    if filters.status:
+        stmt = stmt.where(R.status == filters.status)
+    bounds = filters.month_bounds()
+    if bounds:
+        stmt = stmt.where(R.date_from <= bounds[1], R.date_to >= bounds[0])
+    if filters.who:
+        who = _like(filters.who.lower())
+        stmt = stmt.where(
+            or_(
+                func.lower(committer.email).like(who, escape="\\"),
+                func.lower(approver.email).like(who, escape="\\"),
+            )
+        )
+    if filters.q:
+        text_match = _like(filters.q.lower())
+        found = [
+            func.lower(Pn.name).like(text_match, escape="\\"),
+            func.lower(A.name).like(text_match, escape="\\"),
+        ]
+        prefix = filters.q.lower()
+        if _RUN_ID_PREFIX.match(prefix):
+            # Stored with dashes (PostgreSQL) or as 32 hex digits (SQLite): compared without.
+            bare = prefix.replace("-", "")
+            found.append(func.replace(cast(R.run_id, String), "-", "").like(bare + "%"))
+        stmt = stmt.where(or_(*found))
+    return stmt, Pn
+
+
+def _like(text: str) -> str:
+    """A LIKE pattern that finds `text` anywhere (its wildcards taken literally)."""
+    return "%" + re.sub(r"([\\%_])", r"\\\1", text) + "%"
+
+
+def _run_order(filters: RunFilters, partner_table) -> list:
+    R = CommissionRun
+    columns = {
+        "created": [R.created_at],
+        "partner": [partner_table.name, R.date_from],
+        "range": [R.date_from, R.date_to],
+        "status": [R.status, R.date_from],
+    }[filters.sort]
+    descending = filters.order == "desc"
+    order = [c.desc() if descending else c.asc() for c in columns]
+    # Ties broken the same way every time, so that pages never repeat or skip a run.
+    return order + [R.created_at.desc(), R.run_id]
+
+
+def _with_relations(stmt):
+    return stmt.options(
+        selectinload(CommissionRun.partner),
+        selectinload(CommissionRun.agreement).selectinload(Agreement.chain),
+        selectinload(CommissionRun.created_by),
+        selectinload(CommissionRun.approved_by),
+    )
+
+
+@dataclass
+class RunsPage:
+    """One page of the runs list: its runs, their totals and out-of-date notes, the count
+    under the filters, and whether pages come before or after it."""
+
+    runs: list[CommissionRun]
+    totals: dict
+    stale: dict
+    total_count: int
+    page: int
+    has_next: bool
+
+    @property
+    def page_count(self) -> int:
+        return max(1, -(-self.total_count // RUNS_LIST_PAGE))
+
+
+def _total_key(total) -> tuple:
+    """Order of runs by total: by token, then amount (two tokens never compare)."""
+    return (total.token_symbol, total.total_native)
+
+
+def runs_page(filters: RunFilters, page: int = 1, size: int = RUNS_LIST_PAGE) -> RunsPage:
+    """A page of every run under the filters (offset paging), with each run's total from
+    `totals.run_totals` (one call) and its out-of-date notes from `staleness.stale_runs`.
+    Sorted by total, the totals of every run under the filters are read in that one call
+    and the page cut from them."""
+    stmt, partner_table = _runs_where(filters)
+    total_count = db.session.scalar(select(func.count()).select_from(stmt.subquery()))
+    start = (page - 1) * size
+    if filters.sort == "total":
+        ids = list(db.session.scalars(stmt.with_only_columns(CommissionRun.run_id)))
+        totals = run_totals(ids)
+        ids.sort(key=lambda run_id: str(run_id))
+        ids.sort(key=lambda run_id: _total_key(totals[run_id]), reverse=filters.order == "desc")
+        page_ids = ids[start : start + size]
+        loaded = {
+            r.run_id: r
+            for r in db.session.scalars(
+                _with_relations(select(CommissionRun)).where(CommissionRun.run_id.in_(page_ids))
+            )
+        }
+        runs = [loaded[run_id] for run_id in page_ids]
+        totals = {run_id: totals[run_id] for run_id in page_ids}
+    else:
+        ordered = _with_relations(stmt.order_by(*_run_order(filters, partner_table)))
+        runs = list(db.session.scalars(ordered.offset(start).limit(size)))
+        totals = run_totals(r.run_id for r in runs)
+    return RunsPage(
+        runs=runs,
+        totals=totals,
+        stale=stale_runs(runs),
+        total_count=total_count,
+        page=page,
+        has_next=start + size < total_count,
+    )
+
+
+#: Columns of the runs list file.
+RUNS_LIST_HEADER = (
+    "run_id",
+    "created_at",
+    "partner",
+    "agreement",
+    "chain_id",
+    "date_from",
+    "date_to",
+    "status",
+    "committed_by",
+    "approved_by",
+    "line_count",
+    "commission_amount_native",
+    "adjustment_amount_native",
+    "total_amount_native",
+    "token_symbol",
+    "out_of_date",
+)
+#: Runs read at a time for the file (their totals and notes in one call per batch).
+RUNS_LIST_BATCH = 500
+
+
+def runs_list_rows(filters: RunFilters):
+    """Every run under the filters, in the list's order, as rows of `RUNS_LIST_HEADER`:
+    exact amounts, totals from `totals.run_totals`, out of date from `stale_runs`."""
+    page = 1
+    while True:
+        batch = runs_page(filters, page, RUNS_LIST_BATCH)
+        for run in batch.runs:
+            total = batch.totals[run.run_id]
+            yield (
+                str(run.run_id),
+                run.created_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                run.partner.name,
+                run.agreement.name,
+                run.agreement.chain_id,
+                run.date_from.isoformat(),
+                run.date_to.isoformat(),
+                run.status,
+                run.created_by.email if run.created_by else "",
+                run.approved_by.email if run.approved_by else "",
+                total.total_line_count,
+                total.commission_amount_native,
+                total.adjustment_amount_native,
+                total.total_native,
+                total.token_symbol,
+                "yes" if run.run_id in batch.stale else "no",
+            )
+        if not batch.has_next:
+            return
+        page += 1

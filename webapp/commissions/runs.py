@@ -620,6 +620,7 @@ def _store_run_in_database(
     )
     RP = CommissionRunPeriod
     if kept:
+        take_over([(agreement.agreement_id, period_uuid(p.period_id)) for p in kept])
         db.session.execute(
             update(RP)
             .where(
@@ -636,6 +637,7 @@ def _store_run_in_database(
             )
         ).all()
     )
+    take_over([(agreement.agreement_id, period_id) for period_id in held])
     # Pairs stored before are first measured: only those whose result changed are written.
     figures = set_based_lines.period_figures(agreement, fresh) if held else {}
     changed = [

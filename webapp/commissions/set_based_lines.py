@@ -48,10 +48,11 @@ from webapp.attribution import (
 from webapp.commissions import set_based
 from webapp.commissions.inputs import period_key, terms_of
 from webapp.extensions import db
-from webapp.models import CommissionRun, LineKind
+from webapp.models import CommissionRun
 from webapp.money import MONEY, ZERO
 from webapp.storage import RowIds, is_postgresql
 from webapp.storage.bulk import _may_skip_row_triggers
+from webapp.vocab import LineKind
 
 #: What a lines digest written here starts with (a digest of the engine's is bare hex).
 SQL_DIGEST_PREFIX = "sql1:"

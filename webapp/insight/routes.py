@@ -319,6 +319,7 @@ def preview_wallet(agreement_id, address):
     date_from, date_to = _preview_range_or_404()
     wallet = _found_or_404(explain.wallet_of(agreement.partner_id, agreement.chain_id, address))
     [explanation] = explain.explain_preview(agreement, date_from, date_to, [wallet])
+    explain.add_stake_evidence(agreement, date_from, date_to, explanation)
     return _render_wallet(
         "agreement",
         _preview_owner(agreement),
@@ -334,6 +335,7 @@ def run_wallet(run_id, address):
     run = _run_or_404(run_id)
     wallet = _found_or_404(explain.wallet_of(run.partner_id, run.agreement.chain_id, address))
     [explanation] = explain.explain_run(run, [wallet])
+    explain.add_stake_evidence(run.agreement, run.date_from, run.date_to, explanation)
     return _render_wallet(
         "run", {"run_id": run.run_id}, run, explanation, unit_of(run.agreement.chain)
     )

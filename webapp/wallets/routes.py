@@ -23,12 +23,17 @@ from webapp.wallets.checks import parse_introduced_date, today_utc
 from webapp.wallets.forms import WalletEditForm, WalletForm, new_wallet_form
 from webapp.wallets.queries import partner_wallet, wallet_section
 from webapp.wallets.service import (
+    EXPORT_HEADER,
+    BulkError,
     WalletFilters,
     add_wallet,
     check_new_wallet,
     export_file_name,
     export_rows,
+    selected_rows,
+    selected_wallets,
     set_wallet_active,
+    set_wallets_active,
     update_wallet,
 )
 from webapp.wallets.upload import (
@@ -44,7 +49,14 @@ from webapp.wallets.upload import (
     problem_rows_csv,
     store_upload,
 )
-from webapp.web import download_headers, flash_and_redirect, is_htmx, render, role_required
+from webapp.web import (
+    csv_download,
+    download_headers,
+    flash_and_redirect,
+    is_htmx,
+    render,
+    role_required,
+)
 
 PREVIEW_PAGE_SIZE = 100
 WALLETS_CHANGED = json.dumps({"wallets-changed": True})
@@ -226,6 +238,41 @@ def set_active(partner_id, wallet_id):
             partner_id=partner.partner_id,
         )
     return render("wallets/edit.html", "wallets/partial/row.html", partner=partner, wallet=wallet)
+
+
+#: What the wallet list's bulk form can do with the chosen wallets.
+BULK_ACTIONS = ("deactivate", "reactivate", "export")
+
+
+@bp.route("/partners/<uuid:partner_id>/wallets/bulk", methods=["POST"])
+@role_required(Role.MANAGER)
+def bulk(partner_id):
+    """Deactivate, reactivate or export the wallets chosen on the list (all on the page when
+    `all_on_page` is ticked), all or none; then back to the list with what was done."""
+    partner = db.get_or_404(Partner, partner_id)
+    action = request.form.get("action", "")
+    if action not in BULK_ACTIONS:
+        abort(400)
+    chosen = request.form.getlist("page_wallet" if request.form.get("all_on_page") else "wallet")
+    # The list's filters travel back (only those: never url_for's own keywords).
+    back = {k: request.form.get(f"list_{k}", "") for k in ("q", "chain", "status", "sort")}
+    back = {k: v for k, v in back.items() if v}
+    try:
+        if action == "export":
+            wallets = selected_wallets(partner, chosen)
+            name = export_file_name(partner).removesuffix(".csv") + "-selection.csv"
+            return csv_download(EXPORT_HEADER, selected_rows(wallets), name)
+        changed = set_wallets_active(partner, chosen, action == "reactivate")
+    except BulkError as exc:
+        message, category = f"Nothing changed: {exc}.", "error"
+    else:
+        state = "reactivated" if action == "reactivate" else "deactivated"
+        message, category = f"{changed} wallet(s) {state}.", "success"
+        if changed < len(set(chosen)):
+            message += f" {len(set(chosen)) - changed} already were."
+    return flash_and_redirect(
+        message, "partners.detail", category=category, partner_id=partner.partner_id, **back
+    )
 
 
 # --- upload: preview, problem rows, commit ------------------------------------------------

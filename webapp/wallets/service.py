@@ -1,4 +1,5 @@
-"""A partner's wallets: the filtered, keyset-paginated list, one-by-one changes, the export.
+"""A partner's wallets: the filtered, keyset-paginated list, one-by-one and bulk changes, the
+export.
 
 Every change goes to the audit log with the values before and after. Wallets are never
 deleted here: a wallet is deactivated, and can be reactivated.
@@ -10,7 +11,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date
 
-from sqlalchemy import func, select, tuple_
+from sqlalchemy import func, select, tuple_, update
 from sqlalchemy.exc import IntegrityError
 
 from webapp import audit
@@ -18,7 +19,7 @@ from webapp.csvio import iter_csv
 from webapp.errors import FieldError
 from webapp.extensions import db
 from webapp.labels import slugify
-from webapp.models import Partner, PartnerWallet
+from webapp.models import Partner, PartnerWallet, utcnow
 from webapp.wallets.checks import (
     NOTES_MAX,
     Outcome,
@@ -281,3 +282,76 @@ def export_rows(partner: Partner, filters: WalletFilters) -> Iterator[str]:
             for w in wallets
         ),
     )
+
+
+#: Wallets one bulk action may name (a page of the list is far fewer).
+BULK_LIMIT = 1000
+
+
+class BulkError(ValueError):
+    """A bulk action refused as a whole: nothing was changed."""
+
+
+def selected_wallets(partner: Partner, wallet_ids) -> list[PartnerWallet]:
+    """The partner's wallets of `wallet_ids`, in the list's address order, read in one query;
+    BulkError when none is chosen, too many are, or one is not this partner's."""
+    try:
+        ids = list(dict.fromkeys(uuid.UUID(str(value)) for value in wallet_ids))
+    except ValueError:
+        raise BulkError("the selection names a wallet that does not exist") from None
+    if not ids:
+        raise BulkError("choose at least one wallet")
+    if len(ids) > BULK_LIMIT:
+        raise BulkError(f"choose at most {BULK_LIMIT:,} wallets at a time")
+    wallets = list(
+        db.session.scalars(
+            select(PartnerWallet)
+            .where(PartnerWallet.partner_id == partner.partner_id)
+            .where(PartnerWallet.wallet_id.in_(ids))
+            .order_by(PartnerWallet.wallet_address, PartnerWallet.wallet_id)
+        )
+    )
+    if len(wallets) != len(ids):
+        missing = len(ids) - len(wallets)
+        raise BulkError(f"{missing} of the chosen wallets are not {partner.name}'s")
+    return wallets
+
+
+def set_wallets_active(partner: Partner, wallet_ids, active: bool, user=None) -> int:
+    """Deactivate or reactivate several of the partner's wallets at once, all or none: the
+    set is read in one query and changed in one UPDATE, with an audit entry per wallet
+    changed (as `set_wallet_active` writes). Returns how many changed."""
+    wallets = selected_wallets(partner, wallet_ids)
+    changing = [w for w in wallets if w.is_active != active]
+    if not changing:
+        return 0
+    action = "reactivate" if active else "deactivate"
+    for wallet in changing:
+        before = audit.snapshot(wallet, FIELDS)
+        after = {**before, "is_active": active}
+        audit.record(action, "partner_wallet", wallet.wallet_id, before, after, user=user)
+    result = db.session.execute(
+        update(PartnerWallet)
+        .where(PartnerWallet.wallet_id.in_([w.wallet_id for w in changing]))
+        .where(PartnerWallet.is_active.is_(not active))
+        .values(is_active=active, updated_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != len(changing):
+        # Someone changed one of them since it was read: nothing of this action is kept.
+        db.session.rollback()
+        raise BulkError("some of the chosen wallets changed a moment ago: check them again")
+    db.session.commit()
+    return len(changing)
+
+
+def selected_rows(wallets: list[PartnerWallet]) -> Iterator[tuple]:
+    """Rows of `EXPORT_HEADER` for chosen wallets (the export's columns)."""
+    for w in wallets:
+        yield (
+            w.wallet_address,
+            w.chain_id,
+            w.introduced_date.isoformat(),
+            "true" if w.is_active else "false",
+            w.notes or "",
+        )
