@@ -112,12 +112,12 @@ def test_every_page_of_every_demo_agreement_partner_and_run_opens(app, demo, adm
         path, fragment = queue.pop(0)
         # A link of htmx asks for a fragment, as the browser does.
         response = admin_client.get(path, headers={"HX-Request": "true"} if fragment else {})
-        body = response.get_data(as_text=True)  # a streamed file is read to its end
+        body = response.get_data()  # a streamed file is read to its end
         response.close()
         visited[path] = response.status_code
         if response.status_code != 200 or not response.mimetype.startswith("text/html"):
             continue
-        for attribute, link in LINK.findall(body):
+        for attribute, link in LINK.findall(body.decode()):
             link = html.unescape(link)
             if link in seen or link.startswith(SKIP) or link.startswith("//"):
                 continue

@@ -500,7 +500,10 @@ def _create_successor(agreement: Agreement, start: date, name: str, user, labels
 
 def periods_leaving(agreement: Agreement, successor_start: date) -> list[str]:
     """The labels of the committed periods a successor from `successor_start` would take
-    out of `agreement` (read only, for the message of the change)."""
+    out of `agreement` (read only, for the message of the change); none for a start that
+    `create_successor` refuses (on or before the agreement's own start)."""
+    if successor_start <= agreement.effective_from:
+        return []
     changes = [
         NewDates(
             agreement.agreement_id, agreement.effective_from, successor_start - timedelta(days=1)
