@@ -240,4 +240,4 @@ def test_agreement_list_shows_the_created_agreement(runner, world, viewer_client
     create(runner, *BASE, "--rate", "MEV=5@V1")
     page = viewer_client.get("/agreements/")
     assert page.status_code == 200
-    assert b"MEV@V1 5 bps" in page.data
+    assert b"MEV@<code>V1</code> 5 bps" in page.data

@@ -51,6 +51,19 @@ class Amount(TypeDecorator):
         return Decimal
 
 
+class UsdValue(Amount):
+    """A USD value (a token amount times a USD price): NUMERIC(60,18) on PostgreSQL, so the
+    value of the largest token amount at a large price still fits; exact text on SQLite."""
+
+    impl = NUMERIC(60, 18)
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect):
+        if dialect.name == "sqlite":
+            return dialect.type_descriptor(String(80))
+        return dialect.type_descriptor(NUMERIC(60, 18, asdecimal=True))
+
+
 class UTCDateTime(TypeDecorator):
     """An instant in UTC: TIMESTAMP WITH TIME ZONE on PostgreSQL, naive UTC on SQLite."""
 

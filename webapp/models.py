@@ -28,7 +28,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 
 from webapp import reward_sums
-from webapp.db_types import Amount, UTCDateTime
+from webapp.db_types import Amount, UsdValue, UTCDateTime
 from webapp.extensions import db
 from webapp.vocab import (
     MAX_BPS,
@@ -847,8 +847,8 @@ class CommissionRunPrice(db.Model):
     )
     #: The sums of the values of the run's commission lines and adjustment lines of the
     #: period at this price, kept with it (a page reads these instead of the lines).
-    commission_value_usd: Mapped[Decimal] = mapped_column(Amount, nullable=False)
-    adjustment_value_usd: Mapped[Decimal] = mapped_column(Amount, nullable=False)
+    commission_value_usd: Mapped[Decimal] = mapped_column(UsdValue, nullable=False)
+    adjustment_value_usd: Mapped[Decimal] = mapped_column(UsdValue, nullable=False)
     fixed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, nullable=False)
 
     __table_args__ = (

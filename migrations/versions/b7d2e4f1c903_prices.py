@@ -10,7 +10,7 @@ Create Date: 2026-12-03 06:00:00.000000
 import sqlalchemy as sa
 from alembic import op
 
-from webapp.db_types import Amount, UTCDateTime
+from webapp.db_types import Amount, UsdValue, UTCDateTime
 
 # revision identifiers, used by Alembic.
 revision = "b7d2e4f1c903"
@@ -61,8 +61,8 @@ def upgrade():
         sa.Column("price_day", sa.Date(), nullable=False),
         sa.Column("price_usd", Amount(), nullable=False),
         sa.Column("source_payload_id", sa.Uuid(), nullable=False),
-        sa.Column("commission_value_usd", Amount(), nullable=False),
-        sa.Column("adjustment_value_usd", Amount(), nullable=False),
+        sa.Column("commission_value_usd", UsdValue(), nullable=False),
+        sa.Column("adjustment_value_usd", UsdValue(), nullable=False),
         sa.Column("fixed_at", UTCDateTime(), nullable=False),
         sa.CheckConstraint("price_usd > 0", name="ck_commission_run_prices_price_positive"),
         sa.ForeignKeyConstraint(
