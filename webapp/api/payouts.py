@@ -16,7 +16,7 @@ from webapp.commissions.valuation import fixed_run_values
 from webapp.errors import FieldError
 from webapp.extensions import db
 from webapp.models import Payout
-from webapp.money import MONEY, ZERO, money_sum
+from webapp.money import ZERO
 from webapp.payouts import service, statements
 
 blp = Blueprint(
@@ -123,12 +123,7 @@ def _payable(p: service.Payable) -> dict:
 
 def _payout(payout: Payout) -> dict:
     settled = service.settled_runs(payout)
-    usd = fixed_run_values([r.run_id for r in settled])
-    value = (
-        None
-        if any(r.run_id not in usd for r in settled)
-        else money_sum(MONEY.add(*usd[r.run_id]) for r in settled)
-    )
+    value = service.usd_value(settled, fixed_run_values([r.run_id for r in settled]))
     return {
         "payout_id": payout.payout_id,
         "partner_id": payout.partner_id,

@@ -36,6 +36,16 @@ from webapp.money import MONEY, ZERO, AmountError, money_sum, parse_amount
 from webapp.vocab import RunStatus
 
 PAYABLE, CARRIED, PAID = "payable", "carried", "paid"
+
+
+def usd_value(runs, fixed: dict) -> Decimal | None:
+    """The USD value of `runs` (commission plus adjustments) at the prices `fixed` at their
+    approval (`valuation.fixed_run_values`); None when a run has none fixed."""
+    if any(run.run_id not in fixed for run in runs):
+        return None
+    return money_sum(MONEY.add(*fixed[run.run_id]) for run in runs)
+
+
 STATUSES = (PAYABLE, CARRIED, PAID)
 
 
@@ -56,9 +66,7 @@ class Payable:
     def value_usd(self) -> Decimal | None:
         """The net's USD value at the prices fixed when each run was approved; None when a
         run has none fixed (no price was known)."""
-        if any(run.run_id not in self.usd for run in self.runs):
-            return None
-        return money_sum(MONEY.add(*self.usd[run.run_id]) for run in self.runs)
+        return usd_value(self.runs, self.usd)
 
     @property
     def token_symbol(self) -> str:

@@ -27,8 +27,8 @@ from webapp.models import (
     PartnerCommissionLine,
     Payout,
 )
-from webapp.money import MONEY, ZERO, exact_text, money_sum
-from webapp.payouts.service import settled_runs
+from webapp.money import ZERO, exact_text, money_sum
+from webapp.payouts.service import settled_runs, usd_value
 from webapp.vocab import LineKind
 
 
@@ -77,9 +77,7 @@ class Statement:
     @property
     def value_usd(self) -> Decimal | None:
         """The net's USD value at the prices fixed at approval; None when a run has none."""
-        if any(run.run_id not in self.usd for run in self.runs):
-            return None
-        return money_sum(MONEY.add(*self.usd[run.run_id]) for run in self.runs)
+        return usd_value(self.runs, self.usd)
 
     @property
     def nets(self) -> dict:
