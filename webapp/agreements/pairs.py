@@ -296,27 +296,6 @@ def _figures(keys: list[tuple]) -> dict:
     return figures
 
 
-def take_over(keys: list[tuple]) -> None:
-    """Before another run takes the pairs `keys` over: take their figures (periods, lines,
-    base, commission, held back) off the live runs that hold them now, so that a run's stored
-    figures stay those of the pairs it holds."""
-    if not keys:
-        return
-    RP = CommissionRunPeriod
-    holding: dict = defaultdict(int)
-    for (run_id,) in db.session.execute(
-        select(RP.run_id).where(tuple_(RP.agreement_id, RP.period_id).in_(keys))
-    ):
-        holding[run_id] += 1
-    if not holding:
-        return
-    figures = _figures(keys)
-    for run in db.session.scalars(
-        select(CommissionRun).where(CommissionRun.run_id.in_(list(holding)))
-    ):
-        _take_off(run, holding[run.run_id], *figures.get(run.run_id, (0, ZERO, ZERO, ZERO)))
-
-
 def _take_off(run: CommissionRun, pairs: int, lines: int, base, commission, held) -> None:
     """The run's figures without those of the pairs it no longer holds."""
     subtract = MONEY.subtract

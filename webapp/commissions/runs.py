@@ -21,7 +21,6 @@ from operator import attrgetter, itemgetter
 
 from sqlalchemy import delete, exists, func, insert, or_, select, update
 
-from webapp.agreements.pairs import take_over
 from webapp.agreements.queries import agreements_of_partner
 from webapp.attribution import AttributionResult, ComponentTotal, ExclusionTotal, Period
 from webapp.commissions import pair_sums, set_based, set_based_lines
@@ -503,7 +502,6 @@ def _store_run(agreement, scope, computed, kept, date_from, date_to, user, print
     )
     RP = CommissionRunPeriod
     if kept:
-        take_over([(agreement.agreement_id, period_uuid(p.period_id)) for p in kept])
         db.session.execute(
             update(RP)
             .where(
@@ -531,7 +529,6 @@ def _store_run(agreement, scope, computed, kept, date_from, date_to, user, print
             )
         ).all()
     )
-    take_over([(agreement.agreement_id, period_id) for period_id in held])
     changed = [
         p.period_id
         for p in result.periods
@@ -620,7 +617,6 @@ def _store_run_in_database(
     )
     RP = CommissionRunPeriod
     if kept:
-        take_over([(agreement.agreement_id, period_uuid(p.period_id)) for p in kept])
         db.session.execute(
             update(RP)
             .where(
@@ -637,7 +633,6 @@ def _store_run_in_database(
             )
         ).all()
     )
-    take_over([(agreement.agreement_id, period_id) for period_id in held])
     # Pairs stored before are first measured: only those whose result changed are written.
     figures = set_based_lines.period_figures(agreement, fresh) if held else {}
     changed = [
