@@ -422,6 +422,7 @@ def test_run_page_of_a_run_carrying_adjustments(app, runner, tmp_path, viewer_cl
             r'data-period="([\d-]+)">\s*<th scope="row">[^<]*</th>(.*?)</tr>', page, re.S
         )
     }
+
     def exact(cell: str):
         """An amount cell's exact value, a count cell as it reads."""
         found = re.search(r"exactly (-?[\d.,]+)", cell)

@@ -22,7 +22,8 @@ from webapp.models import CommissionRun, Payout
 from webapp.partners.service import create_partner
 
 pytestmark = pytest.mark.browser
-# build_world's periods are priced on their last day: Solana 701-703 on 1-3 Jan, Ethereum's on 2 Jan.
+# build_world's periods are priced on their last day: Solana 701-703 on 1-3 Jan, Ethereum's
+# on 2 Jan.
 PRICES = (
     "chain_id,date,price_usd\n"
     "solana,2025-01-01,100\nsolana,2025-01-02,100\nsolana,2025-01-03,100\n"
