@@ -32,6 +32,8 @@ SECTION_TITLES = {
     "api_wallets": "Partner wallets",
     "api_imports": "Data imports",
     "api_commissions": "Commissions and runs",
+    "api_runs": "Month-end transitions",
+    "api_payouts": "Payables, payouts and statements",
 }
 
 
