@@ -199,7 +199,7 @@ def test_late_data_on_a_closed_month_shows_paid_today_and_difference_until_a_tru
         assert f"what was {word}" in notice and "today's data gives" in notice
         assert "difference" in notice
         figures = dict(
-            re.findall(r'<span data-(\w+)><span class="amount"[^>]*data-exact="([^"]+)"', notice)
+            re.findall(r'<span data-(\w+)><data class="amount"[^>]*data-exact="([^"]+)"', notice)
         )
         assert {k: D(v) for k, v in figures.items()} == {
             "locked": D("1.4"),
@@ -219,7 +219,7 @@ def test_late_data_on_a_closed_month_shows_paid_today_and_difference_until_a_tru
         cell = january_cell(viewer_client)
         assert "late data" in cell and f"{word} " in cell
         cell_figures = dict(
-            re.findall(r'<span data-(\w+)><span class="amount"[^>]*data-exact="([^"]+)"', cell)
+            re.findall(r'<span data-(\w+)><data class="amount"[^>]*data-exact="([^"]+)"', cell)
         )
         assert {k: D(v) for k, v in cell_figures.items()} == {
             "locked": D("1.4"),
