@@ -473,6 +473,35 @@ def _carry_run(agreement, earlier: CommissionRun, date_from, date_to, user) -> C
     return run
 
 
+def _take_pairs(agreement, kept: list[Period], run: CommissionRun) -> None:
+    """The new run holds the `kept` pairs from now on; their rows stay as they are."""
+    RP = CommissionRunPeriod
+    db.session.execute(
+        update(RP)
+        .where(
+            RP.agreement_id == agreement.agreement_id,
+            RP.period_id.in_([period_uuid(p.period_id) for p in kept]),
+        )
+        .values(run_id=run.run_id)
+    )
+
+
+def _delete_rows(agreement, period_ids: list) -> None:
+    """Delete the commission lines and exclusions of the agreement's pairs about to be
+    written again (adjustment lines stay: they correct locked runs)."""
+    L, X = PartnerCommissionLine, CommissionExclusion
+    db.session.execute(
+        delete(L).where(
+            L.agreement_id == agreement.agreement_id,
+            L.period_id.in_(period_ids),
+            L.line_kind == LineKind.COMMISSION.value,
+        )
+    )
+    db.session.execute(
+        delete(X).where(X.agreement_id == agreement.agreement_id, X.period_id.in_(period_ids))
+    )
+
+
 def _store_run(agreement, scope, computed, kept, date_from, date_to, user, prints) -> CommissionRun:
     """A new committed run over `scope`: the computed periods' lines and exclusions written
     where their result changed, the `kept` periods' rows left as stored; the run takes over
@@ -502,14 +531,7 @@ def _store_run(agreement, scope, computed, kept, date_from, date_to, user, print
     )
     RP = CommissionRunPeriod
     if kept:
-        db.session.execute(
-            update(RP)
-            .where(
-                RP.agreement_id == agreement.agreement_id,
-                RP.period_id.in_([period_uuid(p.period_id) for p in kept]),
-            )
-            .values(run_id=run.run_id)
-        )
+        _take_pairs(agreement, kept, run)
 
     lines = _by_period(result.lines)
     exclusions = _by_period(result.exclusions)
@@ -539,17 +561,7 @@ def _store_run(agreement, scope, computed, kept, date_from, date_to, user, print
     changed.sort(key=period_uuid)
     changed_ids = [period_uuid(key) for key in changed]
     if changed_ids:
-        L, X = PartnerCommissionLine, CommissionExclusion
-        db.session.execute(
-            delete(L).where(
-                L.agreement_id == agreement.agreement_id,
-                L.period_id.in_(changed_ids),
-                L.line_kind == LineKind.COMMISSION.value,
-            )
-        )
-        db.session.execute(
-            delete(X).where(X.agreement_id == agreement.agreement_id, X.period_id.in_(changed_ids))
-        )
+        _delete_rows(agreement, changed_ids)
         index_order = attrgetter("validator_key", "revenue_component", "wallet_address")
         for key in changed:
             if key in lines and lines[key][0].wallet_address is not None:
@@ -617,14 +629,7 @@ def _store_run_in_database(
     )
     RP = CommissionRunPeriod
     if kept:
-        db.session.execute(
-            update(RP)
-            .where(
-                RP.agreement_id == agreement.agreement_id,
-                RP.period_id.in_([period_uuid(p.period_id) for p in kept]),
-            )
-            .values(run_id=run.run_id)
-        )
+        _take_pairs(agreement, kept, run)
     fresh_ids = [period_uuid(p.period_id) for p in fresh]
     held = dict(
         db.session.execute(
@@ -642,17 +647,7 @@ def _store_run_in_database(
     ]
     changed_ids = sorted(period_uuid(p.period_id) for p in changed)
     if changed_ids:
-        L, X = PartnerCommissionLine, CommissionExclusion
-        db.session.execute(
-            delete(L).where(
-                L.agreement_id == agreement.agreement_id,
-                L.period_id.in_(changed_ids),
-                L.line_kind == LineKind.COMMISSION.value,
-            )
-        )
-        db.session.execute(
-            delete(X).where(X.agreement_id == agreement.agreement_id, X.period_id.in_(changed_ids))
-        )
+        _delete_rows(agreement, changed_ids)
         _lock_parents(run, changed_ids)
         figures.update(set_based_lines.period_figures(agreement, changed, run, write=changed_ids))
     add = MONEY.add
