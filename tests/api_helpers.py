@@ -2,13 +2,9 @@
 
 import csv
 import io
-import os
-from types import SimpleNamespace
 
-from webapp.addresses import eip55_checksum
+from tests.worlds import two_partners
 from webapp.api.tokens import create_token
-from webapp.chains.service import add_chain
-from webapp.partners.service import create_partner
 
 PERIODS_CSV = (
     "chain_id,label,start_time,end_time\n"
@@ -16,11 +12,6 @@ PERIODS_CSV = (
     "solana,801,2025-10-03T00:00:00Z,2025-10-05T00:00:00Z\n"
     "solana,802,2025-10-05T00:00:00Z,2025-10-07T00:00:00Z\n"
 )
-
-
-def evm_address() -> str:
-    """A fresh, valid EIP-55 checksummed address."""
-    return "0x" + eip55_checksum(os.urandom(20).hex())
 
 
 def wallet_csv(rows, header=("wallet_address", "chain_id", "introduced_date", "notes")) -> bytes:
@@ -33,10 +24,8 @@ def wallet_csv(rows, header=("wallet_address", "chain_id", "introduced_date", "n
 
 
 def make_world():
-    """Two chains and two partners."""
-    add_chain("solana", "Solana", "SOL", 9, "base58-32")
-    add_chain("ethereum", "Ethereum", "ETH", 18, "evm")
-    return SimpleNamespace(acme=create_partner("Acme Wallet"), beta=create_partner("Beta Exchange"))
+    """Solana, Ethereum and two partners."""
+    return two_partners("solana", "ethereum")
 
 
 def bearer(user, scope="write", name="test") -> dict:

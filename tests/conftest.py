@@ -16,7 +16,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
-from tests import factories
+from tests import factories, worlds
 from webapp import create_app
 from webapp.config import normalise_database_url
 from webapp.extensions import db
@@ -197,3 +197,16 @@ def viewer_client(app, make_user, login):
 def admin_client(app, make_user, login):
     """A client signed in as an admin, sending the CSRF token."""
     return login(app.test_client(), make_user("admin"))
+
+
+@pytest.fixture
+def world(app):
+    """Acme Wallet with its Solana and Ethereum agreements (`worlds.world_with_agreements`);
+    a test file with a world of its own defines its own `world` fixture."""
+    return worlds.world_with_agreements()
+
+
+@pytest.fixture
+def uploads_in_tmp(app, tmp_path):
+    """Keep uploaded files of a test in its own folder, not in the repository's instance/."""
+    app.instance_path = str(tmp_path / "instance")

@@ -7,7 +7,7 @@ from datetime import date
 import pytest
 from sqlalchemy import select
 
-from tests.test_commissions import build_world
+from tests.worlds import build_world
 from webapp.agreements.queries import locked_period_ids
 from webapp.agreements.service import create_agreement, parse_rate_spec, period_reach
 from webapp.commissions import service

@@ -7,7 +7,8 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
-from tests.api_helpers import PERIODS_CSV, bearer, evm_address, make_world, wallet_csv
+from tests.api_helpers import PERIODS_CSV, bearer, make_world, wallet_csv
+from tests.worlds import evm_address
 from webapp.extensions import db
 from webapp.imports.importing import import_file
 from webapp.models import (
@@ -26,10 +27,7 @@ API = "/api/v1"
 PROBLEM = "application/problem+json"
 
 
-@pytest.fixture(autouse=True)
-def uploads_in_tmp(app, tmp_path):
-    """Keep uploaded files of a test in its own folder."""
-    app.instance_path = str(tmp_path / "instance")
+pytestmark = pytest.mark.usefixtures("uploads_in_tmp")
 
 
 @pytest.fixture

@@ -7,7 +7,8 @@ import uuid
 import pytest
 from sqlalchemy import func, select
 
-from tests.api_helpers import bearer, evm_address, make_world
+from tests.api_helpers import bearer, make_world
+from tests.worlds import evm_address
 from webapp import create_app
 from webapp.api.tokens import create_token, revoke_token
 from webapp.extensions import db

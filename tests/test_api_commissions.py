@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import func, select
 
 from tests.api_helpers import bearer
-from tests.test_commissions import W_PAID, add_agreements, build_world
+from tests.worlds import W_PAID
 from webapp.commissions import service
 from webapp.extensions import db
 from webapp.models import CommissionRun, PartnerCommissionLine
@@ -20,13 +20,6 @@ RANGE = {"from": "2025-01-01", "to": "2025-01-03"}
 #: Worked out in tests/test_commissions.py: 7 wallet-periods of 0.15 MEV and 0.5 REWARDS.
 SOL_MEV, SOL_REWARDS = D("0.15") * 7, D("0.5") * 7
 ETH_MEV = "2499999999999999999.9875"
-
-
-@pytest.fixture
-def world(app):
-    world = build_world()
-    world.solana, world.ethereum = add_agreements(world.acme)
-    return world
 
 
 @pytest.fixture

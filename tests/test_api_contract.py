@@ -10,16 +10,15 @@ from hypothesis import HealthCheck, Phase, given, settings
 from openapi_spec_validator import validate
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
-from tests.api_helpers import bearer, evm_address, make_world
+from tests.api_helpers import bearer, make_world
+from tests.worlds import evm_address
 from webapp import create_app
 from webapp.wallets.service import add_wallet
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-@pytest.fixture(autouse=True)
-def uploads_in_tmp(app, tmp_path):
-    app.instance_path = str(tmp_path / "instance")
+pytestmark = pytest.mark.usefixtures("uploads_in_tmp")
 
 
 def test_the_document_validates_and_covers_every_api_route(client, app):

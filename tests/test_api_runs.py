@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import func, select
 
 from tests.api_helpers import bearer
-from tests.test_commissions import add_agreements, build_world
+from tests.worlds import world_with_agreements
 from webapp.api import current_spec
 from webapp.commissions import service
 from webapp.extensions import db
@@ -31,8 +31,7 @@ def people(make_user):
 @pytest.fixture
 def run(app, people):
     """The committed Solana run of 1-3 Jan 2025 (3 periods), committed by `committer`."""
-    world = build_world()
-    world.solana, world.ethereum = add_agreements(world.acme)
+    world = world_with_agreements()
     service.commit(world.acme, date(2025, 1, 1), date(2025, 1, 3), user=people["committer"])
     return db.session.scalar(
         select(CommissionRun).where(CommissionRun.agreement_id == world.solana.agreement_id)

@@ -6,7 +6,8 @@ from datetime import date
 import pytest
 
 from tests import factories
-from tests.api_helpers import bearer, evm_address
+from tests.api_helpers import bearer
+from tests.worlds import evm_address
 from webapp.commissions import service
 from webapp.extensions import db
 

@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy import func, select
 
-from tests.test_commissions import add_agreements, build_world
+from tests.worlds import add_agreements, build_world, world_with_agreements
 from webapp import audit
 from webapp.audit_views import queries
 from webapp.auth.service import create_user
@@ -137,8 +137,7 @@ def test_user_creation_and_commission_commit_are_audited(app):
     user, _ = create_user("ops@example.com", "manager", "pw-123456789")
     [created] = entries(entity_type="user")
     assert created.entity_id == str(user.user_id) and '"role": "manager"' in created.after
-    world = build_world()
-    add_agreements(world.acme)
+    world = world_with_agreements()
     first = service.commit(world.acme, date(2025, 1, 1), date(2025, 1, 3), user=user)
     second = service.commit(world.acme, date(2025, 1, 1), date(2025, 1, 3), user=user)
     commits = entries(entity_type="commission_run", action="commission_run.commit")
@@ -202,8 +201,7 @@ def test_values_read_as_the_pages_show_them_and_ids_as_linked_names(manager_clie
 
 
 def test_each_entry_reads_as_a_sentence_and_a_run_by_its_agreement_and_range(app, manager_client):
-    world = build_world()
-    add_agreements(world.acme)
+    world = world_with_agreements()
     first = service.commit(world.acme, date(2025, 1, 1), date(2025, 1, 3))
     service.commit(world.acme, date(2025, 1, 1), date(2025, 1, 3))
     run = first.outcomes[0].run

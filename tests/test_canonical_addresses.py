@@ -5,25 +5,19 @@ import bech32
 import pytest
 from sqlalchemy import func, select
 
-from tests.test_wallets import (  # noqa: F401 - uploads_in_tmp is an autouse fixture
-    HX,
-    evm_address,
-    make_world,
-    partner_url,
-    token_of,
-    upload,
-    uploads_in_tmp,
-    wallet_csv,
-)
+from tests.test_wallets import HX, partner_url, token_of, upload
+from tests.worlds import evm_address, two_partners, wallet_csv
 from webapp.extensions import db
 from webapp.models import CanonicalStakeEvent, CanonicalStakerRewardsDetail, PartnerWallet
 from webapp.wallets import checks as wallet_checks
 from webapp.wallets.upload import check_file
 
+pytestmark = pytest.mark.usefixtures("uploads_in_tmp")
+
 
 @pytest.fixture
 def world(app):
-    return make_world()
+    return two_partners()
 
 
 def cosmos_address(seed: int = 7) -> str:
@@ -138,7 +132,7 @@ def test_an_upload_compares_and_stores_canonical_forms(world, manager_client):
 
 
 def test_cli_wallet_import_stores_canonical_forms(app, runner, tmp_path):
-    world = make_world()
+    world = two_partners()
     evm, cosmos = evm_address(), cosmos_address()
     path = tmp_path / "w.csv"
     path.write_bytes(
@@ -177,7 +171,7 @@ def ok(runner, *args):
 
 
 def test_rewards_and_events_in_another_case_than_the_wallet_are_attributed(app, runner, tmp_path):
-    world = make_world()
+    world = two_partners()
     wallet = evm_address()
     cosmos = cosmos_address()
     ok(
@@ -276,7 +270,7 @@ def test_rewards_and_events_in_another_case_than_the_wallet_are_attributed(app, 
 
 
 def test_a_file_with_two_spellings_of_one_staker_key_is_refused(app, runner, tmp_path):
-    make_world()
+    two_partners()
     wallet = evm_address()
     ok(
         runner,

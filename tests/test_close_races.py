@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import delete, func, select
 
 from tests import factories
-from tests.test_commissions import world_with_agreements
+from tests.worlds import world_with_agreements
 from webapp.commissions import service
 from webapp.commissions.service import CommissionError
 from webapp.extensions import db

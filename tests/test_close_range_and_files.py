@@ -9,10 +9,9 @@ import uuid
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
-import pytest
 from sqlalchemy import func, select, update
 
-from tests.test_commissions import W_PAID, add_agreements, build_world
+from tests.worlds import W_PAID
 from webapp.commissions import service
 from webapp.extensions import db
 from webapp.models import (
@@ -24,13 +23,6 @@ from webapp.models import (
 from webapp.money import money_sum
 
 FIRST, LAST = date(2025, 1, 1), date(2025, 1, 3)
-
-
-@pytest.fixture
-def world(app):
-    world = build_world()
-    world.solana, world.ethereum = add_agreements(world.acme)
-    return world
 
 
 def args(world, date_from=FIRST, date_to=LAST) -> dict:

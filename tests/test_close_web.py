@@ -9,7 +9,7 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import select, update
 
-from tests.test_commissions import W_PAID, add_agreements, build_world
+from tests.worlds import W_PAID
 from webapp.commissions import service
 from webapp.extensions import db
 from webapp.models import (
@@ -21,13 +21,6 @@ from webapp.models import (
 from webapp.money import exact_text
 
 FIRST, LAST = date(2025, 1, 1), date(2025, 1, 3)
-
-
-@pytest.fixture
-def world(app):
-    world = build_world()
-    world.solana, world.ethereum = add_agreements(world.acme)
-    return world
 
 
 @pytest.fixture

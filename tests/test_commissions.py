@@ -5,14 +5,24 @@ import csv
 import io
 import json
 import threading
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from decimal import Decimal
-from types import SimpleNamespace
 
 import pytest
 from sqlalchemy import event, func, select
 
 from tests import factories
+from tests.worlds import (
+    V1,
+    W_INACTIVE,
+    W_LATE,
+    W_OTHER,
+    W_PAID,
+    W_UNSTAKED,
+    build_world,
+    count,
+    world_with_agreements,
+)
 from webapp.commissions import service
 from webapp.commissions.service import EXPORT_HEADER
 from webapp.extensions import db
@@ -26,106 +36,6 @@ from webapp.models import (
 )
 
 D = Decimal
-V1, V2 = "Vote111", "Vote222"
-W_PAID, W_INACTIVE, W_LATE, W_UNSTAKED, W_OTHER = (
-    "WalletPaid",
-    "WalletOff",
-    "WalletLate",
-    "WalletOut",
-    "NotOurs",
-)
-
-
-def at(day: int, hour: int = 0) -> datetime:
-    return datetime(2025, 1, day, hour, tzinfo=UTC)
-
-
-def build_world(wallet_count: int = 0):
-    """Solana with three daily periods (1-3 Jan 2025) and Ethereum with one, a partner with
-    one wallet per outcome (plus `wallet_count` extra paid wallets), and rewards, events and
-    revenue for them; a reward of a stranger's wallet that must never count."""
-    acme = factories.partner("Acme Wallet", "solana", "ethereum")
-    provider = factories.provider("jito")
-    sources = {
-        kind: factories.payload(provider, kind)
-        for kind in ("periods", "staker-rewards", "stake-events")
-    }
-    sources["validator-revenue"] = factories.payload(provider, "validator-revenue", "ethereum")
-    sources["eth-periods"] = factories.payload(provider, "periods", "ethereum")
-    periods = [
-        factories.period(sources["periods"], f"70{day}", at(day), at(day + 1)) for day in (1, 2, 3)
-    ]
-    eth_period = factories.period(sources["eth-periods"], "2025-01-02", at(2), at(3), "ethereum")
-
-    extra = [f"Extra{i:04d}" for i in range(wallet_count)]
-    wallets = [
-        (W_PAID, date(2024, 12, 1), True),
-        (W_INACTIVE, date(2024, 12, 1), False),
-        (W_LATE, date(2025, 1, 2), True),
-        (W_UNSTAKED, date(2024, 12, 1), True),
-    ] + [(address, date(2024, 12, 1), True) for address in extra]
-    for address, introduced, active in wallets:
-        factories.wallet(acme, address, "solana", introduced, active)
-    for period in periods:
-        factories.rewards(
-            sources["staker-rewards"],
-            period,
-            [
-                (V1, address, component, amount)
-                for address in [W_PAID, W_INACTIVE, W_LATE, W_UNSTAKED, W_OTHER, *extra]
-                for component, amount in (("MEV", "1.5"), ("REWARDS", "10.000000000000000001"))
-            ]
-            + [(V2, W_PAID, "EXEC_FEES", "0.25")],
-        )
-    staking = [
-        (W_PAID, "STAKE", "100", at(1)),
-        (W_LATE, "STAKE", "5", at(1)),
-        (W_OTHER, "STAKE", "5", at(1)),
-    ]
-    # W_UNSTAKED staked in December, unstaked everything on 2 Jan at 12:00.
-    staking += [
-        (W_UNSTAKED, "STAKE", "7", datetime(2024, 12, 30, tzinfo=UTC)),
-        (W_UNSTAKED, "UNSTAKE", "7", at(2, 12)),
-    ]
-    staking += [(address, "STAKE", "1", at(1)) for address in extra]
-    factories.events(
-        sources["stake-events"],
-        periods[0],
-        [(V1, address, kind, amount, when) for address, kind, amount, when in staking],
-    )
-    factories.revenue(
-        sources["validator-revenue"],
-        eth_period,
-        [("=cmd|evil", "MEV", "99999999999999999999.5"), ("=cmd|evil", "EXEC_FEES", "3")],
-    )
-    db.session.commit()
-    return SimpleNamespace(
-        acme=acme, periods=periods, eth_period=eth_period, sources=sources, extra=extra
-    )
-
-
-def add_agreements(partner):
-    solana = factories.agreement(
-        partner, "MEV=1000", f"REWARDS=500@{V1}", name="Acme SOL", wallet_attribution=True
-    )
-    ethereum = factories.agreement(partner, "MEV=250", chain_id="ethereum", name="Acme ETH")
-    return solana, ethereum
-
-
-def world_with_agreements():
-    """`build_world` with the partner's Solana and Ethereum agreements."""
-    world = build_world()
-    world.solana, world.ethereum = add_agreements(world.acme)
-    return world
-
-
-@pytest.fixture
-def world(app):
-    return world_with_agreements()
-
-
-def count(model) -> int:
-    return db.session.scalar(select(func.count()).select_from(model))
 
 
 def lines_of(agreement):
@@ -201,8 +111,7 @@ def test_preview_computes_every_agreement_and_stores_nothing(world):
 
 
 def test_preview_query_count_does_not_grow_with_wallets(app):
-    world = build_world(wallet_count=40)
-    world.solana, world.ethereum = add_agreements(world.acme)
+    world = world_with_agreements(40)
     db.session.refresh(world.acme)  # loaded now, so the count is the computation's own
     statements = []
 

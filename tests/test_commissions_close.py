@@ -9,9 +9,22 @@ import re
 from datetime import date
 from decimal import Decimal
 
-import base58
-from sqlalchemy import func, select
+from sqlalchemy import select
 
+from tests.worlds import (
+    FEB,
+    JAN,
+    LATE,
+    MAR,
+    PAID,
+    count,
+    february_carrying_a_true_up,
+    ok,
+    refused,
+    rewards_file,
+    runs_of,
+    setup,
+)
 from webapp.commissions import service
 from webapp.extensions import db
 from webapp.models import (
@@ -21,40 +34,8 @@ from webapp.models import (
     CommissionRunEvent,
     PartnerCommissionLine,
 )
-from webapp.partners.service import find_partner_by_name
 
 D = Decimal
-VOTE = base58.b58encode(bytes([9]) * 32).decode()
-PAID, LATE = (base58.b58encode(bytes([n]) * 32).decode() for n in (1, 2))
-ETH_VALIDATOR = "0xvalidator"
-JAN = ("Acme Wallet", "--from", "2025-01-01", "--to", "2025-01-31")
-FEB = ("Acme Wallet", "--from", "2025-02-01", "--to", "2025-02-28")
-MAR = ("Acme Wallet", "--from", "2025-03-01", "--to", "2025-03-31")
-REWARDS_HEADER = (
-    "chain_id,period,validator_key,staker_address,revenue_component,reward_amount_native"
-)
-
-
-def write(path, text: str) -> str:
-    path.write_text(text, encoding="utf-8")
-    return str(path)
-
-
-def ok(runner, *args):
-    result = runner.invoke(args=list(args))
-    assert result.exit_code == 0, (args, result.output)
-    return result
-
-
-def refused(runner, *args, message: str):
-    result = runner.invoke(args=list(args))
-    assert result.exit_code != 0, (args, result.output)
-    assert message in result.output, result.output
-    return result
-
-
-def count(model, *where) -> int:
-    return db.session.scalar(select(func.count()).select_from(model).where(*where))
 
 
 def lines_snapshot():
@@ -66,95 +47,6 @@ def lines_snapshot():
             select(L.line_id, L.line_kind, L.commission_amount_native)
         )
     )
-
-
-def rewards_file(tmp_path, name: str, rows) -> str:
-    body = [REWARDS_HEADER] + [f"solana,{p},{VOTE},{w},{c},{a}" for p, w, c, a in rows]
-    return write(tmp_path / name, "\n".join(body) + "\n")
-
-
-def _users(runner):
-    for email, role in (
-        ("ann@example.com", "manager"),
-        ("bob@example.com", "manager"),
-        ("root@example.com", "admin"),
-        ("vic@example.com", "viewer"),
-    ):
-        ok(runner, "users", "create", email, "--role", role, "--password", "a-long-password")
-
-
-def setup(runner, tmp_path):
-    ok(
-        runner,
-        *("chains", "add", "solana", "--name", "Solana", "--symbol", "SOL"),
-        *("--decimals", "9", "--address-format", "base58-32"),
-    )
-    ok(
-        runner,
-        *("chains", "add", "ethereum", "--name", "Ethereum", "--symbol", "ETH"),
-        *("--decimals", "18", "--address-format", "evm"),
-    )
-    _users(runner)
-    ok(runner, "partners", "create", "Acme Wallet")
-    wallets = write(
-        tmp_path / "wallets.csv",
-        f"wallet_address,introduced_date\n{PAID},2024-12-01\n{LATE},2024-12-01\n",
-    )
-    ok(runner, "wallets", "import", "Acme Wallet", wallets, "--chain", "solana")
-    periods = write(
-        tmp_path / "periods.csv",
-        "chain_id,label,start_time,end_time\n"
-        "solana,2025-01,2025-01-01T00:00:00Z,2025-02-01T00:00:00Z\n"
-        "solana,2025-02,2025-02-01T00:00:00Z,2025-03-01T00:00:00Z\n"
-        "solana,2025-03,2025-03-01T00:00:00Z,2025-04-01T00:00:00Z\n"
-        "solana,2025-04,2025-04-01T00:00:00Z,2025-05-01T00:00:00Z\n"
-        "ethereum,2025-01,2025-01-01T00:00:00Z,2025-02-01T00:00:00Z\n",
-    )
-    ok(runner, "import", "periods", periods, "--provider", "solana-rpc")
-    rewards = rewards_file(
-        tmp_path,
-        "rewards.csv",
-        [
-            ("2025-01", PAID, "MEV", "10"),
-            ("2025-01", PAID, "REWARDS", "4"),
-            ("2025-01", LATE, "MEV", "2"),
-            ("2025-02", PAID, "MEV", "6"),
-            ("2025-03", PAID, "MEV", "1"),
-        ],
-    )
-    ok(runner, "import", "staker-rewards", rewards, "--provider", "jito")
-    events = write(
-        tmp_path / "events.csv",
-        "chain_id,validator_key,staker_address,event_type,stake_amount_native,event_timestamp\n"
-        f"solana,{VOTE},{PAID},STAKE,100,2025-01-01T00:00:00Z\n"
-        f"solana,{VOTE},{LATE},STAKE,5,2025-01-01T00:00:00Z\n",
-    )
-    ok(runner, "import", "stake-events", events, "--provider", "solana-rpc")
-    revenue = write(
-        tmp_path / "revenue.csv",
-        "chain_id,period,validator_key,revenue_component,amount_native\n"
-        f"ethereum,2025-01,{ETH_VALIDATOR},MEV,8\n",
-    )
-    ok(runner, "import", "validator-revenue", revenue, "--provider", "beacon")
-    ok(
-        runner,
-        *("agreements", "create", "Acme Wallet", "--chain", "solana", "--name", "Acme SOL"),
-        *("--from", "2025-01-01", "--wallet-attribution"),
-        *("--rate", "MEV=1000", "--rate", "REWARDS=500"),
-    )
-    ok(
-        runner,
-        *("agreements", "create", "Acme Wallet", "--chain", "ethereum", "--name", "Acme ETH"),
-        *("--from", "2025-01-01", "--rate", "MEV=250"),
-    )
-    return find_partner_by_name("Acme Wallet")
-
-
-def runs_of(status=None):
-    stmt = select(CommissionRun).order_by(CommissionRun.created_at)
-    if status:
-        stmt = stmt.where(CommissionRun.status == status)
-    return db.session.scalars(stmt).all()
 
 
 def test_per_token_totals_of_a_two_chain_partner(app, runner, tmp_path):
@@ -368,27 +260,6 @@ def test_empty_range_is_refused_and_missing_data_is_named(app, runner, tmp_path)
     result = ok(runner, "commissions", "compute", *april, "--commit", "--as", "ann@example.com")
     assert "warning: Acme SOL: no staker rewards in period(s) 2025-04" in result.stdout
     assert count(CommissionRun) == 1
-
-
-def february_carrying_a_true_up(runner, tmp_path) -> CommissionRun:
-    """January committed and approved, its rewards corrected, February committed with the
-    true-up: February's Solana run, which carries January's two adjustments."""
-    setup(runner, tmp_path)
-    ok(runner, "commissions", "compute", *JAN, "--commit", "--as", "ann@example.com")
-    ok(runner, "commissions", "approve", *JAN, "--as", "bob@example.com")
-    corrected = rewards_file(
-        tmp_path,
-        "rewards-fixed.csv",
-        [("2025-01", PAID, "MEV", "13"), ("2025-01", PAID, "REWARDS", "4")],
-    )
-    ok(runner, "import", "staker-rewards", corrected, "--provider", "jito", "--replace")
-    ok(runner, "commissions", "compute", *FEB, "--commit", "--true-up", "--as", "ann@example.com")
-    db.session.expire_all()
-    return next(
-        r
-        for r in runs_of("committed")
-        if r.date_from == date(2025, 2, 1) and r.agreement.name == "Acme SOL"
-    )
 
 
 def test_run_page_of_a_run_carrying_adjustments(app, runner, tmp_path, viewer_client):

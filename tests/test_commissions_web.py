@@ -11,13 +11,11 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import func, select
 
-from tests.test_commissions import (
+from tests.worlds import (
     W_INACTIVE,
     W_LATE,
     W_OTHER,
     W_PAID,
-    add_agreements,
-    build_world,
 )
 from webapp.commissions import routes, service
 from webapp.commissions.service import EXPORT_HEADER
@@ -34,14 +32,6 @@ def shown(value, symbol: str) -> str:
 
 
 FIRST, LAST = date(2025, 1, 1), date(2025, 1, 3)
-
-
-@pytest.fixture
-def world(app):
-    """The canonical data of the service tests: Acme with a Solana and an Ethereum agreement."""
-    world = build_world()
-    world.solana, world.ethereum = add_agreements(world.acme)
-    return world
 
 
 def range_args(world, date_from=FIRST, date_to=LAST) -> dict:

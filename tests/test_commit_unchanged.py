@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import func, select
 
 from tests import factories
-from tests.test_commissions import V1, W_PAID, count, world_with_agreements
+from tests.worlds import V1, W_PAID, count
 from webapp.commissions import service
 from webapp.extensions import db
 from webapp.models import (
@@ -27,11 +27,6 @@ from webapp.models import (
 )
 
 FIRST, LAST = date(2025, 1, 1), date(2025, 1, 3)
-
-
-@pytest.fixture
-def world(app):
-    return world_with_agreements()
 
 
 def _rows():

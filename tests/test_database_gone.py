@@ -9,8 +9,9 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
 from tests import factories
-from tests.api_helpers import bearer, evm_address, make_world
+from tests.api_helpers import bearer, make_world
 from tests.conftest import is_postgres
+from tests.worlds import evm_address
 from webapp import create_app
 from webapp.extensions import db
 from webapp.imports import importing

@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 
-from tests.test_commissions import add_agreements, build_world
+from tests.worlds import world_with_agreements
 from webapp import create_app
 from webapp.commissions import service
 from webapp.extensions import db
@@ -107,8 +107,7 @@ RULES = _rules()
 def world(app, tmp_path):
     """Canonical data, agreements, a committed run, a payload: a real id for every URL."""
     app.instance_path = str(tmp_path / "instance")
-    world = build_world()
-    add_agreements(world.acme)
+    world = world_with_agreements()
     service.commit(world.acme, date(2025, 1, 1), date(2025, 1, 3))
     agreement = db.session.scalars(select(Agreement).order_by(Agreement.name)).first()
     return {

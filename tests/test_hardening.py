@@ -14,11 +14,10 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.exc import OperationalError
 
-from tests.test_commissions import add_agreements, build_world
 from tests.test_imports_web import REWARDS, TOKEN, rewards_count
 from tests.test_imports_web import periods as periods  # noqa: F401 - fixture
 from tests.test_imports_web import upload as upload_import
-from tests.test_wallets import solana_address, wallet_csv
+from tests.worlds import solana_address, wallet_csv, world_with_agreements
 from webapp.agreements.service import parse_rate_bps
 from webapp.commissions import service
 from webapp.errors import FieldError
@@ -46,9 +45,7 @@ def count(model) -> int:
 @pytest.fixture
 def world(app, tmp_path):
     app.instance_path = str(tmp_path / "instance")
-    world = build_world()
-    world.solana, world.ethereum = add_agreements(world.acme)
-    return world
+    return world_with_agreements()
 
 
 # ---- NUL bytes ----------------------------------------------------------------------------

@@ -7,7 +7,8 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import delete, func, select
 
-from tests.api_helpers import bearer, evm_address, make_world
+from tests.api_helpers import bearer, make_world
+from tests.worlds import evm_address
 from webapp.api import access
 from webapp.extensions import db
 from webapp.models import ApiIdempotencyKey, PartnerWallet, utcnow

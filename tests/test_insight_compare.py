@@ -11,7 +11,7 @@ import pytest
 
 from tests import factories
 from tests.insight_html import cells, chart_bars, chart_table
-from tests.test_commissions import add_agreements, build_world
+from tests.worlds import world_with_agreements
 from webapp.commissions import compare, service
 from webapp.extensions import db
 from webapp.money import ZERO, format_amount, money_sum
@@ -21,8 +21,7 @@ FIRST, LAST = date(2025, 1, 1), date(2025, 1, 3)
 
 @pytest.fixture
 def world(app):
-    world = build_world(wallet_count=2)
-    world.solana, world.ethereum = add_agreements(world.acme)
+    world = world_with_agreements(2)
     for index, period in enumerate(world.periods):
         factories.revenue(
             world.sources["validator-revenue"],

@@ -17,7 +17,7 @@ from tests.insight_html import (
     total_row,
     wallet_rows,
 )
-from tests.test_commissions import add_agreements, build_world
+from tests.worlds import world_with_agreements
 from webapp.commissions import insight, service
 from webapp.money import ZERO, format_amount, money_sum
 
@@ -29,8 +29,7 @@ FIRST, LAST = date(2025, 1, 1), date(2025, 1, 3)
 def world(app, monkeypatch):
     # Pages of two wallets, so that the last level really pages.
     monkeypatch.setattr(insight, "WALLET_PAGE", 2)
-    world = build_world(wallet_count=5)
-    world.solana, world.ethereum = add_agreements(world.acme)
+    world = world_with_agreements(5)
     return world
 
 

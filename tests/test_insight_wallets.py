@@ -8,14 +8,13 @@ from decimal import Decimal
 import pytest
 
 from tests.insight_html import plain_amounts
-from tests.test_commissions import (
+from tests.worlds import (
     W_INACTIVE,
     W_LATE,
     W_OTHER,
     W_PAID,
     W_UNSTAKED,
-    add_agreements,
-    build_world,
+    world_with_agreements,
 )
 from webapp.commissions import explain, service
 from webapp.extensions import db
@@ -29,8 +28,7 @@ W_QUIET = "WalletQuiet"
 
 @pytest.fixture
 def world(app):
-    world = build_world(wallet_count=3)
-    world.solana, world.ethereum = add_agreements(world.acme)
+    world = world_with_agreements(3)
     # A wallet of the partner with no reward at all in the range.
     db.session.add(
         PartnerWallet(

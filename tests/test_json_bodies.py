@@ -16,9 +16,7 @@ PROBLEM = "application/problem+json"
 NESTED = b"[" * 100_000
 
 
-@pytest.fixture(autouse=True)
-def uploads_in_tmp(app, tmp_path):
-    app.instance_path = str(tmp_path / "instance")
+pytestmark = pytest.mark.usefixtures("uploads_in_tmp")
 
 
 @pytest.fixture

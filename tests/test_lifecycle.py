@@ -7,7 +7,7 @@ from datetime import date
 import pytest
 from sqlalchemy import func, select
 
-from tests.test_commissions import add_agreements, build_world
+from tests.worlds import world_with_agreements
 from webapp.commissions import service
 from webapp.commissions.service import CommissionError
 from webapp.extensions import db
@@ -27,8 +27,7 @@ ALLOWED = {
 
 @pytest.fixture
 def close(app, make_user, login):
-    world = build_world()
-    world.solana, world.ethereum = add_agreements(world.acme)
+    world = world_with_agreements()
     world.ann, world.bob, world.ada = (
         make_user("manager", "ann@example.com"),
         make_user("manager", "bob@example.com"),

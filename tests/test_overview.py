@@ -4,11 +4,10 @@ state and commission per token, and a link to the next step; bulk queries only."
 import re
 from datetime import date
 
-import pytest
 from sqlalchemy import event, select
 
 from tests import factories
-from tests.test_commissions import add_agreements, build_world
+from tests.worlds import add_agreements
 from webapp.commissions import service
 from webapp.extensions import db
 from webapp.main.queries import last_months, period_data
@@ -17,13 +16,6 @@ from webapp.money import exact_text
 from webapp.partners.service import create_partner
 
 WINDOW = {"until": "2025-02", "months": "3"}
-
-
-@pytest.fixture
-def world(app):
-    world = build_world()
-    world.solana, world.ethereum = add_agreements(world.acme)
-    return world
 
 
 def cells_of(page: str, partner: str) -> dict[str, str]:

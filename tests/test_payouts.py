@@ -17,7 +17,7 @@ import pytest
 from pypdf import PdfReader
 from sqlalchemy import func, select
 
-from tests.test_commissions_close import FEB, JAN, PAID, ok, refused, rewards_file, setup
+from tests.worlds import FEB, JAN, PAID, ok, refused, rewards_file, setup
 from webapp.extensions import db
 from webapp.models import AuditLog, CommissionRun, Partner, Payout, User
 from webapp.partners.service import find_partner_by_name

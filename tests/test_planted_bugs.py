@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import func, select
 
 from tests import factories
-from tests.test_commissions import V2, W_PAID, W_UNSTAKED, world_with_agreements
+from tests.worlds import V2, W_PAID, W_UNSTAKED, world_with_agreements
 from webapp.attribution import commission_amount
 from webapp.commissions import inputs, service, set_based
 from webapp.commissions.inputs import period_uuid

@@ -4,7 +4,7 @@ import re
 from datetime import UTC, datetime
 
 from tests import factories
-from tests.test_commissions import add_agreements, build_world
+from tests.worlds import add_agreements, build_world
 from webapp.extensions import db
 
 

@@ -7,11 +7,9 @@ before sums were kept."""
 from datetime import date
 from decimal import Decimal as D
 
-import pytest
 from sqlalchemy import select, update
 
-from tests.test_commissions import V1, W_PAID, world_with_agreements
-from tests.test_commissions_close import february_carrying_a_true_up
+from tests.worlds import V1, W_PAID, february_carrying_a_true_up
 from webapp.commissions import insight, service
 from webapp.extensions import db
 from webapp.models import (
@@ -23,11 +21,6 @@ from webapp.models import (
 )
 
 FIRST, LAST = date(2025, 1, 1), date(2025, 1, 3)
-
-
-@pytest.fixture
-def world(app):
-    return world_with_agreements()
 
 
 def rows_added_up(run: CommissionRun) -> tuple[dict, dict]:

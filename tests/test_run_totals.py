@@ -18,7 +18,7 @@ from decimal import Decimal as D
 from sqlalchemy import select
 
 from tests.api_helpers import bearer
-from tests.test_commissions_close import february_carrying_a_true_up
+from tests.worlds import february_carrying_a_true_up
 from webapp.commissions.totals import run_total, run_totals
 from webapp.extensions import db
 from webapp.main.queries import last_months, month_overview
@@ -176,7 +176,7 @@ def test_a_run_whose_periods_a_later_commit_took_over_counts_the_lines_it_holds(
     """A commit of 3 Jan takes that day over from the 1-3 Jan run: the older run's total is
     then the lines of the two days it still holds, as its CSV; its figures as committed are
     named as such."""
-    from tests.test_commissions import world_with_agreements
+    from tests.worlds import world_with_agreements
     from webapp.commissions import service
 
     world = world_with_agreements()

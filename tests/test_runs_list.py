@@ -18,8 +18,7 @@ import pytest
 from sqlalchemy import update
 
 from tests import factories
-from tests.test_commissions_close import PAID
-from tests.test_stale_and_late import commit_january
+from tests.worlds import PAID, commit_january
 from webapp.commissions import queries
 from webapp.extensions import db
 from webapp.models import CanonicalStakerRewardsDetail, CommissionRun, PartnerCommissionLine

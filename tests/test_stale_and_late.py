@@ -14,7 +14,7 @@ from decimal import Decimal as D
 
 from sqlalchemy import select, update
 
-from tests.test_commissions_close import FEB, JAN, LATE, PAID, ok, rewards_file, setup
+from tests.worlds import FEB, JAN, LATE, PAID, commit_january, ok, rewards_file
 from webapp.commissions import staleness
 from webapp.commissions.staleness import late_changes, stale_runs
 from webapp.extensions import db
@@ -41,12 +41,6 @@ def live_runs() -> list[CommissionRun]:
     return db.session.scalars(
         select(CommissionRun).where(CommissionRun.status != "superseded")
     ).all()
-
-
-def commit_january(runner, tmp_path):
-    setup(runner, tmp_path)
-    ok(runner, "commissions", "compute", *JAN, "--commit", "--as", "ann@example.com")
-    return runs("committed")
 
 
 def page(client, url, **query) -> str:

@@ -3,16 +3,12 @@
 import csv
 import io
 import json
-import os
 from datetime import timedelta
-from types import SimpleNamespace
 
-import base58
 import pytest
 from sqlalchemy import event, func, select
 
-from tests import factories
-from webapp.addresses import eip55_checksum
+from tests.worlds import evm_address, solana_address, two_partners, wallet_csv
 from webapp.chains.service import add_chain
 from webapp.extensions import db
 from webapp.models import AuditLog, PartnerWallet, StagingPayload
@@ -29,42 +25,12 @@ from webapp.wallets.upload import (
 HX = {"HX-Request": "true"}
 
 
-def solana_address() -> str:
-    """A fresh, valid Solana address."""
-    return base58.b58encode(os.urandom(32)).decode()
-
-
-def evm_address() -> str:
-    """A fresh, valid EIP-55 checksummed address."""
-    return "0x" + eip55_checksum(os.urandom(20).hex())
-
-
-def wallet_csv(rows, header="wallet_address,chain_id,introduced_date,notes") -> bytes:
-    """CSV bytes of a header and rows (tuples), LF line ends."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(header.split(","))
-    writer.writerows(rows)
-    return buffer.getvalue().encode()
-
-
-def make_world():
-    """Three chains (one per address format) and two partners."""
-    factories.chains("solana", "ethereum", "cosmos")
-    return SimpleNamespace(
-        acme=factories.partner("Acme Wallet"), beta=factories.partner("Beta Exchange")
-    )
-
-
-@pytest.fixture(autouse=True)
-def uploads_in_tmp(app, tmp_path):
-    """Keep uploaded files of a test in its own folder, not in the repository's instance/."""
-    app.instance_path = str(tmp_path / "instance")
+pytestmark = pytest.mark.usefixtures("uploads_in_tmp")
 
 
 @pytest.fixture
 def world(app):
-    return make_world()
+    return two_partners()
 
 
 def stored_addresses(partner=None) -> set[str]:

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import event, select
 
 from tests import factories
-from tests.test_wallets import solana_address
+from tests.worlds import solana_address
 from webapp.extensions import db
 from webapp.models import AuditLog, PartnerWallet
 from webapp.wallets.service import BulkError, add_wallet, set_wallets_active

@@ -7,20 +7,14 @@ import bech32
 import pytest
 from sqlalchemy import select
 
-from tests.test_wallets import (  # noqa: F401 - uploads_in_tmp is an autouse fixture
-    HX,
-    evm_address,
-    make_world,
-    partner_url,
-    token_of,
-    upload,
-    uploads_in_tmp,
-    wallet_csv,
-)
+from tests.test_wallets import HX, partner_url, token_of, upload
+from tests.worlds import evm_address, two_partners, wallet_csv
 from webapp.extensions import db
 from webapp.models import PartnerWallet
 from webapp.partners.service import get_partner
 from webapp.wallets import upload as wallet_upload
+
+pytestmark = pytest.mark.usefixtures("uploads_in_tmp")
 
 ROUNDS = 20
 
@@ -47,7 +41,7 @@ def cosmos_variants(round_number: int) -> tuple[str, str, str]:
 def test_case_variants_committed_at_once_get_one_owner(
     app, make_user, login, monkeypatch, chain_id, variants
 ):
-    world = make_world()
+    world = two_partners()
     partners = [world.acme, world.beta]
     clients = [login(app.test_client(), make_user("manager")) for _ in partners]
     both_checked = threading.Barrier(2, timeout=20)

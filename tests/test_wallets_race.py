@@ -8,19 +8,14 @@ from datetime import UTC, date, datetime
 import pytest
 from sqlalchemy import create_engine, select
 
-from tests.test_wallets import (  # noqa: F401 - uploads_in_tmp is an autouse fixture
-    HX,
-    make_world,
-    solana_address,
-    token_of,
-    upload,
-    uploads_in_tmp,
-    wallet_csv,
-)
+from tests.test_wallets import HX, token_of, upload
+from tests.worlds import solana_address, two_partners, wallet_csv
 from webapp.extensions import db
 from webapp.models import PartnerWallet, StagingPayload
 from webapp.partners.service import get_partner
 from webapp.wallets import upload as wallet_upload
+
+pytestmark = pytest.mark.usefixtures("uploads_in_tmp")
 
 
 def owners() -> dict[str, str]:
@@ -31,7 +26,7 @@ def owners() -> dict[str, str]:
 
 @pytest.mark.postgres_only
 def test_two_commits_race_for_one_wallet_on_two_connections(app, monkeypatch):
-    world = make_world()
+    world = two_partners()
     shared, acme_only, beta_only = solana_address(), solana_address(), solana_address()
     files = {
         world.acme.partner_id: wallet_csv(
@@ -99,7 +94,7 @@ def test_two_commits_race_for_one_wallet_on_two_connections(app, monkeypatch):
 def test_a_commit_that_loses_the_race_answers_409_naming_the_wallet(
     app, manager_client, monkeypatch, database_url
 ):
-    world = make_world()
+    world = two_partners()
     shared, other = solana_address(), solana_address()
     body = upload(
         manager_client,

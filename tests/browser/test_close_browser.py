@@ -15,7 +15,7 @@ from playwright.sync_api import expect
 from sqlalchemy import select
 
 from tests.browser.conftest import sign_in
-from tests.test_commissions import W_PAID, add_agreements, build_world
+from tests.worlds import W_PAID, world_with_agreements
 from webapp.extensions import db
 from webapp.models import CanonicalPeriod, CanonicalStakerRewardsDetail, PartnerCommissionLine
 from webapp.money import money_sum
@@ -61,8 +61,7 @@ def test_commit_approve_pay_correct_and_true_up(
     browser_page, live_server, live_app, make_user, tmp_path
 ):
     with live_app.app_context():
-        world = build_world()
-        add_agreements(world.acme)
+        world = world_with_agreements()
         first = world.periods[0]
         db.session.add(
             CanonicalPeriod(

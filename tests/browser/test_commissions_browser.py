@@ -6,15 +6,14 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from tests.test_commissions import add_agreements, build_world
+from tests.worlds import world_with_agreements
 
 pytestmark = pytest.mark.browser
 
 
 def test_preview_commit_and_find_the_run(manager_page, live_server, live_app):
     with live_app.app_context():
-        world = build_world()
-        add_agreements(world.acme)
+        world = world_with_agreements()
         partner_id = world.acme.partner_id
     page = manager_page
     page.goto(f"{live_server}/commissions/")

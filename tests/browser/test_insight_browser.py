@@ -9,9 +9,9 @@ from datetime import date
 import pytest
 from playwright.sync_api import expect
 
-from tests.test_commissions import W_PAID, add_agreements, build_world
 from tests.test_insight_compare import preview_under
 from tests.test_insight_compare import world as compare_world  # noqa: F401 - fixture
+from tests.worlds import W_PAID, world_with_agreements
 from webapp.extensions import db
 from webapp.models import PartnerWallet
 from webapp.money import exact_text
@@ -153,8 +153,7 @@ def png_width(data: bytes) -> int:
 
 def test_no_main_page_scrolls_sideways_at_390_px(manager_page, live_server, live_app):
     with live_app.app_context():
-        world = build_world(wallet_count=2)
-        world.solana, world.ethereum = add_agreements(world.acme)
+        world = world_with_agreements(2)
         from webapp.commissions import service
 
         run = service.commit(world.acme, FIRST, LAST).outcomes[0].run

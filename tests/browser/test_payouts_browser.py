@@ -15,7 +15,7 @@ from sqlalchemy import select
 
 from tests import factories
 from tests.browser.conftest import drop_file, sign_in
-from tests.test_commissions import add_agreements, build_world
+from tests.worlds import world_with_agreements
 from webapp.commissions import service
 from webapp.extensions import db
 from webapp.models import CommissionRun, Payout
@@ -36,8 +36,7 @@ def test_import_prices_approve_pay_two_partners_and_download_statements(
     browser_page, live_server, live_app, make_user, tmp_path
 ):
     with live_app.app_context():
-        world = build_world()
-        add_agreements(world.acme)
+        world = world_with_agreements()
         beta = create_partner("Beta Exchange")
         # Beta's agreement on Ethereum: total revenue, the same world's revenue rows.
         factories.agreement(beta, "MEV=100", chain_id="ethereum", name="Beta ETH")

@@ -6,7 +6,7 @@ from playwright.sync_api import expect
 from sqlalchemy import select
 
 from tests.browser.demo_pages import admin_on_demo, seed
-from tests.test_commissions import add_agreements, build_world
+from tests.worlds import world_with_agreements
 from webapp.extensions import db
 from webapp.models import PartnerCommissionLine
 
@@ -83,8 +83,7 @@ def test_after_preview_focus_is_on_the_preview_heading_with_a_ring(
     manager_page, live_server, live_app
 ):
     with live_app.app_context():
-        world = build_world()
-        add_agreements(world.acme)
+        world_with_agreements()
         db.session.remove()
     page = manager_page
     page.goto(f"{live_server}/commissions/")

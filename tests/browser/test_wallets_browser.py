@@ -8,15 +8,11 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.browser.conftest import drop_file
-from tests.test_wallets import (  # noqa: F401 - uploads_in_tmp is an autouse fixture
-    make_world,
-    solana_address,
-    uploads_in_tmp,
-)
+from tests.worlds import solana_address, two_partners
 from webapp.wallets.checks import today_utc
 from webapp.wallets.service import add_wallet
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("uploads_in_tmp")]
 
 
 def drop_csv(page, name: str, text: str) -> None:
@@ -31,7 +27,7 @@ def read_download(download) -> list[list[str]]:
 
 def test_drop_fix_commit_search_deactivate_and_export(manager_page, live_server, live_app):
     with live_app.app_context():
-        world = make_world()
+        world = two_partners()
         taken = solana_address()
         add_wallet(world.beta, "solana", taken, "2024-01-01")
         partner_url = f"{live_server}/partners/{world.acme.partner_id}"
@@ -102,7 +98,7 @@ def test_drop_fix_commit_search_deactivate_and_export(manager_page, live_server,
 
 def test_add_with_checks_as_you_type_then_edit_inline(manager_page, live_server, live_app):
     with live_app.app_context():
-        world = make_world()
+        world = two_partners()
         partner_url = f"{live_server}/partners/{world.acme.partner_id}"
     address = solana_address()
     page = manager_page
