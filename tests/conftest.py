@@ -17,6 +17,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
 from tests import factories, worlds
+from tests.live_server import live_app, live_server  # noqa: F401 - fixtures
 from webapp import create_app
 from webapp.config import normalise_database_url
 from webapp.extensions import db

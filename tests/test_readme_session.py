@@ -21,13 +21,11 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import click
 import pytest
-from werkzeug.serving import make_server
 
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
@@ -456,19 +454,6 @@ def jq(args: list, data: str) -> str:
 
 
 @pytest.fixture
-def served(app):
-    """Base URL of the test app served on 127.0.0.1 in a background thread."""
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
-        thread.join(timeout=5)
-
-
-@pytest.fixture
 def demo(runner):
     """The demo data of `scripts/serve`."""
     result = runner.invoke(args=["seed-demo", "--if-empty"])
@@ -489,17 +474,17 @@ def test_the_session_is_found_with_its_answers():
     assert sent and sent <= made, f"sent but never made: {sent - made}"
 
 
-def run_session(session, app, runner, served, database_url, tmp_path):
+def run_session(session, app, runner, live_server, database_url, tmp_path):
     """Each curl's (status, body): in bash with curl and jq when both are on PATH, else from
     Python."""
     if HAVE_CURL_AND_JQ:
-        return run_in_bash(session, served, database_url, tmp_path)
+        return run_in_bash(session, live_server, database_url, tmp_path)
     return PythonSession(app.test_client(), runner, tmp_path).run(commands_of(session))
 
 
-def test_the_readme_session_runs(app, demo, runner, served, database_url, tmp_path):
+def test_the_readme_session_runs(app, demo, runner, live_server, database_url, tmp_path):
     session = session_of(README.read_text())
-    answers = run_session(session, app, runner, served, database_url, tmp_path)
+    answers = run_session(session, app, runner, live_server, database_url, tmp_path)
     check_answers(commands_of(session), answers)
 
 
@@ -542,7 +527,7 @@ def test_a_broken_session_fails_from_python(app, demo, runner, tmp_path, name):
 
 
 def test_a_session_sending_a_file_never_made_fails(
-    app, demo, runner, served, database_url, tmp_path
+    app, demo, runner, live_server, database_url, tmp_path
 ):
     # The session's opening lines (token, address, scratch folder), then a file never made.
     session = session_of(README.read_text())
@@ -554,7 +539,7 @@ def test_a_session_sending_a_file_never_made_fails(
     with pytest.raises(AssertionError, match=FAILS_WITH["a file never made"]):
         check_answers(
             commands_of(session),
-            run_session(session, app, runner, served, database_url, tmp_path),
+            run_session(session, app, runner, live_server, database_url, tmp_path),
         )
 
 

@@ -1,14 +1,13 @@
-"""Browser fixtures: the app served on 127.0.0.1 in a thread, Debian's Chromium via Playwright.
+"""Browser fixtures: Debian's Chromium via Playwright, on the app served by
+tests/live_server.py.
 
 Browser tests are marked `browser`. Without /usr/bin/chromium they are skipped, unless
 REQUIRE_BROWSER=1 (CI), where a missing browser is an error.
 """
 
 import os
-import threading
 
 import pytest
-from werkzeug.serving import make_server
 
 from tests.conftest import PASSWORD
 
@@ -42,25 +41,6 @@ def browser_type_launch_args(browser_type_launch_args):
         "args": CHROMIUM_ARGS,
         "headless": True,
     }
-
-
-@pytest.fixture
-def live_app(app):
-    """The test app (fresh database) that the live server serves."""
-    return app
-
-
-@pytest.fixture
-def live_server(live_app):
-    """Base URL of the app served on 127.0.0.1 in a background thread."""
-    server = make_server("127.0.0.1", 0, live_app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
-        thread.join(timeout=5)
 
 
 @pytest.fixture
