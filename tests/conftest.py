@@ -1,12 +1,18 @@
-"""Shared fixtures: an app on a fresh database per test, clients signed in per role.
+"""Shared fixtures: the app on a fresh database per test, clients signed in per role.
 
-SQLite by default (a new file per test). With TEST_DATABASE_URL set, PostgreSQL: each
-pytest-xdist worker gets its own database, the schema is created once, and every table is
-emptied after each test, so tests may commit across real connections.
+The app is built once per pytest-xdist worker and shared by its tests (building it, with the
+API document, costs more than most tests); each test gets it back with the config it was
+built with. TEST_FRESH_APP=1, or the `fresh_app` marker on a test, builds one per test.
+
+SQLite by default: the schema is created once per worker in a file that is copied over the
+worker's database before every test. With TEST_DATABASE_URL set, PostgreSQL: each worker gets
+its own database, the schema is created once, and every table is emptied after each test, so
+tests may commit across real connections.
 """
 
 import os
 import re
+import shutil
 import time
 
 import pytest
@@ -29,6 +35,9 @@ CSRF_INPUT = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "sqlite_only: meaningful on SQLite only")
+    config.addinivalue_line(
+        "markers", "fresh_app: builds an app of its own instead of the worker's shared one"
+    )
 
 
 def pytest_collection_modifyitems(config, items):
@@ -108,15 +117,7 @@ def _empty_all_tables():
             time.sleep(0.5)
 
 
-@pytest.fixture
-def database_url(tmp_path, postgres_url):
-    """The URL of a fresh, empty database with the schema in place."""
-    return postgres_url or f"sqlite:///{tmp_path / 'test.sqlite3'}"
-
-
-@pytest.fixture
-def app(database_url, tmp_path):
-    """The app on a fresh database, inside an app context."""
+def _new_app(database_url: str):
     app = create_app(
         {
             "TESTING": True,
@@ -126,14 +127,62 @@ def app(database_url, tmp_path):
         }
     )
     app.test_client_class = Client
+    return app
+
+
+@pytest.fixture(scope="session")
+def sqlite_files(tmp_path_factory):
+    """On SQLite: this worker's database file, and a file with the empty schema, made once."""
+    if TEST_DATABASE_URL:
+        return None
+    folder = tmp_path_factory.mktemp("database")
+    schema = folder / "schema.sqlite3"
+    with _new_app(f"sqlite:///{schema}").app_context():
+        db.create_all()
+        db.engine.dispose()
+    return {"schema": schema, "database": folder / "test.sqlite3"}
+
+
+@pytest.fixture(scope="session")
+def worker_database_url(postgres_url, sqlite_files):
+    """The URL of this worker's database."""
+    return postgres_url or f"sqlite:///{sqlite_files['database']}"
+
+
+@pytest.fixture
+def database_url(worker_database_url, sqlite_files):
+    """The URL of a fresh, empty database with the schema in place."""
+    if sqlite_files:
+        database = sqlite_files["database"]
+        for leftover in (database, database.with_name(database.name + "-journal")):
+            leftover.unlink(missing_ok=True)
+        shutil.copyfile(sqlite_files["schema"], database)
+    return worker_database_url
+
+
+@pytest.fixture(scope="session")
+def shared_app(worker_database_url):
+    """The app of this worker, shared by its tests (see the module's note)."""
+    return _new_app(worker_database_url)
+
+
+@pytest.fixture
+def app(request, database_url):
+    """The app on a fresh database, inside an app context."""
+    if os.environ.get("TEST_FRESH_APP") == "1" or request.node.get_closest_marker("fresh_app"):
+        app = _new_app(database_url)
+    else:
+        app = request.getfixturevalue("shared_app")
+    config, instance_path = dict(app.config), app.instance_path
     with app.app_context():
-        if not is_postgres():
-            db.create_all()
         yield app
         db.session.remove()
         if is_postgres():
             _empty_all_tables()
         db.engine.dispose()
+    app.config.clear()
+    app.config.update(config)
+    app.instance_path = instance_path
 
 
 @pytest.fixture
