@@ -2,6 +2,7 @@
 deliberately naive implementation of DOMAIN.md's calculation written here."""
 
 import decimal
+import os
 import random
 from collections import Counter
 from datetime import UTC, datetime, timedelta
@@ -21,6 +22,9 @@ from webapp.attribution import (
     compute_commissions,
 )
 from webapp.money import money_sum
+
+#: Examples per property (ATTRIBUTION_EXAMPLES=300 for a deeper search).
+EXAMPLES = int(os.environ.get("ATTRIBUTION_EXAMPLES", "100"))
 
 COMPONENTS = ("EXEC_FEES", "MEV", "REWARDS")
 VALIDATORS = ("V1", "V2", "V3")
@@ -115,7 +119,7 @@ def compute(scenario, periods=PERIODS):
     )
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=EXAMPLES, deadline=None)
 @given(scenarios())
 def test_lines_add_up_to_the_totals_exactly(scenario):
     result = compute(scenario)
@@ -136,7 +140,7 @@ def test_lines_add_up_to_the_totals_exactly(scenario):
         assert line.commission_amount_native.as_tuple().exponent >= -18
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=EXAMPLES, deadline=None)
 @given(scenarios(), st.randoms(use_true_random=False))
 def test_result_does_not_depend_on_input_order(scenario, rnd):
     shuffled = {
@@ -150,7 +154,7 @@ def test_result_does_not_depend_on_input_order(scenario, rnd):
     assert first.periods == second.periods
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=EXAMPLES, deadline=None)
 @given(scenarios(), st.data())
 def test_moving_introduced_date_earlier_never_lowers_a_commission(scenario, data):
     if not scenario["wallets"]:

@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from tests import factories
+from tests.conftest import is_postgres
 from webapp.extensions import db
 from webapp.models import AuditLog, PartnerWallet, Provider
 from webapp.storage import (
@@ -21,6 +22,7 @@ from webapp.storage import (
     provider_named,
     violates,
 )
+from webapp.storage.bulk import COPY_CHUNK, INSERT_BATCH
 
 WALLET_COLUMNS = ("partner_id", "chain_id", "wallet_address", "introduced_date", "notes")
 
@@ -46,13 +48,17 @@ def stored_wallets() -> list[tuple]:
     ]
 
 
+#: More than two COPY chunks on PostgreSQL, more than two INSERT batches on SQLite.
+ROWS = 2 * COPY_CHUNK + 25_003 if is_postgres() else 2 * INSERT_BATCH + 3
+
+
 def test_bulk_insert_makes_ascending_ids_and_adds_constants(partner):
     now = datetime(2025, 1, 2, 3, 4, 5, tzinfo=UTC)
     rows = [
         (str(partner.partner_id), "solana", f"addr{n:06d}", date(2024, 1, 1 + n % 28), None)
         if n % 2
         else (str(partner.partner_id), "solana", f"addr{n:06d}", date(2024, 1, 1 + n % 28), "x")
-        for n in range(125_003)  # more than one batch and two COPY chunks
+        for n in range(ROWS)
     ]
     written = bulk_insert(
         db.session,
@@ -63,15 +69,15 @@ def test_bulk_insert_makes_ascending_ids_and_adds_constants(partner):
         constants={"is_active": True, "created_at": now, "updated_at": now},
     )
     db.session.commit()
-    assert written == 125_003
+    assert written == ROWS
     stored = stored_wallets()
-    assert [row[2] for row in stored] == [f"addr{n:06d}" for n in range(125_003)]
+    assert [row[2] for row in stored] == [f"addr{n:06d}" for n in range(ROWS)]
     assert {row[1] for row in stored} == {partner.partner_id}
     assert stored[7][3:] == (date(2024, 1, 8), None, True)
     assert stored[8][3:] == (date(2024, 1, 9), "x", True)
     # Ids were handed out in the order rows were written (reversed), one counter apart.
     ids_in_write_order = [row[0].int for row in reversed(stored)]
-    assert ids_in_write_order == list(range(ids_in_write_order[0], ids_in_write_order[0] + 125_003))
+    assert ids_in_write_order == list(range(ids_in_write_order[0], ids_in_write_order[0] + ROWS))
 
 
 @pytest.mark.parametrize("form", ["uuid", "text", "bytes"])

@@ -23,6 +23,7 @@ OVERFLOW = """() => {
 }"""
 
 
+@pytest.mark.slow  # every page of the demo, about 20 s
 def test_no_page_of_the_demo_scrolls_sideways(browser_page, live_server, live_app, make_user):
     page = browser_page
     pages = admin_on_demo(page, live_server, live_app, make_user)
@@ -113,6 +114,7 @@ RUN_AXE = """async () => {
 }"""
 
 
+@pytest.mark.slow  # every page of the demo, about 20 s
 def test_no_page_of_the_demo_has_a_serious_accessibility_violation(
     browser_page, live_server, live_app, make_user
 ):
