@@ -10,6 +10,7 @@ its own database, the schema is created once, and every table is emptied after e
 tests may commit across real connections.
 """
 
+import copy
 import os
 import re
 import shutil
@@ -18,7 +19,7 @@ import time
 import pytest
 from flask import g
 from flask.testing import FlaskClient
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
@@ -140,7 +141,7 @@ def sqlite_files(tmp_path_factory):
     with _new_app(f"sqlite:///{schema}").app_context():
         db.create_all()
         db.engine.dispose()
-    return {"schema": schema, "database": folder / "test.sqlite3"}
+    return {"schema": schema, "database": folder / "test.sqlite3", "kept": {}}
 
 
 @pytest.fixture(scope="session")
@@ -183,6 +184,38 @@ def app(request, database_url):
     app.config.clear()
     app.config.update(config)
     app.instance_path = instance_path
+
+
+@pytest.fixture
+def kept(app, sqlite_files):
+    """`kept(build)`: the data `build()` makes, for tests that only read it. On SQLite it is
+    built once per worker, its database file kept, and copied in for each later test that
+    asks; `build` returns plain values (ids, not rows). On PostgreSQL, or when the test has
+    already stored something, it is simply built."""
+
+    def keep(build):
+        if not sqlite_files or any(
+            db.session.execute(select(1).select_from(table).limit(1)).first()
+            for table in db.metadata.sorted_tables
+        ):
+            return build()
+        database, saved = sqlite_files["database"], sqlite_files["kept"]
+        key = f"{build.__module__}.{build.__qualname__}"
+        if key not in saved:
+            made = build()
+            db.session.commit()
+            db.session.remove()
+            db.engine.dispose()
+            copied = database.with_name(f"kept-{len(saved)}.sqlite3")
+            shutil.copyfile(database, copied)
+            saved[key] = (copied, made)
+        else:
+            db.session.remove()
+            db.engine.dispose()
+            shutil.copyfile(saved[key][0], database)
+        return copy.deepcopy(saved[key][1])
+
+    return keep
 
 
 @pytest.fixture

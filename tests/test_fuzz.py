@@ -104,9 +104,13 @@ RULES = _rules()
 
 
 @pytest.fixture
-def world(app, tmp_path):
+def world(app, tmp_path, kept):
     """Canonical data, agreements, a committed run, a payload: a real id for every URL."""
     app.instance_path = str(tmp_path / "instance")
+    return kept(ids_of_a_committed_world)
+
+
+def ids_of_a_committed_world() -> dict[str, str]:
     world = world_with_agreements()
     service.commit(world.acme, date(2025, 1, 1), date(2025, 1, 3))
     agreement = db.session.scalars(select(Agreement).order_by(Agreement.name)).first()
