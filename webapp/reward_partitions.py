@@ -109,6 +109,18 @@ def ensure_partitions(connection, period_ids=None) -> list[uuid.UUID]:
     return missing
 
 
+def drop_orphans(connection) -> list[str]:
+    """Drop the partitions whose period is gone (a deleted period's rows went with it, its
+    partition stays empty); returns their names."""
+    if not is_partitioned(connection):
+        return []
+    stored = set(connection.scalars(text("SELECT period_id FROM canonical_periods")))
+    names = sorted(partition_name(p) for p in partitioned_periods(connection) - stored)
+    if names:
+        connection.execute(text(f"DROP TABLE {', '.join(names)}"))
+    return names
+
+
 def empty_periods(connection, period_ids) -> None:
     """Empty the partitions of these periods (made first if missing) and drop their sums:
     what a replacement does before it writes the periods' new rows."""
