@@ -7,17 +7,19 @@ SQLite keeps one plain table: the replacement is held to the same rows there."""
 
 import threading
 import uuid
+from datetime import date, timedelta
 from decimal import Decimal
 
 import pytest
 from flask_migrate import downgrade, upgrade
-from sqlalchemy import select, text
+from sqlalchemy import event, select, text
 
 from tests import factories
 from tests.conftest import is_postgres
 from tests.test_imports import REWARDS_HEADER, chains, periods, write  # noqa: F401 (fixtures)
 from tests.test_schema import empty_database_url  # noqa: F401 (a fixture)
 from webapp import create_app, reward_partitions
+from webapp.commissions import inputs, set_based
 from webapp.extensions import db
 from webapp.imports.importing import import_file
 from webapp.models import CanonicalPeriod, CanonicalStakerRewardsDetail
@@ -334,3 +336,56 @@ def _primary_key() -> list[str]:
             )
         )
     )
+
+
+# --- reading one period -----------------------------------------------------------------------
+
+
+@postgres_only
+def test_a_one_period_preview_summary_reads_that_periods_partition_only(app):
+    partner = factories.partner("Acme", "solana")
+    source = factories.provider()
+    payload = factories.payload(source, "staker-rewards")
+    first = factories.utc(2025, 3, 1)
+    days = [
+        factories.period(payload, f"T{n}", first + timedelta(days=n), first + timedelta(days=n + 1))
+        for n in range(3)
+    ]
+    reward_partitions.ensure_partitions(db.session.connection())
+    factories.wallet(partner, "W1", introduced=date(2025, 1, 1))
+    factories.events(
+        payload, days[0], [("V1", "W1", "STAKE", Decimal(1), first - timedelta(days=1))]
+    )
+    for day in days:
+        factories.rewards(payload, day, [("V1", "W1", "MEV", "2")])
+    agreement = factories.agreement(partner, "MEV=1000", wallet_attribution=True)
+    db.session.commit()
+
+    seen = []
+
+    def keep(conn, cursor, statement, parameters, context, executemany):
+        if "scope AS" in statement and "canonical_staker_rewards_detail" in statement:
+            seen.append((statement, parameters))
+
+    event.listen(db.engine, "before_cursor_execute", keep)
+    try:
+        day = date(2025, 3, 2)
+        terms = inputs.terms_of(agreement)
+        scope = inputs.scope_of(agreement, day, day)
+        summary = set_based.wallet_attribution_summary(agreement.partner_id, "solana", terms, scope)
+    finally:
+        event.remove(db.engine, "before_cursor_execute", keep)
+    assert [str(period.period_id) for period in summary.periods] == [str(days[1].period_id)]
+    # By hand: the day's one reward of 2 at 10% (1000 bps).
+    assert list(summary.slices.values()) == [[1, Decimal("2"), Decimal("0.2")]]
+    [(statement, parameters)] = seen
+    with db.engine.connect() as conn:
+        plan = "\n".join(
+            line for (line,) in conn.exec_driver_sql("EXPLAIN (COSTS OFF) " + statement, parameters)
+        )
+    scanned = {
+        name
+        for name in (*map(reward_partitions.partition_name, (d.period_id for d in days)),)
+        if name in plan
+    } | ({reward_partitions.DEFAULT} if reward_partitions.DEFAULT in plan else set())
+    assert scanned == {reward_partitions.partition_name(days[1].period_id)}, plan
