@@ -124,7 +124,7 @@ graded AS (
     FROM (
         SELECT canonical_staker_rewards_detail.*, {rate} AS rate, {digest} AS digest
         FROM canonical_staker_rewards_detail
-        WHERE chain_id = :chain_id
+        WHERE chain_id = :chain_id AND period_id = ANY(CAST(:period_ids AS uuid[]))
     ) r
     JOIN scope s ON s.period_id = r.period_id
     JOIN partner_wallets w ON w.wallet_address = r.staker_address
