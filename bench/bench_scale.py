@@ -4,7 +4,8 @@ period, each step beside floors measured in the same run; prints its figures.
 N wallets x P daily periods x 3 components, each wallet staked with one of 3 validators
 (default 100,000 x 30 x 3 = 9,000,000 staker reward rows; --wallets/--periods for smaller
 runs), one partner with a wallet-attribution agreement. Steps, each in a child process
-(its time from start to exit, and its peak resident memory from the kernel):
+(its time from start to exit, its peak resident memory from the kernel, and the WAL the
+server wrote meanwhile, server-wide):
 
 - import: `flask import staker-rewards` of the P periods' rows;
 - preview: the engine-free preview (summed by PostgreSQL, nothing kept), then asked again;
@@ -96,6 +97,17 @@ def psql(url: str, command: str) -> float:
         stdout=subprocess.DEVNULL,
     )
     return time.perf_counter() - began
+
+
+def wal_position(url: str) -> int:
+    """The server's WAL insert position, in bytes (server-wide: other databases' writes on
+    the same server count too)."""
+    found = subprocess.run(
+        ["psql", "-X", "-q", "-tA", psql_url(url), "-c",
+         "SELECT pg_current_wal_insert_lsn() - '0/0'::pg_lsn"],
+        check=True, capture_output=True, text=True,
+    )  # fmt: skip
+    return int(found.stdout.strip().split(".")[0])
 
 
 def write_files(folder: str, wallets: int, periods: int) -> dict[str, str]:
@@ -255,14 +267,21 @@ def main() -> None:
 
     figures = []
 
-    def report(what, seconds, peak, floor_name, floor, note=""):
+    def report(what, seconds, peak, floor_name, floor, note="", wal=0):
         ratio = f"{seconds / floor:.2f}x {floor_name}" if floor else ""
         figures.append((what, seconds, peak, ratio, note))
-        print(f"{what:<44} {seconds:8.2f} s  {peak:7.0f} MiB  {ratio}  {note}", flush=True)
+        line = f"{what:<44} {seconds:8.2f} s  {peak:7.0f} MiB  WAL {wal / 2**20:6.0f} MiB"
+        print(f"{line}  {ratio}  {note}", flush=True)
+
+    def timed(run, *args):
+        """A step's (seconds, peak, output) and the WAL written meanwhile."""
+        before = wal_position(url)
+        outcome = run(*args)
+        return (*outcome, wal_position(url) - before)
 
     # Import, and its floor: the same file into an unindexed table.
-    seconds, peak, _ = flask(
-        env, "import", "staker-rewards", paths["rewards"], "--provider", "bench"
+    seconds, peak, _, wal = timed(
+        flask, env, "import", "staker-rewards", paths["rewards"], "--provider", "bench"
     )
     psql(
         url,
@@ -275,7 +294,7 @@ def main() -> None:
     read = psql(url, "\\copy (SELECT * FROM canonical_staker_rewards_detail) TO '/dev/null'")
     print(f"floors: bare \\copy into an unindexed table {copy:.2f} s; "
           f"every reward row read out {read:.2f} s")  # fmt: skip
-    report(f"import {rows:,} rewards", seconds, peak, "bare \\copy", copy)
+    report(f"import {rows:,} rewards", seconds, peak, "bare \\copy", copy, wal=wal)
 
     low = START.date()
     high = low + timedelta(days=args.periods - 1)
@@ -285,34 +304,35 @@ def main() -> None:
         ("first commit", "commit"),
         ("commit again, nothing changed", "commit"),
     ):
-        seconds, peak, out = step(env, name, low, high)
+        seconds, peak, out, wal = timed(step, env, name, low, high)
         note = f"lines {out['lines']:,}, summed {out['summed']}, carried {out['carried']}"
-        report(what, out["seconds"], peak, "reading rows out", read, note)
+        report(what, out["seconds"], peak, "reading rows out", read, note, wal)
     cold_commit = figures[-2][1]
-    cold_preview = figures[-4][1]
 
-    seconds, peak, _ = flask(
-        env, "import", "stake-events", paths["new_events"], "--provider", "bench"
+    seconds, peak, _, wal = timed(
+        flask, env, "import", "stake-events", paths["new_events"], "--provider", "bench"
     )
-    report("new period: its stake events imported", seconds, peak, "", 0)
-    seconds, peak, _ = flask(
-        env, "import", "staker-rewards", paths["new_rewards"], "--provider", "bench"
+    report("new period: its stake events imported", seconds, peak, "", 0, wal=wal)
+    seconds, peak, _, wal = timed(
+        flask, env, "import", "staker-rewards", paths["new_rewards"], "--provider", "bench"
     )
-    report(f"new period: its {args.wallets * 3:,} rewards imported", seconds, peak, "", 0)
+    report(f"new period: its {args.wallets * 3:,} rewards imported", seconds, peak, "", 0, wal=wal)
     low, high = low + timedelta(days=1), high + timedelta(days=1)
-    seconds, peak, out = step(env, "preview", low, high)
-    note = f"summed {out['summed']} period(s); {out['seconds'] / cold_preview:.2f}x the cold"
+    seconds, peak, out, wal = timed(step, env, "preview", low, high)
+    note = f"summed {out['summed']} period(s)"
     report("new period: preview of the last P periods", out["seconds"], peak,
-           "reading rows out", read, note)  # fmt: skip
+           "reading rows out", read, note, wal)  # fmt: skip
     step(env, "forget-summaries", low, high)
-    seconds, peak, cold = step(env, "preview", low, high)
+    seconds, peak, cold, wal = timed(step, env, "preview", low, high)
     assert cold["commission"] == out["commission"], "a kept answer differs from the cold one"
+    ratio = out["seconds"] / cold["seconds"]
+    note = f"summed {cold['summed']}; the preview above is {ratio:.2f}x this"
     report("  the same preview, nothing kept (cold)", cold["seconds"], peak,
-           "reading rows out", read, f"summed {cold['summed']}")  # fmt: skip
-    seconds, peak, out = step(env, "commit", low, high)
+           "reading rows out", read, note, wal)  # fmt: skip
+    seconds, peak, out, wal = timed(step, env, "commit", low, high)
     note = f"lines {out['lines']:,}; {out['seconds'] / cold_commit:.2f}x the first commit"
     report("new period: commit of the last P periods", out["seconds"], peak,
-           "reading rows out", read, note)  # fmt: skip
+           "reading rows out", read, note, wal)  # fmt: skip
     if not args.keep:
         for path in paths.values():
             os.remove(path)
