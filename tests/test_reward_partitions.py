@@ -11,6 +11,8 @@ from datetime import date, timedelta
 from decimal import Decimal
 
 import pytest
+from alembic.script import ScriptDirectory
+from flask import current_app
 from flask_migrate import downgrade, upgrade
 from sqlalchemy import event, select, text
 
@@ -247,7 +249,13 @@ def test_two_imports_reaching_one_new_period_at_once_end_cleanly(app, write):  #
 
 # --- the migration ---------------------------------------------------------------------------
 
-BEFORE = "b7d2e4f1c903"
+#: The revision before the one that partitions the table.
+THIS = "d5e1f0a7b2c4"
+
+
+def revision_before() -> str:
+    config = current_app.extensions["migrate"].migrate.get_config()
+    return ScriptDirectory.from_config(config).get_revision(THIS).down_revision
 
 
 def _seed_before_the_migration():
@@ -283,14 +291,15 @@ def _seed_before_the_migration():
 def test_the_migration_moves_every_row_exactly_and_back(empty_database_url):  # noqa: F811
     app = create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": empty_database_url})
     with app.app_context():
-        upgrade(revision=BEFORE)
+        before = revision_before()
+        upgrade(revision=before)
         empty_period = _seed_before_the_migration()[2].period_id
         stored = rows()
         assert len(stored) == 2 * 3 * 7 * 2 + 1
         sums = kept_sums() if is_postgres() else None
         db.session.remove()
 
-        upgrade()
+        upgrade(revision=THIS)
         db.session.remove()
         assert rows() == stored
         if is_postgres():
@@ -309,7 +318,7 @@ def test_the_migration_moves_every_row_exactly_and_back(empty_database_url):  # 
             stored = rows()
         db.session.remove()
 
-        downgrade(revision=BEFORE)
+        downgrade(revision=before)
         db.session.remove()
         assert rows() == stored
         if is_postgres():

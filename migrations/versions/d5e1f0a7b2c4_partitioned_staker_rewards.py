@@ -4,7 +4,7 @@ id, and the constraints, indexes, sums triggers and grants are made again on the
 SQLite keeps its plain table (nothing to do there).
 
 Revision ID: d5e1f0a7b2c4
-Revises: b7d2e4f1c903
+Revises: a1f2e3d4c5b6
 Create Date: 2026-12-03 09:00:00.000000
 
 """
@@ -18,7 +18,7 @@ from webapp import reward_sums
 
 # revision identifiers, used by Alembic.
 revision = "d5e1f0a7b2c4"
-down_revision = "b7d2e4f1c903"
+down_revision = "a1f2e3d4c5b6"
 branch_labels = None
 depends_on = None
 
