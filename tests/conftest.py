@@ -25,7 +25,7 @@ from sqlalchemy.exc import OperationalError
 
 from tests import factories, worlds
 from tests.live_server import live_app, live_server  # noqa: F401 - fixtures
-from webapp import create_app
+from webapp import create_app, reward_partitions
 from webapp.config import normalise_database_url
 from webapp.extensions import db
 
@@ -111,6 +111,8 @@ def _empty_all_tables():
         try:
             with db.engine.begin() as conn:
                 conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+                # The periods are gone: so go their partitions of the reward rows.
+                reward_partitions.drop_orphans(conn)
             return
         except OperationalError:
             if attempt == 9:
