@@ -9,8 +9,8 @@ from datetime import date
 import pytest
 from playwright.sync_api import expect
 
-from tests.test_insight_compare import preview_under
-from tests.test_insight_compare import world as compare_world  # noqa: F401 - fixture
+from tests.insight.test_insight_compare import preview_under
+from tests.insight.test_insight_compare import world as compare_world  # noqa: F401 - fixture
 from tests.worlds import W_PAID, world_with_agreements
 from webapp.extensions import db
 from webapp.models import PartnerWallet

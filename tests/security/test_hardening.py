@@ -14,9 +14,9 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.exc import OperationalError
 
-from tests.test_imports_web import REWARDS, TOKEN, rewards_count
-from tests.test_imports_web import periods as periods  # noqa: F401 - fixture
-from tests.test_imports_web import upload as upload_import
+from tests.imports.test_imports_web import REWARDS, TOKEN, rewards_count
+from tests.imports.test_imports_web import periods as periods  # noqa: F401 - fixture
+from tests.imports.test_imports_web import upload as upload_import
 from tests.worlds import solana_address, wallet_csv, world_with_agreements
 from webapp.agreements.service import parse_rate_bps
 from webapp.commissions import service

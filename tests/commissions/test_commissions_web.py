@@ -74,7 +74,7 @@ def test_preview_shows_the_breakdown_of_service_preview(manager_client, world):
             assert shown(excluded.held_back_amount_native, symbol) in page
     # The exact ETH amount (more digits than a float holds) comes out whole, with separators.
     assert "2,499,999,999,999,999,999.987500000000000000 ETH" in page
-    # Every wallet is explained in a searchable list (tests/test_insight_wallets.py).
+    # Every wallet is explained in a searchable list (tests/insight/test_insight_wallets.py).
     assert "Every wallet, explained" in page
     assert W_OTHER not in page
     assert "Recent runs" in page and "<html" in page

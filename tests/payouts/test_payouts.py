@@ -1,5 +1,5 @@
 """Payables, minimum payouts, payouts and statements, on the command line, the pages and the
-service; figures worked by hand from the close world of tests/test_commissions_close.py:
+service; figures worked by hand from the close world of tests/close/test_commissions_close.py:
 
 January, Solana (wallet attribution, MEV 10 %, REWARDS 5 %): PAID MEV 10 -> 1, PAID REWARDS 4
 -> 0.2, LATE MEV 2 -> 0.2: 1.4 SOL. January, Ethereum (total revenue, MEV 2.5 %): 8 -> 0.2

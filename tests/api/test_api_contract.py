@@ -15,7 +15,7 @@ from tests.worlds import evm_address
 from webapp import create_app
 from webapp.wallets.service import add_wallet
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 pytestmark = pytest.mark.usefixtures("uploads_in_tmp")

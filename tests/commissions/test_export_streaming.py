@@ -20,7 +20,7 @@ from sqlalchemy import insert
 from werkzeug.serving import make_server
 
 from tests import factories
-from tests.test_threads import _sign_in
+from tests.security.test_threads import _sign_in
 from webapp.extensions import db
 from webapp.models import AuditLog, CommissionRun, CommissionRunPeriod, PartnerCommissionLine
 from webapp.vocab import LineKind, Method, RunStatus

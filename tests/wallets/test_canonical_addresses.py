@@ -5,7 +5,7 @@ import bech32
 import pytest
 from sqlalchemy import func, select
 
-from tests.test_wallets import HX, partner_url, token_of, upload
+from tests.wallets.test_wallets import HX, partner_url, token_of, upload
 from tests.worlds import evm_address, two_partners, wallet_csv
 from webapp.extensions import db
 from webapp.models import CanonicalStakeEvent, CanonicalStakerRewardsDetail, PartnerWallet

@@ -27,7 +27,7 @@ from pathlib import Path
 import click
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 README = ROOT / "README.md"
 #: The address the README's session talks to (`scripts/serve`'s default).
 README_BASE = "http://127.0.0.1:8000"

@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import delete, select, update
 
 from tests import factories
-from tests.test_set_based import _world
+from tests.commissions.test_set_based import _world
 from webapp.commissions import inputs, runs, service, set_based, set_based_lines
 from webapp.extensions import db
 from webapp.models import (

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import command
 from flask import current_app
 
-from tests.test_schema import empty_database_url  # noqa: F401 - a fixture
+from tests.app.test_schema import empty_database_url  # noqa: F401 - a fixture
 from webapp import create_app
 from webapp.addresses import eip55_checksum
 from webapp.db_types import Amount, UTCDateTime

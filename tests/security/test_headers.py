@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_fuzz import RULES, _url
-from tests.test_fuzz import world as world  # noqa: F401 - fixture
+from tests.security.test_fuzz import RULES, _url
+from tests.security.test_fuzz import world as world  # noqa: F401 - fixture
 
 GET_RULES = [rule for rule in RULES if "GET" in rule.methods]
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _assert_security_headers(response, cacheable=False):

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 #: The layers, lowest first: (what it is, its units). Units of one layer may import each
 #: other (the cycle check still applies); a unit may import any unit of a lower layer.

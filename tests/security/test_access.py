@@ -8,7 +8,7 @@ from webapp import create_app
 
 #: The API's document and reference page describe it and hold no data.
 PUBLIC = {"auth.login", "static", "api_docs.openapi_json", "api_docs.docs"}
-#: The JSON API answers a request without a token itself (tests/test_api_access.py).
+#: The JSON API answers a request without a token itself (tests/api/test_api_access.py).
 API_PREFIX = "/api/"
 
 

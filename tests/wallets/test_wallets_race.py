@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime
 import pytest
 from sqlalchemy import create_engine, select
 
-from tests.test_wallets import HX, token_of, upload
+from tests.wallets.test_wallets import HX, token_of, upload
 from tests.worlds import solana_address, two_partners, wallet_csv
 from webapp.extensions import db
 from webapp.models import PartnerWallet, StagingPayload

@@ -6,8 +6,8 @@ import io
 import pytest
 from sqlalchemy import func, select
 
+from tests.api.test_api_access import MUTATING, _url
 from tests.api_helpers import bearer, make_world
-from tests.test_api_access import MUTATING, _url
 from webapp.extensions import db
 from webapp.models import PartnerWallet
 

@@ -17,9 +17,9 @@ from flask_migrate import downgrade, upgrade
 from sqlalchemy import event, select, text
 
 from tests import factories
+from tests.app.test_schema import empty_database_url  # noqa: F401 (a fixture)
 from tests.conftest import is_postgres
-from tests.test_imports import REWARDS_HEADER, chains, periods, write  # noqa: F401 (fixtures)
-from tests.test_schema import empty_database_url  # noqa: F401 (a fixture)
+from tests.imports.test_imports import REWARDS_HEADER, chains, periods, write  # noqa: F401 (fixtures)
 from webapp import create_app, reward_partitions
 from webapp.commissions import inputs, set_based
 from webapp.extensions import db

@@ -11,7 +11,7 @@ from flask_migrate import upgrade
 from sqlalchemy import delete, select, text, update
 
 from tests import factories
-from tests.test_schema import empty_database_url  # noqa: F401 (a fixture)
+from tests.app.test_schema import empty_database_url  # noqa: F401 (a fixture)
 from tests.worlds import PAID, VOTE, ok, rewards_file, setup
 from webapp import create_app
 from webapp.extensions import db

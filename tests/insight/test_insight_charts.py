@@ -3,8 +3,8 @@ beside each chart; the imports page's revenue chart shows the imported sums."""
 
 from decimal import Decimal
 
+from tests.imports.test_imports_web import PERIODS
 from tests.insight_html import chart_bars, chart_table, chart_totals
-from tests.test_imports_web import PERIODS
 from webapp import charts
 from webapp.chains.service import add_chain
 from webapp.imports.importing import import_file

@@ -1,5 +1,5 @@
 """The commission breakdown and the runs through the API, against amounts worked out by hand
-(the world of tests/test_commissions.py)."""
+(the world of tests/commissions/test_commissions.py)."""
 
 import uuid
 from datetime import date
@@ -17,7 +17,8 @@ from webapp.models import CommissionRun, PartnerCommissionLine
 D = Decimal
 API = "/api/v1"
 RANGE = {"from": "2025-01-01", "to": "2025-01-03"}
-#: Worked out in tests/test_commissions.py: 7 wallet-periods of 0.15 MEV and 0.5 REWARDS.
+#: Worked out in tests/commissions/test_commissions.py: 7 wallet-periods of 0.15 MEV and
+#: 0.5 REWARDS.
 SOL_MEV, SOL_REWARDS = D("0.15") * 7, D("0.5") * 7
 ETH_MEV = "2499999999999999999.9875"
 

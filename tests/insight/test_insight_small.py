@@ -5,7 +5,7 @@ import re
 
 from sqlalchemy import func, select
 
-from tests.test_wallets import partner_url, world  # noqa: F401 - fixture
+from tests.wallets.test_wallets import partner_url, world  # noqa: F401 - fixture
 from tests.worlds import solana_address
 from webapp.extensions import db
 from webapp.labels import labelled
