@@ -151,7 +151,7 @@ def test_preview_csv_is_the_lines_as_computed(manager_client, world):
     assert "preview" in response.headers["Content-Disposition"]
     rows = read_csv(response)
     assert tuple(rows[0]) == service.EXPORT_HEADER
-    expected = service.preview(world.acme, FIRST, LAST)
+    expected = service.preview(world.acme, FIRST, LAST, lines=True)
     assert len(rows) - 1 == sum(len(o.result.lines) for o in expected.outcomes)
     for total in expected.token_totals():
         mine = [Decimal(r[12]) for r in rows[1:] if r[3] == total.token_symbol]

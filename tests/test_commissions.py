@@ -160,7 +160,7 @@ def expected_solana_lines(world):
 
 
 def test_preview_computes_every_agreement_and_stores_nothing(world):
-    computation = service.preview(world.acme, date(2025, 1, 1), date(2025, 1, 3))
+    computation = service.preview(world.acme, date(2025, 1, 1), date(2025, 1, 3), lines=True)
     by_name = {o.agreement.name: o.result for o in computation.outcomes}
     solana = by_name["Acme SOL"]
     labels = {p.period_id: p.label for p in solana.periods}
@@ -211,7 +211,7 @@ def test_preview_query_count_does_not_grow_with_wallets(app):
 
     event.listen(db.engine, "before_cursor_execute", record)
     try:
-        computation = service.preview(world.acme, date(2025, 1, 1), date(2025, 1, 3))
+        computation = service.preview(world.acme, date(2025, 1, 1), date(2025, 1, 3), lines=True)
     finally:
         event.remove(db.engine, "before_cursor_execute", record)
     solana = next(o.result for o in computation.outcomes if o.agreement.name == "Acme SOL")
@@ -547,7 +547,7 @@ def test_export_of_nothing_committed_is_just_the_header(world, runner):
 def test_days_are_utc_dates_of_period_starts(world):
     # The period starting 2 Jan 00:00 UTC is in a range ending 2 Jan, not in one from 3 Jan.
     assert timedelta(days=1) == world.periods[1].end_time - world.periods[1].start_time
-    computation = service.preview(world.acme, date(2025, 1, 2), date(2025, 1, 2))
+    computation = service.preview(world.acme, date(2025, 1, 2), date(2025, 1, 2), lines=True)
     solana = next(o.result for o in computation.outcomes if o.agreement.name == "Acme SOL")
     assert [p.label for p in solana.periods] == ["702"]
 

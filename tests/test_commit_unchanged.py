@@ -193,7 +193,7 @@ def test_any_change_an_input_makes_the_next_commit_compute_again(world, change):
     # What the engine computes from the changed inputs, before the commit stores anything.
     expected = {
         o.agreement.agreement_id: (o.result.line_count, o.result.total_commission_native)
-        for o in service.preview(world.acme, FIRST, LAST).outcomes
+        for o in service.preview(world.acme, FIRST, LAST, lines=True).outcomes
     }
     second = service.commit(world.acme, FIRST, LAST)
     db.session.expire_all()
@@ -315,7 +315,7 @@ def test_after_one_period_changed_only_that_period_is_computed(world, monkeypatc
     db.session.commit()
     expected = {
         o.agreement.agreement_id: o.result
-        for o in service.preview(world.acme, FIRST, LAST).outcomes
+        for o in service.preview(world.acme, FIRST, LAST, lines=True).outcomes
     }
 
     computed = []

@@ -45,7 +45,9 @@ def preview_under(world, wallet_attribution: bool):
     db.session.flush()
     try:
         outcome = next(
-            o for o in service.preview(world.acme, FIRST, LAST).outcomes if o.agreement == agreement
+            o
+            for o in service.preview(world.acme, FIRST, LAST, lines=True).outcomes
+            if o.agreement == agreement
         )
         return outcome.result
     finally:

@@ -81,7 +81,7 @@ def walk_drill_down(client, page: str, prefix: str) -> int:
 def test_preview_chart_equals_its_table_and_the_engine(manager_client, world):
     args = {"partner": world.acme.partner_id, "date_from": FIRST, "date_to": LAST}
     page = text(manager_client.get("/commissions/", query_string=args))
-    computation = service.preview(world.acme, FIRST, LAST)
+    computation = service.preview(world.acme, FIRST, LAST, lines=True)
     for outcome in computation.outcomes:
         chart_id = f"chart-agreement-{outcome.agreement.agreement_id}"
         expected = by_period_and_component(outcome.result)
@@ -96,7 +96,7 @@ def test_preview_chart_equals_its_table_and_the_engine(manager_client, world):
 def test_preview_drill_down_reconciles_at_every_level(manager_client, world):
     args = {"partner": world.acme.partner_id, "date_from": FIRST, "date_to": LAST}
     page = text(manager_client.get("/commissions/", query_string=args))
-    computation = service.preview(world.acme, FIRST, LAST)
+    computation = service.preview(world.acme, FIRST, LAST, lines=True)
     for outcome in computation.outcomes:
         prefix = f"agreement-{outcome.agreement.agreement_id}"
         rows = period_rows(page, prefix)
@@ -112,7 +112,7 @@ def test_run_chart_and_drill_down_reconcile(manager_client, world):
     # database and returns no lines of its own).
     engine = {
         o.agreement.agreement_id: o.result
-        for o in service.preview(world.acme, FIRST, LAST).outcomes
+        for o in service.preview(world.acme, FIRST, LAST, lines=True).outcomes
     }
     computation = service.commit(world.acme, FIRST, LAST)
     for outcome in computation.outcomes:

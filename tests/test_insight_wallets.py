@@ -67,7 +67,7 @@ def list_rows(fragment: str) -> dict[str, tuple[str, str, str]]:
 def engine_commission(world, address: str):
     result = next(
         o.result
-        for o in service.preview(world.acme, FIRST, LAST).outcomes
+        for o in service.preview(world.acme, FIRST, LAST, lines=True).outcomes
         if o.agreement == world.solana
     )
     return money_sum(

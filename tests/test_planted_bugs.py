@@ -343,7 +343,7 @@ def test_a_zero_rate_validator_rule_gives_zero_in_the_set_based_summary(app):
     assert summary.slices[(period, "Vfull", "MEV")][1:] == [D(4), D("0.2")]
     assert summary.total_commission_native == D("0.2")
     # The preview of a page reads the same figure.
-    preview = service.preview(zed, DAY, DAY, summary=True)
+    preview = service.preview(zed, DAY, DAY)
     figures = {o.agreement.name: o.result.total_commission_native for o in preview.outcomes}
     assert figures == {"Zed SOL": D("0.2"), "Zed ETH": D("0.4")}
 

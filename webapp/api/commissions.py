@@ -140,9 +140,10 @@ def _section(agreement, method: str, run, components, exclusions) -> dict:
 
 
 def _preview_sections(partner, date_from, date_to, wallet: str) -> tuple[list, list]:
-    """The engine's breakdown of the range, stored nowhere; narrowed to one wallet if asked."""
+    """The breakdown of the range, stored nowhere; narrowed to one wallet if asked (from the
+    lines, which only then are computed)."""
     try:
-        computation = service.preview(partner, date_from, date_to)
+        computation = service.preview(partner, date_from, date_to, lines=bool(wallet))
     except CommissionError as exc:
         raise _range_problem(exc) from None
     sections = []

@@ -66,7 +66,7 @@ def _preview_or_400():
     if error:
         return None, error
     try:
-        return service.preview(*chosen), None
+        return service.preview(*chosen, lines=True), None
     except CommissionError as exc:
         return None, (str(exc), 400)
 

@@ -100,9 +100,7 @@ def index():
     if not form.validate():
         return _review(form, 400)
     try:
-        computation = service.preview(
-            form.chosen_partner, form.date_from.data, form.date_to.data, summary=True
-        )
+        computation = service.preview(form.chosen_partner, form.date_from.data, form.date_to.data)
     except CommissionError as exc:
         form.date_to.errors.append(str(exc))
         return _review(form, 400)

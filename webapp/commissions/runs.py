@@ -23,7 +23,7 @@ from sqlalchemy import delete, exists, func, insert, or_, select, update
 
 from webapp.agreements.queries import agreements_of_partner
 from webapp.attribution import AttributionResult, ComponentTotal, ExclusionTotal, Period
-from webapp.commissions import pair_sums, set_based, set_based_lines
+from webapp.commissions import pair_sums, set_based_lines
 from webapp.commissions.fingerprints import fingerprint
 from webapp.commissions.inputs import (
     compute_agreement,
@@ -41,6 +41,7 @@ from webapp.commissions.lifecycle import (
     record_event,
     supersede,
 )
+from webapp.commissions.results import AgreementOutcome, Computation, warnings_of
 from webapp.db_types import decimal_sum
 from webapp.extensions import db
 from webapp.models import (
@@ -56,22 +57,8 @@ from webapp.models import (
     utcnow,
 )
 from webapp.money import MONEY, ZERO, money_sum
-from webapp.storage import bulk_writer, is_postgresql, lock_keys
+from webapp.storage import bulk_writer, lock_keys
 from webapp.vocab import REASONS, LineKind, RunStatus
-
-
-@dataclass
-class TokenTotal:
-    """Totals of one token (a chain's symbol): amounts of two tokens are never added."""
-
-    token_symbol: str
-    chain_id: str
-    line_count: int = 0
-    base_amount_native: Decimal = ZERO
-    commission_amount_native: Decimal = ZERO
-    excluded_amount_native: Decimal = ZERO
-    adjustment_count: int = 0
-    adjustment_amount_native: Decimal = ZERO
 
 
 def _of_run(name: str) -> property:
@@ -127,110 +114,6 @@ class StoredResult:
         ).all()
         found = {str(reason): ExclusionTotal(str(reason), int(n), held) for reason, n, held in rows}
         return [found[r] for r in REASONS if r in found]
-
-
-@dataclass
-class AgreementOutcome:
-    """One agreement's result, and the run it was committed as (None for a preview).
-
-    `carried_from`: the earlier run whose result a commit carried over, having found every
-    input as that run was computed from (nothing computed or written); `result` is then
-    the stored figures."""
-
-    agreement: Agreement
-    result: AttributionResult | StoredResult | set_based.Summary
-    run: CommissionRun | None = None
-    periods_without_data: list[Period] = field(default_factory=list)
-    adjustments: list = field(default_factory=list)
-    carried_from: uuid.UUID | None = None
-
-    @property
-    def unchanged(self) -> bool:
-        """True when the commit carried an earlier run's result over."""
-        return self.carried_from is not None
-
-    @property
-    def token_symbol(self) -> str:
-        """The symbol of the agreement's chain."""
-        return self.agreement.chain.token_symbol
-
-
-@dataclass
-class Computation:
-    """The outcome of computing a partner's commissions over a date range."""
-
-    partner: Partner
-    date_from: date
-    date_to: date
-    outcomes: list[AgreementOutcome] = field(default_factory=list)
-    committed: bool = False
-    warnings: list[str] = field(default_factory=list)
-
-    @property
-    def period_count(self) -> int:
-        """Periods in scope over every agreement."""
-        return sum(len(o.result.periods) for o in self.outcomes)
-
-    def token_totals(self) -> list[TokenTotal]:
-        """Lines, base, commission, held back and adjustments per token, by symbol."""
-        totals: dict[str, TokenTotal] = {}
-        add = MONEY.add
-        for outcome in self.outcomes:
-            chain = outcome.agreement.chain
-            total = totals.setdefault(
-                chain.token_symbol, TokenTotal(chain.token_symbol, chain.chain_id)
-            )
-            result = outcome.result
-            total.line_count += result.line_count
-            total.base_amount_native = add(total.base_amount_native, result.total_base_native)
-            total.commission_amount_native = add(
-                total.commission_amount_native, result.total_commission_native
-            )
-            total.excluded_amount_native = add(
-                total.excluded_amount_native, result.excluded_amount_native
-            )
-            total.adjustment_count += len(outcome.adjustments)
-            total.adjustment_amount_native = add(
-                total.adjustment_amount_native,
-                money_sum(a.commission_amount_native for a in outcome.adjustments),
-            )
-        return [totals[symbol] for symbol in sorted(totals)]
-
-
-def _warnings(outcome: AgreementOutcome) -> list[str]:
-    if not outcome.periods_without_data:
-        return []
-    what = "staker rewards" if outcome.agreement.wallet_attribution_enabled else "validator revenue"
-    labels = ", ".join(p.label for p in outcome.periods_without_data)
-    return [f"{outcome.agreement.name}: no {what} in period(s) {labels}"]
-
-
-def preview(partner: Partner, date_from: date, date_to: date, summary: bool = False) -> Computation:
-    """Compute every agreement of the partner that overlaps the range; store nothing.
-
-    With `summary`, on PostgreSQL a wallet-attribution agreement's result is summed by the
-    database (`set_based.Summary`: totals, breakdowns and exclusions by reason, no lines),
-    for a page that shows only those. Periods in scope without input rows are named in
-    `warnings`."""
-    check_range(date_from, date_to)
-    computation = Computation(partner, date_from, date_to)
-    summed = summary and is_postgresql(db.session)
-    for agreement in agreements_of_partner(partner.partner_id, date_from, date_to):
-        if summed and agreement.wallet_attribution_enabled:
-            scope = scope_of(agreement, date_from, date_to)
-            result = set_based.wallet_attribution_summary(
-                agreement.partner_id, agreement.chain_id, terms_of(agreement), scope
-            )
-            empty = [p for p in scope if p.period_id not in result.periods_with_rows]
-            outcome = AgreementOutcome(agreement, result, periods_without_data=empty)
-        else:
-            computed = compute_agreement(agreement, date_from, date_to)
-            outcome = AgreementOutcome(
-                agreement, computed.result, periods_without_data=computed.periods_without_data
-            )
-        computation.outcomes.append(outcome)
-        computation.warnings.extend(_warnings(outcome))
-    return computation
 
 
 # ---- Commit -------------------------------------------------------------------------------
@@ -326,7 +209,7 @@ def commit(
                     result, empty = computed.result, computed.periods_without_data
                 outcome = AgreementOutcome(agreement, result, run, empty)
             computation.outcomes.append(outcome)
-            computation.warnings.extend(_warnings(outcome))
+            computation.warnings.extend(warnings_of(outcome))
         if differences:
             _store_adjustments(computation, differences)
         db.session.commit()

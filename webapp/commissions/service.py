@@ -21,16 +21,13 @@ from webapp.commissions.queries import (
     run_lines,
     run_wallet_line_counts,
 )
+from webapp.commissions.results import AgreementOutcome, Computation, TokenTotal, preview
 from webapp.commissions.runs import (
-    AgreementOutcome,
-    Computation,
     Difference,
-    TokenTotal,
     changes_since_approval,
     commit,
     find_user,
     locked_differences,
-    preview,
 )
 
 __all__ = [
