@@ -249,6 +249,33 @@ def test_enums_come_from_vocab():
     assert not through_models, "\n".join(through_models)
 
 
+#: Modules whose private names no other module reaches: each is reached through its public
+#: functions only (the input loader: one way to read what the calculation reads).
+SEALED = ("webapp.commissions.inputs",)
+
+
+def test_sealed_modules_are_reached_through_public_names():
+    wrong = [
+        _where(edge)
+        for edge in EDGES
+        if edge[1] in SEALED and edge[2].startswith("_") and edge[0] != edge[1]
+    ]
+    for module, path in MODULES.items():
+        tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
+        for sealed in SEALED:
+            short = sealed.rsplit(".", 1)[-1]
+            wrong += [
+                f"{path.relative_to(ROOT)}:{node.lineno} reaches {short}.{node.attr}"
+                for node in ast.walk(tree)
+                if module != sealed
+                and isinstance(node, ast.Attribute)
+                and node.attr.startswith("_")
+                and isinstance(node.value, ast.Name)
+                and node.value.id == short
+            ]
+    assert not wrong, "\n".join(wrong)
+
+
 def test_no_import_cycle_between_modules_at_import_time():
     graph: dict[str, set[str]] = {}
     for module, target, _, at_import, _ in EDGES:

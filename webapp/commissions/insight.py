@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 
 from webapp import charts
 from webapp.attribution import REASONS, AttributionResult
-from webapp.commissions import explain, pair_sums, queries, results, set_based
+from webapp.commissions import explain, inputs, pair_sums, queries, results, set_based
 from webapp.commissions.explain import period_key
 from webapp.db_types import decimal_sum
 from webapp.extensions import db
@@ -373,7 +373,7 @@ def preview_wallet_lines(
     """A page of one period, validator and component as a preview computes it now: the
     wallets with a reward there, by address after `after`, each paid or not and why."""
     day = period.start_time.date()
-    part = explain.Slice(
+    part = inputs.Slice(
         validator_key=validator, revenue_component=component, period_ids=(period.period_id,)
     )
     if not agreement.wallet_attribution_enabled:
@@ -400,6 +400,6 @@ def preview_wallet_lines(
     if not addresses:
         return [], None
     result = explain.compute(
-        agreement, day, day, explain.Slice(addresses, validator, component, (period.period_id,))
+        agreement, day, day, inputs.Slice(addresses, validator, component, (period.period_id,))
     )
     return wallet_lines_of(result), next_cursor

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 from webapp.agreements.queries import agreements_of_partner
 from webapp.attribution import AttributionResult, Period
 from webapp.commissions import explain, set_based
-from webapp.commissions.inputs import compute_agreement, scope_of, terms_of
+from webapp.commissions.inputs import Slice, compute_agreement, scope_of, terms_of
 from webapp.commissions.lifecycle import check_range
 from webapp.extensions import db
 from webapp.models import Agreement, CanonicalPeriod, CommissionRun, Partner
@@ -201,4 +201,4 @@ def period_result(
         if kept is not None:
             return kept
     day = period.start_time.date()
-    return explain.compute(agreement, day, day, explain.Slice(period_ids=(period.period_id,)))
+    return explain.compute(agreement, day, day, Slice(period_ids=(period.period_id,)))
