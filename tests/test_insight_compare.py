@@ -12,7 +12,7 @@ import pytest
 from tests import factories
 from tests.insight_html import cells, chart_bars, chart_table
 from tests.test_commissions import add_agreements, build_world
-from webapp.commissions import compare, service
+from webapp.commissions import compare, results
 from webapp.extensions import db
 from webapp.money import ZERO, format_amount, money_sum
 
@@ -46,7 +46,7 @@ def preview_under(world, wallet_attribution: bool):
     try:
         outcome = next(
             o
-            for o in service.preview(world.acme, FIRST, LAST, lines=True).outcomes
+            for o in results.preview(world.acme, FIRST, LAST, lines=True).outcomes
             if o.agreement == agreement
         )
         return outcome.result

@@ -1,5 +1,5 @@
 """`/partners/{id}/commissions` and `/runs/{id}`: breakdowns, runs and their lines, read
-through the commission services (`webapp.commissions.service`); nothing is computed here but
+through the commission modules (`results`, `queries`, `lifecycle`); nothing is computed here but
 sums of what those services give, per token."""
 
 import uuid
@@ -20,8 +20,8 @@ from webapp.api.schemas import (
     RunSchema,
 )
 from webapp.attribution import AttributionResult
-from webapp.commissions import service
-from webapp.commissions.service import CommissionError
+from webapp.commissions import insight, lifecycle, queries, results
+from webapp.commissions.lifecycle import CommissionError
 from webapp.commissions.totals import run_total
 from webapp.extensions import db
 from webapp.models import (
@@ -143,7 +143,7 @@ def _preview_sections(partner, date_from, date_to, wallet: str) -> tuple[list, l
     """The breakdown of the range, stored nowhere; narrowed to one wallet if asked (from the
     lines, which only then are computed)."""
     try:
-        computation = service.preview(partner, date_from, date_to, lines=bool(wallet))
+        computation = results.preview(partner, date_from, date_to, lines=bool(wallet))
     except CommissionError as exc:
         raise _range_problem(exc) from None
     sections = []
@@ -179,7 +179,7 @@ def _run_summary(run: CommissionRun) -> dict:
 
 
 def _wallet_exclusions(run: CommissionRun, address: str) -> list[dict]:
-    by_wallet = service.run_exclusions_by_wallet(run, address).where(X.wallet_address == address)
+    by_wallet = queries.run_exclusions_by_wallet(run, address).where(X.wallet_address == address)
     return _exclusion_rows(
         (reason, count, held) for _, reason, count, held in db.session.execute(by_wallet)
     )
@@ -188,12 +188,12 @@ def _wallet_exclusions(run: CommissionRun, address: str) -> list[dict]:
 def _committed_sections(partner, date_from, date_to, wallet: str) -> list[dict]:
     """The committed runs of the range (not superseded), each with its lines' totals."""
     try:
-        service.check_range(date_from, date_to)
+        lifecycle.check_range(date_from, date_to)
     except CommissionError as exc:
         raise _range_problem(exc) from None
     runs = [
         run
-        for run in service.runs_within(partner, date_from, date_to)
+        for run in lifecycle.runs_within(partner, date_from, date_to)
         if run.status != RunStatus.SUPERSEDED.value
     ]
     sections = []
@@ -201,10 +201,10 @@ def _committed_sections(partner, date_from, date_to, wallet: str) -> list[dict]:
         agreement = run.agreement
         if wallet:
             address = canonical_if_valid(wallet, agreement.chain.address_format)
-            components = _component_rows(service.run_component_totals(run, address))
+            components = _component_rows(queries.run_component_totals(run, address))
             exclusions = _wallet_exclusions(run, address)
         else:
-            sums = service.run_sums(run)
+            sums = insight.run_sums(run)
             components = _component_rows(sums.kind_totals())
             exclusions = _exclusion_rows(sums.reason_totals())
         sections.append(_section(agreement, run.method, _run_summary(run), components, exclusions))
@@ -260,7 +260,7 @@ def get_run(run_id):
         .where(CommissionRunEvent.run_id == run.run_id)
         .order_by(CommissionRunEvent.created_at)
     ).all()
-    sums = service.run_sums(run)
+    sums = insight.run_sums(run)
     components = _component_rows(sums.kind_totals())
     total = run_total(run)
     return {
@@ -316,7 +316,7 @@ def run_lines(run_id, limit, cursor):
     """The run's lines, commission lines first and then the adjustments it carries."""
     run = _run_or_404(run_id)
     stmt = (
-        service.run_lines(run)
+        queries.run_lines(run)
         .add_columns(CanonicalPeriod.label, CanonicalPeriod.start_time)
         .order_by(None)
         .order_by(L.line_kind.desc(), L.line_id)

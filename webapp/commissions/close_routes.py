@@ -9,7 +9,7 @@ from flask_login import current_user
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload, selectinload
 
-from webapp.commissions import bp, close_view, service, staleness
+from webapp.commissions import bp, close_view, lifecycle, staleness, true_ups
 from webapp.commissions.close_forms import ApproveForm, PayForm, ReopenForm
 from webapp.commissions.lifecycle import (
     LIVE_STATUSES,
@@ -86,7 +86,7 @@ def approve(run_id):
     return _transition(
         run_id,
         ApproveForm(),
-        lambda run: service.approve_run(run, current_user),
+        lambda run: lifecycle.approve_run(run, current_user),
         "Run approved: its periods are locked.",
     )
 
@@ -99,7 +99,7 @@ def reopen(run_id):
     return _transition(
         run_id,
         form,
-        lambda run: service.reopen_run(run, current_user, form.reason.data),
+        lambda run: lifecycle.reopen_run(run, current_user, form.reason.data),
         "Run reopened: its periods are unlocked and can be committed again.",
     )
 
@@ -112,7 +112,7 @@ def pay(run_id):
     return _transition(
         run_id,
         form,
-        lambda run: service.pay_run(
+        lambda run: lifecycle.pay_run(
             run, current_user, form.payout_reference.data, form.paid_on.data
         ),
         "Run marked paid.",
@@ -150,7 +150,7 @@ def run_changes(run_id):
     run = db.get_or_404(CommissionRun, run_id)
     period = request.args.get("period")
     if period:
-        changes = service.changes_since_approval(run.partner, run)
+        changes = true_ups.changes_since_approval(run.partner, run)
         lines = [
             line
             for change in changes
@@ -216,7 +216,7 @@ def range_close_state(computation) -> dict:
     }
     if state["can_commit"] and current_user.can(Role.MANAGER):
         state["true_up"] = _true_up_summary(
-            service.locked_differences(partner, until=computation.date_to)
+            true_ups.locked_differences(partner, until=computation.date_to)
         )
     return state
 

@@ -32,7 +32,7 @@ from webapp.storage import is_postgresql
 if TYPE_CHECKING:
     import uuid
 
-    from webapp.commissions.runs import StoredResult
+    from webapp.commissions.run_rows import StoredResult
 
 
 def summed_by_database(wallet_attribution: bool) -> bool:

@@ -6,11 +6,12 @@ from datetime import UTC, date, datetime, timedelta
 from flask import request
 from flask_login import current_user
 
-from webapp.commissions import bp, close_view, insight, queries, service
+from webapp.commissions import bp, close_view, committing, insight, queries, results
 from webapp.commissions.close_routes import range_close_state
+from webapp.commissions.export import EXPORT_HEADER, export_rows
 from webapp.commissions.forms import CommissionRangeForm
+from webapp.commissions.lifecycle import CommissionError
 from webapp.commissions.queries import recent_runs
-from webapp.commissions.service import EXPORT_HEADER, CommissionError
 from webapp.commissions.totals import run_totals
 from webapp.commissions.valuation import preview_usd, run_usd_totals
 from webapp.extensions import db
@@ -100,7 +101,7 @@ def index():
     if not form.validate():
         return _review(form, 400)
     try:
-        computation = service.preview(form.chosen_partner, form.date_from.data, form.date_to.data)
+        computation = results.preview(form.chosen_partner, form.date_from.data, form.date_to.data)
     except CommissionError as exc:
         form.date_to.errors.append(str(exc))
         return _review(form, 400)
@@ -116,7 +117,7 @@ def commit():
         return _review(form, 400)
     partner, date_from, date_to = form.chosen_partner, form.date_from.data, form.date_to.data
     try:
-        computation = service.commit(
+        computation = committing.commit(
             partner,
             date_from,
             date_to,
@@ -162,7 +163,7 @@ def export():
     )
     # The lines stream out of the database while the response is sent, after the view has
     # returned: from a connection of their own, as the request's session is gone by then.
-    return csv_download(EXPORT_HEADER, service.export_rows(partner, date_from, date_to), name)
+    return csv_download(EXPORT_HEADER, export_rows(partner, date_from, date_to), name)
 
 
 @bp.route("/runs/<uuid:run_id>")
