@@ -31,7 +31,7 @@ from webapp.models import (
     CommissionRunEvent,
     PartnerCommissionLine,
 )
-from webapp.money import MONEY, ZERO
+from webapp.money import MONEY, ZERO, totals_by_token
 from webapp.vocab import LineKind, RunStatus
 
 blp = Blueprint(
@@ -45,47 +45,49 @@ def _range_problem(error: CommissionError) -> Problem:
     return Problem(422, str(error), errors=[{"field": "to", "message": str(error)}])
 
 
+def _section_figures(section: dict):
+    """(lines, base, commission, held back, adjustment lines, adjustments) of each row of a
+    section, for `totals_by_token`; a section without rows still names its token."""
+    yield (0, ZERO, ZERO, ZERO, 0, ZERO)
+    for row in section["components"]:
+        count, base, commission = (
+            row["line_count"],
+            row["base_amount_native"],
+            row["commission_amount_native"],
+        )
+        if row["line_kind"] == LineKind.ADJUSTMENT.value:
+            yield (0, ZERO, ZERO, ZERO, count, commission)
+        else:
+            yield (count, base, commission, ZERO, 0, ZERO)
+    for row in section["exclusions"]:
+        yield (0, ZERO, ZERO, row["held_back_amount_native"], 0, ZERO)
+
+
 def _totals_by_token(sections: list[dict]) -> list[dict]:
     """Per token symbol: lines, base, commission, held back and adjustments of the sections."""
-    add = MONEY.add
-    totals: dict[str, dict] = {}
-    for section in sections:
-        total = totals.setdefault(
-            section["token_symbol"],
+    chains = {section["token_symbol"]: section["chain_id"] for section in sections}
+    sums = totals_by_token(
+        (section["token_symbol"], figures)
+        for section in sections
+        for figures in _section_figures(section)
+    )
+    totals = []
+    for symbol in sorted(sums):
+        lines, base, commission, excluded, adjustments, adjusted = sums[symbol]
+        totals.append(
             {
-                "token_symbol": section["token_symbol"],
-                "chain_id": section["chain_id"],
-                "line_count": 0,
-                "base_amount_native": ZERO,
-                "commission_amount_native": ZERO,
-                "excluded_amount_native": ZERO,
-                "adjustment_count": 0,
-                "adjustment_amount_native": ZERO,
-            },
+                "token_symbol": symbol,
+                "chain_id": chains[symbol],
+                "line_count": lines,
+                "base_amount_native": base,
+                "commission_amount_native": commission,
+                "excluded_amount_native": excluded,
+                "adjustment_count": adjustments,
+                "adjustment_amount_native": adjusted,
+                "total_amount_native": MONEY.add(commission, adjusted),
+            }
         )
-        for row in section["components"]:
-            if row["line_kind"] == LineKind.ADJUSTMENT.value:
-                total["adjustment_count"] += row["line_count"]
-                total["adjustment_amount_native"] = add(
-                    total["adjustment_amount_native"], row["commission_amount_native"]
-                )
-            else:
-                total["line_count"] += row["line_count"]
-                total["base_amount_native"] = add(
-                    total["base_amount_native"], row["base_amount_native"]
-                )
-                total["commission_amount_native"] = add(
-                    total["commission_amount_native"], row["commission_amount_native"]
-                )
-        for row in section["exclusions"]:
-            total["excluded_amount_native"] = add(
-                total["excluded_amount_native"], row["held_back_amount_native"]
-            )
-    for total in totals.values():
-        total["total_amount_native"] = add(
-            total["commission_amount_native"], total["adjustment_amount_native"]
-        )
-    return [totals[symbol] for symbol in sorted(totals)]
+    return totals
 
 
 def _component_rows(rows) -> list[dict]:

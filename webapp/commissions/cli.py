@@ -11,6 +11,7 @@ from webapp.commissions.lifecycle import CommissionError
 from webapp.csvio import iter_csv
 from webapp.money import format_amount
 from webapp.partners.service import find_partner_by_name
+from webapp.run_states import LOCKED_STATUSES
 
 commissions_cli = bp.cli
 commissions_cli.help = "Compute, close and export partner commissions."
@@ -228,7 +229,7 @@ def status_command(partner_name, date_from, date_to):
             f"{run.date_to.isoformat()}: {run.status}"
         )
         click.echo(f"  committed by {_when(run.created_by, run.created_at)}")
-        if run.approved_at and run.status in ("approved", "paid"):
+        if run.approved_at and run.status in LOCKED_STATUSES:
             click.echo(f"  approved by {_when(run.approved_by, run.approved_at)}")
         if run.reopened_at:
             click.echo(

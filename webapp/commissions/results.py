@@ -26,7 +26,7 @@ from webapp.commissions.inputs import Slice, compute_agreement, scope_of, terms_
 from webapp.commissions.lifecycle import check_range
 from webapp.extensions import db
 from webapp.models import Agreement, CanonicalPeriod, CommissionRun, Partner
-from webapp.money import MONEY, ZERO, money_sum
+from webapp.money import ZERO, money_sum, totals_by_token
 from webapp.storage import is_postgresql
 
 if TYPE_CHECKING:
@@ -99,28 +99,31 @@ class Computation:
 
     def token_totals(self) -> list[TokenTotal]:
         """Lines, base, commission, held back and adjustments per token, by symbol."""
-        totals: dict[str, TokenTotal] = {}
-        add = MONEY.add
-        for outcome in self.outcomes:
-            chain = outcome.agreement.chain
-            total = totals.setdefault(
-                chain.token_symbol, TokenTotal(chain.token_symbol, chain.chain_id)
-            )
-            result = outcome.result
-            total.line_count += result.line_count
-            total.base_amount_native = add(total.base_amount_native, result.total_base_native)
-            total.commission_amount_native = add(
-                total.commission_amount_native, result.total_commission_native
-            )
-            total.excluded_amount_native = add(
-                total.excluded_amount_native, result.excluded_amount_native
-            )
-            total.adjustment_count += len(outcome.adjustments)
-            total.adjustment_amount_native = add(
-                total.adjustment_amount_native,
-                money_sum(a.commission_amount_native for a in outcome.adjustments),
-            )
+        totals = token_totals(self.outcomes)
         return [totals[symbol] for symbol in sorted(totals)]
+
+
+def token_totals(outcomes) -> dict[str, TokenTotal]:
+    """The outcomes' totals per token symbol (`money.totals_by_token`), in order of first
+    sight: lines, base, commission, held back, adjustments."""
+    chains = {o.agreement.chain.token_symbol: o.agreement.chain.chain_id for o in outcomes}
+    sums = totals_by_token(
+        (
+            o.agreement.chain.token_symbol,
+            (
+                o.result.line_count,
+                o.result.total_base_native,
+                o.result.total_commission_native,
+                o.result.excluded_amount_native,
+                len(o.adjustments),
+                money_sum(a.commission_amount_native for a in o.adjustments),
+            ),
+        )
+        for o in outcomes
+    )
+    return {
+        symbol: TokenTotal(symbol, chains[symbol], *figures) for symbol, figures in sums.items()
+    }
 
 
 def warnings_of(outcome: AgreementOutcome) -> list[str]:

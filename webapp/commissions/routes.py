@@ -17,7 +17,6 @@ from webapp.commissions.valuation import preview_usd, run_usd_totals
 from webapp.extensions import db
 from webapp.labels import slugify
 from webapp.models import CommissionRun
-from webapp.money import MONEY, ZERO
 from webapp.vocab import LineKind, Role
 from webapp.web import csv_download, flash_and_redirect, is_htmx, render, role_required
 
@@ -34,21 +33,20 @@ def _breakdown(computation) -> list[dict]:
 
 def _grand_totals(computation) -> list[dict]:
     """The preview's totals per token symbol, in agreement order: two chains never add up."""
-    by_token: dict[str, dict] = {}
-    add = MONEY.add
     usd, usd_warnings = preview_usd(computation)
-    for outcome in computation.outcomes:
-        chain, result = outcome.agreement.chain, outcome.result
-        entry = by_token.setdefault(
-            chain.token_symbol,
-            {"chain": chain, "line_count": 0, "base": ZERO, "commission": ZERO, "excluded": ZERO},
-        )
-        entry["usd"], entry["usd_warnings"] = usd.get(chain.token_symbol), usd_warnings
-        entry["line_count"] += result.line_count
-        entry["base"] = add(entry["base"], result.total_base_native)
-        entry["commission"] = add(entry["commission"], result.total_commission_native)
-        entry["excluded"] = add(entry["excluded"], result.excluded_amount_native)
-    return list(by_token.values())
+    chains = {o.agreement.chain.token_symbol: o.agreement.chain for o in computation.outcomes}
+    return [
+        {
+            "chain": chains[symbol],
+            "line_count": total.line_count,
+            "base": total.base_amount_native,
+            "commission": total.commission_amount_native,
+            "excluded": total.excluded_amount_native,
+            "usd": usd.get(symbol),
+            "usd_warnings": usd_warnings,
+        }
+        for symbol, total in results.token_totals(computation.outcomes).items()
+    ]
 
 
 def _review(form, status: int = 200, computation=None):

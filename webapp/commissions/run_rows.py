@@ -11,7 +11,7 @@ from operator import attrgetter, itemgetter
 
 from sqlalchemy import delete, func, select, update
 
-from webapp.attribution import ComponentTotal, ExclusionTotal, Period
+from webapp.attribution import CommissionLine, ComponentTotal, ExclusionTotal, Period
 from webapp.commissions.inputs import (
     period_uuid,
 )
@@ -176,15 +176,8 @@ def delete_rows(agreement, period_ids: list) -> None:
     )
 
 
-LINE_COLUMNS = (
-    "period_id",
-    "validator_key",
-    "revenue_component",
-    "wallet_address",
-    "base_amount_native",
-    "commission_rate_bps",
-    "commission_amount_native",
-)
+#: A stored line's columns are the engine's line fields, in their order.
+LINE_COLUMNS = CommissionLine._fields
 EXCLUSION_COLUMNS = (
     "period_id",
     "wallet_address",

@@ -33,9 +33,8 @@ from webapp.models import (
     PartnerCommissionLine,
 )
 from webapp.money import MONEY, ZERO, money_sum
+from webapp.run_states import LOCKED_STATUSES
 from webapp.vocab import RunStatus
-
-LOCKED_STATUSES = (RunStatus.APPROVED.value, RunStatus.PAID.value)
 
 
 @dataclass
