@@ -276,6 +276,35 @@ def test_sealed_modules_are_reached_through_public_names():
     assert not wrong, "\n".join(wrong)
 
 
+def test_run_statuses_are_named_through_run_status():
+    """A run's status is compared with `RunStatus` (or `run_states`' groups of it), never
+    with a raw string: one spelling of each word."""
+    from webapp.vocab import RunStatus
+
+    words = {status.value for status in RunStatus}
+
+    def raw(node) -> bool:
+        if isinstance(node, ast.Constant):
+            return node.value in words
+        return isinstance(node, ast.Tuple | ast.List | ast.Set) and any(map(raw, node.elts))
+
+    def is_status(node) -> bool:
+        name = node.attr if isinstance(node, ast.Attribute) else getattr(node, "id", "")
+        return name == "status"
+
+    wrong = []
+    for path in MODULES.values():
+        tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
+        wrong += [
+            f"{path.relative_to(ROOT)}:{node.lineno}"
+            for node in ast.walk(tree)
+            if isinstance(node, ast.Compare)
+            and is_status(node.left)
+            and any(map(raw, node.comparators))
+        ]
+    assert not wrong, "\n".join(wrong)
+
+
 def test_no_import_cycle_between_modules_at_import_time():
     graph: dict[str, set[str]] = {}
     for module, target, _, at_import, _ in EDGES:

@@ -20,7 +20,8 @@ from webapp.commissions.lifecycle import (
 from webapp.extensions import db
 from webapp.models import Agreement, CommissionRun, CommissionRunEvent, Partner
 from webapp.money import MONEY, ZERO
-from webapp.vocab import Role
+from webapp.run_states import LOCKED_STATUSES
+from webapp.vocab import Role, RunStatus
 from webapp.web import flash_and_redirect, render, role_required
 
 
@@ -192,7 +193,7 @@ def range_close_state(computation) -> dict:
     outcomes = {o.agreement.agreement_id: o.result for o in computation.outcomes}
     # A committed (not yet approved) range may be committed again when the data changed.
     changed = any(
-        run.status == "committed"
+        run.status == RunStatus.COMMITTED.value
         and (
             run.agreement_id not in outcomes
             or run.total_commission_native != outcomes[run.agreement_id].total_commission_native
@@ -202,7 +203,7 @@ def range_close_state(computation) -> dict:
     )
     states = close_view.run_states(runs)
     changed = changed or any(run.run_id in states.stale for run in runs)
-    locked = any(run.status in ("approved", "paid") for run in runs)
+    locked = any(run.status in LOCKED_STATUSES for run in runs)
     in_scope = computation.period_count > 0
     state = {
         "runs": runs,
