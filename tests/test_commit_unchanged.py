@@ -425,7 +425,7 @@ def test_after_a_new_periods_rewards_only_that_period_is_computed(world, monkeyp
     """The last period's staker rewards arrive after a first commit of the range: the next
     commit computes that period alone (by the engine on SQLite, in the database on
     PostgreSQL), and its run's figures are those of a preview computed from nothing."""
-    from webapp.commissions import runs, set_based_lines
+    from webapp.commissions import set_based_lines
 
     R = CanonicalStakerRewardsDetail
     last = world.periods[2]
@@ -438,16 +438,16 @@ def test_after_a_new_periods_rewards_only_that_period_is_computed(world, monkeyp
     for row in taken:
         db.session.delete(row)
     db.session.commit()
-    service.commit(world.acme, FIRST, LAST)
+    committing.commit(world.acme, FIRST, LAST)
 
     factories.rewards(factories.payload(factories.provider("late"), "rewards"), last, rows)
     db.session.commit()
     expected = {
         o.agreement.agreement_id: o.result
-        for o in service.preview(world.acme, FIRST, LAST).outcomes
+        for o in results.preview(world.acme, FIRST, LAST, lines=True).outcomes
     }
     computed = []
-    real = runs.compute_agreement
+    real = committing.compute_agreement
 
     def spy(agreement, date_from, date_to, scope=None):
         computed.append((agreement.name, [p.label for p in scope]))
@@ -460,9 +460,9 @@ def test_after_a_new_periods_rewards_only_that_period_is_computed(world, monkeyp
             computed.append((agreement.name, [p.label for p in periods]))
         return figures(agreement, periods, run, write)
 
-    monkeypatch.setattr(runs, "compute_agreement", spy)
+    monkeypatch.setattr(committing, "compute_agreement", spy)
     monkeypatch.setattr(set_based_lines, "period_figures", written)
-    second = service.commit(world.acme, FIRST, LAST)
+    second = committing.commit(world.acme, FIRST, LAST)
     db.session.expire_all()
 
     assert computed == [("Acme SOL", [last.label])]
