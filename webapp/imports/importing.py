@@ -426,8 +426,8 @@ class _Scan:
                     add_total(record)
                 if self.writer is not None:
                     self.writer.write(record)
-            if progress is not None:
-                progress(handle.tell(), self.row_count)
+        if progress is not None:
+            progress(os.path.getsize(path), self.row_count)
 
     def _stop(self, early: bool = True) -> None:
         """End writing; early when a row failed or must first be compared with stored rows."""
