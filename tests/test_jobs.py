@@ -199,16 +199,24 @@ def test_commit_progress_moves_and_ends_at_total(manager_client, world, in_backg
 def test_a_failing_commit_job_stores_its_error_and_nothing_else(
     manager_client, world, in_background, monkeypatch
 ):
-    def broken(*args, **kwargs):
-        raise RuntimeError("the disk is full")
+    calls = []
+    supersede = runs._supersede_runs_left_empty
 
-    # It fails after the first agreement's lines were written in the commit's transaction.
+    def broken(*args, **kwargs):
+        calls.append(args)
+        if len(calls) == 2:
+            raise RuntimeError("the disk is full")
+        supersede(*args, **kwargs)
+
+    # It fails in the second agreement, after the first one's lines were written and its
+    # progress reported.
     monkeypatch.setattr(runs, "_supersede_runs_left_empty", broken)
     job = job_of(manager_client.post("/commissions/commit", data=range_args(world)))
     assert queue.run_one() == job.job_id
     job = fresh(job)
     assert job.status == JobStatus.FAILED and job.error == queue.UNEXPECTED
     assert job.result is None and job.finished_at is not None
+    assert len(calls) == 2 and job.progress_done < job.progress_total
     assert count(CommissionRun) == 0 and count(PartnerCommissionLine) == 0
     page = manager_client.get(f"/jobs/{job.job_id}").get_data(as_text=True)
     assert "Failed: the job stopped on an unexpected error" in page

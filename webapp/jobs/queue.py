@@ -260,10 +260,12 @@ def run_one() -> uuid.UUID | None:
             result = job_kind.run(parameters, user, progress)
         except JobFailed as error:
             rollback_quietly()
+            progress.flush()  # how far it got, which SQLite may not have let it write
             _finish(engine, job_id, token, status=JobStatus.FAILED, error=str(error))
         except Exception:
             rollback_quietly()
             log.exception("job %s (%s) failed", job_id, job.kind)
+            progress.flush()
             _finish(engine, job_id, token, status=JobStatus.FAILED, error=UNEXPECTED)
         else:
             progress.flush()
