@@ -289,6 +289,14 @@ def test_an_import_job_stores_the_file_rows_with_progress(
         return written
 
     monkeypatch.setattr(queue, "_write", write_and_look)
+    heard = []  # what the import reported
+    report = queue.Progress.__call__
+
+    def record(self, done, total, message):
+        heard.append((done, total, message))
+        report(self, done, total, message)
+
+    monkeypatch.setattr(queue.Progress, "__call__", record)
     token = TOKEN.search(upload(manager_client, BIG_FILE).get_data(as_text=True)).group(1)
     payloads = count(StagingPayload)
     job = job_of(manager_client.post(f"/imports/commit/{token}"))
@@ -307,6 +315,11 @@ def test_an_import_job_stores_the_file_rows_with_progress(
     size = len(BIG_FILE.encode())
     assert (job.progress_done, job.progress_total) == (size, size)
     assert job.message == "Done."
+    # Every 500 rows of 4,000, and at the end: eight steps, in bytes, up to the file's size.
+    assert len(heard) == 9 and heard[-1] == (size, size, "4,000 row(s) read")
+    assert [m for _, _, m in heard[:8]] == [f"{n:,} row(s) read" for n in range(500, 4001, 500)]
+    assert [d for d, _, _ in heard] == sorted(d for d, _, _ in heard)
+    assert heard[0][0] < size and {t for _, t, _ in heard} == {size}
     done = [d for d, _ in seen]
     assert done == sorted(done) and done[-1] == size
     if is_postgres():
