@@ -1,5 +1,5 @@
-"""A large commit in a real browser: the page answers with the job's progress panel at once,
-and the panel turns into the result when the worker has done it."""
+"""A large commit or import in a real browser: the page answers at once with the job's
+progress panel, which turns into the result when the worker has done it."""
 
 import re
 import threading
@@ -7,7 +7,10 @@ import threading
 import pytest
 from playwright.sync_api import expect
 
+from tests.browser.test_imports_browser import PERIODS, REWARDS, drop_csv
 from tests.test_commissions import add_agreements, build_world
+from webapp.chains.service import add_chain
+from webapp.imports.importing import import_file
 from webapp.jobs import queue
 
 pytestmark = pytest.mark.browser
@@ -69,3 +72,37 @@ def test_a_large_commit_shows_its_progress_then_its_result(
     page.get_by_role("link", name="Back to Acme Wallet's commissions for the range").click()
     history = page.locator("#commission-history")
     expect(history.get_by_role("row", name="Acme SOL")).to_contain_text("committed")
+
+
+def test_a_large_import_shows_its_progress_then_its_result(
+    manager_page, live_server, live_app, worker, tmp_path
+):
+    live_app.config["BACKGROUND_AFTER_ROWS"] = 1  # a file of two rows is large enough
+    with live_app.app_context():
+        add_chain("solana", "Solana", "SOL", 9, "base58-32")
+        periods = tmp_path / "periods.csv"
+        periods.write_text(PERIODS)
+        assert import_file("periods", str(periods), "manual-upload").ok
+    page = manager_page
+    page.goto(f"{live_server}/imports/")
+    page.get_by_label("Kind of data").select_option("staker-rewards")
+    page.get_by_label("Provider").fill("jito")
+    drop_csv(page, "october-rewards.csv", REWARDS)
+    result = page.locator("#upload-result")
+    expect(result).to_contain_text("october-rewards.csv is ready to import: 2 staker reward rows")
+    result.get_by_role("button", name="Import 2 staker reward rows").click()
+
+    expect(page).to_have_url(re.compile(rf"{live_server}/jobs/[0-9a-f-]{{36}}$"))
+    expect(page.get_by_role("heading", name="Data import")).to_be_visible()
+    status = page.get_by_role("status").filter(has=page.locator("#job-panel"))
+    expect(status).to_contain_text("Waiting for a worker to start it.")
+
+    worker()
+    expect(status).to_contain_text(
+        "imported 2 staker reward rows from october-rewards.csv", timeout=20_000
+    )
+    size = str(len(REWARDS.encode()))
+    expect(status.locator("progress")).to_have_attribute("value", size)
+    status.get_by_role("link", name="See october-rewards.csv and the rows it brought").click()
+    expect(page.get_by_role("heading", name="october-rewards.csv")).to_be_visible()
+    expect(page.locator(".payload-facts")).to_contain_text("2")
