@@ -2,7 +2,7 @@
 its progress, outcome and lease.
 
 Revision ID: c4a9e2d7b610
-Revises: a1f2e3d4c5b6
+Revises: d5e1f0a7b2c4
 Create Date: 2026-12-03 08:50:00.000000
 
 """
@@ -14,7 +14,7 @@ from webapp.db_types import UTCDateTime
 
 # revision identifiers, used by Alembic.
 revision = "c4a9e2d7b610"
-down_revision = "a1f2e3d4c5b6"
+down_revision = "d5e1f0a7b2c4"
 branch_labels = None
 depends_on = None
 
