@@ -44,6 +44,7 @@ LAYERS = (
     ("storage and the audit log", ("storage", "audit")),
     ("the runs' table of moves", ("run_states",)),
     ("page helpers: login, roles, page or fragment, error pages", ("web",)),
+    ("the job queue, its worker and job pages", ("jobs",)),
     ("areas every other names", ("auth", "chains", "partners")),
     ("areas on partners and chains", ("wallets", "imports", "agreements")),
     ("commissions", ("commissions",)),

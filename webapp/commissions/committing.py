@@ -67,12 +67,18 @@ def _refuse_locked(scopes: dict, agreements: dict) -> None:
 
 
 def commit(
-    partner: Partner, date_from: date, date_to: date, user=None, true_up: bool = False
+    partner: Partner,
+    date_from: date,
+    date_to: date,
+    user=None,
+    true_up: bool = False,
+    progress=None,
 ) -> Computation:
     """Compute and store every agreement of the partner that overlaps the range, in one
     transaction; with `true_up`, also the differences of the partner's locked pairs as
     adjustment lines. Refused (nothing stored) when no period is in scope or a pair in
-    scope is locked."""
+    scope is locked. `progress(done, total, message)` hears of each agreement stored, counted
+    in (agreement, period) pairs."""
     check_range(date_from, date_to)
     try:
         lock_partner(partner.partner_id)
@@ -92,6 +98,7 @@ def commit(
         # The differences are measured before this commit writes anything.
         differences = locked_differences(partner, until=date_to) if true_up else []
         computation = Computation(partner, date_from, date_to, committed=True)
+        done, total = 0, sum(map(len, scopes.values()))
         for agreement in agreements:
             scope = scopes[agreement.agreement_id]
             if not scope:
@@ -131,6 +138,9 @@ def commit(
                 outcome = AgreementOutcome(agreement, result, run, empty)
             computation.outcomes.append(outcome)
             computation.warnings.extend(warnings_of(outcome))
+            done += len(scope)
+            if progress is not None:
+                progress(done, total, f"{agreement.name}: {done:,} of {total:,} period(s) stored")
         if differences:
             store_adjustments(computation, differences)
         db.session.commit()

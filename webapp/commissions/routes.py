@@ -3,10 +3,10 @@ and read any run with the exclusions that explain a wallet's empty line."""
 
 from datetime import UTC, date, datetime, timedelta
 
-from flask import request
+from flask import current_app, redirect, request, url_for
 from flask_login import current_user
 
-from webapp.commissions import bp, close_view, committing, insight, queries, results
+from webapp.commissions import background, bp, close_view, committing, insight, queries, results
 from webapp.commissions.close_routes import range_close_state
 from webapp.commissions.export import EXPORT_HEADER, export_rows
 from webapp.commissions.forms import CommissionRangeForm
@@ -15,6 +15,7 @@ from webapp.commissions.queries import recent_runs
 from webapp.commissions.totals import run_totals
 from webapp.commissions.valuation import preview_usd, run_usd_totals
 from webapp.extensions import db
+from webapp.jobs.queue import enqueue
 from webapp.labels import slugify
 from webapp.models import CommissionRun
 from webapp.vocab import LineKind, Role
@@ -109,40 +110,32 @@ def index():
 @bp.route("/commit", methods=["POST"])
 @role_required(Role.MANAGER)
 def commit():
-    """Compute and store the partner's lines for the range, then back to the review."""
+    """Compute and store the partner's lines for the range, then back to the review; a large
+    range is committed by a background job, whose progress page the answer leads to."""
     form = CommissionRangeForm(request.form)
     if not form.validate():
         return _review(form, 400)
     partner, date_from, date_to = form.chosen_partner, form.date_from.data, form.date_to.data
+    true_up = bool(request.form.get("true_up"))
+    threshold = current_app.config["BACKGROUND_AFTER_ROWS"]
     try:
+        if background.estimated_rows(partner, date_from, date_to, threshold) > threshold:
+            job = enqueue(
+                background.COMMIT,
+                background.commit_parameters(partner, date_from, date_to, true_up),
+                current_user,
+            )
+            return redirect(url_for("jobs.show", job_id=job.job_id), 303)
         computation = committing.commit(
-            partner,
-            date_from,
-            date_to,
-            user=current_user,
-            true_up=bool(request.form.get("true_up")),
+            partner, date_from, date_to, user=current_user, true_up=true_up
         )
     except CommissionError as exc:
         form.date_to.errors.append(str(exc))
         return _review(form, 400)
-    runs = len(computation.outcomes)
-    lines = sum(o.result.line_count for o in computation.outcomes)
-    standing = sum(1 for o in computation.outcomes if o.unchanged)
-    message = (
-        f"Committed {runs} run(s) for {partner.name}, {date_from.isoformat()} to "
-        f"{date_to.isoformat()}: {lines:,} line(s)."
-        if runs
-        else f"{partner.name} has no agreement in effect in that range: nothing committed."
-    )
-    if standing:
-        message += (
-            f" {standing} of them found no input changed: the earlier run's result was "
-            "carried over, nothing computed or written."
-        )
     return flash_and_redirect(
-        message,
+        background.committed_message(computation),
         "commissions.index",
-        category="success" if runs else "warning",
+        category="success" if computation.outcomes else "warning",
         partner=str(partner.partner_id),
         date_from=date_from.isoformat(),
         date_to=date_to.isoformat(),
