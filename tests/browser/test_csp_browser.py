@@ -8,7 +8,7 @@ from playwright.sync_api import expect
 from sqlalchemy import select
 
 from tests.worlds import world_with_agreements
-from webapp.commissions import service
+from webapp.commissions import committing
 from webapp.extensions import db
 from webapp.models import CommissionRun
 
@@ -25,7 +25,7 @@ document.addEventListener("securitypolicyviolation", function (event) {
 def test_main_pages_raise_no_csp_violation(manager_page, live_server, live_app):
     with live_app.app_context():
         world = world_with_agreements()
-        service.commit(world.acme, date(2025, 1, 1), date(2025, 1, 3))
+        committing.commit(world.acme, date(2025, 1, 1), date(2025, 1, 3))
         partner_id = world.acme.partner_id
         run_id = db.session.scalars(select(CommissionRun.run_id)).first()
         db.session.remove()

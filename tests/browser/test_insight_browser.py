@@ -154,9 +154,9 @@ def png_width(data: bytes) -> int:
 def test_no_main_page_scrolls_sideways_at_390_px(manager_page, live_server, live_app):
     with live_app.app_context():
         world = world_with_agreements(2)
-        from webapp.commissions import service
+        from webapp.commissions import committing
 
-        run = service.commit(world.acme, FIRST, LAST).outcomes[0].run
+        run = committing.commit(world.acme, FIRST, LAST).outcomes[0].run
         paths = [
             "/",
             "/partners/",

@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 
 from tests.worlds import world_with_agreements
 from webapp import create_app
-from webapp.commissions import service
+from webapp.commissions import committing
 from webapp.extensions import db
 from webapp.models import Agreement, AgreementRule, CommissionRun, PartnerWallet, StagingPayload
 
@@ -112,7 +112,7 @@ def world(app, tmp_path, kept):
 
 def ids_of_a_committed_world() -> dict[str, str]:
     world = world_with_agreements()
-    service.commit(world.acme, date(2025, 1, 1), date(2025, 1, 3))
+    committing.commit(world.acme, date(2025, 1, 1), date(2025, 1, 3))
     agreement = db.session.scalars(select(Agreement).order_by(Agreement.name)).first()
     return {
         "partner_id": str(world.acme.partner_id),
