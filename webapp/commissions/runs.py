@@ -57,7 +57,7 @@ from webapp.models import (
 )
 from webapp.money import MONEY, ZERO, money_sum
 from webapp.storage import bulk_writer, is_postgresql, lock_keys
-from webapp.vocab import REASONS, LineKind, RunStatus
+from webapp.vocab import REASONS, LineKind, RunStatus, joined_components
 
 
 @dataclass
@@ -349,17 +349,19 @@ def _by_period(rows) -> dict:
 
 
 def _grouped_exclusions(rows) -> dict:
-    """{(wallet, validator, reason): [count, held back]} of one period's exclusions."""
+    """{(wallet, validator, reason): [count, held back, components]} of one period's
+    exclusions."""
     grouped: dict = {}
     add = MONEY.add
     for ex in rows:
         key = (ex.wallet_address, ex.validator_key, ex.reason)
         entry = grouped.get(key)
         if entry is None:
-            grouped[key] = [1, ex.held_back_amount_native]
+            grouped[key] = [1, ex.held_back_amount_native, {ex.revenue_component} - {None}]
         else:
             entry[0] += 1
             entry[1] = add(entry[1], ex.held_back_amount_native)
+            entry[2].add(ex.revenue_component)
     return grouped
 
 
@@ -725,6 +727,7 @@ EXCLUSION_COLUMNS = (
     "period_id",
     "wallet_address",
     "validator_key",
+    "revenue_component",
     "reason",
     "exclusion_count",
     "held_back_amount_native",
@@ -787,8 +790,10 @@ def _write_exclusions(run: CommissionRun, period_keys: list, exclusions: dict) -
         for key in period_keys:
             period_id = period_uuid(key)
             writer.write_many(
-                (period_id, wallet, validator, reason, count, held)
-                for (wallet, validator, reason), (count, held) in exclusions.get(key, {}).items()
+                (period_id, wallet, validator, joined_components(parts), reason, count, held)
+                for (wallet, validator, reason), (count, held, parts) in exclusions.get(
+                    key, {}
+                ).items()
             )
 
 
