@@ -2,11 +2,18 @@
 
 from datetime import date
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, select, union
 from sqlalchemy.orm import joinedload, selectinload
 
 from webapp.extensions import db
-from webapp.models import Agreement, AgreementRule, CommissionLock, Partner
+from webapp.models import (
+    Agreement,
+    AgreementRule,
+    CanonicalStakerRewardsDetail,
+    CanonicalValidatorRevenue,
+    CommissionLock,
+    Partner,
+)
 
 
 def all_agreements() -> list[Agreement]:
@@ -53,3 +60,16 @@ def locked_period_ids(agreement_id) -> set:
 def agreement_rule(agreement_id, rule_id) -> Select:
     """The rule with this id, if it is this agreement's (for `db.first_or_404`)."""
     return select(AgreementRule).filter_by(agreement_id=agreement_id, rule_id=rule_id)
+
+
+def known_validators(chain_id: str | None) -> list[str]:
+    """The validator keys of a chain's imported data (its validator revenue and its staker
+    rewards), in order: what a rule's validator is picked from. One query."""
+    if not chain_id:
+        return []
+    R, S = CanonicalValidatorRevenue, CanonicalStakerRewardsDetail
+    keys = union(
+        select(R.validator_key).where(R.chain_id == chain_id),
+        select(S.validator_key).where(S.chain_id == chain_id),
+    ).subquery()
+    return list(db.session.scalars(select(keys.c.validator_key).order_by(keys.c.validator_key)))
