@@ -320,3 +320,30 @@ def test_create_refuses_a_rate_row_without_a_validator(manager_client, partner):
     assert response.status_code == 400
     assert "type the new validator&#39;s key" in response.get_data(as_text=True)
     assert db.session.scalars(select(Agreement)).all() == []
+
+
+def test_a_rule_edited_inline_names_its_rule_in_its_label(manager_client, agreement):
+    rule = db.session.scalars(
+        select(AgreementRule).where(AgreementRule.agreement_id == agreement.agreement_id)
+    ).one()
+    add = manager_client.post(
+        f"/agreements/{agreement.agreement_id}/rules",
+        data={
+            "revenue_component": "REWARDS",
+            "validator_key": SOL_BOTH_KEY,
+            "commission_rate_bps": "9",
+        },
+        headers=HTMX,
+    )
+    assert add.status_code == 200
+    keyed = db.session.scalars(
+        select(AgreementRule).where(AgreementRule.validator_key == SOL_BOTH_KEY)
+    ).one()
+    for item, name in (
+        (rule, "MEV for every validator"),
+        (keyed, f"REWARDS for {short(SOL_BOTH_KEY)}"),
+    ):
+        html = manager_client.get(
+            f"/agreements/{agreement.agreement_id}/rules/{item.rule_id}/edit", headers=HTMX
+        ).get_data(as_text=True)
+        assert label_text(html, f"rate-{item.rule_id}") == f"Rate (bps) of {name}"
