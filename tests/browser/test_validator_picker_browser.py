@@ -6,7 +6,7 @@ from playwright.sync_api import expect
 from sqlalchemy import select
 
 from tests import factories
-from tests.browser.test_readable_browser import OVERFLOW
+from tests.browser.test_readable_browser import AXE, OVERFLOW, RUN_AXE
 from tests.test_validator_picker import NEW_KEY, SOLANA_KEYS, build_partner_and_data, short
 from webapp.extensions import db
 from webapp.models import AgreementRule
@@ -71,6 +71,8 @@ def test_a_validator_is_picked_or_typed_by_keyboard(manager_page, live_server, l
     page.keyboard.press("End")
     expect(picker).to_have_value("__new__")
     expect(new_key).to_be_visible()
+    page.add_script_tag(url=f"{live_server}{AXE}")
+    assert page.evaluate(RUN_AXE) == []
     page.keyboard.press("Tab")
     expect(new_key).to_be_focused()
     page.keyboard.type(NEW_KEY)
@@ -100,3 +102,5 @@ def test_a_validator_is_picked_or_typed_by_keyboard(manager_page, live_server, l
     expect(chain).to_be_focused()
     scroll_width, inner_width, culprits = page.evaluate(OVERFLOW)
     assert scroll_width <= inner_width, culprits
+    page.add_script_tag(url=f"{live_server}{AXE}")
+    assert page.evaluate(RUN_AXE) == []
