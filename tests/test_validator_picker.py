@@ -19,6 +19,8 @@ HTMX = {"HX-Request": "true"}
 SOL_REWARDS_KEY = "Vote1111111111111111111111111111111111111Aa1"
 SOL_REVENUE_KEY = "Vote2222222222222222222222222222222222222Bb2"
 SOL_BOTH_KEY = "Vote3333333333333333333333333333333333333Cc3"
+#: In the rewards of one period only, after two others: found by walking on past them.
+SOL_LATE_KEY = "Vote4444444444444444444444444444444444444Dd4"
 ETH_KEY = "0x" + "ab" * 48
 NEW_KEY = "Vote9999999999999999999999999999999999999Zz9"
 
@@ -34,7 +36,8 @@ def partner(app):
 
 def build_partner_and_data():
     """A partner on Solana and Ethereum, and data naming three Solana validators (one in
-    rewards only, one in revenue only, one in both, twice) and one Ethereum validator."""
+    rewards only, one in revenue only, one in both, twice; one more in one period's rewards)
+    and one Ethereum validator."""
     acme = factories.partner("Acme Wallet", "solana", "ethereum")
     jito = factories.provider("jito")
     sol_periods = factories.payload(jito, "periods")
@@ -53,6 +56,7 @@ def build_partner_and_data():
             ],
         )
         factories.revenue(revenue, day, [(SOL_REVENUE_KEY, "MEV", "5"), (SOL_BOTH_KEY, "MEV", "6")])
+    factories.rewards(rewards, days[1], [(SOL_LATE_KEY, "WalletB", "MEV", "1")])
     factories.revenue(
         factories.payload(jito, "validator-revenue", "ethereum"), eth_day, [(ETH_KEY, "MEV", "7")]
     )
@@ -65,7 +69,7 @@ def agreement(partner):
     return factories.agreement(partner, "MEV=500")
 
 
-SOLANA_KEYS = sorted([SOL_REWARDS_KEY, SOL_REVENUE_KEY, SOL_BOTH_KEY])
+SOLANA_KEYS = sorted([SOL_REWARDS_KEY, SOL_REVENUE_KEY, SOL_BOTH_KEY, SOL_LATE_KEY])
 
 
 def options(html: str, select_id: str) -> list[tuple[str, str, str | None]]:
