@@ -27,7 +27,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 
-from webapp import reward_sums
+from webapp import reward_partitions, reward_sums
 from webapp.db_types import Amount, UsdValue, UTCDateTime
 from webapp.extensions import db
 from webapp.vocab import (
@@ -301,7 +301,11 @@ class CanonicalValidatorRevenue(LineageMixin, db.Model):
 
 
 class CanonicalStakerRewardsDetail(LineageMixin, db.Model):
-    """Reward of one staker with one validator in one period for one component."""
+    """Reward of one staker with one validator in one period for one component.
+
+    On PostgreSQL the table is partitioned by period (`webapp.reward_partitions`): its
+    primary key holds the period beside the row's id, as a partitioned table's keys must.
+    """
 
     __tablename__ = "canonical_staker_rewards_detail"
 
@@ -310,7 +314,10 @@ class CanonicalStakerRewardsDetail(LineageMixin, db.Model):
         String(50), ForeignKey("chains.chain_id", ondelete="CASCADE"), nullable=False
     )
     period_id: Mapped[uuid.UUID] = mapped_column(
-        Uuid, ForeignKey("canonical_periods.period_id", ondelete="CASCADE"), nullable=False
+        Uuid,
+        ForeignKey("canonical_periods.period_id", ondelete="CASCADE"),
+        primary_key=True,
+        nullable=False,
     )
     validator_key: Mapped[str] = mapped_column(String(100), nullable=False)
     staker_address: Mapped[str] = mapped_column(String(100), nullable=False)
@@ -340,6 +347,7 @@ class CanonicalStakerRewardsDetail(LineageMixin, db.Model):
         Index("idx_canonical_staker_rewards_detail_staker", "staker_address"),
         Index("idx_canonical_staker_rewards_detail_component", "revenue_component"),
         Index("idx_canonical_staker_rewards_detail_payload", "source_payload_id"),
+        {"postgresql_partition_by": "LIST (period_id)"},
     )
 
 
@@ -367,6 +375,7 @@ class StakerRewardSum(db.Model):
 
 
 reward_sums.attach(CanonicalStakerRewardsDetail.__table__)
+reward_partitions.attach(CanonicalStakerRewardsDetail.__table__)
 
 
 class CanonicalStakeEvent(LineageMixin, db.Model):
@@ -804,6 +813,28 @@ class KeptSummary(db.Model):
     __table_args__ = (
         Index("idx_kept_summaries_partner_question", "partner_id", "question", "created_at"),
     )
+
+
+class KeptPeriod(db.Model):
+    """One period's set-based figures under an agreement's terms (`commissions.set_based`:
+    a preview's sums, or a commit's per-period totals and lines digest), kept by the digest
+    of everything that period depends on, so that a question over many periods computes only
+    those whose inputs moved. Never stale: a change to any input changes the digest."""
+
+    __tablename__ = "kept_periods"
+
+    #: SHA-256 of the kind of figures and of the period's inputs (`set_based.period_digests`).
+    period_digest: Mapped[str] = mapped_column(String(64), primary_key=True)
+    partner_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid, ForeignKey("partners.partner_id", ondelete="CASCADE"), nullable=False
+    )
+    #: "summary" (a preview's sums) or "lines" (a commit's figures of the lines it writes).
+    kind: Mapped[str] = mapped_column(String(16), nullable=False)
+    #: The period's figures (JSON; amounts as exact decimal text).
+    figures: Mapped[str] = mapped_column(Text, nullable=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, nullable=False)
+
+    __table_args__ = (Index("idx_kept_periods_partner", "partner_id", "created_at"),)
 
 
 class CommissionLock(db.Model):
