@@ -14,7 +14,7 @@ from sqlalchemy import func, select, update
 
 from tests import factories
 from tests.test_commissions import V1, V2, W_PAID, W_UNSTAKED, add_agreements, at, build_world
-from webapp.commissions import service
+from webapp.commissions import committing, export, lifecycle, results
 from webapp.extensions import db
 from webapp.models import (
     CanonicalPeriod,
@@ -123,9 +123,9 @@ def test_after_a_commit_the_page_says_committed(manager_client, world):
 def test_true_up_checkbox_carries_the_differences_into_the_next_run(world, make_user, login, app):
     ann, bob = make_user("manager"), make_user("manager")
     client = login(app.test_client(), ann)
-    january = service.commit(world.acme, FIRST, LAST, user=ann)
+    january = committing.commit(world.acme, FIRST, LAST, user=ann)
     for outcome in january.outcomes:
-        service.approve_run(outcome.run, bob)
+        lifecycle.approve_run(outcome.run, bob)
     raise_mev_of_paid_wallet("702", "0.5")  # +0.05 SOL at 10%
     add_solana_period("801", datetime(2025, 2, 1, tzinfo=UTC), datetime(2025, 2, 2, tzinfo=UTC))
     february = args(world, date(2025, 2, 1), date(2025, 2, 28))
@@ -152,8 +152,8 @@ def test_preview_csv_is_the_lines_as_computed(manager_client, world):
     response = manager_client.get("/commissions/preview.csv", query_string=args(world))
     assert "preview" in response.headers["Content-Disposition"]
     rows = read_csv(response)
-    assert tuple(rows[0]) == service.EXPORT_HEADER
-    expected = service.preview(world.acme, FIRST, LAST)
+    assert tuple(rows[0]) == export.EXPORT_HEADER
+    expected = results.preview(world.acme, FIRST, LAST, lines=True)
     assert len(rows) - 1 == sum(len(o.result.lines) for o in expected.outcomes)
     for total in expected.token_totals():
         mine = [Decimal(r[12]) for r in rows[1:] if r[3] == total.token_symbol]
@@ -163,7 +163,7 @@ def test_preview_csv_is_the_lines_as_computed(manager_client, world):
 
 
 def test_run_files_add_up_to_the_run(manager_client, world):
-    computation = service.commit(world.acme, FIRST, LAST)
+    computation = committing.commit(world.acme, FIRST, LAST)
     run = next(o.run for o in computation.outcomes if o.agreement.name == "Acme SOL")
     lines = read_csv(manager_client.get(f"/commissions/runs/{run.run_id}/lines.csv"))
     assert len(lines) - 1 == run.line_count
@@ -178,7 +178,7 @@ def test_run_files_add_up_to_the_run(manager_client, world):
 
 
 def test_summary_per_agreement_component_and_token(manager_client, world):
-    computation = service.commit(world.acme, FIRST, LAST)
+    computation = committing.commit(world.acme, FIRST, LAST)
     rows = read_csv(manager_client.get("/commissions/summary.csv", query_string=args(world)))
     header, body = rows[0], rows[1:]
     assert header[:6] == [
@@ -226,7 +226,7 @@ def test_preview_and_run_exclusion_files_are_equal_row_for_row(manager_client, w
     preview = read_csv(
         manager_client.get("/commissions/preview-exclusions.csv", query_string=args(world))
     )
-    computation = service.commit(world.acme, FIRST, LAST)
+    computation = committing.commit(world.acme, FIRST, LAST)
     stored = {
         name: read_csv(
             manager_client.get(
@@ -260,7 +260,7 @@ def test_a_no_rule_row_of_a_run_names_its_component(manager_client, world):
     has no rule in Acme SOL; the Ethereum revenue's EXEC_FEES 3 has none in Acme ETH;
     W_UNSTAKED's MEV 1.5 and REWARDS 10.000000000000000001 of 3 Jan are not staked."""
     stake_paid_wallet_with_v2(world)
-    computation = service.commit(world.acme, FIRST, LAST)
+    computation = committing.commit(world.acme, FIRST, LAST)
 
     def rows(name):
         run = run_of(computation, name)
@@ -301,7 +301,7 @@ def test_a_no_rule_row_of_a_run_names_its_component(manager_client, world):
 
 
 def test_rows_committed_before_the_component_was_stored_show_it_empty(manager_client, world):
-    computation = service.commit(world.acme, FIRST, LAST)
+    computation = committing.commit(world.acme, FIRST, LAST)
     run = run_of(computation, "Acme SOL")
     db.session.execute(update(CommissionExclusion).values(revenue_component=None))
     db.session.commit()
@@ -311,7 +311,7 @@ def test_rows_committed_before_the_component_was_stored_show_it_empty(manager_cl
 
 def test_exclusion_counts_on_the_pages_say_what_they_count(manager_client, world):
     preview = manager_client.get("/commissions/", query_string=args(world)).get_data(as_text=True)
-    computation = service.commit(world.acme, FIRST, LAST)
+    computation = committing.commit(world.acme, FIRST, LAST)
     run = next(o.run for o in computation.outcomes if o.agreement.name == "Acme SOL")
     page = manager_client.get(f"/commissions/runs/{run.run_id}").get_data(as_text=True)
     for html in (preview, page):

@@ -9,7 +9,7 @@ from sqlalchemy import event, select
 
 from tests import factories
 from tests.test_commissions import add_agreements, build_world
-from webapp.commissions import service
+from webapp.commissions import committing
 from webapp.extensions import db
 from webapp.main.queries import last_months, period_data
 from webapp.models import CanonicalStakerRewardsDetail, CanonicalValidatorRevenue
@@ -66,7 +66,7 @@ def test_cells_say_data_in_then_committed_with_amounts_per_token(viewer_client, 
     assert "Preview and commit" in january
     assert "date_from=2025-01-01" in january and "date_to=2025-01-31" in january
 
-    computation = service.commit(world.acme, date(2025, 1, 1), date(2025, 1, 31))
+    computation = committing.commit(world.acme, date(2025, 1, 1), date(2025, 1, 31))
     page = viewer_client.get("/", query_string=WINDOW).get_data(as_text=True)
     assert state_of(page, "Acme Wallet")["2025-01"] == "committed"
     january = cells_of(page, "Acme Wallet")["2025-01"]
@@ -86,7 +86,7 @@ def test_cells_say_data_in_then_committed_with_amounts_per_token(viewer_client, 
 
 
 def test_overview_query_count_does_not_grow_with_partners(viewer_client, world):
-    service.commit(world.acme, date(2025, 1, 1), date(2025, 1, 31))
+    committing.commit(world.acme, date(2025, 1, 1), date(2025, 1, 31))
     statements = []
 
     def record(conn, cursor, statement, parameters, context, executemany):
@@ -105,7 +105,7 @@ def test_overview_query_count_does_not_grow_with_partners(viewer_client, world):
     for index in range(5):
         partner = create_partner(f"Partner {index}")
         add_agreements(partner)  # agreements on both chains, each with a committed run
-        service.commit(partner, date(2025, 1, 1), date(2025, 1, 31))
+        committing.commit(partner, date(2025, 1, 1), date(2025, 1, 31))
     many = count_page()
     # The grid and the runs' totals take a fixed number of queries; whether a run is out of
     # date takes one fingerprint of its agreement over its range (the periods in scope and

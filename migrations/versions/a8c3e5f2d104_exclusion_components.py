@@ -6,7 +6,7 @@ Nullable: wallet-level reasons name no component, and rows committed before this
 are left as they are (they show an empty component until a commit rewrites their pair).
 
 Revision ID: a8c3e5f2d104
-Revises: d5e1f0a7b2c4
+Revises: c4a9e2d7b610
 Create Date: 2026-12-03 08:50:00.000000
 
 """
@@ -16,7 +16,7 @@ from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = "a8c3e5f2d104"
-down_revision = "d5e1f0a7b2c4"
+down_revision = "c4a9e2d7b610"
 branch_labels = None
 depends_on = None
 

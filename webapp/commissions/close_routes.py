@@ -9,7 +9,7 @@ from flask_login import current_user
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload, selectinload
 
-from webapp.commissions import bp, close_view, service, staleness
+from webapp.commissions import bp, close_view, lifecycle, staleness, true_ups
 from webapp.commissions.close_forms import ApproveForm, PayForm, ReopenForm
 from webapp.commissions.lifecycle import (
     LIVE_STATUSES,
@@ -20,7 +20,8 @@ from webapp.commissions.lifecycle import (
 from webapp.extensions import db
 from webapp.models import Agreement, CommissionRun, CommissionRunEvent, Partner
 from webapp.money import MONEY, ZERO
-from webapp.vocab import Role
+from webapp.run_states import LOCKED_STATUSES
+from webapp.vocab import Role, RunStatus
 from webapp.web import flash_and_redirect, render, role_required
 
 
@@ -86,7 +87,7 @@ def approve(run_id):
     return _transition(
         run_id,
         ApproveForm(),
-        lambda run: service.approve_run(run, current_user),
+        lambda run: lifecycle.approve_run(run, current_user),
         "Run approved: its periods are locked.",
     )
 
@@ -99,7 +100,7 @@ def reopen(run_id):
     return _transition(
         run_id,
         form,
-        lambda run: service.reopen_run(run, current_user, form.reason.data),
+        lambda run: lifecycle.reopen_run(run, current_user, form.reason.data),
         "Run reopened: its periods are unlocked and can be committed again.",
     )
 
@@ -112,7 +113,7 @@ def pay(run_id):
     return _transition(
         run_id,
         form,
-        lambda run: service.pay_run(
+        lambda run: lifecycle.pay_run(
             run, current_user, form.payout_reference.data, form.paid_on.data
         ),
         "Run marked paid.",
@@ -150,7 +151,7 @@ def run_changes(run_id):
     run = db.get_or_404(CommissionRun, run_id)
     period = request.args.get("period")
     if period:
-        changes = service.changes_since_approval(run.partner, run)
+        changes = true_ups.changes_since_approval(run.partner, run)
         lines = [
             line
             for change in changes
@@ -192,7 +193,7 @@ def range_close_state(computation) -> dict:
     outcomes = {o.agreement.agreement_id: o.result for o in computation.outcomes}
     # A committed (not yet approved) range may be committed again when the data changed.
     changed = any(
-        run.status == "committed"
+        run.status == RunStatus.COMMITTED.value
         and (
             run.agreement_id not in outcomes
             or run.total_commission_native != outcomes[run.agreement_id].total_commission_native
@@ -202,7 +203,7 @@ def range_close_state(computation) -> dict:
     )
     states = close_view.run_states(runs)
     changed = changed or any(run.run_id in states.stale for run in runs)
-    locked = any(run.status in ("approved", "paid") for run in runs)
+    locked = any(run.status in LOCKED_STATUSES for run in runs)
     in_scope = computation.period_count > 0
     state = {
         "runs": runs,
@@ -216,7 +217,7 @@ def range_close_state(computation) -> dict:
     }
     if state["can_commit"] and current_user.can(Role.MANAGER):
         state["true_up"] = _true_up_summary(
-            service.locked_differences(partner, until=computation.date_to)
+            true_ups.locked_differences(partner, until=computation.date_to)
         )
     return state
 

@@ -33,9 +33,8 @@ from webapp.models import (
     PartnerCommissionLine,
 )
 from webapp.money import MONEY, ZERO, money_sum
+from webapp.run_states import LOCKED_STATUSES
 from webapp.vocab import RunStatus
-
-LOCKED_STATUSES = (RunStatus.APPROVED.value, RunStatus.PAID.value)
 
 
 @dataclass
@@ -184,8 +183,8 @@ def late_changes(runs) -> dict[uuid.UUID, LateData]:
     """Per approved or paid run whose pairs' inputs changed since the commit and that
     today's data computes differently from what was locked plus the adjustments stored:
     the difference per period. A run whose late data a true-up has carried is absent."""
-    # runs.py may call this module (approve refuses a stale run): imported here, not above.
-    from webapp.commissions.runs import changes_since_approval
+    # true_ups.py may call this module (approve refuses a stale run): imported here, not above.
+    from webapp.commissions.true_ups import changes_since_approval
 
     locked = [r for r in runs if r.status in LOCKED_STATUSES]
     candidates = changed_pairs(locked)
