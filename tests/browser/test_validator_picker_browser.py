@@ -4,9 +4,14 @@ the arrow keys, a new one typed after "another validator…"; the page never scr
 import pytest
 from playwright.sync_api import expect
 from sqlalchemy import select
-from tests.test_validator_picker import NEW_KEY, SOLANA_KEYS, build_partner_and_data, short
 
 from tests import factories
+from tests.agreements.test_validator_picker import (
+    NEW_KEY,
+    SOLANA_KEYS,
+    build_partner_and_data,
+    short,
+)
 from tests.browser.test_readable_browser import AXE, OVERFLOW, RUN_AXE
 from webapp.extensions import db
 from webapp.models import AgreementRule
