@@ -7,7 +7,7 @@ Every rule lives in the commission service; these views parse, call and render.
 from flask import request
 from flask_login import current_user
 from sqlalchemy import select
-from sqlalchemy.orm import joinedload, selectinload
+from sqlalchemy.orm import joinedload
 
 from webapp.commissions import bp, close_view, service, staleness
 from webapp.commissions.close_forms import ApproveForm, PayForm, ReopenForm
@@ -18,21 +18,10 @@ from webapp.commissions.lifecycle import (
     allowed_actions,
 )
 from webapp.extensions import db
-from webapp.models import Agreement, CommissionRun, CommissionRunEvent, Partner
+from webapp.models import Agreement, CommissionRun, Partner
 from webapp.money import MONEY, ZERO
 from webapp.vocab import Role
 from webapp.web import flash_and_redirect, render, role_required
-
-
-@bp.app_template_global()
-def run_history(run) -> list:
-    """The run's events (commit, approve, reopen, pay, supersede), oldest first."""
-    return db.session.scalars(
-        select(CommissionRunEvent)
-        .options(selectinload(CommissionRunEvent.user))
-        .where(CommissionRunEvent.run_id == run.run_id)
-        .order_by(CommissionRunEvent.created_at)
-    ).all()
 
 
 @bp.app_template_global()
@@ -173,7 +162,6 @@ def run_changes(run_id):
     )
 
 
-@bp.app_template_global()
 def range_close_state(computation) -> dict:
     """Where the previewed range stands: its live runs with their totals, which are out of
     date (stale) and which locked ones late data reached, whether a Commit button belongs on

@@ -24,6 +24,7 @@ from webapp.models import (
     CanonicalValidatorRevenue,
     CommissionExclusion,
     CommissionRun,
+    CommissionRunEvent,
     CommissionRunPeriod,
     Partner,
     PartnerCommissionLine,
@@ -50,6 +51,38 @@ def recent_runs(partner_id=None, limit: int = PARTNER_PAGE_RUNS) -> list[Commiss
     if partner_id is not None:
         stmt = stmt.where(CommissionRun.partner_id == partner_id)
     return list(db.session.scalars(stmt.limit(limit)))
+
+
+def run_for_page(run_id) -> CommissionRun:
+    """The run with what its page shows beside it (partner, agreement and chain, the users
+    who committed, approved, reopened and paid it), or 404."""
+    R = CommissionRun
+    return db.get_or_404(
+        R,
+        run_id,
+        options=[
+            selectinload(R.partner),
+            selectinload(R.agreement).selectinload(Agreement.chain),
+            selectinload(R.created_by),
+            selectinload(R.approved_by),
+            selectinload(R.reopened_by),
+            selectinload(R.paid_by),
+        ],
+    )
+
+
+def run_history(run: CommissionRun) -> list[CommissionRunEvent]:
+    """The run's events (commit, approve, reopen, pay, supersede) with their users, oldest
+    first."""
+    E = CommissionRunEvent
+    return list(
+        db.session.scalars(
+            select(E)
+            .options(selectinload(E.user))
+            .where(E.run_id == run.run_id)
+            .order_by(E.created_at)
+        )
+    )
 
 
 def held_by(model, run: CommissionRun):
