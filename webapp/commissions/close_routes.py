@@ -7,7 +7,6 @@ Every rule lives in the commission service; these views parse, call and render.
 from flask import request
 from flask_login import current_user
 from sqlalchemy import select
-from sqlalchemy.orm import joinedload
 
 from webapp.commissions import bp, close_view, service, staleness
 from webapp.commissions.close_forms import ApproveForm, PayForm, ReopenForm
@@ -18,8 +17,7 @@ from webapp.commissions.lifecycle import (
     allowed_actions,
 )
 from webapp.extensions import db
-from webapp.models import Agreement, CommissionRun, Partner
-from webapp.money import MONEY, ZERO
+from webapp.models import CommissionRun, Partner
 from webapp.vocab import Role
 from webapp.web import flash_and_redirect, render, role_required
 
@@ -203,31 +201,5 @@ def range_close_state(computation) -> dict:
         "true_up": [],
     }
     if state["can_commit"] and current_user.can(Role.MANAGER):
-        state["true_up"] = _true_up_summary(
-            service.locked_differences(partner, until=computation.date_to)
-        )
+        state["true_up"] = staleness.true_up_summary(partner, computation.date_to)
     return state
-
-
-def _true_up_summary(differences) -> list[dict]:
-    """Per token: how many differences, over how many locked periods, and their net sum."""
-    if not differences:
-        return []
-    agreements = {
-        a.agreement_id: a
-        for a in db.session.scalars(
-            select(Agreement)
-            .options(joinedload(Agreement.chain))
-            .where(Agreement.agreement_id.in_({d.agreement_id for d in differences}))
-        )
-    }
-    summary: dict[str, dict] = {}
-    for difference in differences:
-        chain = agreements[difference.agreement_id].chain
-        entry = summary.setdefault(
-            chain.token_symbol, {"chain": chain, "count": 0, "periods": set(), "net": ZERO}
-        )
-        entry["count"] += 1
-        entry["periods"].add(difference.period_id)
-        entry["net"] = MONEY.add(entry["net"], difference.commission_amount_native)
-    return list(summary.values())
