@@ -3,6 +3,7 @@ state and commission per token, and a link to the next step; bulk queries only."
 
 import re
 from datetime import date
+from decimal import Decimal
 
 import pytest
 from sqlalchemy import event, select, update
@@ -110,12 +111,12 @@ def test_overview_query_count_does_not_grow_with_partners(viewer_client, world):
             service.approve_run(outcome.run, approver)
 
     def late_data() -> None:
-        """Every January revenue and reward row grows: each locked run has late data."""
+        """Every January revenue and reward row halves: each locked run has late data."""
         for model, column in (
             (CanonicalValidatorRevenue, CanonicalValidatorRevenue.amount_native),
             (CanonicalStakerRewardsDetail, CanonicalStakerRewardsDetail.reward_amount_native),
         ):
-            db.session.execute(update(model).values({column: column + 1}))
+            db.session.execute(update(model).values({column: column * Decimal("0.5")}))
         db.session.commit()
 
     close_january(world.acme)

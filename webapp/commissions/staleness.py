@@ -23,6 +23,7 @@ from decimal import Decimal
 from sqlalchemy import String, cast, delete, func, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
+from sqlalchemy.orm.attributes import set_committed_value
 
 from webapp.attribution import Period, periods_in_scope, scope_window
 from webapp.commissions.fingerprints import (
@@ -202,6 +203,10 @@ def held_pairs(runs) -> tuple[dict[uuid.UUID, list[HeldPair]], dict]:
             .where(Agreement.agreement_id.in_({r.agreement_id for r in runs}))
         )
     }
+    for run in runs:
+        # Each run keeps its agreement (and chain): the pages that show the run's late data
+        # read them without a query of their own.
+        set_committed_value(run, "agreement", agreements[run.agreement_id])
     runs = [r for r in runs if held.get(r.run_id)]
     scopes = _scopes(runs, agreements)
     prints = fingerprints_of(
