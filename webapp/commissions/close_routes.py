@@ -8,10 +8,9 @@ from flask import request
 from flask_login import current_user
 from sqlalchemy import select
 
-from webapp.commissions import bp, close_view, service, staleness
+from webapp.commissions import bp, close_view, queries, service, staleness
 from webapp.commissions.close_forms import ApproveForm, PayForm, ReopenForm
 from webapp.commissions.lifecycle import (
-    LIVE_STATUSES,
     TRANSITIONS,
     CommissionError,
     allowed_actions,
@@ -165,16 +164,9 @@ def range_close_state(computation) -> dict:
     date (stale) and which locked ones late data reached, whether a Commit button belongs on
     the page, and the true-up differences a commit could carry, per token."""
     partner = computation.partner
-    runs = db.session.scalars(
-        select(CommissionRun)
-        .where(
-            CommissionRun.partner_id == partner.partner_id,
-            CommissionRun.date_from == computation.date_from,
-            CommissionRun.date_to == computation.date_to,
-            CommissionRun.status.in_(LIVE_STATUSES),
-        )
-        .order_by(CommissionRun.created_at)
-    ).all()
+    runs = queries.live_runs_of_range(
+        partner.partner_id, computation.date_from, computation.date_to
+    )
     outcomes = {o.agreement.agreement_id: o.result for o in computation.outcomes}
     # A committed (not yet approved) range may be committed again when the data changed.
     changed = any(

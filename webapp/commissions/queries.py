@@ -30,6 +30,7 @@ from webapp.models import (
     PartnerCommissionLine,
     User,
 )
+from webapp.run_states import LIVE_STATUSES
 from webapp.vocab import LineKind, Method
 
 L, X, RP = PartnerCommissionLine, CommissionExclusion, CommissionRunPeriod
@@ -68,6 +69,25 @@ def run_for_page(run_id) -> CommissionRun:
             selectinload(R.reopened_by),
             selectinload(R.paid_by),
         ],
+    )
+
+
+def live_runs_of_range(partner_id, date_from: date, date_to: date) -> list[CommissionRun]:
+    """The partner's live runs of exactly this range, oldest first, with their agreement and
+    chain (the range page shows each)."""
+    R = CommissionRun
+    return list(
+        db.session.scalars(
+            select(R)
+            .options(selectinload(R.agreement).selectinload(Agreement.chain))
+            .where(
+                R.partner_id == partner_id,
+                R.date_from == date_from,
+                R.date_to == date_to,
+                R.status.in_(LIVE_STATUSES),
+            )
+            .order_by(R.created_at)
+        )
     )
 
 
