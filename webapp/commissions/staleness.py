@@ -458,11 +458,12 @@ def true_up_summary(partner, until) -> list[TrueUp]:
 
 
 def _true_up_figures(differences, agreements: dict) -> list:
-    """Per chain (in order of first difference): count, locked periods, net sum."""
+    """Per token (in order of first difference; the first chain of each): count, locked
+    periods, net sum. Two tokens never add up."""
     summary: dict[str, list] = {}
     for difference in differences:
-        chain_id = agreements[difference.agreement_id].chain_id
-        entry = summary.setdefault(chain_id, [chain_id, 0, set(), ZERO])
+        chain = agreements[difference.agreement_id].chain
+        entry = summary.setdefault(chain.token_symbol, [chain.chain_id, 0, set(), ZERO])
         entry[1] += 1
         entry[2].add(period_key(difference.period_id))
         entry[3] = MONEY.add(entry[3], difference.commission_amount_native)
