@@ -419,3 +419,65 @@ def test_every_digested_column_of_a_row_moves_the_digest(world):
         after = prints()
         assert after != before, column
         before = after
+
+
+def test_after_a_new_periods_rewards_only_that_period_is_computed(world, monkeypatch):
+    """The last period's staker rewards arrive after a first commit of the range: the next
+    commit computes that period alone (by the engine on SQLite, in the database on
+    PostgreSQL), and its run's figures are those of a preview computed from nothing."""
+    from webapp.commissions import runs, set_based_lines
+
+    R = CanonicalStakerRewardsDetail
+    last = world.periods[2]
+    taken = db.session.scalars(select(R).where(R.period_id == last.period_id)).all()
+    rows = [
+        (r.validator_key, r.staker_address, r.revenue_component, r.reward_amount_native)
+        for r in taken
+    ]
+    assert rows
+    for row in taken:
+        db.session.delete(row)
+    db.session.commit()
+    service.commit(world.acme, FIRST, LAST)
+
+    factories.rewards(factories.payload(factories.provider("late"), "rewards"), last, rows)
+    db.session.commit()
+    expected = {
+        o.agreement.agreement_id: o.result
+        for o in service.preview(world.acme, FIRST, LAST).outcomes
+    }
+    computed = []
+    real = runs.compute_agreement
+
+    def spy(agreement, date_from, date_to, scope=None):
+        computed.append((agreement.name, [p.label for p in scope]))
+        return real(agreement, date_from, date_to, scope)
+
+    figures = set_based_lines.period_figures
+
+    def written(agreement, periods, run=None, write=()):
+        if write:
+            computed.append((agreement.name, [p.label for p in periods]))
+        return figures(agreement, periods, run, write)
+
+    monkeypatch.setattr(runs, "compute_agreement", spy)
+    monkeypatch.setattr(set_based_lines, "period_figures", written)
+    second = service.commit(world.acme, FIRST, LAST)
+    db.session.expire_all()
+
+    assert computed == [("Acme SOL", [last.label])]
+    for outcome in second.outcomes:
+        run = db.session.get(CommissionRun, outcome.run.run_id)
+        engine = expected[outcome.agreement.agreement_id]
+        assert (
+            run.line_count,
+            run.total_base_native,
+            run.total_commission_native,
+            run.excluded_amount_native,
+        ) == (
+            engine.line_count,
+            engine.total_base_native,
+            engine.total_commission_native,
+            engine.excluded_amount_native,
+        )
+        assert outcome.result.exclusion_totals() == engine.exclusion_totals()

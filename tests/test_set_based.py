@@ -264,7 +264,7 @@ def test_a_change_while_a_summary_is_read_is_not_kept_under_the_new_digests(app,
             PartnerWallet.partner_id == agreement.partner_id, PartnerWallet.is_active
         )
     ).all()
-    real = set_based.shared_digests
+    real = set_based.period_digests
 
     def changed_meanwhile(*args):
         for wallet in active:
@@ -272,10 +272,10 @@ def test_a_change_while_a_summary_is_read_is_not_kept_under_the_new_digests(app,
         db.session.commit()  # on the request's own connection, as another user would
         return real(*args)
 
-    monkeypatch.setattr(set_based, "shared_digests", changed_meanwhile)
+    monkeypatch.setattr(set_based, "period_digests", changed_meanwhile)
     before = ask()
     assert before.line_count > 0  # summed while the wallets were active
-    monkeypatch.setattr(set_based, "shared_digests", real)
+    monkeypatch.setattr(set_based, "period_digests", real)
     after = ask()
     assert after.line_count == 0 and after.total_commission_native == 0
     engine = inputs.compute_agreement(agreement, date(2025, 3, 1), date(2025, 3, 31)).result
@@ -392,9 +392,9 @@ def test_only_the_newest_summaries_of_a_partner_are_kept(app, monkeypatch):
     scope = inputs.scope_of(agreement, date(2025, 3, 1), date(2025, 3, 31))
     for end in range(1, len(scope) + 1):  # four questions: the first 1, 2, 3, 4 periods
         set_based.wallet_attribution_summary(
-            agreement.partner_id, agreement.chain_id, terms, scope[:end]
+            agreement.partner_id, agreement.chain_id, terms, scope[:end], count_wallets=True
         )
     kept = db.session.scalars(select(KeptSummary.question)).all()
     assert sorted(kept) == sorted(
-        [set_based._question(False, scope[:3]), set_based._question(False, scope)]
+        [set_based._question(True, scope[:3]), set_based._question(True, scope)]
     )

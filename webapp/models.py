@@ -806,6 +806,28 @@ class KeptSummary(db.Model):
     )
 
 
+class KeptPeriod(db.Model):
+    """One period's set-based figures under an agreement's terms (`commissions.set_based`:
+    a preview's sums, or a commit's per-period totals and lines digest), kept by the digest
+    of everything that period depends on, so that a question over many periods computes only
+    those whose inputs moved. Never stale: a change to any input changes the digest."""
+
+    __tablename__ = "kept_periods"
+
+    #: SHA-256 of the kind of figures and of the period's inputs (`set_based.period_digests`).
+    period_digest: Mapped[str] = mapped_column(String(64), primary_key=True)
+    partner_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid, ForeignKey("partners.partner_id", ondelete="CASCADE"), nullable=False
+    )
+    #: "summary" (a preview's sums) or "lines" (a commit's figures of the lines it writes).
+    kind: Mapped[str] = mapped_column(String(16), nullable=False)
+    #: The period's figures (JSON; amounts as exact decimal text).
+    figures: Mapped[str] = mapped_column(Text, nullable=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, nullable=False)
+
+    __table_args__ = (Index("idx_kept_periods_partner", "partner_id", "created_at"),)
+
+
 class CommissionLock(db.Model):
     """An (agreement, period) locked by the approval of a run: never recomputed while locked.
 

@@ -25,9 +25,11 @@ back down by one unit when it lay exactly halfway with an even unit below it: ba
 then an odd multiple of 5e-15 whose remainder modulo 2e-14 is 5e-15.
 
 Tests hold this query to the engine on random inputs (`tests/test_set_based.py`). SQLite,
-and everything that needs the lines themselves (a commit, the files), use the engine. A
-summary is kept, by the digests of its inputs, for the next time the same question is
-asked.
+and everything that needs the lines themselves (a commit, the files), use the engine. Each
+period's figures are kept (`KeptPeriod`) by the digest of what that period depends on
+(`period_digests`), so that a question over thirty periods after one new period is imported
+sums that period alone; a summary that counts the wallets paid in all (the method
+comparison) is kept whole, by the digests of its periods (`KeptSummary`).
 """
 
 import hashlib
@@ -36,9 +38,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from sqlalchemy import delete, func, select, text
+from sqlalchemy import DateTime, bindparam, delete, func, select, text
 from sqlalchemy.dialects import postgresql
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.dialects.postgresql import ARRAY, insert
 
 from webapp.attribution import (
     METHOD_WALLET_ATTRIBUTION,
@@ -51,10 +53,24 @@ from webapp.attribution import (
     ExclusionTotal,
     Period,
 )
-from webapp.commissions.fingerprints import assemble, fingerprint, reward_digest, shared_digests
+from webapp.commissions.fingerprints import (
+    _terms_text,
+    assemble,
+    fingerprint,
+    reward_digest,
+    shared_digests,
+)
 from webapp.commissions.inputs import period_key, rewards_query
+from webapp.db_types import row_digest
 from webapp.extensions import db
-from webapp.models import KeptSummary, utcnow
+from webapp.models import (
+    CanonicalStakeEvent,
+    CanonicalStakerRewardsDetail,
+    KeptPeriod,
+    KeptSummary,
+    PartnerWallet,
+    utcnow,
+)
 from webapp.money import MONEY, ZERO, money_sum
 from webapp.vocab import REASONS
 
@@ -108,7 +124,7 @@ graded AS (
     FROM (
         SELECT canonical_staker_rewards_detail.*, {rate} AS rate, {digest} AS digest
         FROM canonical_staker_rewards_detail
-        WHERE chain_id = :chain_id
+        WHERE chain_id = :chain_id AND period_id = ANY(CAST(:period_ids AS uuid[]))
     ) r
     JOIN scope s ON s.period_id = r.period_id
     JOIN partner_wallets w ON w.wallet_address = r.staker_address
@@ -199,6 +215,8 @@ class Summary:
     wallet_count: int = 0
     periods_with_rows: set[str] = field(default_factory=set)
     method: str = METHOD_WALLET_ATTRIBUTION
+    #: The keys of the periods summed for this answer (the others were kept).
+    summed: set[str] = field(default_factory=set, compare=False)
 
     # -- the interface of AttributionResult's totals ------------------------------------------
 
@@ -278,12 +296,14 @@ def _rate_case(rules) -> tuple[str, dict]:
     return f"CASE {' '.join(branches)} END", params
 
 
-#: Summaries are kept in the database (`KeptSummary`), by the digests of everything they
-#: depend on (`fingerprints`): the same question asked again, by any worker (a preview
-#: reloaded, the comparison opened twice, a preview's period opened on its own), is answered
-#: without summing again, and any change to an input changes the digests, so a kept summary
-#: is never stale. A summary and the digests it is kept by are read in one snapshot of the
-#: database, so no change can slip in between them. The newest few per partner are kept.
+#: Figures are kept in the database, by the digests of everything they depend on: each
+#: period's (`KeptPeriod`, by `period_digests`), and the whole of a summary that counts the
+#: wallets paid in all (`KeptSummary`, by `fingerprints`). A question asked again, by any
+#: worker (a preview reloaded, the comparison opened twice, a preview's period opened on its
+#: own, a range with one more period), is answered without summing again what did not
+#: change, and any change to an input changes the digests, so nothing kept is ever stale.
+#: Figures and the digests they are kept by are read in one snapshot of the database, so no
+#: change can slip in between them. The newest few whole summaries per partner are kept.
 KEPT_PER_PARTNER = 16
 
 
@@ -320,12 +340,36 @@ def wallet_attribution_summary(
     UTC instants) under `terms`' rules, summed by PostgreSQL; period ids as in `scope`.
     With `count_wallets`, also the wallets paid per period and in all.
 
-    A question asked before is looked up by the digests of its inputs as they are now. A
-    new one is summed at once: the query digests the reward rows it reads on the way, so a
-    first answer does not read them twice."""
+    Each period whose inputs are as they were when its figures were kept is read back; the
+    others alone are summed, in one statement, and kept. The partner's first question is
+    summed at once: the query digests the reward rows it reads on the way, so it does not
+    read them twice. Figures and digests are read in one snapshot of the database."""
     if not scope:
         return Summary(terms.agreement_id, [])
-    question = _question(count_wallets, scope)
+    if count_wallets:
+        return _whole_summary(partner_id, chain_id, terms, scope)
+    with _snapshot(db.engine) as connection:
+        digests, kept = None, {}
+        if _has_kept(connection, partner_id, KIND_SUMMARY):
+            digests = period_digests(connection, partner_id, chain_id, terms, scope)
+            kept = kept_figures(connection, KIND_SUMMARY, digests)
+        missing = [p for p in scope if period_key(p.period_id) not in kept]
+        summed = Summary(terms.agreement_id, missing)
+        if missing:
+            summed, read = _summed(connection, partner_id, chain_id, terms, missing, False)
+            if digests is None:
+                digests = period_digests(connection, partner_id, chain_id, terms, scope, read)
+    summary = _joined(terms.agreement_id, scope, kept, summed)
+    fresh = {digests[period_key(p.period_id)]: _period_figures(summed, p) for p in missing}
+    keep_periods(partner_id, KIND_SUMMARY, fresh)
+    return summary
+
+
+def _whole_summary(partner_id, chain_id, terms, scope) -> Summary:
+    """A summary that counts the wallets paid in all (not a sum of its periods' counts): a
+    question asked before is looked up whole, by the digests of its inputs as they are now;
+    each period's figures are kept on the way as well."""
+    question = _question(True, scope)
     with _snapshot(db.engine) as connection:
         asked = _kept_digests(connection, partner_id, [question])
         prints = None
@@ -335,39 +379,233 @@ def wallet_attribution_summary(
             for key, kept in asked:
                 if kept == digests:
                     return _summary_of(_figures_of(connection, key), terms.agreement_id, scope)
-        summary, read = _summed(connection, partner_id, chain_id, terms, scope, count_wallets)
+        summary, read = _summed(connection, partner_id, chain_id, terms, scope, True)
         if prints is None:
             shared = shared_digests(connection, partner_id, chain_id, terms, scope)
             prints = assemble(shared, read, scope)
+        by_period = period_digests(connection, partner_id, chain_id, terms, scope, read)
     _keep(partner_id, question, _digests(prints, scope), summary)
+    keep_periods(
+        partner_id,
+        KIND_SUMMARY,
+        {by_period[period_key(p.period_id)]: _period_figures(summary, p) for p in scope},
+    )
     return summary
 
 
 def kept_period(partner_id, chain_id: str, terms: AgreementTerms, scope, period_id):
-    """One period of a summary of `scope` kept from an earlier question (the preview page of
-    the same range), when that period's inputs are as they were then: the period's digest
-    needs only the shared parts and that period's own rows, so checking it reads a
-    thirtieth of the reward rows. None when no kept summary answers for it."""
+    """One period of `scope` as an earlier question kept it (the preview page of a range
+    holding it), when that period's inputs are as they were then: checking its digest reads
+    the shared parts and that period's own rows only. None when nothing kept answers."""
     wanted = period_key(period_id)
-    position = next((n for n, p in enumerate(scope) if period_key(p.period_id) == wanted), None)
-    if position is None:
+    period = next((p for p in scope if period_key(p.period_id) == wanted), None)
+    if period is None:
         return None
-    own_rows = rewards_query(
-        partner_id, chain_id, [period_id], func.count(), func.sum(reward_digest())
-    )
-    questions = [_question(False, scope), _question(True, scope)]
     with _snapshot(db.engine) as connection:
-        asked = _kept_digests(connection, partner_id, questions)
-        if not asked:
+        if not _has_kept(connection, partner_id, KIND_SUMMARY):
             return None
-        shared = shared_digests(connection, partner_id, chain_id, terms, scope)
-        counted = connection.execute(own_rows).one()
-        digest = assemble(shared, {wanted: counted}, [scope[position]]).digests[wanted]
-        for key, kept in asked:
-            if kept[position] == digest:
-                summary = _summary_of(_figures_of(connection, key), terms.agreement_id, scope)
-                return summary.of_period(scope[position])
-    return None
+        digests = period_digests(connection, partner_id, chain_id, terms, [period])
+        kept = kept_figures(connection, KIND_SUMMARY, digests)
+    if not kept:
+        return None
+    return _joined(terms.agreement_id, [period], kept, Summary(terms.agreement_id, []))
+
+
+# ---- Figures kept per period ----------------------------------------------------------------
+
+#: The kinds of figures kept per period: a preview's sums, and a commit's figures of the
+#: lines it writes (`set_based_lines.PeriodFigures`).
+KIND_SUMMARY = "summary"
+KIND_LINES = "lines"
+
+#: The newest periods' figures of a partner that stay, every kind together.
+KEPT_PERIODS_PER_PARTNER = 2000
+
+
+def period_digests(
+    reader, partner_id, chain_id: str, terms: AgreementTerms, scope: list[Period], own=None
+) -> dict[str, str]:
+    """Per period key of `scope`, a SHA-256 of everything that period's figures depend on:
+    the partner and chain; the terms and the version of the rules; the partner's wallets on
+    the chain (address, introduced date, active); the stake events of its active wallets
+    before the period's end; and the period's bounds and own reward rows. A period's digest
+    depends neither on the other periods asked with it nor on anything after its end, so a
+    period imported later, with its stake events, leaves the digests of the earlier ones as
+    they were. `own`: the period's reward rows as already read (count, sum of row digests,
+    by period key), else they are read here. Four statements, whatever the number of
+    periods."""
+    if not scope:
+        return {}
+    W, E, R = PartnerWallet, CanonicalStakeEvent, CanonicalStakerRewardsDetail
+    wallet = row_digest(W.wallet_address, W.introduced_date, W.is_active)
+    wallets = reader.execute(
+        select(func.count(), func.sum(wallet)).where(
+            W.partner_id == partner_id, W.chain_id == chain_id
+        )
+    ).one()
+    # Each event falls in the bucket of the period ends at or before it (0: before the
+    # first end); a period's events are those of the buckets below its end's rank.
+    ends = sorted({p.end_time for p in scope})
+    bucket = func.width_bucket(
+        E.event_timestamp, bindparam("ends", ends, type_=ARRAY(DateTime(timezone=True)))
+    )
+    event = row_digest(
+        E.validator_key, E.staker_address, E.event_type, E.stake_amount_native, E.event_timestamp
+    )
+    buckets = dict.fromkeys(range(len(ends)), (0, 0))
+    found = reader.execute(
+        select(bucket, func.count(), func.sum(event))
+        .select_from(E)
+        .join(
+            W,
+            (W.chain_id == E.chain_id)
+            & (W.wallet_address == E.staker_address)
+            & (W.partner_id == partner_id),
+        )
+        .where(E.chain_id == chain_id, E.event_timestamp < ends[-1], W.is_active.is_(True))
+        .group_by(bucket)
+    ).all()
+    for rank, count, total in found:
+        buckets[rank] = (int(count), int(total or 0))
+    before_end, count, total = {}, 0, 0
+    for rank, end in enumerate(ends):
+        count, total = count + buckets[rank][0], total + buckets[rank][1]
+        before_end[end] = [count, str(total)]
+    if own is None:
+        rows = rewards_query(
+            partner_id,
+            chain_id,
+            [p.period_id for p in scope],
+            R.period_id,
+            func.count(),
+            func.sum(reward_digest()),
+        )
+        own = {period_key(p): (n, t) for p, n, t in reader.execute(rows.group_by(R.period_id))}
+    common = [
+        str(partner_id),
+        chain_id,
+        _terms_text(terms),
+        [int(wallets[0] or 0), str(wallets[1] or 0)],
+    ]
+    digests = {}
+    for period in scope:
+        key = period_key(period.period_id)
+        rows_count, rows_total = own.get(key, (0, 0))
+        mine = [
+            key,
+            period.start_time.isoformat(),
+            period.end_time.isoformat(),
+            int(rows_count or 0),
+            str(rows_total or 0),
+        ]
+        digests[key] = _hash([*common, before_end[period.end_time], mine])
+    return digests
+
+
+def _kept_key(kind: str, digest: str) -> str:
+    return _hash([kind, digest])
+
+
+def _has_kept(connection, partner_id, kind: str) -> bool:
+    """Whether any period's figures of this kind are kept for the partner (when none are, a
+    first question needs no digests before it is summed)."""
+    K = KeptPeriod
+    found = connection.execute(
+        select(K.period_digest).where(K.partner_id == partner_id, K.kind == kind).limit(1)
+    )
+    return found.first() is not None
+
+
+def kept_figures(connection, kind: str, digests: dict[str, str]) -> dict[str, dict]:
+    """The kept figures of this kind (JSON, decoded) of each period whose digest is in
+    `digests` (by period key), by period key."""
+    keys = {_kept_key(kind, digest): period for period, digest in digests.items()}
+    K = KeptPeriod
+    rows = connection.execute(
+        select(K.period_digest, K.figures).where(K.period_digest.in_(list(keys)))
+    )
+    return {keys[key]: json.loads(figures) for key, figures in rows}
+
+
+def keep_periods(partner_id, kind: str, figures: dict[str, dict], connection=None) -> None:
+    """Keep each period's figures (JSON-ready) by its digest; only the partner's newest
+    `KEPT_PERIODS_PER_PARTNER` stay. Written on `connection` (in its transaction), else in a
+    transaction of its own."""
+    if not figures:
+        return
+    if connection is None:
+        with db.engine.begin() as own:
+            keep_periods(partner_id, kind, figures, own)
+        return
+    K = KeptPeriod
+    now = utcnow()
+    connection.execute(
+        insert(K)
+        .values(
+            [
+                {
+                    "period_digest": _kept_key(kind, digest),
+                    "partner_id": partner_id,
+                    "kind": kind,
+                    "figures": json.dumps(values),
+                    "created_at": now,
+                }
+                for digest, values in figures.items()
+            ]
+        )
+        .on_conflict_do_nothing()
+    )
+    newest = (
+        select(K.period_digest)
+        .where(K.partner_id == partner_id)
+        .order_by(K.created_at.desc())
+        .limit(KEPT_PERIODS_PER_PARTNER)
+    )
+    connection.execute(delete(K).where(K.partner_id == partner_id, K.period_digest.not_in(newest)))
+
+
+def _period_figures(summary: Summary, period: Period) -> dict:
+    """One period's figures of a summary, JSON-ready."""
+    wanted = period_key(period.period_id)
+    return {
+        "slices": [
+            [validator, component, count, str(base), str(commission)]
+            for (p, validator, component), (count, base, commission) in summary.slices.items()
+            if period_key(p) == wanted
+        ],
+        "held": [
+            [reason, count, str(amount)]
+            for (p, reason), (count, amount) in summary.held.items()
+            if period_key(p) == wanted
+        ],
+        "rows": any(period_key(p) == wanted for p in summary.periods_with_rows),
+    }
+
+
+def _joined(agreement_id, scope: list[Period], kept: dict[str, dict], summed: Summary):
+    """The summary of `scope` from the periods' kept figures (by period key) and those just
+    summed."""
+    summary = Summary(agreement_id, list(scope))
+    summary.slices.update(summed.slices)
+    summary.held.update(summed.held)
+    summary.periods_with_rows |= summed.periods_with_rows
+    summary.summed = set(summed.summed)
+    for period in scope:
+        figures = kept.get(period_key(period.period_id))
+        if figures is None:
+            continue
+        pid = period.period_id
+        for validator, component, count, base, commission in figures["slices"]:
+            summary.slices[(pid, validator, component)] = [
+                count,
+                Decimal(base),
+                Decimal(commission),
+            ]
+        for reason, count, amount in figures["held"]:
+            summary.held[(pid, reason)] = [count, Decimal(amount)]
+        if figures["rows"]:
+            summary.periods_with_rows.add(pid)
+    return summary
 
 
 def _kept_digests(connection, partner_id, questions: list[str]) -> list[tuple[str, list]]:
@@ -467,6 +705,7 @@ def _summed(connection, partner_id, chain_id, terms, scope, count_wallets):
     """The summary, and the reward rows it read per period: (count, sum of their digests) by
     period key, as `fingerprints.assemble` takes them."""
     summary = Summary(terms.agreement_id, list(scope))
+    summary.summed = {period_key(p.period_id) for p in scope}
     reward_rows: dict[str, list] = {}
     keys = {str(p.period_id): p.period_id for p in scope}
     rate, rule_params = _rate_case(terms.rules)

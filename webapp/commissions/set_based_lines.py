@@ -26,6 +26,11 @@ the engine's digest (`runs._digest`), and needs not be: a pair is compared only 
 the same database's commits stored, and on PostgreSQL every wallet-attribution commit comes
 here. A pair stored before by the engine shows a different digest once, and is rewritten.
 
+Each period's figures are kept (`set_based.keep_periods`, kind "lines") by the digest of what
+that period depends on (`set_based.period_digests`): a commit that must measure pairs whose
+run-level digests moved (a stake event in a new period moves them all) reads back those
+whose own inputs did not, and computes the others alone.
+
 SQLite, and the total-revenue method, keep the engine (`webapp.attribution`), which stays
 the reference: `tests/test_set_based_commit.py` holds these rows to it line by line.
 """
@@ -220,6 +225,37 @@ class PeriodFigures:
     #: reason -> [reward rows held back, amount]
     held: dict = field(default_factory=dict)
     _digest_parts: list = field(default_factory=lambda: [0, 0, 0, 0, 0, 0])
+    #: True when read back from kept figures rather than computed now.
+    kept: bool = field(default=False, compare=False)
+
+    def to_json(self) -> dict:
+        """The figures, JSON-ready (amounts as exact decimal text)."""
+        return {
+            "slices": [
+                [validator, component, count, str(base), str(commission)]
+                for (validator, component), (count, base, commission) in self.slices.items()
+            ],
+            "held": [[reason, count, str(amount)] for reason, (count, amount) in self.held.items()],
+            "parts": [str(part) for part in self._digest_parts],
+        }
+
+    @classmethod
+    def from_json(cls, figures: dict) -> "PeriodFigures":
+        """Figures kept by `to_json`."""
+        entry = cls(kept=True)
+        add = MONEY.add
+        for validator, component, count, base, commission in figures["slices"]:
+            base, commission = Decimal(base), Decimal(commission)
+            entry.slices[(validator, component)] = [count, base, commission]
+            entry.line_count += count
+            entry.base = add(entry.base, base)
+            entry.commission = add(entry.commission, commission)
+        for reason, count, amount in figures["held"]:
+            amount = Decimal(amount)
+            entry.held[reason] = [count, amount]
+            entry.held_back = add(entry.held_back, amount)
+        entry._digest_parts = [int(part) for part in figures["parts"]]
+        return entry
 
     @property
     def sums(self) -> str:
@@ -323,20 +359,49 @@ def _statement(agreement, periods: list[Period], run, write) -> tuple[str, dict]
 def period_figures(
     agreement, periods: list[Period], run: CommissionRun | None = None, write=()
 ) -> dict[str, PeriodFigures]:
-    """Each period's figures (by period key) under `agreement`'s terms, computed by the
-    database; the lines and exclusions of the periods in `write` (period ids) are inserted
-    as `run`'s rows on the way, in the session's transaction.
+    """Each period's figures (by period key) under `agreement`'s terms; the lines and
+    exclusions of the periods in `write` (period ids) are inserted as `run`'s rows on the
+    way, in the session's transaction. Without `write`, a period whose inputs are as they
+    were when its figures were kept is read back, and only the others are computed.
 
     The caller has removed those periods' earlier rows and holds their parents (the run,
     the agreement, the partner and the periods), as for any bulk write."""
     if not periods:
         return {}
+    connection = db.session.connection()
+    terms = terms_of(agreement)
+    partner_id, chain_id = agreement.partner_id, agreement.chain_id
+    digests = set_based.period_digests(connection, partner_id, chain_id, terms, periods)
+    kept = {} if write else set_based.kept_figures(connection, set_based.KIND_LINES, digests)
+    figures = {key: PeriodFigures.from_json(values) for key, values in kept.items()}
+    missing = [p for p in periods if period_key(p.period_id) not in kept]
+    if missing:
+        computed = _computed(agreement, missing, run, write)
+        figures.update(computed)
+        # Each statement of the commit reads its own snapshot: figures are kept only under
+        # a digest that did not move while they were computed.
+        after = set_based.period_digests(connection, partner_id, chain_id, terms, missing)
+        set_based.keep_periods(
+            partner_id,
+            set_based.KIND_LINES,
+            {
+                digests[key]: entry.to_json()
+                for key, entry in computed.items()
+                if after[key] == digests[key]
+            },
+            connection,
+        )
+    return {period_key(p.period_id): figures[period_key(p.period_id)] for p in periods}
+
+
+def _computed(agreement, periods: list[Period], run, write) -> dict[str, PeriodFigures]:
+    """`period_figures` of `periods`, every one computed by the database now."""
     statement, params = _statement(agreement, periods, run, write)
     connection = db.session.connection()
     settings = dict(SETTINGS)
     if write and _may_skip_row_triggers(db.session):
-        # The parents are held (see above): the per-row foreign-key checks are skipped, as
-        # the bulk writer does.
+        # The parents are held (see `period_figures`): the per-row foreign-key checks are
+        # skipped, as the bulk writer does.
         settings["session_replication_role"] = "replica"
     with _settings(connection, settings):
         rows = connection.execute(text(statement), params).all()
