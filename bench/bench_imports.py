@@ -6,7 +6,13 @@ in a child process and prints rows per second and the child's peak RSS. Then, in
 run, it times a bare `psql \copy` of the same rows into the same (emptied) table, with its
 indexes and foreign keys, so the import reads as a ratio to what the server can do.
 
-    .venv/bin/python bench/bench_imports.py [--rows N] [--database-url URL] [--keep]
+With `--replace` it then times `flask import staker-rewards --replace` of one period's rows
+(half of them, amounts changed), which empties the period's partition, and measures in the
+same run, each in a transaction rolled back: the row-by-row DELETE of that period's rows the
+replacement did before partitions (triggers included) and the TRUNCATE of its partition
+that it does now, so both paths read as ratios to the bare `\copy` of those rows.
+
+    .venv/bin/python bench/bench_imports.py [--rows N] [--database-url URL] [--keep] [--replace]
 """
 
 import argparse
@@ -113,6 +119,67 @@ def bare_copy_seconds(url: str, folder: str) -> float:
     return elapsed
 
 
+def replace_figures(env, url: str, folder: str, rewards_path: str, copy_rate: float) -> None:
+    """Time `import --replace` of the first period, and beside it the old and new ways of
+    emptying that period, on the same rows."""
+    label = "812"
+    replacement = os.path.join(folder, "replacement.csv")
+    with open(rewards_path) as source, open(replacement, "w", newline="") as out:
+        out.write(next(source))
+        rows = 0
+        for line in source:
+            if line.startswith(f"solana,{label},"):
+                out.write(line.rstrip("\n") + "1\n")  # one more decimal: other bytes, amounts
+                rows += 1
+    command = [*FLASK, "import", "staker-rewards", replacement, "--provider", "bench", "--replace"]
+    began = time.perf_counter()
+    result = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True)
+    elapsed = time.perf_counter() - began
+    if result.returncode != 0:
+        sys.exit(f"replace failed:\n{result.stdout}{result.stderr}")
+    os.remove(replacement)
+    engine = create_engine(url)
+    with engine.connect() as conn:
+        period_id = conn.scalar(
+            text("SELECT period_id FROM canonical_periods WHERE label = :l"), {"l": label}
+        )
+        partition = conn.scalar(
+            text("SELECT tableoid::regclass::text FROM canonical_staker_rewards_detail "
+                 "WHERE period_id = :p LIMIT 1"),
+            {"p": period_id},
+        )  # fmt: skip
+        conn.rollback()
+        delete_seconds = _rolled_back(
+            conn,
+            "DELETE FROM canonical_staker_rewards_detail WHERE period_id = :p",
+            {"p": period_id},
+        )
+        truncate_seconds = _rolled_back(
+            conn,
+            f"DELETE FROM staker_reward_sums WHERE period_id = :p; TRUNCATE {partition}",
+            {"p": period_id},
+        )
+    engine.dispose()
+    floor = rows / copy_rate
+    old_path = elapsed - truncate_seconds + delete_seconds
+    print(f"replace:       {elapsed:.2f} s for {rows:,} rows of period {label} ({partition})")
+    print(f"  its floor:   {floor:.2f} s, a bare \\copy of as many rows at the rate above")
+    print(f"  emptying:    TRUNCATE of the partition {truncate_seconds:.2f} s; the row-by-row "
+          f"DELETE it replaces {delete_seconds:.2f} s")  # fmt: skip
+    print(f"  ratio:       replace takes {elapsed / floor:.2f}x its floor; with the DELETE "
+          f"instead (old path, estimated) {old_path / floor:.2f}x")  # fmt: skip
+
+
+def _rolled_back(conn, statements: str, params: dict) -> float:
+    """Seconds the statements take, in a transaction rolled back afterwards."""
+    began = time.perf_counter()
+    for statement in statements.split("; "):
+        conn.execute(text(statement), params if ":p" in statement else {})
+    elapsed = time.perf_counter() - began
+    conn.rollback()
+    return elapsed
+
+
 def main() -> None:
     """Generate, import, print the figures."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -121,6 +188,9 @@ def main() -> None:
         "--database-url", default="postgresql://postgres@127.0.0.1/imports_bench_run"
     )
     parser.add_argument("--keep", action="store_true", help="keep the generated files")
+    parser.add_argument(
+        "--replace", action="store_true", help="also time a replacement of one period"
+    )
     args = parser.parse_args()
 
     url = fresh_database(args.database_url)
@@ -154,6 +224,8 @@ def main() -> None:
     print(f"psql \\copy:    {copy_seconds:.2f} s for the same rows into the same table "
           f"({args.rows / copy_seconds:,.0f} rows/s)")  # fmt: skip
     print(f"ratio:         import takes {elapsed / copy_seconds:.2f}x a bare \\copy")
+    if args.replace:
+        replace_figures(env, url, folder, rewards_path, args.rows / copy_seconds)
     if not args.keep:
         for path in (periods_path, rewards_path):
             os.remove(path)

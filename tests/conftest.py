@@ -17,7 +17,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
 from tests import factories
-from webapp import create_app
+from webapp import create_app, reward_partitions
 from webapp.config import normalise_database_url
 from webapp.extensions import db
 
@@ -100,6 +100,8 @@ def _empty_all_tables():
         try:
             with db.engine.begin() as conn:
                 conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+                # The periods are gone: so go their partitions of the reward rows.
+                reward_partitions.drop_orphans(conn)
             return
         except OperationalError:
             if attempt == 9:

@@ -40,7 +40,7 @@ LAYERS = (
             "json_input",
         ),
     ),
-    ("schema", ("extensions", "db_types", "reward_sums", "models")),
+    ("schema", ("extensions", "db_types", "reward_sums", "reward_partitions", "models")),
     ("storage and the audit log", ("storage", "audit")),
     ("the runs' table of moves", ("run_states",)),
     ("page helpers: login, roles, page or fragment, error pages", ("web",)),

@@ -5,6 +5,7 @@ import os
 
 from flask import Flask
 
+from webapp import reward_partitions
 from webapp.config import ConfigError, load_config
 from webapp.extensions import csrf, db, login_manager, migrate
 
@@ -49,7 +50,12 @@ def create_app(test_config: dict | None = None) -> Flask:
 
     db.init_app(app)
     migrate.init_app(
-        app, db, directory=os.path.join(root, "migrations"), render_as_batch=True, compare_type=True
+        app,
+        db,
+        directory=os.path.join(root, "migrations"),
+        render_as_batch=True,
+        compare_type=True,
+        include_name=reward_partitions.include_name,
     )
     login_manager.init_app(app)
 

@@ -16,6 +16,7 @@ import base58
 import click
 from sqlalchemy import select
 
+from webapp import reward_partitions
 from webapp.addresses import eip55_checksum
 from webapp.auth.service import create_user
 from webapp.extensions import db
@@ -132,6 +133,8 @@ def _periods(provider, chain_id, bounds, labels):
     ]
     db.session.add_all(periods)
     db.session.flush()
+    # As an import of periods does: each period's reward rows go to a partition of its own.
+    reward_partitions.ensure_partitions(db.session.connection())
     return periods
 
 

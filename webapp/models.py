@@ -27,7 +27,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 
-from webapp import reward_sums
+from webapp import reward_partitions, reward_sums
 from webapp.db_types import Amount, UsdValue, UTCDateTime
 from webapp.extensions import db
 from webapp.vocab import (
@@ -301,7 +301,11 @@ class CanonicalValidatorRevenue(LineageMixin, db.Model):
 
 
 class CanonicalStakerRewardsDetail(LineageMixin, db.Model):
-    """Reward of one staker with one validator in one period for one component."""
+    """Reward of one staker with one validator in one period for one component.
+
+    On PostgreSQL the table is partitioned by period (`webapp.reward_partitions`): its
+    primary key holds the period beside the row's id, as a partitioned table's keys must.
+    """
 
     __tablename__ = "canonical_staker_rewards_detail"
 
@@ -310,7 +314,10 @@ class CanonicalStakerRewardsDetail(LineageMixin, db.Model):
         String(50), ForeignKey("chains.chain_id", ondelete="CASCADE"), nullable=False
     )
     period_id: Mapped[uuid.UUID] = mapped_column(
-        Uuid, ForeignKey("canonical_periods.period_id", ondelete="CASCADE"), nullable=False
+        Uuid,
+        ForeignKey("canonical_periods.period_id", ondelete="CASCADE"),
+        primary_key=True,
+        nullable=False,
     )
     validator_key: Mapped[str] = mapped_column(String(100), nullable=False)
     staker_address: Mapped[str] = mapped_column(String(100), nullable=False)
@@ -340,6 +347,7 @@ class CanonicalStakerRewardsDetail(LineageMixin, db.Model):
         Index("idx_canonical_staker_rewards_detail_staker", "staker_address"),
         Index("idx_canonical_staker_rewards_detail_component", "revenue_component"),
         Index("idx_canonical_staker_rewards_detail_payload", "source_payload_id"),
+        {"postgresql_partition_by": "LIST (period_id)"},
     )
 
 
@@ -367,6 +375,7 @@ class StakerRewardSum(db.Model):
 
 
 reward_sums.attach(CanonicalStakerRewardsDetail.__table__)
+reward_partitions.attach(CanonicalStakerRewardsDetail.__table__)
 
 
 class CanonicalStakeEvent(LineageMixin, db.Model):

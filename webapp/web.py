@@ -293,12 +293,12 @@ def init_web(app: Flask) -> None:
     app.jinja_env.globals["Role"] = Role
 
 
-#: A displayed amount: rounded with its symbol, the exact value on hover (title), on focus
-#: (the hidden "exactly" text shows) and on copy (static/js/app.js copies `value`). Filled with
-#: escaped values only (str.format is several times faster than Markup.format, which matters
-#: on a page of hundreds of amounts).
+#: A displayed amount: rounded with its symbol, the exact value on hover (title), on copy
+#: (static/js/app.js copies `value`) and, for a headline amount (a tab stop), on focus (the
+#: hidden "exactly" text shows). Filled with escaped values only (str.format is several times
+#: faster than Markup.format, which matters on a page of hundreds of amounts).
 _TOKEN_AMOUNT = (
-    '<data class="amount{negative}" value="{exact}" tabindex="0" title="{exact} {symbol}" '
+    '<data class="amount{negative}" value="{exact}"{tab_stop} title="{exact} {symbol}" '
     'data-exact="{exact}" data-token="{symbol}">{shown} {symbol}'
     '<span class="amount-exact"> (exactly {exact} {symbol})</span></data>'
 )
@@ -313,15 +313,18 @@ def _unit(token, display_decimals: int | None) -> tuple[str, int]:
     return token.token_symbol, token.display_decimals
 
 
-def token_amount(value, token, display_decimals: int | None = None, signed=False) -> Markup:
+def token_amount(
+    value, token, display_decimals: int | None = None, signed=False, headline=False
+) -> Markup:
     """Jinja filter, the one way a page shows an amount: `amount|token_amount(chain)`,
     `amount|token_amount(unit)` or `amount|token_amount('SOL', 9)`.
 
     Shows the amount rounded to the token's display decimals with thousands separators, a
     minus sign when negative and the token symbol beside it; the exact 18-place value is the
-    element's `value`, its title (hover), what a copy takes, and appears when the amount has
-    keyboard focus. Rounding is on Decimal, for display only; `signed` puts a + before a
-    positive amount (a difference).
+    element's `value`, its title (hover) and what a copy takes. Only a `headline` amount (a
+    page's grand total) is a tab stop, whose exact value appears on keyboard focus: a tab stop
+    per amount would put hundreds of stops between a heading and its action. Rounding is on
+    Decimal, for display only; `signed` puts a + before a positive amount (a difference).
     """
     if value is None:
         return Markup("—")
@@ -332,6 +335,7 @@ def token_amount(value, token, display_decimals: int | None = None, signed=False
     return Markup(
         _TOKEN_AMOUNT.format(
             negative=" negative" if shown.startswith(MINUS) else "",
+            tab_stop=' tabindex="0"' if headline else "",
             exact=escape(exact_text(value)),
             symbol=escape(symbol),
             shown=escape(shown),

@@ -56,6 +56,19 @@
     heading.focus();
   });
 
+  // A page reached by a form's post shows the message the post left. Where the page marks the
+  // content that the action changed (data-focus-after-action), focus moves there, so the
+  // keyboard carries on from the new state (its next action) instead of from the top of the
+  // page; a message of error takes focus first, to be read before anything else.
+  document.addEventListener("DOMContentLoaded", function () {
+    var flashes = document.querySelector("main .flashes");
+    var marked = document.querySelector("[data-focus-after-action]");
+    if (!flashes || !marked) return;
+    var target = flashes.querySelector(".flash-error") ? flashes : marked;
+    if (!target.hasAttribute("tabindex")) target.setAttribute("tabindex", "-1");
+    target.focus();
+  });
+
   // Enter in a field marked data-enter-event sends it an "enter" event that its hx-trigger
   // listens for: the policy forbids htmx's evaluated trigger filters (keyup[key=='Enter']).
   document.addEventListener("keydown", function (event) {

@@ -19,7 +19,7 @@ from webapp.models import Partner
 
 YEAR = (date(2025, 1, 1), date(2025, 12, 31))
 #: Pages worth no visit: files, the JSON API, sign-out, static files.
-SKIP = re.compile(r"\.csv|/export|/download|/api/(?!docs)|/logout|/static/|/openapi")
+SKIP = re.compile(r"\.csv|/export|/download|/api/(?!v1/docs)|/logout|/static/|/openapi")
 _ID = re.compile(r"/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|/[0-9]+(?=/|$)")
 _ADDRESS = re.compile(r"/wallets/[^/?]+$")
 LIMIT = 80
@@ -52,8 +52,9 @@ def shape(url: str) -> str:
     return f"{path}?{'&'.join(keys)}"
 
 
-def demo_pages(page, base: str, starts: list[str]) -> list[str]:
-    """Every page shape of the demo reachable from home and the previews (breadth first)."""
+def demo_pages(page, base: str, starts: list[str], check=None) -> list[str]:
+    """Every page shape of the demo reachable from home and the previews (breadth first);
+    `check(url)`, when given, runs on each page while it is open."""
     queue = [f"{base}/", *(f"{base}{start}" for start in starts)]
     seen, pages = set(), []
     while queue and len(pages) < LIMIT:
@@ -61,20 +62,22 @@ def demo_pages(page, base: str, starts: list[str]) -> list[str]:
         if not url.startswith(base) or SKIP.search(url) or shape(url) in seen:
             continue
         seen.add(shape(url))
-        response = page.request.get(url)
+        response = page.goto(url)
         if response.status != 200 or "text/html" not in response.headers.get("content-type", ""):
             continue
-        if not response.text().lstrip().lower().startswith("<!doctype html>"):
+        if not page.evaluate("document.doctype !== null"):
             continue  # a fragment that a page loads into itself, not a page
-        page.goto(url)
         pages.append(url)
         queue.extend(page.evaluate(LINKS))
+        if check:
+            check(url)
     return pages
 
 
-def admin_on_demo(page, live_server, live_app, make_user) -> list[str]:
-    """Seed the demo, sign in as an admin (every page is open to one); the demo's pages."""
+def admin_on_demo(page, live_server, live_app, make_user, check=None) -> list[str]:
+    """Seed the demo, sign in as an admin (every page is open to one); the demo's pages,
+    each checked by `check(url)` while open."""
     starts = seed(live_app)
     user = make_user("admin")
     sign_in(page, live_server, user.email)
-    return demo_pages(page, live_server, starts)
+    return demo_pages(page, live_server, starts, check)

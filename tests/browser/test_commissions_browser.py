@@ -31,6 +31,11 @@ def test_preview_commit_and_find_the_run(manager_page, live_server, live_app):
     expect(totals.locator("li[data-token=ETH] strong .amount")).to_have_attribute(
         "data-exact", "2499999999999999999.987500000000000000"
     )
+    # The headline is a tab stop: focused, its exact value shows in full.
+    headline = totals.locator("li[data-token=SOL] strong .amount")
+    headline.focus()
+    expect(headline.locator(".amount-exact")).to_be_visible()
+    expect(headline.locator(".amount-exact")).to_contain_text("4.550000000000000000 SOL")
     expect(page).to_have_url(
         f"{live_server}/commissions/?partner={partner_id}&date_from=2025-01-01&date_to=2025-01-03"
     )
@@ -48,10 +53,9 @@ def test_preview_commit_and_find_the_run(manager_page, live_server, live_app):
     history.get_by_role("row", name="Acme SOL").get_by_role("link").first.click()
     total = page.locator("#run-total-commission .amount")
     expect(total).to_contain_text("4.550000000 SOL")
-    # The exact value is one keyboard step away: focused, it shows in full.
-    total.focus()
-    expect(total.locator(".amount-exact")).to_be_visible()
-    expect(total.locator(".amount-exact")).to_contain_text("4.550000000000000000 SOL")
+    # An amount of a table is no tab stop: its exact value is its title (hover) and its copy.
+    expect(total).not_to_have_attribute("tabindex", "0")
+    expect(total).to_have_attribute("title", "4.550000000000000000 SOL")
     expect(page.locator(".exclusion-reasons")).to_contain_text("wallet inactive")
     wallets = page.locator("#run-wallets")
     expect(wallets.get_by_role("row")).to_have_count(5)

@@ -3,7 +3,8 @@
 The file is streamed: one pass checks every row and, while no row has failed, writes it
 in bulk inside the transaction. Rows that land in periods already holding rows of the
 kind are compared with the stored keys after the pass; a correction (`replace`) deletes
-the stored rows of the file's periods first, and is audit-logged. Prices are keyed by UTC
+the stored rows of the file's periods first (staker rewards on PostgreSQL: empties the
+periods' partitions, `webapp.reward_partitions`), and is audit-logged. Prices are keyed by UTC
 day instead of period: where the other kinds speak of a period, prices speak of a day.
 """
 
@@ -19,7 +20,7 @@ from operator import itemgetter
 from sqlalchemy import and_, delete, exists, func, or_, select
 from sqlalchemy.exc import DBAPIError
 
-from webapp import audit
+from webapp import audit, reward_partitions
 from webapp.csvio import CsvFormatError
 from webapp.extensions import database_error_line, db, rollback_quietly
 from webapp.imports.checks import SPECS, ErrorLog, KindSpec, PeriodRef, Reference, overlap_errors
@@ -40,6 +41,7 @@ from webapp.storage import (
     bulk_writer,
     describe_payload,
     earlier_payload,
+    is_postgresql,
     lock_keys,
     new_payload,
     payload_names,
@@ -236,6 +238,9 @@ def _precheck(spec: KindSpec | None, report: ImportReport) -> str | None:
 def _run(spec: KindSpec, path: str, report: ImportReport, user, with_totals: bool) -> None:
     model, _ = MODELS[spec.kind.value]
     reference = _load_reference(spec)
+    if spec.kind == PayloadKind.STAKER_REWARDS and not report.dry_run:
+        # Before any reward row is read or written: each period gets its partition first.
+        reward_partitions.ensure_partitions(db.session.connection())
     occupied = set() if report.replace or not spec.key_size else _occupied(spec, model)
 
     writer = None
@@ -282,6 +287,8 @@ def _run(spec: KindSpec, path: str, report: ImportReport, user, with_totals: boo
 
     chain_ids = {chain_id for chain_id, _ in scan.touched}
     period_ids = set() if spec.kind in NO_PERIOD else _period_ids(scan.touched)
+    if spec.kind == PayloadKind.PERIODS:
+        reward_partitions.ensure_partitions(db.session.connection())
     _lock_parents(chain_ids, period_ids, provider.provider_id)
     payload.row_count = report.row_count
     payload.chain_id = next(iter(chain_ids)) if len(chain_ids) == 1 else None
@@ -557,7 +564,11 @@ def _replace(spec, model, touched, reference: Reference, payload, user) -> None:
         entry = before.setdefault(period_id, {"rows": 0, "payloads": []})
         entry["rows"] += count
         entry["payloads"].append(str(source_payload_id))
-    db.session.execute(delete(model).where(model.period_id.in_(before)))
+    if model is CanonicalStakerRewardsDetail and is_postgresql(db.session):
+        # The periods' partitions are emptied whole, not row by row.
+        reward_partitions.empty_periods(db.session.connection(), before)
+    else:
+        db.session.execute(delete(model).where(model.period_id.in_(before)))
     for period_id, entry in before.items():
         period = reference.by_key[period_id.bytes]
         audit.record(

@@ -63,14 +63,14 @@ def is_postgresql(session: Session) -> bool:
 class BulkWriter:
     """Writes rows into one table; use as a context manager, or call `close` / `abort`.
 
-    `columns` name the row's values in order. With `new_ids` the table's primary key is
-    filled with fresh ascending ids (`RowIds`); `constants` maps further columns to one value
-    for every row (lineage, a run id, a timestamp). `sort_key` orders each chunk before it is
-    sent, so that rows reach the indexes in key order. `threaded` feeds PostgreSQL from a
-    second thread while this one produces rows (worth it for a streamed million rows, not for
-    a list in memory). `parents_locked` says the caller has locked and checked every parent
-    row the new rows point to (`lock_keys`), so per-row foreign-key triggers may be skipped
-    when the database role allows it.
+    `columns` name the row's values in order. With `new_ids` the primary key's column the
+    rows do not carry is filled with fresh ascending ids (`RowIds`); `constants` maps further
+    columns to one value for every row (lineage, a run id, a timestamp). `sort_key` orders
+    each chunk before it is sent, so that rows reach the indexes in key order. `threaded`
+    feeds PostgreSQL from a second thread while this one produces rows (worth it for a
+    streamed million rows, not for a list in memory). `parents_locked` says the caller has
+    locked and checked every parent row the new rows point to (`lock_keys`), so per-row
+    foreign-key triggers may be skipped when the database role allows it.
     """
 
     def __init__(
@@ -89,7 +89,7 @@ class BulkWriter:
         self.table = table
         self.columns = tuple(columns)
         constants = constants or {}
-        self.id_column = _single_key(table) if new_ids else None
+        self.id_column = _id_column(table, (*self.columns, *constants)) if new_ids else None
         self.names = (
             *((self.id_column,) if self.id_column else ()),
             *self.columns,
@@ -359,9 +359,11 @@ def _uuid_bytes(value) -> bytes:
     return (value if isinstance(value, uuid.UUID) else uuid.UUID(value)).bytes
 
 
-def _single_key(table: Table) -> str:
-    (column,) = table.primary_key.columns
-    return column.name
+def _id_column(table: Table, given) -> str:
+    """The primary key's one column the rows do not carry (a partitioned table's key also
+    holds its partition key, which they do)."""
+    (column,) = [c.name for c in table.primary_key.columns if c.name not in given]
+    return column
 
 
 #: The PostgreSQL type whose binary form psycopg sends, by column type (first match wins:
