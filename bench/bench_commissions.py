@@ -256,7 +256,7 @@ def measure(url: str, loop_sample: int) -> None:
     """Time preview, commit, a second commit, and the per-wallet per-period query loop."""
     from sqlalchemy import func, select, text, update
 
-    from webapp.commissions import service
+    from webapp.commissions import committing, results
     from webapp.extensions import db
     from webapp.models import (
         CanonicalPeriod,
@@ -289,7 +289,7 @@ def measure(url: str, loop_sample: int) -> None:
         db.session.execute(select(1))  # connect before the clock starts
 
         began = time.perf_counter()
-        computation = service.preview(partner, date_from, date_to)
+        computation = results.preview(partner, date_from, date_to, lines=True)
         preview_s = time.perf_counter() - began
         result = computation.outcomes[0].result
         db.session.rollback()
@@ -304,7 +304,7 @@ def measure(url: str, loop_sample: int) -> None:
         forget_kept_summaries()
         for attempt in ("first", "asked again, inputs unchanged"):
             began = time.perf_counter()
-            summed = service.preview(partner, date_from, date_to, summary=True).outcomes[0].result
+            summed = results.preview(partner, date_from, date_to).outcomes[0].result
             summary_s = time.perf_counter() - began
             db.session.rollback()
             print(
@@ -316,7 +316,7 @@ def measure(url: str, loop_sample: int) -> None:
         timings = {}
         for attempt in ("commit", "recommit, inputs unchanged"):
             began = time.perf_counter()
-            outcome = service.commit(partner, date_from, date_to).outcomes[0]
+            outcome = committing.commit(partner, date_from, date_to).outcomes[0]
             timings[attempt] = time.perf_counter() - began
             stored = db.session.scalar(select(func.count()).select_from(PartnerCommissionLine))
             exclusions = db.session.scalar(select(func.count()).select_from(CommissionExclusion))
@@ -338,7 +338,7 @@ def measure(url: str, loop_sample: int) -> None:
         )
         db.session.commit()
         began = time.perf_counter()
-        service.commit(partner, date_from, date_to)
+        committing.commit(partner, date_from, date_to)
         print(
             f"recommit, one period changed: {time.perf_counter() - began:.2f} s "
             "(that period computed, the other 29 carried over)"

@@ -44,7 +44,7 @@ def add_revenue_run_and_audit(url: str) -> None:
     """Validator revenue of every period, one committed run, and many audit entries."""
     from sqlalchemy import select
 
-    from webapp.commissions import service
+    from webapp.commissions import committing
     from webapp.extensions import db
     from webapp.models import CanonicalPeriod, CanonicalValidatorRevenue, Provider, StagingPayload
     from webapp.partners.service import find_partner_by_name
@@ -78,7 +78,7 @@ def add_revenue_run_and_audit(url: str) -> None:
         db.session.commit()
         partner = find_partner_by_name(bench_commissions.PARTNER)
         began = time.perf_counter()
-        service.commit(partner, datetime(2025, 1, 1).date(), datetime(2025, 12, 31).date())
+        committing.commit(partner, datetime(2025, 1, 1).date(), datetime(2025, 12, 31).date())
         print(f"setup: committed one run in {time.perf_counter() - began:.1f} s")
         raw = db.session.connection().connection.driver_connection
         start = datetime(2025, 1, 1, tzinfo=UTC)

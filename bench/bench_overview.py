@@ -30,7 +30,7 @@ from webapp import create_app  # noqa: E402
 from webapp.agreements.service import create_agreement, parse_rate_spec  # noqa: E402
 from webapp.auth.service import create_user  # noqa: E402
 from webapp.chains.service import add_chain  # noqa: E402
-from webapp.commissions import service  # noqa: E402
+from webapp.commissions import committing, lifecycle  # noqa: E402
 from webapp.extensions import db  # noqa: E402
 from webapp.models import (  # noqa: E402
     CanonicalPeriod,
@@ -119,13 +119,13 @@ def build(app):
         for index in range(MONTHS):
             first = month_start(index)
             last = month_start(index + 1) - timedelta(days=1)
-            computation = service.commit(partner, first, last, user=committer)
+            computation = committing.commit(partner, first, last, user=committer)
             runs.extend(o.run for o in computation.outcomes)
             if index < MONTHS - 2:
                 for outcome in computation.outcomes:
-                    service.approve_run(outcome.run, approver)
+                    lifecycle.approve_run(outcome.run, approver)
                     if index < MONTHS - 4:
-                        service.pay_run(outcome.run, approver, f"PAY-{p}-{index}")
+                        lifecycle.pay_run(outcome.run, approver, f"PAY-{p}-{index}")
     return runs
 
 

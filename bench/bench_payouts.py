@@ -34,7 +34,7 @@ def _close_and_pay(app) -> str:
     from sqlalchemy import select, text
 
     from webapp.auth.service import create_user
-    from webapp.commissions import service
+    from webapp.commissions import committing, lifecycle
     from webapp.extensions import db
     from webapp.models import Payout, User
     from webapp.partners.service import find_partner_by_name
@@ -61,10 +61,10 @@ def _close_and_pay(app) -> str:
             people[email] = user
         partner = find_partner_by_name(bench_commissions.PARTNER)
         began = time.perf_counter()
-        service.commit(
+        committing.commit(
             partner, date(2025, 1, 1), date(2025, 12, 31), user=people["ann@example.com"]
         )
-        service.approve_runs(
+        lifecycle.approve_runs(
             partner, date(2025, 1, 1), date(2025, 12, 31), people["bob@example.com"]
         )
         chain_id = db.session.scalar(text("SELECT chain_id FROM agreements LIMIT 1"))

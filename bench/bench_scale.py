@@ -197,7 +197,7 @@ def in_child(name: str, low: date, high: date) -> None:
     from sqlalchemy import delete, select
 
     from webapp import create_app
-    from webapp.commissions import service
+    from webapp.commissions import committing, results
     from webapp.extensions import db
     from webapp.models import KeptPeriod, KeptSummary, Partner
 
@@ -212,9 +212,9 @@ def in_child(name: str, low: date, high: date) -> None:
             return
         began = time.perf_counter()
         if name == "preview":
-            computation = service.preview(partner, low, high, summary=True)
+            computation = results.preview(partner, low, high)
         else:
-            computation = service.commit(partner, low, high)
+            computation = committing.commit(partner, low, high)
         seconds = time.perf_counter() - began
         outcome = computation.outcomes[0]
         result = outcome.result

@@ -26,7 +26,7 @@ from webapp.agreements.service import (
     set_rule_rate,
     update_agreement,
 )
-from webapp.commissions import service
+from webapp.commissions import committing, export, inputs, lifecycle
 from webapp.commissions.inputs import period_uuid
 from webapp.errors import FieldError
 from webapp.extensions import db
@@ -115,14 +115,14 @@ def world(app):
 
 
 def commit(world, span, **kwargs) -> list[CommissionRun]:
-    computation = service.commit(world.acme, *span, user=world.ann, **kwargs)
+    computation = committing.commit(world.acme, *span, user=world.ann, **kwargs)
     return [outcome.run for outcome in computation.outcomes]
 
 
 def paid_august(world) -> CommissionRun:
     [run] = commit(world, AUG)
-    service.approve_runs(world.acme, *AUG, world.bob)
-    service.pay_runs(world.acme, *AUG, world.bob, "PAY-AUG", date(2025, 9, 5))
+    lifecycle.approve_runs(world.acme, *AUG, world.bob)
+    lifecycle.pay_runs(world.acme, *AUG, world.bob, "PAY-AUG", date(2025, 9, 5))
     return run
 
 
@@ -292,7 +292,7 @@ def test_successor_then_commit_counts_each_october_line_once(
     assert expected_total == D("23.1")
     # The engine agrees with the hand.
     labels = {p.period_id: p.label for p in world.periods}
-    engine = service.compute_agreement(successor, *OCT).result.lines
+    engine = inputs.compute_agreement(successor, *OCT).result.lines
     assert {
         (labels[period_uuid(line.period_id)], line.validator_key, str(line.revenue_component)): (
             line.base_amount_native,
@@ -302,7 +302,7 @@ def test_successor_then_commit_counts_each_october_line_once(
     } == expected
 
     # The export (service and command line): October's lines, each once, the successor's.
-    rows = list(service.export_rows(world.acme, *OCT))
+    rows = list(export.export_rows(world.acme, *OCT))
     assert {row[1] for row in rows} == {"Acme 2025 H2"}
     assert {(row[4], row[7], row[8]): (row[10], row[12]) for row in rows} == expected
     assert len(rows) == len(expected)
@@ -410,7 +410,7 @@ def test_end_inside_a_paid_month_is_refused_and_changes_nothing(path, world, man
 @pytest.mark.parametrize("path", PATHS)
 def test_successor_inside_an_approved_range_is_refused(path, world, manager_client):
     [approved] = commit(world, (AUG[0], SEP[1]))
-    service.approve_runs(world.acme, AUG[0], SEP[1], world.bob)
+    lifecycle.approve_runs(world.acme, AUG[0], SEP[1], world.bob)
     key = world.agreement.agreement_id
     assert_refused(
         path,
@@ -455,7 +455,7 @@ def test_an_edit_that_gives_a_locked_period_to_another_agreement_is_refused(worl
     """A locked pair left outside its agreement's dates (as before this rule) is never taken
     over by another agreement's new dates."""
     [approved] = commit(world, SEP)
-    service.approve_runs(world.acme, *SEP, world.bob)
+    lifecycle.approve_runs(world.acme, *SEP, world.bob)
     world.agreement.effective_to = date(2025, 8, 31)  # written past the rule, as old data is
     db.session.commit()
     later = create_agreement(
@@ -527,7 +527,7 @@ def test_end_after_the_locked_months_releases_the_committed_pairs_after_it(
         "2025-11b",
     ]
     # What is left counts as before: the export of September gives its lines once.
-    rows = list(service.export_rows(world.acme, *SEP))
+    rows = list(export.export_rows(world.acme, *SEP))
     assert {(row[4], row[7], row[8]): (row[10], row[12]) for row in rows} == september
 
 
@@ -574,10 +574,10 @@ def test_an_emptied_run_whose_adjustments_have_nowhere_to_go_is_refused(world):
 
 def test_a_pair_with_adjustments_does_not_leave(world, admin_client):
     [august] = commit(world, AUG)
-    service.approve_runs(world.acme, *AUG, world.bob)
+    lifecycle.approve_runs(world.acme, *AUG, world.bob)
     late_august_revenue(world)
     commit(world, OCT, true_up=True)
-    service.reopen_runs(world.acme, *AUG, world.root, "checking the late revenue")
+    lifecycle.reopen_runs(world.acme, *AUG, world.root, "checking the late revenue")
     before = rows_snapshot()
     assert before["locks"] == []
     with pytest.raises(FieldError) as refused:
@@ -599,7 +599,7 @@ def test_an_end_and_an_approval_at_once_end_in_one_allowed_state(app, world):
     for round_number in range(10):
         partner = factories.partner(f"Round {round_number}")
         agreement = factories.agreement(partner, "MEV=1000", effective_from=date(2025, 8, 1))
-        [run] = [o.run for o in service.commit(partner, *SEP, user=world.ann).outcomes]
+        [run] = [o.run for o in committing.commit(partner, *SEP, user=world.ann).outcomes]
         ids = (partner.partner_id, agreement.agreement_id, run.run_id)
         start = threading.Barrier(2, timeout=20)
         results = {}
@@ -622,9 +622,9 @@ def test_an_end_and_an_approval_at_once_end_in_one_allowed_state(app, world):
                     chosen = db.session.get(Partner, ids[0])
                     approver = db.session.get(User, world.bob.user_id)
                     start.wait()
-                    service.approve_runs(chosen, *SEP, approver)
+                    lifecycle.approve_runs(chosen, *SEP, approver)
                     results["approve"] = "done"
-                except service.CommissionError as exc:
+                except lifecycle.CommissionError as exc:
                     results["approve"] = str(exc)
                 finally:
                     db.session.remove()

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from tests.test_commissions import build_world
 from webapp.agreements.queries import locked_period_ids
 from webapp.agreements.service import create_agreement, parse_rate_spec, period_reach
-from webapp.commissions import service
+from webapp.commissions import committing, lifecycle
 from webapp.extensions import db
 from webapp.models import Agreement, AgreementRule, AuditLog
 
@@ -238,8 +238,8 @@ def test_detail_says_which_periods_a_change_reaches(manager_client, viewer_clien
 
 def test_locked_periods_are_named_as_out_of_reach(manager_client, world, make_user):
     ann, bob = make_user("manager"), make_user("manager")
-    computation = service.commit(world.acme, date(2025, 1, 1), date(2025, 1, 2), user=ann)
-    service.approve_run(computation.outcomes[0].run, bob)
+    computation = committing.commit(world.acme, date(2025, 1, 1), date(2025, 1, 2), user=ann)
+    lifecycle.approve_run(computation.outcomes[0].run, bob)
     key = world.agreement.agreement_id
     reach = period_reach(fresh(key), locked_period_ids(key))
     assert [label for label, _ in reach.locked] == ["701", "702"]

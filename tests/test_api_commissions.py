@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 
 from tests.api_helpers import bearer
 from tests.test_commissions import W_PAID, add_agreements, build_world
-from webapp.commissions import service
+from webapp.commissions import committing, lifecycle
 from webapp.extensions import db
 from webapp.models import CommissionRun, PartnerCommissionLine
 
@@ -82,7 +82,7 @@ def test_preview_gives_the_engines_breakdown_per_token_and_stores_nothing(client
 
 def test_the_committed_breakdown_names_its_runs(client, world, reader):
     assert commissions(client, world, reader)["sections"] == []
-    service.commit(world.acme, date(2025, 1, 1), date(2025, 1, 3))
+    committing.commit(world.acme, date(2025, 1, 1), date(2025, 1, 3))
     body = commissions(client, world, reader)
     assert body["preview"] is False
     assert_full_breakdown(body)
@@ -96,7 +96,7 @@ def test_the_committed_breakdown_names_its_runs(client, world, reader):
 @pytest.mark.parametrize("preview", ["true", "false"])
 def test_one_wallet_with_its_exclusions(client, world, reader, preview):
     if preview == "false":
-        service.commit(world.acme, date(2025, 1, 1), date(2025, 1, 3))
+        committing.commit(world.acme, date(2025, 1, 1), date(2025, 1, 3))
     body = commissions(client, world, reader, preview=preview, wallet=W_PAID)
     assert body["wallet"] == W_PAID
     solana = by_agreement(body)["Acme SOL"]
@@ -132,7 +132,7 @@ def test_commission_errors(client, world, reader):
 
 @pytest.fixture
 def sol_run(world, make_user):
-    service.commit(world.acme, date(2025, 1, 1), date(2025, 1, 3), user=make_user("manager"))
+    committing.commit(world.acme, date(2025, 1, 1), date(2025, 1, 3), user=make_user("manager"))
     return db.session.scalar(
         select(CommissionRun).where(CommissionRun.agreement_id == world.solana.agreement_id)
     )
@@ -140,7 +140,7 @@ def sol_run(world, make_user):
 
 def test_a_run_with_its_status_history_and_totals(client, world, sol_run, reader, make_user):
     approver = make_user("manager")
-    service.approve_run(sol_run, approver)
+    lifecycle.approve_run(sol_run, approver)
     body = client.get(f"{API}/runs/{sol_run.run_id}", headers=reader).get_json()
     assert body["status"] == "approved" and body["token_symbol"] == "SOL"
     assert (body["date_from"], body["date_to"]) == ("2025-01-01", "2025-01-03")

@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from tests.api_helpers import bearer
 from tests.test_commissions import add_agreements, build_world
 from webapp.api import current_spec
-from webapp.commissions import service
+from webapp.commissions import committing, lifecycle
 from webapp.extensions import db
 from webapp.models import CommissionLock, CommissionRun, CommissionRunEvent
 
@@ -33,7 +33,7 @@ def run(app, people):
     """The committed Solana run of 1-3 Jan 2025 (3 periods), committed by `committer`."""
     world = build_world()
     world.solana, world.ethereum = add_agreements(world.acme)
-    service.commit(world.acme, date(2025, 1, 1), date(2025, 1, 3), user=people["committer"])
+    committing.commit(world.acme, date(2025, 1, 1), date(2025, 1, 3), user=people["committer"])
     return db.session.scalar(
         select(CommissionRun).where(CommissionRun.agreement_id == world.solana.agreement_id)
     )
@@ -132,7 +132,7 @@ def test_a_transition_the_state_forbids_is_409_naming_it_and_changes_nothing(cli
     assert "is approved, not committed" in body["detail"]
     assert stored(run.run_id) == approved
 
-    service.pay_run(db.session.get(CommissionRun, run.run_id), people["manager"], "PAY-1")
+    lifecycle.pay_run(db.session.get(CommissionRun, run.run_id), people["manager"], "PAY-1")
     paid = stored(run.run_id)
     body = assert_problem(reopen(client, run.run_id, people["admin"]), 409)
     assert "paid is final" in body["detail"]

@@ -7,7 +7,7 @@ import pytest
 
 from tests import factories
 from tests.api_helpers import bearer, evm_address
-from webapp.commissions import service
+from webapp.commissions import committing
 from webapp.extensions import db
 
 API = "/api/v1"
@@ -51,7 +51,7 @@ def test_the_wallet_filter_finds_the_wallet_in_any_spelling(
 ):
     acme, mine = world
     if preview == "false":
-        service.commit(acme, date(2025, 1, 1), date(2025, 1, 1))
+        committing.commit(acme, date(2025, 1, 1), date(2025, 1, 1))
     response = client.get(
         f"{API}/partners/{acme.partner_id}/commissions",
         query_string={

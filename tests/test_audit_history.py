@@ -12,7 +12,7 @@ from tests.test_commissions import add_agreements, build_world
 from webapp import audit
 from webapp.audit_views import queries
 from webapp.auth.service import create_user
-from webapp.commissions import service
+from webapp.commissions import committing
 from webapp.extensions import db
 from webapp.models import AuditLog, CommissionRun, Partner
 
@@ -139,8 +139,8 @@ def test_user_creation_and_commission_commit_are_audited(app):
     assert created.entity_id == str(user.user_id) and '"role": "manager"' in created.after
     world = build_world()
     add_agreements(world.acme)
-    first = service.commit(world.acme, date(2025, 1, 1), date(2025, 1, 3), user=user)
-    second = service.commit(world.acme, date(2025, 1, 1), date(2025, 1, 3), user=user)
+    first = committing.commit(world.acme, date(2025, 1, 1), date(2025, 1, 3), user=user)
+    second = committing.commit(world.acme, date(2025, 1, 1), date(2025, 1, 3), user=user)
     commits = entries(entity_type="commission_run", action="commission_run.commit")
     assert {e.entity_id for e in commits} == {
         str(o.run.run_id) for c in (first, second) for o in c.outcomes
@@ -204,8 +204,8 @@ def test_values_read_as_the_pages_show_them_and_ids_as_linked_names(manager_clie
 def test_each_entry_reads_as_a_sentence_and_a_run_by_its_agreement_and_range(app, manager_client):
     world = build_world()
     add_agreements(world.acme)
-    first = service.commit(world.acme, date(2025, 1, 1), date(2025, 1, 3))
-    service.commit(world.acme, date(2025, 1, 1), date(2025, 1, 3))
+    first = committing.commit(world.acme, date(2025, 1, 1), date(2025, 1, 3))
+    committing.commit(world.acme, date(2025, 1, 1), date(2025, 1, 3))
     run = first.outcomes[0].run
     page = text_of(
         manager_client.get(

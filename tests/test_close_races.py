@@ -10,8 +10,8 @@ from sqlalchemy import delete, func, select
 
 from tests import factories
 from tests.test_commissions import world_with_agreements
-from webapp.commissions import service
-from webapp.commissions.service import CommissionError
+from webapp.commissions import committing, lifecycle
+from webapp.commissions.lifecycle import CommissionError
 from webapp.extensions import db
 from webapp.models import (
     CommissionExclusion,
@@ -52,7 +52,7 @@ def _fresh_runs(world) -> list:
     ):
         db.session.execute(delete(model))
     db.session.commit()
-    computation = service.commit(world.acme, LOW, HIGH, user=world.ann)
+    computation = committing.commit(world.acme, LOW, HIGH, user=world.ann)
     return [o.run.run_id for o in computation.outcomes]
 
 
@@ -117,11 +117,11 @@ def _acting(run_id, user_id, call):
 def test_two_pays_at_once_one_wins(app, close):
     for round_no in range(ROUNDS):
         run_id = _fresh_runs(close)[0]
-        service.approve_run(db.session.get(CommissionRun, run_id), close.bob)
+        lifecycle.approve_run(db.session.get(CommissionRun, run_id), close.bob)
         outcomes = _race(
             app,
-            _acting(run_id, close.ann.user_id, lambda r, u: service.pay_run(r, u, "REF-A")),
-            _acting(run_id, close.bob.user_id, lambda r, u: service.pay_run(r, u, "REF-B")),
+            _acting(run_id, close.ann.user_id, lambda r, u: lifecycle.pay_run(r, u, "REF-A")),
+            _acting(run_id, close.bob.user_id, lambda r, u: lifecycle.pay_run(r, u, "REF-B")),
         )
         refused = [o for o in outcomes if isinstance(o, CommissionError)]
         assert len(refused) == 1, (round_no, outcomes)
@@ -137,11 +137,11 @@ def test_pay_and_reopen_at_once_end_in_one_allowed_state(app, close):
     seen = set()
     for round_no in range(ROUNDS):
         run_id = _fresh_runs(close)[0]
-        service.approve_run(db.session.get(CommissionRun, run_id), close.bob)
+        lifecycle.approve_run(db.session.get(CommissionRun, run_id), close.bob)
         outcomes = _race(
             app,
-            _acting(run_id, close.ann.user_id, lambda r, u: service.pay_run(r, u, "REF")),
-            _acting(run_id, close.root.user_id, lambda r, u: service.reopen_run(r, u, "typo")),
+            _acting(run_id, close.ann.user_id, lambda r, u: lifecycle.pay_run(r, u, "REF")),
+            _acting(run_id, close.root.user_id, lambda r, u: lifecycle.reopen_run(r, u, "typo")),
         )
         assert sum(isinstance(o, CommissionError) for o in outcomes) == 1, (round_no, outcomes)
         run = db.session.get(CommissionRun, run_id)
@@ -165,11 +165,11 @@ def test_approve_and_recommit_at_once_never_approve_a_superseded_run(app, close)
             partner = get_partner(close.acme.partner_id)
             ann = db.session.get(User, close.ann.user_id)
             barrier.wait()
-            return service.commit(partner, LOW, HIGH, user=ann)
+            return committing.commit(partner, LOW, HIGH, user=ann)
 
         outcomes = _race(
             app,
-            _acting(run_ids[0], close.bob.user_id, lambda r, u: service.approve_run(r, u)),
+            _acting(run_ids[0], close.bob.user_id, lambda r, u: lifecycle.approve_run(r, u)),
             recommit,
         )
         assert sum(isinstance(o, CommissionError) for o in outcomes) == 1, (round_no, outcomes)

@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import func, select, update
 
 from tests.test_commissions import W_PAID, add_agreements, build_world
-from webapp.commissions import service
+from webapp.commissions import committing, export, lifecycle, results
 from webapp.extensions import db
 from webapp.models import (
     CanonicalPeriod,
@@ -121,9 +121,9 @@ def test_after_a_commit_the_page_says_committed(manager_client, world):
 def test_true_up_checkbox_carries_the_differences_into_the_next_run(world, make_user, login, app):
     ann, bob = make_user("manager"), make_user("manager")
     client = login(app.test_client(), ann)
-    january = service.commit(world.acme, FIRST, LAST, user=ann)
+    january = committing.commit(world.acme, FIRST, LAST, user=ann)
     for outcome in january.outcomes:
-        service.approve_run(outcome.run, bob)
+        lifecycle.approve_run(outcome.run, bob)
     raise_mev_of_paid_wallet("702", "0.5")  # +0.05 SOL at 10%
     add_solana_period("801", datetime(2025, 2, 1, tzinfo=UTC), datetime(2025, 2, 2, tzinfo=UTC))
     february = args(world, date(2025, 2, 1), date(2025, 2, 28))
@@ -150,8 +150,8 @@ def test_preview_csv_is_the_lines_as_computed(manager_client, world):
     response = manager_client.get("/commissions/preview.csv", query_string=args(world))
     assert "preview" in response.headers["Content-Disposition"]
     rows = read_csv(response)
-    assert tuple(rows[0]) == service.EXPORT_HEADER
-    expected = service.preview(world.acme, FIRST, LAST)
+    assert tuple(rows[0]) == export.EXPORT_HEADER
+    expected = results.preview(world.acme, FIRST, LAST, lines=True)
     assert len(rows) - 1 == sum(len(o.result.lines) for o in expected.outcomes)
     for total in expected.token_totals():
         mine = [Decimal(r[12]) for r in rows[1:] if r[3] == total.token_symbol]
@@ -161,7 +161,7 @@ def test_preview_csv_is_the_lines_as_computed(manager_client, world):
 
 
 def test_run_files_add_up_to_the_run(manager_client, world):
-    computation = service.commit(world.acme, FIRST, LAST)
+    computation = committing.commit(world.acme, FIRST, LAST)
     run = next(o.run for o in computation.outcomes if o.agreement.name == "Acme SOL")
     lines = read_csv(manager_client.get(f"/commissions/runs/{run.run_id}/lines.csv"))
     assert len(lines) - 1 == run.line_count
@@ -176,7 +176,7 @@ def test_run_files_add_up_to_the_run(manager_client, world):
 
 
 def test_summary_per_agreement_component_and_token(manager_client, world):
-    computation = service.commit(world.acme, FIRST, LAST)
+    computation = committing.commit(world.acme, FIRST, LAST)
     rows = read_csv(manager_client.get("/commissions/summary.csv", query_string=args(world)))
     header, body = rows[0], rows[1:]
     assert header[:6] == [
@@ -210,7 +210,7 @@ def test_preview_and_run_exclusion_files_have_one_shape(manager_client, world):
     preview = read_csv(
         manager_client.get("/commissions/preview-exclusions.csv", query_string=args(world))
     )
-    computation = service.commit(world.acme, FIRST, LAST)
+    computation = committing.commit(world.acme, FIRST, LAST)
     run = next(o.run for o in computation.outcomes if o.agreement.name == "Acme SOL")
     stored = read_csv(manager_client.get(f"/commissions/runs/{run.run_id}/exclusions.csv"))
     assert preview[0] == stored[0]
@@ -234,7 +234,7 @@ def test_preview_and_run_exclusion_files_have_one_shape(manager_client, world):
 
 def test_exclusion_counts_on_the_pages_say_what_they_count(manager_client, world):
     preview = manager_client.get("/commissions/", query_string=args(world)).get_data(as_text=True)
-    computation = service.commit(world.acme, FIRST, LAST)
+    computation = committing.commit(world.acme, FIRST, LAST)
     run = next(o.run for o in computation.outcomes if o.agreement.name == "Acme SOL")
     page = manager_client.get(f"/commissions/runs/{run.run_id}").get_data(as_text=True)
     for html in (preview, page):

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import select, update
 
 from tests.test_commissions import W_PAID, add_agreements, build_world
-from webapp.commissions import service
+from webapp.commissions import committing, lifecycle, true_ups
 from webapp.extensions import db
 from webapp.models import (
     CanonicalPeriod,
@@ -42,7 +42,7 @@ def people(app, make_user, login):
 
 
 def solana_run(world, user) -> CommissionRun:
-    computation = service.commit(world.acme, FIRST, LAST, user=user)
+    computation = committing.commit(world.acme, FIRST, LAST, user=user)
     return next(o.run for o in computation.outcomes if o.agreement.name == "Acme SOL")
 
 
@@ -131,7 +131,7 @@ def test_viewer_sees_state_but_no_action(world, people, viewer_client):
 def test_changed_since_approval_names_the_difference_and_its_lines(world, people):
     users, clients = people
     run = solana_run(world, users["ann"])
-    service.approve_run(run, users["bob"])
+    lifecycle.approve_run(run, users["bob"])
     nothing = clients["ann"].get(f"/commissions/runs/{run.run_id}/changes").get_data(as_text=True)
     assert "changed since approval" not in nothing
     # A late correction: W_PAID's MEV reward in period 702 grows by 0.5 (10% of it is 0.05).
@@ -147,7 +147,7 @@ def test_changed_since_approval_names_the_difference_and_its_lines(world, people
         .values(reward_amount_native=R.reward_amount_native + Decimal("0.5"))
     )
     db.session.commit()
-    [change] = service.changes_since_approval(world.acme, stored(run.run_id))
+    [change] = true_ups.changes_since_approval(world.acme, stored(run.run_id))
     [changed] = change.periods
     assert changed.net_commission_native == Decimal("0.05")
 

@@ -13,8 +13,8 @@ import pytest
 from sqlalchemy import event, func, select
 
 from tests import factories
-from webapp.commissions import service
-from webapp.commissions.service import EXPORT_HEADER
+from webapp.commissions import committing, lifecycle, results
+from webapp.commissions.export import EXPORT_HEADER
 from webapp.extensions import db
 from webapp.models import (
     CanonicalStakerRewardsDetail,
@@ -160,7 +160,7 @@ def expected_solana_lines(world):
 
 
 def test_preview_computes_every_agreement_and_stores_nothing(world):
-    computation = service.preview(world.acme, date(2025, 1, 1), date(2025, 1, 3))
+    computation = results.preview(world.acme, date(2025, 1, 1), date(2025, 1, 3), lines=True)
     by_name = {o.agreement.name: o.result for o in computation.outcomes}
     solana = by_name["Acme SOL"]
     labels = {p.period_id: p.label for p in solana.periods}
@@ -211,7 +211,7 @@ def test_preview_query_count_does_not_grow_with_wallets(app):
 
     event.listen(db.engine, "before_cursor_execute", record)
     try:
-        computation = service.preview(world.acme, date(2025, 1, 1), date(2025, 1, 3))
+        computation = results.preview(world.acme, date(2025, 1, 1), date(2025, 1, 3), lines=True)
     finally:
         event.remove(db.engine, "before_cursor_execute", record)
     solana = next(o.result for o in computation.outcomes if o.agreement.name == "Acme SOL")
@@ -225,7 +225,7 @@ def test_preview_query_count_does_not_grow_with_wallets(app):
 
 def test_commit_stores_lines_run_and_exclusions(world, make_user):
     user = make_user("manager")
-    computation = service.commit(world.acme, date(2025, 1, 1), date(2025, 1, 3), user=user)
+    computation = committing.commit(world.acme, date(2025, 1, 1), date(2025, 1, 3), user=user)
     db.session.expire_all()
     solana_run = next(o.run for o in computation.outcomes if o.agreement.name == "Acme SOL")
     run = db.session.get(CommissionRun, solana_run.run_id)
@@ -283,10 +283,10 @@ def test_commit_stores_lines_run_and_exclusions(world, make_user):
 
 
 def test_commit_twice_replaces_lines_and_supersedes_the_first_run(world):
-    first = service.commit(world.acme, date(2025, 1, 1), date(2025, 1, 3))
+    first = committing.commit(world.acme, date(2025, 1, 1), date(2025, 1, 3))
     first_ids = {o.run.run_id for o in first.outcomes}
     line_ids = set(db.session.scalars(select(PartnerCommissionLine.line_id)))
-    second = service.commit(world.acme, date(2025, 1, 1), date(2025, 1, 3))
+    second = committing.commit(world.acme, date(2025, 1, 1), date(2025, 1, 3))
     db.session.expire_all()
     assert count(PartnerCommissionLine) == 15
     second_ids = {o.run.run_id for o in second.outcomes}
@@ -303,8 +303,8 @@ def test_commit_twice_replaces_lines_and_supersedes_the_first_run(world):
 
 
 def test_partly_overlapping_commit_replaces_only_its_periods(world):
-    first = service.commit(world.acme, date(2025, 1, 1), date(2025, 1, 2))
-    second = service.commit(world.acme, date(2025, 1, 2), date(2025, 1, 3))
+    first = committing.commit(world.acme, date(2025, 1, 1), date(2025, 1, 2))
+    second = committing.commit(world.acme, date(2025, 1, 2), date(2025, 1, 3))
     db.session.expire_all()
     first_run = next(o.run for o in first.outcomes if o.agreement.name == "Acme SOL")
     second_run = next(o.run for o in second.outcomes if o.agreement.name == "Acme SOL")
@@ -320,7 +320,7 @@ def test_partly_overlapping_commit_replaces_only_its_periods(world):
     assert {ln.period_id for ln in lines_of(world.solana)} == {day1, day2, day3}
     # Day 1 still has the first run's lines, so it stays committed.
     assert db.session.get(CommissionRun, first_run.run_id).status == "committed"
-    third = service.commit(world.acme, date(2024, 12, 1), date(2025, 1, 31))
+    third = committing.commit(world.acme, date(2024, 12, 1), date(2025, 1, 31))
     db.session.expire_all()
     third_run = next(o.run for o in third.outcomes if o.agreement.name == "Acme SOL")
     for run in (first_run, second_run):
@@ -330,10 +330,10 @@ def test_partly_overlapping_commit_replaces_only_its_periods(world):
 
 
 def test_commit_with_no_periods_in_range_is_refused(world):
-    service.commit(world.acme, date(2025, 1, 1), date(2025, 1, 3))
+    committing.commit(world.acme, date(2025, 1, 1), date(2025, 1, 3))
     runs, lines = count(CommissionRun), count(PartnerCommissionLine)
-    with pytest.raises(service.CommissionError, match="no period in scope"):
-        service.commit(world.acme, date(2025, 2, 1), date(2025, 2, 28))
+    with pytest.raises(lifecycle.CommissionError, match="no period in scope"):
+        committing.commit(world.acme, date(2025, 2, 1), date(2025, 2, 28))
     assert (count(CommissionRun), count(PartnerCommissionLine)) == (runs, lines)
 
 
@@ -350,7 +350,7 @@ def test_two_commits_at_once_never_mix_lines(app, world):
             with app.app_context():
                 partner = db.session.get(Partner, partner_id)
                 barrier.wait()
-                service.commit(partner, date(2025, 1, 1), date(2025, 1, 3))
+                committing.commit(partner, date(2025, 1, 1), date(2025, 1, 3))
                 db.session.remove()
         except Exception as exc:  # noqa: BLE001 - reported by the assertion below
             errors.append(exc)
@@ -547,13 +547,13 @@ def test_export_of_nothing_committed_is_just_the_header(world, runner):
 def test_days_are_utc_dates_of_period_starts(world):
     # The period starting 2 Jan 00:00 UTC is in a range ending 2 Jan, not in one from 3 Jan.
     assert timedelta(days=1) == world.periods[1].end_time - world.periods[1].start_time
-    computation = service.preview(world.acme, date(2025, 1, 2), date(2025, 1, 2))
+    computation = results.preview(world.acme, date(2025, 1, 2), date(2025, 1, 2), lines=True)
     solana = next(o.result for o in computation.outcomes if o.agreement.name == "Acme SOL")
     assert [p.label for p in solana.periods] == ["702"]
 
 
 def test_recommit_rewrites_only_the_periods_whose_result_changed(world):
-    service.commit(world.acme, date(2025, 1, 1), date(2025, 1, 3))
+    committing.commit(world.acme, date(2025, 1, 1), date(2025, 1, 3))
     day1, day2, day3 = (p.period_id for p in world.periods)
     L = PartnerCommissionLine
     before = {
@@ -571,7 +571,7 @@ def test_recommit_rewrites_only_the_periods_whose_result_changed(world):
     ).one()
     reward.reward_amount_native = D("2.5")
     db.session.commit()
-    service.commit(world.acme, date(2025, 1, 1), date(2025, 1, 3))
+    committing.commit(world.acme, date(2025, 1, 1), date(2025, 1, 3))
     db.session.expire_all()
     after = {
         line.line_id: (line.period_id, line.wallet_address, line.commission_amount_native)

@@ -12,7 +12,7 @@ from decimal import Decimal
 import base58
 from sqlalchemy import func, select
 
-from webapp.commissions import service
+from webapp.commissions import results, true_ups
 from webapp.extensions import db
 from webapp.models import (
     AuditLog,
@@ -165,7 +165,9 @@ def test_per_token_totals_of_a_two_chain_partner(app, runner, tmp_path):
     assert "total SOL: 3 line(s), commission 1.4 SOL" in preview.stdout
     assert "total ETH: 1 line(s), commission 0.2 ETH" in preview.stdout
     assert "1.6" not in preview.stdout
-    totals = service.preview(partner, date(2025, 1, 1), date(2025, 1, 31)).token_totals()
+    totals = results.preview(
+        partner, date(2025, 1, 1), date(2025, 1, 31), lines=True
+    ).token_totals()
     assert [(t.token_symbol, t.commission_amount_native) for t in totals] == [
         ("ETH", D("0.2")),
         ("SOL", D("1.4")),
@@ -269,7 +271,7 @@ def test_true_up_after_a_corrected_import_of_a_locked_period(app, runner, tmp_pa
     db.session.expire_all()
     locked_sol = next(r for r in runs_of("approved") if r.agreement.name == "Acme SOL")
     locked_lines = lines_snapshot()
-    assert service.changes_since_approval(partner) == []
+    assert true_ups.changes_since_approval(partner) == []
 
     # The corrected January file: PAID's MEV is 13 (was 10), LATE's reward is gone.
     corrected = rewards_file(
@@ -280,7 +282,7 @@ def test_true_up_after_a_corrected_import_of_a_locked_period(app, runner, tmp_pa
     ok(runner, "import", "staker-rewards", corrected, "--provider", "jito", "--replace")
 
     # By hand: PAID MEV 13 x 10% - 1 = +0.3 (base +3); LATE MEV 0 - 0.2 = -0.2 (base -2).
-    (change,) = service.changes_since_approval(partner)
+    (change,) = true_ups.changes_since_approval(partner)
     assert change.run.run_id == locked_sol.run_id and change.token_symbol == "SOL"
     (period,) = change.periods
     assert (period.label, period.net_commission_native, period.wallet_count) == (
@@ -320,7 +322,7 @@ def test_true_up_after_a_corrected_import_of_a_locked_period(app, runner, tmp_pa
     # Locked lines never change.
     commission_lines = [line for line in lines_snapshot() if line[1] == "commission"]
     assert set(locked_lines) <= set(commission_lines)
-    assert service.changes_since_approval(partner) == []
+    assert true_ups.changes_since_approval(partner) == []
 
     # February recommitted without --true-up: the adjustments move to the new run.
     ok(runner, "commissions", "compute", *FEB, "--commit", "--as", "ann@example.com")

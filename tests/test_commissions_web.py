@@ -19,8 +19,8 @@ from tests.test_commissions import (
     add_agreements,
     build_world,
 )
-from webapp.commissions import routes, service
-from webapp.commissions.service import EXPORT_HEADER
+from webapp.commissions import committing, results, routes
+from webapp.commissions.export import EXPORT_HEADER
 from webapp.extensions import db
 from webapp.models import CommissionRun, PartnerCommissionLine
 from webapp.money import exact_text
@@ -64,7 +64,7 @@ def test_preview_shows_the_breakdown_of_service_preview(manager_client, world):
     response = manager_client.get("/commissions/", query_string=range_args(world))
     assert response.status_code == 200
     page = text_of(response)
-    expected = service.preview(world.acme, FIRST, LAST)
+    expected = results.preview(world.acme, FIRST, LAST, lines=True)
     # One grand total per token: the SOL and ETH agreements are never added together.
     totals = re.search(r'id="grand-total-commission">(.*?)</ul>', page, re.S).group(1)
     assert re.findall(r'<li data-token="(\w+)">', totals) == ["ETH", "SOL"]
@@ -151,7 +151,7 @@ def test_commit_without_token_is_refused(app, make_user, login, world):
 
 
 def test_csv_download_has_the_export_header_and_safe_cells(manager_client, world):
-    service.commit(world.acme, FIRST, LAST)
+    committing.commit(world.acme, FIRST, LAST)
     response = manager_client.get("/commissions/export.csv", query_string=range_args(world))
     assert response.status_code == 200
     assert response.mimetype == "text/csv"
@@ -200,7 +200,7 @@ def test_csv_download_of_nothing_committed_is_the_header(viewer_client, world):
 
 
 def test_run_detail_shows_exclusions_by_reason_and_wallet(manager_client, world):
-    computation = service.commit(world.acme, FIRST, LAST)
+    computation = committing.commit(world.acme, FIRST, LAST)
     run = next(o.run for o in computation.outcomes if o.agreement.name == "Acme SOL")
     response = manager_client.get(f"/commissions/runs/{run.run_id}")
     assert response.status_code == 200
@@ -222,7 +222,7 @@ def test_run_detail_shows_exclusions_by_reason_and_wallet(manager_client, world)
 
 
 def test_run_detail_wallet_search_and_pages(manager_client, world, monkeypatch):
-    computation = service.commit(world.acme, FIRST, LAST)
+    computation = committing.commit(world.acme, FIRST, LAST)
     run = next(o.run for o in computation.outcomes if o.agreement.name == "Acme SOL")
     url = f"/commissions/runs/{run.run_id}"
     found = manager_client.get(url, query_string={"wallet": W_INACTIVE[:8]}, headers=HX)
@@ -270,7 +270,7 @@ def test_partner_page_lists_its_runs_and_links_to_the_review(manager_client, wor
     page = text_of(manager_client.get(f"/partners/{world.acme.partner_id}"))
     assert "No commission run for Acme Wallet yet." in page
     assert f'href="/commissions/?partner={world.acme.partner_id}"' in page
-    computation = service.commit(world.acme, FIRST, LAST)
+    computation = committing.commit(world.acme, FIRST, LAST)
     page = text_of(manager_client.get(f"/partners/{world.acme.partner_id}"))
     section = re.search(r'<section id="commissions".*?</section>', page, re.S).group(0)
     for outcome in computation.outcomes:
@@ -278,13 +278,13 @@ def test_partner_page_lists_its_runs_and_links_to_the_review(manager_client, wor
 
 
 def test_run_detail_says_when_a_later_commit_replaced_its_lines(manager_client, world):
-    whole = service.commit(world.acme, FIRST, LAST)
+    whole = committing.commit(world.acme, FIRST, LAST)
     first = next(o.run for o in whole.outcomes if o.agreement.name == "Acme SOL")
-    service.commit(world.acme, date(2025, 1, 3), LAST)
+    committing.commit(world.acme, date(2025, 1, 3), LAST)
     page = text_of(manager_client.get(f"/commissions/runs/{first.run_id}"))
     # The 3 Jan commit replaced that day's 4 lines (W_PAID and W_LATE, MEV and REWARDS).
     assert "4 of this run's 14 lines were replaced by a later commit" in page
-    service.commit(world.acme, FIRST, LAST)
+    committing.commit(world.acme, FIRST, LAST)
     page = text_of(manager_client.get(f"/commissions/runs/{first.run_id}"))
     assert "superseded</span>" in page
     assert "The 14 line(s) of this run were replaced by a later commit" in page

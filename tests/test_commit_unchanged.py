@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 
 from tests import factories
 from tests.test_commissions import V1, W_PAID, count, world_with_agreements
-from webapp.commissions import service
+from webapp.commissions import committing, results
 from webapp.extensions import db
 from webapp.models import (
     AgreementRule,
@@ -49,11 +49,11 @@ def _run_of(computation, agreement):
 
 
 def test_a_commit_of_unchanged_inputs_carries_the_result_over(world):
-    first = service.commit(world.acme, FIRST, LAST)
+    first = committing.commit(world.acme, FIRST, LAST)
     before = _rows()
     events = count(AuditLog)
 
-    second = service.commit(world.acme, FIRST, LAST)
+    second = committing.commit(world.acme, FIRST, LAST)
     db.session.expire_all()
 
     assert _rows() == before  # nothing written, nothing deleted
@@ -181,7 +181,7 @@ def _change_revenue(world):
     ],
 )
 def test_any_change_an_input_makes_the_next_commit_compute_again(world, change):
-    first = service.commit(world.acme, FIRST, LAST)
+    first = committing.commit(world.acme, FIRST, LAST)
     # The first runs' figures as committed (the next commit takes their pairs, and figures,
     # over).
     committed = {
@@ -193,9 +193,9 @@ def test_any_change_an_input_makes_the_next_commit_compute_again(world, change):
     # What the engine computes from the changed inputs, before the commit stores anything.
     expected = {
         o.agreement.agreement_id: (o.result.line_count, o.result.total_commission_native)
-        for o in service.preview(world.acme, FIRST, LAST).outcomes
+        for o in results.preview(world.acme, FIRST, LAST, lines=True).outcomes
     }
-    second = service.commit(world.acme, FIRST, LAST)
+    second = committing.commit(world.acme, FIRST, LAST)
     db.session.expire_all()
     changed = 0
     for outcome in second.outcomes:
@@ -219,18 +219,18 @@ def test_any_change_an_input_makes_the_next_commit_compute_again(world, change):
 
 
 def test_a_true_up_never_takes_the_shortcut(world):
-    service.commit(world.acme, FIRST, LAST)
-    again = service.commit(world.acme, FIRST, LAST, true_up=True)
+    committing.commit(world.acme, FIRST, LAST)
+    again = committing.commit(world.acme, FIRST, LAST, true_up=True)
     assert not any(o.unchanged for o in again.outcomes)
 
 
 def test_pairs_committed_before_digests_existed_are_computed_once_more(world):
-    service.commit(world.acme, FIRST, LAST)
+    committing.commit(world.acme, FIRST, LAST)
     db.session.execute(CommissionRunPeriod.__table__.update().values(inputs_digest=None))
     db.session.commit()
-    again = service.commit(world.acme, FIRST, LAST)
+    again = committing.commit(world.acme, FIRST, LAST)
     assert not any(o.unchanged for o in again.outcomes)
-    third = service.commit(world.acme, FIRST, LAST)
+    third = committing.commit(world.acme, FIRST, LAST)
     assert all(o.unchanged for o in third.outcomes)
 
 
@@ -272,8 +272,8 @@ def test_a_carried_run_shows_every_period_it_holds(world, manager_client):
     wallet explanations and files read them through the pairs the run holds."""
     from webapp.commissions import explain, insight
 
-    first = _run_of(service.commit(world.acme, FIRST, LAST), world.solana).run
-    second = _run_of(service.commit(world.acme, FIRST, LAST), world.solana).run
+    first = _run_of(committing.commit(world.acme, FIRST, LAST), world.solana).run
+    second = _run_of(committing.commit(world.acme, FIRST, LAST), world.solana).run
     db.session.expire_all()
     earlier = db.session.get(CommissionRun, first.run_id)
     later = db.session.get(CommissionRun, second.run_id)
@@ -304,9 +304,9 @@ def test_a_carried_run_shows_every_period_it_holds(world, manager_client):
 
 
 def test_after_one_period_changed_only_that_period_is_computed(world, monkeypatch):
-    from webapp.commissions import inputs, runs, set_based_lines
+    from webapp.commissions import committing, inputs, set_based_lines
 
-    service.commit(world.acme, FIRST, LAST)
+    committing.commit(world.acme, FIRST, LAST)
     L = PartnerCommissionLine
     kept_before = set(
         db.session.scalars(select(L.line_id).where(L.period_id != world.periods[1].period_id))
@@ -315,17 +315,17 @@ def test_after_one_period_changed_only_that_period_is_computed(world, monkeypatc
     db.session.commit()
     expected = {
         o.agreement.agreement_id: o.result
-        for o in service.preview(world.acme, FIRST, LAST).outcomes
+        for o in results.preview(world.acme, FIRST, LAST, lines=True).outcomes
     }
 
     computed = []
-    real = runs.compute_agreement
+    real = committing.compute_agreement
 
     def spy(agreement, date_from, date_to, scope=None):
         computed.append((agreement.name, [p.label for p in scope]))
         return real(agreement, date_from, date_to, scope)
 
-    monkeypatch.setattr(runs, "compute_agreement", spy)
+    monkeypatch.setattr(committing, "compute_agreement", spy)
     # On PostgreSQL a wallet-attribution commit computes in the database instead.
     figures = set_based_lines.period_figures
 
@@ -335,7 +335,7 @@ def test_after_one_period_changed_only_that_period_is_computed(world, monkeypatc
         return figures(agreement, periods, run, write)
 
     monkeypatch.setattr(set_based_lines, "period_figures", written)
-    second = service.commit(world.acme, FIRST, LAST)
+    second = committing.commit(world.acme, FIRST, LAST)
     db.session.expire_all()
 
     assert computed == [("Acme SOL", ["702"])]  # the ETH agreement was carried over whole
@@ -425,7 +425,7 @@ def test_after_a_new_periods_rewards_only_that_period_is_computed(world, monkeyp
     """The last period's staker rewards arrive after a first commit of the range: the next
     commit computes that period alone (by the engine on SQLite, in the database on
     PostgreSQL), and its run's figures are those of a preview computed from nothing."""
-    from webapp.commissions import runs, set_based_lines
+    from webapp.commissions import set_based_lines
 
     R = CanonicalStakerRewardsDetail
     last = world.periods[2]
@@ -438,16 +438,16 @@ def test_after_a_new_periods_rewards_only_that_period_is_computed(world, monkeyp
     for row in taken:
         db.session.delete(row)
     db.session.commit()
-    service.commit(world.acme, FIRST, LAST)
+    committing.commit(world.acme, FIRST, LAST)
 
     factories.rewards(factories.payload(factories.provider("late"), "rewards"), last, rows)
     db.session.commit()
     expected = {
         o.agreement.agreement_id: o.result
-        for o in service.preview(world.acme, FIRST, LAST).outcomes
+        for o in results.preview(world.acme, FIRST, LAST, lines=True).outcomes
     }
     computed = []
-    real = runs.compute_agreement
+    real = committing.compute_agreement
 
     def spy(agreement, date_from, date_to, scope=None):
         computed.append((agreement.name, [p.label for p in scope]))
@@ -460,9 +460,9 @@ def test_after_a_new_periods_rewards_only_that_period_is_computed(world, monkeyp
             computed.append((agreement.name, [p.label for p in periods]))
         return figures(agreement, periods, run, write)
 
-    monkeypatch.setattr(runs, "compute_agreement", spy)
+    monkeypatch.setattr(committing, "compute_agreement", spy)
     monkeypatch.setattr(set_based_lines, "period_figures", written)
-    second = service.commit(world.acme, FIRST, LAST)
+    second = committing.commit(world.acme, FIRST, LAST)
     db.session.expire_all()
 
     assert computed == [("Acme SOL", [last.label])]

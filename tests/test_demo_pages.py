@@ -20,7 +20,7 @@ from flask import before_render_template, template_rendered
 from sqlalchemy import event, select, update
 
 from tests import factories
-from webapp.commissions import service
+from webapp.commissions import committing, lifecycle
 from webapp.demo import seed_demo
 from webapp.extensions import db
 from webapp.models import (
@@ -49,7 +49,7 @@ def demo(app):
     )
 
     def commit(partner, low, high, true_up=False):
-        return service.commit(partner, low, high, user=ann, true_up=true_up)
+        return committing.commit(partner, low, high, user=ann, true_up=true_up)
 
     def runs_of(computation):
         return [o.run for o in computation.outcomes]
@@ -68,14 +68,14 @@ def demo(app):
 
     # Aurora: 812-816 paid, then late data in 813; 817-821 committed, then stale (819).
     for run in runs_of(commit(aurora, date(2025, 9, 1), date(2025, 9, 10))):
-        service.approve_run(run, bob)
-        service.pay_run(run, bob, "DEMO-PAY-1")
+        lifecycle.approve_run(run, bob)
+        lifecycle.pay_run(run, bob, "DEMO-PAY-1")
     commit(aurora, date(2025, 9, 11), date(2025, 9, 20))
     grow(CanonicalStakerRewardsDetail, "solana", "813")
     grow(CanonicalStakerRewardsDetail, "solana", "819")
     # Borealis: Q1 approved, February corrected, Q2 with the true-up, the rest twice.
     for run in runs_of(commit(borealis, date(2025, 1, 1), date(2025, 3, 31))):
-        service.approve_run(run, bob)
+        lifecycle.approve_run(run, bob)
     grow(CanonicalValidatorRevenue, "ethereum", "2025-02")
     commit(borealis, date(2025, 4, 1), date(2025, 6, 30), true_up=True)
     commit(borealis, date(2025, 7, 1), date(2025, 10, 31))

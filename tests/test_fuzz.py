@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 
 from tests.test_commissions import add_agreements, build_world
 from webapp import create_app
-from webapp.commissions import service
+from webapp.commissions import committing
 from webapp.extensions import db
 from webapp.models import Agreement, AgreementRule, CommissionRun, PartnerWallet, StagingPayload
 
@@ -109,7 +109,7 @@ def world(app, tmp_path):
     app.instance_path = str(tmp_path / "instance")
     world = build_world()
     add_agreements(world.acme)
-    service.commit(world.acme, date(2025, 1, 1), date(2025, 1, 3))
+    committing.commit(world.acme, date(2025, 1, 1), date(2025, 1, 3))
     agreement = db.session.scalars(select(Agreement).order_by(Agreement.name)).first()
     return {
         "partner_id": str(world.acme.partner_id),

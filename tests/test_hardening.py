@@ -20,7 +20,7 @@ from tests.test_imports_web import periods as periods  # noqa: F401 - fixture
 from tests.test_imports_web import upload as upload_import
 from tests.test_wallets import solana_address, wallet_csv
 from webapp.agreements.service import parse_rate_bps
-from webapp.commissions import service
+from webapp.commissions import committing, results
 from webapp.errors import FieldError
 from webapp.extensions import db
 from webapp.models import (
@@ -68,7 +68,7 @@ def world(app, tmp_path):
     ],
 )
 def test_a_nul_byte_in_a_query_parameter_is_refused(world, manager_client, path, name):
-    run = service.commit(world.acme, date(2025, 1, 1), date(2025, 1, 3)).outcomes[0].run
+    run = committing.commit(world.acme, date(2025, 1, 1), date(2025, 1, 3)).outcomes[0].run
     url = path.format(partner=world.acme.partner_id, run=run.run_id)
     for headers in ({}, HX):
         response = manager_client.get(url, query_string={name: "a\x00b"}, headers=headers)
@@ -142,7 +142,7 @@ def test_an_import_file_with_a_nul_byte_is_refused_with_its_line(manager_client,
 
 @pytest.mark.parametrize("page", ["999999999999999999999999", "2147483648", "٣", "²"])
 def test_a_page_number_beyond_a_database_integer_is_refused(world, manager_client, page):
-    run = service.commit(world.acme, date(2025, 1, 1), date(2025, 1, 3)).outcomes[0].run
+    run = committing.commit(world.acme, date(2025, 1, 1), date(2025, 1, 3)).outcomes[0].run
     for url in ("/imports/", f"/commissions/runs/{run.run_id}", "/partners/"):
         response = manager_client.get(url, query_string={"page": page})
         assert response.status_code == 400, url
@@ -164,7 +164,7 @@ def test_the_widest_date_range_previews_commits_and_exports_in_full(world, manag
         "date_to": "9999-12-31",
     }
     narrow = {**widest, "date_from": "2025-01-01", "date_to": "2025-01-03"}
-    expected = service.preview(world.acme, date(2025, 1, 1), date(2025, 1, 3))
+    expected = results.preview(world.acme, date(2025, 1, 1), date(2025, 1, 3), lines=True)
     preview = manager_client.get("/commissions/", query_string=widest)
     assert preview.status_code == 200
     totals = re.search(
@@ -194,7 +194,9 @@ def test_an_export_that_fails_answers_an_error_page_not_a_cut_file(
         raise OperationalError("SELECT ...", {}, Exception("connection lost"))
         yield  # a generator, as the real one
 
-    monkeypatch.setattr(service, "export_rows", failing)
+    from webapp.commissions import routes
+
+    monkeypatch.setattr(routes, "export_rows", failing)
     response = manager_client.get(
         "/commissions/export.csv",
         query_string={

@@ -12,7 +12,7 @@ import pytest
 from tests import factories
 from tests.insight_html import cells, chart_bars, chart_table
 from tests.test_commissions import add_agreements, build_world
-from webapp.commissions import compare, service
+from webapp.commissions import compare, results
 from webapp.extensions import db
 from webapp.money import ZERO, format_amount, money_sum
 
@@ -45,7 +45,9 @@ def preview_under(world, wallet_attribution: bool):
     db.session.flush()
     try:
         outcome = next(
-            o for o in service.preview(world.acme, FIRST, LAST).outcomes if o.agreement == agreement
+            o
+            for o in results.preview(world.acme, FIRST, LAST, lines=True).outcomes
+            if o.agreement == agreement
         )
         return outcome.result
     finally:

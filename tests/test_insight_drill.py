@@ -18,7 +18,7 @@ from tests.insight_html import (
     wallet_rows,
 )
 from tests.test_commissions import add_agreements, build_world
-from webapp.commissions import insight, service
+from webapp.commissions import committing, insight, results
 from webapp.money import ZERO, format_amount, money_sum
 
 HX = {"HX-Request": "true"}
@@ -81,7 +81,7 @@ def walk_drill_down(client, page: str, prefix: str) -> int:
 def test_preview_chart_equals_its_table_and_the_engine(manager_client, world):
     args = {"partner": world.acme.partner_id, "date_from": FIRST, "date_to": LAST}
     page = text(manager_client.get("/commissions/", query_string=args))
-    computation = service.preview(world.acme, FIRST, LAST)
+    computation = results.preview(world.acme, FIRST, LAST, lines=True)
     for outcome in computation.outcomes:
         chart_id = f"chart-agreement-{outcome.agreement.agreement_id}"
         expected = by_period_and_component(outcome.result)
@@ -96,7 +96,7 @@ def test_preview_chart_equals_its_table_and_the_engine(manager_client, world):
 def test_preview_drill_down_reconciles_at_every_level(manager_client, world):
     args = {"partner": world.acme.partner_id, "date_from": FIRST, "date_to": LAST}
     page = text(manager_client.get("/commissions/", query_string=args))
-    computation = service.preview(world.acme, FIRST, LAST)
+    computation = results.preview(world.acme, FIRST, LAST, lines=True)
     for outcome in computation.outcomes:
         prefix = f"agreement-{outcome.agreement.agreement_id}"
         rows = period_rows(page, prefix)
@@ -112,9 +112,9 @@ def test_run_chart_and_drill_down_reconcile(manager_client, world):
     # database and returns no lines of its own).
     engine = {
         o.agreement.agreement_id: o.result
-        for o in service.preview(world.acme, FIRST, LAST).outcomes
+        for o in results.preview(world.acme, FIRST, LAST, lines=True).outcomes
     }
-    computation = service.commit(world.acme, FIRST, LAST)
+    computation = committing.commit(world.acme, FIRST, LAST)
     for outcome in computation.outcomes:
         run = outcome.run
         page = text(manager_client.get(f"/commissions/runs/{run.run_id}"))
@@ -129,7 +129,7 @@ def test_run_chart_and_drill_down_reconcile(manager_client, world):
 
 
 def test_drill_pages_work_without_javascript(manager_client, world):
-    computation = service.commit(world.acme, FIRST, LAST)
+    computation = committing.commit(world.acme, FIRST, LAST)
     run = next(o.run for o in computation.outcomes if o.agreement == world.solana)
     page = text(manager_client.get(f"/commissions/runs/{run.run_id}"))
     _, _, link = period_rows(page, f"run-{run.run_id}")[0]

@@ -17,7 +17,7 @@ from tests.test_commissions import (
     add_agreements,
     build_world,
 )
-from webapp.commissions import explain, service
+from webapp.commissions import committing, explain, results
 from webapp.extensions import db
 from webapp.models import PartnerWallet
 from webapp.money import format_amount, money_sum
@@ -67,7 +67,7 @@ def list_rows(fragment: str) -> dict[str, tuple[str, str, str]]:
 def engine_commission(world, address: str):
     result = next(
         o.result
-        for o in service.preview(world.acme, FIRST, LAST).outcomes
+        for o in results.preview(world.acme, FIRST, LAST, lines=True).outcomes
         if o.agreement == world.solana
     )
     return money_sum(
@@ -162,7 +162,7 @@ def test_a_wallet_page_explains_each_period(manager_client, world):
 
 
 def test_a_run_explains_its_wallets_as_the_preview_did(manager_client, world):
-    computation = service.commit(world.acme, FIRST, LAST)
+    computation = committing.commit(world.acme, FIRST, LAST)
     run = next(o.run for o in computation.outcomes if o.agreement == world.solana)
     preview_base = f"/insight/agreements/{world.solana.agreement_id}/wallets"
     run_base = f"/insight/runs/{run.run_id}/wallets"

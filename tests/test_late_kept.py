@@ -16,8 +16,8 @@ from sqlalchemy import select, update
 
 from tests.test_commissions_close import FEB, JAN, PAID, ok, rewards_file
 from tests.test_stale_and_late import CORRECTED, commit_january, january_cell, live_runs, page
-from webapp.commissions import runs as run_module
 from webapp.commissions import staleness
+from webapp.commissions import true_ups as run_module
 from webapp.commissions.fingerprints import fingerprint
 from webapp.commissions.inputs import scope_of, terms_of
 from webapp.extensions import db

@@ -8,8 +8,8 @@ import pytest
 from sqlalchemy import func, select
 
 from tests.test_commissions import add_agreements, build_world
-from webapp.commissions import service
-from webapp.commissions.service import CommissionError
+from webapp.commissions import committing, lifecycle
+from webapp.commissions.lifecycle import CommissionError
 from webapp.extensions import db
 from webapp.models import CommissionLock, CommissionRun, CommissionRunEvent
 
@@ -45,13 +45,13 @@ def sol_run(computation) -> CommissionRun:
 def run_in(world, status: str) -> CommissionRun:
     """Ann's Solana run, brought to `status` through the real transitions (with the
     partner's other runs of the range)."""
-    run = sol_run(service.commit(world.acme, FIRST, LAST, user=world.ann))
+    run = sol_run(committing.commit(world.acme, FIRST, LAST, user=world.ann))
     if status == "superseded":
-        service.commit(world.acme, FIRST, LAST, user=world.ann)
+        committing.commit(world.acme, FIRST, LAST, user=world.ann)
     if status in ("approved", "paid"):
-        service.approve_runs(world.acme, FIRST, LAST, world.bob)
+        lifecycle.approve_runs(world.acme, FIRST, LAST, world.bob)
     if status == "paid":
-        service.pay_runs(world.acme, FIRST, LAST, world.bob, "SEPA-1", date(2025, 2, 5))
+        lifecycle.pay_runs(world.acme, FIRST, LAST, world.bob, "SEPA-1", date(2025, 2, 5))
     db.session.expire_all()
     run = db.session.get(CommissionRun, run.run_id)
     assert run.status == status
@@ -69,11 +69,11 @@ def state(run_id) -> tuple:
 
 def act_by_service(world, run, action):
     if action == "approve":
-        service.approve_run(run, world.bob)
+        lifecycle.approve_run(run, world.bob)
     elif action == "reopen":
-        service.reopen_run(run, world.ada, "a wrong rate")
+        lifecycle.reopen_run(run, world.ada, "a wrong rate")
     else:
-        service.pay_run(run, world.bob, "SEPA-2")
+        lifecycle.pay_run(run, world.bob, "SEPA-2")
 
 
 def act_by_page(world, run, action):
@@ -133,11 +133,11 @@ def test_command_line_refuses_what_the_table_forbids(close, runner, status, comm
 
 
 def test_a_run_without_a_committer_is_never_approved(close):
-    run = sol_run(service.commit(close.acme, FIRST, LAST))
+    run = sol_run(committing.commit(close.acme, FIRST, LAST))
     before = state(run.run_id)
     for person in (close.ann, close.bob, close.ada):
         with pytest.raises(CommissionError, match="names no committer"):
-            service.approve_run(run, person)
+            lifecycle.approve_run(run, person)
     assert state(run.run_id) == before
 
 
@@ -145,5 +145,5 @@ def test_the_committer_cannot_approve(close):
     run = run_in(close, "committed")
     before = state(run.run_id)
     with pytest.raises(CommissionError, match="four eyes"):
-        service.approve_run(run, close.ann)
+        lifecycle.approve_run(run, close.ann)
     assert state(run.run_id) == before

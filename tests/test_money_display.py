@@ -40,14 +40,19 @@ def test_filter_shows_symbol_and_keeps_exact_value_in_title_and_on_focus(app):
 
 
 def test_totals_by_token_never_adds_two_tokens():
-    pairs = [
-        ("SOL", Decimal("1.5")),
-        ("ETH", Decimal("2")),
-        ("SOL", Decimal("0.25")),
-        ("ETH", None),
+    rows = [
+        ("SOL", (2, Decimal("1.5"))),
+        ("ETH", (1, Decimal("2"))),
+        ("SOL", (1, Decimal("0.25"))),
+        ("ETH", (0, None)),
+        ("SOL", (3, Decimal("0.000000000000000001"))),
     ]
-    assert totals_by_token(pairs) == {"SOL": Decimal("1.75"), "ETH": Decimal("2")}
-    assert list(totals_by_token(pairs)) == ["SOL", "ETH"]
+    assert totals_by_token(rows) == {
+        "SOL": [6, Decimal("1.750000000000000001")],
+        "ETH": [1, Decimal("2")],
+    }
+    assert list(totals_by_token(rows)) == ["SOL", "ETH"]
+    assert isinstance(totals_by_token(rows)["SOL"][0], int)
 
 
 # ---- The one formatter of amounts on pages: expected strings written by hand ---------------

@@ -63,15 +63,10 @@ from webapp.agreements.service import (
 from webapp.api.tokens import create_token
 from webapp.chains.service import add_chain
 from webapp.commissions import inputs, pair_sums, set_based
-from webapp.commissions.service import (
-    CommissionError,
-    approve_run,
-    commit,
-    compute_agreement,
-    export_rows,
-    pay_run,
-    reopen_run,
-)
+from webapp.commissions.committing import commit
+from webapp.commissions.export import export_rows
+from webapp.commissions.inputs import compute_agreement
+from webapp.commissions.lifecycle import CommissionError, approve_run, pay_run, reopen_run
 from webapp.errors import FieldError
 from webapp.extensions import db
 from webapp.imports.importing import import_file

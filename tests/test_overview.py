@@ -10,7 +10,7 @@ from sqlalchemy import event, select, update
 
 from tests import factories
 from tests.test_commissions import add_agreements, build_world
-from webapp.commissions import service
+from webapp.commissions import committing, lifecycle
 from webapp.extensions import db
 from webapp.main.queries import last_months, period_data
 from webapp.models import CanonicalStakerRewardsDetail, CanonicalValidatorRevenue, User
@@ -67,7 +67,7 @@ def test_cells_say_data_in_then_committed_with_amounts_per_token(viewer_client, 
     assert "Preview and commit" in january
     assert "date_from=2025-01-01" in january and "date_to=2025-01-31" in january
 
-    computation = service.commit(world.acme, date(2025, 1, 1), date(2025, 1, 31))
+    computation = committing.commit(world.acme, date(2025, 1, 1), date(2025, 1, 31))
     page = viewer_client.get("/", query_string=WINDOW).get_data(as_text=True)
     assert state_of(page, "Acme Wallet")["2025-01"] == "committed"
     january = cells_of(page, "Acme Wallet")["2025-01"]
@@ -106,9 +106,11 @@ def test_overview_query_count_does_not_grow_with_partners(viewer_client, world):
 
     def close_january(partner) -> None:
         committer, approver = db.session.get(User, ann), db.session.get(User, bob)
-        computation = service.commit(partner, date(2025, 1, 1), date(2025, 1, 31), user=committer)
+        computation = committing.commit(
+            partner, date(2025, 1, 1), date(2025, 1, 31), user=committer
+        )
         for outcome in computation.outcomes:
-            service.approve_run(outcome.run, approver)
+            lifecycle.approve_run(outcome.run, approver)
 
     def late_data() -> None:
         """Every January revenue and reward row halves: each locked run has late data."""

@@ -14,9 +14,9 @@ from sqlalchemy import func, select
 from tests import factories
 from tests.test_commissions import V2, W_PAID, W_UNSTAKED, world_with_agreements
 from webapp.attribution import commission_amount
-from webapp.commissions import inputs, service, set_based
+from webapp.commissions import committing, inputs, lifecycle, results, set_based
 from webapp.commissions.inputs import period_uuid
-from webapp.commissions.service import CommissionError
+from webapp.commissions.lifecycle import CommissionError
 from webapp.extensions import db
 from webapp.models import (
     AgreementRule,
@@ -88,11 +88,11 @@ def rule_of(agreement, component: str) -> AgreementRule:
 
 def close(world, date_from=FIRST, date_to=LAST, pay: bool = False):
     """Ann commits the range, Bob approves (and pays) every run of it."""
-    computation = service.commit(world.acme, date_from, date_to, user=world.ann)
+    computation = committing.commit(world.acme, date_from, date_to, user=world.ann)
     for outcome in computation.outcomes:
-        service.approve_run(outcome.run, world.bob)
+        lifecycle.approve_run(outcome.run, world.bob)
         if pay:
-            service.pay_run(outcome.run, world.bob, "PAYOUT-1", date(2025, 2, 5))
+            lifecycle.pay_run(outcome.run, world.bob, "PAYOUT-1", date(2025, 2, 5))
     return computation
 
 
@@ -119,7 +119,7 @@ def test_a_paid_runs_periods_are_locked_against_any_later_commit(world):
     before = state()
     for low, high in ((FIRST, LAST), (SECOND, SECOND), (date(2024, 12, 1), date(2025, 1, 31))):
         with pytest.raises(CommissionError, match="locked by paid run") as refused:
-            service.commit(world.acme, low, high, user=world.ann)
+            committing.commit(world.acme, low, high, user=world.ann)
         assert any(str(o.run.run_id) in str(refused.value) for o in closed.outcomes)
         assert state() == before  # the paid lines, runs and locks are as they were
 
@@ -132,9 +132,9 @@ def test_a_true_up_commit_of_a_locked_range_is_refused(world):
     correct_a_reward(world)
     before = state()
     with pytest.raises(CommissionError, match="locked by approved run"):
-        service.commit(world.acme, FIRST, LAST, user=world.ann, true_up=True)
+        committing.commit(world.acme, FIRST, LAST, user=world.ann, true_up=True)
     with pytest.raises(CommissionError, match="locked by approved run"):
-        service.commit(world.acme, SECOND, SECOND, user=world.ann, true_up=True)
+        committing.commit(world.acme, SECOND, SECOND, user=world.ann, true_up=True)
     assert state() == before
 
 
@@ -157,7 +157,7 @@ def test_a_true_up_commit_of_a_locked_range_is_refused_on_the_command_line(world
 
 
 def test_the_page_does_not_pay_a_committed_run(world, login, app):
-    run = sol_run(service.commit(world.acme, FIRST, LAST, user=world.ann))
+    run = sol_run(committing.commit(world.acme, FIRST, LAST, user=world.ann))
     bob = login(app.test_client(), world.bob)
     form = {"payout_reference": "TX-1", "paid_on": "2025-02-05"}
     before = state()
@@ -174,7 +174,7 @@ def test_the_page_does_not_pay_a_committed_run(world, login, app):
     assert state() == before
 
     # The same form pays the run once it is approved (the refusal above was the status's).
-    service.approve_run(stored(run.run_id), world.bob)
+    lifecycle.approve_run(stored(run.run_id), world.bob)
     assert bob.post(f"/commissions/runs/{run.run_id}/pay", data=form).status_code == 302
     row = stored(run.run_id)
     assert (row.status, row.payout_reference, row.paid_on) == ("paid", "TX-1", date(2025, 2, 5))
@@ -190,7 +190,7 @@ def test_a_true_up_after_a_rate_edit_carries_the_new_rate(world):
     rule_of(world.solana, "MEV").commission_rate_bps = 2000
     db.session.commit()
 
-    later = sol_run(service.commit(world.acme, SECOND, LAST, user=world.ann, true_up=True))
+    later = sol_run(committing.commit(world.acme, SECOND, LAST, user=world.ann, true_up=True))
 
     L = PartnerCommissionLine
     adjustments = db.session.execute(
@@ -224,12 +224,12 @@ def test_a_true_up_after_a_rate_edit_carries_the_new_rate(world):
 
 
 def test_a_rule_moved_to_another_validator_makes_the_recommit_compute(world):
-    first = sol_run(service.commit(world.acme, FIRST, LAST, user=world.ann))
+    first = sol_run(committing.commit(world.acme, FIRST, LAST, user=world.ann))
     assert first.line_count == 14
     rule_of(world.solana, "REWARDS").validator_key = V2  # V2 has no REWARDS rows
     db.session.commit()
 
-    again = service.commit(world.acme, FIRST, LAST, user=world.ann)
+    again = committing.commit(world.acme, FIRST, LAST, user=world.ann)
     outcome = next(o for o in again.outcomes if o.agreement.name == "Acme SOL")
     assert not outcome.unchanged
     run = stored(outcome.run.run_id)
@@ -252,8 +252,8 @@ def test_a_rule_moved_to_another_validator_makes_the_recommit_compute(world):
 
 
 def test_an_unchanged_commit_of_one_day_holds_that_day_only(world):
-    whole = sol_run(service.commit(world.acme, FIRST, LAST, user=world.ann))
-    day = service.commit(world.acme, SECOND, SECOND, user=world.ann)
+    whole = sol_run(committing.commit(world.acme, FIRST, LAST, user=world.ann))
+    day = committing.commit(world.acme, SECOND, SECOND, user=world.ann)
     outcome = next(o for o in day.outcomes if o.agreement.name == "Acme SOL")
     assert [period_uuid(p.period_id) for p in outcome.result.periods] == [
         world.periods[1].period_id
@@ -320,7 +320,7 @@ def test_a_zero_rate_validator_rule_gives_zero_on_its_lines(app):
             (x.validator_key, x.commission_rate_bps, x.commission_amount_native) for x in lines
         )
         assert got == expected[agreement.agreement_id], agreement.name
-    service.commit(zed, DAY, DAY, user=committer)
+    committing.commit(zed, DAY, DAY, user=committer)
     L = PartnerCommissionLine
     for agreement in (sol, ether):
         rows = db.session.execute(
@@ -343,7 +343,7 @@ def test_a_zero_rate_validator_rule_gives_zero_in_the_set_based_summary(app):
     assert summary.slices[(period, "Vfull", "MEV")][1:] == [D(4), D("0.2")]
     assert summary.total_commission_native == D("0.2")
     # The preview of a page reads the same figure.
-    preview = service.preview(zed, DAY, DAY, summary=True)
+    preview = results.preview(zed, DAY, DAY)
     figures = {o.agreement.name: o.result.total_commission_native for o in preview.outcomes}
     assert figures == {"Zed SOL": D("0.2"), "Zed ETH": D("0.4")}
 
@@ -406,7 +406,7 @@ def test_the_engine_rounds_each_line_half_to_even_with_either_method(app):
         lines = inputs.compute_agreement(agreement, DAY, DAY).result.lines
         got = sorted((key(x), x.commission_amount_native) for x in lines)
         assert got == want[agreement.agreement_id], agreement.name
-    service.commit(tie, DAY, DAY, user=committer)
+    committing.commit(tie, DAY, DAY, user=committer)
     L = PartnerCommissionLine
     for agreement in (sol, ether):
         rows = db.session.execute(
@@ -436,7 +436,7 @@ def test_a_commit_from_the_page_stores_who_committed(world, login, app):
     }
     # So Ann cannot approve what she committed; Bob can.
     with pytest.raises(CommissionError, match="four eyes"):
-        service.approve_run(runs[0], world.ann)
+        lifecycle.approve_run(runs[0], world.ann)
 
 
 def test_a_commit_from_the_command_line_without_a_person_is_refused(world, runner):

@@ -12,7 +12,7 @@ from sqlalchemy import select, update
 
 from tests.test_commissions import V1, W_PAID, world_with_agreements
 from tests.test_commissions_close import february_carrying_a_true_up
-from webapp.commissions import insight, service
+from webapp.commissions import committing, insight
 from webapp.extensions import db
 from webapp.models import (
     CanonicalStakerRewardsDetail,
@@ -76,7 +76,7 @@ def committed_runs() -> list[CommissionRun]:
 
 
 def test_a_first_commit_and_a_recommit_of_one_changed_period(world):
-    service.commit(world.acme, FIRST, LAST)
+    committing.commit(world.acme, FIRST, LAST)
     runs = committed_runs()
     assert {run.method for run in runs} == {"wallet_attribution", "total_revenue"}
     for run in runs:
@@ -102,7 +102,7 @@ def test_a_first_commit_and_a_recommit_of_one_changed_period(world):
         )
     ).one().reward_amount_native = D("2.5")
     db.session.commit()
-    service.commit(world.acme, FIRST, LAST)
+    committing.commit(world.acme, FIRST, LAST)
     recommitted = next(run for run in committed_runs() if run.method == "wallet_attribution")
     assert recommitted.run_id != solana.run_id
     lines, held = rows_added_up(recommitted)
@@ -117,7 +117,7 @@ def test_a_first_commit_and_a_recommit_of_one_changed_period(world):
 
 
 def test_pairs_written_before_sums_were_kept_are_added_up_from_their_rows(world):
-    service.commit(world.acme, FIRST, LAST)
+    committing.commit(world.acme, FIRST, LAST)
     expected = {run.run_id: rows_added_up(run) for run in committed_runs()}
     RP = CommissionRunPeriod
     db.session.execute(

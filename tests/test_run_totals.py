@@ -177,12 +177,12 @@ def test_a_run_whose_periods_a_later_commit_took_over_counts_the_lines_it_holds(
     then the lines of the two days it still holds, as its CSV; its figures as committed are
     named as such."""
     from tests.test_commissions import world_with_agreements
-    from webapp.commissions import service
+    from webapp.commissions import committing
 
     world = world_with_agreements()
-    whole = service.commit(world.acme, date(2025, 1, 1), date(2025, 1, 3))
+    whole = committing.commit(world.acme, date(2025, 1, 1), date(2025, 1, 3))
     first = next(o.run for o in whole.outcomes if o.agreement.name == "Acme SOL")
-    service.commit(world.acme, date(2025, 1, 3), date(2025, 1, 3))
+    committing.commit(world.acme, date(2025, 1, 3), date(2025, 1, 3))
     db.session.expire_all()
     first = db.session.get(CommissionRun, first.run_id)
     count, commission, adjustments, _ = lines_one_by_one(first)

@@ -23,8 +23,8 @@ from sqlalchemy import select, update
 
 from tests import factories
 from webapp.addresses import eip55_checksum
-from webapp.commissions import inputs, pair_sums, runs, service, set_based_lines
-from webapp.commissions.runs import _grouped_exclusions
+from webapp.commissions import committing, inputs, pair_sums, set_based_lines
+from webapp.commissions.run_rows import grouped_exclusions
 from webapp.extensions import db
 from webapp.models import (
     CanonicalStakerRewardsDetail,
@@ -253,7 +253,7 @@ def _engine_grouped(result) -> dict:
     for ex in result.exclusions:
         by_period.setdefault(inputs.period_uuid(ex.period_id), []).append(ex)
     return {
-        inputs.period_uuid(p.period_id): _grouped_exclusions(
+        inputs.period_uuid(p.period_id): grouped_exclusions(
             by_period.get(inputs.period_uuid(p.period_id), [])
         )
         for p in result.periods
@@ -376,8 +376,8 @@ def _commit_in_database(partner, monkeypatch, date_from=DATE_FROM, date_to=DATE_
         raise AssertionError("a wallet-attribution commit on PostgreSQL ran the engine")
 
     with monkeypatch.context() as patched:
-        patched.setattr(runs, "compute_agreement", no_engine)
-        computation = service.commit(partner, date_from, date_to)
+        patched.setattr(committing, "compute_agreement", no_engine)
+        computation = committing.commit(partner, date_from, date_to)
     db.session.expire_all()
     return computation
 

@@ -14,7 +14,7 @@ from sqlalchemy import delete, select, update
 
 from tests import factories
 from tests.test_set_based import _world
-from webapp.commissions import inputs, runs, service, set_based, set_based_lines
+from webapp.commissions import committing, inputs, set_based, set_based_lines
 from webapp.extensions import db
 from webapp.models import (
     AgreementRule,
@@ -285,9 +285,9 @@ def _commit(agreement, monkeypatch, computed: list):
         raise AssertionError("a wallet-attribution commit on PostgreSQL ran the engine")
 
     with monkeypatch.context() as patched:
-        patched.setattr(runs, "compute_agreement", no_engine)
+        patched.setattr(committing, "compute_agreement", no_engine)
         patched.setattr(set_based_lines, "_computed", counted)
-        service.commit(agreement.partner, *MARCH)
+        committing.commit(agreement.partner, *MARCH)
     db.session.expire_all()
 
 

@@ -21,7 +21,7 @@ from decimal import Decimal as D
 import pytest
 
 from tests import factories
-from webapp.commissions import explain, service
+from webapp.commissions import committing, explain
 from webapp.extensions import db
 
 V1, V2 = "Vote111", "Vote222"
@@ -136,7 +136,7 @@ def test_the_wallet_pages_show_the_events(world, viewer_client, make_user):
     assert "stake-evidence" not in html.split('data-period="2025-01-02"')[0]
 
     # The committed run's wallet page tells the same.
-    computation = service.commit(
+    computation = committing.commit(
         world.partner, date(2025, 1, 1), date(2025, 1, 2), user=make_user("manager")
     )
     run_id = computation.outcomes[0].run.run_id

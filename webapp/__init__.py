@@ -33,6 +33,8 @@ PAGE_AND_COMMAND_MODULES = (
     "webapp.insight.routes",
     "webapp.audit_views.routes",
     "webapp.api.cli",
+    "webapp.jobs.routes",
+    "webapp.jobs.cli",
 )
 
 
@@ -67,6 +69,7 @@ def create_app(test_config: dict | None = None) -> Flask:
         commissions,
         imports,
         insight,
+        jobs,
         main,
         models,  # noqa: F401 - registers the tables on the metadata
         partners,
@@ -99,6 +102,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.register_blueprint(insight.bp)
     app.register_blueprint(audit_views.bp)
     app.register_blueprint(api_pages.bp)  # flask tokens
+    app.register_blueprint(jobs.bp)  # flask jobs
     app.cli.add_command(seed_demo_command)  # flask seed-demo
     init_api(app)  # the JSON API's blueprints, its document and its reference page
     guard_database_errors(app)  # a database failure is one line on the command line

@@ -263,6 +263,11 @@ class AttributionResult:
 
 # ---- The calculation, step by step --------------------------------------------------------
 
+#: The version of the rules below. Bump it whenever they compute anything differently: a run
+#: carried over and a summary kept are reused only under the version they were computed by.
+#: `tests/test_rules_version.py` holds it to the code of the rules.
+RULES_VERSION = "2026-11-25"
+
 
 def _utc(instant: datetime) -> datetime:
     # A naive instant is UTC by convention (DOMAIN.md: a missing offset means UTC).

@@ -63,6 +63,14 @@ def load_config(app, test_config: dict | None = None) -> None:
         # Seconds after which an API Idempotency-Key left unanswered (its request was lost)
         # may be used again; above the longest request.
         IDEMPOTENCY_LEASE_SECONDS=int(env.get("IDEMPOTENCY_LEASE_SECONDS", 330)),
+        # Work larger than this many rows (reward rows a commit reads, rows of an import) runs
+        # as a background job with its progress shown; smaller work answers at once.
+        BACKGROUND_AFTER_ROWS=int(env.get("BACKGROUND_AFTER_ROWS", 50_000)),
+        # Seconds a worker holds a job without renewing its lease; a job whose worker died is
+        # taken again after this long.
+        JOB_LEASE_SECONDS=int(env.get("JOB_LEASE_SECONDS", 120)),
+        # Least seconds between two writes of a job's progress.
+        JOB_PROGRESS_SECONDS=float(env.get("JOB_PROGRESS_SECONDS", 0.5)),
         SQLALCHEMY_ENGINE_OPTIONS={"pool_pre_ping": True},
         PAGE_SIZE=50,
     )

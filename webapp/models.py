@@ -11,6 +11,7 @@ from decimal import Decimal
 
 from flask_login import UserMixin
 from sqlalchemy import (
+    JSON,
     BigInteger,
     Boolean,
     CheckConstraint,
@@ -32,6 +33,7 @@ from webapp.db_types import Amount, UsdValue, UTCDateTime
 from webapp.extensions import db
 from webapp.vocab import (
     MAX_BPS,
+    JobStatus,
     LineKind,
     Method,
     RevenueComponent,
@@ -1077,4 +1079,42 @@ class ApiIdempotencyKey(db.Model):
     __table_args__ = (
         UniqueConstraint("user_id", "idempotency_key", name="uq_api_idempotency_keys_user_key"),
         Index("idx_api_idempotency_keys_created_at", "created_at"),
+    )
+
+
+class Job(db.Model):
+    """Long work (a commission commit, an import) queued by a page and run by `flask jobs work`.
+
+    The table is the queue: a worker claims a queued job, or a running one whose lease ran out
+    (its worker died), and writes its progress, heartbeat and outcome in short transactions of
+    their own. `claim` changes on every claim, so a worker that lost its lease writes nothing.
+    """
+
+    __tablename__ = "jobs"
+
+    job_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    kind: Mapped[str] = mapped_column(String(50), nullable=False)
+    parameters: Mapped[dict] = mapped_column(JSON, nullable=False)
+    status: Mapped[str] = mapped_column(String(10), nullable=False, default=JobStatus.QUEUED)
+    progress_done: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
+    progress_total: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    message: Mapped[str | None] = mapped_column(Text, nullable=True)
+    #: What the work made: {"url": where to go, "summary": one sentence}.
+    result: Mapped[dict | None] = mapped_column(JSON, nullable=True)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    attempts: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    claim: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    lease_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    created_by_user_id: Mapped[uuid.UUID | None] = mapped_column(
+        Uuid, ForeignKey("users.user_id", ondelete="SET NULL"), nullable=True
+    )
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, nullable=False)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+    created_by: Mapped[User | None] = relationship()
+
+    __table_args__ = (
+        CheckConstraint(sql_in("status", JobStatus), name="ck_jobs_status"),
+        Index("idx_jobs_status_created", "status", "created_at"),
     )

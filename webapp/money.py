@@ -153,15 +153,21 @@ def unit_of(chain) -> Unit:
     return Unit(chain.token_symbol, chain.display_decimals)
 
 
-def totals_by_token(pairs) -> dict[str, Decimal]:
-    """Exact sums of (token_symbol, amount) pairs, one per symbol, in order of first sight:
-    amounts of different tokens are never added together."""
-    totals: dict[str, Decimal] = {}
+def totals_by_token(rows) -> dict[str, list]:
+    """The one per-token sum: rows of (token_symbol, figures) added up figure by figure, one
+    list of sums per symbol, in order of first sight. A figure is a count (int, added as
+    such) or an amount (added exactly; None adds nothing); amounts of different tokens are
+    never added together."""
+    totals: dict[str, list] = {}
     add = MONEY.add
-    for symbol, value in pairs:
-        if value is None:
-            continue
-        totals[symbol] = add(totals.get(symbol, ZERO), value)
+    for symbol, figures in rows:
+        sums = totals.get(symbol)
+        if sums is None:
+            sums = totals[symbol] = [0 if isinstance(f, int) else ZERO for f in figures]
+        for n, figure in enumerate(figures):
+            if figure is None:
+                continue
+            sums[n] = sums[n] + figure if isinstance(figure, int) else add(sums[n], figure)
     return totals
 
 

@@ -44,6 +44,8 @@ TRANSITIONS: dict[str, Transition] = {
 
 #: Statuses whose numbers stand (a superseded run was replaced; a preview is never stored).
 LIVE_STATUSES = (RunStatus.COMMITTED.value, RunStatus.APPROVED.value, RunStatus.PAID.value)
+#: Statuses whose pairs are locked: their figures change only by a true-up.
+LOCKED_STATUSES = (RunStatus.APPROVED.value, RunStatus.PAID.value)
 
 
 def allowed_actions(status: str) -> list[str]:

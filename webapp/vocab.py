@@ -77,6 +77,15 @@ class TokenScope(enum.StrEnum):
     WRITE = "write"
 
 
+class JobStatus(enum.StrEnum):
+    """Life of a background job: queued, then running (under a lease), then done or failed."""
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+
+
 class ExclusionReason(enum.StrEnum):
     """Why a wallet's reward earned nothing, in the order the calculation checks them."""
 

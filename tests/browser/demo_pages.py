@@ -12,7 +12,7 @@ from urllib.parse import parse_qsl, urlsplit
 from sqlalchemy import select
 
 from tests.browser.conftest import sign_in
-from webapp.commissions import service
+from webapp.commissions import committing
 from webapp.demo import seed_demo
 from webapp.extensions import db
 from webapp.models import Partner
@@ -35,7 +35,7 @@ def seed(live_app) -> list[str]:
         seed_demo()
         starts = []
         for partner in db.session.scalars(select(Partner).order_by(Partner.name)):
-            service.commit(partner, *YEAR)
+            committing.commit(partner, *YEAR)
             starts.append(
                 f"/commissions/?partner={partner.partner_id}"
                 f"&date_from={YEAR[0].isoformat()}&date_to={YEAR[1].isoformat()}"

@@ -8,7 +8,7 @@ from playwright.sync_api import expect
 from sqlalchemy import select
 
 from tests.test_commissions import add_agreements, build_world
-from webapp.commissions import service
+from webapp.commissions import committing
 from webapp.extensions import db
 from webapp.models import CommissionRun
 
@@ -26,7 +26,7 @@ def test_main_pages_raise_no_csp_violation(manager_page, live_server, live_app):
     with live_app.app_context():
         world = build_world()
         add_agreements(world.acme)
-        service.commit(world.acme, date(2025, 1, 1), date(2025, 1, 3))
+        committing.commit(world.acme, date(2025, 1, 1), date(2025, 1, 3))
         partner_id = world.acme.partner_id
         run_id = db.session.scalars(select(CommissionRun.run_id)).first()
         db.session.remove()

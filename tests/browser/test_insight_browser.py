@@ -155,9 +155,9 @@ def test_no_main_page_scrolls_sideways_at_390_px(manager_page, live_server, live
     with live_app.app_context():
         world = build_world(wallet_count=2)
         world.solana, world.ethereum = add_agreements(world.acme)
-        from webapp.commissions import service
+        from webapp.commissions import committing
 
-        run = service.commit(world.acme, FIRST, LAST).outcomes[0].run
+        run = committing.commit(world.acme, FIRST, LAST).outcomes[0].run
         paths = [
             "/",
             "/partners/",

@@ -16,7 +16,7 @@ from sqlalchemy import select
 from tests import factories
 from tests.browser.conftest import drop_file, sign_in
 from tests.test_commissions import add_agreements, build_world
-from webapp.commissions import service
+from webapp.commissions import committing
 from webapp.extensions import db
 from webapp.models import CommissionRun, Payout
 from webapp.partners.service import create_partner
@@ -44,7 +44,7 @@ def test_import_prices_approve_pay_two_partners_and_download_statements(
         db.session.commit()
         ann, bob = make_user("manager"), make_user("manager")
         for partner in (world.acme, beta):
-            service.commit(partner, *DAYS, user=ann)
+            committing.commit(partner, *DAYS, user=ann)
         acme_id, beta_id, bob_email = world.acme.partner_id, beta.partner_id, bob.email
     page = browser_page
     page.on("dialog", lambda dialog: dialog.accept())  # the confirms of approve and pay

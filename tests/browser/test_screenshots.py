@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from tests.browser.conftest import sign_in
 from tests.browser.demo_pages import YEAR
-from webapp.commissions import service
+from webapp.commissions import committing
 from webapp.demo import seed_demo
 from webapp.extensions import db
 from webapp.models import Agreement, CommissionRun, Partner
@@ -33,7 +33,7 @@ def test_screenshots(browser_page, live_server, live_app, make_user):
         partners = db.session.scalars(select(Partner).order_by(Partner.name)).all()
         previewed, committed = partners[0], partners[1:]
         for partner in committed:  # the first partner's year stays a preview
-            service.commit(partner, *YEAR)
+            committing.commit(partner, *YEAR)
         run = db.session.scalars(
             select(CommissionRun)
             .where(CommissionRun.partner_id == committed[0].partner_id)

@@ -1,5 +1,5 @@
 """`/partners/{id}/commissions` and `/runs/{id}`: breakdowns, runs and their lines, read
-through the commission services (`webapp.commissions.service`); nothing is computed here but
+through the commission modules (`results`, `queries`, `lifecycle`); nothing is computed here but
 sums of what those services give, per token."""
 
 import uuid
@@ -20,8 +20,8 @@ from webapp.api.schemas import (
     RunSchema,
 )
 from webapp.attribution import AttributionResult
-from webapp.commissions import service
-from webapp.commissions.service import CommissionError
+from webapp.commissions import insight, lifecycle, queries, results
+from webapp.commissions.lifecycle import CommissionError
 from webapp.commissions.totals import run_total
 from webapp.extensions import db
 from webapp.models import (
@@ -31,7 +31,7 @@ from webapp.models import (
     CommissionRunEvent,
     PartnerCommissionLine,
 )
-from webapp.money import MONEY, ZERO
+from webapp.money import MONEY, ZERO, totals_by_token
 from webapp.vocab import LineKind, RunStatus
 
 blp = Blueprint(
@@ -45,47 +45,49 @@ def _range_problem(error: CommissionError) -> Problem:
     return Problem(422, str(error), errors=[{"field": "to", "message": str(error)}])
 
 
+def _section_figures(section: dict):
+    """(lines, base, commission, held back, adjustment lines, adjustments) of each row of a
+    section, for `totals_by_token`; a section without rows still names its token."""
+    yield (0, ZERO, ZERO, ZERO, 0, ZERO)
+    for row in section["components"]:
+        count, base, commission = (
+            row["line_count"],
+            row["base_amount_native"],
+            row["commission_amount_native"],
+        )
+        if row["line_kind"] == LineKind.ADJUSTMENT.value:
+            yield (0, ZERO, ZERO, ZERO, count, commission)
+        else:
+            yield (count, base, commission, ZERO, 0, ZERO)
+    for row in section["exclusions"]:
+        yield (0, ZERO, ZERO, row["held_back_amount_native"], 0, ZERO)
+
+
 def _totals_by_token(sections: list[dict]) -> list[dict]:
     """Per token symbol: lines, base, commission, held back and adjustments of the sections."""
-    add = MONEY.add
-    totals: dict[str, dict] = {}
-    for section in sections:
-        total = totals.setdefault(
-            section["token_symbol"],
+    chains = {section["token_symbol"]: section["chain_id"] for section in sections}
+    sums = totals_by_token(
+        (section["token_symbol"], figures)
+        for section in sections
+        for figures in _section_figures(section)
+    )
+    totals = []
+    for symbol in sorted(sums):
+        lines, base, commission, excluded, adjustments, adjusted = sums[symbol]
+        totals.append(
             {
-                "token_symbol": section["token_symbol"],
-                "chain_id": section["chain_id"],
-                "line_count": 0,
-                "base_amount_native": ZERO,
-                "commission_amount_native": ZERO,
-                "excluded_amount_native": ZERO,
-                "adjustment_count": 0,
-                "adjustment_amount_native": ZERO,
-            },
+                "token_symbol": symbol,
+                "chain_id": chains[symbol],
+                "line_count": lines,
+                "base_amount_native": base,
+                "commission_amount_native": commission,
+                "excluded_amount_native": excluded,
+                "adjustment_count": adjustments,
+                "adjustment_amount_native": adjusted,
+                "total_amount_native": MONEY.add(commission, adjusted),
+            }
         )
-        for row in section["components"]:
-            if row["line_kind"] == LineKind.ADJUSTMENT.value:
-                total["adjustment_count"] += row["line_count"]
-                total["adjustment_amount_native"] = add(
-                    total["adjustment_amount_native"], row["commission_amount_native"]
-                )
-            else:
-                total["line_count"] += row["line_count"]
-                total["base_amount_native"] = add(
-                    total["base_amount_native"], row["base_amount_native"]
-                )
-                total["commission_amount_native"] = add(
-                    total["commission_amount_native"], row["commission_amount_native"]
-                )
-        for row in section["exclusions"]:
-            total["excluded_amount_native"] = add(
-                total["excluded_amount_native"], row["held_back_amount_native"]
-            )
-    for total in totals.values():
-        total["total_amount_native"] = add(
-            total["commission_amount_native"], total["adjustment_amount_native"]
-        )
-    return [totals[symbol] for symbol in sorted(totals)]
+    return totals
 
 
 def _component_rows(rows) -> list[dict]:
@@ -140,9 +142,10 @@ def _section(agreement, method: str, run, components, exclusions) -> dict:
 
 
 def _preview_sections(partner, date_from, date_to, wallet: str) -> tuple[list, list]:
-    """The engine's breakdown of the range, stored nowhere; narrowed to one wallet if asked."""
+    """The breakdown of the range, stored nowhere; narrowed to one wallet if asked (from the
+    lines, which only then are computed)."""
     try:
-        computation = service.preview(partner, date_from, date_to)
+        computation = results.preview(partner, date_from, date_to, lines=bool(wallet))
     except CommissionError as exc:
         raise _range_problem(exc) from None
     sections = []
@@ -178,7 +181,7 @@ def _run_summary(run: CommissionRun) -> dict:
 
 
 def _wallet_exclusions(run: CommissionRun, address: str) -> list[dict]:
-    by_wallet = service.run_exclusions_by_wallet(run, address).where(X.wallet_address == address)
+    by_wallet = queries.run_exclusions_by_wallet(run, address).where(X.wallet_address == address)
     return _exclusion_rows(
         (reason, count, held) for _, reason, count, held in db.session.execute(by_wallet)
     )
@@ -187,12 +190,12 @@ def _wallet_exclusions(run: CommissionRun, address: str) -> list[dict]:
 def _committed_sections(partner, date_from, date_to, wallet: str) -> list[dict]:
     """The committed runs of the range (not superseded), each with its lines' totals."""
     try:
-        service.check_range(date_from, date_to)
+        lifecycle.check_range(date_from, date_to)
     except CommissionError as exc:
         raise _range_problem(exc) from None
     runs = [
         run
-        for run in service.runs_within(partner, date_from, date_to)
+        for run in lifecycle.runs_within(partner, date_from, date_to)
         if run.status != RunStatus.SUPERSEDED.value
     ]
     sections = []
@@ -200,10 +203,10 @@ def _committed_sections(partner, date_from, date_to, wallet: str) -> list[dict]:
         agreement = run.agreement
         if wallet:
             address = canonical_if_valid(wallet, agreement.chain.address_format)
-            components = _component_rows(service.run_component_totals(run, address))
+            components = _component_rows(queries.run_component_totals(run, address))
             exclusions = _wallet_exclusions(run, address)
         else:
-            sums = service.run_sums(run)
+            sums = insight.run_sums(run)
             components = _component_rows(sums.kind_totals())
             exclusions = _exclusion_rows(sums.reason_totals())
         sections.append(_section(agreement, run.method, _run_summary(run), components, exclusions))
@@ -259,7 +262,7 @@ def get_run(run_id):
         .where(CommissionRunEvent.run_id == run.run_id)
         .order_by(CommissionRunEvent.created_at)
     ).all()
-    sums = service.run_sums(run)
+    sums = insight.run_sums(run)
     components = _component_rows(sums.kind_totals())
     total = run_total(run)
     return {
@@ -315,7 +318,7 @@ def run_lines(run_id, limit, cursor):
     """The run's lines, commission lines first and then the adjustments it carries."""
     run = _run_or_404(run_id)
     stmt = (
-        service.run_lines(run)
+        queries.run_lines(run)
         .add_columns(CanonicalPeriod.label, CanonicalPeriod.start_time)
         .order_by(None)
         .order_by(L.line_kind.desc(), L.line_id)

@@ -13,7 +13,7 @@ from webapp.api.schemas import (
     PeriodPageSchema,
 )
 from webapp.commissions.inputs import load_periods
-from webapp.commissions.service import CommissionError, check_range
+from webapp.commissions.lifecycle import CommissionError, check_range
 from webapp.partners.service import get_partner, search_partners
 from webapp.wallets.checks import load_chains
 

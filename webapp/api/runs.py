@@ -1,13 +1,13 @@
 """`POST /runs/{id}/approve` and `POST /runs/{id}/reopen`: the month-end transitions of a run,
-made by the commission services (`webapp.commissions.service`) with the pages' rules."""
+made by the run lifecycle (`webapp.commissions.lifecycle`) with the pages' rules."""
 
 from flask_login import current_user
 
 from webapp.api.parsing import Blueprint
 from webapp.api.problems import Problem, documents_problems
 from webapp.api.schemas import IdempotencyHeaderSchema, RunReopenSchema, RunTransitionSchema
-from webapp.commissions import service
-from webapp.commissions.service import CommissionError
+from webapp.commissions import lifecycle
+from webapp.commissions.lifecycle import CommissionError
 from webapp.extensions import db
 from webapp.models import CommissionRun
 from webapp.vocab import Role
@@ -58,7 +58,7 @@ def approve_run(run_id, idempotency_key=None):
     _require(Role.MANAGER, "approve")
     run = _run_or_404(run_id)
     user = current_user._get_current_object()
-    return _transition(run, lambda: service.approve_run(run, user))
+    return _transition(run, lambda: lifecycle.approve_run(run, user))
 
 
 @blp.route("/runs/<uuid:run_id>/reopen", methods=["POST"])
@@ -72,4 +72,4 @@ def reopen_run(body, run_id, idempotency_key=None):
     _require(Role.ADMIN, "reopen")
     run = _run_or_404(run_id)
     user = current_user._get_current_object()
-    return _transition(run, lambda: service.reopen_run(run, user, body["reason"].strip()))
+    return _transition(run, lambda: lifecycle.reopen_run(run, user, body["reason"].strip()))

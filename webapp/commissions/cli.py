@@ -4,12 +4,14 @@ Every total printed is per token symbol: amounts of two chains are never added."
 
 import click
 
-from webapp.commissions import bp, service
+from webapp.commissions import bp, committing, export, lifecycle, results
 from webapp.commissions.close_view import run_states
-from webapp.commissions.service import EXPORT_HEADER, CommissionError
+from webapp.commissions.export import EXPORT_HEADER
+from webapp.commissions.lifecycle import CommissionError
 from webapp.csvio import iter_csv
 from webapp.money import format_amount
 from webapp.partners.service import find_partner_by_name
+from webapp.run_states import LOCKED_STATUSES
 
 commissions_cli = bp.cli
 commissions_cli.help = "Compute, close and export partner commissions."
@@ -26,7 +28,7 @@ def _partner(name: str):
 
 def _user(email):
     try:
-        return service.find_user(email)
+        return lifecycle.find_user(email)
     except CommissionError as exc:
         raise click.ClickException(str(exc)) from None
 
@@ -110,9 +112,9 @@ def compute_command(partner_name, date_from, date_to, do_commit, true_up, email)
     low, high = date_from.date(), date_to.date()
     try:
         if do_commit:
-            computation = service.commit(partner, low, high, user=user, true_up=true_up)
+            computation = committing.commit(partner, low, high, user=user, true_up=true_up)
         else:
-            computation = service.preview(partner, low, high)
+            computation = results.preview(partner, low, high)
     except CommissionError as exc:
         raise click.ClickException(str(exc)) from None
     if not computation.outcomes:
@@ -154,7 +156,7 @@ def approve_command(partner_name, date_from, date_to, email):
     """Approve PARTNER's committed runs within the range (not by the person who committed)."""
     partner, user = _partner(partner_name), _user(email)
     try:
-        runs = service.approve_runs(partner, date_from.date(), date_to.date(), user)
+        runs = lifecycle.approve_runs(partner, date_from.date(), date_to.date(), user)
     except CommissionError as exc:
         raise click.ClickException(str(exc)) from None
     _acted(runs, "approved")
@@ -168,7 +170,7 @@ def reopen_command(partner_name, date_from, date_to, reason, email):
     """Return PARTNER's approved, unpaid runs within the range to committed (unlocks them)."""
     partner, user = _partner(partner_name), _user(email)
     try:
-        runs = service.reopen_runs(partner, date_from.date(), date_to.date(), user, reason)
+        runs = lifecycle.reopen_runs(partner, date_from.date(), date_to.date(), user, reason)
     except CommissionError as exc:
         raise click.ClickException(str(exc)) from None
     _acted(runs, "reopened")
@@ -183,7 +185,7 @@ def pay_command(partner_name, date_from, date_to, reference, paid_on, email):
     """Mark PARTNER's approved runs within the range paid (final)."""
     partner, user = _partner(partner_name), _user(email)
     try:
-        runs = service.pay_runs(
+        runs = lifecycle.pay_runs(
             partner,
             date_from.date(),
             date_to.date(),
@@ -214,7 +216,7 @@ def status_command(partner_name, date_from, date_to):
     high = date_to.date() if date_to else None
     if low is not None and high < low:
         raise click.ClickException(f"--to {high.isoformat()} is before --from {low.isoformat()}")
-    runs = service.runs_within(partner, low, high)
+    runs = lifecycle.runs_within(partner, low, high)
     if not runs:
         click.echo(f"{partner.name} has no run" + (" in that range" if low else ""))
         return
@@ -227,7 +229,7 @@ def status_command(partner_name, date_from, date_to):
             f"{run.date_to.isoformat()}: {run.status}"
         )
         click.echo(f"  committed by {_when(run.created_by, run.created_at)}")
-        if run.approved_at and run.status in ("approved", "paid"):
+        if run.approved_at and run.status in LOCKED_STATUSES:
             click.echo(f"  approved by {_when(run.approved_by, run.approved_at)}")
         if run.reopened_at:
             click.echo(
@@ -296,7 +298,7 @@ def export_command(partner_name, date_from, date_to, output):
     runs within the range, as CSV."""
     partner = _partner(partner_name)
     try:
-        rows = service.export_rows(partner, date_from.date(), date_to.date())
+        rows = export.export_rows(partner, date_from.date(), date_to.date())
         if output is None:
             for text in iter_csv(EXPORT_HEADER, rows):
                 click.echo(text, nl=False)

@@ -8,7 +8,7 @@ from flask import request
 from flask_login import current_user
 from sqlalchemy import select
 
-from webapp.commissions import bp, close_view, queries, service, staleness
+from webapp.commissions import bp, close_view, lifecycle, queries, staleness, true_ups
 from webapp.commissions.close_forms import ApproveForm, PayForm, ReopenForm
 from webapp.commissions.lifecycle import (
     TRANSITIONS,
@@ -17,7 +17,8 @@ from webapp.commissions.lifecycle import (
 )
 from webapp.extensions import db
 from webapp.models import CommissionRun, Partner
-from webapp.vocab import Role
+from webapp.run_states import LOCKED_STATUSES
+from webapp.vocab import Role, RunStatus
 from webapp.web import flash_and_redirect, render, role_required
 
 
@@ -72,7 +73,7 @@ def approve(run_id):
     return _transition(
         run_id,
         ApproveForm(),
-        lambda run: service.approve_run(run, current_user),
+        lambda run: lifecycle.approve_run(run, current_user),
         "Run approved: its periods are locked.",
     )
 
@@ -85,7 +86,7 @@ def reopen(run_id):
     return _transition(
         run_id,
         form,
-        lambda run: service.reopen_run(run, current_user, form.reason.data),
+        lambda run: lifecycle.reopen_run(run, current_user, form.reason.data),
         "Run reopened: its periods are unlocked and can be committed again.",
     )
 
@@ -98,7 +99,7 @@ def pay(run_id):
     return _transition(
         run_id,
         form,
-        lambda run: service.pay_run(
+        lambda run: lifecycle.pay_run(
             run, current_user, form.payout_reference.data, form.paid_on.data
         ),
         "Run marked paid.",
@@ -136,7 +137,7 @@ def run_changes(run_id):
     run = db.get_or_404(CommissionRun, run_id)
     period = request.args.get("period")
     if period:
-        changes = service.changes_since_approval(run.partner, run)
+        changes = true_ups.changes_since_approval(run.partner, run)
         lines = [
             line
             for change in changes
@@ -170,7 +171,7 @@ def range_close_state(computation) -> dict:
     outcomes = {o.agreement.agreement_id: o.result for o in computation.outcomes}
     # A committed (not yet approved) range may be committed again when the data changed.
     changed = any(
-        run.status == "committed"
+        run.status == RunStatus.COMMITTED.value
         and (
             run.agreement_id not in outcomes
             or run.total_commission_native != outcomes[run.agreement_id].total_commission_native
@@ -180,7 +181,7 @@ def range_close_state(computation) -> dict:
     )
     states = close_view.run_states(runs)
     changed = changed or any(run.run_id in states.stale for run in runs)
-    locked = any(run.status in ("approved", "paid") for run in runs)
+    locked = any(run.status in LOCKED_STATUSES for run in runs)
     in_scope = computation.period_count > 0
     state = {
         "runs": runs,

@@ -1,22 +1,17 @@
-"""What each method would pay an agreement over a range, side by side, nothing stored: the
-engine computes total revenue; wallet attribution is the engine too on SQLite, and its
-set-based twin inside PostgreSQL (`set_based`), held to the engine by tests."""
+"""What each method would pay an agreement over a range, side by side, nothing stored; each
+method's result comes from where `results` says (the engine, or the set-based summary)."""
 
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
 
 from webapp import charts
-from webapp.attribution import AttributionResult
-from webapp.commissions import explain, set_based
-from webapp.commissions.explain import period_key, terms_with_method
-from webapp.commissions.inputs import scope_of
+from webapp.commissions import results, set_based
+from webapp.commissions.explain import period_key
 from webapp.commissions.insight import COMPONENTS
 from webapp.commissions.queries import latest_day_with_data
-from webapp.extensions import db
 from webapp.models import Agreement
 from webapp.money import MONEY, ZERO
-from webapp.storage import is_postgresql
 
 TOTAL_REVENUE, WALLET_ATTRIBUTION = "Total revenue", "Wallet attribution"
 
@@ -127,43 +122,31 @@ def _method_sums(rows: dict, attribute: str, slices: dict, wallets: dict, everyo
     return total
 
 
-def _engine_sums(result: AttributionResult, rows: dict, attribute: str) -> MethodSums:
-    """`_method_sums` of the engine's result; the wallets paid counted from its lines."""
-    wallets: dict = {}
-    for line in result.lines:
-        if line.wallet_address is not None:
-            wallets.setdefault(line.period_id, set()).add(line.wallet_address)
-    everyone = set().union(*wallets.values())
-    counts = {period_id: len(addresses) for period_id, addresses in wallets.items()}
-    return _method_sums(rows, attribute, result.slice_sums(), counts, len(everyone))
-
-
-def _set_based_sums(agreement: Agreement, date_from: date, date_to: date, rows: dict):
-    """Wallet attribution's `_method_sums` computed inside PostgreSQL (`set_based`): the
-    same figures without a million reward rows travelling to Python."""
-    terms = terms_with_method(agreement, True)
-    scope = scope_of(agreement, date_from, date_to)
-    summary = set_based.wallet_attribution_summary(
-        agreement.partner_id, agreement.chain_id, terms, scope, count_wallets=True
-    )
-    return _method_sums(
-        rows, "wallet_attribution", summary.slices, summary.wallets_by_period, summary.wallet_count
-    )
+def _sums(result, rows: dict, attribute: str) -> MethodSums:
+    """`_method_sums` of a method's result: the wallets paid as the database counted them,
+    or counted from the engine's lines."""
+    if isinstance(result, set_based.Summary):
+        by_period, everyone = result.wallets_by_period, result.wallet_count
+    else:
+        wallets: dict = {}
+        for line in result.lines:
+            if line.wallet_address is not None:
+                wallets.setdefault(line.period_id, set()).add(line.wallet_address)
+        by_period = {period_id: len(addresses) for period_id, addresses in wallets.items()}
+        everyone = len(set().union(*wallets.values()))
+    return _method_sums(rows, attribute, result.slice_sums(), by_period, everyone)
 
 
 def compare(agreement: Agreement, date_from: date, date_to: date) -> Comparison:
-    """Run the engine under both methods over the range and set the figures side by side."""
-    by_total = explain.compute(agreement, date_from, date_to, wallet_attribution=False)
+    """Both methods' results over the range, their figures side by side."""
+    by_total = results.method_result(agreement, date_from, date_to, wallet_attribution=False)
     rows = {
         period_key(p.period_id): PeriodComparison(period_key(p.period_id), p.label)
         for p in by_total.periods
     }
-    total_revenue = _engine_sums(by_total, rows, "total_revenue")
-    if is_postgresql(db.session):
-        wallet_attribution = _set_based_sums(agreement, date_from, date_to, rows)
-    else:
-        by_wallet = explain.compute(agreement, date_from, date_to, wallet_attribution=True)
-        wallet_attribution = _engine_sums(by_wallet, rows, "wallet_attribution")
+    total_revenue = _sums(by_total, rows, "total_revenue")
+    by_wallet = results.method_result(agreement, date_from, date_to, wallet_attribution=True)
+    wallet_attribution = _sums(by_wallet, rows, "wallet_attribution")
     used = set(total_revenue.by_component) | set(wallet_attribution.by_component)
     components = [c for c in COMPONENTS if c in used]
     return Comparison(

@@ -7,9 +7,10 @@ from collections.abc import Iterator
 from flask import request
 from sqlalchemy import select
 
-from webapp.commissions import bp, queries, service
+from webapp.commissions import bp, export, queries, results
+from webapp.commissions.export import EXPORT_HEADER
 from webapp.commissions.forms import CommissionRangeForm
-from webapp.commissions.service import EXPORT_HEADER, CommissionError
+from webapp.commissions.lifecycle import CommissionError
 from webapp.commissions.valuation import Valuation, run_valuation
 from webapp.extensions import db
 from webapp.labels import slugify
@@ -66,7 +67,7 @@ def _preview_or_400():
     if error:
         return None, error
     try:
-        return service.preview(*chosen), None
+        return results.preview(*chosen, lines=True), None
     except CommissionError as exc:
         return None, (str(exc), 400)
 
@@ -195,7 +196,7 @@ def summary_csv():
     if error:
         return error
     partner, date_from, date_to = chosen
-    rows = summary_rows(partner, service.export_rows(partner, date_from, date_to))
+    rows = summary_rows(partner, export.export_rows(partner, date_from, date_to))
     return csv_download(SUMMARY_HEADER, rows, _file_name("summary", *chosen))
 
 

@@ -11,7 +11,6 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
-from sys import intern
 
 from sqlalchemy import String, cast, select
 
@@ -21,33 +20,18 @@ from webapp.attribution import (
     AgreementTerms,
     AttributionResult,
     StakeEvent,
-    StakerReward,
-    ValidatorRevenue,
-    Wallet,
 )
 from webapp.commissions import inputs, queries
-from webapp.commissions.inputs import period_key
+from webapp.commissions.inputs import Slice, period_key
 from webapp.extensions import db
 from webapp.models import (
     Agreement,
     CanonicalStakeEvent,
-    CanonicalStakerRewardsDetail,
-    CanonicalValidatorRevenue,
     CommissionExclusion,
     PartnerCommissionLine,
     PartnerWallet,
 )
 from webapp.money import MONEY, ZERO, format_amount, money_sum
-
-
-@dataclass(frozen=True)
-class Slice:
-    """What part of the inputs to compute: None means every wallet, validator, component."""
-
-    addresses: tuple[str, ...] | None = None
-    validator_key: str | None = None
-    revenue_component: str | None = None
-    period_ids: tuple[str, ...] | None = None
 
 
 def terms_with_method(agreement: Agreement, wallet_attribution: bool | None) -> AgreementTerms:
@@ -67,10 +51,11 @@ def compute(
     agreement: Agreement,
     date_from: date,
     date_to: date,
-    part: Slice = Slice(),
+    part: Slice | None = None,
     wallet_attribution: bool | None = None,
 ) -> AttributionResult:
     """The engine's result for a slice of the agreement over the range."""
+    part = part or Slice()
     terms = terms_with_method(agreement, wallet_attribution)
     scope = scope_of(agreement, date_from, date_to)
     if part.period_ids is not None:
@@ -79,94 +64,8 @@ def compute(
     # Paused while the rows are loaded too: a million input tuples would otherwise set off
     # collections that rescan everything alive.
     with inputs.collector_paused():
-        rows = {}
-        if scope:
-            if terms.wallet_attribution_enabled:
-                rows = _wallet_inputs(agreement, scope, part)
-            else:
-                rows = {"validator_revenue": _revenue(agreement.chain_id, scope, part)}
+        rows = inputs.load_slice(agreement, terms, scope, part)
         return attribution.compute_in_scope(terms, scope, **rows)
-
-
-def _wallet_inputs(agreement: Agreement, scope, part: Slice) -> dict:
-    partner_id, chain_id = agreement.partner_id, agreement.chain_id
-    if part == Slice() or part == Slice(period_ids=part.period_ids):
-        # The whole partner: the engine's own streamed loaders.
-        period_ids = [p.period_id for p in scope]
-        return {
-            "wallets": inputs.load_wallets(partner_id, chain_id),
-            "staker_rewards": inputs.load_staker_rewards(partner_id, chain_id, period_ids, set()),
-            "stake_events": inputs.load_stake_events(
-                partner_id, chain_id, scope[-1].end_time, scope[-1].start_date, set()
-            ),
-        }
-    W, R, E = PartnerWallet, CanonicalStakerRewardsDetail, CanonicalStakeEvent
-    wallets = select(W.wallet_address, W.introduced_date, W.is_active).where(
-        W.partner_id == partner_id, W.chain_id == chain_id
-    )
-    rewards = select(
-        cast(R.period_id, String),
-        R.validator_key,
-        R.staker_address,
-        cast(R.revenue_component, String),
-        R.reward_amount_native,
-    ).where(R.chain_id == chain_id, R.period_id.in_([_uuid(p.period_id) for p in scope]))
-    events = select(
-        E.validator_key,
-        E.staker_address,
-        cast(E.event_type, String),
-        E.stake_amount_native,
-        E.event_timestamp,
-    ).where(E.chain_id == chain_id, E.event_timestamp < scope[-1].end_time)
-    if part.addresses is not None:
-        # Named wallets: kept to the partner's own by the wallet query, so the reward and
-        # event queries need no join and go straight to their staker index.
-        wallets = wallets.where(W.wallet_address.in_(part.addresses))
-        rewards = rewards.where(R.staker_address.in_(part.addresses))
-        events = events.where(E.staker_address.in_(part.addresses))
-    else:
-        rewards = rewards.join(*inputs._partner_wallet_join(R, partner_id))
-        events = events.join(*inputs._partner_wallet_join(E, partner_id))
-    if part.validator_key is not None:
-        rewards = rewards.where(R.validator_key == part.validator_key)
-        events = events.where(E.validator_key == part.validator_key)
-    if part.revenue_component is not None:
-        rewards = rewards.where(R.revenue_component == part.revenue_component)
-    wallet_rows = [Wallet(intern(a), d, active) for a, d, active in db.session.execute(wallets)]
-    ours = {wallet.wallet_address for wallet in wallet_rows}
-    # Rows straight from the driver (inputs._fetch): no per-value processing on the way.
-    return {
-        "wallets": wallet_rows,
-        "staker_rewards": [
-            StakerReward(intern(p), intern(v), intern(s), intern(c), amount)
-            for p, v, s, c, amount in inputs._fetch(rewards)
-            if s in ours
-        ],
-        "stake_events": [
-            StakeEvent(intern(v), intern(s), intern(k), amount, when)
-            for v, s, k, amount, when in inputs._fetch(events)
-            if s in ours
-        ],
-    }
-
-
-def _revenue(chain_id: str, scope, part: Slice) -> list[ValidatorRevenue]:
-    V = CanonicalValidatorRevenue
-    stmt = select(
-        cast(V.period_id, String),
-        V.validator_key,
-        cast(V.revenue_component, String),
-        V.amount_native,
-    ).where(V.chain_id == chain_id, V.period_id.in_([_uuid(p.period_id) for p in scope]))
-    if part.validator_key is not None:
-        stmt = stmt.where(V.validator_key == part.validator_key)
-    if part.revenue_component is not None:
-        stmt = stmt.where(V.revenue_component == part.revenue_component)
-    return [ValidatorRevenue._make(row) for row in db.session.execute(stmt)]
-
-
-def _uuid(key):
-    return inputs.period_uuid(key)
 
 
 # ---- Every wallet explained ----------------------------------------------------------------

@@ -8,7 +8,8 @@ attribution the partner's wallets on the chain, their stake events up to the end
 range, and the staker rewards in the period; for total revenue the validator revenue in the
 period: the very rows the engine reads (`inputs.rewards_query` and its kin). Each set of rows
 is digested by a SUM of a per-row hash (`row_digest`), which needs no order and reads each row
-once; the parts are then hashed together with the version of the rules (`RULES_VERSION`), so
+once; the parts are then hashed together with the version of the rules
+(`attribution.RULES_VERSION`, kept beside the rules and held to their code by a test), so
 a release that changes a rule never reuses a result.
 """
 
@@ -18,7 +19,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import func, literal_column, select, union_all
 
-from webapp.attribution import AgreementTerms, Period
+from webapp.attribution import RULES_VERSION, AgreementTerms, Period
 from webapp.commissions.inputs import (
     events_query,
     period_key,
@@ -34,9 +35,6 @@ from webapp.models import (
     CanonicalValidatorRevenue,
     PartnerWallet,
 )
-
-#: Bump whenever `webapp.attribution` computes anything differently.
-RULES_VERSION = "2026-11-25"
 
 SEPARATOR = "|"
 

@@ -280,6 +280,109 @@ def load_validator_revenue(chain_id: str, period_ids: list, payloads: set):
     return rows
 
 
+@dataclass(frozen=True)
+class Slice:
+    """What part of the inputs to compute: None means every wallet, validator, component."""
+
+    addresses: tuple[str, ...] | None = None
+    validator_key: str | None = None
+    revenue_component: str | None = None
+    period_ids: tuple[str, ...] | None = None
+
+
+def load_slice(
+    agreement: Agreement, terms: AgreementTerms, scope: list[Period], part: Slice
+) -> dict:
+    """The input rows of a slice of the agreement over `scope` under `terms`' method, as
+    keyword arguments of `attribution.compute_in_scope` (nothing when `scope` is empty).
+
+    The whole partner (at most narrowed to some periods of `scope`) is read by the
+    streamed loaders a calculation uses; named wallets, a validator or a component by
+    queries that read only those rows."""
+    if not scope:
+        return {}
+    if not terms.wallet_attribution_enabled:
+        return {"validator_revenue": _slice_of_revenue(agreement.chain_id, scope, part)}
+    return _slice_of_wallets(agreement, scope, part)
+
+
+def _slice_of_wallets(agreement: Agreement, scope: list[Period], part: Slice) -> dict:
+    partner_id, chain_id = agreement.partner_id, agreement.chain_id
+    if part == Slice() or part == Slice(period_ids=part.period_ids):
+        # The whole partner: the engine's own streamed loaders.
+        period_ids = [p.period_id for p in scope]
+        return {
+            "wallets": load_wallets(partner_id, chain_id),
+            "staker_rewards": load_staker_rewards(partner_id, chain_id, period_ids, set()),
+            "stake_events": load_stake_events(
+                partner_id, chain_id, scope[-1].end_time, scope[-1].start_date, set()
+            ),
+        }
+    W, R, E = PartnerWallet, CanonicalStakerRewardsDetail, CanonicalStakeEvent
+    wallets = select(W.wallet_address, W.introduced_date, W.is_active).where(
+        W.partner_id == partner_id, W.chain_id == chain_id
+    )
+    rewards = select(
+        cast(R.period_id, String),
+        R.validator_key,
+        R.staker_address,
+        cast(R.revenue_component, String),
+        R.reward_amount_native,
+    ).where(R.chain_id == chain_id, R.period_id.in_([period_uuid(p.period_id) for p in scope]))
+    events = select(
+        E.validator_key,
+        E.staker_address,
+        cast(E.event_type, String),
+        E.stake_amount_native,
+        E.event_timestamp,
+    ).where(E.chain_id == chain_id, E.event_timestamp < scope[-1].end_time)
+    if part.addresses is not None:
+        # Named wallets: kept to the partner's own by the wallet query, so the reward and
+        # event queries need no join and go straight to their staker index.
+        wallets = wallets.where(W.wallet_address.in_(part.addresses))
+        rewards = rewards.where(R.staker_address.in_(part.addresses))
+        events = events.where(E.staker_address.in_(part.addresses))
+    else:
+        rewards = rewards.join(*_partner_wallet_join(R, partner_id))
+        events = events.join(*_partner_wallet_join(E, partner_id))
+    if part.validator_key is not None:
+        rewards = rewards.where(R.validator_key == part.validator_key)
+        events = events.where(E.validator_key == part.validator_key)
+    if part.revenue_component is not None:
+        rewards = rewards.where(R.revenue_component == part.revenue_component)
+    wallet_rows = [Wallet(intern(a), d, active) for a, d, active in db.session.execute(wallets)]
+    ours = {wallet.wallet_address for wallet in wallet_rows}
+    # Rows straight from the driver: no per-value processing on the way.
+    return {
+        "wallets": wallet_rows,
+        "staker_rewards": [
+            StakerReward(intern(p), intern(v), intern(s), intern(c), amount)
+            for p, v, s, c, amount in _fetch(rewards)
+            if s in ours
+        ],
+        "stake_events": [
+            StakeEvent(intern(v), intern(s), intern(k), amount, when)
+            for v, s, k, amount, when in _fetch(events)
+            if s in ours
+        ],
+    }
+
+
+def _slice_of_revenue(chain_id: str, scope: list[Period], part: Slice) -> list[ValidatorRevenue]:
+    V = CanonicalValidatorRevenue
+    stmt = select(
+        cast(V.period_id, String),
+        V.validator_key,
+        cast(V.revenue_component, String),
+        V.amount_native,
+    ).where(V.chain_id == chain_id, V.period_id.in_([period_uuid(p.period_id) for p in scope]))
+    if part.validator_key is not None:
+        stmt = stmt.where(V.validator_key == part.validator_key)
+    if part.revenue_component is not None:
+        stmt = stmt.where(V.revenue_component == part.revenue_component)
+    return [ValidatorRevenue._make(row) for row in db.session.execute(stmt)]
+
+
 def scope_of(agreement: Agreement, date_from: date, date_to: date, payloads=None) -> list[Period]:
     """The agreement's periods in scope for [date_from, date_to] (DOMAIN step 1)."""
     terms = terms_of(agreement)

@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 
 from webapp import charts
 from webapp.attribution import REASONS, AttributionResult
-from webapp.commissions import explain, inputs, pair_sums, queries, set_based
+from webapp.commissions import explain, inputs, pair_sums, queries, results, set_based
 from webapp.commissions.explain import period_key
 from webapp.db_types import decimal_sum
 from webapp.extensions import db
@@ -27,7 +27,6 @@ from webapp.models import (
     PartnerWallet,
 )
 from webapp.money import MONEY, ZERO, money_sum
-from webapp.storage import is_postgresql
 from webapp.vocab import LineKind, RevenueComponent
 
 COMPONENTS = tuple(c.value for c in RevenueComponent)
@@ -361,24 +360,10 @@ def run_wallet_lines(
 def preview_period_row(
     agreement, period: CanonicalPeriod, date_from: date | None = None, date_to: date | None = None
 ) -> PeriodRow | None:
-    """One period of an agreement as a preview computes it now. Opened from the preview of
-    a range (`date_from`, `date_to`) under wallet attribution on PostgreSQL, the period is
-    read from the summary that preview kept, when that period's inputs are unchanged;
-    otherwise the engine computes that period alone."""
-    result = None
-    if date_from and date_to and agreement.wallet_attribution_enabled and is_postgresql(db.session):
-        result = set_based.kept_period(
-            agreement.partner_id,
-            agreement.chain_id,
-            inputs.terms_of(agreement),
-            inputs.scope_of(agreement, date_from, date_to),
-            period.period_id,
-        )
-    if result is None:
-        day = period.start_time.date()
-        part = explain.Slice(period_ids=(period.period_id,))
-        result = explain.compute(agreement, day, day, part)
-    rows = result_periods(result)
+    """One period of an agreement as a preview computes it now (`results.period_result`:
+    opened from the preview of `date_from` to `date_to`, from the summary it kept when it
+    can)."""
+    rows = result_periods(results.period_result(agreement, period, date_from, date_to))
     return rows[0] if rows else None
 
 
@@ -388,7 +373,7 @@ def preview_wallet_lines(
     """A page of one period, validator and component as a preview computes it now: the
     wallets with a reward there, by address after `after`, each paid or not and why."""
     day = period.start_time.date()
-    part = explain.Slice(
+    part = inputs.Slice(
         validator_key=validator, revenue_component=component, period_ids=(period.period_id,)
     )
     if not agreement.wallet_attribution_enabled:
@@ -415,6 +400,6 @@ def preview_wallet_lines(
     if not addresses:
         return [], None
     result = explain.compute(
-        agreement, day, day, explain.Slice(addresses, validator, component, (period.period_id,))
+        agreement, day, day, inputs.Slice(addresses, validator, component, (period.period_id,))
     )
     return wallet_lines_of(result), next_cursor

@@ -26,6 +26,7 @@ from webapp.models import (
     CommissionRun,
     CommissionRunPeriod,
     Payout,
+    User,
     utcnow,
 )
 from webapp.money import money_sum
@@ -349,3 +350,14 @@ def pay_runs(partner, date_from: date, date_to: date, user, reference: str, paid
         return targets
 
     return in_transaction(partner.partner_id, action)
+
+
+def find_user(email: str | None) -> User | None:
+    """The user with that e-mail address (case-insensitive), None for no address; an unknown
+    address is an error."""
+    if email is None:
+        return None
+    user = db.session.scalar(select(User).where(User.email.ilike(email.strip())))
+    if user is None:
+        raise CommissionError(f"no user with e-mail {email!r}")
+    return user

@@ -31,7 +31,7 @@ from webapp.models import (
     User,
 )
 from webapp.run_states import LIVE_STATUSES
-from webapp.vocab import LineKind, Method
+from webapp.vocab import LineKind, Method, RunStatus
 
 L, X, RP = PartnerCommissionLine, CommissionExclusion, CommissionRunPeriod
 
@@ -223,7 +223,9 @@ def latest_day_with_data(chain_ids=None, before: date | None = None) -> date | N
 #: Runs per page of the runs list.
 RUNS_LIST_PAGE = 50
 #: Statuses the runs list filters by (a preview is never stored).
-RUN_LIST_STATUSES = ("committed", "approved", "paid", "superseded")
+RUN_LIST_STATUSES = tuple(
+    s.value for s in (RunStatus.COMMITTED, RunStatus.APPROVED, RunStatus.PAID, RunStatus.SUPERSEDED)
+)
 #: Orders of the runs list, each with the direction it takes first.
 RUN_LIST_SORTS = {
     "created": "desc",

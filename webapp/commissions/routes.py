@@ -3,20 +3,21 @@ and read any run with the exclusions that explain a wallet's empty line."""
 
 from datetime import UTC, date, datetime, timedelta
 
-from flask import request
+from flask import current_app, redirect, request, url_for
 from flask_login import current_user
 
-from webapp.commissions import bp, close_view, insight, queries, service
+from webapp.commissions import background, bp, close_view, committing, insight, queries, results
 from webapp.commissions.close_routes import range_close_state
+from webapp.commissions.export import EXPORT_HEADER, export_rows
 from webapp.commissions.forms import CommissionRangeForm
+from webapp.commissions.lifecycle import CommissionError
 from webapp.commissions.queries import recent_runs
-from webapp.commissions.service import EXPORT_HEADER, CommissionError
 from webapp.commissions.totals import run_totals
 from webapp.commissions.valuation import preview_usd, run_usd_totals
 from webapp.extensions import db
+from webapp.jobs.queue import enqueue
 from webapp.labels import slugify
 from webapp.models import CommissionRun
-from webapp.money import MONEY, ZERO
 from webapp.vocab import LineKind, Role
 from webapp.web import csv_download, flash_and_redirect, is_htmx, render, role_required
 
@@ -33,21 +34,20 @@ def _breakdown(computation) -> list[dict]:
 
 def _grand_totals(computation) -> list[dict]:
     """The preview's totals per token symbol, in agreement order: two chains never add up."""
-    by_token: dict[str, dict] = {}
-    add = MONEY.add
     usd, usd_warnings = preview_usd(computation)
-    for outcome in computation.outcomes:
-        chain, result = outcome.agreement.chain, outcome.result
-        entry = by_token.setdefault(
-            chain.token_symbol,
-            {"chain": chain, "line_count": 0, "base": ZERO, "commission": ZERO, "excluded": ZERO},
-        )
-        entry["usd"], entry["usd_warnings"] = usd.get(chain.token_symbol), usd_warnings
-        entry["line_count"] += result.line_count
-        entry["base"] = add(entry["base"], result.total_base_native)
-        entry["commission"] = add(entry["commission"], result.total_commission_native)
-        entry["excluded"] = add(entry["excluded"], result.excluded_amount_native)
-    return list(by_token.values())
+    chains = {o.agreement.chain.token_symbol: o.agreement.chain for o in computation.outcomes}
+    return [
+        {
+            "chain": chains[symbol],
+            "line_count": total.line_count,
+            "base": total.base_amount_native,
+            "commission": total.commission_amount_native,
+            "excluded": total.excluded_amount_native,
+            "usd": usd.get(symbol),
+            "usd_warnings": usd_warnings,
+        }
+        for symbol, total in results.token_totals(computation.outcomes).items()
+    ]
 
 
 def _review(form, status: int = 200, computation=None):
@@ -100,9 +100,7 @@ def index():
     if not form.validate():
         return _review(form, 400)
     try:
-        computation = service.preview(
-            form.chosen_partner, form.date_from.data, form.date_to.data, summary=True
-        )
+        computation = results.preview(form.chosen_partner, form.date_from.data, form.date_to.data)
     except CommissionError as exc:
         form.date_to.errors.append(str(exc))
         return _review(form, 400)
@@ -112,40 +110,32 @@ def index():
 @bp.route("/commit", methods=["POST"])
 @role_required(Role.MANAGER)
 def commit():
-    """Compute and store the partner's lines for the range, then back to the review."""
+    """Compute and store the partner's lines for the range, then back to the review; a large
+    range is committed by a background job, whose progress page the answer leads to."""
     form = CommissionRangeForm(request.form)
     if not form.validate():
         return _review(form, 400)
     partner, date_from, date_to = form.chosen_partner, form.date_from.data, form.date_to.data
+    true_up = bool(request.form.get("true_up"))
+    threshold = current_app.config["BACKGROUND_AFTER_ROWS"]
     try:
-        computation = service.commit(
-            partner,
-            date_from,
-            date_to,
-            user=current_user,
-            true_up=bool(request.form.get("true_up")),
+        if background.estimated_rows(partner, date_from, date_to, threshold) > threshold:
+            job = enqueue(
+                background.COMMIT,
+                background.commit_parameters(partner, date_from, date_to, true_up),
+                current_user,
+            )
+            return redirect(url_for("jobs.show", job_id=job.job_id), 303)
+        computation = committing.commit(
+            partner, date_from, date_to, user=current_user, true_up=true_up
         )
     except CommissionError as exc:
         form.date_to.errors.append(str(exc))
         return _review(form, 400)
-    runs = len(computation.outcomes)
-    lines = sum(o.result.line_count for o in computation.outcomes)
-    standing = sum(1 for o in computation.outcomes if o.unchanged)
-    message = (
-        f"Committed {runs} run(s) for {partner.name}, {date_from.isoformat()} to "
-        f"{date_to.isoformat()}: {lines:,} line(s)."
-        if runs
-        else f"{partner.name} has no agreement in effect in that range: nothing committed."
-    )
-    if standing:
-        message += (
-            f" {standing} of them found no input changed: the earlier run's result was "
-            "carried over, nothing computed or written."
-        )
     return flash_and_redirect(
-        message,
+        background.committed_message(computation),
         "commissions.index",
-        category="success" if runs else "warning",
+        category="success" if computation.outcomes else "warning",
         partner=str(partner.partner_id),
         date_from=date_from.isoformat(),
         date_to=date_to.isoformat(),
@@ -164,7 +154,7 @@ def export():
     )
     # The lines stream out of the database while the response is sent, after the view has
     # returned: from a connection of their own, as the request's session is gone by then.
-    return csv_download(EXPORT_HEADER, service.export_rows(partner, date_from, date_to), name)
+    return csv_download(EXPORT_HEADER, export_rows(partner, date_from, date_to), name)
 
 
 @bp.route("/runs/<uuid:run_id>")

@@ -10,7 +10,7 @@ the same way, and grades each reward row at line grain:
   period: one exclusion per wallet and period (with or without rows), holding back its rows;
 - a row whose wallet was not staked with the validator during the period, then a row no rule
   gives a rate, is held back; such rows are grouped per (period, wallet, validator, reason)
-  as the engine's commit stores them (`runs._grouped_exclusions`);
+  as the engine's commit stores them (`run_rows.grouped_exclusions`);
 - every other row is a line: base x rate / 10000 rounded to 18 places, half to even (the
   product is exact in NUMERIC; a tie is one whose dropped part is exactly 5e-19, and then
   the even neighbour is kept).
@@ -22,7 +22,7 @@ come from them.
 The lines digest of a period written here is `SQL_DIGEST_PREFIX` and a SHA-256 of counts,
 amounts and two order-free sums of 64-bit hashes of the lines and of the grouped exclusions
 (each seeded apart): equal for an equal result, whatever order the rows come in. It is not
-the engine's digest (`runs._digest`), and needs not be: a pair is compared only with what
+the engine's digest (`run_rows.lines_digest`), and needs not be: a pair is compared only with what
 the same database's commits stored, and on PostgreSQL every wallet-attribution commit comes
 here. A pair stored before by the engine shows a different digest once, and is rewritten.
 

@@ -25,10 +25,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 from sqlalchemy.orm.attributes import set_committed_value
 
-from webapp.attribution import Period, periods_in_scope, scope_window
+from webapp.attribution import RULES_VERSION, Period, periods_in_scope, scope_window
 from webapp.commissions.fingerprints import (
     PARTS,
-    RULES_VERSION,
     Asked,
     Fingerprint,
     changed_parts,
@@ -48,9 +47,8 @@ from webapp.models import (
     utcnow,
 )
 from webapp.money import MONEY, ZERO, money_sum
+from webapp.run_states import LOCKED_STATUSES
 from webapp.vocab import LineKind, RunStatus
-
-LOCKED_STATUSES = (RunStatus.APPROVED.value, RunStatus.PAID.value)
 
 
 @dataclass
@@ -365,8 +363,8 @@ def _late_of(run, figures: dict) -> LateData:
 def _measured(run) -> LateData | None:
     """The engine's measure of one locked run's late data (None when today's data computes
     what was locked plus the adjustments stored)."""
-    # runs.py may call this module (approve refuses a stale run): imported here, not above.
-    from webapp.commissions.runs import changes_since_approval
+    # true_ups.py may call this module (approve refuses a stale run): imported here, not above.
+    from webapp.commissions.true_ups import changes_since_approval
 
     change = next(
         (
@@ -446,7 +444,7 @@ def true_up_summary(partner, until) -> list[TrueUp]:
     )
     figures = _kept([key]).get(key)
     if figures is None:
-        from webapp.commissions.runs import locked_differences
+        from webapp.commissions.true_ups import locked_differences
 
         figures = _true_up_figures(locked_differences(partner, until=until), agreements)
         _keep(partner.partner_id, _key("true-up-range", until.isoformat()), key, figures)

@@ -77,6 +77,8 @@ COMPONENT_INDEX = {
 _HASH_CHUNK = 1 << 20
 #: Rows after which an import refreshes the planner statistics of its table (PostgreSQL).
 ANALYZE_AFTER_ROWS = 50_000
+#: Rows read between two reports of an import's progress.
+PROGRESS_ROWS = 20_000
 #: Leading record fields (chain, period, validator, ...) each written chunk is sorted by.
 SORT_FIELDS = 5
 
@@ -181,8 +183,11 @@ def import_file(
     replace: bool = False,
     dry_run: bool = False,
     with_totals: bool = False,
+    progress=None,
 ) -> ImportReport:
-    """Check a CSV file of `kind` and, unless `dry_run`, store all its rows or none."""
+    """Check a CSV file of `kind` and, unless `dry_run`, store all its rows or none.
+    `progress(done, total, message)` hears of every `PROGRESS_ROWS` rows read, counted in
+    bytes of the file (twice its size for a replacement, which reads it twice)."""
     report = ImportReport(
         kind=kind,
         file_name=file_name or os.path.basename(path),
@@ -201,7 +206,7 @@ def import_file(
         report.earlier_payload_id = earlier.payload_id
         return report
     try:
-        _run(spec, path, report, user, with_totals)
+        _run(spec, path, report, user, with_totals, progress)
     except CsvFormatError as error:
         report.problem = str(error)
     except ParentMissing as error:
@@ -235,7 +240,9 @@ def _precheck(spec: KindSpec | None, report: ImportReport) -> str | None:
     return None
 
 
-def _run(spec: KindSpec, path: str, report: ImportReport, user, with_totals: bool) -> None:
+def _run(
+    spec: KindSpec, path: str, report: ImportReport, user, with_totals: bool, progress=None
+) -> None:
     model, _ = MODELS[spec.kind.value]
     reference = _load_reference(spec)
     if spec.kind == PayloadKind.STAKER_REWARDS and not report.dry_run:
@@ -254,7 +261,10 @@ def _run(spec: KindSpec, path: str, report: ImportReport, user, with_totals: boo
         if not report.replace:
             writer = _writer(spec, model, provider, payload)
 
+    size = os.path.getsize(path)
+    total = size * (2 if report.replace else 1)
     scan = _Scan(spec, reference, report.errors, occupied, with_totals)
+    scan.progress = _reporter(progress, 0, total, "read")
     scan.run(path, writer)
     report.row_count = scan.row_count
     report.period_rows = scan.period_rows(reference)
@@ -281,6 +291,7 @@ def _run(spec: KindSpec, path: str, report: ImportReport, user, with_totals: boo
             _replace(spec, model, scan.touched, reference, payload, user)
         writer = _writer(spec, model, provider, payload)
         again = _Scan(spec, reference, ErrorLog(), set(), False)
+        again.progress = _reporter(progress, total - size, total, "written")
         again.run(path, writer)
         if again.errors or again.row_count != scan.row_count:
             raise ParentMissing("the stored data changed while the file was read")
@@ -310,6 +321,13 @@ def _run(spec: KindSpec, path: str, report: ImportReport, user, with_totals: boo
     if report.row_count >= ANALYZE_AFTER_ROWS:
         # Fresh statistics keep the commission queries on their bulk plans after a big load.
         refresh_statistics(db.session, model.__table__)
+
+
+def _reporter(progress, offset: int, total: int, verb: str):
+    """`progress` as a scan calls it, (bytes read, rows read), placed within `total` bytes."""
+    if progress is None:
+        return None
+    return lambda position, rows: progress(offset + position, total, f"{rows:,} row(s) {verb}")
 
 
 def _writer(spec, model, provider, payload):
@@ -358,6 +376,8 @@ class _Scan:
         self.written = 0
         self.stopped = False
         self.writer = None
+        #: Called with (bytes read, rows read) every PROGRESS_ROWS rows and at the end.
+        self.progress = None
 
     @property
     def touched(self):
@@ -384,9 +404,12 @@ class _Scan:
         counts, pending = self.counts, self.pending
         keep_records = spec.kind == PayloadKind.PERIODS
         add_total = self._add_total if self.with_totals else None
+        progress = self.progress
         with open(path, "rb") as handle:
             for line, row in read_rows(handle, spec.columns):
                 self.row_count += 1
+                if progress is not None and self.row_count % PROGRESS_ROWS == 0:
+                    progress(handle.tell(), self.row_count)
                 record = check(line, row)
                 if record is None:
                     self._stop()
@@ -410,6 +433,8 @@ class _Scan:
                     add_total(record)
                 if self.writer is not None:
                     self.writer.write(record)
+        if progress is not None:
+            progress(os.path.getsize(path), self.row_count)
 
     def _stop(self, early: bool = True) -> None:
         """End writing; early when a row failed or must first be compared with stored rows."""

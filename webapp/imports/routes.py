@@ -1,20 +1,21 @@
 """Data imports page: upload and preview a file, commit it, browse payloads and totals."""
 
-from flask import current_app, request
+from flask import current_app, redirect, request, url_for
 from flask_login import current_user
 from sqlalchemy.orm import selectinload
 
 from webapp.extensions import db
 from webapp.imports import bp, queries
+from webapp.imports.background import IMPORT, UPLOADS, import_staged
 from webapp.imports.forms import ImportForm
-from webapp.imports.importing import import_file
+from webapp.jobs.queue import enqueue
 from webapp.models import StagingPayload
-from webapp.storage import UploadMissing, UploadNotYours, UploadStore
+from webapp.storage import UploadMissing, UploadNotYours
 from webapp.vocab import Role
 from webapp.web import flash_and_redirect, is_htmx, render, role_required
 
-#: Files between their preview and their commit.
-UPLOADS = UploadStore("import")
+#: The kept row count of a previewed file: how the commit chooses between now and a job.
+ROW_COUNT = "row_count"
 
 
 def _page_size() -> int:
@@ -60,19 +61,6 @@ def index():
     return _page()
 
 
-def _import(staged, **options):
-    """Import (or, with dry_run, check) a kept file as its preview asked."""
-    return import_file(
-        staged.meta["kind"],
-        UPLOADS.path(staged),
-        staged.meta["provider_name"],
-        file_name=staged.file_name,
-        user=current_user,
-        replace=staged.meta["replace"],
-        **options,
-    )
-
-
 @bp.route("/preview", methods=["POST"])
 @role_required(Role.MANAGER)
 def preview():
@@ -90,22 +78,28 @@ def preview():
         provider_name=form.provider.data.strip(),
         replace=bool(form.replace.data),
     )
-    report = _import(staged, dry_run=True, with_totals=True)
+    report = import_staged(staged, current_user, dry_run=True, with_totals=True)
     if not report.ok:
         UPLOADS.discard(staged.token)
         return _page(form, status=422, report=report)
+    UPLOADS.save_part(staged, ROW_COUNT, report.row_count)
     return _page(form, report=report, staged=staged)
 
 
 @bp.route("/commit/<token>", methods=["POST"])
 @role_required(Role.MANAGER)
 def commit(token):
-    """Import a previewed file for real: all its rows or none, checked once more."""
+    """Import a previewed file for real: all its rows or none, checked once more. A large file
+    is imported by a background job, whose progress page the answer leads to."""
     try:
         staged = UPLOADS.load(token, current_user.user_id)
+        rows = UPLOADS.load_part(staged, ROW_COUNT)
     except UploadMissing as error:
         return _page(status=404, problem=str(error))
-    report = _import(staged)
+    if rows > current_app.config["BACKGROUND_AFTER_ROWS"]:
+        job = enqueue(IMPORT, {"token": staged.token}, current_user)
+        return redirect(url_for("jobs.show", job_id=job.job_id), 303)
+    report = import_staged(staged, current_user)
     UPLOADS.discard(staged.token)
     if not report.ok:
         return _page(status=409, report=report, changed=True)

@@ -23,12 +23,13 @@ from webapp.models import (
     CommissionRun,
     Partner,
 )
-from webapp.money import MONEY, ZERO
+from webapp.money import totals_by_token
+from webapp.run_states import LIVE_STATUSES
 
 #: A cell's state, least advanced first; a month of several agreements shows the least one.
-STATES = ("no agreement", "no data", "partial data", "data in", "committed", "approved", "paid")
-#: Run statuses that count on the overview (a superseded run was replaced by a later one).
-LIVE_STATUSES = ("committed", "approved", "paid")
+#: Then the run statuses that count on the overview (`LIVE_STATUSES`: a superseded run was
+#: replaced by a later one).
+STATES = ("no agreement", "no data", "partial data", "data in", *LIVE_STATUSES)
 
 
 @dataclass(frozen=True)
@@ -88,15 +89,18 @@ class Cell:
     def totals(self) -> list[tuple]:
         """(chain, total) per token of the month's live runs that lie within the month: each
         run's total (`commissions.totals`), commission plus adjustments."""
-        by_symbol: dict[str, list] = {}
-        for entry in self.agreements:
-            for run in entry.runs:
-                if run.date_from < self.month.first or run.date_to > self.month.last:
-                    continue
-                chain = entry.agreement.chain
-                slot = by_symbol.setdefault(chain.token_symbol, [chain, ZERO])
-                slot[1] = MONEY.add(slot[1], self.states.totals[run.run_id].total_native)
-        return [(chain, amount) for chain, amount in by_symbol.values()]
+        within = [
+            (entry.agreement.chain, run)
+            for entry in self.agreements
+            for run in entry.runs
+            if self.month.first <= run.date_from and run.date_to <= self.month.last
+        ]
+        chains = {chain.token_symbol: chain for chain, _ in within}
+        sums = totals_by_token(
+            (chain.token_symbol, (self.states.totals[run.run_id].total_native,))
+            for chain, run in within
+        )
+        return [(chains[symbol], amount) for symbol, (amount,) in sums.items()]
 
     @property
     def stale(self) -> list[tuple]:

@@ -4,8 +4,7 @@ Amounts print exact, each with its token; amounts of two tokens are never added.
 
 import click
 
-from webapp.commissions.lifecycle import CommissionError
-from webapp.commissions.runs import find_user
+from webapp.commissions.lifecycle import CommissionError, find_user
 from webapp.errors import FieldError
 from webapp.extensions import db
 from webapp.money import exact_text

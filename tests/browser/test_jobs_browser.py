@@ -1,0 +1,108 @@
+"""A large commit or import in a real browser: the page answers at once with the job's
+progress panel, which turns into the result when the worker has done it."""
+
+import re
+import threading
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.browser.test_imports_browser import PERIODS, REWARDS, drop_csv
+from tests.test_commissions import add_agreements, build_world
+from webapp.chains.service import add_chain
+from webapp.imports.importing import import_file
+from webapp.jobs import queue
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture
+def worker(live_app):
+    """Starts the job worker in a thread on demand (as `flask jobs work` runs beside the app)."""
+    stop = threading.Event()
+    threads = []
+
+    def start():
+        def run():
+            with live_app.app_context():
+                queue.work(poll_seconds=0.2, stop=stop)
+
+        thread = threading.Thread(target=run, daemon=True)
+        thread.start()
+        threads.append(thread)
+
+    yield start
+    stop.set()
+    for thread in threads:
+        thread.join(timeout=30)
+
+
+def test_a_large_commit_shows_its_progress_then_its_result(
+    manager_page, live_server, live_app, worker
+):
+    live_app.config["BACKGROUND_AFTER_ROWS"] = 0  # every commit is large enough for a job
+    with live_app.app_context():
+        world = build_world()
+        add_agreements(world.acme)
+        partner_id = world.acme.partner_id
+    page = manager_page
+    page.goto(
+        f"{live_server}/commissions/?partner={partner_id}&date_from=2025-01-01&date_to=2025-01-03"
+    )
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.get_by_role("button", name="Commit", exact=True).click()
+
+    # The answer is the job's page: a progress bar and its words, in a live region.
+    expect(page).to_have_url(re.compile(rf"{live_server}/jobs/[0-9a-f-]{{36}}$"))
+    expect(page.get_by_role("heading", name="Commission commit")).to_be_visible()
+    status = page.get_by_role("status").filter(has=page.locator("#job-panel"))
+    expect(status.locator("progress")).to_be_visible()
+    expect(status).to_contain_text("Waiting for a worker to start it.")
+    expect(page.locator("#job-panel")).to_have_attribute("data-status", "queued")
+
+    worker()
+    # htmx asks every second; the panel turns into the result, without a reload.
+    expect(status).to_contain_text(
+        "Committed 2 run(s) for Acme Wallet, 2025-01-01 to 2025-01-03: 15 line(s).",
+        timeout=20_000,
+    )
+    expect(page.locator("#job-panel")).to_have_attribute("data-status", "done")
+    expect(status.locator("progress")).to_have_attribute("value", "4")
+    expect(status.locator("progress")).to_have_attribute("max", "4")
+    page.get_by_role("link", name="Back to Acme Wallet's commissions for the range").click()
+    history = page.locator("#commission-history")
+    expect(history.get_by_role("row", name="Acme SOL")).to_contain_text("committed")
+
+
+def test_a_large_import_shows_its_progress_then_its_result(
+    manager_page, live_server, live_app, worker, tmp_path
+):
+    live_app.config["BACKGROUND_AFTER_ROWS"] = 1  # a file of two rows is large enough
+    with live_app.app_context():
+        add_chain("solana", "Solana", "SOL", 9, "base58-32")
+        periods = tmp_path / "periods.csv"
+        periods.write_text(PERIODS)
+        assert import_file("periods", str(periods), "manual-upload").ok
+    page = manager_page
+    page.goto(f"{live_server}/imports/")
+    page.get_by_label("Kind of data").select_option("staker-rewards")
+    page.get_by_label("Provider").fill("jito")
+    drop_csv(page, "october-rewards.csv", REWARDS)
+    result = page.locator("#upload-result")
+    expect(result).to_contain_text("october-rewards.csv is ready to import: 2 staker reward rows")
+    result.get_by_role("button", name="Import 2 staker reward rows").click()
+
+    expect(page).to_have_url(re.compile(rf"{live_server}/jobs/[0-9a-f-]{{36}}$"))
+    expect(page.get_by_role("heading", name="Data import")).to_be_visible()
+    status = page.get_by_role("status").filter(has=page.locator("#job-panel"))
+    expect(status).to_contain_text("Waiting for a worker to start it.")
+
+    worker()
+    expect(status).to_contain_text(
+        "imported 2 staker reward rows from october-rewards.csv", timeout=20_000
+    )
+    size = str(len(REWARDS.encode()))
+    expect(status.locator("progress")).to_have_attribute("value", size)
+    status.get_by_role("link", name="See october-rewards.csv and the rows it brought").click()
+    expect(page.get_by_role("heading", name="october-rewards.csv")).to_be_visible()
+    expect(page.locator(".payload-facts")).to_contain_text("2")
