@@ -12,12 +12,14 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import func, select, update
 
-from tests.test_commissions import W_PAID, add_agreements, build_world
+from tests import factories
+from tests.test_commissions import V1, V2, W_PAID, W_UNSTAKED, add_agreements, at, build_world
 from webapp.commissions import committing, export, lifecycle, results
 from webapp.extensions import db
 from webapp.models import (
     CanonicalPeriod,
     CanonicalStakerRewardsDetail,
+    CommissionExclusion,
     CommissionRun,
     PartnerCommissionLine,
 )
@@ -206,30 +208,105 @@ def test_cells_are_formula_safe(manager_client, world):
     assert {r[0] for r in rows[1:]} == {"'=HYPERLINK(1)"}
 
 
-def test_preview_and_run_exclusion_files_have_one_shape(manager_client, world):
+def stake_paid_wallet_with_v2(world) -> None:
+    """W_PAID also stakes with V2, whose EXEC_FEES no rule of Acme SOL rates: a "no rule"
+    exclusion of one component in every period."""
+    factories.events(
+        world.sources["stake-events"], world.periods[0], [(V2, W_PAID, "STAKE", "3", at(1))]
+    )
+    db.session.commit()
+
+
+def run_of(computation, name: str) -> CommissionRun:
+    return next(o.run for o in computation.outcomes if o.agreement.name == name)
+
+
+def test_preview_and_run_exclusion_files_are_equal_row_for_row(manager_client, world):
+    stake_paid_wallet_with_v2(world)
     preview = read_csv(
         manager_client.get("/commissions/preview-exclusions.csv", query_string=args(world))
     )
     computation = committing.commit(world.acme, FIRST, LAST)
-    run = next(o.run for o in computation.outcomes if o.agreement.name == "Acme SOL")
-    stored = read_csv(manager_client.get(f"/commissions/runs/{run.run_id}/exclusions.csv"))
-    assert preview[0] == stored[0]
-    solana = [r for r in preview[1:] if r[1] == "Acme SOL"]
-
-    def without_component(rows):
-        return sorted((*r[:7], *r[8:9], r[9], str(Decimal(r[10])), r[11]) for r in rows)
-
-    # The same rows, grouped alike (period, wallet, validator, reason), with the same counts
-    # and amounts; the preview names the components each row holds back.
-    assert without_component(solana) == without_component(stored[1:])
-    unstaked = [r for r in solana if r[8] == "not staked with validator during period"]
-    assert unstaked and all(r[7] for r in unstaked)
-    # Each count says what it counts: a wallet's periods, or reward rows.
-    assert preview[0][9:] == ["exclusion_count", "held_back_amount_native", "counted_as"]
-    assert {r[11] for r in unstaked} == {"reward rows"}
-    inactive = [r for r in solana if r[8] == "wallet inactive"]
-    assert inactive and {(r[6], r[7], r[11]) for r in inactive} == {("", "", "wallet-periods")}
+    stored = {
+        name: read_csv(
+            manager_client.get(
+                f"/commissions/runs/{run_of(computation, name).run_id}/exclusions.csv"
+            )
+        )
+        for name in ("Acme SOL", "Acme ETH")
+    }
+    for name, rows in stored.items():
+        assert rows[0] == preview[0]
+        # Same columns, grouping, order and cells: the component filled on both sides.
+        assert rows[1:] == [r for r in preview[1:] if r[1] == name], name
+    assert preview[0][7:] == [
+        "revenue_component",
+        "reason",
+        "exclusion_count",
+        "held_back_amount_native",
+        "counted_as",
+    ]
+    solana = stored["Acme SOL"][1:]
+    # One row per (period, wallet, validator, reason); each count says what it counts.
     assert len({(r[4], r[5], r[6], r[8]) for r in solana}) == len(solana)
+    inactive = [r for r in solana if r[8] == "wallet inactive"]
+    assert [(r[4], r[6], r[7], r[9], r[11]) for r in inactive] == [
+        (label, "", "", "1", "wallet-periods") for label in ("701", "702", "703")
+    ]
+
+
+def test_a_no_rule_row_of_a_run_names_its_component(manager_client, world):
+    """Worked out by hand from `build_world`: W_PAID's 0.25 EXEC_FEES with V2 (now staked)
+    has no rule in Acme SOL; the Ethereum revenue's EXEC_FEES 3 has none in Acme ETH;
+    W_UNSTAKED's MEV 1.5 and REWARDS 10.000000000000000001 of 3 Jan are not staked."""
+    stake_paid_wallet_with_v2(world)
+    computation = committing.commit(world.acme, FIRST, LAST)
+
+    def rows(name):
+        run = run_of(computation, name)
+        return read_csv(manager_client.get(f"/commissions/runs/{run.run_id}/exclusions.csv"))[1:]
+
+    solana = rows("Acme SOL")
+    assert [r[4:] for r in solana if r[8] == "no rule"] == [
+        [label, W_PAID, V2, "EXEC_FEES", "no rule", "1", "0.25", "reward rows"]
+        for label in ("701", "702", "703")
+    ]
+    assert [r[4:] for r in solana if r[5] == W_UNSTAKED] == [
+        [
+            "703",
+            W_UNSTAKED,
+            V1,
+            "MEV+REWARDS",
+            "not staked with validator during period",
+            "2",
+            "11.500000000000000001",
+            "reward rows",
+        ]
+    ]
+    assert [r[4:] for r in rows("Acme ETH")] == [
+        ["2025-01-02", "", "'=cmd|evil", "EXEC_FEES", "no rule", "1", "3", "revenue rows"]
+    ]
+    # As stored: the components one row holds back, sorted and joined.
+    stored = db.session.execute(
+        select(CommissionExclusion.reason, CommissionExclusion.revenue_component).where(
+            CommissionExclusion.agreement_id == world.solana.agreement_id
+        )
+    ).all()
+    assert set(stored) == {
+        ("wallet inactive", None),
+        ("introduced after period start", None),
+        ("not staked with validator during period", "MEV+REWARDS"),
+        ("no rule", "EXEC_FEES"),
+    }
+
+
+def test_rows_committed_before_the_component_was_stored_show_it_empty(manager_client, world):
+    computation = committing.commit(world.acme, FIRST, LAST)
+    run = run_of(computation, "Acme SOL")
+    db.session.execute(update(CommissionExclusion).values(revenue_component=None))
+    db.session.commit()
+    rows = read_csv(manager_client.get(f"/commissions/runs/{run.run_id}/exclusions.csv"))[1:]
+    assert rows and {r[7] for r in rows} == {""}
 
 
 def test_exclusion_counts_on_the_pages_say_what_they_count(manager_client, world):

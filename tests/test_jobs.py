@@ -98,7 +98,7 @@ def stored_lines() -> set:
 
 def engine_lines(partner) -> set:
     """The engine's lines for the range, computed apart from any commit."""
-    computation = results.preview(partner, FIRST, LAST)
+    computation = results.preview(partner, FIRST, LAST, lines=True)
     return {
         (
             outcome.agreement.agreement_id,

@@ -35,7 +35,7 @@ from webapp.models import (
     PartnerCommissionLine,
     PartnerWallet,
 )
-from webapp.vocab import REASONS
+from webapp.vocab import REASONS, joined_components
 
 pytestmark = pytest.mark.postgres_only
 
@@ -262,9 +262,18 @@ def _engine_grouped(result) -> dict:
 
 def _engine_exclusions(agreement, result) -> list[tuple]:
     return sorted(
-        (agreement.agreement_id, period_id, wallet, validator, reason, count, held)
+        (
+            agreement.agreement_id,
+            period_id,
+            wallet,
+            validator,
+            joined_components(components),
+            reason,
+            count,
+            held,
+        )
         for period_id, grouped in _engine_grouped(result).items()
-        for (wallet, validator, reason), (count, held) in grouped.items()
+        for (wallet, validator, reason), (count, held, components) in grouped.items()
     )
 
 
@@ -300,6 +309,7 @@ def _stored_exclusions(agreement) -> list[tuple]:
                 X.period_id,
                 X.wallet_address,
                 X.validator_key,
+                X.revenue_component,
                 X.reason,
                 X.exclusion_count,
                 X.held_back_amount_native,

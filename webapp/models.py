@@ -991,8 +991,11 @@ class CommissionExclusion(db.Model):
     """Why a wallet earned nothing in a committed run, and the reward it held back.
 
     One row per (period, wallet, validator, reason): the components one reason held back
-    are summed (`exclusion_count` says how many reward rows that was). Wallet-level reasons
-    name no validator; the total-revenue method's `no rule` rows name no wallet.
+    are summed (`exclusion_count` says how many reward rows that was) and named in
+    `revenue_component` (`vocab.joined_components`: "MEV+REWARDS"). Wallet-level reasons
+    name no validator and no component; the total-revenue method's `no rule` rows name no
+    wallet. Rows committed before the component was stored name none either (empty in the
+    run's file) until a commit rewrites their pair.
     """
 
     __tablename__ = "commission_exclusions"
@@ -1009,6 +1012,7 @@ class CommissionExclusion(db.Model):
     )
     wallet_address: Mapped[str | None] = mapped_column(String(100), nullable=True)
     validator_key: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    revenue_component: Mapped[str | None] = mapped_column(String(40), nullable=True)
     reason: Mapped[str] = mapped_column(String(100), nullable=False)
     exclusion_count: Mapped[int] = mapped_column(
         Integer, nullable=False, default=1, server_default=text("1")

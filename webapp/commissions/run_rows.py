@@ -30,7 +30,7 @@ from webapp.models import (
 )
 from webapp.money import MONEY, ZERO
 from webapp.storage import bulk_writer, lock_keys
-from webapp.vocab import REASONS, LineKind
+from webapp.vocab import REASONS, LineKind, joined_components
 
 
 def _of_run(name: str) -> property:
@@ -97,17 +97,19 @@ def by_period(rows) -> dict:
 
 
 def grouped_exclusions(rows) -> dict:
-    """{(wallet, validator, reason): [count, held back]} of one period's exclusions."""
+    """{(wallet, validator, reason): [count, held back, components]} of one period's
+    exclusions."""
     grouped: dict = {}
     add = MONEY.add
     for ex in rows:
         key = (ex.wallet_address, ex.validator_key, ex.reason)
         entry = grouped.get(key)
         if entry is None:
-            grouped[key] = [1, ex.held_back_amount_native]
+            grouped[key] = [1, ex.held_back_amount_native, {ex.revenue_component} - {None}]
         else:
             entry[0] += 1
             entry[1] = add(entry[1], ex.held_back_amount_native)
+            entry[2].add(ex.revenue_component)
     return grouped
 
 
@@ -182,6 +184,7 @@ EXCLUSION_COLUMNS = (
     "period_id",
     "wallet_address",
     "validator_key",
+    "revenue_component",
     "reason",
     "exclusion_count",
     "held_back_amount_native",
@@ -244,6 +247,8 @@ def write_exclusions(run: CommissionRun, period_keys: list, exclusions: dict) ->
         for key in period_keys:
             period_id = period_uuid(key)
             writer.write_many(
-                (period_id, wallet, validator, reason, count, held)
-                for (wallet, validator, reason), (count, held) in exclusions.get(key, {}).items()
+                (period_id, wallet, validator, joined_components(parts), reason, count, held)
+                for (wallet, validator, reason), (count, held, parts) in exclusions.get(
+                    key, {}
+                ).items()
             )

@@ -10,7 +10,8 @@ the same way, and grades each reward row at line grain:
   period: one exclusion per wallet and period (with or without rows), holding back its rows;
 - a row whose wallet was not staked with the validator during the period, then a row no rule
   gives a rate, is held back; such rows are grouped per (period, wallet, validator, reason)
-  as the engine's commit stores them (`run_rows.grouped_exclusions`);
+  as the engine's commit stores them (`run_rows.grouped_exclusions`), naming the components
+  they hold back as `vocab.joined_components` does (sorted, joined by "+");
 - every other row is a line: base x rate / 10000 rounded to 18 places, half to even (the
   product is exact in NUMERIC; a tie is one whose dropped part is exactly 5e-19, and then
   the even neighbour is kept).
@@ -102,6 +103,7 @@ def _held_hash(seed: str) -> str:
         seed,
         "hashtextextended(coalesce(wallet_address, ''), {seed})",
         "hashtextextended(coalesce(validator_key, ''), {seed})",
+        "hashtextextended(coalesce(revenue_component, ''), {seed})",
         "hashtextextended(reason, {seed})",
         "hashint8extended(held_rows, {seed})",
         "hash_numeric_extended(amount, {seed})",
@@ -141,13 +143,15 @@ graded AS MATERIALIZED (
 ),
 held AS MATERIALIZED (
     SELECT period_id, wallet_address, validator_key, reason,
-           count(*) AS held_rows, sum(base) AS amount
+           count(*) AS held_rows, sum(base) AS amount,
+           string_agg(DISTINCT CAST(revenue_component AS text), '+'
+                      ORDER BY CAST(revenue_component AS text)) AS revenue_component
     FROM graded WHERE reason IN (:unstaked, :no_rule)
     GROUP BY period_id, wallet_address, validator_key, reason
     UNION ALL
     SELECT s.period_id, w.wallet_address, NULL,
            CASE WHEN NOT w.is_active THEN :inactive ELSE :late END,
-           1, coalesce(g.amount, 0)
+           1, coalesce(g.amount, 0), NULL
     FROM scope s
     JOIN wallets w ON NOT w.is_active OR w.introduced_date > s.start_date
     LEFT JOIN (
@@ -175,10 +179,10 @@ written_lines AS (
 written_exclusions AS (
     INSERT INTO commission_exclusions (
         exclusion_id, run_id, agreement_id, period_id, wallet_address, validator_key,
-        reason, exclusion_count, held_back_amount_native)
+        revenue_component, reason, exclusion_count, held_back_amount_native)
     SELECT CAST(:exclusion_ids || lpad(to_hex(row_number() OVER w - 1), 10, '0') AS uuid),
-           :run_id, :agreement_id, period_id, wallet_address, validator_key, reason,
-           held_rows, amount
+           :run_id, :agreement_id, period_id, wallet_address, validator_key,
+           revenue_component, reason, held_rows, amount
     FROM held
     WHERE period_id = ANY(CAST(:write_ids AS uuid[]))
     WINDOW w AS (ORDER BY period_id, wallet_address, validator_key NULLS FIRST, reason)
