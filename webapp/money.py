@@ -10,8 +10,6 @@ import re
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
-from babel.numbers import format_decimal
-
 #: Digits after the decimal point that an amount may carry (NUMERIC(38,18)).
 SCALE = 18
 #: Digits before the decimal point that an amount may carry (NUMERIC(38,18)).
@@ -113,14 +111,8 @@ def exact_text(value: Decimal) -> str:
     return format(value.quantize(QUANTUM, context=ROUNDING), "f")
 
 
-#: Pages are in English: one locale for every amount, so a figure reads the same everywhere.
-DISPLAY_LOCALE = "en_US"
 #: The sign a negative amount shows (U+2212 MINUS SIGN: as wide as a digit, unlike a hyphen).
 MINUS = "\u2212"
-
-
-def _display_pattern(places: int) -> str:
-    return "#,##0." + "0" * places if places else "#,##0"
 
 
 def display_text(value: Decimal, display_decimals: int) -> str:
@@ -131,9 +123,12 @@ def display_text(value: Decimal, display_decimals: int) -> str:
     rounded = value.quantize(Decimal(1).scaleb(-places), context=ROUNDING)
     if rounded.is_zero():
         rounded = abs(rounded)
-    # Babel rounds and groups in the current decimal context: the wide one keeps all 38 digits.
+    # Already rounded: the format only groups the digits (as the English locale does, a comma
+    # every three), exactly and an order of magnitude faster than a locale's number pattern,
+    # which matters on a page of hundreds of amounts served by threads sharing one core.
+    # The format reads the current decimal context: the wide one keeps all 38 digits.
     with decimal.localcontext(ROUNDING):
-        text = format_decimal(abs(rounded), format=_display_pattern(places), locale=DISPLAY_LOCALE)
+        text = format(abs(rounded), f",.{places}f")
     return f"{MINUS}{text}" if rounded < 0 else text
 
 

@@ -33,8 +33,8 @@ from webapp.csvio import iter_csv
 from webapp.extensions import database_unavailable, db, login_manager, rollback_quietly
 from webapp.json_input import SafeJSONProvider
 from webapp.labels import format_count, labelled
-from webapp.models import Chain, User
-from webapp.money import MINUS, SCALE, Unit, display_text, exact_text, format_amount, unit_of
+from webapp.models import User
+from webapp.money import MINUS, SCALE, Unit, display_text, exact_text, format_amount
 from webapp.vocab import Role, counted_as
 
 log = logging.getLogger(__name__)
@@ -386,11 +386,10 @@ def short_key_text(key) -> str:
     return key if len(key) <= SHORT_KEY else f"{key[:6]}…{key[-6:]}"
 
 
-def chain_unit(chain_id: str) -> Unit:
-    """Template global: the unit of a chain named by id (the session's identity map answers
-    after the first look-up, so a table of one chain asks the database once)."""
-    chain = db.session.get(Chain, chain_id) if chain_id else None
-    return unit_of(chain) if chain is not None else Unit(chain_id or "")
+def chain_unit(units: dict[str, Unit], chain_id: str) -> Unit:
+    """Template global: the unit of a chain named by id, from the units the route read
+    (`imports.queries.chain_units`); an unknown chain shows its id."""
+    return units.get(chain_id) or Unit(chain_id or "")
 
 
 def _fallback_error_page(status: int, message: str):

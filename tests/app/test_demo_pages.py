@@ -11,11 +11,13 @@ with the true-up, the rest committed and committed again (a superseded run).
 import html
 import re
 from collections import Counter
+from contextlib import contextmanager
 from datetime import date
 from decimal import Decimal
 
 import pytest
-from sqlalchemy import select, update
+from flask import before_render_template, template_rendered
+from sqlalchemy import event, select, update
 
 from tests import factories
 from webapp.commissions import committing, lifecycle
@@ -95,23 +97,21 @@ def group_of(app, path: str) -> tuple:
     return endpoint, owner
 
 
-def test_every_page_of_every_demo_agreement_partner_and_run_opens(app, demo, admin_client):
-    aurora, borealis = demo
-    runs = db.session.scalars(select(CommissionRun)).all()
-    statuses = Counter(run.status for run in runs)
-    assert {"paid", "approved", "committed", "superseded"} <= set(statuses), statuses
-    assert any(run.adjustment_count for run in runs)
-    agreements = db.session.scalars(select(Agreement)).all()
-    assert any(a.effective_to is not None for a in agreements)
-
+def crawl(app, client, runs, extra=()) -> dict[str, int]:
+    """Every page found by following the links of the pages from the home page, the lists and
+    each run's page (at most `PER_KIND_AND_OWNER` per kind and owner): path -> status."""
     start = ["/", "/partners/", "/agreements/", "/commissions/", "/imports/", "/audit/"]
     start += [f"/commissions/runs/{run.run_id}" for run in runs]
+    start += list(extra)
     queue, seen, opened = [(path, False) for path in start], set(start), Counter()
     visited: dict[str, int] = {}
     while queue:
         path, fragment = queue.pop(0)
+        # A served request starts with an empty session, as each of a worker's requests does:
+        # nothing an earlier request loaded answers a lazy relationship.
+        db.session.remove()
         # A link of htmx asks for a fragment, as the browser does.
-        response = admin_client.get(path, headers={"HX-Request": "true"} if fragment else {})
+        response = client.get(path, headers={"HX-Request": "true"} if fragment else {})
         body = response.get_data()  # a streamed file is read to its end
         response.close()
         visited[path] = response.status_code
@@ -127,6 +127,20 @@ def test_every_page_of_every_demo_agreement_partner_and_run_opens(app, demo, adm
                 continue
             opened[group] += 1
             queue.append((link, attribute == "hx-get"))
+    return visited
+
+
+def test_every_page_of_every_demo_agreement_partner_and_run_opens(app, demo, admin_client):
+    aurora, borealis = demo
+    runs = db.session.scalars(select(CommissionRun)).all()
+    statuses = Counter(run.status for run in runs)
+    assert {"paid", "approved", "committed", "superseded"} <= set(statuses), statuses
+    assert any(run.adjustment_count for run in runs)
+    agreements = db.session.scalars(select(Agreement)).all()
+    assert any(a.effective_to is not None for a in agreements)
+
+    partners = [(p.partner_id, p.name) for p in (aurora, borealis)]
+    visited = crawl(app, admin_client, runs)
 
     failed = {path: status for path, status in visited.items() if status != 200}
     assert failed == {}
@@ -141,9 +155,9 @@ def test_every_page_of_every_demo_agreement_partner_and_run_opens(app, demo, adm
             "insight.compare_methods",
         ):
             assert (endpoint, owner) in endpoints, (endpoint, agreement.name)
-    for partner in (aurora, borealis):
+    for partner_id, name in partners:
         for endpoint in ("partners.detail", "partners.edit", "wallets.list_partner_wallets"):
-            assert (endpoint, str(partner.partner_id)) in endpoints, (endpoint, partner.name)
+            assert (endpoint, str(partner_id)) in endpoints, (endpoint, name)
     for run in runs:
         owner = str(run.run_id)
         for endpoint in ("commissions.run_detail", "commissions.run_lines_csv"):
@@ -151,3 +165,59 @@ def test_every_page_of_every_demo_agreement_partner_and_run_opens(app, demo, adm
         if run.status != "superseded":
             assert ("insight.run_period", owner) in endpoints, run.status
     assert len(visited) > 60, len(visited)
+
+
+def ranges_of(aurora, borealis) -> list[str]:
+    """The preview pages of the demo's month-end ranges: paid with late data, stale, approved
+    with a true-up to carry, committed twice."""
+    return [
+        f"/commissions/?partner={partner.partner_id}&date_from={low}&date_to={high}"
+        for partner, low, high in (
+            (aurora, "2025-09-01", "2025-09-10"),
+            (aurora, "2025-09-11", "2025-09-20"),
+            (aurora, "2025-09-01", "2025-09-30"),
+            (borealis, "2025-01-01", "2025-03-31"),
+            (borealis, "2025-04-01", "2025-06-30"),
+            (borealis, "2025-07-01", "2025-10-31"),
+        )
+    ]
+
+
+@contextmanager
+def statements_while_rendering(app):
+    """The SQL statements run while a template renders (template globals, lazy-loaded
+    relationships), each with the template being rendered."""
+    rendering: list[str] = []
+    found: list[tuple[str, str]] = []
+
+    def before(sender, template, context, **extra):
+        rendering.append(template.name)
+
+    def after(sender, template, context, **extra):
+        rendering.pop()
+
+    def record(conn, cursor, statement, parameters, context, executemany):
+        if rendering:
+            found.append((rendering[-1], statement))
+
+    before_render_template.connect(before, app)
+    template_rendered.connect(after, app)
+    event.listen(db.engine, "before_cursor_execute", record)
+    try:
+        yield found
+    finally:
+        event.remove(db.engine, "before_cursor_execute", record)
+        template_rendered.disconnect(after, app)
+        before_render_template.disconnect(before, app)
+
+
+def test_no_page_of_the_demo_queries_the_database_while_its_template_renders(
+    app, demo, admin_client
+):
+    """What a page shows is read by its route and passed in: rendering runs no SQL."""
+    runs = db.session.scalars(select(CommissionRun)).all()
+    with statements_while_rendering(app) as found:
+        visited = crawl(app, admin_client, runs, extra=ranges_of(*demo))
+    assert len(visited) > 60, len(visited)
+    assert {path: status for path, status in visited.items() if status != 200} == {}
+    assert found == [], "\n".join(sorted({f"{t}: {s[:150]}" for t, s in found}))

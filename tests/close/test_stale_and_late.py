@@ -69,16 +69,16 @@ def test_a_committed_run_whose_inputs_changed_is_stale_until_committed_again(
         .values(reward_amount_native=D("11"))
     )
     db.session.commit()
-    # One fingerprint per run, not per period.
+    # One fingerprint per run, not per period, all runs' asked at once.
     calls = []
-    real = staleness.fingerprint
+    real = staleness.fingerprints_of
     monkeypatch.setattr(
-        staleness, "fingerprint", lambda *a, **k: calls.append(a[0]) or real(*a, **k)
+        staleness, "fingerprints_of", lambda asked: calls.append(asked) or real(asked)
     )
     assert stale_runs(live_runs()) == {
         sol.run_id: ["period 2025-01: staker rewards changed since commit"]
     }
-    assert len(calls) == 2
+    assert [set(asked) for asked in calls] == [{sol.run_id, eth.run_id}]
     monkeypatch.undo()
 
     # The pages say so: run page, home page, range page.

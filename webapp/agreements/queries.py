@@ -41,6 +41,19 @@ def agreements_of_partner(
     return list(db.session.scalars(stmt))
 
 
+def agreement_for_page(agreement_id) -> Agreement:
+    """The agreement with its partner, chain and rules (what its pages show), or 404."""
+    return db.get_or_404(
+        Agreement,
+        agreement_id,
+        options=[
+            selectinload(Agreement.rules),
+            joinedload(Agreement.partner),
+            joinedload(Agreement.chain),
+        ],
+    )
+
+
 def locked_period_ids(agreement_id) -> set:
     """The ids of the agreement's periods locked by an approved or paid run."""
     return set(

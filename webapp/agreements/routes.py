@@ -15,6 +15,7 @@ from webapp.agreements.forms import (
 )
 from webapp.agreements.pairs import Release, committed_periods
 from webapp.agreements.queries import (
+    agreement_for_page,
     agreement_rule,
     all_agreements,
     known_validators,
@@ -46,20 +47,18 @@ from webapp.vocab import Role
 from webapp.web import flash_and_redirect, is_htmx, render, role_required
 
 
-@bp.app_template_global()
-def agreement_period_reach(agreement):
-    """Which periods a rule edit or method switch of the agreement reaches at the next commit."""
-    return period_reach(agreement, locked_period_ids(agreement.agreement_id))
-
-
-@bp.app_template_global()
-def agreement_committed_periods(agreement) -> dict:
-    """The agreement's committed periods, unlocked (a change of dates may take them out) and
-    locked (it may not): (label, start day) each, for the confirmations of a change."""
+def _reach(agreement) -> dict:
+    """Which periods a rule edit or method switch of the agreement reaches at the next commit
+    (`reach`), and its committed periods, unlocked (a change of dates may take them out) and
+    locked (it may not), (label, start day) each, for the confirmations of a change
+    (`committed`): what the agreement's pages show beside it."""
     periods = committed_periods(agreement)
     return {
-        "unlocked": [(label, start) for label, start, locked in periods if not locked],
-        "locked": [(label, start) for label, start, locked in periods if locked],
+        "reach": period_reach(agreement, locked_period_ids(agreement.agreement_id)),
+        "committed": {
+            "unlocked": [(label, start) for label, start, locked in periods if not locked],
+            "locked": [(label, start) for label, start, locked in periods if locked],
+        },
     }
 
 
@@ -91,7 +90,7 @@ def labels_of(form) -> dict[str, str]:
 
 @bp.app_template_global()
 def agreement_rules(agreement) -> list:
-    """An agreement's rules in reading order."""
+    """An agreement's rules in reading order (loaded with the agreement by the route)."""
     return sorted_rules(agreement)
 
 
@@ -221,8 +220,7 @@ def create():
 @bp.route("/<uuid:agreement_id>")
 def detail(agreement_id):
     """An agreement: partner, chain, dates, method and its rules."""
-    agreement = db.get_or_404(Agreement, agreement_id)
-    return _detail(agreement)
+    return _detail(agreement_for_page(agreement_id))
 
 
 def _detail(agreement, status: int = 200, end_form=None):
@@ -233,6 +231,7 @@ def _detail(agreement, status: int = 200, end_form=None):
         known_validators=known_validators(agreement.chain_id),
         end_form=end_form or EndAgreementForm(formdata=None),
         status=status,
+        **_reach(agreement),
     )
 
 
@@ -257,7 +256,7 @@ def _error_on(form, exc: FieldError) -> None:
 @role_required(Role.MANAGER)
 def edit(agreement_id):
     """Change the agreement's name and dates; a refusal comes back on the form (400)."""
-    agreement = db.get_or_404(Agreement, agreement_id)
+    agreement = agreement_for_page(agreement_id)
     form = AgreementEditForm(
         formdata=None if request.method == "GET" else request.form,
         name=agreement.name,
@@ -278,7 +277,7 @@ def edit(agreement_id):
                 )
             except FieldError as exc:
                 _error_on(form, exc)
-                agreement = db.get_or_404(Agreement, agreement_id)
+                agreement = agreement_for_page(agreement_id)
             else:
                 return flash_and_redirect(
                     f"Agreement {agreement.name} saved.{_released(released)}",
@@ -286,14 +285,16 @@ def edit(agreement_id):
                     agreement_id=agreement.agreement_id,
                 )
     status = 400 if request.method == "POST" else 200
-    return render("agreements/edit.html", agreement=agreement, form=form, status=status)
+    return render(
+        "agreements/edit.html", agreement=agreement, form=form, status=status, **_reach(agreement)
+    )
 
 
 @bp.route("/<uuid:agreement_id>/end", methods=["POST"])
 @role_required(Role.MANAGER)
 def end(agreement_id):
     """End an open-ended agreement on a day; a refusal comes back on the page (400)."""
-    agreement = db.get_or_404(Agreement, agreement_id)
+    agreement = agreement_for_page(agreement_id)
     form = EndAgreementForm()
     if form.validate_on_submit():
         last_day = _date_or_error(form.effective_to)
@@ -302,7 +303,7 @@ def end(agreement_id):
                 released = end_agreement(agreement, last_day, labels=labels_of(form))
             except FieldError as exc:
                 _error_on(form, exc)
-                agreement = db.get_or_404(Agreement, agreement_id)
+                agreement = agreement_for_page(agreement_id)
             else:
                 return flash_and_redirect(
                     f"Agreement {agreement.name} ends on {last_day.isoformat()}."
@@ -317,7 +318,7 @@ def end(agreement_id):
 @role_required(Role.MANAGER)
 def successor(agreement_id):
     """A successor from a day, with a copy of the rules to edit; this one ends the day before."""
-    agreement = db.get_or_404(Agreement, agreement_id)
+    agreement = agreement_for_page(agreement_id)
     form = SuccessorForm(
         formdata=None if request.method == "GET" else request.form, name=agreement.name
     )
@@ -329,7 +330,7 @@ def successor(agreement_id):
                 created = create_successor(agreement, start, form.name.data, labels=labels_of(form))
             except FieldError as exc:
                 _error_on(form, exc)
-                agreement = db.get_or_404(Agreement, agreement_id)
+                agreement = agreement_for_page(agreement_id)
             else:
                 return flash_and_redirect(
                     f"Agreement {created.name} starts on {start.isoformat()} with a copy of the "
@@ -340,14 +341,20 @@ def successor(agreement_id):
                     agreement_id=created.agreement_id,
                 )
     status = 400 if request.method == "POST" else 200
-    return render("agreements/successor.html", agreement=agreement, form=form, status=status)
+    return render(
+        "agreements/successor.html",
+        agreement=agreement,
+        form=form,
+        status=status,
+        **_reach(agreement),
+    )
 
 
 @bp.route("/<uuid:agreement_id>/method", methods=["POST"])
 @role_required(Role.MANAGER)
 def set_method(agreement_id):
     """Switch between the total-revenue method and wallet attribution."""
-    agreement = db.get_or_404(Agreement, agreement_id)
+    agreement = agreement_for_page(agreement_id)
     enabled = request.form.get("wallet_attribution_enabled") == "1"
     set_wallet_attribution(agreement, enabled)
     method = "wallet attribution" if enabled else "total revenue"
@@ -383,7 +390,7 @@ def _render_rule_edit(agreement, rule, form, status=200):
 @bp.route("/<uuid:agreement_id>/rules/<uuid:rule_id>")
 def rule(agreement_id, rule_id):
     """One rule as a table row (after Cancel)."""
-    agreement = db.get_or_404(Agreement, agreement_id)
+    agreement = agreement_for_page(agreement_id)
     return _render_rule(agreement, db.first_or_404(agreement_rule(agreement_id, rule_id)))
 
 
@@ -391,7 +398,7 @@ def rule(agreement_id, rule_id):
 @role_required(Role.MANAGER)
 def edit_rule(agreement_id, rule_id):
     """One rule as an inline form for its rate."""
-    agreement = db.get_or_404(Agreement, agreement_id)
+    agreement = agreement_for_page(agreement_id)
     rule = db.first_or_404(agreement_rule(agreement_id, rule_id))
     form = RuleRateForm(formdata=None, commission_rate_bps=str(rule.commission_rate_bps))
     return _render_rule_edit(agreement, rule, form)
@@ -401,7 +408,7 @@ def edit_rule(agreement_id, rule_id):
 @role_required(Role.MANAGER)
 def save_rule(agreement_id, rule_id):
     """Save a rule's new rate; a bad rate comes back on the inline form (400)."""
-    agreement = db.get_or_404(Agreement, agreement_id)
+    agreement = agreement_for_page(agreement_id)
     rule = db.first_or_404(agreement_rule(agreement_id, rule_id))
     form = RuleRateForm()
     if form.validate_on_submit():
@@ -418,7 +425,7 @@ def save_rule(agreement_id, rule_id):
 @role_required(Role.MANAGER)
 def delete_rule(agreement_id, rule_id):
     """Remove a rule: the row goes away; the last rule is refused on its row (400)."""
-    agreement = db.get_or_404(Agreement, agreement_id)
+    agreement = agreement_for_page(agreement_id)
     rule = db.first_or_404(agreement_rule(agreement_id, rule_id))
     try:
         remove_rule(agreement, rule)
@@ -442,7 +449,7 @@ def delete_rule(agreement_id, rule_id):
 @role_required(Role.MANAGER)
 def create_rule(agreement_id):
     """Add a rule; the rules section comes back with it, or with the form's errors (400)."""
-    agreement = db.get_or_404(Agreement, agreement_id)
+    agreement = agreement_for_page(agreement_id)
     form = NewRuleForm()
     status = 400
     valid = form.validate_on_submit()
@@ -471,7 +478,7 @@ def create_rule(agreement_id):
             )
         except FieldError as exc:
             db.session.rollback()
-            agreement = db.get_or_404(Agreement, agreement_id)
+            agreement = agreement_for_page(agreement_id)
             form.validator_key.errors.append(str(exc))
         else:
             form = NewRuleForm(formdata=None)
@@ -484,4 +491,5 @@ def create_rule(agreement_id):
         known_validators=known_validators(agreement.chain_id),
         end_form=EndAgreementForm(formdata=None),
         status=status,
+        **_reach(agreement),
     )

@@ -7,33 +7,19 @@ Every rule lives in the commission service; these views parse, call and render.
 from flask import request
 from flask_login import current_user
 from sqlalchemy import select
-from sqlalchemy.orm import joinedload, selectinload
 
-from webapp.commissions import bp, close_view, lifecycle, staleness, true_ups
+from webapp.commissions import bp, close_view, lifecycle, queries, staleness, true_ups
 from webapp.commissions.close_forms import ApproveForm, PayForm, ReopenForm
 from webapp.commissions.lifecycle import (
-    LIVE_STATUSES,
     TRANSITIONS,
     CommissionError,
     allowed_actions,
 )
 from webapp.extensions import db
-from webapp.models import Agreement, CommissionRun, CommissionRunEvent, Partner
-from webapp.money import MONEY, ZERO
+from webapp.models import CommissionRun, Partner
 from webapp.run_states import LOCKED_STATUSES
 from webapp.vocab import Role, RunStatus
 from webapp.web import flash_and_redirect, render, role_required
-
-
-@bp.app_template_global()
-def run_history(run) -> list:
-    """The run's events (commit, approve, reopen, pay, supersede), oldest first."""
-    return db.session.scalars(
-        select(CommissionRunEvent)
-        .options(selectinload(CommissionRunEvent.user))
-        .where(CommissionRunEvent.run_id == run.run_id)
-        .order_by(CommissionRunEvent.created_at)
-    ).all()
 
 
 @bp.app_template_global()
@@ -174,22 +160,14 @@ def run_changes(run_id):
     )
 
 
-@bp.app_template_global()
 def range_close_state(computation) -> dict:
     """Where the previewed range stands: its live runs with their totals, which are out of
     date (stale) and which locked ones late data reached, whether a Commit button belongs on
     the page, and the true-up differences a commit could carry, per token."""
     partner = computation.partner
-    runs = db.session.scalars(
-        select(CommissionRun)
-        .where(
-            CommissionRun.partner_id == partner.partner_id,
-            CommissionRun.date_from == computation.date_from,
-            CommissionRun.date_to == computation.date_to,
-            CommissionRun.status.in_(LIVE_STATUSES),
-        )
-        .order_by(CommissionRun.created_at)
-    ).all()
+    runs = queries.live_runs_of_range(
+        partner.partner_id, computation.date_from, computation.date_to
+    )
     outcomes = {o.agreement.agreement_id: o.result for o in computation.outcomes}
     # A committed (not yet approved) range may be committed again when the data changed.
     changed = any(
@@ -216,31 +194,5 @@ def range_close_state(computation) -> dict:
         "true_up": [],
     }
     if state["can_commit"] and current_user.can(Role.MANAGER):
-        state["true_up"] = _true_up_summary(
-            true_ups.locked_differences(partner, until=computation.date_to)
-        )
+        state["true_up"] = staleness.true_up_summary(partner, computation.date_to)
     return state
-
-
-def _true_up_summary(differences) -> list[dict]:
-    """Per token: how many differences, over how many locked periods, and their net sum."""
-    if not differences:
-        return []
-    agreements = {
-        a.agreement_id: a
-        for a in db.session.scalars(
-            select(Agreement)
-            .options(joinedload(Agreement.chain))
-            .where(Agreement.agreement_id.in_({d.agreement_id for d in differences}))
-        )
-    }
-    summary: dict[str, dict] = {}
-    for difference in differences:
-        chain = agreements[difference.agreement_id].chain
-        entry = summary.setdefault(
-            chain.token_symbol, {"chain": chain, "count": 0, "periods": set(), "net": ZERO}
-        )
-        entry["count"] += 1
-        entry["periods"].add(difference.period_id)
-        entry["net"] = MONEY.add(entry["net"], difference.commission_amount_native)
-    return list(summary.values())

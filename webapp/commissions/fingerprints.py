@@ -17,10 +17,16 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 
-from sqlalchemy import func, select
+from sqlalchemy import func, literal_column, select, union_all
 
 from webapp.attribution import RULES_VERSION, AgreementTerms, Period
-from webapp.commissions.inputs import events_query, period_key, revenue_query, rewards_query
+from webapp.commissions.inputs import (
+    events_query,
+    period_key,
+    period_uuid,
+    revenue_query,
+    rewards_query,
+)
 from webapp.db_types import row_digest
 from webapp.extensions import db
 from webapp.models import (
@@ -192,3 +198,107 @@ def assemble(shared: list, rows: dict, scope: list[Period]) -> Fingerprint:
         result.digests[key] = hashlib.sha256(text.encode()).hexdigest()
         result.parts[key] = _parts(shared, own)
     return result
+
+
+@dataclass
+class Asked:
+    """One fingerprint asked of `fingerprints_of`: an agreement's terms over a scope."""
+
+    partner_id: object
+    chain_id: str
+    terms: AgreementTerms
+    scope: list[Period]
+
+
+def fingerprints_of(asked: dict) -> dict:
+    """Per key of `asked` (`Asked` each), the same `Fingerprint` as `fingerprint` gives, for
+    any number of them in at most four queries: the pages that show many runs check them all
+    at once instead of one fingerprint per run."""
+    asked = {key: a for key, a in asked.items() if a.scope}
+    if not asked:
+        return {}
+    wallet = [a for a in asked.values() if a.terms.wallet_attribution_enabled]
+    revenue = [a for a in asked.values() if not a.terms.wallet_attribution_enabled]
+    rows: dict = {}
+    if revenue:
+        V = CanonicalValidatorRevenue
+        digest = row_digest(V.validator_key, V.revenue_component, V.amount_native)
+        periods = {period_uuid(p.period_id) for a in revenue for p in a.scope}
+        chains = {a.chain_id for a in revenue}
+        for chain_id, period_id, count, total in db.session.execute(
+            select(V.chain_id, V.period_id, func.count(), func.sum(digest))
+            .where(V.chain_id.in_(chains), V.period_id.in_(periods))
+            .group_by(V.chain_id, V.period_id)
+        ):
+            rows[("revenue", chain_id, period_key(period_id))] = (count, total)
+    shared: dict = {}
+    if wallet:
+        R, W, E = CanonicalStakerRewardsDetail, PartnerWallet, CanonicalStakeEvent
+        partners = {a.partner_id for a in wallet}
+        periods = {period_uuid(p.period_id) for a in wallet for p in a.scope}
+        on_wallet = (W.chain_id == R.chain_id) & (W.wallet_address == R.staker_address)
+        for partner_id, chain_id, period_id, count, total in db.session.execute(
+            select(W.partner_id, R.chain_id, R.period_id, func.count(), func.sum(reward_digest()))
+            .select_from(R)
+            .join(W, on_wallet)
+            .where(W.partner_id.in_(partners), R.period_id.in_(periods))
+            .group_by(W.partner_id, R.chain_id, R.period_id)
+        ):
+            rows[(partner_id, chain_id, period_key(period_id))] = (count, total)
+        digest = row_digest(W.wallet_address, W.introduced_date, W.is_active)
+        wallets = {
+            (partner_id, chain_id): (int(count or 0), str(total or 0))
+            for partner_id, chain_id, count, total in db.session.execute(
+                select(W.partner_id, W.chain_id, func.count(), func.sum(digest))
+                .where(W.partner_id.in_(partners))
+                .group_by(W.partner_id, W.chain_id)
+            )
+        }
+        event = row_digest(
+            E.validator_key,
+            E.staker_address,
+            E.event_type,
+            E.stake_amount_native,
+            E.event_timestamp,
+        )
+        cutoffs = sorted(
+            {
+                (a.partner_id, a.chain_id, a.scope[-1].end_time, a.scope[-1].start_date)
+                for a in wallet
+            },
+            key=str,
+        )
+        selects = [
+            events_query(*cutoff, literal_column(str(n)), func.count(), func.sum(event))
+            for n, cutoff in enumerate(cutoffs)
+        ]
+        events = {
+            cutoffs[n]: (int(count or 0), str(total or 0))
+            for n, count, total in db.session.execute(union_all(*selects))
+        }
+        for a in wallet:
+            cutoff = (a.partner_id, a.chain_id, a.scope[-1].end_time, a.scope[-1].start_date)
+            shared[id(a)] = [
+                _terms_text(a.terms),
+                wallets.get((a.partner_id, a.chain_id), (0, "0")),
+                events[cutoff],
+            ]
+    found = {}
+    for key, a in asked.items():
+        if a.terms.wallet_attribution_enabled:
+            own = {
+                period_key(p.period_id): rows.get(
+                    (a.partner_id, a.chain_id, period_key(p.period_id))
+                )
+                for p in a.scope
+            }
+            common = shared[id(a)]
+        else:
+            own = {
+                period_key(p.period_id): rows.get(("revenue", a.chain_id, period_key(p.period_id)))
+                for p in a.scope
+            }
+            common = [_terms_text(a.terms)]
+        own = {k: v for k, v in own.items() if v is not None}
+        found[key] = assemble(common, own, a.scope)
+    return found

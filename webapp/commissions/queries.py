@@ -24,11 +24,13 @@ from webapp.models import (
     CanonicalValidatorRevenue,
     CommissionExclusion,
     CommissionRun,
+    CommissionRunEvent,
     CommissionRunPeriod,
     Partner,
     PartnerCommissionLine,
     User,
 )
+from webapp.run_states import LIVE_STATUSES
 from webapp.vocab import LineKind, Method, RunStatus
 
 L, X, RP = PartnerCommissionLine, CommissionExclusion, CommissionRunPeriod
@@ -50,6 +52,57 @@ def recent_runs(partner_id=None, limit: int = PARTNER_PAGE_RUNS) -> list[Commiss
     if partner_id is not None:
         stmt = stmt.where(CommissionRun.partner_id == partner_id)
     return list(db.session.scalars(stmt.limit(limit)))
+
+
+def run_for_page(run_id) -> CommissionRun:
+    """The run with what its page shows beside it (partner, agreement and chain, the users
+    who committed, approved, reopened and paid it), or 404."""
+    R = CommissionRun
+    return db.get_or_404(
+        R,
+        run_id,
+        options=[
+            selectinload(R.partner),
+            selectinload(R.agreement).selectinload(Agreement.chain),
+            selectinload(R.created_by),
+            selectinload(R.approved_by),
+            selectinload(R.reopened_by),
+            selectinload(R.paid_by),
+        ],
+    )
+
+
+def live_runs_of_range(partner_id, date_from: date, date_to: date) -> list[CommissionRun]:
+    """The partner's live runs of exactly this range, oldest first, with their agreement and
+    chain (the range page shows each)."""
+    R = CommissionRun
+    return list(
+        db.session.scalars(
+            select(R)
+            .options(selectinload(R.agreement).selectinload(Agreement.chain))
+            .where(
+                R.partner_id == partner_id,
+                R.date_from == date_from,
+                R.date_to == date_to,
+                R.status.in_(LIVE_STATUSES),
+            )
+            .order_by(R.created_at)
+        )
+    )
+
+
+def run_history(run: CommissionRun) -> list[CommissionRunEvent]:
+    """The run's events (commit, approve, reopen, pay, supersede) with their users, oldest
+    first."""
+    E = CommissionRunEvent
+    return list(
+        db.session.scalars(
+            select(E)
+            .options(selectinload(E.user))
+            .where(E.run_id == run.run_id)
+            .order_by(E.created_at)
+        )
+    )
 
 
 def held_by(model, run: CommissionRun):

@@ -160,7 +160,7 @@ def export():
 @bp.route("/runs/<uuid:run_id>")
 def run_detail(run_id):
     """A run's totals, its stored lines per component, and its exclusions by reason and wallet."""
-    run = db.get_or_404(CommissionRun, run_id)
+    run = queries.run_for_page(run_id)
     totals = {}
     if not is_htmx():
         # The page's totals at every level (per period, per component, per reason) from one
@@ -174,6 +174,7 @@ def run_detail(run_id):
             "total": states.totals[run.run_id],
             "stale": states.stale.get(run.run_id),
             "late": states.late.get(run.run_id),
+            "history": queries.run_history(run),
         }
     wallet_filter = request.args.get("wallet", "").strip()
     page_number = max(request.args.get("page", 1, type=int) or 1, 1)

@@ -30,7 +30,7 @@ from webapp.models import (
     StagingPayload,
     StakerRewardSum,
 )
-from webapp.money import price_day
+from webapp.money import Unit, price_day, unit_of
 from webapp.storage import is_postgresql
 from webapp.vocab import PayloadKind, RevenueComponent
 
@@ -247,3 +247,8 @@ def missing_prices() -> list[MissingPrices]:
             day += timedelta(days=1)
         result.append(MissingPrices(chain_id, start, end, spans))
     return result
+
+
+def chain_units() -> dict[str, Unit]:
+    """Per chain id, the unit its amounts are shown in (one query: the chains are few)."""
+    return {chain.chain_id: unit_of(chain) for chain in db.session.scalars(select(Chain))}

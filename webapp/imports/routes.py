@@ -2,6 +2,7 @@
 
 from flask import current_app, redirect, request, url_for
 from flask_login import current_user
+from sqlalchemy.orm import selectinload
 
 from webapp.extensions import db
 from webapp.imports import bp, queries
@@ -25,6 +26,7 @@ def _totals_context(chain_id: str | None = None) -> dict:
     chains = queries.chains_with_periods()
     chain_id = chain_id if chain_id in chains else (chains[0] if chains else None)
     return {
+        "units": queries.chain_units(),
         "totals_chains": chains,
         "totals_chain": chain_id,
         "totals": queries.period_totals(chain_id) if chain_id else [],
@@ -117,14 +119,16 @@ def discard(token):
     except UploadMissing:
         pass
     if is_htmx():
-        return render("imports/partial/result.html")
+        return render("imports/partial/result.html", units=queries.chain_units())
     return flash_and_redirect("The file was discarded; nothing was stored.", "imports.index")
 
 
 @bp.route("/payloads/<uuid:payload_id>")
 def payload_detail(payload_id):
     """One imported file and, a page at a time, the rows it brought."""
-    payload = db.get_or_404(StagingPayload, payload_id)
+    payload = db.get_or_404(
+        StagingPayload, payload_id, options=[selectinload(StagingPayload.provider)]
+    )
     number = queries.page_number(request.args.get("page"))
     return render(
         "imports/payload.html",
@@ -132,6 +136,7 @@ def payload_detail(payload_id):
         payload=payload,
         rows=queries.payload_rows(payload, number, _page_size()),
         columns=queries.ROW_COLUMNS.get(payload.kind, ()),
+        units=queries.chain_units(),
     )
 
 

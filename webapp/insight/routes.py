@@ -11,21 +11,28 @@ from webapp.attribution import METHOD_WALLET_ATTRIBUTION
 from webapp.commissions import compare, explain, insight
 from webapp.extensions import db
 from webapp.insight import bp
-from webapp.models import Agreement, CanonicalPeriod, Chain, CommissionRun
+from webapp.models import Agreement, CanonicalPeriod, CommissionRun
 from webapp.money import unit_of
 from webapp.vocab import RevenueComponent
 from webapp.web import render
 
 
 def _agreement_or_404(agreement_id) -> Agreement:
-    return db.get_or_404(Agreement, agreement_id)
+    return db.get_or_404(
+        Agreement,
+        agreement_id,
+        options=[selectinload(Agreement.partner), selectinload(Agreement.chain)],
+    )
 
 
 def _run_or_404(run_id) -> CommissionRun:
     return db.get_or_404(
         CommissionRun,
         run_id,
-        options=[selectinload(CommissionRun.partner), selectinload(CommissionRun.agreement)],
+        options=[
+            selectinload(CommissionRun.partner),
+            selectinload(CommissionRun.agreement).selectinload(Agreement.chain),
+        ],
     )
 
 
@@ -118,9 +125,9 @@ def preview_insight_owner(agreement, computation) -> dict:
 
 
 @bp.app_template_global()
-def revenue_chart(totals, chain_id: str) -> charts.Chart:
-    """Imported validator revenue per period of a chain, stacked by component, oldest first."""
-    chain = db.session.get(Chain, chain_id)
+def revenue_chart(totals, chain_id: str, unit) -> charts.Chart:
+    """Imported validator revenue per period of a chain, stacked by component, oldest first,
+    in the chain's unit."""
     rows = list(reversed(totals))
     components = [c for c in insight.COMPONENTS if any(c in row.revenue for row in rows)]
     values = {
@@ -130,7 +137,7 @@ def revenue_chart(totals, chain_id: str) -> charts.Chart:
     }
     return charts.build(
         f"Imported validator revenue per period, {chain_id}",
-        unit_of(chain) if chain else chain_id,
+        unit,
         [row.period.label for row in rows],
         components,
         values,

@@ -7,6 +7,7 @@ from datetime import date
 
 from flask import Response, abort, request
 from flask_login import current_user
+from sqlalchemy.orm import selectinload
 
 from webapp.commissions.lifecycle import CommissionError
 from webapp.errors import FieldError
@@ -188,7 +189,15 @@ def pay():
 @bp.route("/<uuid:payout_id>")
 def detail(payout_id):
     """A payout: its statement's figures and downloads."""
-    payout = db.get_or_404(Payout, payout_id)
+    payout = db.get_or_404(
+        Payout,
+        payout_id,
+        options=[
+            selectinload(Payout.partner),
+            selectinload(Payout.chain),
+            selectinload(Payout.paid_by),
+        ],
+    )
     return render("payouts/detail.html", statement=statements.statement_of(payout))
 
 
