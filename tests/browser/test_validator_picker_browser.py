@@ -68,7 +68,10 @@ def test_a_validator_is_picked_or_typed_by_keyboard(manager_page, live_server, l
     assert page.evaluate(OVERFLOW)[0] <= width
 
     # A new validator: End picks "another validator…", whose key field then shows and is the
-    # next Tab stop.
+    # next Tab stop. The swap moves focus when it settles, so the keys start after that.
+    page.wait_for_function(
+        "!document.querySelector('.htmx-request, .htmx-swapping, .htmx-settling')"
+    )
     page.get_by_label("Component", exact=True).focus()
     page.keyboard.press("End")  # REWARDS
     page.keyboard.press("Tab")
