@@ -13,8 +13,8 @@ from sqlalchemy import func, select
 
 from webapp import charts
 from webapp.attribution import REASONS, AttributionResult
-from webapp.commissions import explain, inputs, pair_sums, queries, results, set_based
-from webapp.commissions.explain import period_key
+from webapp.commissions import inputs, pair_sums, queries, results, set_based
+from webapp.commissions.inputs import period_key
 from webapp.db_types import decimal_sum
 from webapp.extensions import db
 from webapp.models import (
@@ -377,7 +377,7 @@ def preview_wallet_lines(
         validator_key=validator, revenue_component=component, period_ids=(period.period_id,)
     )
     if not agreement.wallet_attribution_enabled:
-        return wallet_lines_of(explain.compute(agreement, day, day, part)), None
+        return wallet_lines_of(inputs.compute_slice(agreement, day, day, part)), None
     R, W = CanonicalStakerRewardsDetail, PartnerWallet
     stmt = (
         select(R.staker_address)
@@ -399,7 +399,7 @@ def preview_wallet_lines(
     addresses = tuple(addresses[:size])
     if not addresses:
         return [], None
-    result = explain.compute(
+    result = inputs.compute_slice(
         agreement, day, day, inputs.Slice(addresses, validator, component, (period.period_id,))
     )
     return wallet_lines_of(result), next_cursor
