@@ -8,7 +8,7 @@ from sqlalchemy.orm import selectinload
 
 from webapp import charts
 from webapp.attribution import METHOD_WALLET_ATTRIBUTION
-from webapp.commissions import compare, explain, insight
+from webapp.commissions import compare, explain, insight, period_sums
 from webapp.extensions import db
 from webapp.insight import bp
 from webapp.models import Agreement, CanonicalPeriod, CommissionRun
@@ -97,12 +97,14 @@ def _preview_owner(agreement) -> dict:
 @bp.app_template_global()
 def preview_insight(agreement, result, date_from: date, date_to: date) -> dict:
     """Periods, totals and chart of one agreement's preview, for its section of the page."""
-    rows = insight.result_periods(result)
+    rows = period_sums.result_periods(result)
     unit = unit_of(agreement.chain)
     return {
         "rows": rows,
-        "totals": insight.totals_of(rows),
-        "chart": insight.commission_chart(rows, unit, f"Commission per period, {agreement.name}"),
+        "totals": period_sums.totals_of(rows),
+        "chart": period_sums.commission_chart(
+            rows, unit, f"Commission per period, {agreement.name}"
+        ),
         "unit": unit,
         "per_wallet": agreement.wallet_attribution_enabled,
         "owner": {
@@ -129,7 +131,7 @@ def revenue_chart(totals, chain_id: str, unit) -> charts.Chart:
     """Imported validator revenue per period of a chain, stacked by component, oldest first,
     in the chain's unit."""
     rows = list(reversed(totals))
-    components = [c for c in insight.COMPONENTS if any(c in row.revenue for row in rows)]
+    components = [c for c in period_sums.COMPONENTS if any(c in row.revenue for row in rows)]
     values = {
         (row.period.label, str(component)): amount
         for row in rows
