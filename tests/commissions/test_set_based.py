@@ -16,8 +16,9 @@ import pytest
 from sqlalchemy import select, text
 
 from tests import factories
-from webapp.commissions import compare, inputs, set_based
+from webapp.commissions import inputs, set_based
 from webapp.extensions import db
+from webapp.insight import compare
 from webapp.models import CanonicalStakerRewardsDetail, KeptSummary, PartnerWallet
 from webapp.money import format_amount
 
