@@ -51,7 +51,7 @@ LAYERS = (
     ("areas on partners and chains", ("wallets", "imports", "agreements")),
     ("commissions", ("commissions",)),
     ("payouts", ("payouts",)),
-    ("read-side pages and their reads", ("insight", "main", "audit_views")),
+    ("read-side pages and their reads", ("insight", "main", "history")),
     ("the JSON API", ("api",)),
     ("the app factory, its command-line guard and the demo data", ("", "commands", "demo")),
 )
