@@ -34,6 +34,8 @@ import tempfile
 import time
 from datetime import UTC, date, datetime, timedelta
 
+from bench_imports import fresh_database  # the same bench database set-up
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 FLASK = [os.path.join(ROOT, ".venv", "bin", "flask"), "--app", "wsgi"]
@@ -58,28 +60,6 @@ DEFAULT_URL = "postgresql://postgres@127.0.0.1/scale_bench"
 
 
 # ---- The database and the files --------------------------------------------------------------
-
-
-def fresh_database(url: str) -> str:
-    """Create the bench database, or empty its schema; returns its URL for psycopg 3."""
-    from sqlalchemy import create_engine, text
-    from sqlalchemy.engine import make_url
-
-    target = make_url(url).set(drivername="postgresql+psycopg")
-    admin = create_engine(target.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        found = conn.execute(
-            text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": target.database}
-        ).scalar()
-        if not found:
-            conn.execute(text(f'CREATE DATABASE "{target.database}"'))
-    admin.dispose()
-    bench = create_engine(target, isolation_level="AUTOCOMMIT")
-    with bench.connect() as conn:
-        conn.execute(text("DROP SCHEMA public CASCADE"))
-        conn.execute(text("CREATE SCHEMA public"))
-    bench.dispose()
-    return target.render_as_string(hide_password=False)
 
 
 def psql_url(url: str) -> str:

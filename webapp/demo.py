@@ -45,7 +45,7 @@ PERIODS = 10
 
 CHAINS = (
     ("solana", "Solana", "SOL", 9, "base58-32"),
-    ("ethereum", "Ethereum", "ETH", 18, "evm"),
+    ("ethereum", "Ethereum", "ETH", 6, "evm"),
 )
 #: The demo's USD price of each chain's token, around which its daily prices move.
 BASE_PRICES = {"solana": Decimal("150"), "ethereum": Decimal("3000")}

@@ -117,6 +117,20 @@ def test_commit_stores_lines_and_redirects_to_the_review(manager_client, world):
         assert f'/commissions/runs/{run.run_id}"' in page
 
 
+def test_committed_lines_file_is_offered_only_once_the_range_holds_lines(manager_client, world):
+    def offered() -> bool:
+        page = text_of(manager_client.get("/commissions/", query_string=range_args(world)))
+        return "Committed lines (CSV)" in page and "/commissions/export.csv?" in page
+
+    assert not offered() and count(PartnerCommissionLine) == 0
+    manager_client.post("/commissions/commit", data=range_args(world))
+    assert count(PartnerCommissionLine) == 15 and offered()
+    # A range inside the committed one holds some of its lines: the file has rows there too.
+    assert "Committed lines (CSV)" in text_of(
+        manager_client.get("/commissions/", query_string=range_args(world, FIRST, FIRST))
+    )
+
+
 def test_commit_again_supersedes_and_history_says_so(manager_client, world):
     manager_client.post("/commissions/commit", data=range_args(world))
     manager_client.post("/commissions/commit", data=range_args(world))

@@ -116,6 +116,18 @@ def carried_adjustments(partner: Partner, date_from: date, date_to: date):
     )
 
 
+def has_committed_lines(partner: Partner, date_from: date, date_to: date) -> bool:
+    """Whether the range's export holds any row (a current line or a carried adjustment),
+    for pages that offer the file only when it has something in it."""
+    return any(
+        db.session.scalar(select(stmt.exists()))
+        for stmt in (
+            current_lines(partner, date_from, date_to),
+            carried_adjustments(partner, date_from, date_to),
+        )
+    )
+
+
 def export_rows(partner: Partner, date_from: date, date_to: date) -> Iterator[tuple]:
     """The export's rows in DOMAIN.md's column order: current lines, then adjustments."""
     check_range(date_from, date_to)

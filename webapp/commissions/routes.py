@@ -16,7 +16,7 @@ from webapp.commissions import (
     results,
 )
 from webapp.commissions.close_routes import range_close_state
-from webapp.commissions.export import EXPORT_HEADER, export_rows
+from webapp.commissions.export import EXPORT_HEADER, export_rows, has_committed_lines
 from webapp.commissions.forms import CommissionRangeForm
 from webapp.commissions.lifecycle import CommissionError
 from webapp.commissions.queries import recent_runs
@@ -69,6 +69,8 @@ def _review(form, status: int = 200, computation=None):
         sections=_breakdown(computation) if computation else [],
         totals=_grand_totals(computation) if computation else None,
         close=range_close_state(computation) if computation else None,
+        committed_lines=bool(computation)
+        and has_committed_lines(computation.partner, computation.date_from, computation.date_to),
         **_history(),
     )
 
