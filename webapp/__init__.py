@@ -31,7 +31,7 @@ PAGE_AND_COMMAND_MODULES = (
     "webapp.payouts.routes",
     "webapp.payouts.cli",
     "webapp.insight.routes",
-    "webapp.audit_views.routes",
+    "webapp.history.routes",
     "webapp.api.cli",
     "webapp.jobs.routes",
     "webapp.jobs.cli",
@@ -63,10 +63,10 @@ def create_app(test_config: dict | None = None) -> Flask:
 
     from webapp import (
         agreements,
-        audit_views,
         auth,
         chains,
         commissions,
+        history,
         imports,
         insight,
         jobs,
@@ -100,7 +100,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.register_blueprint(commissions.bp)  # flask commissions
     app.register_blueprint(payouts.bp)  # flask payouts
     app.register_blueprint(insight.bp)
-    app.register_blueprint(audit_views.bp)
+    app.register_blueprint(history.bp)  # the history pages, under /audit/
     app.register_blueprint(api_pages.bp)  # flask tokens
     app.register_blueprint(jobs.bp)  # flask jobs
     app.cli.add_command(seed_demo_command)  # flask seed-demo

@@ -1,4 +1,5 @@
-"""The audit log: every change by a person, with the values before and after."""
+"""The audit log's writer: every change by a person, with the values before and after (the
+history pages, `webapp.history`, read it)."""
 
 import json
 from datetime import date, datetime

@@ -4,7 +4,9 @@
 (`commissions`, `api`, ...) or a module at its top (`money`, `web`, ...); `""` is
 `webapp/__init__.py`, the app factory. A module imports its own unit and units of its own or
 lower layers, never a higher one, and no two units import each other, even through others
-(package level). Inside an area, services never import its pages (file level).
+(package level). Inside an area, services never import its pages (file level); so too inside
+the read-side units, whose reads (`insight.drill`, `insight.explain`, `main.queries`, ...)
+never import their routes.
 Imports inside functions count too: they run later, but they are arrows all the same.
 
 "Every module imports on its own, whatever is imported first" follows from the graph of
@@ -49,17 +51,29 @@ LAYERS = (
     ("areas on partners and chains", ("wallets", "imports", "agreements")),
     ("commissions", ("commissions",)),
     ("payouts", ("payouts",)),
-    ("read-side pages", ("insight", "main", "audit_views")),
+    ("read-side pages and their reads", ("insight", "main", "history")),
     ("the JSON API", ("api",)),
     ("the app factory, its command-line guard and the demo data", ("", "commands", "demo")),
 )
 
-#: Modules that are pages or commands: the routes, forms and command line of an area.
+#: Modules that are pages or commands: the routes, forms and command line of an area, and the
+#: history's wording (its entries as markup with links).
 PAGE_MODULES = frozenset(
-    {"routes", "close_routes", "runs_list", "downloads", "forms", "close_forms", "cli", "pages"}
+    {
+        "routes",
+        "close_routes",
+        "runs_list",
+        "downloads",
+        "forms",
+        "close_forms",
+        "cli",
+        "pages",
+        "wording",
+    }
 )
-#: From this layer up, whole units are pages (their reads included).
-FIRST_PAGE_LAYER = "read-side pages"
+#: From this layer up, whole units are pages. Below it, areas and the read-side units alike,
+#: only `PAGE_MODULES` (and `web`) are pages.
+FIRST_PAGE_LAYER = "the JSON API"
 
 #: Arrows that run up and stay, each with why: (importing module, imported unit) -> reason.
 #: The partner page is built from each area's section; moving it above the areas would move

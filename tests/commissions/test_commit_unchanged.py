@@ -265,7 +265,8 @@ def test_the_web_commit_says_so(manager_client, world):
 def test_a_carried_run_shows_every_period_it_holds(world, manager_client):
     """The rows of a carried run stay where the first commit wrote them; the run's drill-down,
     wallet explanations and files read them through the pairs the run holds."""
-    from webapp.commissions import explain, insight
+    from webapp.commissions import period_sums
+    from webapp.insight import drill, explain
 
     first = _run_of(committing.commit(world.acme, FIRST, LAST), world.solana).run
     second = _run_of(committing.commit(world.acme, FIRST, LAST), world.solana).run
@@ -273,7 +274,7 @@ def test_a_carried_run_shows_every_period_it_holds(world, manager_client):
     earlier = db.session.get(CommissionRun, first.run_id)
     later = db.session.get(CommissionRun, second.run_id)
 
-    rows = insight.run_periods(later)
+    rows = period_sums.run_periods(later)
     assert [r.label for r in rows] == ["701", "702", "703"]
     assert sum(r.sums.line_count for r in rows) == later.line_count == 14
     assert (
@@ -281,7 +282,7 @@ def test_a_carried_run_shows_every_period_it_holds(world, manager_client):
     )
     wallet = explain.explain_run(later, [(W_PAID, date(2024, 12, 1), True)])[0]
     assert wallet.line_count == 6  # 3 days x MEV and REWARDS on V1 (never staked with V2)
-    held = insight.run_wallet_lines(later, world.periods[0].period_id, V1, "MEV", "", 50)[0]
+    held = drill.run_wallet_lines(later, world.periods[0].period_id, V1, "MEV", "", 50)[0]
     assert W_PAID in {line.wallet_address for line in held}
 
     files = {
@@ -295,7 +296,7 @@ def test_a_carried_run_shows_every_period_it_holds(world, manager_client):
         select(func.count()).where(CommissionExclusion.agreement_id == world.solana.agreement_id)
     )
     # The superseded run holds no pair any more: its drill-down is empty.
-    assert insight.run_periods(earlier) == []
+    assert period_sums.run_periods(earlier) == []
 
 
 def test_after_one_period_changed_only_that_period_is_computed(world, monkeypatch):

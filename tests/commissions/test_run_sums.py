@@ -10,7 +10,7 @@ from decimal import Decimal as D
 from sqlalchemy import select, update
 
 from tests.worlds import V1, W_PAID, february_carrying_a_true_up
-from webapp.commissions import committing, insight
+from webapp.commissions import committing, period_sums
 from webapp.extensions import db
 from webapp.models import (
     CanonicalStakerRewardsDetail,
@@ -54,7 +54,7 @@ def rows_added_up(run: CommissionRun) -> tuple[dict, dict]:
 
 
 def as_read(run: CommissionRun) -> tuple[dict, dict]:
-    sums = insight.run_sums(run)
+    sums = period_sums.run_sums(run)
     lines = {tuple(row[:4]): tuple(row[4:]) for row in sums.lines}
     held = {tuple(row[:2]): tuple(row[2:]) for row in sums.held}
     assert len(lines) == len(sums.lines) and len(held) == len(sums.held)

@@ -16,8 +16,9 @@ import pytest
 from sqlalchemy import select, text
 
 from tests import factories
-from webapp.commissions import compare, explain, inputs, set_based
+from webapp.commissions import inputs, set_based
 from webapp.extensions import db
+from webapp.insight import compare
 from webapp.models import CanonicalStakerRewardsDetail, KeptSummary, PartnerWallet
 from webapp.money import format_amount
 
@@ -358,7 +359,7 @@ def test_a_preview_period_page_opened_from_the_preview_reads_its_kept_summary(
     def not_again(*args, **kwargs):
         raise AssertionError("the period was computed again")
 
-    monkeypatch.setattr(explain, "compute", not_again)
+    monkeypatch.setattr(inputs, "compute_slice", not_again)
     page = manager_client.get(
         f"/insight/agreements/{agreement.agreement_id}/periods/{period.period_id}",
         query_string=span,

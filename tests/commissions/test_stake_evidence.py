@@ -21,8 +21,9 @@ from decimal import Decimal as D
 import pytest
 
 from tests import factories
-from webapp.commissions import committing, explain
+from webapp.commissions import committing
 from webapp.extensions import db
+from webapp.insight import explain
 
 V1, V2 = "Vote111", "Vote222"
 OUT, BLIP, STEADY = "WalletOut", "WalletBlip", "WalletSteady"

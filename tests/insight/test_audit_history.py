@@ -10,10 +10,10 @@ from sqlalchemy import func, select
 
 from tests.worlds import add_agreements, build_world, world_with_agreements
 from webapp import audit
-from webapp.audit_views import queries
 from webapp.auth.service import create_user
 from webapp.commissions import committing
 from webapp.extensions import db
+from webapp.history import queries
 from webapp.models import AuditLog, CommissionRun, Partner
 
 HX = {"HX-Request": "true"}

@@ -12,8 +12,9 @@ import pytest
 from tests import factories
 from tests.insight_html import cells, chart_bars, chart_table
 from tests.worlds import world_with_agreements
-from webapp.commissions import compare, results
+from webapp.commissions import results
 from webapp.extensions import db
+from webapp.insight import compare
 from webapp.money import ZERO, format_amount, money_sum
 
 FIRST, LAST = date(2025, 1, 1), date(2025, 1, 3)

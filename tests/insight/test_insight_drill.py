@@ -18,7 +18,8 @@ from tests.insight_html import (
     wallet_rows,
 )
 from tests.worlds import world_with_agreements
-from webapp.commissions import committing, insight, results
+from webapp.commissions import committing, results
+from webapp.insight import drill
 from webapp.money import ZERO, format_amount, money_sum
 
 HX = {"HX-Request": "true"}
@@ -28,7 +29,7 @@ FIRST, LAST = date(2025, 1, 1), date(2025, 1, 3)
 @pytest.fixture
 def world(app, monkeypatch):
     # Pages of two wallets, so that the last level really pages.
-    monkeypatch.setattr(insight, "WALLET_PAGE", 2)
+    monkeypatch.setattr(drill, "WALLET_PAGE", 2)
     world = world_with_agreements(5)
     return world
 

@@ -16,8 +16,9 @@ from tests.worlds import (
     W_UNSTAKED,
     world_with_agreements,
 )
-from webapp.commissions import committing, explain, results
+from webapp.commissions import committing, results
 from webapp.extensions import db
+from webapp.insight import explain
 from webapp.models import PartnerWallet
 from webapp.money import format_amount, money_sum
 

@@ -20,7 +20,7 @@ from webapp.api.schemas import (
     RunSchema,
 )
 from webapp.attribution import AttributionResult
-from webapp.commissions import insight, lifecycle, queries, results
+from webapp.commissions import lifecycle, period_sums, queries, results
 from webapp.commissions.lifecycle import CommissionError
 from webapp.commissions.totals import run_total
 from webapp.extensions import db
@@ -206,7 +206,7 @@ def _committed_sections(partner, date_from, date_to, wallet: str) -> list[dict]:
             components = _component_rows(queries.run_component_totals(run, address))
             exclusions = _wallet_exclusions(run, address)
         else:
-            sums = insight.run_sums(run)
+            sums = period_sums.run_sums(run)
             components = _component_rows(sums.kind_totals())
             exclusions = _exclusion_rows(sums.reason_totals())
         sections.append(_section(agreement, run.method, _run_summary(run), components, exclusions))
@@ -262,7 +262,7 @@ def get_run(run_id):
         .where(CommissionRunEvent.run_id == run.run_id)
         .order_by(CommissionRunEvent.created_at)
     ).all()
-    sums = insight.run_sums(run)
+    sums = period_sums.run_sums(run)
     components = _component_rows(sums.kind_totals())
     total = run_total(run)
     return {

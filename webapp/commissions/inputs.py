@@ -393,6 +393,36 @@ def scope_of(agreement: Agreement, date_from: date, date_to: date, payloads=None
     return attribution.periods_in_scope(terms, periods, date_from, date_to)
 
 
+def terms_with_method(agreement: Agreement, wallet_attribution: bool | None) -> AgreementTerms:
+    """The agreement's terms, with the method replaced when one is given."""
+    terms = terms_of(agreement)
+    if wallet_attribution is None:
+        return terms
+    return terms._replace(wallet_attribution_enabled=wallet_attribution)
+
+
+def compute_slice(
+    agreement: Agreement,
+    date_from: date,
+    date_to: date,
+    part: Slice | None = None,
+    wallet_attribution: bool | None = None,
+) -> AttributionResult:
+    """The engine's result for a slice of the agreement over the range (under the method
+    given, else the agreement's own); read-only, nothing stored."""
+    part = part or Slice()
+    terms = terms_with_method(agreement, wallet_attribution)
+    scope = scope_of(agreement, date_from, date_to)
+    if part.period_ids is not None:
+        wanted = {period_key(p) for p in part.period_ids}
+        scope = [p for p in scope if period_key(p.period_id) in wanted]
+    # Paused while the rows are loaded too: a million input tuples would otherwise set off
+    # collections that rescan everything alive.
+    with collector_paused():
+        rows = load_slice(agreement, terms, scope, part)
+        return attribution.compute_in_scope(terms, scope, **rows)
+
+
 def load_inputs(
     agreement: Agreement, date_from: date, date_to: date, scope: list[Period] | None = None
 ) -> AgreementInputs:

@@ -1,7 +1,7 @@
 """Reads the commission pages need: recent runs, a run's lines (those of the pairs it holds,
 and the adjustments it carries), a wallet's totals per component in a run, a run's
 exclusions by wallet, and the list of every run (filtered, sorted, paged, as a file). (The
-periods locked by approval: `agreements.queries`; a run's own totals: `insight.run_sums`; what
+periods locked by approval: `agreements.queries`; a run's own totals: `period_sums.run_sums`; what
 changed since approval is worked out by the engine: `runs.changes_since_approval`.)"""
 
 import calendar
@@ -149,7 +149,7 @@ def run_lines(run: CommissionRun):
 
 def run_component_totals(run: CommissionRun, wallet_address: str) -> list[tuple]:
     """(line_kind, revenue_component, line count, base, commission) of one wallet's lines in
-    the run (the run's own totals: `insight.run_sums`)."""
+    the run (the run's own totals: `period_sums.run_sums`)."""
     stmt = (
         select(
             L.line_kind,

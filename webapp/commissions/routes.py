@@ -6,7 +6,15 @@ from datetime import UTC, date, datetime, timedelta
 from flask import current_app, redirect, request, url_for
 from flask_login import current_user
 
-from webapp.commissions import background, bp, close_view, committing, insight, queries, results
+from webapp.commissions import (
+    background,
+    bp,
+    close_view,
+    committing,
+    period_sums,
+    queries,
+    results,
+)
 from webapp.commissions.close_routes import range_close_state
 from webapp.commissions.export import EXPORT_HEADER, export_rows, has_committed_lines
 from webapp.commissions.forms import CommissionRangeForm
@@ -167,10 +175,10 @@ def run_detail(run_id):
     if not is_htmx():
         # The page's totals at every level (per period, per component, per reason) from one
         # read of the run's sums; a page of the wallet list (htmx) needs none of them.
-        sums = insight.run_sums(run)
+        sums = period_sums.run_sums(run)
         states = close_view.run_states([run])
         totals = {
-            "view": insight.run_view(run, sums),
+            "view": period_sums.run_view(run, sums),
             "components": sums.component_totals(LineKind.COMMISSION.value),
             "reasons": sums.reason_totals(),
             "total": states.totals[run.run_id],

@@ -8,9 +8,9 @@ from sqlalchemy.orm import selectinload
 
 from webapp import charts
 from webapp.attribution import METHOD_WALLET_ATTRIBUTION
-from webapp.commissions import compare, explain, insight
+from webapp.commissions import period_sums
 from webapp.extensions import db
-from webapp.insight import bp
+from webapp.insight import bp, compare, drill, explain
 from webapp.models import Agreement, CanonicalPeriod, CommissionRun
 from webapp.money import unit_of
 from webapp.vocab import RevenueComponent
@@ -97,12 +97,14 @@ def _preview_owner(agreement) -> dict:
 @bp.app_template_global()
 def preview_insight(agreement, result, date_from: date, date_to: date) -> dict:
     """Periods, totals and chart of one agreement's preview, for its section of the page."""
-    rows = insight.result_periods(result)
+    rows = period_sums.result_periods(result)
     unit = unit_of(agreement.chain)
     return {
         "rows": rows,
-        "totals": insight.totals_of(rows),
-        "chart": insight.commission_chart(rows, unit, f"Commission per period, {agreement.name}"),
+        "totals": period_sums.totals_of(rows),
+        "chart": period_sums.commission_chart(
+            rows, unit, f"Commission per period, {agreement.name}"
+        ),
         "unit": unit,
         "per_wallet": agreement.wallet_attribution_enabled,
         "owner": {
@@ -129,7 +131,7 @@ def revenue_chart(totals, chain_id: str, unit) -> charts.Chart:
     """Imported validator revenue per period of a chain, stacked by component, oldest first,
     in the chain's unit."""
     rows = list(reversed(totals))
-    components = [c for c in insight.COMPONENTS if any(c in row.revenue for row in rows)]
+    components = [c for c in period_sums.COMPONENTS if any(c in row.revenue for row in rows)]
     values = {
         (row.period.label, str(component)): amount
         for row in rows
@@ -163,7 +165,7 @@ def preview_period(agreement_id, period_id):
     """One period of an agreement as computed now, by validator and component."""
     agreement = _agreement_or_404(agreement_id)
     period = _period_or_404(period_id, agreement.chain_id)
-    row = insight.preview_period_row(agreement, period, **_range_dates())
+    row = drill.preview_period_row(agreement, period, **_range_dates())
     return _render_period(
         _preview_owner(agreement),
         "agreement",
@@ -179,7 +181,7 @@ def run_period(run_id, period_id):
     """One period of a committed run, by validator and component."""
     run = _run_or_404(run_id)
     period = _period_or_404(period_id, run.agreement.chain_id)
-    row = insight.run_period_row(run, period.period_id)
+    row = drill.run_period_row(run, period.period_id)
     return _render_period(
         {"run_id": run.run_id}, "run", run, period, row, unit_of(run.agreement.chain)
     )
@@ -209,8 +211,8 @@ def preview_lines(agreement_id, period_id):
     agreement = _agreement_or_404(agreement_id)
     period = _period_or_404(period_id, agreement.chain_id)
     validator, component = _slice_args()
-    rows, next_cursor = insight.preview_wallet_lines(
-        agreement, period, validator, component, request.args.get("after", ""), insight.WALLET_PAGE
+    rows, next_cursor = drill.preview_wallet_lines(
+        agreement, period, validator, component, request.args.get("after", ""), drill.WALLET_PAGE
     )
     return _render_lines(
         _preview_owner(agreement),
@@ -231,13 +233,13 @@ def run_lines(run_id, period_id):
     run = _run_or_404(run_id)
     period = _period_or_404(period_id, run.agreement.chain_id)
     validator, component = _slice_args()
-    rows, next_cursor = insight.run_wallet_lines(
+    rows, next_cursor = drill.run_wallet_lines(
         run,
         period.period_id,
         validator,
         component,
         request.args.get("after", ""),
-        insight.WALLET_PAGE,
+        drill.WALLET_PAGE,
     )
     return _render_lines(
         {"run_id": run.run_id},

@@ -6,8 +6,8 @@ from contextlib import suppress
 from flask import request, url_for
 from sqlalchemy import select
 
-from webapp.audit_views import bp, queries, wording
 from webapp.extensions import db
+from webapp.history import bp, queries, wording
 from webapp.models import Agreement, Partner, PartnerWallet
 from webapp.web import csv_download, render
 

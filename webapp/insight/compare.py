@@ -7,8 +7,8 @@ from decimal import Decimal
 
 from webapp import charts
 from webapp.commissions import results, set_based
-from webapp.commissions.explain import period_key
-from webapp.commissions.insight import COMPONENTS
+from webapp.commissions.inputs import period_key
+from webapp.commissions.period_sums import COMPONENTS
 from webapp.commissions.queries import latest_day_with_data
 from webapp.models import Agreement
 from webapp.money import MONEY, ZERO

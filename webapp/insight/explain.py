@@ -1,5 +1,6 @@
-"""The engine run on a slice of an agreement's inputs: some wallets, one validator and
-component, or the other method; read-only, nothing stored.
+"""Every wallet explained, and the stake events behind a "not staked": from the engine run
+on a slice of an agreement's inputs (`inputs.compute_slice`: some wallets, one validator and
+component, or the other method; read-only, nothing stored), or from a run's stored rows.
 
 The calculation is per period and wallet (or per validator revenue row), so the lines and
 exclusions of a slice are exactly those the whole computation gives for it: a wallet's
@@ -17,12 +18,11 @@ from sqlalchemy import String, cast, select
 from webapp import attribution
 from webapp.attribution import (
     UNSTAKE,
-    AgreementTerms,
     AttributionResult,
     StakeEvent,
 )
-from webapp.commissions import inputs, queries
-from webapp.commissions.inputs import Slice, period_key
+from webapp.commissions import queries
+from webapp.commissions.inputs import Slice, compute_slice, period_key, scope_of
 from webapp.extensions import db
 from webapp.models import (
     Agreement,
@@ -32,41 +32,6 @@ from webapp.models import (
     PartnerWallet,
 )
 from webapp.money import MONEY, ZERO, format_amount, money_sum
-
-
-def terms_with_method(agreement: Agreement, wallet_attribution: bool | None) -> AgreementTerms:
-    """The agreement's terms, with the method replaced when one is given."""
-    terms = inputs.terms_of(agreement)
-    if wallet_attribution is None:
-        return terms
-    return terms._replace(wallet_attribution_enabled=wallet_attribution)
-
-
-def scope_of(agreement: Agreement, date_from: date, date_to: date) -> list[attribution.Period]:
-    """The agreement's periods in scope for the range (step 1 of the calculation)."""
-    return inputs.scope_of(agreement, date_from, date_to)
-
-
-def compute(
-    agreement: Agreement,
-    date_from: date,
-    date_to: date,
-    part: Slice | None = None,
-    wallet_attribution: bool | None = None,
-) -> AttributionResult:
-    """The engine's result for a slice of the agreement over the range."""
-    part = part or Slice()
-    terms = terms_with_method(agreement, wallet_attribution)
-    scope = scope_of(agreement, date_from, date_to)
-    if part.period_ids is not None:
-        wanted = {period_key(p) for p in part.period_ids}
-        scope = [p for p in scope if period_key(p.period_id) in wanted]
-    # Paused while the rows are loaded too: a million input tuples would otherwise set off
-    # collections that rescan everything alive.
-    with inputs.collector_paused():
-        rows = inputs.load_slice(agreement, terms, scope, part)
-        return attribution.compute_in_scope(terms, scope, **rows)
-
 
 # ---- Every wallet explained ----------------------------------------------------------------
 
@@ -293,7 +258,7 @@ def explain_preview(agreement: Agreement, date_from: date, date_to: date, wallet
     if not wallets or not per_wallet:
         return explain_result(scope, None, wallets, per_wallet)
     addresses = tuple(address for address, _, _ in wallets)
-    result = compute(agreement, date_from, date_to, Slice(addresses=addresses))
+    result = compute_slice(agreement, date_from, date_to, Slice(addresses=addresses))
     return explain_result(scope, result, wallets, per_wallet)
 
 
