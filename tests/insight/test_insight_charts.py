@@ -1,13 +1,21 @@
 """The server-drawn charts: geometry in SVG units, values exact, the same as the table
 beside each chart; the imports page's revenue chart shows the imported sums."""
 
+import re
+from datetime import date
 from decimal import Decimal
+
+from sqlalchemy import update
 
 from tests.imports.test_imports_web import PERIODS
 from tests.insight_html import chart_bars, chart_table, chart_totals
+from tests.worlds import world_with_agreements
 from webapp import charts
 from webapp.chains.service import add_chain
+from webapp.commissions import committing
+from webapp.extensions import db
 from webapp.imports.importing import import_file
+from webapp.models import Chain
 
 D = Decimal
 REVENUE = (
@@ -75,3 +83,21 @@ def test_imports_revenue_chart_equals_its_table_and_the_file(manager_client, app
             "801": D("1000000000000000000.5"),
         }
         assert "Imported validator revenue per period, solana <small>(SOL)" in page
+
+
+def test_run_page_shows_every_amount_to_the_chains_display_decimals(manager_client):
+    """The run page's tables (facts, periods, components, exclusions) and chart figures round
+    to the chain's display decimals; the exact value stays in the amount's `value`."""
+    world = world_with_agreements()
+    db.session.execute(update(Chain).values(display_decimals=3))
+    db.session.commit()
+    run = committing.commit(world.acme, date(2025, 1, 1), date(2025, 1, 3)).outcomes[0].run
+    page = manager_client.get(f"/commissions/runs/{run.run_id}").get_data(as_text=True)
+    amounts = re.findall(r'<data class="amount[^"]*" value="([^"]+)"[^>]*>([^<]+)<', page)
+    assert len(amounts) > 10
+    longer = [(exact, shown) for exact, shown in amounts if len(exact.split(".")[-1]) > 3]
+    assert longer, "the world has amounts with more than 3 places"
+    for exact, shown in amounts:
+        number = shown.split()[0].replace(",", "")
+        places = number.split(".")[1] if "." in number else ""
+        assert len(places) <= 3, (exact, shown)

@@ -25,7 +25,7 @@ from webapp.models import (
     CommissionRunPeriod,
     PartnerCommissionLine,
 )
-from webapp.money import MONEY, ZERO, money_sum
+from webapp.money import MONEY, ZERO, money_sum, unit_of
 from webapp.vocab import LineKind, RevenueComponent
 
 COMPONENTS = tuple(c.value for c in RevenueComponent)
@@ -237,7 +237,7 @@ def run_view(run: CommissionRun, sums: RunSums) -> dict:
     """Periods, totals and chart of a committed run's stored lines, for its page (what
     `insight/partial/periods.html` shows)."""
     rows = run_periods(run, sums=sums)
-    unit = run.agreement.chain.token_symbol
+    unit = unit_of(run.agreement.chain)
     return {
         "rows": rows,
         "totals": totals_of(rows),
