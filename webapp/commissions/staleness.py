@@ -46,7 +46,7 @@ from webapp.models import (
     PartnerCommissionLine,
     utcnow,
 )
-from webapp.money import MONEY, ZERO, money_sum
+from webapp.money import MONEY, ZERO, money_sum, totals_by_token
 from webapp.run_states import LOCKED_STATUSES
 from webapp.vocab import LineKind, RunStatus
 
@@ -457,15 +457,19 @@ def true_up_summary(partner, until) -> list[TrueUp]:
 
 def _true_up_figures(differences, agreements: dict) -> list:
     """Per token (in order of first difference; the first chain of each): count, locked
-    periods, net sum. Two tokens never add up."""
-    summary: dict[str, list] = {}
+    periods, net sum, added up by `money.totals_by_token`. Two tokens never add up."""
+    chains: dict[str, str] = {}
+    periods: dict[str, set] = {}
+    rows = []
     for difference in differences:
         chain = agreements[difference.agreement_id].chain
-        entry = summary.setdefault(chain.token_symbol, [chain.chain_id, 0, set(), ZERO])
-        entry[1] += 1
-        entry[2].add(period_key(difference.period_id))
-        entry[3] = MONEY.add(entry[3], difference.commission_amount_native)
-    return [[c, n, sorted(periods), str(net)] for c, n, periods, net in summary.values()]
+        chains.setdefault(chain.token_symbol, chain.chain_id)
+        periods.setdefault(chain.token_symbol, set()).add(period_key(difference.period_id))
+        rows.append((chain.token_symbol, (1, difference.commission_amount_native)))
+    return [
+        [chains[symbol], count, sorted(periods[symbol]), str(net)]
+        for symbol, (count, net) in totals_by_token(rows).items()
+    ]
 
 
 def _key(*parts) -> str:
