@@ -13,8 +13,15 @@ from sqlalchemy import select, update
 
 from webapp import audit
 from webapp.extensions import db
-from webapp.models import Agreement, CommissionRun, CommissionRunEvent, utcnow
-from webapp.vocab import Role, RunStatus
+from webapp.models import (
+    Agreement,
+    CommissionRun,
+    CommissionRunEvent,
+    PartnerCommissionLine,
+    utcnow,
+)
+from webapp.money import MONEY, ZERO
+from webapp.vocab import LineKind, Role, RunStatus
 
 
 class CommissionError(ValueError):
@@ -139,3 +146,20 @@ def supersede(run: CommissionRun, by: CommissionRun | None, user, reason: str | 
     before = move(run, "supersede", user, superseded_by_run_id=by_id, superseded_at=utcnow())
     details = {"superseded_by": by_id} if by_id is not None else {}
     record_event(run, "supersede", before, user, reason=reason, **details)
+
+
+def hand_adjustments_to(run: CommissionRun, heir: CommissionRun) -> None:
+    """Move the adjustment lines a superseded `run` carried, with their count and sum, to
+    `heir`, the run that takes its place: they stay carried, by a run that counts."""
+    if not run.adjustment_count:
+        return
+    L = PartnerCommissionLine
+    db.session.execute(
+        update(L)
+        .where(L.run_id == run.run_id, L.line_kind == LineKind.ADJUSTMENT.value)
+        .values(run_id=heir.run_id)
+    )
+    heir.adjustment_count = (heir.adjustment_count or 0) + run.adjustment_count
+    heir.total_adjustment_native = MONEY.add(
+        heir.total_adjustment_native or ZERO, run.total_adjustment_native or ZERO
+    )

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 
-from sqlalchemy import delete, false, func, or_, select, tuple_, update
+from sqlalchemy import delete, false, func, or_, select, tuple_
 
 from webapp.db_types import decimal_sum
 from webapp.errors import FieldError
@@ -31,7 +31,7 @@ from webapp.models import (
     PartnerCommissionLine,
 )
 from webapp.money import MONEY, ZERO
-from webapp.run_states import supersede
+from webapp.run_states import hand_adjustments_to, supersede
 from webapp.vocab import LineKind, RunStatus
 
 #: What a date change refused for a locked pair says, after naming it.
@@ -311,15 +311,6 @@ def _supersede(run: CommissionRun, heir: CommissionRun | None, user) -> None:
     moves: a run event and an audit entry); its adjustments go to `heir`."""
     reason = "its periods left the agreement when the agreement's dates changed"
     if heir is not None and run.adjustment_count:
-        L = PartnerCommissionLine
-        db.session.execute(
-            update(L)
-            .where(L.run_id == run.run_id, L.line_kind == LineKind.ADJUSTMENT.value)
-            .values(run_id=heir.run_id)
-        )
-        heir.adjustment_count = (heir.adjustment_count or 0) + run.adjustment_count
-        heir.total_adjustment_native = MONEY.add(
-            heir.total_adjustment_native or ZERO, run.total_adjustment_native or ZERO
-        )
         reason += f"; its {run.adjustment_count} adjustment(s) moved to run {heir.run_id}"
+        hand_adjustments_to(run, heir)
     supersede(run, heir, user, reason)

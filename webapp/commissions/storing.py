@@ -37,11 +37,11 @@ from webapp.models import (
     Agreement,
     CommissionRun,
     CommissionRunPeriod,
-    PartnerCommissionLine,
     utcnow,
 )
 from webapp.money import MONEY, ZERO, money_sum
-from webapp.vocab import LineKind, RunStatus
+from webapp.run_states import hand_adjustments_to
+from webapp.vocab import RunStatus
 
 
 def actor_id(user):
@@ -284,14 +284,4 @@ def supersede_runs_left_empty(agreement: Agreement, run: CommissionRun, user) ->
     ).all()
     for old in earlier:
         supersede(old, run, user)
-        if old.adjustment_count:
-            L = PartnerCommissionLine
-            db.session.execute(
-                update(L)
-                .where(L.run_id == old.run_id, L.line_kind == LineKind.ADJUSTMENT.value)
-                .values(run_id=run.run_id)
-            )
-            run.adjustment_count = (run.adjustment_count or 0) + old.adjustment_count
-            run.total_adjustment_native = MONEY.add(
-                run.total_adjustment_native or ZERO, old.total_adjustment_native
-            )
+        hand_adjustments_to(old, run)
