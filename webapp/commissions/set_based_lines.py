@@ -53,10 +53,11 @@ from webapp.attribution import (
 )
 from webapp.commissions import set_based
 from webapp.commissions.inputs import period_key, terms_of
+from webapp.commissions.results import summed_by_database
 from webapp.extensions import db
 from webapp.models import CommissionRun
 from webapp.money import MONEY, ZERO
-from webapp.storage import RowIds, is_postgresql
+from webapp.storage import RowIds
 from webapp.storage.bulk import _may_skip_row_triggers
 from webapp.vocab import LineKind
 
@@ -210,9 +211,9 @@ SETTINGS = {
 
 
 def applies(agreement) -> bool:
-    """True when a commit of `agreement` writes its lines here: wallet attribution on
-    PostgreSQL."""
-    return bool(agreement.wallet_attribution_enabled) and is_postgresql(db.session)
+    """True when a commit of `agreement` writes its lines here: where the database sums its
+    results (`results.summed_by_database`: wallet attribution on PostgreSQL)."""
+    return summed_by_database(bool(agreement.wallet_attribution_enabled))
 
 
 @dataclass
