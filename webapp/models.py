@@ -28,7 +28,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 
-from webapp import reward_partitions, reward_sums
+from webapp import reward_partitions, reward_revisions, reward_sums
 from webapp.db_types import Amount, UsdValue, UTCDateTime
 from webapp.extensions import db
 from webapp.vocab import (
@@ -376,7 +376,23 @@ class StakerRewardSum(db.Model):
     __table_args__ = (Index("idx_staker_reward_sums_chain", "chain_id"),)
 
 
+class StakerRewardRevision(db.Model):
+    """The revision of one period's staker reward rows: drawn again on PostgreSQL by
+    triggers on canonical_staker_rewards_detail and its partitions whenever any of the
+    period's rows is written, changed or removed (`webapp.reward_revisions`), so that figures
+    kept per period are kept by it instead of a digest of the rows. Empty on SQLite."""
+
+    __tablename__ = "staker_reward_revisions"
+
+    period_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid, ForeignKey("canonical_periods.period_id", ondelete="CASCADE"), primary_key=True
+    )
+    revision: Mapped[uuid.UUID] = mapped_column(Uuid, nullable=False)
+
+
 reward_sums.attach(CanonicalStakerRewardsDetail.__table__)
+# The function first: the default partition's triggers, made with it, call it.
+reward_revisions.attach(CanonicalStakerRewardsDetail.__table__)
 reward_partitions.attach(CanonicalStakerRewardsDetail.__table__)
 
 

@@ -17,12 +17,17 @@ import commits).
 Replacing a period's rows empties its partition (`TRUNCATE`) instead of deleting its rows
 one by one; the statement triggers of `webapp.reward_sums` sit on the partitioned table and
 do not fire for a partition emptied directly, so the period's sums are dropped with it, and
-the rows written next add them up again. SQLite has one plain table and none of this.
+the rows written next add them up again. The triggers of `webapp.reward_revisions` sit on
+the table and on every partition (each partition is given them as it is made), so any
+statement on a partition, that TRUNCATE included, draws its period's revision again.
+SQLite has one plain table and none of this.
 """
 
 import uuid
 
 from sqlalchemy import DDL, event, text
+
+from webapp import reward_revisions
 
 TABLE = "canonical_staker_rewards_detail"
 DEFAULT = "canonical_staker_rewards_default"
@@ -151,13 +156,16 @@ def _columns(connection) -> str:
 
 
 def _make(connection, period_id: uuid.UUID, columns: str) -> None:
-    """Build the period's partition beside the table, move in the period's rows the default
-    partition holds (a partition's own statements fire none of the table's triggers: the
-    sums stay as they are), and attach it."""
+    """Build the period's partition beside the table with its revision triggers, move in
+    the period's rows the default partition holds (a partition's own statements fire none of
+    the table's triggers: the sums stay as they are; the revision is drawn again), and
+    attach it."""
     name = partition_name(period_id)
     connection.execute(
         text(f"CREATE TABLE {name} (LIKE {TABLE} INCLUDING DEFAULTS INCLUDING CONSTRAINTS)")
     )
+    for statement in reward_revisions.trigger_statements(name, period_id):
+        connection.execute(text(statement))
     connection.execute(
         text(
             f"WITH moved AS (DELETE FROM {DEFAULT} WHERE period_id = :p RETURNING {columns}) "
@@ -171,6 +179,8 @@ def _make(connection, period_id: uuid.UUID, columns: str) -> None:
 
 
 def attach(table) -> None:
-    """Make the default partition whenever `metadata.create_all` creates the table on
-    PostgreSQL (a served database gets it from its migration)."""
-    event.listen(table, "after_create", DDL(CREATE_DEFAULT).execute_if(dialect="postgresql"))
+    """Make the default partition, with its revision triggers, whenever
+    `metadata.create_all` creates the table on PostgreSQL (a served database gets it from its
+    migrations); `reward_revisions.attach` has made their function first."""
+    for statement in [CREATE_DEFAULT, *reward_revisions.trigger_statements(DEFAULT)]:
+        event.listen(table, "after_create", DDL(statement).execute_if(dialect="postgresql"))

@@ -42,7 +42,17 @@ LAYERS = (
             "json_input",
         ),
     ),
-    ("schema", ("extensions", "db_types", "reward_sums", "reward_partitions", "models")),
+    (
+        "schema",
+        (
+            "extensions",
+            "db_types",
+            "reward_sums",
+            "reward_revisions",
+            "reward_partitions",
+            "models",
+        ),
+    ),
     ("storage and the audit log", ("storage", "audit")),
     ("the runs' table of moves", ("run_states",)),
     ("page helpers: login, roles, page or fragment, error pages", ("web",)),

@@ -10,12 +10,15 @@ from datetime import date, timedelta
 from decimal import Decimal
 
 import pytest
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, select, text, update
 
 from tests import factories
 from tests.commissions.test_set_based import _world
+from tests.imports.test_imports import REWARDS_HEADER
+from webapp import reward_partitions
 from webapp.commissions import committing, inputs, set_based, set_based_lines
 from webapp.extensions import db
+from webapp.imports.importing import import_file
 from webapp.models import (
     AgreementRule,
     CanonicalPeriod,
@@ -156,15 +159,17 @@ def _change_reward(agreement, scope):
 
 
 def _change_stranger_reward(agreement, scope):
+    """A period's figures are kept by the revision of all its reward rows: another partner's
+    row changed moves its period too (summed again, to the same figures)."""
     R, W = CanonicalStakerRewardsDetail, PartnerWallet
     stranger = db.session.scalars(
         select(R)
         .join(W, W.wallet_address == R.staker_address)
-        .where(W.partner_id != agreement.partner_id)
+        .where(W.partner_id != agreement.partner_id, R.period_id == scope[2].period_id)
         .limit(1)
     ).one()
     stranger.reward_amount_native += 5
-    return set()
+    return {2}
 
 
 def _event_in_third_period(agreement, scope):
@@ -383,4 +388,242 @@ def test_a_commit_after_a_rate_change_computes_every_period(app, monkeypatch):
     engine = inputs.compute_agreement(agreement, *MARCH).result
     assert _stored(agreement)[3][2] == sum(
         (line.commission_amount_native for line in engine.lines), Decimal(0)
+    )
+
+
+# ---- Every path that writes reward rows --------------------------------------------------------
+#
+# Each changes the second period's reward rows (the last one moves a row into the third too)
+# and returns the periods it moved. The kept figures of a period are keyed by the revision
+# the database draws for its rows (`webapp.reward_revisions`): whatever writes them, the
+# period is summed again, the others are read back, and the answer is the engine's.
+
+TABLE = "canonical_staker_rewards_detail"
+
+
+def _partner_row(agreement, scope, n=1):
+    """The partner's first reward row of period `n` (by wallet, validator, component)."""
+    period = db.session.get(CanonicalPeriod, scope[n].period_id)
+    return _partner_rewards(agreement, period)[0]
+
+
+def _csv(tmp_path, name, rows) -> str:
+    """A staker-rewards file of (period label, validator, staker, component, amount)."""
+    path = tmp_path / name
+    body = "".join(
+        f"solana,{label},{validator},{staker},{component},{format(amount, 'f')}\n"
+        for label, validator, staker, component, amount in rows
+    )
+    path.write_text(REWARDS_HEADER + body)
+    return str(path)
+
+
+def _imported(path, **options):
+    report = import_file("staker-rewards", path, "late provider", **options)
+    assert report.ok, report.headline()
+
+
+def _import_a_row(agreement, scope, tmp_path):
+    wallet = _active_wallet(agreement)
+    _imported(_csv(tmp_path, "one.csv", [("P1", "VoteNew", wallet, "MEV", Decimal("7.5"))]))
+    return {1}
+
+
+def _replace_the_period(agreement, scope, tmp_path):
+    R = CanonicalStakerRewardsDetail
+    changed = _partner_row(agreement, scope)
+    rows = [
+        (
+            "P1",
+            r.validator_key,
+            r.staker_address,
+            str(r.revenue_component),
+            r.reward_amount_native + (1 if r.staker_reward_id == changed.staker_reward_id else 0),
+        )
+        for r in db.session.scalars(select(R).where(R.period_id == scope[1].period_id))
+    ]
+    _imported(_csv(tmp_path, "replaced.csv", rows), replace=True)
+    return {1}
+
+
+def _update_through_the_table(agreement, scope, tmp_path):
+    row = _partner_row(agreement, scope)
+    db.session.execute(
+        text(
+            f"UPDATE {TABLE} SET reward_amount_native = reward_amount_native + 0.000001 "
+            f"WHERE staker_reward_id = '{row.staker_reward_id}'"
+        )
+    )
+    return {1}
+
+
+def _update_the_partition(agreement, scope, tmp_path):
+    row = _partner_row(agreement, scope)
+    db.session.execute(
+        text(
+            f"UPDATE {reward_partitions.partition_name(scope[1].period_id)} "
+            "SET reward_amount_native = reward_amount_native * 2 "
+            f"WHERE staker_reward_id = '{row.staker_reward_id}'"
+        )
+    )
+    return {1}
+
+
+def _delete_through_the_table(agreement, scope, tmp_path):
+    row = _partner_row(agreement, scope)
+    db.session.execute(
+        text(f"DELETE FROM {TABLE} WHERE staker_reward_id = '{row.staker_reward_id}'")
+    )
+    return {1}
+
+
+def _delete_in_the_partition(agreement, scope, tmp_path):
+    row = _partner_row(agreement, scope)
+    name = reward_partitions.partition_name(scope[1].period_id)
+    db.session.execute(
+        text(f"DELETE FROM {name} WHERE staker_reward_id = '{row.staker_reward_id}'")
+    )
+    return {1}
+
+
+def _insert_into_the_partition(agreement, scope, tmp_path):
+    row = _partner_row(agreement, scope)
+    name = reward_partitions.partition_name(scope[1].period_id)
+    columns = (
+        "staker_reward_id, chain_id, period_id, validator_key, staker_address, "
+        "revenue_component, reward_amount_native, source_provider_id, source_payload_id, "
+        "normalized_at"
+    )
+    copied = columns.replace("staker_reward_id", "gen_random_uuid()")
+    copied = copied.replace("validator_key", "'VoteNew'")
+    db.session.execute(
+        text(
+            f"INSERT INTO {name} ({columns}) SELECT {copied} FROM {TABLE} "
+            f"WHERE staker_reward_id = '{row.staker_reward_id}'"
+        )
+    )
+    return {1}
+
+
+def _truncate_the_partition(agreement, scope, tmp_path):
+    db.session.execute(text(f"TRUNCATE {reward_partitions.partition_name(scope[1].period_id)}"))
+    return {1}
+
+
+def _move_a_row_to_the_next_period(agreement, scope, tmp_path):
+    row = _partner_row(agreement, scope)
+    db.session.execute(
+        text(
+            f"UPDATE {TABLE} SET period_id = '{scope[2].period_id}', validator_key = 'VoteMoved' "
+            f"WHERE staker_reward_id = '{row.staker_reward_id}'"
+        )
+    )
+    return {1, 2}
+
+
+WRITES = [
+    _import_a_row,
+    _replace_the_period,
+    _update_through_the_table,
+    _update_the_partition,
+    _delete_through_the_table,
+    _delete_in_the_partition,
+    _insert_into_the_partition,
+    _truncate_the_partition,
+    _move_a_row_to_the_next_period,
+]
+
+
+def _partitioned_world(seed):
+    """The world, with each period's rows in its own partition (as an import leaves them)."""
+    agreement = _world(seed)
+    reward_partitions.ensure_partitions(db.session.connection())
+    db.session.commit()
+    return agreement
+
+
+@pytest.mark.parametrize("write", WRITES)
+def test_a_preview_sums_again_the_periods_whose_rows_any_write_changed(app, tmp_path, write):
+    agreement = _partitioned_world(9)
+    scope = _scope(agreement)
+    before = _ask(agreement)
+    assert _ask(agreement).summed == set()
+    moved = write(agreement, scope, tmp_path)
+    db.session.commit()
+    db.session.expire_all()
+    after = _ask(agreement)
+    assert after.summed == {_key(scope[n]) for n in moved}
+    assert _fields(after) != _fields(before)
+    _assert_cold_and_engine(agreement, after)
+
+
+def test_rows_in_the_default_partition_changed_there_move_their_period(app):
+    agreement = _world(10)  # made by hand: every row in the default partition
+    scope = _scope(agreement)
+    before = _ask(agreement)
+    row = _partner_row(agreement, scope)
+    db.session.execute(
+        text(
+            f"UPDATE {reward_partitions.DEFAULT} SET reward_amount_native = 0 "
+            f"WHERE staker_reward_id = '{row.staker_reward_id}'"
+        )
+    )
+    db.session.commit()
+    after = _ask(agreement)
+    assert after.summed == {_key(scope[1])}
+    assert _fields(after) != _fields(before)
+    _assert_cold_and_engine(agreement, after)
+
+
+def _engine_lines(agreement) -> list[tuple]:
+    engine = inputs.compute_agreement(agreement, *MARCH).result
+    return sorted(
+        (
+            inputs.period_uuid(line.period_id),
+            line.validator_key,
+            str(line.revenue_component),
+            line.wallet_address,
+            line.base_amount_native,
+            line.commission_rate_bps,
+            line.commission_amount_native,
+        )
+        for line in engine.lines
+    )
+
+
+@pytest.mark.parametrize(
+    "write",
+    [
+        _import_a_row,
+        _replace_the_period,
+        _update_through_the_table,
+        _update_the_partition,
+        _delete_in_the_partition,
+        _truncate_the_partition,
+    ],
+)
+def test_a_commit_computes_again_the_periods_whose_rows_any_write_changed(
+    app, monkeypatch, tmp_path, write
+):
+    agreement = _partitioned_world(11)
+    scope = _scope(agreement)
+    computed = []
+    _commit(agreement, monkeypatch, computed)
+    # The changed pair's inputs moved: it is measured, from its kept figures were they
+    # still keyed by its period's digest, and written again when its figures differ.
+    moved = write(agreement, scope, tmp_path)
+    db.session.commit()
+    db.session.expire_all()
+    computed.clear()
+    _commit(agreement, monkeypatch, computed)
+    assert {key for keys in computed for key in keys} == {_key(scope[n]) for n in moved}
+    lines = [(p, v, str(c), w, b, r, m) for p, v, c, w, b, r, m in _stored(agreement)[0]]
+    assert sorted(lines) == _engine_lines(agreement)
+    engine = inputs.compute_agreement(agreement, *MARCH).result
+    run = _stored(agreement)[3]
+    assert run[:4] == (
+        len(engine.lines),
+        engine.total_base_native,
+        engine.total_commission_native,
+        engine.excluded_amount_native,
     )

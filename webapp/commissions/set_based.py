@@ -60,15 +60,15 @@ from webapp.commissions.fingerprints import (
     reward_digest,
     shared_digests,
 )
-from webapp.commissions.inputs import period_key, rewards_query
+from webapp.commissions.inputs import period_key, period_uuid
 from webapp.db_types import row_digest
 from webapp.extensions import db
 from webapp.models import (
     CanonicalStakeEvent,
-    CanonicalStakerRewardsDetail,
     KeptPeriod,
     KeptSummary,
     PartnerWallet,
+    StakerRewardRevision,
     utcnow,
 )
 from webapp.money import MONEY, ZERO, money_sum
@@ -341,24 +341,20 @@ def wallet_attribution_summary(
     With `count_wallets`, also the wallets paid per period and in all.
 
     Each period whose inputs are as they were when its figures were kept is read back; the
-    others alone are summed, in one statement, and kept. The partner's first question is
-    summed at once: the query digests the reward rows it reads on the way, so it does not
-    read them twice. Figures and digests are read in one snapshot of the database."""
+    others alone are summed, in one statement, and kept. The digests read no reward row (a
+    period's rows count by their revision), so checking them costs little against summing.
+    Figures and digests are read in one snapshot of the database."""
     if not scope:
         return Summary(terms.agreement_id, [])
     if count_wallets:
         return _whole_summary(partner_id, chain_id, terms, scope)
     with _snapshot(db.engine) as connection:
-        digests, kept = None, {}
-        if _has_kept(connection, partner_id, KIND_SUMMARY):
-            digests = period_digests(connection, partner_id, chain_id, terms, scope)
-            kept = kept_figures(connection, KIND_SUMMARY, digests)
+        digests = period_digests(connection, partner_id, chain_id, terms, scope)
+        kept = kept_figures(connection, KIND_SUMMARY, digests)
         missing = [p for p in scope if period_key(p.period_id) not in kept]
         summed = Summary(terms.agreement_id, missing)
         if missing:
-            summed, read = _summed(connection, partner_id, chain_id, terms, missing, False)
-            if digests is None:
-                digests = period_digests(connection, partner_id, chain_id, terms, scope, read)
+            summed, _ = _summed(connection, partner_id, chain_id, terms, missing, False)
     summary = _joined(terms.agreement_id, scope, kept, summed)
     fresh = {digests[period_key(p.period_id)]: _period_figures(summed, p) for p in missing}
     keep_periods(partner_id, KIND_SUMMARY, fresh)
@@ -383,7 +379,7 @@ def _whole_summary(partner_id, chain_id, terms, scope) -> Summary:
         if prints is None:
             shared = shared_digests(connection, partner_id, chain_id, terms, scope)
             prints = assemble(shared, read, scope)
-        by_period = period_digests(connection, partner_id, chain_id, terms, scope, read)
+        by_period = period_digests(connection, partner_id, chain_id, terms, scope)
     _keep(partner_id, question, _digests(prints, scope), summary)
     keep_periods(
         partner_id,
@@ -396,7 +392,7 @@ def _whole_summary(partner_id, chain_id, terms, scope) -> Summary:
 def kept_period(partner_id, chain_id: str, terms: AgreementTerms, scope, period_id):
     """One period of `scope` as an earlier question kept it (the preview page of a range
     holding it), when that period's inputs are as they were then: checking its digest reads
-    the shared parts and that period's own rows only. None when nothing kept answers."""
+    the shared parts and that period's revision. None when nothing kept answers."""
     wanted = period_key(period_id)
     period = next((p for p in scope if period_key(p.period_id) == wanted), None)
     if period is None:
@@ -422,21 +418,20 @@ KIND_LINES = "lines"
 KEPT_PERIODS_PER_PARTNER = 2000
 
 
-def period_digests(
-    reader, partner_id, chain_id: str, terms: AgreementTerms, scope: list[Period], own=None
-) -> dict[str, str]:
+def period_digests(reader, partner_id, chain_id: str, terms: AgreementTerms, scope: list[Period]):
     """Per period key of `scope`, a SHA-256 of everything that period's figures depend on:
     the partner and chain; the terms and the version of the rules; the partner's wallets on
     the chain (address, introduced date, active); the stake events of its active wallets
-    before the period's end; and the period's bounds and own reward rows. A period's digest
-    depends neither on the other periods asked with it nor on anything after its end, so a
-    period imported later, with its stake events, leaves the digests of the earlier ones as
-    they were. `own`: the period's reward rows as already read (count, sum of row digests,
-    by period key), else they are read here. Four statements, whatever the number of
-    periods."""
+    before the period's end; and the period's bounds and the revision of its reward rows
+    (`StakerRewardRevision`, drawn again by the database whenever any of the period's rows
+    changes, whoever changes it: `webapp.reward_revisions`), read instead of the rows
+    themselves. A period's digest depends neither on the other periods asked with it nor on
+    anything after its end, so a period imported later, with its stake events, leaves the
+    digests of the earlier ones as they were. Three statements, whatever the number of
+    periods; none reads a reward row."""
     if not scope:
         return {}
-    W, E, R = PartnerWallet, CanonicalStakeEvent, CanonicalStakerRewardsDetail
+    W, E, V = PartnerWallet, CanonicalStakeEvent, StakerRewardRevision
     wallet = row_digest(W.wallet_address, W.introduced_date, W.is_active)
     wallets = reader.execute(
         select(func.count(), func.sum(wallet)).where(
@@ -471,16 +466,15 @@ def period_digests(
     for rank, end in enumerate(ends):
         count, total = count + buckets[rank][0], total + buckets[rank][1]
         before_end[end] = [count, str(total)]
-    if own is None:
-        rows = rewards_query(
-            partner_id,
-            chain_id,
-            [p.period_id for p in scope],
-            R.period_id,
-            func.count(),
-            func.sum(reward_digest()),
+    # No revision: the period has had no reward row since revisions were kept.
+    revisions = {
+        period_key(period_id): str(revision)
+        for period_id, revision in reader.execute(
+            select(V.period_id, V.revision).where(
+                V.period_id.in_([period_uuid(p.period_id) for p in scope])
+            )
         )
-        own = {period_key(p): (n, t) for p, n, t in reader.execute(rows.group_by(R.period_id))}
+    }
     common = [
         str(partner_id),
         chain_id,
@@ -490,13 +484,11 @@ def period_digests(
     digests = {}
     for period in scope:
         key = period_key(period.period_id)
-        rows_count, rows_total = own.get(key, (0, 0))
         mine = [
             key,
             period.start_time.isoformat(),
             period.end_time.isoformat(),
-            int(rows_count or 0),
-            str(rows_total or 0),
+            revisions.get(key, ""),
         ]
         digests[key] = _hash([*common, before_end[period.end_time], mine])
     return digests
@@ -702,8 +694,9 @@ def _set_config(connection, values: dict[str, str]) -> None:
 
 
 def _summed(connection, partner_id, chain_id, terms, scope, count_wallets):
-    """The summary, and the reward rows it read per period: (count, sum of their digests) by
-    period key, as `fingerprints.assemble` takes them."""
+    """The summary, and (with `count_wallets`, for the whole summary's fingerprint) the reward
+    rows it read per period: (count, sum of their digests) by period key, as
+    `fingerprints.assemble` takes them; without, no row is digested and that is None."""
     summary = Summary(terms.agreement_id, list(scope))
     summary.summed = {period_key(p.period_id) for p in scope}
     reward_rows: dict[str, list] = {}
@@ -711,7 +704,7 @@ def _summed(connection, partner_id, chain_id, terms, scope, count_wallets):
     rate, rule_params = _rate_case(terms.rules)
     statement = (
         _SUMMARY.replace("{rate}", rate)
-        .replace("{digest}", _REWARD_DIGEST)
+        .replace("{digest}", _REWARD_DIGEST if count_wallets else "0")
         .replace("{paid_addresses}", _PAID_ADDRESSES if count_wallets else "")
         .replace("{paid_in_period}", _PAID_IN_PERIOD if count_wallets else "")
         .replace("{wallet_counts}", _WALLET_COUNTS if count_wallets else "")
@@ -742,7 +735,7 @@ def _summed(connection, partner_id, chain_id, terms, scope, count_wallets):
             summary.periods_with_rows.add(period)
             read = reward_rows.setdefault(period_key(period), [0, 0])
             read[0] += count
-            read[1] += int(digest)
+            read[1] += int(digest or 0)
             if reason is None:
                 summary.slices[(period, validator, component)] = [count, base, commission]
             else:
@@ -763,4 +756,4 @@ def _summed(connection, partner_id, chain_id, terms, scope, count_wallets):
     for (period, reason), entry in row_held.items():
         if reason not in (REASON_WALLET_INACTIVE, REASON_INTRODUCED_AFTER):
             summary.held[(period, reason)] = entry
-    return summary, reward_rows
+    return summary, (reward_rows if count_wallets else None)
