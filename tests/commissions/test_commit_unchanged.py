@@ -233,7 +233,8 @@ def test_the_digest_of_each_input_kind_moves_with_it(world):
     """Independent of the commit: the fingerprint of a period changes when one reward of
     that period changes, and only that period's."""
     from webapp.commissions.fingerprints import fingerprint
-    from webapp.commissions.inputs import scope_of, terms_of
+    from webapp.commissions.inputs import scope_of
+    from webapp.commissions.terms import terms_of
 
     agreement = world.solana
     scope = scope_of(agreement, FIRST, LAST)
@@ -361,7 +362,8 @@ def test_every_digested_column_of_a_row_moves_the_digest(world):
     the digests: the rows stay the same rows (no count changes), so only the hash of that
     column can tell."""
     from webapp.commissions.fingerprints import fingerprint
-    from webapp.commissions.inputs import scope_of, terms_of
+    from webapp.commissions.inputs import scope_of
+    from webapp.commissions.terms import terms_of
     from webapp.models import CanonicalStakeEvent
 
     agreement = world.solana

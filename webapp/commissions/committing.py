@@ -13,13 +13,7 @@ from sqlalchemy import or_, select
 from webapp.agreements.queries import agreements_of_partner
 from webapp.commissions import set_based_lines
 from webapp.commissions.fingerprints import fingerprint
-from webapp.commissions.inputs import (
-    compute_agreement,
-    period_key,
-    period_uuid,
-    scope_of,
-    terms_of,
-)
+from webapp.commissions.inputs import compute_agreement, scope_of
 from webapp.commissions.lifecycle import (
     CommissionError,
     check_range,
@@ -28,6 +22,7 @@ from webapp.commissions.lifecycle import (
 from webapp.commissions.results import AgreementOutcome, Computation, warnings_of
 from webapp.commissions.run_rows import StoredResult
 from webapp.commissions.storing import carry_run, store_run, store_run_in_database
+from webapp.commissions.terms import period_key, period_uuid, terms_of
 from webapp.commissions.true_ups import locked_differences, store_adjustments
 from webapp.extensions import db
 from webapp.models import (

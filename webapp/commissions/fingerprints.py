@@ -20,13 +20,8 @@ from dataclasses import dataclass, field
 from sqlalchemy import func, literal_column, select, union_all
 
 from webapp.attribution import RULES_VERSION, AgreementTerms, Period
-from webapp.commissions.inputs import (
-    events_query,
-    period_key,
-    period_uuid,
-    revenue_query,
-    rewards_query,
-)
+from webapp.commissions.inputs import events_query, revenue_query, rewards_query
+from webapp.commissions.terms import period_key, period_uuid
 from webapp.db_types import row_digest
 from webapp.extensions import db
 from webapp.models import (

@@ -11,8 +11,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta
-from functools import lru_cache
+from datetime import date, datetime
 from sys import intern
 
 from sqlalchemy import String, cast, select
@@ -22,11 +21,17 @@ from webapp.attribution import (
     AgreementTerms,
     AttributionResult,
     Period,
-    Rule,
     StakeEvent,
     StakerReward,
     ValidatorRevenue,
     Wallet,
+)
+from webapp.commissions.terms import (
+    period_key,
+    period_uuid,
+    starts_within,
+    terms_of,
+    terms_with_method,
 )
 from webapp.extensions import db
 from webapp.models import (
@@ -40,53 +45,10 @@ from webapp.models import (
 from webapp.storage import stream_rows
 
 
-def day_start(day: date) -> datetime:
-    """Midnight UTC at the start of `day`."""
-    return datetime.combine(day, time(), tzinfo=UTC)
-
-
-def next_day_start(day: date) -> datetime:
-    """The start of the day after `day`; after 9999-12-31, the last instant there is."""
-    if day == date.max:
-        return datetime.max.replace(tzinfo=UTC)
-    return day_start(day + timedelta(days=1))
-
-
-def starts_within(column, date_from: date, date_to: date):
-    """SQL condition: the instant `column` falls on a UTC day within [date_from, date_to]."""
-    return (column >= day_start(date_from)) & (column < next_day_start(date_to))
-
-
-def terms_of(agreement: Agreement) -> AgreementTerms:
-    """The plain terms of an agreement (its rules loaded)."""
-    return AgreementTerms(
-        agreement_id=agreement.agreement_id,
-        effective_from=agreement.effective_from,
-        effective_to=agreement.effective_to,
-        wallet_attribution_enabled=agreement.wallet_attribution_enabled,
-        rules=tuple(
-            Rule(r.revenue_component.value, r.validator_key, r.commission_rate_bps)
-            for r in agreement.rules
-        ),
-    )
-
-
 def _period_key(column):
     # Period ids travel through the calculation as text: hashing a million uuid.UUID
     # objects (a Python-level __hash__) costs more than the rest of the grouping.
     return cast(column, String)
-
-
-def period_uuid(key) -> uuid.UUID:
-    """The UUID of a period key as the calculation carries it (hex text of either form)."""
-    return key if isinstance(key, uuid.UUID) else uuid.UUID(key)
-
-
-@lru_cache(maxsize=4096)
-def period_key(value) -> str:
-    """A period id as one text form whatever the database gave (UUID, hex or dashed);
-    remembered, since a page of wallets asks it of every line and exclusion it shows."""
-    return str(period_uuid(value if not isinstance(value, str) else value.strip()))
 
 
 def _fetch(stmt) -> Iterator[tuple]:
@@ -281,7 +243,7 @@ def load_validator_revenue(chain_id: str, period_ids: list, payloads: set):
 
 
 @dataclass(frozen=True)
-class Slice:
+class InputSlice:
     """What part of the inputs to compute: None means every wallet, validator, component."""
 
     addresses: tuple[str, ...] | None = None
@@ -291,7 +253,7 @@ class Slice:
 
 
 def load_slice(
-    agreement: Agreement, terms: AgreementTerms, scope: list[Period], part: Slice
+    agreement: Agreement, terms: AgreementTerms, scope: list[Period], part: InputSlice
 ) -> dict:
     """The input rows of a slice of the agreement over `scope` under `terms`' method, as
     keyword arguments of `attribution.compute_in_scope` (nothing when `scope` is empty).
@@ -306,9 +268,9 @@ def load_slice(
     return _slice_of_wallets(agreement, scope, part)
 
 
-def _slice_of_wallets(agreement: Agreement, scope: list[Period], part: Slice) -> dict:
+def _slice_of_wallets(agreement: Agreement, scope: list[Period], part: InputSlice) -> dict:
     partner_id, chain_id = agreement.partner_id, agreement.chain_id
-    if part == Slice() or part == Slice(period_ids=part.period_ids):
+    if part == InputSlice() or part == InputSlice(period_ids=part.period_ids):
         # The whole partner: the engine's own streamed loaders.
         period_ids = [p.period_id for p in scope]
         return {
@@ -368,7 +330,9 @@ def _slice_of_wallets(agreement: Agreement, scope: list[Period], part: Slice) ->
     }
 
 
-def _slice_of_revenue(chain_id: str, scope: list[Period], part: Slice) -> list[ValidatorRevenue]:
+def _slice_of_revenue(
+    chain_id: str, scope: list[Period], part: InputSlice
+) -> list[ValidatorRevenue]:
     V = CanonicalValidatorRevenue
     stmt = select(
         cast(V.period_id, String),
@@ -393,24 +357,16 @@ def scope_of(agreement: Agreement, date_from: date, date_to: date, payloads=None
     return attribution.periods_in_scope(terms, periods, date_from, date_to)
 
 
-def terms_with_method(agreement: Agreement, wallet_attribution: bool | None) -> AgreementTerms:
-    """The agreement's terms, with the method replaced when one is given."""
-    terms = terms_of(agreement)
-    if wallet_attribution is None:
-        return terms
-    return terms._replace(wallet_attribution_enabled=wallet_attribution)
-
-
 def compute_slice(
     agreement: Agreement,
     date_from: date,
     date_to: date,
-    part: Slice | None = None,
+    part: InputSlice | None = None,
     wallet_attribution: bool | None = None,
 ) -> AttributionResult:
     """The engine's result for a slice of the agreement over the range (under the method
     given, else the agreement's own); read-only, nothing stored."""
-    part = part or Slice()
+    part = part or InputSlice()
     terms = terms_with_method(agreement, wallet_attribution)
     scope = scope_of(agreement, date_from, date_to)
     if part.period_ids is not None:

@@ -33,7 +33,7 @@ from webapp.commissions.fingerprints import (
     changed_parts,
     fingerprints_of,
 )
-from webapp.commissions.inputs import next_day_start, period_key, starts_within, terms_of
+from webapp.commissions.terms import next_day_start, period_key, starts_within, terms_of
 from webapp.db_types import decimal_sum
 from webapp.extensions import db
 from webapp.models import (

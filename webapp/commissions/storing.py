@@ -11,12 +11,7 @@ from sqlalchemy import delete, exists, insert, select, update
 
 from webapp.attribution import AttributionResult
 from webapp.commissions import pair_sums, set_based_lines
-from webapp.commissions.inputs import (
-    period_key,
-    period_uuid,
-    scope_lineage,
-    terms_of,
-)
+from webapp.commissions.inputs import scope_lineage
 from webapp.commissions.lifecycle import (
     record_event,
     supersede,
@@ -32,6 +27,7 @@ from webapp.commissions.run_rows import (
     write_exclusions,
     write_lines,
 )
+from webapp.commissions.terms import period_key, period_uuid, terms_of
 from webapp.extensions import db
 from webapp.models import (
     Agreement,
