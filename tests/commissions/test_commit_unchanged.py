@@ -316,13 +316,13 @@ def test_after_one_period_changed_only_that_period_is_computed(world, monkeypatc
     }
 
     computed = []
-    real = committing.compute_agreement
+    real = committing.compute_scope
 
-    def spy(agreement, date_from, date_to, scope=None):
+    def spy(agreement, terms, scope):
         computed.append((agreement.name, [p.label for p in scope]))
-        return real(agreement, date_from, date_to, scope)
+        return real(agreement, terms, scope)
 
-    monkeypatch.setattr(committing, "compute_agreement", spy)
+    monkeypatch.setattr(committing, "compute_scope", spy)
     # On PostgreSQL a wallet-attribution commit computes in the database instead.
     figures = set_based_lines.period_figures
 
@@ -445,11 +445,11 @@ def test_after_a_new_periods_rewards_only_that_period_is_computed(world, monkeyp
         for o in results.preview(world.acme, FIRST, LAST, lines=True).outcomes
     }
     computed = []
-    real = committing.compute_agreement
+    real = committing.compute_scope
 
-    def spy(agreement, date_from, date_to, scope=None):
+    def spy(agreement, terms, scope):
         computed.append((agreement.name, [p.label for p in scope]))
-        return real(agreement, date_from, date_to, scope)
+        return real(agreement, terms, scope)
 
     figures = set_based_lines.period_figures
 
@@ -458,7 +458,7 @@ def test_after_a_new_periods_rewards_only_that_period_is_computed(world, monkeyp
             computed.append((agreement.name, [p.label for p in periods]))
         return figures(agreement, periods, run, write)
 
-    monkeypatch.setattr(committing, "compute_agreement", spy)
+    monkeypatch.setattr(committing, "compute_scope", spy)
     monkeypatch.setattr(set_based_lines, "period_figures", written)
     second = committing.commit(world.acme, FIRST, LAST)
     db.session.expire_all()

@@ -385,7 +385,7 @@ def _commit_in_database(partner, monkeypatch, date_from=DATE_FROM, date_to=DATE_
         raise AssertionError("a wallet-attribution commit on PostgreSQL ran the engine")
 
     with monkeypatch.context() as patched:
-        patched.setattr(committing, "compute_agreement", no_engine)
+        patched.setattr(committing, "compute_scope", no_engine)
         computation = committing.commit(partner, date_from, date_to)
     db.session.expire_all()
     return computation

@@ -286,7 +286,7 @@ def _commit(agreement, monkeypatch, computed: list):
         raise AssertionError("a wallet-attribution commit on PostgreSQL ran the engine")
 
     with monkeypatch.context() as patched:
-        patched.setattr(committing, "compute_agreement", no_engine)
+        patched.setattr(committing, "compute_scope", no_engine)
         patched.setattr(set_based_lines, "_computed", counted)
         committing.commit(agreement.partner, *MARCH)
     db.session.expire_all()

@@ -33,6 +33,7 @@ from webapp.commissions.terms import (
     terms_of,
     terms_with_method,
 )
+from webapp.db_types import uuid_text
 from webapp.extensions import db
 from webapp.models import (
     Agreement,
@@ -47,8 +48,10 @@ from webapp.storage import stream_rows
 
 def _period_key(column):
     # Period ids travel through the calculation as text: hashing a million uuid.UUID
-    # objects (a Python-level __hash__) costs more than the rest of the grouping.
-    return cast(column, String)
+    # objects (a Python-level __hash__) costs more than the rest of the grouping. The
+    # database gives them in the one form `period_key` writes, on either database, so a
+    # period, its rows and the digests of a fingerprint all name it alike.
+    return uuid_text(column)
 
 
 def _fetch(stmt) -> Iterator[tuple]:
@@ -58,10 +61,9 @@ def _fetch(stmt) -> Iterator[tuple]:
 
 @dataclass
 class AgreementInputs:
-    """What the calculation of one agreement reads: its terms, the periods in scope, the rows
-    of its method, and the staging payloads each kind of row came from."""
+    """What the calculation of one agreement reads: the periods in scope, the rows of its
+    method, and the staging payloads each kind of row came from."""
 
-    terms: AgreementTerms
     scope: list[Period]
     wallets: list[Wallet] = field(default_factory=list)
     staker_rewards: list[StakerReward] = field(default_factory=list)
@@ -78,9 +80,11 @@ class AgreementInputs:
         }
 
 
-def load_periods(chain_id: str, date_from: date, date_to: date, payloads: set | None = None):
-    """Periods of the chain whose UTC start date lies within [date_from, date_to]; their
-    payload ids are added to `payloads` when given."""
+def load_periods(
+    chain_id: str, date_from: date, date_to: date, sources: dict | None = None
+) -> list[Period]:
+    """Periods of the chain whose UTC start date lies within [date_from, date_to]; the
+    payload each came from is put in `sources` (by period id) when given."""
     P = CanonicalPeriod
     rows = db.session.execute(
         select(
@@ -96,8 +100,8 @@ def load_periods(chain_id: str, date_from: date, date_to: date, payloads: set | 
     periods = []
     for period_id, label, start, end, source in rows:
         periods.append(Period(period_id, label, start, end))
-        if payloads is not None:
-            payloads.add(str(source))
+        if sources is not None:
+            sources[period_id] = str(source)
     return periods
 
 
@@ -285,7 +289,7 @@ def _slice_of_wallets(agreement: Agreement, scope: list[Period], part: InputSlic
         W.partner_id == partner_id, W.chain_id == chain_id
     )
     rewards = select(
-        cast(R.period_id, String),
+        _period_key(R.period_id),
         R.validator_key,
         R.staker_address,
         cast(R.revenue_component, String),
@@ -335,7 +339,7 @@ def _slice_of_revenue(
 ) -> list[ValidatorRevenue]:
     V = CanonicalValidatorRevenue
     stmt = select(
-        cast(V.period_id, String),
+        _period_key(V.period_id),
         V.validator_key,
         cast(V.revenue_component, String),
         V.amount_native,
@@ -347,14 +351,19 @@ def _slice_of_revenue(
     return [ValidatorRevenue._make(row) for row in db.session.execute(stmt)]
 
 
-def scope_of(agreement: Agreement, date_from: date, date_to: date, payloads=None) -> list[Period]:
-    """The agreement's periods in scope for [date_from, date_to] (DOMAIN step 1)."""
+def scope_of(
+    agreement: Agreement, date_from: date, date_to: date, payloads: set | None = None
+) -> list[Period]:
+    """The agreement's periods in scope for [date_from, date_to] (DOMAIN step 1): of the
+    chain's periods starting in the range, those the rules keep within its dates. The
+    payloads they came from are added to `payloads` when given."""
+    sources: dict = {}
+    periods = load_periods(agreement.chain_id, date_from, date_to, sources)
     terms = terms_of(agreement)
-    lowest, highest = attribution.scope_window(terms, date_from, date_to)
-    if lowest > highest:
-        return []
-    periods = load_periods(agreement.chain_id, lowest, highest, payloads)
-    return attribution.periods_in_scope(terms, periods, date_from, date_to)
+    scope = attribution.periods_in_scope(terms, periods, date_from, date_to)
+    if payloads is not None:
+        payloads.update(sources[p.period_id] for p in scope)
+    return scope
 
 
 def compute_slice(
@@ -380,20 +389,17 @@ def compute_slice(
 
 
 def load_inputs(
-    agreement: Agreement, date_from: date, date_to: date, scope: list[Period] | None = None
+    agreement: Agreement, scope: list[Period], period_payloads: set[str] | None = None
 ) -> AgreementInputs:
-    """Everything the calculation of `agreement` over [date_from, date_to] reads (`scope`,
-    when the caller has already read it, is not read again)."""
-    period_payloads: set[str] = set()
-    if scope is None:
-        scope = scope_of(agreement, date_from, date_to, period_payloads)
-    else:
-        period_payloads = _period_payloads([p.period_id for p in scope])
-    inputs = AgreementInputs(terms_of(agreement), scope)
+    """Everything the calculation of `agreement` over the periods of `scope` reads (the
+    payloads of those periods, when `scope_of` has already read them, are not read again)."""
+    inputs = AgreementInputs(scope)
     if not scope:
         return inputs
-    inputs.payload_ids["periods"] = period_payloads
     period_ids = [p.period_id for p in scope]
+    if period_payloads is None:
+        period_payloads = _period_payloads(period_ids)
+    inputs.payload_ids["periods"] = period_payloads
     partner_id, chain_id = agreement.partner_id, agreement.chain_id
     if agreement.wallet_attribution_enabled:
         inputs.wallets = load_wallets(partner_id, chain_id)
@@ -420,7 +426,7 @@ def scope_lineage(agreement: Agreement, scope: list[Period]) -> dict[str, list[s
     query per kind): for a run that computes only some of its periods."""
     period_ids = [p.period_id for p in scope]
     partner_id, chain_id = agreement.partner_id, agreement.chain_id
-    found = AgreementInputs(terms_of(agreement), scope)
+    found = AgreementInputs(scope)
     found.payload_ids["periods"] = _period_payloads(period_ids)
 
     def payloads(stmt) -> set[str]:
@@ -484,23 +490,36 @@ class AgreementComputation:
     periods_without_data: list[Period]
 
 
-def compute_agreement(
-    agreement: Agreement, date_from: date, date_to: date, scope: list[Period] | None = None
+def compute_agreement(agreement: Agreement, date_from: date, date_to: date) -> AgreementComputation:
+    """The engine's result of the agreement over [date_from, date_to] (its periods in scope
+    read first)."""
+    period_payloads: set[str] = set()
+    scope = scope_of(agreement, date_from, date_to, period_payloads)
+    return compute_scope(agreement, terms_of(agreement), scope, period_payloads)
+
+
+def compute_scope(
+    agreement: Agreement,
+    terms: AgreementTerms,
+    scope: list[Period],
+    period_payloads: set[str] | None = None,
 ) -> AgreementComputation:
-    """Load one agreement's inputs in bulk and run the attribution module on them."""
+    """Load the agreement's inputs over the periods of `scope` (as `scope_of` chose them) in
+    bulk and run the attribution module on them under `terms` (the agreement's)."""
     with collector_paused():
-        inputs = load_inputs(agreement, date_from, date_to, scope)
+        inputs = load_inputs(agreement, scope, period_payloads)
+        lineage = inputs.lineage()
         rows = inputs.staker_rewards if agreement.wallet_attribution_enabled else None
         if rows is None:
             rows = inputs.validator_revenue
         with_data = {row.period_id for row in rows}
         result: AttributionResult = attribution.compute_in_scope(
-            inputs.terms,
-            inputs.scope,
+            terms,
+            scope,
             wallets=inputs.wallets,
             staker_rewards=inputs.staker_rewards,
             stake_events=inputs.stake_events,
             validator_revenue=inputs.validator_revenue,
         )
-        empty = [p for p in inputs.scope if p.period_id not in with_data]
-        return AgreementComputation(result, inputs.lineage(), empty)
+        empty = [p for p in scope if p.period_id not in with_data]
+        return AgreementComputation(result, lineage, empty)

@@ -64,6 +64,16 @@ def new_run(agreement, date_from, date_to, user, details: dict, **figures) -> Co
     return run
 
 
+def whole_run(kept: dict[str, uuid.UUID], scope) -> CommissionRun | None:
+    """The one run that holds every pair of `scope` and no other, when `kept` (the pairs
+    kept, by period key, and the run that holds each) says so: its result can be carried
+    over whole (`carry_run`)."""
+    if len(kept) != len(scope) or len(set(kept.values())) != 1:
+        return None
+    run = db.session.get(CommissionRun, next(iter(kept.values())))
+    return run if run.period_count == len(scope) else None
+
+
 def carry_run(agreement, earlier: CommissionRun, date_from, date_to, user) -> CommissionRun:
     """A new committed run with the result of `earlier`, which it supersedes: the same
     totals and lineage, its pairs taken over, its lines and exclusions left as they are (as a
