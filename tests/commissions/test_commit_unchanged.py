@@ -479,3 +479,39 @@ def test_after_a_new_periods_rewards_only_that_period_is_computed(world, monkeyp
             engine.excluded_amount_native,
         )
         assert outcome.result.exclusion_totals() == engine.exclusion_totals()
+
+
+def test_a_narrower_commit_carries_no_run_that_holds_more(world):
+    """Every pair of a narrower range is held, unchanged, by one run that holds more: that
+    run's result is not carried whole. The new run takes the range's pairs with their rows
+    and figures; the earlier run keeps the rest and stays committed."""
+    first = _run_of(committing.commit(world.acme, FIRST, LAST), world.solana).run
+    first_id, third_day = first.run_id, world.periods[2].period_id
+    second = _run_of(committing.commit(world.acme, FIRST, date(2025, 1, 2)), world.solana)
+    db.session.expire_all()
+
+    assert second.carried_from is None
+    run = db.session.get(CommissionRun, second.run.run_id)
+    assert run.period_count == 2
+    RP, L = CommissionRunPeriod, PartnerCommissionLine
+    held = dict(
+        db.session.execute(
+            select(RP.period_id, RP.run_id).where(RP.agreement_id == world.solana.agreement_id)
+        ).all()
+    )
+    assert held == {
+        world.periods[0].period_id: run.run_id,
+        world.periods[1].period_id: run.run_id,
+        third_day: first_id,
+    }
+    assert db.session.get(CommissionRun, first_id).status == "committed"
+    # The new run's total is that of the lines of its own two days (worked out by
+    # `test_commissions.expected_solana_lines`: W_PAID 0.65 a day, W_LATE 0.65 on the 2nd,
+    # W_UNSTAKED 0.65 on the 1st and 2nd).
+    two_days = db.session.scalar(
+        select(func.count()).where(
+            L.agreement_id == world.solana.agreement_id, L.period_id != third_day
+        )
+    )
+    assert run.line_count == two_days
+    assert run.total_commission_native == D("0.65") * 5

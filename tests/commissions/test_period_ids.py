@@ -55,21 +55,17 @@ def test_scope_payloads_are_those_of_the_periods_in_scope(app):
     only, not of the periods read and left out."""
     world = build_world()
     late = factories.agreement(
-        world.acme, "MEV=1000", name="Acme SOL late", effective_from=date(2025, 1, 3)
+        world.acme, "MEV=1000", name="Acme SOL late", effective_from=date(2025, 1, 4)
     )
     later_file = factories.payload(factories.provider("later"), "periods")
     fourth = factories.period(later_file, "704", at(4), at(5))
     db.session.commit()
     scope = inputs.scope_of(late, date(2025, 1, 1), date(2025, 1, 4))
-    assert [p.label for p in scope] == ["703", "704"]
+    assert [p.label for p in scope] == ["704"]
     computed = inputs.compute_agreement(late, date(2025, 1, 1), date(2025, 1, 4))
-    assert [p.period_id for p in computed.result.periods] == [
-        str(world.periods[2].period_id),
-        str(fourth.period_id),
-    ]
-    assert computed.lineage["periods"] == sorted(
-        [str(world.sources["periods"].payload_id), str(later_file.payload_id)]
-    )
+    assert [p.period_id for p in computed.result.periods] == [str(fourth.period_id)]
+    # 701 to 703 were read with 704, from another file: that file is not in the lineage.
+    assert computed.lineage["periods"] == [str(later_file.payload_id)]
     # Before the agreement's dates: nothing in scope, and nothing read for it.
-    assert inputs.scope_of(late, date(2025, 1, 1), date(2025, 1, 2)) == []
-    assert inputs.compute_agreement(late, date(2025, 1, 1), date(2025, 1, 2)).lineage == {}
+    assert inputs.scope_of(late, date(2025, 1, 1), date(2025, 1, 3)) == []
+    assert inputs.compute_agreement(late, date(2025, 1, 1), date(2025, 1, 3)).lineage == {}
