@@ -256,9 +256,10 @@ def test_a_summary_asked_again_is_reused_until_an_input_changes(app, monkeypatch
 
 @pytest.mark.postgres_only
 def test_a_change_while_a_summary_is_read_is_not_kept_under_the_new_digests(app, monkeypatch):
-    """A summary and the digests it is kept by come from one snapshot: a wallet deactivated
-    after the summing began, before the digests were read, is not hidden by a kept summary
-    of the wallets as they were."""
+    """A summary and the digests it is kept by come from one snapshot: wallets deactivated
+    after the digests were read, before the summing began, are summed as they were when the
+    digests were read (active), so no summary of inactive wallets is kept under the digests
+    of active ones; the next question, under the new digests, sums them inactive."""
     agreement = _world(4)
     _, _, ask = _march_summary(agreement)
     active = db.session.scalars(
@@ -266,7 +267,7 @@ def test_a_change_while_a_summary_is_read_is_not_kept_under_the_new_digests(app,
             PartnerWallet.partner_id == agreement.partner_id, PartnerWallet.is_active
         )
     ).all()
-    real = set_based.period_digests
+    real = set_based._summed
 
     def changed_meanwhile(*args):
         for wallet in active:
@@ -274,10 +275,10 @@ def test_a_change_while_a_summary_is_read_is_not_kept_under_the_new_digests(app,
         db.session.commit()  # on the request's own connection, as another user would
         return real(*args)
 
-    monkeypatch.setattr(set_based, "period_digests", changed_meanwhile)
+    monkeypatch.setattr(set_based, "_summed", changed_meanwhile)
     before = ask()
-    assert before.line_count > 0  # summed while the wallets were active
-    monkeypatch.setattr(set_based, "period_digests", real)
+    assert before.line_count > 0  # summed in the snapshot of the digests: wallets active
+    monkeypatch.setattr(set_based, "_summed", real)
     after = ask()
     assert after.line_count == 0 and after.total_commission_native == 0
     engine = inputs.compute_agreement(agreement, date(2025, 3, 1), date(2025, 3, 31)).result
