@@ -262,7 +262,8 @@ def _run(
     """A dry run checks the file. An import stores it; when a row fails, or the database
     refuses one (its key already stored, or twice in the file: the table's unique
     constraint), it rolls back and checks the file as a dry run would, which names every
-    error. Neither holds more of the file in memory than a chunk of rows."""
+    error. Neither holds more of the file in memory than a chunk of rows (but for periods
+    files, kept whole for their overlap check)."""
     if report.dry_run:
         _check(spec, path, report, with_totals, progress, chunk_rows)
         return
