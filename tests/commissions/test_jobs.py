@@ -235,6 +235,22 @@ def test_a_refused_commit_job_says_why(manager_client, world, in_background):
     assert stored_lines() == lines and count(CommissionRun) == 2
 
 
+def test_a_large_commit_of_a_locked_range_is_refused_at_once_not_queued(
+    manager_client, world, in_background
+):
+    committer, approver = factories.user("manager"), factories.user("admin")
+    for run in committing.commit(world.acme, FIRST, LAST, user=committer).outcomes:
+        lifecycle.approve_run(run.run, approver)
+    db.session.commit()
+    lines = stored_lines()
+    response = manager_client.post("/commissions/commit", data=range_args(world))
+    assert response.status_code == 400
+    assert "is locked by approved run" in response.get_data(as_text=True)
+    db.session.expire_all()
+    assert count(Job) == 0
+    assert stored_lines() == lines and count(CommissionRun) == 2
+
+
 #: 4,000 staker rewards over periods 800 and 801: large enough to be read in several chunks.
 BIG_FILE = (
     REWARDS.splitlines()[0]

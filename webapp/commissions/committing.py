@@ -58,6 +58,33 @@ def _refuse_locked(scopes: dict, agreements: dict) -> None:
         )
 
 
+def _committable(partner: Partner, date_from: date, date_to: date) -> tuple[list, dict]:
+    """The partner's agreements in the range and each one's periods in scope; refused when
+    there is no agreement, no period in scope, or a pair in scope is locked."""
+    agreements = agreements_of_partner(partner.partner_id, date_from, date_to)
+    if not agreements:
+        raise CommissionError(
+            f"{partner.name} has no agreement in effect between "
+            f"{date_from.isoformat()} and {date_to.isoformat()}: nothing committed"
+        )
+    scopes = {a.agreement_id: scope_of(a, date_from, date_to) for a in agreements}
+    if not any(scopes.values()):
+        raise CommissionError(
+            f"no period in scope between {date_from.isoformat()} and "
+            f"{date_to.isoformat()}: nothing committed"
+        )
+    _refuse_locked(scopes, {a.agreement_id: a for a in agreements})
+    return agreements, scopes
+
+
+def check_committable(partner: Partner, date_from: date, date_to: date) -> None:
+    """Raise `CommissionError` when a commit of the range would be refused as things stand:
+    said before a large commit is queued, so that its refusal does not wait for the job (the
+    job checks again when it runs)."""
+    check_range(date_from, date_to)
+    _committable(partner, date_from, date_to)
+
+
 def commit(
     partner: Partner,
     date_from: date,
@@ -74,19 +101,7 @@ def commit(
     check_range(date_from, date_to)
     try:
         lock_partner(partner.partner_id)
-        agreements = agreements_of_partner(partner.partner_id, date_from, date_to)
-        if not agreements:
-            raise CommissionError(
-                f"{partner.name} has no agreement in effect between "
-                f"{date_from.isoformat()} and {date_to.isoformat()}: nothing committed"
-            )
-        scopes = {a.agreement_id: scope_of(a, date_from, date_to) for a in agreements}
-        if not any(scopes.values()):
-            raise CommissionError(
-                f"no period in scope between {date_from.isoformat()} and "
-                f"{date_to.isoformat()}: nothing committed"
-            )
-        _refuse_locked(scopes, {a.agreement_id: a for a in agreements})
+        agreements, scopes = _committable(partner, date_from, date_to)
         # The differences are measured before this commit writes anything.
         differences = locked_differences(partner, until=date_to) if true_up else []
         computation = Computation(partner, date_from, date_to, committed=True)
