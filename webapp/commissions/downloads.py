@@ -131,6 +131,25 @@ def grouped_exclusions(exclusions) -> dict[tuple, tuple[str | None, int, object]
     return {key: (joined_components(c), n, held) for key, (c, n, held) in groups.items()}
 
 
+def _exclusion_row(owner: tuple, label: str, exclusion, per_wallet: bool) -> tuple:
+    """A row of `EXCLUSION_HEADER`, the same in the preview's file and a run's: `owner` is
+    (partner, agreement, chain, token), `exclusion` (wallet, validator, components, reason,
+    exclusions, held back) as a run stores it; `per_wallet`: the agreement's method is
+    wallet attribution (what the reason counts as)."""
+    wallet, validator, components, reason, count, held = exclusion
+    return (
+        *owner,
+        label,
+        wallet or "",
+        validator or "",
+        components or "",
+        reason,
+        count,
+        held,
+        counted_as(reason, per_wallet),
+    )
+
+
 def _exclusion_order(wallet, validator, reason) -> tuple:
     """Within a period, the order of both exclusion files: wallet, validator (none first),
     then reason; the same on either database."""
@@ -147,24 +166,17 @@ def preview_exclusions_csv():
     def rows():
         for outcome in computation.outcomes:
             agreement, chain = outcome.agreement, outcome.agreement.chain
+            owner = (computation.partner.name, agreement.name, chain.chain_id, chain.token_symbol)
             periods = {p.period_id: p for p in outcome.result.periods}
             for (period_id, wallet, validator, reason), (components, count, held) in sorted(
                 grouped_exclusions(outcome.result.exclusions).items(),
                 key=lambda item: (periods[item[0][0]].start_time, *_exclusion_order(*item[0][1:])),
             ):
-                yield (
-                    computation.partner.name,
-                    agreement.name,
-                    chain.chain_id,
-                    chain.token_symbol,
+                yield _exclusion_row(
+                    owner,
                     periods[period_id].label,
-                    wallet or "",
-                    validator or "",
-                    components or "",
-                    reason,
-                    count,
-                    held,
-                    counted_as(reason, agreement.wallet_attribution_enabled),
+                    (wallet, validator, components, reason, count, held),
+                    agreement.wallet_attribution_enabled,
                 )
 
     c = computation
@@ -289,31 +301,9 @@ def run_exclusions_csv(run_id):
     )
 
     def rows():
-        for (
-            name,
-            chain_id,
-            symbol,
-            label,
-            wallet,
-            validator,
-            components,
-            reason,
-            count,
-            held,
-        ) in stream_on_own_connection(db.session, stmt):
-            yield (
-                partner_name,
-                name,
-                chain_id,
-                symbol,
-                label,
-                wallet or "",
-                validator or "",
-                components or "",
-                reason,
-                count,
-                held,
-                counted_as(reason, per_wallet),
+        for name, chain_id, symbol, label, *exclusion in stream_on_own_connection(db.session, stmt):
+            yield _exclusion_row(
+                (partner_name, name, chain_id, symbol), label, exclusion, per_wallet
             )
 
     return csv_download(EXCLUSION_HEADER, rows(), _run_file(run, "exclusions"))
