@@ -8,6 +8,7 @@ from datetime import date
 
 from sqlalchemy import select
 
+from webapp.attribution import LINE_COLUMNS, LINE_EXPORT_NAMES
 from webapp.commissions.inputs import starts_within
 from webapp.commissions.lifecycle import check_range
 from webapp.commissions.valuation import Valuation
@@ -24,21 +25,15 @@ from webapp.models import (
 from webapp.storage import stream_on_own_connection
 from webapp.vocab import LineKind
 
-#: Column order of the commission export (DOMAIN.md).
+#: Column order of the commission export (DOMAIN.md): the partner, agreement and token, a
+#: line's columns (`attribution.LINE_COLUMNS`, named as `LINE_EXPORT_NAMES` says), then the
+#: line's kind, its run's status and its value in USD.
 EXPORT_HEADER = (
     "partner",
     "agreement",
     "chain_id",
     "token_symbol",
-    "period",
-    "period_start",
-    "period_end",
-    "validator_key",
-    "revenue_component",
-    "wallet_address",
-    "base_amount_native",
-    "commission_rate_bps",
-    "commission_amount_native",
+    *(name for column in LINE_COLUMNS for name in LINE_EXPORT_NAMES.get(column, (column,))),
     "line_kind",
     "run_status",
     "price_usd",
