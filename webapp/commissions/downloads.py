@@ -11,6 +11,7 @@ from webapp.commissions import bp, export, queries, results
 from webapp.commissions.export import EXPORT_HEADER
 from webapp.commissions.forms import CommissionRangeForm
 from webapp.commissions.lifecycle import CommissionError
+from webapp.commissions.run_rows import EXCLUSION_COLUMNS
 from webapp.commissions.valuation import Valuation, run_valuation
 from webapp.extensions import db
 from webapp.labels import slugify
@@ -20,18 +21,14 @@ from webapp.storage import stream_on_own_connection
 from webapp.vocab import Method, counted_as, joined_components
 from webapp.web import csv_download
 
+#: The exclusion files' columns: the partner, agreement and token, a stored exclusion's
+#: columns (`run_rows.EXCLUSION_COLUMNS`, the period by its label), then what it counts.
 EXCLUSION_HEADER = (
     "partner",
     "agreement",
     "chain_id",
     "token_symbol",
-    "period",
-    "wallet_address",
-    "validator_key",
-    "revenue_component",
-    "reason",
-    "exclusion_count",
-    "held_back_amount_native",
+    *("period" if column == "period_id" else column for column in EXCLUSION_COLUMNS),
     "counted_as",
 )
 SUMMARY_HEADER = (
