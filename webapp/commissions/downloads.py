@@ -3,12 +3,14 @@ lines as computed, a run's lines and adjustments, exclusions, and a summary per 
 component and token."""
 
 from collections.abc import Iterator
+from operator import itemgetter
 
 from flask import request
 from sqlalchemy import func, select
 
+from webapp.attribution import LINE_COLUMNS
 from webapp.commissions import bp, export, queries, results
-from webapp.commissions.export import EXPORT_HEADER
+from webapp.commissions.export import EXPORT_HEADER, export_row
 from webapp.commissions.forms import CommissionRangeForm
 from webapp.commissions.lifecycle import CommissionError
 from webapp.commissions.run_rows import EXCLUSION_COLUMNS
@@ -18,7 +20,7 @@ from webapp.labels import slugify
 from webapp.models import Agreement, CanonicalPeriod, Chain, CommissionExclusion, CommissionRun
 from webapp.money import MONEY, ZERO
 from webapp.storage import stream_on_own_connection
-from webapp.vocab import Method, counted_as, joined_components
+from webapp.vocab import LineKind, Method, RunStatus, counted_as, joined_components
 from webapp.web import csv_download
 
 #: The exclusion files' columns: the partner, agreement and token, a stored exclusion's
@@ -79,27 +81,16 @@ def preview_line_rows(computation) -> Iterator[tuple]:
         agreement, result = outcome.agreement, outcome.result
         chain = agreement.chain
         periods = {p.period_id: p for p in result.periods}
+        owner = (partner.name, agreement.name, chain.chain_id, chain.token_symbol)
         for line in result.lines:
             period = periods[line.period_id]
-            price, usd = valuation.value(line.commission_amount_native, line.period_id)
-            yield (
-                partner.name,
-                agreement.name,
-                chain.chain_id,
-                chain.token_symbol,
-                period.label,
-                period.start_time.isoformat(),
-                period.end_time.isoformat(),
-                line.validator_key,
-                str(line.revenue_component),
-                line.wallet_address or "",
-                line.base_amount_native,
-                line.commission_rate_bps,
-                line.commission_amount_native,
-                "commission",
-                "preview",
-                "" if price is None else price,
-                "" if usd is None else usd,
+            yield export_row(
+                owner,
+                (period.label, period.start_time, period.end_time),
+                line[1:],
+                LineKind.COMMISSION.value,
+                RunStatus.PREVIEW.value,
+                valuation.value(line.commission_amount_native, line.period_id),
             )
 
 
@@ -235,30 +226,22 @@ def run_lines_csv(run_id):
         .order_by(lines.c.revenue_component, lines.c.wallet_address)
     )
 
+    owner = (partner_name, agreement_name, chain_id, symbol)
+    line_of = itemgetter(*LINE_COLUMNS[1:])
+
     def rows():
         for row in stream_on_own_connection(db.session, stmt):
             row = row._mapping
-            price, usd = valuation.value(
+            value = valuation.value(
                 row["commission_amount_native"], row["period_id"], run_key, status
             )
-            yield (
-                partner_name,
-                agreement_name,
-                chain_id,
-                symbol,
-                row["label"],
-                row["start_time"].isoformat(),
-                row["end_time"].isoformat(),
-                row["validator_key"],
-                str(row["revenue_component"]),
-                row["wallet_address"] or "",
-                row["base_amount_native"],
-                row["commission_rate_bps"],
-                row["commission_amount_native"],
+            yield export_row(
+                owner,
+                (row["label"], row["start_time"], row["end_time"]),
+                line_of(row),
                 row["line_kind"],
                 status,
-                "" if price is None else price,
-                "" if usd is None else usd,
+                value,
             )
 
     return csv_download(EXPORT_HEADER, rows(), _run_file(run, "lines"))
