@@ -127,7 +127,10 @@ def lines_digest(lines: list, exclusions: list) -> str:
 
 
 def kept_sums(agreement, kept: list[Period]) -> tuple[int, Decimal, Decimal, Decimal]:
-    """Lines, base, commission and held back of the rows stored in the `kept` pairs."""
+    """Lines, base, commission and held back of the rows stored in the `kept` pairs (no
+    query when there are none)."""
+    if not kept:
+        return 0, ZERO, ZERO, ZERO
     L, X = PartnerCommissionLine, CommissionExclusion
     ids = [period_uuid(p.period_id) for p in kept]
     count, base, commission = db.session.execute(
