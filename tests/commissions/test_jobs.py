@@ -18,7 +18,7 @@ from tests.imports.test_imports_web import PERIODS, REWARDS, TOKEN, upload
 from tests.worlds import world_with_agreements
 from webapp import audit
 from webapp.commissions import background, committing, lifecycle, results, storing
-from webapp.commissions.inputs import period_key
+from webapp.commissions.terms import period_key
 from webapp.extensions import db
 from webapp.imports import importing
 from webapp.jobs import queue
@@ -232,6 +232,22 @@ def test_a_refused_commit_job_says_why(manager_client, world, in_background):
     job = fresh(job)
     assert job.status == JobStatus.FAILED
     assert "is locked by approved run" in job.error and "nothing committed" in job.error
+    assert stored_lines() == lines and count(CommissionRun) == 2
+
+
+def test_a_large_commit_of_a_locked_range_is_refused_at_once_not_queued(
+    manager_client, world, in_background
+):
+    committer, approver = factories.user("manager"), factories.user("admin")
+    for run in committing.commit(world.acme, FIRST, LAST, user=committer).outcomes:
+        lifecycle.approve_run(run.run, approver)
+    db.session.commit()
+    lines = stored_lines()
+    response = manager_client.post("/commissions/commit", data=range_args(world))
+    assert response.status_code == 400
+    assert "is locked by approved run" in response.get_data(as_text=True)
+    db.session.expire_all()
+    assert count(Job) == 0
     assert stored_lines() == lines and count(CommissionRun) == 2
 
 

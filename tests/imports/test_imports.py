@@ -3,6 +3,7 @@ each importer's happy path and bad rows, all or nothing, lineage, duplicate file
 collisions, replace, overlapping periods and event-to-period assignment at the boundaries."""
 
 import json
+import tracemalloc
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -11,6 +12,7 @@ from sqlalchemy import func, select
 
 from tests import factories
 from webapp.extensions import db
+from webapp.imports import importing
 from webapp.imports.checks import ERROR_LIMIT
 from webapp.imports.cli import import_cli
 from webapp.imports.importing import import_file
@@ -582,3 +584,129 @@ def test_cli_help_documents_replace():
     replace = next(p for p in command.params if p.name == "replace")
     assert "delete the stored rows of this kind in every period the file covers" in replace.help
     assert not any(p.name == "replace" for p in import_cli.get_command(None, "periods").params)
+
+
+# --- files larger than a chunk -------------------------------------------------------
+
+#: Rows sent to the database together in these tests: a file of a few dozen rows spans many.
+CHUNK = 4
+DUPLICATE_OF_2 = "duplicates line 2 (same chain, period, validator, staker and component)"
+
+
+def stored_rewards() -> list[tuple[str, Decimal]]:
+    return db.session.execute(
+        select(
+            CanonicalStakerRewardsDetail.staker_address,
+            CanonicalStakerRewardsDetail.reward_amount_native,
+        ).order_by(CanonicalStakerRewardsDetail.staker_address)
+    ).all()
+
+
+@pytest.mark.parametrize("mode", ["import", "dry run", "replace"])
+def test_a_duplicate_far_apart_is_refused_with_nothing_stored(periods, write, mode):
+    earlier = import_file("staker-rewards", write(REWARDS_HEADER + "solana,800,V9,S9,MEV,1\n"), "e")
+    rows = 10 * CHUNK + 3
+    lines = [f"solana,{800 + n % 2},V{n % 3},S{n},MEV,{n}.5\n" for n in range(rows - 1)]
+    lines.append("solana,800,V0,S0,MEV,7\n")  # the first row's key, the last line of the file
+    audited = count(AuditLog)
+    report = import_file(
+        "staker-rewards",
+        write(REWARDS_HEADER + "".join(lines)),
+        "jito",
+        dry_run=mode == "dry run",
+        replace=mode == "replace",
+        chunk_rows=CHUNK,
+    )
+    assert reasons(report) == [(rows + 1, "staker_address", DUPLICATE_OF_2)]
+    assert report.row_count == rows and report.problem is None and report.payload_id is None
+    # The earlier file's row stays (a replacement of period 800 would have deleted it).
+    assert stored_rewards() == [("S9", Decimal(1))]
+    assert set(db.session.scalars(select(StagingPayload.payload_id))) == {
+        periods.payload_id,
+        earlier.payload_id,
+    }
+    assert db.session.scalar(select(Provider).where(Provider.name == "jito")) is None
+    assert count(AuditLog) == audited  # no replacement, no import, no new provider
+
+
+def test_an_import_names_every_error_its_dry_run_names(periods, write):
+    earlier = import_file("staker-rewards", write(REWARDS_HEADER + "solana,801,V1,S1,MEV,1\n"), "e")
+    lines = [f"solana,800,V1,S{n},MEV,1\n" for n in range(3 * CHUNK)]  # lines 2 to 13
+    lines[5] = "solana,800,V1,S0,MEV,2\n"  # line 7: the key of line 2
+    lines[8] = "solana,800,V1,S8,MEV,-1\n"  # line 10: a bad amount
+    lines.append("solana,801,V1,S1,MEV,3\n")  # line 14: the earlier file's key
+    lines.append("solana,800,V1,S0,MEV,4\n")  # line 15: the key of line 2 again
+    path = write(REWARDS_HEADER + "".join(lines))
+    stored = "a row with the same chain, period, validator, staker and component is stored "
+    expected = [
+        (7, "staker_address", DUPLICATE_OF_2),
+        (10, "reward_amount_native", "amount '-1' is negative"),
+        (14, "staker_address", stored),
+        (15, "staker_address", DUPLICATE_OF_2),
+    ]
+    dry = import_file("staker-rewards", path, "jito", dry_run=True, chunk_rows=CHUNK)
+    done = import_file("staker-rewards", path, "jito", chunk_rows=CHUNK)
+    for report in (dry, done):
+        found = reasons(report)
+        assert [error[:2] for error in found] == [error[:2] for error in expected]
+        for (_, _, reason), (_, _, start) in zip(found, expected, strict=True):
+            assert reason.startswith(start)
+        assert str(earlier.payload_id)[:8] in found[2][2]
+        assert report.row_count == 14 and report.errors.count == 4
+    assert stored_rewards() == [("S1", Decimal(1))]
+
+
+def test_duplicates_past_the_error_limit_are_counted(periods, write):
+    extra = 7
+    text = REWARDS_HEADER + "solana,800,V1,S0,MEV,1\n" * (ERROR_LIMIT + extra + 1)
+    report = import_file("staker-rewards", write(text), "jito", chunk_rows=100)
+    assert report.errors.count == ERROR_LIMIT + extra
+    assert report.errors.more == extra
+    kept = reasons(report)
+    assert kept[0] == (3, "staker_address", DUPLICATE_OF_2)
+    assert [line for line, _, _ in kept] == list(range(3, ERROR_LIMIT + 3))
+    assert count(CanonicalStakerRewardsDetail) == 0
+
+
+def traced_peak(run) -> int:
+    """The most memory Python held while `run()` ran, in bytes."""
+    tracemalloc.start()
+    try:
+        run()
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+@pytest.mark.parametrize("dry_run", [True, False], ids=["dry run", "import"])
+def test_the_memory_an_import_holds_does_not_grow_with_its_file(
+    periods, write, dry_run, monkeypatch
+):
+    # The file's hash reads up to a MiB at a time (a bound, but above these files' sizes).
+    monkeypatch.setattr(importing, "_HASH_CHUNK", 4096)
+
+    def rewards(prefix: str, stakers: int) -> str:
+        return REWARDS_HEADER + "".join(
+            f"solana,{period},V{validator},{prefix}{staker},MEV,{staker}.25\n"
+            for period in (800, 801)
+            for validator in range(3)
+            for staker in range(stakers)
+        )
+
+    def peak(path: str) -> int:
+        found = {}
+
+        def run():
+            found["report"] = import_file(
+                "staker-rewards", path, "jito", dry_run=dry_run, chunk_rows=100
+            )
+
+        held = traced_peak(run)
+        assert found["report"].ok, reasons(found["report"])
+        return held
+
+    peak(write(rewards("W", 20)))  # the first import warms the caches of the app
+    small = peak(write(rewards("S", 200)))  # 1,200 rows
+    large = peak(write(rewards("L", 2_000)))  # 12,000 rows
+    # Holding the keys of the rows, as a Python dict did, took over 200 bytes a row.
+    assert large - small < 10_800 * 20

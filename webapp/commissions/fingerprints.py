@@ -15,26 +15,25 @@ a release that changes a rule never reuses a result.
 
 import hashlib
 import json
+import uuid
 from dataclasses import dataclass, field
 
 from sqlalchemy import func, literal_column, select, union_all
 
 from webapp.attribution import RULES_VERSION, AgreementTerms, Period
-from webapp.commissions.inputs import (
-    events_query,
-    period_key,
-    period_uuid,
-    revenue_query,
-    rewards_query,
-)
+from webapp.commissions.inputs import events_query, revenue_query, rewards_query
+from webapp.commissions.terms import period_key, period_uuid
 from webapp.db_types import row_digest
 from webapp.extensions import db
 from webapp.models import (
     CanonicalStakeEvent,
     CanonicalStakerRewardsDetail,
     CanonicalValidatorRevenue,
+    CommissionRun,
+    CommissionRunPeriod,
     PartnerWallet,
 )
+from webapp.vocab import RunStatus
 
 SEPARATOR = "|"
 
@@ -165,6 +164,7 @@ def fingerprint(
     reader = reader if reader is not None else db.session
     if not scope:
         return Fingerprint()
+    shared = shared_digests(reader, partner_id, chain_id, terms, scope)
     period_ids = [p.period_id for p in scope]
     if terms.wallet_attribution_enabled:
         R = CanonicalStakerRewardsDetail
@@ -177,18 +177,19 @@ def fingerprint(
         revenue = row_digest(V.validator_key, V.revenue_component, V.amount_native)
         rows = revenue_query(chain_id, period_ids, V.period_id, func.count(), func.sum(revenue))
         period_id = V.period_id
-    shared = shared_digests(reader, partner_id, chain_id, terms, scope)
     found = reader.execute(rows.group_by(period_id)).all()
-    return assemble(shared, {period_key(p): (count, total) for p, count, total in found}, scope)
+    # The database gives each period's id as a UUID: its text is the period's key.
+    return assemble(shared, {str(p): (count, total) for p, count, total in found}, scope)
 
 
 def assemble(shared: list, rows: dict, scope: list[Period]) -> Fingerprint:
     """Each period's digest from the shared parts and its own rows' (count, sum of row
-    digests), by period key; a period missing from `rows` has none."""
+    digests), by period key; a period missing from `rows` has none. The periods of `scope`
+    are as the loaders read them: their ids are their keys already."""
     result = Fingerprint()
     common = json.dumps(shared)
     for period in scope:
-        key = period_key(period.period_id)
+        key = period.period_id
         count, total = rows.get(key, (0, 0))
         count, total = int(count or 0), str(total or 0)
         if count == 0:
@@ -198,6 +199,27 @@ def assemble(shared: list, rows: dict, scope: list[Period]) -> Fingerprint:
         result.digests[key] = hashlib.sha256(text.encode()).hexdigest()
         result.parts[key] = _parts(shared, own)
     return result
+
+
+def kept_pairs(agreement_id, scope: list[Period], prints: Fingerprint) -> dict[str, uuid.UUID]:
+    """The periods of `scope` (by key) whose pair a committed run holds, computed from inputs
+    with the digests `prints` gives them now, and that run: their result would come out the
+    same, so their rows stay as they are and only the other periods are computed."""
+    RP, R = CommissionRunPeriod, CommissionRun
+    held = db.session.execute(
+        select(RP.period_id, RP.run_id, RP.inputs_digest)
+        .join(R, R.run_id == RP.run_id)
+        .where(
+            RP.agreement_id == agreement_id,
+            RP.period_id.in_([uuid.UUID(p.period_id) for p in scope]),
+            R.status == RunStatus.COMMITTED.value,
+        )
+    ).all()
+    return {
+        str(period_id): run_id
+        for period_id, run_id, digest in held
+        if digest is not None and prints.digests.get(str(period_id)) == digest
+    }
 
 
 @dataclass

@@ -136,6 +136,7 @@ def commit():
     threshold = current_app.config["BACKGROUND_AFTER_ROWS"]
     try:
         if background.estimated_rows(partner, date_from, date_to, threshold) > threshold:
+            committing.check_committable(partner, date_from, date_to)
             job = enqueue(
                 background.COMMIT,
                 background.commit_parameters(partner, date_from, date_to, true_up),

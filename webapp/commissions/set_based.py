@@ -60,7 +60,8 @@ from webapp.commissions.fingerprints import (
     reward_digest,
     shared_digests,
 )
-from webapp.commissions.inputs import period_key, rewards_query
+from webapp.commissions.inputs import rewards_query
+from webapp.commissions.terms import period_key
 from webapp.db_types import row_digest
 from webapp.extensions import db
 from webapp.models import (

@@ -47,6 +47,13 @@ class ErrorLog:
         else:
             self.more += 1
 
+    def add_found(self, found: list[RowError], more: int = 0) -> None:
+        """Add errors found after the rows' own checks, and `more` only counted, keeping
+        the first `limit` errors in line order."""
+        combined = sorted([*self.errors, *found], key=lambda error: error.line)
+        self.more += more + max(0, len(combined) - self.limit)
+        self.errors = combined[: self.limit]
+
     @property
     def count(self) -> int:
         """How many errors were found in all."""

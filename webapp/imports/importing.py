@@ -1,11 +1,15 @@
 """Importing one canonical CSV file with lineage: all rows or none.
 
-The file is streamed: one pass checks every row and, while no row has failed, writes it
-in bulk inside the transaction. Rows that land in periods already holding rows of the
-kind are compared with the stored keys after the pass; a correction (`replace`) deletes
-the stored rows of the file's periods first (staker rewards on PostgreSQL: empties the
-periods' partitions, `webapp.reward_partitions`), and is audit-logged. Prices are keyed by UTC
-day instead of period: where the other kinds speak of a period, prices speak of a day.
+The file is streamed, in memory bounded by a chunk of rows whatever its size. An import
+checks each row and writes it in bulk inside the transaction; the table's unique
+constraint refuses a key already stored or met twice in the file. At the first failing
+row, or such a refusal, it rolls back and checks the file again as a dry run does, which
+names every error: a dry run writes nothing but the keys of the rows, with their lines,
+into a temporary table, where the database finds the keys met twice and those already
+stored. A correction (`replace`) reads the file first, then deletes the stored rows of
+its periods (staker rewards on PostgreSQL: empties the periods' partitions,
+`webapp.reward_partitions`), audit-logged, and writes. Prices are keyed by UTC day
+instead of period: where the other kinds speak of a period, prices speak of a day.
 """
 
 import hashlib
@@ -17,11 +21,12 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from operator import itemgetter
 
-from sqlalchemy import and_, delete, exists, func, or_, select
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy import Column, Integer, and_, delete, exists, func, or_, select
+from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.schema import DropTable
 
 from webapp import audit, reward_partitions
-from webapp.csvio import CsvFormatError
+from webapp.csvio import CsvFormatError, RowError
 from webapp.extensions import database_error_line, db, rollback_quietly
 from webapp.imports.checks import SPECS, ErrorLog, KindSpec, PeriodRef, Reference, overlap_errors
 from webapp.imports.locked import locked_periods
@@ -38,6 +43,7 @@ from webapp.models import (
 )
 from webapp.money import MONEY
 from webapp.storage import (
+    analyze_temporary,
     bulk_writer,
     describe_payload,
     earlier_payload,
@@ -47,6 +53,7 @@ from webapp.storage import (
     payload_names,
     provider_named,
     refresh_statistics,
+    temporary_table,
 )
 from webapp.vocab import PayloadKind
 
@@ -81,6 +88,8 @@ ANALYZE_AFTER_ROWS = 50_000
 PROGRESS_ROWS = 20_000
 #: Leading record fields (chain, period, validator, ...) each written chunk is sorted by.
 SORT_FIELDS = 5
+#: The temporary table a check stages the keys of a file's rows in (`_StagedKeys`).
+KEYS_TABLE = "import_keys"
 
 
 class ParentMissing(RuntimeError):
@@ -184,10 +193,13 @@ def import_file(
     dry_run: bool = False,
     with_totals: bool = False,
     progress=None,
+    chunk_rows: int | None = None,
 ) -> ImportReport:
     """Check a CSV file of `kind` and, unless `dry_run`, store all its rows or none.
     `progress(done, total, message)` hears of every `PROGRESS_ROWS` rows read, counted in
-    bytes of the file (twice its size for a replacement, which reads it twice)."""
+    bytes of the file (twice its size for a replacement, which reads it twice).
+    `chunk_rows` sets the rows sent to the database together (the bulk writer's default
+    when None; tests use a few, to reach across chunks with small files)."""
     report = ImportReport(
         kind=kind,
         file_name=file_name or os.path.basename(path),
@@ -206,7 +218,7 @@ def import_file(
         report.earlier_payload_id = earlier.payload_id
         return report
     try:
-        _run(spec, path, report, user, with_totals, progress)
+        _run(spec, path, report, user, with_totals, progress, chunk_rows)
     except CsvFormatError as error:
         report.problem = str(error)
     except ParentMissing as error:
@@ -240,61 +252,113 @@ def _precheck(spec: KindSpec | None, report: ImportReport) -> str | None:
     return None
 
 
+class _RowFailed(Exception):
+    """A row failed its checks while the file was being stored."""
+
+
 def _run(
-    spec: KindSpec, path: str, report: ImportReport, user, with_totals: bool, progress=None
+    spec: KindSpec, path: str, report: ImportReport, user, with_totals, progress, chunk_rows
 ) -> None:
+    """A dry run checks the file. An import stores it; when a row fails, or the database
+    refuses one (its key already stored, or twice in the file: the table's unique
+    constraint), it rolls back and checks the file as a dry run would, which names every
+    error. Neither holds more of the file in memory than a chunk of rows (but for periods
+    files, kept whole for their overlap check)."""
+    if report.dry_run:
+        _check(spec, path, report, with_totals, progress, chunk_rows)
+        return
+    try:
+        _store(spec, path, report, user, with_totals, progress, chunk_rows)
+    except (_RowFailed, IntegrityError) as error:
+        if isinstance(error, IntegrityError):
+            log.warning(
+                "import of %s: the database refused a row (%s); checking the file again",
+                report.file_name,
+                database_error_line(error),
+            )
+        rollback_quietly()
+        _check(spec, path, report, with_totals, progress, chunk_rows)
+        if report.ok:
+            # The database refused what the check finds fine: the stored rows moved meanwhile.
+            report.problem = (
+                "the stored data changed while the file was written; nothing was stored: "
+                "import the file again"
+            )
+
+
+def _check(
+    spec: KindSpec, path: str, report: ImportReport, with_totals, progress, chunk_rows
+) -> None:
+    """Check every row of the file and write nothing, into a fresh report: row errors, keys
+    met twice in the file or already stored (unless replaced), the rows a replacement would
+    replace, the locked periods the rows reach."""
     model, _ = MODELS[spec.kind.value]
     reference = _load_reference(spec)
-    if spec.kind == PayloadKind.STAKER_REWARDS and not report.dry_run:
-        # Before any reward row is read or written: each period gets its partition first.
-        reward_partitions.ensure_partitions(db.session.connection())
-    occupied = set() if report.replace or not spec.key_size else _occupied(spec, model)
-
-    writer = None
-    payload = provider = None
-    if not report.dry_run:
-        provider, report.new_provider = provider_named(report.provider_name, user)
-        payload = new_payload(
-            provider.provider_id, spec.kind, report.file_name, report.sha256, user=user
-        )
-        report.payload_id = payload.payload_id
-        if not report.replace:
-            writer = _writer(spec, model, provider, payload)
-
-    size = os.path.getsize(path)
-    total = size * (2 if report.replace else 1)
-    scan = _Scan(spec, reference, report.errors, occupied, with_totals)
-    scan.progress = _reporter(progress, 0, total, "read")
-    scan.run(path, writer)
-    report.row_count = scan.row_count
-    report.period_rows = scan.period_rows(reference)
-    report.totals = scan.totals_by_label(reference)
-
+    report.errors = ErrorLog()
+    report.replaced, report.locked, report.payload_id = {}, [], None
+    report.new_provider = False
+    # Periods files are small and kept whole for their overlap check: their keys are
+    # compared in memory (`_Scan`); every other kind's go to the database.
+    keys = None
+    if spec.key_size and spec.kind != PayloadKind.PERIODS:
+        keys = _StagedKeys(spec, model, chunk_rows)
+    scan = _Scan(spec, reference, report.errors, with_totals)
+    scan.progress = _reporter(progress, 0, os.path.getsize(path), "checked")
+    scan.run(path, None, keys)
+    _tally(scan, report, reference)
     if spec.kind == PayloadKind.PERIODS:
         overlap_errors(scan.records, reference, report.errors)
-    if scan.pending:
-        _collision_errors(spec, model, scan.pending, report.errors)
+    if keys is not None:
+        keys.add_errors(report.errors, scan.touched, stored=not report.replace)
     if report.replace:
         report.replaced = _stored_counts(model, scan.touched, reference)
     report.locked = locked_periods(spec.kind.value, scan.touched)
     report.errors.errors.sort(key=lambda error: error.line)
     if report.row_count == 0 and report.ok:
         report.problem = "the file has a header but no rows"
-    if not report.ok or report.dry_run:
-        return
 
-    if report.replace or scan.stopped:
-        # The first pass could not write everything: start again from a clean slate.
-        if scan.written:
-            db.session.execute(delete(model).where(model.source_payload_id == payload.payload_id))
-        if report.replace:
-            _replace(spec, model, scan.touched, reference, payload, user)
-        writer = _writer(spec, model, provider, payload)
-        again = _Scan(spec, reference, ErrorLog(), set(), False)
-        again.progress = _reporter(progress, total - size, total, "written")
-        again.run(path, writer)
-        if again.errors or again.row_count != scan.row_count:
+
+def _store(
+    spec: KindSpec, path: str, report: ImportReport, user, with_totals, progress, chunk_rows
+) -> None:
+    """Write every row in the session's transaction and commit. Raises `_RowFailed` at the
+    first row that fails its checks; a key already stored or met twice in the file is
+    refused by the database's unique constraint (`IntegrityError`)."""
+    model, _ = MODELS[spec.kind.value]
+    reference = _load_reference(spec)
+    if spec.kind == PayloadKind.STAKER_REWARDS:
+        # Before any reward row is written: each period gets its partition first.
+        reward_partitions.ensure_partitions(db.session.connection())
+    provider, report.new_provider = provider_named(report.provider_name, user)
+    payload = new_payload(
+        provider.provider_id, spec.kind, report.file_name, report.sha256, user=user
+    )
+    report.payload_id = payload.payload_id
+
+    size = os.path.getsize(path)
+    total = size * (2 if report.replace else 1)
+    scan = _Scan(spec, reference, report.errors, with_totals, stop_at_error=True)
+    scan.progress = _reporter(progress, 0, total, "read")
+    # A correction reads the file once first: the periods whose rows it deletes.
+    writer = None if report.replace else _writer(spec, model, provider, payload, chunk_rows)
+    scan.run(path, writer)
+    _tally(scan, report, reference)
+    if spec.kind == PayloadKind.PERIODS:
+        overlap_errors(scan.records, reference, report.errors)
+        if report.errors:
+            raise _RowFailed
+    if report.row_count == 0:
+        report.problem = "the file has a header but no rows"
+        return
+    if report.replace:
+        report.replaced = _stored_counts(model, scan.touched, reference)
+        _replace(spec, model, scan.touched, reference, payload, user)
+        again = _Scan(spec, reference, ErrorLog(), stop_at_error=True)
+        again.progress = _reporter(progress, size, total, "written")
+        again.run(path, _writer(spec, model, provider, payload, chunk_rows))
+        if again.row_count != scan.row_count:
             raise ParentMissing("the stored data changed while the file was read")
+    report.locked = locked_periods(spec.kind.value, scan.touched)
 
     chain_ids = {chain_id for chain_id, _ in scan.touched}
     period_ids = set() if spec.kind in NO_PERIOD else _period_ids(scan.touched)
@@ -323,6 +387,13 @@ def _run(
         refresh_statistics(db.session, model.__table__)
 
 
+def _tally(scan: "_Scan", report: ImportReport, reference: Reference) -> None:
+    """What a pass counted, into the report."""
+    report.row_count = scan.row_count
+    report.period_rows = scan.period_rows(reference)
+    report.totals = scan.totals_by_label(reference)
+
+
 def _reporter(progress, offset: int, total: int, verb: str):
     """`progress` as a scan calls it, (bytes read, rows read), placed within `total` bytes."""
     if progress is None:
@@ -330,7 +401,7 @@ def _reporter(progress, offset: int, total: int, verb: str):
     return lambda position, rows: progress(offset + position, total, f"{rows:,} row(s) {verb}")
 
 
-def _writer(spec, model, provider, payload):
+def _writer(spec, model, provider, payload, chunk_rows=None):
     """A bulk writer of the kind's records with their lineage; each chunk is sorted by the
     key's leading fields, so that rows reach the indexes in key order."""
     return bulk_writer(
@@ -346,6 +417,7 @@ def _writer(spec, model, provider, payload):
         sort_key=itemgetter(*range(min(len(spec.fields), SORT_FIELDS))),
         threaded=True,
         parents_locked=True,
+        chunk_size=chunk_rows,
     )
 
 
@@ -360,22 +432,21 @@ def _lock_parents(chain_ids: set, period_ids: set, provider_id) -> None:
 
 
 class _Scan:
-    """One streaming pass over a file: checks, duplicates, counts and (maybe) writes."""
+    """One streaming pass over a file: checks and counts every row, and hands each valid
+    record to a bulk writer of the table and its key to the staged keys, when given. Holds
+    the counts per period, never the rows (but for periods, whose records it keeps)."""
 
-    def __init__(self, spec, reference, errors, occupied, with_totals):
+    def __init__(self, spec, reference, errors, with_totals=False, *, stop_at_error=False):
         self.spec = spec
         self.reference = reference
         self.errors = errors
-        self.occupied = occupied
         self.with_totals = with_totals and spec.kind.value in AMOUNT_INDEX
+        #: Raise `_RowFailed` at the first failing row instead of reading on.
+        self.stop_at_error = stop_at_error
         self.row_count = 0
         self.counts: Counter = Counter()
         self.totals: dict = {}
-        self.pending: list[tuple[tuple, int]] = []
         self.records: list[tuple[int, tuple]] = []
-        self.written = 0
-        self.stopped = False
-        self.writer = None
         #: Called with (bytes read, rows read) every PROGRESS_ROWS rows and at the end.
         self.progress = None
 
@@ -384,25 +455,27 @@ class _Scan:
         """(chain_id, period) pairs the file's valid rows fall in."""
         return set(self.counts)
 
-    def run(self, path: str, writer) -> None:
-        """Read the file once; write rows while every row so far has passed."""
-        self.writer = writer
+    def run(self, path: str, writer, keys: "_StagedKeys | None" = None) -> None:
+        """Read the file once, writing each valid record and staging its key."""
         try:
-            self._read(path)
-            self._stop(early=False)
+            self._read(path, writer, keys)
+            if writer is not None:
+                writer.close()
+            if keys is not None:
+                keys.close()
         except BaseException as error:
-            if self.writer is not None:
-                self.writer.abort(error)
-                self.writer = None
+            for sink in (writer, keys):
+                if sink is not None:
+                    sink.abort(error)
             raise
 
-    def _read(self, path: str) -> None:
-        spec, errors, occupied = self.spec, self.errors, self.occupied
+    def _read(self, path: str, writer, keys) -> None:
+        spec, errors = self.spec, self.errors
         check = spec.make_checker(self.reference, errors)
-        key_size, key_column = spec.key_size, spec.key_column
-        seen: dict[tuple, int] = {}
-        counts, pending = self.counts, self.pending
+        key_size, stop_at_error = spec.key_size, self.stop_at_error
+        counts = self.counts
         keep_records = spec.kind == PayloadKind.PERIODS
+        seen: dict[tuple, int] | None = {} if keep_records and key_size else None
         add_total = self._add_total if self.with_totals else None
         progress = self.progress
         with open(path, "rb") as handle:
@@ -411,38 +484,27 @@ class _Scan:
                 if progress is not None and self.row_count % PROGRESS_ROWS == 0:
                     progress(handle.tell(), self.row_count)
                 record = check(line, row)
-                if record is None:
-                    self._stop()
-                    continue
-                if key_size:
-                    key = record[:key_size]
-                    first = seen.setdefault(key, line)
+                if record is not None and seen is not None:
+                    first = seen.setdefault(record[:key_size], line)
                     if first != line:
-                        errors.add(
-                            line, key_column, f"duplicates line {first} (same {spec.key_words})"
-                        )
-                        self._stop()
-                        continue
-                    if occupied and record[1] in occupied:
-                        pending.append((key, line))
-                        self._stop()
+                        reason = f"duplicates line {first} (same {spec.key_words})"
+                        errors.add(line, spec.key_column, reason)
+                        record = None
+                if record is None:
+                    if stop_at_error:
+                        raise _RowFailed
+                    continue
                 counts[record[0], record[1]] += 1
                 if keep_records:
                     self.records.append((line, record))
                 if add_total is not None:
                     add_total(record)
-                if self.writer is not None:
-                    self.writer.write(record)
+                if writer is not None:
+                    writer.write(record)
+                if keys is not None:
+                    keys.write((line, *record[:key_size]))
         if progress is not None:
             progress(os.path.getsize(path), self.row_count)
-
-    def _stop(self, early: bool = True) -> None:
-        """End writing; early when a row failed or must first be compared with stored rows."""
-        if self.writer is not None:
-            self.writer.close()
-            self.written += self.writer.written
-            self.writer = None
-            self.stopped = early
 
     def _add_total(self, record) -> None:
         kind = self.spec.kind.value
@@ -467,6 +529,112 @@ class _Scan:
                 self.totals.items(), key=lambda item: (item[0][0], by_key[item[0][1]].start_time)
             )
         }
+
+
+class _StagedKeys:
+    """The keys of a file's valid rows, each with its line, in a temporary table while the
+    file is checked: the database finds the keys met twice and those already stored, in
+    bounded memory whatever the file's size (a Python set of the keys of nine million rows
+    held over 2 GiB)."""
+
+    def __init__(self, spec: KindSpec, model, chunk_rows: int | None = None):
+        self.spec = spec
+        self.model = model
+        self.names = spec.fields[: spec.key_size]
+        columns = model.__table__.c
+        self.table = temporary_table(
+            db.session,
+            KEYS_TABLE,
+            Column("line", Integer, nullable=False),
+            *(Column(name, columns[name].type, nullable=False) for name in self.names),
+        )
+        self.writer = bulk_writer(
+            db.session, self.table, ("line", *self.names), threaded=True, chunk_size=chunk_rows
+        )
+
+    def write(self, row: tuple) -> None:
+        """Stage one (line, *key)."""
+        self.writer.write(row)
+
+    def close(self) -> None:
+        """Every key is staged."""
+        self.writer.close()
+        analyze_temporary(db.session, self.table)
+
+    def abort(self, error: BaseException) -> None:
+        self.writer.abort(error)
+
+    def add_errors(self, errors: ErrorLog, touched, *, stored: bool) -> None:
+        """Errors for the keys met twice (each later line names the first) and, with
+        `stored`, for the first lines whose key is already stored (naming its payload),
+        kept in line order among the errors found before; then the staged keys are dropped."""
+        found, more = self._twice(errors.limit)
+        if stored:
+            clashes, more_clashes = self._stored(touched, errors.limit)
+            found += clashes
+            more += more_clashes
+        errors.add_found(found, more)
+        db.session.execute(DropTable(self.table))
+
+    def _key_match(self, other) -> list:
+        return [self.table.c[name] == other.c[name] for name in self.names]
+
+    def _twice(self, limit: int) -> tuple[list[RowError], int]:
+        K = self.table
+        key = [K.c[name] for name in self.names]
+        twice = (
+            select(*key, func.min(K.c.line).label("first"))
+            .group_by(*key)
+            .having(func.count() > 1)
+            .subquery()
+        )
+        rows = db.session.execute(
+            select(K.c.line, twice.c.first, func.count().over())
+            .select_from(K)
+            .join(twice, and_(*self._key_match(twice)))
+            .where(K.c.line > twice.c.first)
+            .order_by(K.c.line)
+            .limit(limit)
+        ).all()
+        column, words = self.spec.key_column, self.spec.key_words
+        found = [
+            RowError(line, column, f"duplicates line {first} (same {words})")
+            for line, first, _ in rows
+        ]
+        return found, rows[0][2] - len(rows) if rows else 0
+
+    def _stored(self, touched, limit: int) -> tuple[list[RowError], int]:
+        """The first line of each staged key that is already stored: one query over the
+        periods (days) the file touches, none when they hold no row of the kind."""
+        K, stored = self.table, self.model.__table__
+        if self.spec.kind == PayloadKind.PRICES:
+            within = stored.c.date.in_({day for _, day in touched})
+        else:
+            within = stored.c.period_id.in_(_period_ids(touched))
+        if not db.session.scalar(select(exists().where(within))):
+            return [], 0
+        key = [K.c[name] for name in self.names]
+        firsts = select(*key, func.min(K.c.line).label("line")).group_by(*key).subquery()
+        rows = db.session.execute(
+            select(firsts.c.line, stored.c.source_payload_id, func.count().over())
+            .select_from(firsts)
+            .join(stored, and_(*(stored.c[name] == firsts.c[name] for name in self.names)))
+            .where(within)
+            .order_by(firsts.c.line)
+            .limit(limit)
+        ).all()
+        names = payload_names({payload_id for _, payload_id, _ in rows})
+        column, words = self.spec.key_column, self.spec.key_words
+        found = [
+            RowError(
+                line,
+                column,
+                f"a row with the same {words} is stored "
+                f"({names.get(payload_id, 'an earlier import')})",
+            )
+            for line, payload_id, _ in rows
+        ]
+        return found, rows[0][2] - len(rows) if rows else 0
 
 
 def _load_reference(spec: KindSpec) -> Reference:
@@ -494,59 +662,6 @@ def _load_reference(spec: KindSpec) -> Reference:
 def _period_ids(touched) -> set[uuid.UUID]:
     """The period ids of (chain_id, period key) pairs."""
     return {uuid.UUID(bytes=key) for _, key in touched}
-
-
-def _occupied(spec: KindSpec, model) -> set:
-    """What a row's second key field is compared with: periods that already hold rows of
-    the kind, or for prices the days that already hold a price of some chain."""
-    if spec.kind == PayloadKind.PRICES:
-        return set(db.session.scalars(select(CanonicalPrice.date).distinct()))
-    return _occupied_periods(model)
-
-
-def _occupied_periods(model) -> set[bytes]:
-    """Periods that already hold rows of this kind (one query, an index probe per period)."""
-    return set(
-        period_id.bytes
-        for period_id in db.session.scalars(
-            select(CanonicalPeriod.period_id).where(
-                exists().where(
-                    model.chain_id == CanonicalPeriod.chain_id,
-                    model.period_id == CanonicalPeriod.period_id,
-                )
-            )
-        )
-    )
-
-
-def _collision_errors(spec: KindSpec, model, pending, errors: ErrorLog) -> None:
-    """Rows whose key is already stored: one query over the periods (days) they fall in."""
-    if spec.kind == PayloadKind.PRICES:
-        stmt = select(model.chain_id, model.date, model.source_payload_id).where(
-            model.date.in_({key[1] for key, _ in pending})
-        )
-        stored = {(row[0], row[1]): row[2] for row in db.session.execute(stmt)}
-        _name_clashes(spec, pending, stored, errors)
-        return
-    key_columns = [getattr(model, name) for name in spec.fields[: spec.key_size]]
-    period_ids = {uuid.UUID(bytes=key[1]) for key, _ in pending}
-    validators = {key[2] for key, _ in pending}
-    stmt = select(*key_columns, model.source_payload_id).where(model.period_id.in_(period_ids))
-    if len(validators) <= 1000:
-        stmt = stmt.where(model.validator_key.in_(validators))
-    stored = {(row[0], row[1].bytes, *row[2:-1]): row[-1] for row in db.session.execute(stmt)}
-    _name_clashes(spec, pending, stored, errors)
-
-
-def _name_clashes(spec: KindSpec, pending, stored: dict, errors: ErrorLog) -> None:
-    """An error for each pending row whose key is among the stored ones, naming its payload."""
-    clashes = [(line, stored[key]) for key, line in pending if key in stored]
-    names = payload_names({payload_id for _, payload_id in clashes[: errors.limit]})
-    for line, payload_id in clashes:
-        source = names.get(payload_id, "an earlier import")
-        errors.add(
-            line, spec.key_column, f"a row with the same {spec.key_words} is stored ({source})"
-        )
 
 
 def _stored_counts(model, touched, reference: Reference) -> dict:

@@ -6,11 +6,13 @@ connection."""
 from webapp.storage.bulk import (
     BulkWriter,
     RowIds,
+    analyze_temporary,
     bulk_insert,
     bulk_writer,
     is_postgresql,
     lock_keys,
     refresh_statistics,
+    temporary_table,
     violates,
 )
 from webapp.storage.lineage import describe_payload, earlier_payload, new_payload, payload_names
@@ -21,6 +23,7 @@ from webapp.storage.uploads import Upload, UploadMissing, UploadNotYours, Upload
 __all__ = [
     "BulkWriter",
     "RowIds",
+    "analyze_temporary",
     "Upload",
     "UploadMissing",
     "UploadNotYours",
@@ -39,5 +42,6 @@ __all__ = [
     "refresh_statistics",
     "stream_on_own_connection",
     "stream_rows",
+    "temporary_table",
     "violates",
 ]

@@ -18,9 +18,22 @@ from psycopg.adapt import Dumper
 from psycopg.copy import QueuedLibpqWriter
 from psycopg.pq import Format
 from psycopg.types.string import BytesBinaryDumper
-from sqlalchemy import BigInteger, Boolean, Date, Integer, Table, Uuid, insert, select, text
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Date,
+    Integer,
+    MetaData,
+    Table,
+    Uuid,
+    insert,
+    select,
+    text,
+)
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
+from sqlalchemy.schema import CreateTable
 
 from webapp.db_types import Amount, UTCDateTime
 
@@ -70,7 +83,9 @@ class BulkWriter:
     feeds PostgreSQL from a second thread while this one produces rows (worth it for a
     streamed million rows, not for a list in memory). `parents_locked` says the caller has
     locked and checked every parent row the new rows point to (`lock_keys`), so per-row
-    foreign-key triggers may be skipped when the database role allows it.
+    foreign-key triggers may be skipped when the database role allows it. `chunk_size`
+    overrides the rows queued before each send (the database's default: `COPY_CHUNK` or
+    `INSERT_BATCH`).
     """
 
     def __init__(
@@ -84,6 +99,7 @@ class BulkWriter:
         sort_key: Callable | None = None,
         threaded: bool = False,
         parents_locked: bool = False,
+        chunk_size: int | None = None,
     ):
         self.session = session
         self.table = table
@@ -102,6 +118,8 @@ class BulkWriter:
         self.parents_locked = parents_locked
         self.pending: list[tuple] = []
         self.written = 0
+        if chunk_size is not None:
+            self.chunk_size = chunk_size
 
     # -- the interface ------------------------------------------------------------------------
 
@@ -329,6 +347,26 @@ def bulk_insert(
     with bulk_writer(session, table, columns, **options) as writer:
         writer.write_many(rows)
     return writer.written
+
+
+def temporary_table(session: Session, name: str, *columns: Column) -> Table:
+    """An empty table of `columns` that only the session's connection sees, for rows that
+    statements compare in bulk rather than Python in memory; gone with the connection, or
+    with a rollback of the transaction that made it. Fill it with `bulk_writer`, then call
+    `analyze_temporary` before querying it."""
+    table = Table(name, MetaData(), *columns, prefixes=["TEMPORARY"])
+    # Qualified, so that no permanent table of the name is ever dropped.
+    schema = "pg_temp" if is_postgresql(session) else "temp"
+    session.execute(text(f"DROP TABLE IF EXISTS {schema}.{name}"))
+    session.execute(CreateTable(table))
+    return table
+
+
+def analyze_temporary(session: Session, table: Table) -> None:
+    """Planner statistics of a filled temporary table (PostgreSQL; autovacuum never sees
+    one), inside the transaction: without them a join with it is planned for a few rows."""
+    if is_postgresql(session):
+        session.execute(text(f"ANALYZE {table.name}"))
 
 
 def lock_keys(session: Session, column, keys) -> set:
