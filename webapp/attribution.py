@@ -128,6 +128,16 @@ class CommissionLine(NamedTuple):
     commission_amount_native: Decimal
 
 
+#: A line's columns, in their order: the one list of them. A stored line has them
+#: (`run_rows.write_lines`), a true-up difference has them between its agreement and the run
+#: it corrects (`true_ups.Difference`), and the commission export names them as
+#: `LINE_EXPORT_NAMES` says (`export.EXPORT_HEADER`).
+LINE_COLUMNS = CommissionLine._fields
+#: The commission export's names (DOMAIN.md) of the line's columns it names otherwise: the
+#: period as its label, start and end. Every other column keeps its name.
+LINE_EXPORT_NAMES = {"period_id": ("period", "period_start", "period_end")}
+
+
 class Exclusion(NamedTuple):
     """Why an amount earned no commission, and the amount it held back.
 

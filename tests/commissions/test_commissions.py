@@ -445,6 +445,30 @@ def test_command_line_refusals(world, runner, args, message):
     assert len(lines) == 1 and message in lines[0], result.stderr
 
 
+def test_the_export_header_is_the_column_list_of_domain_md():
+    """Written out from DOMAIN.md ("Commission export columns, in this order"), not derived:
+    the header is built from the line's one column list and must still say this."""
+    assert EXPORT_HEADER == (
+        "partner",
+        "agreement",
+        "chain_id",
+        "token_symbol",
+        "period",
+        "period_start",
+        "period_end",
+        "validator_key",
+        "revenue_component",
+        "wallet_address",
+        "base_amount_native",
+        "commission_rate_bps",
+        "commission_amount_native",
+        "line_kind",
+        "run_status",
+        "price_usd",
+        "commission_value_usd",
+    )
+
+
 def test_export_of_nothing_committed_is_just_the_header(world, runner):
     result = runner.invoke(
         args=["commissions", "export", "Acme Wallet", "--from", "2025-01-01", "--to", "2025-01-31"]

@@ -22,7 +22,7 @@ from webapp.api.schemas import (
 from webapp.attribution import AttributionResult
 from webapp.commissions import lifecycle, period_sums, queries, results
 from webapp.commissions.lifecycle import CommissionError
-from webapp.commissions.totals import run_total
+from webapp.commissions.totals import run_total, token_totals
 from webapp.extensions import db
 from webapp.models import (
     CanonicalPeriod,
@@ -31,7 +31,7 @@ from webapp.models import (
     CommissionRunEvent,
     PartnerCommissionLine,
 )
-from webapp.money import MONEY, ZERO, totals_by_token
+from webapp.money import ZERO
 from webapp.vocab import LineKind, RunStatus
 
 blp = Blueprint(
@@ -65,29 +65,12 @@ def _section_figures(section: dict):
 
 def _totals_by_token(sections: list[dict]) -> list[dict]:
     """Per token symbol: lines, base, commission, held back and adjustments of the sections."""
-    chains = {section["token_symbol"]: section["chain_id"] for section in sections}
-    sums = totals_by_token(
-        (section["token_symbol"], figures)
+    sums = token_totals(
+        (section["token_symbol"], section["chain_id"], figures)
         for section in sections
         for figures in _section_figures(section)
     )
-    totals = []
-    for symbol in sorted(sums):
-        lines, base, commission, excluded, adjustments, adjusted = sums[symbol]
-        totals.append(
-            {
-                "token_symbol": symbol,
-                "chain_id": chains[symbol],
-                "line_count": lines,
-                "base_amount_native": base,
-                "commission_amount_native": commission,
-                "excluded_amount_native": excluded,
-                "adjustment_count": adjustments,
-                "adjustment_amount_native": adjusted,
-                "total_amount_native": MONEY.add(commission, adjusted),
-            }
-        )
-    return totals
+    return [sums[symbol].as_dict() for symbol in sorted(sums)]
 
 
 def _component_rows(rows) -> list[dict]:

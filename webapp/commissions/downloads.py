@@ -3,35 +3,34 @@ lines as computed, a run's lines and adjustments, exclusions, and a summary per 
 component and token."""
 
 from collections.abc import Iterator
+from operator import itemgetter
 
 from flask import request
 from sqlalchemy import func, select
 
+from webapp.attribution import LINE_COLUMNS
 from webapp.commissions import bp, export, queries, results
-from webapp.commissions.export import EXPORT_HEADER
+from webapp.commissions.export import EXPORT_HEADER, export_row
 from webapp.commissions.forms import CommissionRangeForm
 from webapp.commissions.lifecycle import CommissionError
+from webapp.commissions.run_rows import EXCLUSION_COLUMNS
 from webapp.commissions.valuation import Valuation, run_valuation
 from webapp.extensions import db
 from webapp.labels import slugify
 from webapp.models import Agreement, CanonicalPeriod, Chain, CommissionExclusion, CommissionRun
 from webapp.money import MONEY, ZERO
 from webapp.storage import stream_on_own_connection
-from webapp.vocab import Method, counted_as, joined_components
+from webapp.vocab import LineKind, Method, RunStatus, counted_as, joined_components
 from webapp.web import csv_download
 
+#: The exclusion files' columns: the partner, agreement and token, a stored exclusion's
+#: columns (`run_rows.EXCLUSION_COLUMNS`, the period by its label), then what it counts.
 EXCLUSION_HEADER = (
     "partner",
     "agreement",
     "chain_id",
     "token_symbol",
-    "period",
-    "wallet_address",
-    "validator_key",
-    "revenue_component",
-    "reason",
-    "exclusion_count",
-    "held_back_amount_native",
+    *("period" if column == "period_id" else column for column in EXCLUSION_COLUMNS),
     "counted_as",
 )
 SUMMARY_HEADER = (
@@ -82,27 +81,16 @@ def preview_line_rows(computation) -> Iterator[tuple]:
         agreement, result = outcome.agreement, outcome.result
         chain = agreement.chain
         periods = {p.period_id: p for p in result.periods}
+        owner = (partner.name, agreement.name, chain.chain_id, chain.token_symbol)
         for line in result.lines:
             period = periods[line.period_id]
-            price, usd = valuation.value(line.commission_amount_native, line.period_id)
-            yield (
-                partner.name,
-                agreement.name,
-                chain.chain_id,
-                chain.token_symbol,
-                period.label,
-                period.start_time.isoformat(),
-                period.end_time.isoformat(),
-                line.validator_key,
-                str(line.revenue_component),
-                line.wallet_address or "",
-                line.base_amount_native,
-                line.commission_rate_bps,
-                line.commission_amount_native,
-                "commission",
-                "preview",
-                "" if price is None else price,
-                "" if usd is None else usd,
+            yield export_row(
+                owner,
+                (period.label, period.start_time, period.end_time),
+                line[1:],
+                LineKind.COMMISSION.value,
+                RunStatus.PREVIEW.value,
+                valuation.value(line.commission_amount_native, line.period_id),
             )
 
 
@@ -131,6 +119,25 @@ def grouped_exclusions(exclusions) -> dict[tuple, tuple[str | None, int, object]
     return {key: (joined_components(c), n, held) for key, (c, n, held) in groups.items()}
 
 
+def _exclusion_row(owner: tuple, label: str, exclusion, per_wallet: bool) -> tuple:
+    """A row of `EXCLUSION_HEADER`, the same in the preview's file and a run's: `owner` is
+    (partner, agreement, chain, token), `exclusion` (wallet, validator, components, reason,
+    exclusions, held back) as a run stores it; `per_wallet`: the agreement's method is
+    wallet attribution (what the reason counts as)."""
+    wallet, validator, components, reason, count, held = exclusion
+    return (
+        *owner,
+        label,
+        wallet or "",
+        validator or "",
+        components or "",
+        reason,
+        count,
+        held,
+        counted_as(reason, per_wallet),
+    )
+
+
 def _exclusion_order(wallet, validator, reason) -> tuple:
     """Within a period, the order of both exclusion files: wallet, validator (none first),
     then reason; the same on either database."""
@@ -147,24 +154,17 @@ def preview_exclusions_csv():
     def rows():
         for outcome in computation.outcomes:
             agreement, chain = outcome.agreement, outcome.agreement.chain
+            owner = (computation.partner.name, agreement.name, chain.chain_id, chain.token_symbol)
             periods = {p.period_id: p for p in outcome.result.periods}
             for (period_id, wallet, validator, reason), (components, count, held) in sorted(
                 grouped_exclusions(outcome.result.exclusions).items(),
                 key=lambda item: (periods[item[0][0]].start_time, *_exclusion_order(*item[0][1:])),
             ):
-                yield (
-                    computation.partner.name,
-                    agreement.name,
-                    chain.chain_id,
-                    chain.token_symbol,
+                yield _exclusion_row(
+                    owner,
                     periods[period_id].label,
-                    wallet or "",
-                    validator or "",
-                    components or "",
-                    reason,
-                    count,
-                    held,
-                    counted_as(reason, agreement.wallet_attribution_enabled),
+                    (wallet, validator, components, reason, count, held),
+                    agreement.wallet_attribution_enabled,
                 )
 
     c = computation
@@ -226,30 +226,22 @@ def run_lines_csv(run_id):
         .order_by(lines.c.revenue_component, lines.c.wallet_address)
     )
 
+    owner = (partner_name, agreement_name, chain_id, symbol)
+    line_of = itemgetter(*LINE_COLUMNS[1:])
+
     def rows():
         for row in stream_on_own_connection(db.session, stmt):
             row = row._mapping
-            price, usd = valuation.value(
+            value = valuation.value(
                 row["commission_amount_native"], row["period_id"], run_key, status
             )
-            yield (
-                partner_name,
-                agreement_name,
-                chain_id,
-                symbol,
-                row["label"],
-                row["start_time"].isoformat(),
-                row["end_time"].isoformat(),
-                row["validator_key"],
-                str(row["revenue_component"]),
-                row["wallet_address"] or "",
-                row["base_amount_native"],
-                row["commission_rate_bps"],
-                row["commission_amount_native"],
+            yield export_row(
+                owner,
+                (row["label"], row["start_time"], row["end_time"]),
+                line_of(row),
                 row["line_kind"],
                 status,
-                "" if price is None else price,
-                "" if usd is None else usd,
+                value,
             )
 
     return csv_download(EXPORT_HEADER, rows(), _run_file(run, "lines"))
@@ -289,31 +281,9 @@ def run_exclusions_csv(run_id):
     )
 
     def rows():
-        for (
-            name,
-            chain_id,
-            symbol,
-            label,
-            wallet,
-            validator,
-            components,
-            reason,
-            count,
-            held,
-        ) in stream_on_own_connection(db.session, stmt):
-            yield (
-                partner_name,
-                name,
-                chain_id,
-                symbol,
-                label,
-                wallet or "",
-                validator or "",
-                components or "",
-                reason,
-                count,
-                held,
-                counted_as(reason, per_wallet),
+        for name, chain_id, symbol, label, *exclusion in stream_on_own_connection(db.session, stmt):
+            yield _exclusion_row(
+                (partner_name, name, chain_id, symbol), label, exclusion, per_wallet
             )
 
     return csv_download(EXCLUSION_HEADER, rows(), _run_file(run, "exclusions"))

@@ -8,6 +8,7 @@ from datetime import date
 
 from sqlalchemy import select
 
+from webapp.attribution import LINE_COLUMNS, LINE_EXPORT_NAMES
 from webapp.commissions.lifecycle import check_range
 from webapp.commissions.terms import starts_within
 from webapp.commissions.valuation import Valuation
@@ -24,21 +25,15 @@ from webapp.models import (
 from webapp.storage import stream_on_own_connection
 from webapp.vocab import LineKind
 
-#: Column order of the commission export (DOMAIN.md).
+#: Column order of the commission export (DOMAIN.md): the partner, agreement and token, a
+#: line's columns (`attribution.LINE_COLUMNS`, named as `LINE_EXPORT_NAMES` says), then the
+#: line's kind, its run's status and its value in USD.
 EXPORT_HEADER = (
     "partner",
     "agreement",
     "chain_id",
     "token_symbol",
-    "period",
-    "period_start",
-    "period_end",
-    "validator_key",
-    "revenue_component",
-    "wallet_address",
-    "base_amount_native",
-    "commission_rate_bps",
-    "commission_amount_native",
+    *(name for column in LINE_COLUMNS for name in LINE_EXPORT_NAMES.get(column, (column,))),
     "line_kind",
     "run_status",
     "price_usd",
@@ -53,12 +48,7 @@ _COLUMNS = (
     _P.label,
     _P.start_time,
     _P.end_time,
-    _L.validator_key,
-    _L.revenue_component,
-    _L.wallet_address,
-    _L.base_amount_native,
-    _L.commission_rate_bps,
-    _L.commission_amount_native,
+    *(getattr(_L, column) for column in LINE_COLUMNS[1:]),
     _L.line_kind,
     _R.status,
     _P.period_id,
@@ -161,28 +151,41 @@ def export_valuation(partner: Partner, date_from: date, date_to: date) -> Valuat
     return Valuation.load(period_ids, _R.partner_id == partner.partner_id)
 
 
+def export_row(owner: tuple, period: tuple, line, kind: str, status: str, value) -> tuple:
+    """A row of `EXPORT_HEADER`, the same in every line file: `owner` is (partner, agreement,
+    chain, token), `period` the line's (label, start, end), `line` its other columns
+    (`LINE_COLUMNS` after the period), `kind` the line's kind, `status` its run's, `value`
+    its (price, USD value), None where no price is known."""
+    label, start, end = period
+    validator, component, wallet, base, rate, amount = line
+    price, usd = value
+    return (
+        *owner,
+        label,
+        start.isoformat(),
+        end.isoformat(),
+        validator,
+        str(component),
+        wallet or "",
+        base,
+        rate,
+        amount,
+        kind,
+        status,
+        "" if price is None else price,
+        "" if usd is None else usd,
+    )
+
+
 def _rows(partner: Partner, stmt, valuation: Valuation) -> Iterator[tuple]:
     value = valuation.value
     for row in stream_on_own_connection(db.session, stmt):
-        (name, chain_id, symbol, label, start, end, validator, component, wallet) = row[:9]
-        base, rate, amount, kind, status, period_id, run_id = row[9:]
-        price, usd = value(amount, period_id, run_id, status)
-        yield (
-            partner.name,
-            name,
-            chain_id,
-            symbol,
-            label,
-            start.isoformat(),
-            end.isoformat(),
-            validator,
-            str(component),
-            wallet or "",
-            base,
-            rate,
-            amount,
-            kind,
+        status = row.status
+        yield export_row(
+            (partner.name, *row[:3]),
+            row[3:6],
+            row[6:12],
+            row.line_kind,
             status,
-            "" if price is None else price,
-            "" if usd is None else usd,
+            value(row.commission_amount_native, row.period_id, row.run_id, status),
         )

@@ -51,8 +51,8 @@ class Sums:
 
 
 @dataclass
-class Slice:
-    """The lines of one validator and component within a period."""
+class ValidatorComponentRow:
+    """The sums of one validator and component within a period (a row of `PeriodRow.slices`)."""
 
     validator_key: str
     revenue_component: str
@@ -68,7 +68,7 @@ class PeriodRow:
     label: str
     sums: Sums = field(default_factory=Sums)
     by_component: dict[str, Sums] = field(default_factory=dict)
-    slices: dict[tuple[str, str], Slice] = field(default_factory=dict)
+    slices: dict[tuple[str, str], ValidatorComponentRow] = field(default_factory=dict)
     held_back: dict[str, list] = field(default_factory=dict)
 
     def add(self, validator: str, component: str, count: int, base, commission) -> None:
@@ -78,7 +78,7 @@ class PeriodRow:
         key = (validator, component)
         entry = self.slices.get(key)
         if entry is None:
-            entry = self.slices[key] = Slice(validator, component)
+            entry = self.slices[key] = ValidatorComponentRow(validator, component)
         entry.sums.add(count, base, commission)
 
     def hold(self, reason: str, count: int, amount: Decimal) -> None:
@@ -90,7 +90,7 @@ class PeriodRow:
     def held_back_total(self) -> Decimal:
         return money_sum(v[1] for v in self.held_back.values())
 
-    def sorted_slices(self) -> list[Slice]:
+    def sorted_slices(self) -> list[ValidatorComponentRow]:
         return [self.slices[k] for k in sorted(self.slices)]
 
     def sorted_held_back(self) -> list[tuple[str, int, Decimal]]:

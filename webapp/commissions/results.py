@@ -16,18 +16,18 @@ comparison and the drill into one period all ask here.
 
 from dataclasses import dataclass, field
 from datetime import date
-from decimal import Decimal
 from typing import TYPE_CHECKING
 
 from webapp.agreements.queries import agreements_of_partner
 from webapp.attribution import AttributionResult, Period
-from webapp.commissions import inputs, set_based
+from webapp.commissions import inputs, set_based, totals
 from webapp.commissions.inputs import InputSlice, compute_agreement, scope_of
 from webapp.commissions.lifecycle import check_range
 from webapp.commissions.terms import terms_of, terms_with_method
+from webapp.commissions.totals import TokenTotal
 from webapp.extensions import db
 from webapp.models import Agreement, CanonicalPeriod, CommissionRun, Partner
-from webapp.money import ZERO, money_sum, totals_by_token
+from webapp.money import money_sum
 from webapp.storage import is_postgresql
 
 if TYPE_CHECKING:
@@ -40,20 +40,6 @@ def summed_by_database(wallet_attribution: bool) -> bool:
     """True when a result without lines is summed by the database: wallet attribution on
     PostgreSQL. Total revenue is a handful of rows per period; the engine reads them as fast."""
     return wallet_attribution and is_postgresql(db.session)
-
-
-@dataclass
-class TokenTotal:
-    """Totals of one token (a chain's symbol): amounts of two tokens are never added."""
-
-    token_symbol: str
-    chain_id: str
-    line_count: int = 0
-    base_amount_native: Decimal = ZERO
-    commission_amount_native: Decimal = ZERO
-    excluded_amount_native: Decimal = ZERO
-    adjustment_count: int = 0
-    adjustment_amount_native: Decimal = ZERO
 
 
 @dataclass
@@ -105,12 +91,12 @@ class Computation:
 
 
 def token_totals(outcomes) -> dict[str, TokenTotal]:
-    """The outcomes' totals per token symbol (`money.totals_by_token`), in order of first
+    """The outcomes' totals per token symbol (`totals.token_totals`), in order of first
     sight: lines, base, commission, held back, adjustments."""
-    chains = {o.agreement.chain.token_symbol: o.agreement.chain.chain_id for o in outcomes}
-    sums = totals_by_token(
+    return totals.token_totals(
         (
             o.agreement.chain.token_symbol,
+            o.agreement.chain.chain_id,
             (
                 o.result.line_count,
                 o.result.total_base_native,
@@ -122,9 +108,6 @@ def token_totals(outcomes) -> dict[str, TokenTotal]:
         )
         for o in outcomes
     )
-    return {
-        symbol: TokenTotal(symbol, chains[symbol], *figures) for symbol, figures in sums.items()
-    }
 
 
 def warnings_of(outcome: AgreementOutcome) -> list[str]:

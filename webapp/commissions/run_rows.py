@@ -11,7 +11,7 @@ from operator import attrgetter, itemgetter
 
 from sqlalchemy import delete, func, select, update
 
-from webapp.attribution import CommissionLine, ComponentTotal, ExclusionTotal, Period
+from webapp.attribution import LINE_COLUMNS, ComponentTotal, ExclusionTotal, Period
 from webapp.commissions.lifecycle import (
     CommissionError,
 )
@@ -125,7 +125,10 @@ def lines_digest(lines: list, exclusions: list) -> str:
 
 
 def kept_sums(agreement, kept: list[Period]) -> tuple[int, Decimal, Decimal, Decimal]:
-    """Lines, base, commission and held back of the rows stored in the `kept` pairs."""
+    """Lines, base, commission and held back of the rows stored in the `kept` pairs (no
+    query when there are none)."""
+    if not kept:
+        return 0, ZERO, ZERO, ZERO
     L, X = PartnerCommissionLine, CommissionExclusion
     ids = [period_uuid(p.period_id) for p in kept]
     count, base, commission = db.session.execute(
@@ -176,8 +179,7 @@ def delete_rows(agreement, period_ids: list) -> None:
     )
 
 
-#: A stored line's columns are the engine's line fields, in their order.
-LINE_COLUMNS = CommissionLine._fields
+#: A stored exclusion's columns, as `write_exclusions` writes them.
 EXCLUSION_COLUMNS = (
     "period_id",
     "wallet_address",
@@ -200,7 +202,7 @@ def lock_parents(run: CommissionRun, period_ids: list) -> None:
 
 def write_lines(run: CommissionRun, period_keys: list, lines: dict) -> None:
     """Insert the lines of the given periods (binary COPY on PostgreSQL, batched INSERT
-    else), with ascending ids."""
+    else), with ascending ids: each line's `LINE_COLUMNS`, the period as the stored id."""
     constants = {
         "run_id": run.run_id,
         "agreement_id": run.agreement_id,

@@ -44,6 +44,19 @@ def actor_id(user):
     return getattr(user, "user_id", None)
 
 
+def run_figures(kept: tuple, line_count: int, base, commission, held) -> dict:
+    """A new run's figures, by its columns: the lines, base, commission and held back of the
+    pairs it computed plus those stored in the pairs it keeps (`kept`, from `kept_sums`)."""
+    lines_kept, base_kept, commission_kept, held_kept = kept
+    add = MONEY.add
+    return {
+        "line_count": line_count + lines_kept,
+        "total_base_native": add(base, base_kept),
+        "total_commission_native": add(commission, commission_kept),
+        "excluded_amount_native": add(held, held_kept),
+    }
+
+
 def new_run(agreement, date_from, date_to, user, details: dict, **figures) -> CommissionRun:
     """A committed run of the agreement over the range with its figures, stored, and its
     commit on record (with `details`)."""
@@ -108,9 +121,6 @@ def store_run(agreement, scope, computed, kept, date_from, date_to, user, prints
     else:
         result = computed.result
         lineage = scope_lineage(agreement, scope) if kept else computed.lineage
-    lines_kept, base_kept, commission_kept, held_kept = (
-        kept_sums(agreement, kept) if kept else (0, ZERO, ZERO, ZERO)
-    )
     run = new_run(
         agreement,
         date_from,
@@ -119,10 +129,13 @@ def store_run(agreement, scope, computed, kept, date_from, date_to, user, prints
         {},
         method=result.method,
         period_count=len(scope),
-        line_count=len(result.lines) + lines_kept,
-        total_base_native=MONEY.add(result.total_base_native, base_kept),
-        total_commission_native=MONEY.add(result.total_commission_native, commission_kept),
-        excluded_amount_native=MONEY.add(result.excluded_amount_native, held_kept),
+        **run_figures(
+            kept_sums(agreement, kept),
+            len(result.lines),
+            result.total_base_native,
+            result.total_commission_native,
+            result.excluded_amount_native,
+        ),
         input_payload_ids=json.dumps(lineage, sort_keys=True),
     )
     RP = CommissionRunPeriod
@@ -203,9 +216,7 @@ def store_run_in_database(
     `store_run` makes them. `computed` is unused (None)."""
     kept_keys = {period_key(p.period_id) for p in kept}
     fresh = [p for p in scope if period_key(p.period_id) not in kept_keys]
-    lines_kept, base_kept, commission_kept, held_kept = (
-        kept_sums(agreement, kept) if kept else (0, ZERO, ZERO, ZERO)
-    )
+    stored = kept_sums(agreement, kept)
     run = new_run(
         agreement,
         date_from,
@@ -243,13 +254,15 @@ def store_run_in_database(
         delete_rows(agreement, changed_ids)
         lock_parents(run, changed_ids)
         figures.update(set_based_lines.period_figures(agreement, changed, run, write=changed_ids))
-    add = MONEY.add
-    run.line_count = lines_kept + sum(f.line_count for f in figures.values())
-    run.total_base_native = add(base_kept, money_sum(f.base for f in figures.values()))
-    run.total_commission_native = add(
-        commission_kept, money_sum(f.commission for f in figures.values())
+    totals = run_figures(
+        stored,
+        sum(f.line_count for f in figures.values()),
+        money_sum(f.base for f in figures.values()),
+        money_sum(f.commission for f in figures.values()),
+        money_sum(f.held_back for f in figures.values()),
     )
-    run.excluded_amount_native = add(held_kept, money_sum(f.held_back for f in figures.values()))
+    for column, value in totals.items():
+        setattr(run, column, value)
     if held:
         db.session.execute(
             delete(RP).where(

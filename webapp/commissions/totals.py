@@ -26,7 +26,7 @@ from webapp.models import (
     CommissionRunPeriod,
     PartnerCommissionLine,
 )
-from webapp.money import MONEY, ZERO
+from webapp.money import MONEY, ZERO, totals_by_token
 from webapp.vocab import LineKind, Method
 
 
@@ -53,10 +53,11 @@ class Correction:
 
 
 @dataclass
-class RunTotal:
-    """One run's total in its token: commission lines plus adjustment lines."""
+class TokenTotal:
+    """Totals of one token (a chain's symbol): commission lines, what exclusions held back,
+    and adjustment lines; amounts of two tokens are never added. A preview's and a commit's
+    totals per token (`token_totals`), and a run's (`RunTotal`)."""
 
-    run_id: uuid.UUID
     token_symbol: str
     chain_id: str
     line_count: int = 0
@@ -65,25 +66,16 @@ class RunTotal:
     excluded_amount_native: Decimal = ZERO
     adjustment_count: int = 0
     adjustment_amount_native: Decimal = ZERO
-    #: The negative adjustment lines among them: how many, and their sum.
-    clawback_count: int = 0
-    clawback_amount_native: Decimal = ZERO
-    corrections: list[Correction] = field(default_factory=list)
 
     @property
     def total_native(self) -> Decimal:
-        """The run's total: commission plus adjustments."""
+        """The total: commission plus adjustments."""
         return MONEY.add(self.commission_amount_native, self.adjustment_amount_native)
 
     @property
     def total_line_count(self) -> int:
         """Commission lines plus adjustment lines."""
         return self.line_count + self.adjustment_count
-
-    @property
-    def true_up_amount_native(self) -> Decimal:
-        """The positive adjustment lines' sum (adjustments less clawbacks)."""
-        return MONEY.subtract(self.adjustment_amount_native, self.clawback_amount_native)
 
     def as_dict(self) -> dict:
         """The figures an API answer or a file gives, total included."""
@@ -98,6 +90,35 @@ class RunTotal:
             "adjustment_amount_native": self.adjustment_amount_native,
             "total_amount_native": self.total_native,
         }
+
+
+def token_totals(rows) -> dict[str, TokenTotal]:
+    """Rows of (token symbol, chain id, figures) added up per token by
+    `money.totals_by_token`, in order of first sight; the figures in `TokenTotal`'s order:
+    lines, base, commission, held back, adjustment lines, adjustments."""
+    rows = list(rows)
+    chains = {symbol: chain_id for symbol, chain_id, _ in rows}
+    sums = totals_by_token((symbol, figures) for symbol, _, figures in rows)
+    return {
+        symbol: TokenTotal(symbol, chains[symbol], *figures) for symbol, figures in sums.items()
+    }
+
+
+@dataclass
+class RunTotal(TokenTotal):
+    """One run's total in its token: commission lines plus adjustment lines, the clawbacks
+    among these, and the runs they correct."""
+
+    run_id: uuid.UUID = field(kw_only=True)
+    #: The negative adjustment lines among them: how many, and their sum.
+    clawback_count: int = 0
+    clawback_amount_native: Decimal = ZERO
+    corrections: list[Correction] = field(default_factory=list)
+
+    @property
+    def true_up_amount_native(self) -> Decimal:
+        """The positive adjustment lines' sum (adjustments less clawbacks)."""
+        return MONEY.subtract(self.adjustment_amount_native, self.clawback_amount_native)
 
 
 def run_total(run: CommissionRun) -> RunTotal:
@@ -120,7 +141,7 @@ def run_totals(run_ids) -> dict[uuid.UUID, RunTotal]:
         .join(C, C.chain_id == A.chain_id)
         .where(R.run_id.in_(run_ids))
     ):
-        totals[run_id] = RunTotal(run_id, symbol, chain_id)
+        totals[run_id] = RunTotal(symbol, chain_id, run_id=run_id)
         runs[run_id] = (agreement_id, method)
     _add_pairs(totals, runs)
     _add_adjustments(totals)

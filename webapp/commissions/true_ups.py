@@ -4,12 +4,13 @@ and what changed since a run was approved (`changes_since_approval`)."""
 
 import uuid
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, make_dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
 from sqlalchemy import insert, or_, select
 
+from webapp.attribution import CommissionLine
 from webapp.commissions.inputs import compute_agreement
 from webapp.commissions.results import Computation
 from webapp.commissions.terms import next_day_start, period_uuid
@@ -25,21 +26,23 @@ from webapp.models import (
 from webapp.money import MONEY, ZERO, money_sum
 from webapp.vocab import LineKind
 
-
-@dataclass(frozen=True)
-class Difference:
-    """Recomputed minus locked (lines and adjustments stored) for one line key of a locked
-    (agreement, period); a negative commission is a clawback."""
-
-    agreement_id: uuid.UUID
-    period_id: uuid.UUID
-    validator_key: str
-    revenue_component: str
-    wallet_address: str | None
-    base_amount_native: Decimal
-    commission_rate_bps: int
-    commission_amount_native: Decimal
-    corrects_run_id: uuid.UUID
+Difference = make_dataclass(
+    "Difference",
+    [
+        ("agreement_id", uuid.UUID),
+        *CommissionLine.__annotations__.items(),
+        ("corrects_run_id", uuid.UUID),
+    ],
+    frozen=True,
+    namespace={
+        "__module__": __name__,
+        "__doc__": """Recomputed minus locked (lines and adjustments stored) for one line key
+        of a locked (agreement, period); a negative commission is a clawback. Its fields: the
+        agreement, a line's columns (`attribution.LINE_COLUMNS`), the locked run it corrects.""",
+    },
+)
+#: A difference's fields, in their order: each a column of the adjustment line that stores it.
+DIFFERENCE_COLUMNS = tuple(f.name for f in fields(Difference))
 
 
 def locked_differences(partner: Partner, until: date | None = None, run_id=None):
@@ -196,18 +199,10 @@ def store_adjustments(computation: Computation, differences: list[Difference]) -
             {
                 "line_id": uuid.uuid4(),
                 "run_id": run.run_id,
-                "agreement_id": difference.agreement_id,
                 "partner_id": computation.partner.partner_id,
-                "period_id": difference.period_id,
-                "validator_key": difference.validator_key,
-                "revenue_component": difference.revenue_component,
-                "wallet_address": difference.wallet_address,
-                "base_amount_native": difference.base_amount_native,
-                "commission_rate_bps": difference.commission_rate_bps,
-                "commission_amount_native": difference.commission_amount_native,
                 "created_at": run.created_at,
                 "line_kind": LineKind.ADJUSTMENT.value,
-                "corrects_run_id": difference.corrects_run_id,
+                **{column: getattr(difference, column) for column in DIFFERENCE_COLUMNS},
             }
         )
     if values:
