@@ -185,3 +185,27 @@ def _sqlite_on_connect(dbapi_connection, connection_record):
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
+
+
+class uuid_text(GenericFunction):  # noqa: N801 - SQL function names are lower case
+    """A UUID column as the usual text of a UUID (lower-case hex in dashed groups, as
+    `str(uuid.UUID)` writes it) on either database: PostgreSQL casts its `uuid`; SQLite
+    stores the 32 hex digits bare, so the dashes are put in there."""
+
+    type = String()
+    inherit_cache = True
+
+
+@compiles(uuid_text)
+def _compile_uuid_text(element, compiler, **kw):
+    return f"CAST({compiler.process(element.clauses, **kw)} AS VARCHAR)"
+
+
+@compiles(uuid_text, "sqlite")
+def _compile_uuid_text_sqlite(element, compiler, **kw):
+    hex_digits = f"lower({compiler.process(element.clauses, **kw)})"
+    groups = " || '-' || ".join(
+        f"substr({hex_digits}, {start}, {length})"
+        for start, length in ((1, 8), (9, 4), (13, 4), (17, 4), (21, 12))
+    )
+    return f"CASE WHEN length({hex_digits}) = 32 THEN {groups} ELSE {hex_digits} END"

@@ -27,7 +27,7 @@ from webapp.agreements.service import (
     update_agreement,
 )
 from webapp.commissions import committing, export, inputs, lifecycle
-from webapp.commissions.inputs import period_uuid
+from webapp.commissions.terms import period_uuid
 from webapp.errors import FieldError
 from webapp.extensions import db
 from webapp.models import (

@@ -78,3 +78,32 @@ def test_api_reference_sections_are_titled_by_what_they_hold(client):
         for tag in op["tags"]
     }
     assert used == set(titles)
+
+
+def test_commissions_for_a_chosen_partner_open_on_the_latest_month_of_its_chains(manager_client):
+    world = build_world()  # Solana and Ethereum data in January 2025
+    beta = factories.partner("Beta Exchange")
+    factories.agreement(beta, "MEV=1000", name="Beta SOL")
+    # Ethereum revenue in March: the latest month of all, but not on Beta's chain.
+    march = factories.period(
+        world.sources["eth-periods"],
+        "2025-03-02",
+        datetime(2025, 3, 2, tzinfo=UTC),
+        datetime(2025, 3, 3, tzinfo=UTC),
+        "ethereum",
+    )
+    factories.revenue(world.sources["validator-revenue"], march, [("0xvalidator", "MEV", "1")])
+    db.session.commit()
+
+    def opens_on(url):
+        page = manager_client.get(url).get_data(as_text=True)
+        return value_of(page, "date_from"), value_of(page, "date_to")
+
+    assert opens_on("/commissions/") == ("2025-03-01", "2025-03-31")
+    assert opens_on(f"/commissions/?partner={beta.partner_id}") == ("2025-01-01", "2025-01-31")
+    # Acme has agreements on neither chain yet: every chain counts.
+    assert opens_on(f"/commissions/?partner={world.acme.partner_id}") == (
+        "2025-03-01",
+        "2025-03-31",
+    )
+    assert opens_on("/commissions/?partner=not-a-partner") == ("2025-03-01", "2025-03-31")

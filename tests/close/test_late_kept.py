@@ -19,7 +19,8 @@ from tests.worlds import FEB, JAN, PAID, commit_january, ok, rewards_file
 from webapp.commissions import staleness
 from webapp.commissions import true_ups as run_module
 from webapp.commissions.fingerprints import fingerprint
-from webapp.commissions.inputs import scope_of, terms_of
+from webapp.commissions.inputs import scope_of
+from webapp.commissions.terms import terms_of
 from webapp.extensions import db
 from webapp.models import CanonicalStakerRewardsDetail, KeptSummary
 

@@ -67,6 +67,7 @@ from webapp.commissions.committing import commit
 from webapp.commissions.export import export_rows
 from webapp.commissions.inputs import compute_agreement
 from webapp.commissions.lifecycle import CommissionError, approve_run, pay_run, reopen_run
+from webapp.commissions.terms import period_uuid, terms_of
 from webapp.errors import FieldError
 from webapp.extensions import db
 from webapp.imports.importing import import_file
@@ -302,7 +303,7 @@ def _engine_pairs(agreement: Agreement, date_from: date, date_to: date) -> dict:
     pairs: dict = defaultdict(dict)
     for line in result.lines:
         key = (line.validator_key, str(line.revenue_component), line.wallet_address)
-        pairs[(agreement.agreement_id, inputs.period_uuid(line.period_id))][key] = (
+        pairs[(agreement.agreement_id, period_uuid(line.period_id))][key] = (
             line.base_amount_native,
             line.commission_rate_bps,
             line.commission_amount_native,
@@ -1205,7 +1206,7 @@ class MonthEnd(RuleBasedStateMachine):
                 continue
             high = agreement.effective_to or RANGE[1]
             scope = inputs.scope_of(agreement, agreement.effective_from, high)
-            terms = inputs.terms_of(agreement)
+            terms = terms_of(agreement)
             summary = set_based.wallet_attribution_summary(
                 agreement.partner_id, agreement.chain_id, terms, scope
             )

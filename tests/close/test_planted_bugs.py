@@ -15,8 +15,8 @@ from tests import factories
 from tests.worlds import V2, W_PAID, W_UNSTAKED, world_with_agreements
 from webapp.attribution import commission_amount
 from webapp.commissions import committing, inputs, lifecycle, results, set_based
-from webapp.commissions.inputs import period_uuid
 from webapp.commissions.lifecycle import CommissionError
+from webapp.commissions.terms import period_uuid, terms_of
 from webapp.extensions import db
 from webapp.models import (
     AgreementRule,
@@ -335,9 +335,7 @@ def test_a_zero_rate_validator_rule_gives_zero_on_its_lines(app):
 def test_a_zero_rate_validator_rule_gives_zero_in_the_set_based_summary(app):
     zed, sol, _, _ = zero_rule_world()
     scope = inputs.scope_of(sol, DAY, DAY)
-    summary = set_based.wallet_attribution_summary(
-        zed.partner_id, "solana", inputs.terms_of(sol), scope
-    )
+    summary = set_based.wallet_attribution_summary(zed.partner_id, "solana", terms_of(sol), scope)
     period = scope[0].period_id
     assert summary.slices[(period, "Vzero", "MEV")][1:] == [D(4), D(0)]
     assert summary.slices[(period, "Vfull", "MEV")][1:] == [D(4), D("0.2")]

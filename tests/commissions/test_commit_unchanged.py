@@ -233,7 +233,8 @@ def test_the_digest_of_each_input_kind_moves_with_it(world):
     """Independent of the commit: the fingerprint of a period changes when one reward of
     that period changes, and only that period's."""
     from webapp.commissions.fingerprints import fingerprint
-    from webapp.commissions.inputs import scope_of, terms_of
+    from webapp.commissions.inputs import scope_of
+    from webapp.commissions.terms import terms_of
 
     agreement = world.solana
     scope = scope_of(agreement, FIRST, LAST)
@@ -315,13 +316,13 @@ def test_after_one_period_changed_only_that_period_is_computed(world, monkeypatc
     }
 
     computed = []
-    real = committing.compute_agreement
+    real = committing.compute_scope
 
-    def spy(agreement, date_from, date_to, scope=None):
+    def spy(agreement, terms, scope):
         computed.append((agreement.name, [p.label for p in scope]))
-        return real(agreement, date_from, date_to, scope)
+        return real(agreement, terms, scope)
 
-    monkeypatch.setattr(committing, "compute_agreement", spy)
+    monkeypatch.setattr(committing, "compute_scope", spy)
     # On PostgreSQL a wallet-attribution commit computes in the database instead.
     figures = set_based_lines.period_figures
 
@@ -361,7 +362,8 @@ def test_every_digested_column_of_a_row_moves_the_digest(world):
     the digests: the rows stay the same rows (no count changes), so only the hash of that
     column can tell."""
     from webapp.commissions.fingerprints import fingerprint
-    from webapp.commissions.inputs import scope_of, terms_of
+    from webapp.commissions.inputs import scope_of
+    from webapp.commissions.terms import terms_of
     from webapp.models import CanonicalStakeEvent
 
     agreement = world.solana
@@ -443,11 +445,11 @@ def test_after_a_new_periods_rewards_only_that_period_is_computed(world, monkeyp
         for o in results.preview(world.acme, FIRST, LAST, lines=True).outcomes
     }
     computed = []
-    real = committing.compute_agreement
+    real = committing.compute_scope
 
-    def spy(agreement, date_from, date_to, scope=None):
+    def spy(agreement, terms, scope):
         computed.append((agreement.name, [p.label for p in scope]))
-        return real(agreement, date_from, date_to, scope)
+        return real(agreement, terms, scope)
 
     figures = set_based_lines.period_figures
 
@@ -456,7 +458,7 @@ def test_after_a_new_periods_rewards_only_that_period_is_computed(world, monkeyp
             computed.append((agreement.name, [p.label for p in periods]))
         return figures(agreement, periods, run, write)
 
-    monkeypatch.setattr(committing, "compute_agreement", spy)
+    monkeypatch.setattr(committing, "compute_scope", spy)
     monkeypatch.setattr(set_based_lines, "period_figures", written)
     second = committing.commit(world.acme, FIRST, LAST)
     db.session.expire_all()
@@ -477,3 +479,39 @@ def test_after_a_new_periods_rewards_only_that_period_is_computed(world, monkeyp
             engine.excluded_amount_native,
         )
         assert outcome.result.exclusion_totals() == engine.exclusion_totals()
+
+
+def test_a_narrower_commit_carries_no_run_that_holds_more(world):
+    """Every pair of a narrower range is held, unchanged, by one run that holds more: that
+    run's result is not carried whole. The new run takes the range's pairs with their rows
+    and figures; the earlier run keeps the rest and stays committed."""
+    first = _run_of(committing.commit(world.acme, FIRST, LAST), world.solana).run
+    first_id, third_day = first.run_id, world.periods[2].period_id
+    second = _run_of(committing.commit(world.acme, FIRST, date(2025, 1, 2)), world.solana)
+    db.session.expire_all()
+
+    assert second.carried_from is None
+    run = db.session.get(CommissionRun, second.run.run_id)
+    assert run.period_count == 2
+    RP, L = CommissionRunPeriod, PartnerCommissionLine
+    held = dict(
+        db.session.execute(
+            select(RP.period_id, RP.run_id).where(RP.agreement_id == world.solana.agreement_id)
+        ).all()
+    )
+    assert held == {
+        world.periods[0].period_id: run.run_id,
+        world.periods[1].period_id: run.run_id,
+        third_day: first_id,
+    }
+    assert db.session.get(CommissionRun, first_id).status == "committed"
+    # The new run's total is that of the lines of its own two days (worked out by
+    # `test_commissions.expected_solana_lines`: W_PAID 0.65 a day, W_LATE 0.65 on the 2nd,
+    # W_UNSTAKED 0.65 on the 1st and 2nd).
+    two_days = db.session.scalar(
+        select(func.count()).where(
+            L.agreement_id == world.solana.agreement_id, L.period_id != third_day
+        )
+    )
+    assert run.line_count == two_days
+    assert run.total_commission_native == D("0.65") * 5

@@ -18,7 +18,7 @@ from tests.imports.test_imports_web import PERIODS, REWARDS, TOKEN, upload
 from tests.worlds import world_with_agreements
 from webapp import audit
 from webapp.commissions import background, committing, lifecycle, results, storing
-from webapp.commissions.inputs import period_key
+from webapp.commissions.terms import period_key
 from webapp.extensions import db
 from webapp.imports import importing
 from webapp.jobs import queue

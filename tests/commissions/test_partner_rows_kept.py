@@ -11,6 +11,7 @@ from sqlalchemy import func, select, update
 
 from tests.commissions.test_set_based import _world
 from webapp.commissions import fingerprints, inputs, kept
+from webapp.commissions.terms import period_key, period_uuid
 from webapp.extensions import db
 from webapp.models import CanonicalStakerRewardsDetail, KeptPeriod, PartnerWallet
 
@@ -18,7 +19,7 @@ MARCH = (date(2025, 3, 1), date(2025, 3, 31))
 
 
 def _periods(agreement) -> list:
-    return [inputs.period_uuid(p.period_id) for p in inputs.scope_of(agreement, *MARCH)]
+    return [period_uuid(p.period_id) for p in inputs.scope_of(agreement, *MARCH)]
 
 
 def _asked(agreement):
@@ -38,7 +39,7 @@ def _counted(agreement) -> dict:
     ).all()
     figures: dict = {}
     for period_id, digest in found:
-        key = (agreement.partner_id, agreement.chain_id, inputs.period_key(period_id))
+        key = (agreement.partner_id, agreement.chain_id, period_key(period_id))
         count, total = figures.get(key, (0, 0))
         figures[key] = (count + 1, total + int(digest))
     return {key: (count, str(total)) for key, (count, total) in figures.items()}
@@ -97,7 +98,7 @@ def test_a_swap_of_two_amounts_in_a_period_is_seen(app):
     db.session.commit()
     after = _asked(agreement)
     assert after == _counted(agreement)
-    key = (agreement.partner_id, agreement.chain_id, inputs.period_key(period))
+    key = (agreement.partner_id, agreement.chain_id, period_key(period))
     assert after[key] != before[key]
     assert {k: v for k, v in after.items() if k != key} == {
         k: v for k, v in before.items() if k != key

@@ -17,6 +17,7 @@ from sqlalchemy import select, text
 
 from tests import factories
 from webapp.commissions import inputs, set_based
+from webapp.commissions.terms import terms_of
 from webapp.extensions import db
 from webapp.insight import compare
 from webapp.models import CanonicalStakerRewardsDetail, KeptSummary, PartnerWallet
@@ -113,7 +114,7 @@ def test_set_based_summary_equals_the_engine_on_random_worlds(app, seed):
     engine = computed.result
     assert engine.lines and engine.exclusions  # the world pays and holds back something
 
-    terms = inputs.terms_of(agreement)
+    terms = terms_of(agreement)
     scope = inputs.scope_of(agreement, date(2025, 3, 1), date(2025, 3, 31))
     summary = set_based.wallet_attribution_summary(
         agreement.partner_id, agreement.chain_id, terms, scope, count_wallets=True
@@ -161,7 +162,7 @@ def _one_day_agreement(name: str, rule: str, rewards: list[tuple]):
 def _day_summary(agreement):
     """The set-based summary and the engine's result of the agreement's one day."""
     day = date(2025, 3, 1)
-    terms = inputs.terms_of(agreement)
+    terms = terms_of(agreement)
     scope = inputs.scope_of(agreement, day, day)
     summary = set_based.wallet_attribution_summary(agreement.partner_id, "solana", terms, scope)
     return summary, inputs.compute_agreement(agreement, day, day).result
@@ -208,7 +209,7 @@ def test_only_lines_with_more_than_18_places_are_rounded_and_each_on_its_own(app
 def _march_summary(agreement):
     """The agreement's terms and periods in scope for March 2025, and a function that asks
     for their set-based summary."""
-    terms = inputs.terms_of(agreement)
+    terms = terms_of(agreement)
     scope = inputs.scope_of(agreement, date(2025, 3, 1), date(2025, 3, 31))
 
     def ask():
@@ -378,7 +379,7 @@ def test_the_planner_settings_of_the_summary_end_with_it(app):
     set_based.wallet_attribution_summary(
         agreement.partner_id,
         agreement.chain_id,
-        inputs.terms_of(agreement),
+        terms_of(agreement),
         inputs.scope_of(agreement, date(2025, 3, 1), date(2025, 3, 31)),
     )
     assert db.session.execute(text(settings)).one() == before == ("on", before[1])
@@ -389,7 +390,7 @@ def test_the_planner_settings_of_the_summary_end_with_it(app):
 def test_only_the_newest_summaries_of_a_partner_are_kept(app, monkeypatch):
     monkeypatch.setattr(set_based, "KEPT_PER_PARTNER", 2)
     agreement = _world(8)
-    terms = inputs.terms_of(agreement)
+    terms = terms_of(agreement)
     scope = inputs.scope_of(agreement, date(2025, 3, 1), date(2025, 3, 31))
     for end in range(1, len(scope) + 1):  # four questions: the first 1, 2, 3, 4 periods
         set_based.wallet_attribution_summary(

@@ -25,6 +25,7 @@ from tests import factories
 from webapp.addresses import eip55_checksum
 from webapp.commissions import committing, inputs, pair_sums, set_based_lines
 from webapp.commissions.run_rows import grouped_exclusions
+from webapp.commissions.terms import period_uuid
 from webapp.extensions import db
 from webapp.models import (
     CanonicalStakerRewardsDetail,
@@ -235,7 +236,7 @@ def _engine_lines(agreement, result) -> list[tuple]:
     return sorted(
         (
             agreement.agreement_id,
-            inputs.period_uuid(line.period_id),
+            period_uuid(line.period_id),
             line.validator_key,
             str(line.revenue_component),
             line.wallet_address,
@@ -251,11 +252,9 @@ def _engine_grouped(result) -> dict:
     """Per period id: the exclusions grouped as the engine's commit stores them."""
     by_period: dict = {}
     for ex in result.exclusions:
-        by_period.setdefault(inputs.period_uuid(ex.period_id), []).append(ex)
+        by_period.setdefault(period_uuid(ex.period_id), []).append(ex)
     return {
-        inputs.period_uuid(p.period_id): grouped_exclusions(
-            by_period.get(inputs.period_uuid(p.period_id), [])
-        )
+        period_uuid(p.period_id): grouped_exclusions(by_period.get(period_uuid(p.period_id), []))
         for p in result.periods
     }
 
@@ -367,10 +366,10 @@ def _assert_as_the_engine(outcome):
         engine.excluded_amount_native,
     )
     pairs = _pairs(agreement)
-    assert set(pairs) == {inputs.period_uuid(p.period_id) for p in engine.periods}
+    assert set(pairs) == {period_uuid(p.period_id) for p in engine.periods}
     grouped = _engine_grouped(engine)
     for period in engine.periods:
-        period_id = inputs.period_uuid(period.period_id)
+        period_id = period_uuid(period.period_id)
         lines = [line for line in engine.lines if line.period_id == period.period_id]
         assert pair_sums.load(pairs[period_id].sums) == pair_sums.load(
             pair_sums.dump(lines, grouped[period_id])
@@ -386,7 +385,7 @@ def _commit_in_database(partner, monkeypatch, date_from=DATE_FROM, date_to=DATE_
         raise AssertionError("a wallet-attribution commit on PostgreSQL ran the engine")
 
     with monkeypatch.context() as patched:
-        patched.setattr(committing, "compute_agreement", no_engine)
+        patched.setattr(committing, "compute_scope", no_engine)
         computation = committing.commit(partner, date_from, date_to)
     db.session.expire_all()
     return computation

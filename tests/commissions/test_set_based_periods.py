@@ -15,6 +15,7 @@ from sqlalchemy import delete, select, update
 from tests import factories
 from tests.commissions.test_set_based import _world
 from webapp.commissions import committing, inputs, kept, set_based, set_based_lines
+from webapp.commissions.terms import period_key, terms_of
 from webapp.extensions import db
 from webapp.models import (
     AgreementRule,
@@ -41,7 +42,7 @@ def _ask(agreement, scope=None):
     return set_based.wallet_attribution_summary(
         agreement.partner_id,
         agreement.chain_id,
-        inputs.terms_of(agreement),
+        terms_of(agreement),
         scope or _scope(agreement),
     )
 
@@ -69,7 +70,7 @@ def _assert_cold_and_engine(agreement, summary):
     """The summary is the one summed with nothing kept, field by field, and the engine's."""
     _forget_kept()
     cold = _ask(agreement)
-    assert cold.summed == {inputs.period_key(p.period_id) for p in _scope(agreement)}
+    assert cold.summed == {period_key(p.period_id) for p in _scope(agreement)}
     assert _fields(summary) == _fields(cold)
     engine = inputs.compute_agreement(agreement, *MARCH).result
     assert summary.slice_sums() == engine.slice_sums()
@@ -129,7 +130,7 @@ def _active_wallet(agreement) -> str:
 
 
 def _key(period) -> str:
-    return inputs.period_key(period.period_id)
+    return period_key(period.period_id)
 
 
 @pytest.mark.parametrize("seed", [1, 2])
@@ -251,7 +252,7 @@ def test_a_change_moves_exactly_the_periods_it_should(app, change):
 def test_a_period_page_reads_the_period_kept_by_the_preview_of_a_longer_range(app):
     agreement = _world(4)
     scope = _scope(agreement)
-    terms = inputs.terms_of(agreement)
+    terms = terms_of(agreement)
     _ask(agreement)
     part = set_based.kept_period(
         agreement.partner_id, agreement.chain_id, terms, scope[1:2], scope[1].period_id
@@ -278,14 +279,14 @@ def _commit(agreement, monkeypatch, computed: list):
     real = set_based_lines._computed
 
     def counted(agreement, periods, run, write):
-        computed.append(sorted(inputs.period_key(p.period_id) for p in periods))
+        computed.append(sorted(period_key(p.period_id) for p in periods))
         return real(agreement, periods, run, write)
 
     def no_engine(*args, **kwargs):
         raise AssertionError("a wallet-attribution commit on PostgreSQL ran the engine")
 
     with monkeypatch.context() as patched:
-        patched.setattr(committing, "compute_agreement", no_engine)
+        patched.setattr(committing, "compute_scope", no_engine)
         patched.setattr(set_based_lines, "_computed", counted)
         committing.commit(agreement.partner, *MARCH)
     db.session.expire_all()

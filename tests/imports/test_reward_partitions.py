@@ -22,6 +22,7 @@ from tests.conftest import is_postgres
 from tests.imports.test_imports import REWARDS_HEADER, chains, periods, write  # noqa: F401 (fixtures)
 from webapp import create_app, reward_partitions
 from webapp.commissions import inputs, set_based
+from webapp.commissions.terms import terms_of
 from webapp.extensions import db
 from webapp.imports.importing import import_file
 from webapp.models import CanonicalPeriod, CanonicalStakerRewardsDetail
@@ -379,7 +380,7 @@ def test_a_one_period_preview_summary_reads_that_periods_partition_only(app):
     event.listen(db.engine, "before_cursor_execute", keep)
     try:
         day = date(2025, 3, 2)
-        terms = inputs.terms_of(agreement)
+        terms = terms_of(agreement)
         scope = inputs.scope_of(agreement, day, day)
         summary = set_based.wallet_attribution_summary(agreement.partner_id, "solana", terms, scope)
     finally:

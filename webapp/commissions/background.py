@@ -8,8 +8,9 @@ from sqlalchemy import func, select
 
 from webapp.agreements.queries import agreements_of_partner
 from webapp.commissions.committing import commit
-from webapp.commissions.inputs import period_uuid, scope_of
+from webapp.commissions.inputs import scope_of
 from webapp.commissions.lifecycle import CommissionError, check_range
+from webapp.commissions.terms import period_uuid
 from webapp.extensions import db
 from webapp.jobs.queue import JobFailed, kind
 from webapp.models import CanonicalStakerRewardsDetail, CanonicalValidatorRevenue, Partner

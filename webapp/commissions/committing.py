@@ -5,21 +5,14 @@ others are computed and written (`storing`). With `true_up`, the differences of 
 are stored as adjustment lines (`true_ups`). One transaction; refused, nothing stored, when
 no period is in scope or a pair in scope is locked."""
 
-import uuid
 from datetime import date
 
 from sqlalchemy import or_, select
 
 from webapp.agreements.queries import agreements_of_partner
 from webapp.commissions import set_based_lines
-from webapp.commissions.fingerprints import fingerprint
-from webapp.commissions.inputs import (
-    compute_agreement,
-    period_key,
-    period_uuid,
-    scope_of,
-    terms_of,
-)
+from webapp.commissions.fingerprints import fingerprint, kept_pairs
+from webapp.commissions.inputs import compute_scope, scope_of
 from webapp.commissions.lifecycle import (
     CommissionError,
     check_range,
@@ -27,17 +20,16 @@ from webapp.commissions.lifecycle import (
 )
 from webapp.commissions.results import AgreementOutcome, Computation, warnings_of
 from webapp.commissions.run_rows import StoredResult
-from webapp.commissions.storing import carry_run, store_run, store_run_in_database
+from webapp.commissions.storing import carry_run, store_run, store_run_in_database, whole_run
+from webapp.commissions.terms import period_uuid, terms_of
 from webapp.commissions.true_ups import locked_differences, store_adjustments
 from webapp.extensions import db
 from webapp.models import (
     CanonicalPeriod,
     CommissionLock,
     CommissionRun,
-    CommissionRunPeriod,
     Partner,
 )
-from webapp.vocab import RunStatus
 
 
 def _refuse_locked(scopes: dict, agreements: dict) -> None:
@@ -103,11 +95,10 @@ def commit(
             scope = scopes[agreement.agreement_id]
             if not scope:
                 continue
-            prints = fingerprint(
-                agreement.partner_id, agreement.chain_id, terms_of(agreement), scope
-            )
-            kept = {} if true_up else _kept_pairs(agreement, scope, prints)
-            earlier = _whole_run(kept, scope)
+            terms = terms_of(agreement)
+            prints = fingerprint(agreement.partner_id, agreement.chain_id, terms, scope)
+            kept = {} if true_up else kept_pairs(agreement.agreement_id, scope, prints)
+            earlier = whole_run(kept, scope)
             if earlier is not None:
                 run = carry_run(agreement, earlier, date_from, date_to, user)
                 outcome = AgreementOutcome(
@@ -118,13 +109,12 @@ def commit(
                     carried_from=earlier.run_id,
                 )
             else:
-                kept_periods = [p for p in scope if period_key(p.period_id) in kept]
-                fresh = [p for p in scope if period_key(p.period_id) not in kept]
+                # The periods' ids are their keys, as the loaders read them.
+                kept_periods = [p for p in scope if p.period_id in kept]
+                fresh = [p for p in scope if p.period_id not in kept]
                 in_database = bool(fresh) and set_based_lines.applies(agreement)
                 computed = (
-                    compute_agreement(agreement, date_from, date_to, fresh)
-                    if fresh and not in_database
-                    else None
+                    compute_scope(agreement, terms, fresh) if fresh and not in_database else None
                 )
                 store = store_run_in_database if in_database else store_run
                 run = store(
@@ -148,33 +138,3 @@ def commit(
         db.session.rollback()
         raise
     return computation
-
-
-def _kept_pairs(agreement, scope, prints) -> dict[str, uuid.UUID]:
-    """The periods of `scope` (by key) whose pair a committed run holds, computed from inputs
-    with the digests `prints` gives them now, and that run: their result would come out the
-    same, so their rows stay as they are and only the other periods are computed."""
-    RP, R = CommissionRunPeriod, CommissionRun
-    held = db.session.execute(
-        select(RP.period_id, RP.run_id, RP.inputs_digest)
-        .join(R, R.run_id == RP.run_id)
-        .where(
-            RP.agreement_id == agreement.agreement_id,
-            RP.period_id.in_([period_uuid(p.period_id) for p in scope]),
-            R.status == RunStatus.COMMITTED.value,
-        )
-    ).all()
-    return {
-        period_key(period_id): run_id
-        for period_id, run_id, digest in held
-        if digest is not None and prints.digests.get(period_key(period_id)) == digest
-    }
-
-
-def _whole_run(kept: dict[str, uuid.UUID], scope) -> CommissionRun | None:
-    """The one run that holds every pair of `scope` and no other, when `kept` says so: its
-    result can be carried over whole."""
-    if len(kept) != len(scope) or len(set(kept.values())) != 1:
-        return None
-    run = db.session.get(CommissionRun, next(iter(kept.values())))
-    return run if run.period_count == len(scope) else None

@@ -8,8 +8,8 @@ from datetime import date
 
 from sqlalchemy import select
 
-from webapp.commissions.inputs import starts_within
 from webapp.commissions.lifecycle import check_range
+from webapp.commissions.terms import starts_within
 from webapp.commissions.valuation import Valuation
 from webapp.extensions import db
 from webapp.models import (

@@ -22,21 +22,20 @@ from dataclasses import dataclass, field
 from sqlalchemy import func, literal_column, select, text, union_all
 
 from webapp.attribution import RULES_VERSION, AgreementTerms, Period
-from webapp.commissions.inputs import (
-    events_query,
-    period_key,
-    period_uuid,
-    revenue_query,
-)
+from webapp.commissions.inputs import events_query, revenue_query
 from webapp.commissions.kept import KIND_ROWS, digest_of, keep_periods, kept_figures
+from webapp.commissions.terms import period_key, period_uuid
 from webapp.db_types import row_digest
 from webapp.extensions import db
 from webapp.models import (
     CanonicalStakeEvent,
     CanonicalStakerRewardsDetail,
     CanonicalValidatorRevenue,
+    CommissionRun,
+    CommissionRunPeriod,
     PartnerWallet,
 )
+from webapp.vocab import RunStatus
 
 SEPARATOR = "|"
 
@@ -167,8 +166,8 @@ def fingerprint(
     reader = reader if reader is not None else db.session
     if not scope:
         return Fingerprint()
-    period_ids = [p.period_id for p in scope]
     shared = shared_digests(reader, partner_id, chain_id, terms, scope)
+    period_ids = [p.period_id for p in scope]
     if terms.wallet_attribution_enabled:
         found = partner_rows(reader, {(partner_id, chain_id)}, period_ids)
         return assemble(shared, {key[2]: rows for key, rows in found.items()}, scope)
@@ -176,7 +175,8 @@ def fingerprint(
     revenue = row_digest(V.validator_key, V.revenue_component, V.amount_native)
     rows = revenue_query(chain_id, period_ids, V.period_id, func.count(), func.sum(revenue))
     found = reader.execute(rows.group_by(V.period_id)).all()
-    return assemble(shared, {period_key(p): (count, total) for p, count, total in found}, scope)
+    # The database gives each period's id as a UUID: its text is the period's key.
+    return assemble(shared, {str(p): (count, total) for p, count, total in found}, scope)
 
 
 def partner_rows(reader, partners, period_ids) -> dict:
@@ -277,11 +277,12 @@ def _row_labels(reader, partners: set, periods: list) -> dict:
 
 def assemble(shared: list, rows: dict, scope: list[Period]) -> Fingerprint:
     """Each period's digest from the shared parts and its own rows' (count, sum of row
-    digests), by period key; a period missing from `rows` has none."""
+    digests), by period key; a period missing from `rows` has none. The periods of `scope`
+    are as the loaders read them: their ids are their keys already."""
     result = Fingerprint()
     common = json.dumps(shared)
     for period in scope:
-        key = period_key(period.period_id)
+        key = period.period_id
         count, total = rows.get(key, (0, 0))
         count, total = int(count or 0), str(total or 0)
         if count == 0:
@@ -291,6 +292,27 @@ def assemble(shared: list, rows: dict, scope: list[Period]) -> Fingerprint:
         result.digests[key] = hashlib.sha256(text.encode()).hexdigest()
         result.parts[key] = _parts(shared, own)
     return result
+
+
+def kept_pairs(agreement_id, scope: list[Period], prints: Fingerprint) -> dict[str, uuid.UUID]:
+    """The periods of `scope` (by key) whose pair a committed run holds, computed from inputs
+    with the digests `prints` gives them now, and that run: their result would come out the
+    same, so their rows stay as they are and only the other periods are computed."""
+    RP, R = CommissionRunPeriod, CommissionRun
+    held = db.session.execute(
+        select(RP.period_id, RP.run_id, RP.inputs_digest)
+        .join(R, R.run_id == RP.run_id)
+        .where(
+            RP.agreement_id == agreement_id,
+            RP.period_id.in_([uuid.UUID(p.period_id) for p in scope]),
+            R.status == RunStatus.COMMITTED.value,
+        )
+    ).all()
+    return {
+        str(period_id): run_id
+        for period_id, run_id, digest in held
+        if digest is not None and prints.digests.get(str(period_id)) == digest
+    }
 
 
 @dataclass

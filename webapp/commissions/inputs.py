@@ -11,8 +11,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta
-from functools import lru_cache
+from datetime import date, datetime
 from sys import intern
 
 from sqlalchemy import String, cast, select
@@ -22,12 +21,19 @@ from webapp.attribution import (
     AgreementTerms,
     AttributionResult,
     Period,
-    Rule,
     StakeEvent,
     StakerReward,
     ValidatorRevenue,
     Wallet,
 )
+from webapp.commissions.terms import (
+    period_key,
+    period_uuid,
+    starts_within,
+    terms_of,
+    terms_with_method,
+)
+from webapp.db_types import uuid_text
 from webapp.extensions import db
 from webapp.models import (
     Agreement,
@@ -40,53 +46,12 @@ from webapp.models import (
 from webapp.storage import stream_rows
 
 
-def day_start(day: date) -> datetime:
-    """Midnight UTC at the start of `day`."""
-    return datetime.combine(day, time(), tzinfo=UTC)
-
-
-def next_day_start(day: date) -> datetime:
-    """The start of the day after `day`; after 9999-12-31, the last instant there is."""
-    if day == date.max:
-        return datetime.max.replace(tzinfo=UTC)
-    return day_start(day + timedelta(days=1))
-
-
-def starts_within(column, date_from: date, date_to: date):
-    """SQL condition: the instant `column` falls on a UTC day within [date_from, date_to]."""
-    return (column >= day_start(date_from)) & (column < next_day_start(date_to))
-
-
-def terms_of(agreement: Agreement) -> AgreementTerms:
-    """The plain terms of an agreement (its rules loaded)."""
-    return AgreementTerms(
-        agreement_id=agreement.agreement_id,
-        effective_from=agreement.effective_from,
-        effective_to=agreement.effective_to,
-        wallet_attribution_enabled=agreement.wallet_attribution_enabled,
-        rules=tuple(
-            Rule(r.revenue_component.value, r.validator_key, r.commission_rate_bps)
-            for r in agreement.rules
-        ),
-    )
-
-
 def _period_key(column):
     # Period ids travel through the calculation as text: hashing a million uuid.UUID
-    # objects (a Python-level __hash__) costs more than the rest of the grouping.
-    return cast(column, String)
-
-
-def period_uuid(key) -> uuid.UUID:
-    """The UUID of a period key as the calculation carries it (hex text of either form)."""
-    return key if isinstance(key, uuid.UUID) else uuid.UUID(key)
-
-
-@lru_cache(maxsize=4096)
-def period_key(value) -> str:
-    """A period id as one text form whatever the database gave (UUID, hex or dashed);
-    remembered, since a page of wallets asks it of every line and exclusion it shows."""
-    return str(period_uuid(value if not isinstance(value, str) else value.strip()))
+    # objects (a Python-level __hash__) costs more than the rest of the grouping. The
+    # database gives them in the one form `period_key` writes, on either database, so a
+    # period, its rows and the digests of a fingerprint all name it alike.
+    return uuid_text(column)
 
 
 def _fetch(stmt) -> Iterator[tuple]:
@@ -96,10 +61,9 @@ def _fetch(stmt) -> Iterator[tuple]:
 
 @dataclass
 class AgreementInputs:
-    """What the calculation of one agreement reads: its terms, the periods in scope, the rows
-    of its method, and the staging payloads each kind of row came from."""
+    """What the calculation of one agreement reads: the periods in scope, the rows of its
+    method, and the staging payloads each kind of row came from."""
 
-    terms: AgreementTerms
     scope: list[Period]
     wallets: list[Wallet] = field(default_factory=list)
     staker_rewards: list[StakerReward] = field(default_factory=list)
@@ -116,9 +80,11 @@ class AgreementInputs:
         }
 
 
-def load_periods(chain_id: str, date_from: date, date_to: date, payloads: set | None = None):
-    """Periods of the chain whose UTC start date lies within [date_from, date_to]; their
-    payload ids are added to `payloads` when given."""
+def load_periods(
+    chain_id: str, date_from: date, date_to: date, sources: dict | None = None
+) -> list[Period]:
+    """Periods of the chain whose UTC start date lies within [date_from, date_to]; the
+    payload each came from is put in `sources` (by period id) when given."""
     P = CanonicalPeriod
     rows = db.session.execute(
         select(
@@ -134,8 +100,8 @@ def load_periods(chain_id: str, date_from: date, date_to: date, payloads: set | 
     periods = []
     for period_id, label, start, end, source in rows:
         periods.append(Period(period_id, label, start, end))
-        if payloads is not None:
-            payloads.add(str(source))
+        if sources is not None:
+            sources[period_id] = str(source)
     return periods
 
 
@@ -281,7 +247,7 @@ def load_validator_revenue(chain_id: str, period_ids: list, payloads: set):
 
 
 @dataclass(frozen=True)
-class Slice:
+class InputSlice:
     """What part of the inputs to compute: None means every wallet, validator, component."""
 
     addresses: tuple[str, ...] | None = None
@@ -291,7 +257,7 @@ class Slice:
 
 
 def load_slice(
-    agreement: Agreement, terms: AgreementTerms, scope: list[Period], part: Slice
+    agreement: Agreement, terms: AgreementTerms, scope: list[Period], part: InputSlice
 ) -> dict:
     """The input rows of a slice of the agreement over `scope` under `terms`' method, as
     keyword arguments of `attribution.compute_in_scope` (nothing when `scope` is empty).
@@ -306,9 +272,9 @@ def load_slice(
     return _slice_of_wallets(agreement, scope, part)
 
 
-def _slice_of_wallets(agreement: Agreement, scope: list[Period], part: Slice) -> dict:
+def _slice_of_wallets(agreement: Agreement, scope: list[Period], part: InputSlice) -> dict:
     partner_id, chain_id = agreement.partner_id, agreement.chain_id
-    if part == Slice() or part == Slice(period_ids=part.period_ids):
+    if part == InputSlice() or part == InputSlice(period_ids=part.period_ids):
         # The whole partner: the engine's own streamed loaders.
         period_ids = [p.period_id for p in scope]
         return {
@@ -323,7 +289,7 @@ def _slice_of_wallets(agreement: Agreement, scope: list[Period], part: Slice) ->
         W.partner_id == partner_id, W.chain_id == chain_id
     )
     rewards = select(
-        cast(R.period_id, String),
+        _period_key(R.period_id),
         R.validator_key,
         R.staker_address,
         cast(R.revenue_component, String),
@@ -368,10 +334,12 @@ def _slice_of_wallets(agreement: Agreement, scope: list[Period], part: Slice) ->
     }
 
 
-def _slice_of_revenue(chain_id: str, scope: list[Period], part: Slice) -> list[ValidatorRevenue]:
+def _slice_of_revenue(
+    chain_id: str, scope: list[Period], part: InputSlice
+) -> list[ValidatorRevenue]:
     V = CanonicalValidatorRevenue
     stmt = select(
-        cast(V.period_id, String),
+        _period_key(V.period_id),
         V.validator_key,
         cast(V.revenue_component, String),
         V.amount_native,
@@ -383,34 +351,31 @@ def _slice_of_revenue(chain_id: str, scope: list[Period], part: Slice) -> list[V
     return [ValidatorRevenue._make(row) for row in db.session.execute(stmt)]
 
 
-def scope_of(agreement: Agreement, date_from: date, date_to: date, payloads=None) -> list[Period]:
-    """The agreement's periods in scope for [date_from, date_to] (DOMAIN step 1)."""
+def scope_of(
+    agreement: Agreement, date_from: date, date_to: date, payloads: set | None = None
+) -> list[Period]:
+    """The agreement's periods in scope for [date_from, date_to] (DOMAIN step 1): of the
+    chain's periods starting in the range, those the rules keep within its dates. The
+    payloads they came from are added to `payloads` when given."""
+    sources: dict = {}
+    periods = load_periods(agreement.chain_id, date_from, date_to, sources)
     terms = terms_of(agreement)
-    lowest, highest = attribution.scope_window(terms, date_from, date_to)
-    if lowest > highest:
-        return []
-    periods = load_periods(agreement.chain_id, lowest, highest, payloads)
-    return attribution.periods_in_scope(terms, periods, date_from, date_to)
-
-
-def terms_with_method(agreement: Agreement, wallet_attribution: bool | None) -> AgreementTerms:
-    """The agreement's terms, with the method replaced when one is given."""
-    terms = terms_of(agreement)
-    if wallet_attribution is None:
-        return terms
-    return terms._replace(wallet_attribution_enabled=wallet_attribution)
+    scope = attribution.periods_in_scope(terms, periods, date_from, date_to)
+    if payloads is not None:
+        payloads.update(sources[p.period_id] for p in scope)
+    return scope
 
 
 def compute_slice(
     agreement: Agreement,
     date_from: date,
     date_to: date,
-    part: Slice | None = None,
+    part: InputSlice | None = None,
     wallet_attribution: bool | None = None,
 ) -> AttributionResult:
     """The engine's result for a slice of the agreement over the range (under the method
     given, else the agreement's own); read-only, nothing stored."""
-    part = part or Slice()
+    part = part or InputSlice()
     terms = terms_with_method(agreement, wallet_attribution)
     scope = scope_of(agreement, date_from, date_to)
     if part.period_ids is not None:
@@ -424,20 +389,17 @@ def compute_slice(
 
 
 def load_inputs(
-    agreement: Agreement, date_from: date, date_to: date, scope: list[Period] | None = None
+    agreement: Agreement, scope: list[Period], period_payloads: set[str] | None = None
 ) -> AgreementInputs:
-    """Everything the calculation of `agreement` over [date_from, date_to] reads (`scope`,
-    when the caller has already read it, is not read again)."""
-    period_payloads: set[str] = set()
-    if scope is None:
-        scope = scope_of(agreement, date_from, date_to, period_payloads)
-    else:
-        period_payloads = _period_payloads([p.period_id for p in scope])
-    inputs = AgreementInputs(terms_of(agreement), scope)
+    """Everything the calculation of `agreement` over the periods of `scope` reads (the
+    payloads of those periods, when `scope_of` has already read them, are not read again)."""
+    inputs = AgreementInputs(scope)
     if not scope:
         return inputs
-    inputs.payload_ids["periods"] = period_payloads
     period_ids = [p.period_id for p in scope]
+    if period_payloads is None:
+        period_payloads = _period_payloads(period_ids)
+    inputs.payload_ids["periods"] = period_payloads
     partner_id, chain_id = agreement.partner_id, agreement.chain_id
     if agreement.wallet_attribution_enabled:
         inputs.wallets = load_wallets(partner_id, chain_id)
@@ -464,7 +426,7 @@ def scope_lineage(agreement: Agreement, scope: list[Period]) -> dict[str, list[s
     query per kind): for a run that computes only some of its periods."""
     period_ids = [p.period_id for p in scope]
     partner_id, chain_id = agreement.partner_id, agreement.chain_id
-    found = AgreementInputs(terms_of(agreement), scope)
+    found = AgreementInputs(scope)
     found.payload_ids["periods"] = _period_payloads(period_ids)
 
     def payloads(stmt) -> set[str]:
@@ -528,23 +490,36 @@ class AgreementComputation:
     periods_without_data: list[Period]
 
 
-def compute_agreement(
-    agreement: Agreement, date_from: date, date_to: date, scope: list[Period] | None = None
+def compute_agreement(agreement: Agreement, date_from: date, date_to: date) -> AgreementComputation:
+    """The engine's result of the agreement over [date_from, date_to] (its periods in scope
+    read first)."""
+    period_payloads: set[str] = set()
+    scope = scope_of(agreement, date_from, date_to, period_payloads)
+    return compute_scope(agreement, terms_of(agreement), scope, period_payloads)
+
+
+def compute_scope(
+    agreement: Agreement,
+    terms: AgreementTerms,
+    scope: list[Period],
+    period_payloads: set[str] | None = None,
 ) -> AgreementComputation:
-    """Load one agreement's inputs in bulk and run the attribution module on them."""
+    """Load the agreement's inputs over the periods of `scope` (as `scope_of` chose them) in
+    bulk and run the attribution module on them under `terms` (the agreement's)."""
     with collector_paused():
-        inputs = load_inputs(agreement, date_from, date_to, scope)
+        inputs = load_inputs(agreement, scope, period_payloads)
+        lineage = inputs.lineage()
         rows = inputs.staker_rewards if agreement.wallet_attribution_enabled else None
         if rows is None:
             rows = inputs.validator_revenue
         with_data = {row.period_id for row in rows}
         result: AttributionResult = attribution.compute_in_scope(
-            inputs.terms,
-            inputs.scope,
+            terms,
+            scope,
             wallets=inputs.wallets,
             staker_rewards=inputs.staker_rewards,
             stake_events=inputs.stake_events,
             validator_revenue=inputs.validator_revenue,
         )
-        empty = [p for p in inputs.scope if p.period_id not in with_data]
-        return AgreementComputation(result, inputs.lineage(), empty)
+        empty = [p for p in scope if p.period_id not in with_data]
+        return AgreementComputation(result, lineage, empty)

@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 from webapp import charts
 from webapp.attribution import REASONS, AttributionResult
 from webapp.commissions import pair_sums, queries, set_based
-from webapp.commissions.inputs import period_key
+from webapp.commissions.terms import period_key
 from webapp.db_types import decimal_sum
 from webapp.extensions import db
 from webapp.models import (

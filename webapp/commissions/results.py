@@ -22,8 +22,9 @@ from typing import TYPE_CHECKING
 from webapp.agreements.queries import agreements_of_partner
 from webapp.attribution import AttributionResult, Period
 from webapp.commissions import inputs, set_based
-from webapp.commissions.inputs import Slice, compute_agreement, scope_of, terms_of
+from webapp.commissions.inputs import InputSlice, compute_agreement, scope_of
 from webapp.commissions.lifecycle import check_range
+from webapp.commissions.terms import terms_of, terms_with_method
 from webapp.extensions import db
 from webapp.models import Agreement, CanonicalPeriod, CommissionRun, Partner
 from webapp.money import ZERO, money_sum, totals_by_token
@@ -175,7 +176,7 @@ def method_result(
     of methods): the database's summary, wallets paid counted, where it sums that method;
     else the engine's result."""
     if summed_by_database(wallet_attribution):
-        terms = inputs.terms_with_method(agreement, wallet_attribution)
+        terms = terms_with_method(agreement, wallet_attribution)
         scope = scope_of(agreement, date_from, date_to)
         return set_based.wallet_attribution_summary(
             agreement.partner_id, agreement.chain_id, terms, scope, count_wallets=True
@@ -206,4 +207,4 @@ def period_result(
         if kept is not None:
             return kept
     day = period.start_time.date()
-    return inputs.compute_slice(agreement, day, day, Slice(period_ids=(period.period_id,)))
+    return inputs.compute_slice(agreement, day, day, InputSlice(period_ids=(period.period_id,)))

@@ -6,6 +6,7 @@ from datetime import UTC, date, datetime, timedelta
 from flask import current_app, redirect, request, url_for
 from flask_login import current_user
 
+from webapp.agreements.queries import agreements_of_partner
 from webapp.commissions import (
     background,
     bp,
@@ -26,6 +27,7 @@ from webapp.extensions import db
 from webapp.jobs.queue import enqueue
 from webapp.labels import slugify
 from webapp.models import CommissionRun
+from webapp.partners.service import get_partner
 from webapp.vocab import LineKind, Role
 from webapp.web import csv_download, flash_and_redirect, is_htmx, render, role_required
 
@@ -87,10 +89,11 @@ def _last_month() -> tuple[date, date]:
     return last_day.replace(day=1), last_day
 
 
-def _latest_month_with_data() -> tuple[date, date]:
+def _latest_month_with_data(partner_id=None) -> tuple[date, date]:
     """The calendar month of the latest period with data (last month when there is none): the
-    range the page opens on."""
-    latest = queries.latest_day_with_data()
+    range the page opens on. Given a partner with agreements, only their chains count."""
+    chains = {a.chain_id for a in agreements_of_partner(partner_id)} if partner_id else set()
+    latest = queries.latest_day_with_data(chains or None)
     if latest is None:
         return _last_month()
     first = latest.replace(day=1)
@@ -105,7 +108,10 @@ def index():
     if not ({"date_from", "date_to"} & request.args.keys()):
         # A first visit (or a link that names only the partner): the latest month with data,
         # nothing computed.
-        form.date_from.data, form.date_to.data = _latest_month_with_data()
+        partner = get_partner(form.partner.data) if form.partner.data else None
+        form.date_from.data, form.date_to.data = _latest_month_with_data(
+            partner.partner_id if partner else None
+        )
         return _review(form)
     if not form.validate():
         return _review(form, 400)

@@ -12,12 +12,10 @@ from operator import attrgetter, itemgetter
 from sqlalchemy import delete, func, select, update
 
 from webapp.attribution import CommissionLine, ComponentTotal, ExclusionTotal, Period
-from webapp.commissions.inputs import (
-    period_uuid,
-)
 from webapp.commissions.lifecycle import (
     CommissionError,
 )
+from webapp.commissions.terms import period_uuid
 from webapp.db_types import decimal_sum
 from webapp.extensions import db
 from webapp.models import (

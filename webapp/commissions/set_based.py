@@ -61,7 +61,6 @@ from webapp.commissions.fingerprints import (
     reward_digest,
     shared_digests,
 )
-from webapp.commissions.inputs import period_key
 from webapp.commissions.kept import (  # noqa: F401 - kept's names, as set_based names them
     KEPT_PERIODS_PER_PARTNER,
     KIND_LINES,
@@ -69,6 +68,7 @@ from webapp.commissions.kept import (  # noqa: F401 - kept's names, as set_based
     keep_periods,
     kept_figures,
 )
+from webapp.commissions.terms import period_key
 from webapp.db_types import row_digest
 from webapp.extensions import db
 from webapp.models import (

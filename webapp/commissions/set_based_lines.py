@@ -52,8 +52,8 @@ from webapp.attribution import (
     Period,
 )
 from webapp.commissions import set_based
-from webapp.commissions.inputs import period_key, terms_of
 from webapp.commissions.results import summed_by_database
+from webapp.commissions.terms import period_key, terms_of
 from webapp.extensions import db
 from webapp.models import CommissionRun
 from webapp.money import MONEY, ZERO

@@ -20,7 +20,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from sqlalchemy import String, cast, delete, func, insert, select
+from sqlalchemy import delete, func, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 from sqlalchemy.orm.attributes import set_committed_value
@@ -33,8 +33,8 @@ from webapp.commissions.fingerprints import (
     changed_parts,
     fingerprints_of,
 )
-from webapp.commissions.inputs import next_day_start, period_key, starts_within, terms_of
-from webapp.db_types import decimal_sum
+from webapp.commissions.terms import next_day_start, period_key, starts_within, terms_of
+from webapp.db_types import decimal_sum, uuid_text
 from webapp.extensions import db
 from webapp.models import (
     Agreement,
@@ -142,7 +142,7 @@ def _scopes(runs, agreements) -> dict[uuid.UUID, list[Period]]:
     chains = {agreements[run.agreement_id].chain_id for run, *_ in windows.values()}
     by_chain = defaultdict(list)
     for period_id, chain_id, label, start, end in db.session.execute(
-        select(cast(P.period_id, String), P.chain_id, P.label, P.start_time, P.end_time)
+        select(uuid_text(P.period_id), P.chain_id, P.label, P.start_time, P.end_time)
         .where(
             P.chain_id.in_(chains),
             starts_within(

@@ -11,12 +11,7 @@ from sqlalchemy import delete, exists, insert, select, update
 
 from webapp.attribution import AttributionResult
 from webapp.commissions import pair_sums, set_based_lines
-from webapp.commissions.inputs import (
-    period_key,
-    period_uuid,
-    scope_lineage,
-    terms_of,
-)
+from webapp.commissions.inputs import scope_lineage
 from webapp.commissions.lifecycle import (
     record_event,
     supersede,
@@ -32,6 +27,7 @@ from webapp.commissions.run_rows import (
     write_exclusions,
     write_lines,
 )
+from webapp.commissions.terms import period_key, period_uuid, terms_of
 from webapp.extensions import db
 from webapp.models import (
     Agreement,
@@ -66,6 +62,16 @@ def new_run(agreement, date_from, date_to, user, details: dict, **figures) -> Co
     db.session.flush()
     record_event(run, "commit", None, user, date_from=date_from, date_to=date_to, **details)
     return run
+
+
+def whole_run(kept: dict[str, uuid.UUID], scope) -> CommissionRun | None:
+    """The one run that holds every pair of `scope` and no other, when `kept` (the pairs
+    kept, by period key, and the run that holds each) says so: its result can be carried
+    over whole (`carry_run`)."""
+    if len(kept) != len(scope) or len(set(kept.values())) != 1:
+        return None
+    run = db.session.get(CommissionRun, next(iter(kept.values())))
+    return run if run.period_count == len(scope) else None
 
 
 def carry_run(agreement, earlier: CommissionRun, date_from, date_to, user) -> CommissionRun:

@@ -10,12 +10,9 @@ from decimal import Decimal
 
 from sqlalchemy import insert, or_, select
 
-from webapp.commissions.inputs import (
-    compute_agreement,
-    next_day_start,
-    period_uuid,
-)
+from webapp.commissions.inputs import compute_agreement
 from webapp.commissions.results import Computation
+from webapp.commissions.terms import next_day_start, period_uuid
 from webapp.extensions import db
 from webapp.models import (
     Agreement,

@@ -7,9 +7,9 @@ from decimal import Decimal
 
 from webapp import charts
 from webapp.commissions import results, set_based
-from webapp.commissions.inputs import period_key
 from webapp.commissions.period_sums import COMPONENTS
 from webapp.commissions.queries import latest_day_with_data
+from webapp.commissions.terms import period_key
 from webapp.models import Agreement
 from webapp.money import MONEY, ZERO
 

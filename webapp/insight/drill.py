@@ -124,7 +124,7 @@ def preview_wallet_lines(
     """A page of one period, validator and component as a preview computes it now: the
     wallets with a reward there, by address after `after`, each paid or not and why."""
     day = period.start_time.date()
-    part = inputs.Slice(
+    part = inputs.InputSlice(
         validator_key=validator, revenue_component=component, period_ids=(period.period_id,)
     )
     if not agreement.wallet_attribution_enabled:
@@ -151,6 +151,6 @@ def preview_wallet_lines(
     if not addresses:
         return [], None
     result = inputs.compute_slice(
-        agreement, day, day, inputs.Slice(addresses, validator, component, (period.period_id,))
+        agreement, day, day, inputs.InputSlice(addresses, validator, component, (period.period_id,))
     )
     return wallet_lines_of(result), next_cursor

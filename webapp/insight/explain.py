@@ -22,7 +22,8 @@ from webapp.attribution import (
     StakeEvent,
 )
 from webapp.commissions import queries
-from webapp.commissions.inputs import Slice, compute_slice, period_key, scope_of
+from webapp.commissions.inputs import InputSlice, compute_slice, scope_of
+from webapp.commissions.terms import period_key
 from webapp.extensions import db
 from webapp.models import (
     Agreement,
@@ -258,7 +259,7 @@ def explain_preview(agreement: Agreement, date_from: date, date_to: date, wallet
     if not wallets or not per_wallet:
         return explain_result(scope, None, wallets, per_wallet)
     addresses = tuple(address for address, _, _ in wallets)
-    result = compute_slice(agreement, date_from, date_to, Slice(addresses=addresses))
+    result = compute_slice(agreement, date_from, date_to, InputSlice(addresses=addresses))
     return explain_result(scope, result, wallets, per_wallet)
 
 
