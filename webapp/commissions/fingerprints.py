@@ -169,7 +169,9 @@ def fingerprint(
     shared = shared_digests(reader, partner_id, chain_id, terms, scope)
     period_ids = [p.period_id for p in scope]
     if terms.wallet_attribution_enabled:
-        found = partner_rows(reader, {(partner_id, chain_id)}, period_ids)
+        found = partner_rows(
+            reader, {(partner_id, chain_id)}, period_ids, {(partner_id, chain_id): shared[1]}
+        )
         return assemble(shared, {key[2]: rows for key, rows in found.items()}, scope)
     V = CanonicalValidatorRevenue
     revenue = row_digest(V.validator_key, V.revenue_component, V.amount_native)
@@ -179,16 +181,17 @@ def fingerprint(
     return assemble(shared, {str(p): (count, total) for p, count, total in found}, scope)
 
 
-def partner_rows(reader, partners, period_ids) -> dict:
+def partner_rows(reader, partners, period_ids, wallets=None) -> dict:
     """The (count, sum of row digests) of each partner's staker reward rows in each period
     (`rewards_query`'s rows, `reward_digest` of each), by (partner id, chain, period key), for
     the (partner id, chain) pairs in `partners`; a partner with no row in a period has none.
 
     On PostgreSQL each is kept (`kept.KIND_ROWS`) under what decides it: the partner's
-    wallet addresses on the chain, and the period's rows of `staker_reward_sums` as they are
-    now. Their triggers write those rows again (a new row version, `xmin`, with its count and
-    amount) in every transaction that writes, replaces or deletes the period's reward rows,
-    so a kept figure is found only while the period's rows are as they were when it was
+    wallets on the chain (their digest as `shared_digests` takes it, which the caller may
+    give as `wallets`, by (partner id, chain)), and the period's rows of `staker_reward_sums`
+    as they are now. Their triggers write those rows again (a new row version, `xmin`, with
+    its count and amount) in every transaction that writes, replaces or deletes the period's
+    reward rows, so a kept figure is found only while the period's rows are as they were when it was
     summed: a page reads a few rows instead of every reward row of the partner. A figure is
     kept only when none of that moved while it was summed, and never from a transaction that
     wrote the period's rows itself (it may write them again). SQLite sums the rows."""
@@ -198,7 +201,7 @@ def partner_rows(reader, partners, period_ids) -> dict:
         return {}
     if db.engine.dialect.name != "postgresql":
         return _summed_rows(reader, partners, periods)
-    labels = _row_labels(reader, partners, periods)
+    labels = _row_labels(reader, partners, periods, wallets)
     found = {
         label: (figures["count"], figures["total"])
         for label, figures in kept_figures(reader, KIND_ROWS, labels).items()
@@ -239,31 +242,37 @@ def _summed_rows(reader, partners: set, periods: list) -> dict:
     }
 
 
-def _row_labels(reader, partners: set, periods: list) -> dict:
+def _row_labels(reader, partners: set, periods: list, wallets=None) -> dict:
     """Per (partner id, chain, period key), the digest `partner_rows` keeps its figures
     under; a period whose sums rows this transaction wrote has none (nothing is kept)."""
-    W = PartnerWallet
+    if wallets is None:
+        W = PartnerWallet
+        wallet = row_digest(W.wallet_address, W.introduced_date, W.is_active)
+        wallets = {
+            (partner_id, chain_id): (count, total)
+            for partner_id, chain_id, count, total in reader.execute(
+                select(W.partner_id, W.chain_id, func.count(), func.sum(wallet))
+                .where(W.partner_id.in_({partner_id for partner_id, _ in partners}))
+                .group_by(W.partner_id, W.chain_id)
+            )
+        }
     wallets = {
-        (partner_id, chain_id): [int(count), str(total or 0)]
-        for partner_id, chain_id, count, total in reader.execute(
-            select(W.partner_id, W.chain_id, func.count(), func.sum(row_digest(W.wallet_address)))
-            .where(W.partner_id.in_({partner_id for partner_id, _ in partners}))
-            .group_by(W.partner_id, W.chain_id)
-        )
+        (uuid.UUID(str(partner_id)), chain_id): [int(count or 0), str(total or 0)]
+        for (partner_id, chain_id), (count, total) in wallets.items()
     }
-    own = reader.execute(text("SELECT CAST(txid_current_if_assigned() % 4294967296 AS text)"))
-    own = own.scalar()
     sums, written = defaultdict(list), set()
-    for period_id, component, version, count, amount in reader.execute(
+    for period_id, component, version, count, amount, mine in reader.execute(
         text(
             "SELECT period_id, CAST(revenue_component AS text), CAST(xmin AS text), row_count, "
-            "CAST(amount_native AS text) FROM staker_reward_sums "
-            "WHERE period_id = ANY(CAST(:ids AS uuid[])) ORDER BY period_id, revenue_component"
+            "CAST(amount_native AS text), "
+            "CAST(xmin AS text) = CAST(txid_current_if_assigned() % 4294967296 AS text) "
+            "FROM staker_reward_sums WHERE period_id = ANY(CAST(:ids AS uuid[])) "
+            "ORDER BY period_id, revenue_component"
         ),
         {"ids": periods},
     ):
         sums[period_key(period_id)].append([component, version, int(count), amount])
-        if version == own:
+        if mine:
             written.add(period_key(period_id))
     return {
         (partner_id, chain_id, key): digest_of(
@@ -351,7 +360,6 @@ def fingerprints_of(asked: dict) -> dict:
         W, E = PartnerWallet, CanonicalStakeEvent
         partners = {a.partner_id for a in wallet}
         periods = {period_uuid(p.period_id) for a in wallet for p in a.scope}
-        rows.update(partner_rows(db.session, {(a.partner_id, a.chain_id) for a in wallet}, periods))
         digest = row_digest(W.wallet_address, W.introduced_date, W.is_active)
         wallets = {
             (partner_id, chain_id): (int(count or 0), str(total or 0))
@@ -361,6 +369,8 @@ def fingerprints_of(asked: dict) -> dict:
                 .group_by(W.partner_id, W.chain_id)
             )
         }
+        pairs = {(a.partner_id, a.chain_id) for a in wallet}
+        rows.update(partner_rows(db.session, pairs, periods, wallets))
         event = row_digest(
             E.validator_key,
             E.staker_address,

@@ -471,7 +471,12 @@ def period_digests(
         count, total = count + buckets[rank][0], total + buckets[rank][1]
         before_end[end] = [count, str(total)]
     if own is None:
-        found = partner_rows(reader, {(partner_id, chain_id)}, [p.period_id for p in scope])
+        found = partner_rows(
+            reader,
+            {(partner_id, chain_id)},
+            [p.period_id for p in scope],
+            {(partner_id, chain_id): tuple(wallets)},
+        )
         own = {key[2]: rows for key, rows in found.items()}
     common = [
         str(partner_id),
