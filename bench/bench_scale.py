@@ -11,7 +11,10 @@ server wrote meanwhile, server-wide):
 - preview: the engine-free preview (summed by PostgreSQL, nothing kept), then asked again;
 - commit: the first commit, then a commit again with nothing changed;
 - one new period: its stake events and rewards imported, then the preview and the commit of
-  the P periods ending with it, beside the same preview with nothing kept (cold).
+  the P periods ending with it, beside the same preview with nothing kept (cold);
+- pages: through the Flask test client, signed in as a manager, home (/), the partner's page,
+  the range page of the P periods last committed and that run's page, each asked
+  PAGE_REPEAT times after PAGE_WARM_UP (p50 and p95; target p95 < 100 ms).
 
 Floors, in the same run and on the same server: a bare `\copy` of the same rewards file into
 an unindexed table of the same columns, and every reward row read out (`\copy (SELECT *
@@ -19,13 +22,15 @@ FROM canonical_staker_rewards_detail) TO /dev/null`). Read ratios: the machine m
 Peak memory is the client process's; the server's is not counted.
 
     .venv/bin/python bench/bench_scale.py [--url postgresql://postgres@127.0.0.1/scale_bench]
-        [--wallets 100000] [--periods 30] [--keep]
+        [--wallets 100000] [--periods 30] [--keep] [--pages-only]
 
-The database named in --url is emptied (its public schema dropped) first.
+The database named in --url is emptied (its public schema dropped) first; with --pages-only
+nothing is built: only the pages are timed, on the data a run before left there.
 """
 
 import argparse
 import json
+import math
 import os
 import random
 import subprocess
@@ -35,6 +40,7 @@ import time
 from datetime import UTC, date, datetime, timedelta
 
 from bench_imports import fresh_database  # the same bench database set-up
+from sqlalchemy.engine import make_url
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
@@ -56,6 +62,9 @@ VALIDATORS = tuple(base58(bytes([n]) * 32) for n in (11, 22, 33))
 COMPONENTS = ("EXEC_FEES", "MEV", "REWARDS")
 START = datetime(2025, 1, 1, tzinfo=UTC)
 PARTNER = "Scale Partner"
+MANAGER = "manager@scale.example"
+PASSWORD = "scale bench password, not secret"
+PAGE_WARM_UP, PAGE_REPEAT = 3, 30
 DEFAULT_URL = "postgresql://postgres@127.0.0.1/scale_bench"
 
 
@@ -172,6 +181,67 @@ def step(env, name: str, low: date, high: date) -> tuple[float, float, dict]:
     return elapsed, peak, json.loads(output.strip().splitlines()[-1])
 
 
+def percentile(times: list[float], share: float) -> float:
+    """The nearest-rank percentile of `times`."""
+    ordered = sorted(times)
+    return ordered[max(0, math.ceil(len(ordered) * share) - 1)] if ordered else 0.0
+
+
+def time_pages() -> dict:
+    """The pages' p50 and p95 in ms (name -> [p50, p95]), signed in as a manager through
+    the test client, each asked PAGE_REPEAT times after PAGE_WARM_UP; the last run committed
+    for the partner names the range."""
+    import re
+
+    from sqlalchemy import select
+
+    from webapp import create_app
+    from webapp.auth.service import create_user
+    from webapp.extensions import db
+    from webapp.models import CommissionRun, Partner, User
+
+    app = create_app()
+    with app.app_context():
+        if not db.session.scalar(select(User).where(User.email == MANAGER)):
+            create_user(MANAGER, "manager", PASSWORD)
+            db.session.commit()
+        partner = db.session.scalars(select(Partner).where(Partner.name == PARTNER)).one()
+        run = db.session.scalars(
+            select(CommissionRun)
+            .where(CommissionRun.partner_id == partner.partner_id)
+            .order_by(CommissionRun.created_at.desc())
+            .limit(1)
+        ).one()
+        pages = {
+            "home": "/",
+            "partner": f"/partners/{partner.partner_id}",
+            "range": f"/commissions/?partner={partner.partner_id}"
+            f"&date_from={run.date_from.isoformat()}&date_to={run.date_to.isoformat()}",
+            "run": f"/commissions/runs/{run.run_id}",
+        }
+        db.session.remove()
+    client = app.test_client()
+    login = client.get("/login").get_data(as_text=True)
+    token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', login).group(1)
+    answer = client.post("/login", data={"email": MANAGER, "password": PASSWORD,
+                                         "csrf_token": token})  # fmt: skip
+    assert answer.status_code == 302, answer.status_code
+    figures = {}
+    for name, url in pages.items():
+        times = []
+        for n in range(PAGE_WARM_UP + PAGE_REPEAT):
+            began = time.perf_counter()
+            response = client.get(url)
+            elapsed = (time.perf_counter() - began) * 1000
+            assert response.status_code == 200, (url, response.status_code)
+            if n >= PAGE_WARM_UP:
+                times.append(elapsed)
+        figures[name] = [percentile(times, 0.5), percentile(times, 0.95)]
+    with app.app_context():
+        db.engine.dispose()
+    return figures
+
+
 def in_child(name: str, low: date, high: date) -> None:
     """The body of a step, in the child: print its own seconds and figures as JSON."""
     from sqlalchemy import delete, select
@@ -181,6 +251,9 @@ def in_child(name: str, low: date, high: date) -> None:
     from webapp.extensions import db
     from webapp.models import KeptPeriod, KeptSummary, Partner
 
+    if name == "pages":
+        print(json.dumps(time_pages()))
+        return
     app = create_app()
     with app.app_context():
         partner = db.session.scalars(select(Partner).where(Partner.name == PARTNER)).one()
@@ -208,6 +281,18 @@ def in_child(name: str, low: date, high: date) -> None:
         print(json.dumps(figures))
 
 
+def time_pages_step(env, read: float | None) -> None:
+    """Time the pages in a child and print their p50 and p95 (and the reading floor)."""
+    _, _, pages = step(env, "pages", START.date(), START.date())
+    floor = f"; every reward row read out {read:.2f} s" if read else ""
+    print(f"pages, {PAGE_REPEAT} requests each after {PAGE_WARM_UP} (target p95 < 100 ms){floor}")
+    for name, (p50, p95) in pages.items():
+        mark = "" if p95 < 100 else "  over the target"
+        print(
+            f"  {name:<10} p50 {p50:7.1f} ms  p95 {p95:7.1f} ms  {p95 / 100:.2f}x the target{mark}"
+        )
+
+
 # ---- The run --------------------------------------------------------------------------------
 
 
@@ -217,6 +302,9 @@ def main() -> None:
     parser.add_argument("--wallets", type=int, default=100_000)
     parser.add_argument("--periods", type=int, default=30)
     parser.add_argument("--keep", action="store_true", help="keep the generated files")
+    parser.add_argument(
+        "--pages-only", action="store_true", help="only time the pages, on the data left there"
+    )
     parser.add_argument("--step", help=argparse.SUPPRESS)
     parser.add_argument("--from", dest="low", type=date.fromisoformat, help=argparse.SUPPRESS)
     parser.add_argument("--to", dest="high", type=date.fromisoformat, help=argparse.SUPPRESS)
@@ -225,6 +313,12 @@ def main() -> None:
         in_child(args.step, args.low, args.high)
         return
 
+    if args.pages_only:
+        url = make_url(args.url).set(drivername="postgresql+psycopg")
+        env = {**os.environ, "DATABASE_URL": url.render_as_string(hide_password=False),
+               "FLASK_DEBUG": "0", "SECRET_KEY": "bench"}  # fmt: skip
+        time_pages_step(env, None)
+        return
     rows = args.wallets * args.periods * 3
     print(f"{args.wallets:,} wallets x {args.periods} periods x 3 components = {rows:,} rows")
     url = fresh_database(args.url)
@@ -313,6 +407,7 @@ def main() -> None:
     note = f"lines {out['lines']:,}; {out['seconds'] / cold_commit:.2f}x the first commit"
     report("new period: commit of the last P periods", out["seconds"], peak,
            "reading rows out", read, note, wal)  # fmt: skip
+    time_pages_step(env, read)
     if not args.keep:
         for path in paths.values():
             os.remove(path)

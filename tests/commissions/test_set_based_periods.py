@@ -16,7 +16,7 @@ from tests import factories
 from tests.commissions.test_set_based import _world
 from tests.imports.test_imports import REWARDS_HEADER
 from webapp import reward_partitions
-from webapp.commissions import committing, inputs, set_based, set_based_lines
+from webapp.commissions import committing, inputs, kept, set_based, set_based_lines
 from webapp.commissions.terms import period_key, terms_of
 from webapp.extensions import db
 from webapp.imports.importing import import_file
@@ -269,7 +269,7 @@ def test_a_period_page_reads_the_period_kept_by_the_preview_of_a_longer_range(ap
 
 
 def test_only_the_newest_periods_of_a_partner_are_kept(app, monkeypatch):
-    monkeypatch.setattr(set_based, "KEPT_PERIODS_PER_PARTNER", 3)
+    monkeypatch.setattr(kept, "KEPT_PERIODS_PER_PARTNER", 3)
     agreement = _world(8)
     _ask(agreement)
     assert db.session.scalar(select(db.func.count()).select_from(KeptPeriod)) == 3

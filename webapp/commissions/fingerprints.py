@@ -16,12 +16,14 @@ a release that changes a rule never reuses a result.
 import hashlib
 import json
 import uuid
+from collections import defaultdict
 from dataclasses import dataclass, field
 
-from sqlalchemy import func, literal_column, select, union_all
+from sqlalchemy import func, literal_column, select, text, union_all
 
 from webapp.attribution import RULES_VERSION, AgreementTerms, Period
-from webapp.commissions.inputs import events_query, revenue_query, rewards_query
+from webapp.commissions.inputs import events_query, revenue_query
+from webapp.commissions.kept import KIND_ROWS, digest_of, keep_periods, kept_figures
 from webapp.commissions.terms import period_key, period_uuid
 from webapp.db_types import row_digest
 from webapp.extensions import db
@@ -167,19 +169,119 @@ def fingerprint(
     shared = shared_digests(reader, partner_id, chain_id, terms, scope)
     period_ids = [p.period_id for p in scope]
     if terms.wallet_attribution_enabled:
-        R = CanonicalStakerRewardsDetail
-        rows = rewards_query(
-            partner_id, chain_id, period_ids, R.period_id, func.count(), func.sum(reward_digest())
+        found = partner_rows(
+            reader, {(partner_id, chain_id)}, period_ids, {(partner_id, chain_id): shared[1]}
         )
-        period_id = R.period_id
-    else:
-        V = CanonicalValidatorRevenue
-        revenue = row_digest(V.validator_key, V.revenue_component, V.amount_native)
-        rows = revenue_query(chain_id, period_ids, V.period_id, func.count(), func.sum(revenue))
-        period_id = V.period_id
-    found = reader.execute(rows.group_by(period_id)).all()
+        return assemble(shared, {key[2]: rows for key, rows in found.items()}, scope)
+    V = CanonicalValidatorRevenue
+    revenue = row_digest(V.validator_key, V.revenue_component, V.amount_native)
+    rows = revenue_query(chain_id, period_ids, V.period_id, func.count(), func.sum(revenue))
+    found = reader.execute(rows.group_by(V.period_id)).all()
     # The database gives each period's id as a UUID: its text is the period's key.
     return assemble(shared, {str(p): (count, total) for p, count, total in found}, scope)
+
+
+def partner_rows(reader, partners, period_ids, wallets=None) -> dict:
+    """The (count, sum of row digests) of each partner's staker reward rows in each period
+    (`rewards_query`'s rows, `reward_digest` of each), by (partner id, chain, period key), for
+    the (partner id, chain) pairs in `partners`; a partner with no row in a period has none.
+
+    On PostgreSQL each is kept (`kept.KIND_ROWS`) under what decides it: the partner's
+    wallets on the chain (their digest as `shared_digests` takes it, which the caller may
+    give as `wallets`, by (partner id, chain)), and the period's rows of `staker_reward_sums`
+    as they are now. Their triggers write those rows again (a new row version, `xmin`, with
+    its count and amount) in every transaction that writes, replaces or deletes the period's
+    reward rows, so a kept figure is found only while the period's rows are as they were when it was
+    summed: a page reads a few rows instead of every reward row of the partner. A figure is
+    kept only when none of that moved while it was summed, and never from a transaction that
+    wrote the period's rows itself (it may write them again). SQLite sums the rows."""
+    partners = {(uuid.UUID(str(partner_id)), chain_id) for partner_id, chain_id in partners}
+    periods = sorted({period_uuid(p) for p in period_ids})
+    if not partners or not periods:
+        return {}
+    if db.engine.dialect.name != "postgresql":
+        return _summed_rows(reader, partners, periods)
+    labels = _row_labels(reader, partners, periods, wallets)
+    found = {
+        label: (figures["count"], figures["total"])
+        for label, figures in kept_figures(reader, KIND_ROWS, labels).items()
+    }
+    missing = [label for label in labels if label not in found]
+    if missing:
+        asked = {(partner_id, chain_id) for partner_id, chain_id, _ in missing}
+        asked_periods = sorted({period_uuid(key) for _, _, key in missing})
+        summed = _summed_rows(reader, asked, asked_periods)
+        after = _row_labels(reader, asked, asked_periods)
+        fresh = defaultdict(dict)
+        for label in missing:
+            count, total = summed.get(label, (0, "0"))
+            found[label] = (count, total)
+            if label in after and after[label] == labels[label]:
+                fresh[label[0]][labels[label]] = {"count": count, "total": total}
+        for partner_id, figures in fresh.items():
+            keep_periods(partner_id, KIND_ROWS, figures)
+    return {label: rows for label, rows in found.items() if rows[0]}
+
+
+def _summed_rows(reader, partners: set, periods: list) -> dict:
+    """`partner_rows`, summed from the reward rows."""
+    R, W = CanonicalStakerRewardsDetail, PartnerWallet
+    on_wallet = (W.chain_id == R.chain_id) & (W.wallet_address == R.staker_address)
+    found = reader.execute(
+        select(W.partner_id, R.chain_id, R.period_id, func.count(), func.sum(reward_digest()))
+        .select_from(R)
+        .join(W, on_wallet)
+        .where(W.partner_id.in_({partner_id for partner_id, _ in partners}))
+        .where(R.period_id.in_(periods))
+        .group_by(W.partner_id, R.chain_id, R.period_id)
+    )
+    return {
+        (partner_id, chain_id, period_key(period_id)): (int(count), str(total or 0))
+        for partner_id, chain_id, period_id, count, total in found
+        if (partner_id, chain_id) in partners
+    }
+
+
+def _row_labels(reader, partners: set, periods: list, wallets=None) -> dict:
+    """Per (partner id, chain, period key), the digest `partner_rows` keeps its figures
+    under; a period whose sums rows this transaction wrote has none (nothing is kept)."""
+    if wallets is None:
+        W = PartnerWallet
+        wallet = row_digest(W.wallet_address, W.introduced_date, W.is_active)
+        wallets = {
+            (partner_id, chain_id): (count, total)
+            for partner_id, chain_id, count, total in reader.execute(
+                select(W.partner_id, W.chain_id, func.count(), func.sum(wallet))
+                .where(W.partner_id.in_({partner_id for partner_id, _ in partners}))
+                .group_by(W.partner_id, W.chain_id)
+            )
+        }
+    wallets = {
+        (uuid.UUID(str(partner_id)), chain_id): [int(count or 0), str(total or 0)]
+        for (partner_id, chain_id), (count, total) in wallets.items()
+    }
+    sums, written = defaultdict(list), set()
+    for period_id, component, version, count, amount, mine in reader.execute(
+        text(
+            "SELECT period_id, CAST(revenue_component AS text), CAST(xmin AS text), row_count, "
+            "CAST(amount_native AS text), "
+            "CAST(xmin AS text) = CAST(txid_current_if_assigned() % 4294967296 AS text) "
+            "FROM staker_reward_sums WHERE period_id = ANY(CAST(:ids AS uuid[])) "
+            "ORDER BY period_id, revenue_component"
+        ),
+        {"ids": periods},
+    ):
+        sums[period_key(period_id)].append([component, version, int(count), amount])
+        if mine:
+            written.add(period_key(period_id))
+    return {
+        (partner_id, chain_id, key): digest_of(
+            [str(partner_id), chain_id, key, wallets.get((partner_id, chain_id)), sums[key]]
+        )
+        for partner_id, chain_id in sorted(partners, key=str)
+        for key in map(period_key, periods)
+        if key not in written
+    }
 
 
 def assemble(shared: list, rows: dict, scope: list[Period]) -> Fingerprint:
@@ -255,18 +357,9 @@ def fingerprints_of(asked: dict) -> dict:
             rows[("revenue", chain_id, period_key(period_id))] = (count, total)
     shared: dict = {}
     if wallet:
-        R, W, E = CanonicalStakerRewardsDetail, PartnerWallet, CanonicalStakeEvent
+        W, E = PartnerWallet, CanonicalStakeEvent
         partners = {a.partner_id for a in wallet}
         periods = {period_uuid(p.period_id) for a in wallet for p in a.scope}
-        on_wallet = (W.chain_id == R.chain_id) & (W.wallet_address == R.staker_address)
-        for partner_id, chain_id, period_id, count, total in db.session.execute(
-            select(W.partner_id, R.chain_id, R.period_id, func.count(), func.sum(reward_digest()))
-            .select_from(R)
-            .join(W, on_wallet)
-            .where(W.partner_id.in_(partners), R.period_id.in_(periods))
-            .group_by(W.partner_id, R.chain_id, R.period_id)
-        ):
-            rows[(partner_id, chain_id, period_key(period_id))] = (count, total)
         digest = row_digest(W.wallet_address, W.introduced_date, W.is_active)
         wallets = {
             (partner_id, chain_id): (int(count or 0), str(total or 0))
@@ -276,6 +369,8 @@ def fingerprints_of(asked: dict) -> dict:
                 .group_by(W.partner_id, W.chain_id)
             )
         }
+        pairs = {(a.partner_id, a.chain_id) for a in wallet}
+        rows.update(partner_rows(db.session, pairs, periods, wallets))
         event = row_digest(
             E.validator_key,
             E.staker_address,

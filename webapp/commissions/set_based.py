@@ -60,6 +60,13 @@ from webapp.commissions.fingerprints import (
     reward_digest,
     shared_digests,
 )
+from webapp.commissions.kept import (  # noqa: F401 - kept's names, as set_based names them
+    KEPT_PERIODS_PER_PARTNER,
+    KIND_LINES,
+    KIND_SUMMARY,
+    keep_periods,
+    kept_figures,
+)
 from webapp.commissions.terms import period_key, period_uuid
 from webapp.db_types import row_digest
 from webapp.extensions import db
@@ -409,14 +416,6 @@ def kept_period(partner_id, chain_id: str, terms: AgreementTerms, scope, period_
 
 # ---- Figures kept per period ----------------------------------------------------------------
 
-#: The kinds of figures kept per period: a preview's sums, and a commit's figures of the
-#: lines it writes (`set_based_lines.PeriodFigures`).
-KIND_SUMMARY = "summary"
-KIND_LINES = "lines"
-
-#: The newest periods' figures of a partner that stay, every kind together.
-KEPT_PERIODS_PER_PARTNER = 2000
-
 
 def period_digests(reader, partner_id, chain_id: str, terms: AgreementTerms, scope: list[Period]):
     """Per period key of `scope`, a SHA-256 of everything that period's figures depend on:
@@ -494,10 +493,6 @@ def period_digests(reader, partner_id, chain_id: str, terms: AgreementTerms, sco
     return digests
 
 
-def _kept_key(kind: str, digest: str) -> str:
-    return _hash([kind, digest])
-
-
 def _has_kept(connection, partner_id, kind: str) -> bool:
     """Whether any period's figures of this kind are kept for the partner (when none are, a
     first question needs no digests before it is summed)."""
@@ -506,54 +501,6 @@ def _has_kept(connection, partner_id, kind: str) -> bool:
         select(K.period_digest).where(K.partner_id == partner_id, K.kind == kind).limit(1)
     )
     return found.first() is not None
-
-
-def kept_figures(connection, kind: str, digests: dict[str, str]) -> dict[str, dict]:
-    """The kept figures of this kind (JSON, decoded) of each period whose digest is in
-    `digests` (by period key), by period key."""
-    keys = {_kept_key(kind, digest): period for period, digest in digests.items()}
-    K = KeptPeriod
-    rows = connection.execute(
-        select(K.period_digest, K.figures).where(K.period_digest.in_(list(keys)))
-    )
-    return {keys[key]: json.loads(figures) for key, figures in rows}
-
-
-def keep_periods(partner_id, kind: str, figures: dict[str, dict], connection=None) -> None:
-    """Keep each period's figures (JSON-ready) by its digest; only the partner's newest
-    `KEPT_PERIODS_PER_PARTNER` stay. Written on `connection` (in its transaction), else in a
-    transaction of its own."""
-    if not figures:
-        return
-    if connection is None:
-        with db.engine.begin() as own:
-            keep_periods(partner_id, kind, figures, own)
-        return
-    K = KeptPeriod
-    now = utcnow()
-    connection.execute(
-        insert(K)
-        .values(
-            [
-                {
-                    "period_digest": _kept_key(kind, digest),
-                    "partner_id": partner_id,
-                    "kind": kind,
-                    "figures": json.dumps(values),
-                    "created_at": now,
-                }
-                for digest, values in figures.items()
-            ]
-        )
-        .on_conflict_do_nothing()
-    )
-    newest = (
-        select(K.period_digest)
-        .where(K.partner_id == partner_id)
-        .order_by(K.created_at.desc())
-        .limit(KEPT_PERIODS_PER_PARTNER)
-    )
-    connection.execute(delete(K).where(K.partner_id == partner_id, K.period_digest.not_in(newest)))
 
 
 def _period_figures(summary: Summary, period: Period) -> dict:
