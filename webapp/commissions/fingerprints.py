@@ -168,17 +168,17 @@ def fingerprint(
         return Fingerprint()
     shared = shared_digests(reader, partner_id, chain_id, terms, scope)
     period_ids = [p.period_id for p in scope]
-    if terms.wallet_attribution_enabled:
-        found = partner_rows(
-            reader, {(partner_id, chain_id)}, period_ids, {(partner_id, chain_id): shared[1]}
-        )
-        return assemble(shared, {key[2]: rows for key, rows in found.items()}, scope)
-    V = CanonicalValidatorRevenue
-    revenue = row_digest(V.validator_key, V.revenue_component, V.amount_native)
-    rows = revenue_query(chain_id, period_ids, V.period_id, func.count(), func.sum(revenue))
-    found = reader.execute(rows.group_by(V.period_id)).all()
-    # The database gives each period's id as a UUID: its text is the period's key.
-    return assemble(shared, {str(p): (count, total) for p, count, total in found}, scope)
+    if not terms.wallet_attribution_enabled:
+        V = CanonicalValidatorRevenue
+        revenue = row_digest(V.validator_key, V.revenue_component, V.amount_native)
+        rows = revenue_query(chain_id, period_ids, V.period_id, func.count(), func.sum(revenue))
+        found = reader.execute(rows.group_by(V.period_id)).all()
+        # The database gives each period's id as a UUID: its text is the period's key.
+        return assemble(shared, {str(p): (count, total) for p, count, total in found}, scope)
+    found = partner_rows(
+        reader, {(partner_id, chain_id)}, period_ids, {(partner_id, chain_id): shared[1]}
+    )
+    return assemble(shared, {key[2]: rows for key, rows in found.items()}, scope)
 
 
 def partner_rows(reader, partners, period_ids, wallets=None) -> dict:
