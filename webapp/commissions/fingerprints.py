@@ -188,13 +188,14 @@ def partner_rows(reader, partners, period_ids, wallets=None) -> dict:
 
     On PostgreSQL each is kept (`kept.KIND_ROWS`) under what decides it: the partner's
     wallets on the chain (their digest as `shared_digests` takes it, which the caller may
-    give as `wallets`, by (partner id, chain)), and the period's rows of `staker_reward_sums`
-    as they are now. Their triggers write those rows again (a new row version, `xmin`, with
-    its count and amount) in every transaction that writes, replaces or deletes the period's
-    reward rows, so a kept figure is found only while the period's rows are as they were when it was
-    summed: a page reads a few rows instead of every reward row of the partner. A figure is
-    kept only when none of that moved while it was summed, and never from a transaction that
-    wrote the period's rows itself (it may write them again). SQLite sums the rows."""
+    give as `wallets`, by (partner id, chain)), and the period's revision of its reward rows
+    (`StakerRewardRevision`), which the database draws again in every statement that writes,
+    replaces or deletes any of the period's rows, through the table or a partition
+    (`webapp.reward_revisions`); so a kept figure is found only while the period's rows are
+    as they were when it was summed: a page reads a few rows instead of every reward row of
+    the partner. A figure is kept only when none of that moved while it was summed, and never
+    from a transaction that wrote the period's rows itself (it may write them again). SQLite
+    sums the rows."""
     partners = {(uuid.UUID(str(partner_id)), chain_id) for partner_id, chain_id in partners}
     periods = sorted({period_uuid(p) for p in period_ids})
     if not partners or not periods:
@@ -244,7 +245,9 @@ def _summed_rows(reader, partners: set, periods: list) -> dict:
 
 def _row_labels(reader, partners: set, periods: list, wallets=None) -> dict:
     """Per (partner id, chain, period key), the digest `partner_rows` keeps its figures
-    under; a period whose sums rows this transaction wrote has none (nothing is kept)."""
+    under: the partner's wallets on the chain and the period's revision of its reward rows
+    (`StakerRewardRevision`); a period whose revision this transaction drew has none
+    (nothing is kept)."""
     if wallets is None:
         W = PartnerWallet
         wallet = row_digest(W.wallet_address, W.introduced_date, W.is_active)
@@ -260,23 +263,27 @@ def _row_labels(reader, partners: set, periods: list, wallets=None) -> dict:
         (uuid.UUID(str(partner_id)), chain_id): [int(count or 0), str(total or 0)]
         for (partner_id, chain_id), (count, total) in wallets.items()
     }
-    sums, written = defaultdict(list), set()
-    for period_id, component, version, count, amount, mine in reader.execute(
+    revisions, written = {}, set()
+    for period_id, revision, mine in reader.execute(
         text(
-            "SELECT period_id, CAST(revenue_component AS text), CAST(xmin AS text), row_count, "
-            "CAST(amount_native AS text), "
+            "SELECT period_id, CAST(revision AS text), "
             "CAST(xmin AS text) = CAST(txid_current_if_assigned() % 4294967296 AS text) "
-            "FROM staker_reward_sums WHERE period_id = ANY(CAST(:ids AS uuid[])) "
-            "ORDER BY period_id, revenue_component"
+            "FROM staker_reward_revisions WHERE period_id = ANY(CAST(:ids AS uuid[]))"
         ),
         {"ids": periods},
     ):
-        sums[period_key(period_id)].append([component, version, int(count), amount])
+        revisions[period_key(period_id)] = revision
         if mine:
             written.add(period_key(period_id))
     return {
         (partner_id, chain_id, key): digest_of(
-            [str(partner_id), chain_id, key, wallets.get((partner_id, chain_id)), sums[key]]
+            [
+                str(partner_id),
+                chain_id,
+                key,
+                wallets.get((partner_id, chain_id)),
+                revisions.get(key),
+            ]
         )
         for partner_id, chain_id in sorted(partners, key=str)
         for key in map(period_key, periods)
