@@ -19,8 +19,9 @@ import uuid
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-from sqlalchemy import func, literal_column, select, text, union_all
+from sqlalchemy import func, literal_column, select, union_all
 
+from webapp import reward_revisions
 from webapp.attribution import RULES_VERSION, AgreementTerms, Period
 from webapp.commissions.inputs import events_query, revenue_query
 from webapp.commissions.kept import KIND_ROWS, digest_of, keep_periods, kept_figures
@@ -263,18 +264,8 @@ def _row_labels(reader, partners: set, periods: list, wallets=None) -> dict:
         (uuid.UUID(str(partner_id)), chain_id): [int(count or 0), str(total or 0)]
         for (partner_id, chain_id), (count, total) in wallets.items()
     }
-    revisions, written = {}, set()
-    for period_id, revision, mine in reader.execute(
-        text(
-            "SELECT period_id, CAST(revision AS text), "
-            "CAST(xmin AS text) = CAST(txid_current_if_assigned() % 4294967296 AS text) "
-            "FROM staker_reward_revisions WHERE period_id = ANY(CAST(:ids AS uuid[]))"
-        ),
-        {"ids": periods},
-    ):
-        revisions[period_key(period_id)] = revision
-        if mine:
-            written.add(period_key(period_id))
+    revisions = reward_revisions.read(reader, periods)
+    written = {key for key, (_, drawn_here) in revisions.items() if drawn_here}
     return {
         (partner_id, chain_id, key): digest_of(
             [
@@ -282,7 +273,7 @@ def _row_labels(reader, partners: set, periods: list, wallets=None) -> dict:
                 chain_id,
                 key,
                 wallets.get((partner_id, chain_id)),
-                revisions.get(key),
+                revisions.get(key, (None,))[0],
             ]
         )
         for partner_id, chain_id in sorted(partners, key=str)

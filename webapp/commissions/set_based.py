@@ -42,6 +42,7 @@ from sqlalchemy import DateTime, bindparam, delete, func, select, text
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects.postgresql import ARRAY, insert
 
+from webapp import reward_revisions
 from webapp.attribution import (
     METHOD_WALLET_ATTRIBUTION,
     REASON_INTRODUCED_AFTER,
@@ -67,7 +68,7 @@ from webapp.commissions.kept import (  # noqa: F401 - kept's names, as set_based
     keep_periods,
     kept_figures,
 )
-from webapp.commissions.terms import period_key, period_uuid
+from webapp.commissions.terms import period_key
 from webapp.db_types import row_digest
 from webapp.extensions import db
 from webapp.models import (
@@ -75,7 +76,6 @@ from webapp.models import (
     KeptPeriod,
     KeptSummary,
     PartnerWallet,
-    StakerRewardRevision,
     utcnow,
 )
 from webapp.money import MONEY, ZERO, money_sum
@@ -430,7 +430,7 @@ def period_digests(reader, partner_id, chain_id: str, terms: AgreementTerms, sco
     periods; none reads a reward row."""
     if not scope:
         return {}
-    W, E, V = PartnerWallet, CanonicalStakeEvent, StakerRewardRevision
+    W, E = PartnerWallet, CanonicalStakeEvent
     wallet = row_digest(W.wallet_address, W.introduced_date, W.is_active)
     wallets = reader.execute(
         select(func.count(), func.sum(wallet)).where(
@@ -467,12 +467,10 @@ def period_digests(reader, partner_id, chain_id: str, terms: AgreementTerms, sco
         before_end[end] = [count, str(total)]
     # No revision: the period has had no reward row since revisions were kept.
     revisions = {
-        period_key(period_id): str(revision)
-        for period_id, revision in reader.execute(
-            select(V.period_id, V.revision).where(
-                V.period_id.in_([period_uuid(p.period_id) for p in scope])
-            )
-        )
+        key: revision
+        for key, (revision, _) in reward_revisions.read(
+            reader, [p.period_id for p in scope]
+        ).items()
     }
     common = [
         str(partner_id),
