@@ -40,6 +40,12 @@ from webapp.vocab import RunStatus
 
 SEPARATOR = "|"
 
+#: What each partner wallet adds to an inputs digest: its address, introduced date and
+#: whether it is active. Every digest of a partner's wallets sums this one expression.
+WALLET_DIGEST = row_digest(
+    PartnerWallet.wallet_address, PartnerWallet.introduced_date, PartnerWallet.is_active
+)
+
 
 @dataclass
 class Fingerprint:
@@ -130,11 +136,10 @@ def shared_digests(reader, partner_id, chain_id: str, terms: AgreementTerms, sco
     if not terms.wallet_attribution_enabled:
         return shared
     W, E = PartnerWallet, CanonicalStakeEvent
-    wallet = row_digest(W.wallet_address, W.introduced_date, W.is_active)
     shared.append(
         _digest_of(
             reader,
-            select(func.count(), func.sum(wallet)).where(
+            select(func.count(), func.sum(WALLET_DIGEST)).where(
                 W.partner_id == partner_id, W.chain_id == chain_id
             ),
         )
@@ -244,22 +249,27 @@ def _summed_rows(reader, partners: set, periods: list) -> dict:
     }
 
 
+def wallet_digests(reader, partner_ids) -> dict:
+    """(count, sum of `WALLET_DIGEST` as text) of the wallets of each (partner id, chain) of
+    the partners in `partner_ids`, in one statement."""
+    W = PartnerWallet
+    return {
+        (partner_id, chain_id): (int(count or 0), str(total or 0))
+        for partner_id, chain_id, count, total in reader.execute(
+            select(W.partner_id, W.chain_id, func.count(), func.sum(WALLET_DIGEST))
+            .where(W.partner_id.in_(set(partner_ids)))
+            .group_by(W.partner_id, W.chain_id)
+        )
+    }
+
+
 def _row_labels(reader, partners: set, periods: list, wallets=None) -> dict:
     """Per (partner id, chain, period key), the digest `partner_rows` keeps its figures
     under: the partner's wallets on the chain and the period's revision of its reward rows
     (`StakerRewardRevision`); a period whose revision this transaction drew has none
     (nothing is kept)."""
     if wallets is None:
-        W = PartnerWallet
-        wallet = row_digest(W.wallet_address, W.introduced_date, W.is_active)
-        wallets = {
-            (partner_id, chain_id): (count, total)
-            for partner_id, chain_id, count, total in reader.execute(
-                select(W.partner_id, W.chain_id, func.count(), func.sum(wallet))
-                .where(W.partner_id.in_({partner_id for partner_id, _ in partners}))
-                .group_by(W.partner_id, W.chain_id)
-            )
-        }
+        wallets = wallet_digests(reader, {partner_id for partner_id, _ in partners})
     wallets = {
         (uuid.UUID(str(partner_id)), chain_id): [int(count or 0), str(total or 0)]
         for (partner_id, chain_id), (count, total) in wallets.items()
@@ -355,18 +365,10 @@ def fingerprints_of(asked: dict) -> dict:
             rows[("revenue", chain_id, period_key(period_id))] = (count, total)
     shared: dict = {}
     if wallet:
-        W, E = PartnerWallet, CanonicalStakeEvent
+        E = CanonicalStakeEvent
         partners = {a.partner_id for a in wallet}
         periods = {period_uuid(p.period_id) for a in wallet for p in a.scope}
-        digest = row_digest(W.wallet_address, W.introduced_date, W.is_active)
-        wallets = {
-            (partner_id, chain_id): (int(count or 0), str(total or 0))
-            for partner_id, chain_id, count, total in db.session.execute(
-                select(W.partner_id, W.chain_id, func.count(), func.sum(digest))
-                .where(W.partner_id.in_(partners))
-                .group_by(W.partner_id, W.chain_id)
-            )
-        }
+        wallets = wallet_digests(db.session, partners)
         pairs = {(a.partner_id, a.chain_id) for a in wallet}
         rows.update(partner_rows(db.session, pairs, periods, wallets))
         event = row_digest(

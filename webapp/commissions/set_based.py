@@ -55,6 +55,7 @@ from webapp.attribution import (
     Period,
 )
 from webapp.commissions.fingerprints import (
+    WALLET_DIGEST,
     _terms_text,
     assemble,
     fingerprint,
@@ -431,9 +432,8 @@ def period_digests(reader, partner_id, chain_id: str, terms: AgreementTerms, sco
     if not scope:
         return {}
     W, E = PartnerWallet, CanonicalStakeEvent
-    wallet = row_digest(W.wallet_address, W.introduced_date, W.is_active)
     wallets = reader.execute(
-        select(func.count(), func.sum(wallet)).where(
+        select(func.count(), func.sum(WALLET_DIGEST)).where(
             W.partner_id == partner_id, W.chain_id == chain_id
         )
     ).one()
