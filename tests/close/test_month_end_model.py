@@ -1054,6 +1054,21 @@ class MonthEnd(RuleBasedStateMachine):
                 expected[run][3] += amount
         return expected
 
+    def _lines_by_run(self) -> dict:
+        """{live run: {"commission": [(period start, amount)], "adjustment": [amount]}}: the
+        current lines of the pairs each holds, and the adjustments it carries."""
+        held = _held_pairs()
+        live = {r for r, run in _runs().items() if run.status in LIVE}
+        found: dict = {r: {"commission": [], "adjustment": []} for r in live}
+        for run, agreement, period, *_, amount, kind in _lines():
+            if kind == "commission":
+                owner = held.get((agreement, period))
+                if owner in found:
+                    found[owner]["commission"].append((self.period_rows[period][2], amount))
+            elif run in found:
+                found[run]["adjustment"].append(amount)
+        return found
+
     def run_figures_are_the_sums_of_their_lines(self):
         """The one run total (what every page, file, command and API answer shows) is the
         lines of the pairs the run holds plus its adjustments; the run row itself keeps the
@@ -1121,6 +1136,29 @@ class MonthEnd(RuleBasedStateMachine):
             got = {chain.token_symbol: amount for chain, amount in cell.totals}
             assert {k: v for k, v in got.items() if v} == {k: v for k, v in want.items() if v}, (
                 f"home cell {cell.month.label}: {got} where its runs' lines give {dict(want)}"
+            )
+            # A run reaching past the month: its part in it, the lines of the pairs it holds
+            # in periods starting in the month, and its adjustments in the month it starts.
+            first, last = cell.month.first, cell.month.last
+            part: dict = defaultdict(Decimal)
+            for run_id, line in self._lines_by_run().items():
+                run = runs[run_id]
+                if (first <= run.date_from and run.date_to <= last) or not (
+                    run.date_from <= last and run.date_to >= first
+                ):
+                    continue
+                symbol = symbols[dates[run.agreement_id][0]]
+                for start, amount in line["commission"]:
+                    if first <= start <= last:
+                        part[symbol] += amount
+                if first <= run.date_from <= last:
+                    part[symbol] += sum(line["adjustment"], Decimal(0))
+            shown: dict = defaultdict(Decimal)
+            for chain, amount, _ in cell.shares:
+                shown[chain.token_symbol] += amount
+            assert {k: v for k, v in shown.items() if v} == {k: v for k, v in part.items() if v}, (
+                f"home cell {cell.month.label}: parts of longer runs {dict(shown)} where "
+                f"their lines give {dict(part)}"
             )
 
     def exports_are_the_lines_of_the_range(self):

@@ -15,6 +15,7 @@ import re
 from datetime import date
 from decimal import Decimal as D
 
+from flask import render_template
 from sqlalchemy import select
 
 from tests.api_helpers import bearer
@@ -196,3 +197,63 @@ def test_a_run_whose_periods_a_later_commit_took_over_counts_the_lines_it_holds(
     assert exact_in(page, "run-total-commission") == commission
     assert exact_in(page, "run-as-committed") == first.total_commission_native
     assert first.total_commission_native != commission
+
+
+def test_a_month_inside_a_longer_run_shows_its_part_and_the_parts_add_up(app, runner, tmp_path):
+    """January committed and approved, its rewards corrected, then February to March
+    committed as one run with the true-up. That run, by hand: February PAID MEV 6 x 10% = 0.6,
+    March PAID MEV 1 x 10% = 0.1, and January's adjustments +0.3 and -0.2, carried in the
+    month it starts. The home page shows February 0.7 and March 0.1 of it (0.8 in all, its
+    total), and January only January's own run."""
+    from tests.worlds import JAN, ok, rewards_file, setup
+    from tests.worlds import PAID as paid
+
+    setup(runner, tmp_path)
+    ok(runner, "commissions", "compute", *JAN, "--commit", "--as", "ann@example.com")
+    ok(runner, "commissions", "approve", *JAN, "--as", "bob@example.com")
+    corrected = rewards_file(
+        tmp_path, "fixed.csv", [("2025-01", paid, "MEV", "13"), ("2025-01", paid, "REWARDS", "4")]
+    )
+    ok(runner, "import", "staker-rewards", corrected, "--provider", "jito", "--replace")
+    ok(
+        runner,
+        *("commissions", "compute", "Acme Wallet", "--from", "2025-02-01", "--to", "2025-03-31"),
+        *("--commit", "--true-up", "--as", "ann@example.com"),
+    )
+    db.session.expire_all()
+    [spring] = db.session.scalars(
+        select(CommissionRun).where(
+            CommissionRun.date_from == date(2025, 2, 1),
+            CommissionRun.status == "committed",
+            CommissionRun.line_count > 0,
+        )
+    ).all()
+    assert run_total(spring).total_native == D("0.8")
+
+    [(_, cells)] = month_overview(last_months(3, date(2025, 3, 1))).rows
+    january, february, march = cells
+    parts = {
+        cell.month.label: [(c.token_symbol, a, r.run_id) for c, a, r in cell.shares]
+        for cell in cells
+    }
+    assert parts == {
+        "2025-01": [],
+        "2025-02": [("SOL", D("0.7"), spring.run_id)],
+        "2025-03": [("SOL", D("0.1"), spring.run_id)],
+    }
+    assert {(c.token_symbol, a) for c, a in january.totals} == {
+        ("SOL", D("1.4")),
+        ("ETH", D("0.2")),
+    }
+    assert february.totals == [] and march.totals == []
+
+    # The cell as the home page draws it (here its state is "no data", Acme ETH having no
+    # February or March data, so the page shows that state; the cell's own drawing is held).
+    for cell, amount in ((february, "0.7"), (march, "0.1")):
+        cell.__dict__["state"] = "committed"
+        with app.test_request_context("/"):
+            html = render_template("main/partial/overview_cell.html", cell=cell)
+        share = re.search(r'class="cell-share" data-run="([^"]+)">(.*?)</small>', html, re.S)
+        assert share.group(1) == str(spring.run_id)
+        assert f'data-exact="{exact_text(D(amount))}" data-token="SOL"' in share.group(2)
+        assert "this month, of a run 2025-02-01 – 2025-03-31" in share.group(2)

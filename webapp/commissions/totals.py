@@ -16,6 +16,7 @@ from decimal import Decimal
 from sqlalchemy import String, case, cast, func, select
 
 from webapp.commissions import pair_sums
+from webapp.commissions.terms import period_key
 from webapp.db_types import decimal_sum
 from webapp.extensions import db
 from webapp.models import (
@@ -114,6 +115,13 @@ class RunTotal(TokenTotal):
     clawback_count: int = 0
     clawback_amount_native: Decimal = ZERO
     corrections: list[Correction] = field(default_factory=list)
+    #: Per period (by key): the commission of the pair the run holds in it; with the
+    #: adjustments they add up to `total_native`.
+    by_period: dict[str, Decimal] = field(default_factory=dict)
+
+    def add_to_period(self, period_id, amount) -> None:
+        key = period_key(period_id)
+        self.by_period[key] = MONEY.add(self.by_period.get(key, ZERO), amount or ZERO)
 
     @property
     def true_up_amount_native(self) -> Decimal:
@@ -169,6 +177,7 @@ def _add_pairs(totals: dict, runs: dict) -> None:
         slices, reasons = pair_sums.load(text)
         for _, _, count, base, commission in slices:
             _add(total, count, base, commission)
+            total.add_to_period(period_id, commission)
         for _, _, held in reasons:
             total.excluded_amount_native = MONEY.add(total.excluded_amount_native, held)
     if not unsummed:
@@ -198,6 +207,7 @@ def _add_pairs(totals: dict, runs: dict) -> None:
         wallet_method = run_id is not None and runs[run_id][1] == Method.WALLET_ATTRIBUTION.value
         if run_id is not None and bool(has_wallet) == wallet_method:
             _add(totals[run_id], count, base, commission)
+            totals[run_id].add_to_period(period_id, commission)
     for agreement_id, period_id, held in db.session.execute(
         select(X.agreement_id, X.period_id, decimal_sum(X.held_back_amount_native))
         .where(X.agreement_id.in_(agreements), X.period_id.in_(periods))

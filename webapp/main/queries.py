@@ -14,6 +14,7 @@ from sqlalchemy import func, select, tuple_
 from sqlalchemy.orm import joinedload
 
 from webapp.commissions.close_view import RunStates, run_states
+from webapp.commissions.terms import period_key
 from webapp.extensions import db
 from webapp.models import (
     Agreement,
@@ -23,7 +24,7 @@ from webapp.models import (
     CommissionRun,
     Partner,
 )
-from webapp.money import totals_by_token
+from webapp.money import money_sum, totals_by_token
 from webapp.run_states import LIVE_STATUSES
 
 #: A cell's state, least advanced first; a month of several agreements shows the least one.
@@ -74,6 +75,8 @@ class Cell:
     agreements: list[AgreementMonth] = field(default_factory=list)
     #: The totals, staleness and late data of the runs shown (`close_view.RunStates`).
     states: RunStates = field(default_factory=RunStates)
+    #: The first day of each period of the overview's window, by period key.
+    period_days: dict = field(default_factory=dict)
 
     @cached_property
     def state(self) -> str:
@@ -101,6 +104,29 @@ class Cell:
             for chain, run in within
         )
         return [(chains[symbol], amount) for symbol, (amount,) in sums.items()]
+
+    @property
+    def shares(self) -> list[tuple]:
+        """(chain, amount, run) of each live run that reaches past the month: its part in the
+        month, the commission of the pairs it holds in periods that start within the month
+        (`RunTotal.by_period`), plus, in the month the run starts, the adjustments it carries.
+        A run's parts over the months it covers add up to its total."""
+        found = []
+        for entry in self.agreements:
+            for run in entry.runs:
+                if self.month.first <= run.date_from and run.date_to <= self.month.last:
+                    continue
+                total = self.states.totals[run.run_id]
+                amounts = [
+                    amount
+                    for key, amount in total.by_period.items()
+                    if self.month.first <= self.period_days.get(key, date.min) <= self.month.last
+                ]
+                if total.adjustment_count and self.month.first <= run.date_from <= self.month.last:
+                    amounts.append(total.adjustment_amount_native)
+                if amounts:
+                    found.append((entry.agreement.chain, money_sum(amounts), run))
+        return found
 
     @property
     def stale(self) -> list[tuple]:
@@ -228,14 +254,16 @@ def _grid(months, partners, agreements, periods, runs, states=None) -> Overview:
         runs_by_agreement[run.agreement_id].append(run)
     # (chain, start day, has revenue, has rewards) per period, searched per agreement-month.
     chain_periods = defaultdict(list)
-    for _, chain_id, start, revenue, rewards in periods:
+    period_days = {}
+    for period_id, chain_id, start, revenue, rewards in periods:
         chain_periods[chain_id].append((start.date(), bool(revenue), bool(rewards)))
+        period_days[period_key(period_id)] = start.date()
 
     rows = []
     for partner in partners:
         cells = []
         for month in months:
-            cell = Cell(partner, month, states=states or RunStates())
+            cell = Cell(partner, month, states=states or RunStates(), period_days=period_days)
             for agreement in by_partner.get(partner.partner_id, ()):
                 low = max(month.first, agreement.effective_from)
                 high = (
