@@ -6,7 +6,7 @@ DOMAIN.md, streamed from the database; each line valued in USD at its period's p
 from collections.abc import Iterator
 from datetime import date
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 
 from webapp.attribution import LINE_COLUMNS, LINE_EXPORT_NAMES
 from webapp.commissions.lifecycle import check_range
@@ -109,13 +109,16 @@ def carried_adjustments(partner: Partner, date_from: date, date_to: date):
 def has_committed_lines(partner: Partner, date_from: date, date_to: date) -> bool:
     """Whether the range's export holds any row (a current line or a carried adjustment),
     for pages that offer the file only when it has something in it."""
-    return any(
-        db.session.scalar(select(stmt.exists()))
-        for stmt in (
-            current_lines(partner, date_from, date_to),
-            carried_adjustments(partner, date_from, date_to),
+    found = or_(
+        *(
+            stmt.order_by(None).exists()
+            for stmt in (
+                current_lines(partner, date_from, date_to),
+                carried_adjustments(partner, date_from, date_to),
+            )
         )
     )
+    return bool(db.session.scalar(select(found)))
 
 
 def export_rows(partner: Partner, date_from: date, date_to: date) -> Iterator[tuple]:
