@@ -12,15 +12,17 @@ from decimal import Decimal
 
 import pytest
 from flask import url_for
-from sqlalchemy import event
+from sqlalchemy import delete, event, select
 
+from tests.worlds import february_carrying_a_true_up
 from webapp.agreements.queries import agreements_of_partner
 from webapp.attribution import Period
-from webapp.commissions import set_based, valuation
+from webapp.commissions import export, set_based, valuation
 from webapp.commissions.results import AgreementOutcome, Computation
 from webapp.extensions import db
 from webapp.insight.routes import slice_urls
-from webapp.vocab import RevenueComponent
+from webapp.models import PartnerCommissionLine
+from webapp.vocab import LineKind, RevenueComponent
 
 HX = {"HX-Request": "true"}
 FIRST, LAST = date(2025, 1, 1), date(2025, 1, 3)
@@ -150,3 +152,44 @@ def test_slice_links_are_what_url_for_writes(app, validator, component):
                 endpoint, period_id=period_id, validator=validator, component=component, **owner
             )
             assert link(validator, component) == expected
+
+
+def _export_has_rows(partner, date_from: date, date_to: date) -> bool:
+    """Whether the export's own selects find a row: what `has_committed_lines` answers."""
+    return any(
+        db.session.scalar(select(stmt.order_by(None).exists()))
+        for stmt in (
+            export.current_lines(partner, date_from, date_to),
+            export.carried_adjustments(partner, date_from, date_to),
+        )
+    )
+
+
+def test_has_committed_lines_answers_as_the_export_does(app, runner, tmp_path):
+    feb = february_carrying_a_true_up(runner, tmp_path)
+    partner = feb.partner
+    ranges = [
+        (date(2024, 12, 1), date(2024, 12, 31)),  # before any period
+        (date(2025, 1, 1), date(2025, 1, 31)),  # January's lines
+        (date(2025, 2, 1), date(2025, 2, 28)),  # February's lines and January's true-up
+        (date(2025, 1, 2), date(2025, 1, 31)),  # no period starts in it, no run lies in it
+        (date(2025, 1, 1), date(2025, 4, 30)),
+        (date(2025, 3, 1), date(2025, 4, 30)),  # periods without a commit
+    ]
+    answers = [export.has_committed_lines(partner, *r) for r in ranges]
+    assert answers == [_export_has_rows(partner, *r) for r in ranges]
+    assert answers == [False, True, True, False, True, False]
+    # February's commission lines gone, its carried adjustments alone make the file.
+    db.session.execute(
+        delete(PartnerCommissionLine).where(
+            PartnerCommissionLine.run_id == feb.run_id,
+            PartnerCommissionLine.line_kind == LineKind.COMMISSION.value,
+        )
+    )
+    db.session.flush()
+    february = (date(2025, 2, 1), date(2025, 2, 28))
+    assert not db.session.scalar(
+        select(export.current_lines(partner, *february).order_by(None).exists())
+    )
+    assert export.has_committed_lines(partner, *february) is True
+    assert _export_has_rows(partner, *february)
