@@ -25,10 +25,11 @@ def agreements_of_partner(
     partner_id, date_from: date | None = None, date_to: date | None = None
 ) -> list[Agreement]:
     """The partner's agreements, with rules and chain, by chain then start date; given a
-    range, only those whose effective dates meet [date_from, date_to]."""
+    range, only those whose effective dates meet [date_from, date_to]. One statement: a
+    partner has a few agreements of a few rules each, joined in."""
     stmt = (
         select(Agreement)
-        .options(selectinload(Agreement.rules), joinedload(Agreement.chain))
+        .options(joinedload(Agreement.rules), joinedload(Agreement.chain))
         .where(Agreement.partner_id == partner_id)
         .order_by(Agreement.chain_id, Agreement.effective_from, Agreement.name)
     )
@@ -38,7 +39,7 @@ def agreements_of_partner(
         stmt = stmt.where(
             (Agreement.effective_to.is_(None)) | (Agreement.effective_to >= date_from)
         )
-    return list(db.session.scalars(stmt))
+    return list(db.session.scalars(stmt).unique())
 
 
 def agreement_for_page(agreement_id) -> Agreement:

@@ -29,8 +29,11 @@ class CommissionRangeForm(FlaskForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
+        # Held for the form's life: the session then finds the chosen partner among them
+        # (`get_partner`) instead of reading it again.
+        self.partners = search_partners()
         self.partner.choices = [SelectChoice("", "Choose a partner…")] + [
-            SelectChoice(str(p.partner_id), p.name) for p in search_partners()
+            SelectChoice(str(p.partner_id), p.name) for p in self.partners
         ]
         self.chosen_partner = None
 

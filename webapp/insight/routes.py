@@ -1,7 +1,9 @@
 """Drill-down pages and fragments of previews and runs, wallet explanations, and the method
 comparison of an agreement. Read-only: nothing here changes data."""
 
+from collections.abc import Callable
 from datetime import date
+from urllib.parse import quote_plus
 
 from flask import abort, request, url_for
 from sqlalchemy.orm import selectinload
@@ -114,6 +116,37 @@ def preview_insight(agreement, result, date_from: date, date_to: date) -> dict:
         },
         "kind": "agreement",
     }
+
+
+#: What url_for leaves unquoted in a query value (werkzeug's `_urlencode`), and two stand-ins
+#: for the values that `slice_urls` puts in; url_for leaves them as they are.
+_QUERY_SAFE = "!$'()*,/:;?@"
+_VALIDATOR, _COMPONENT = "SLICEVALIDATORMARK", "SLICECOMPONENTMARK"
+
+
+def _query_value(value) -> str:
+    """A query value as url_for writes it."""
+    return quote_plus(value if isinstance(value, str) else str(value), safe=_QUERY_SAFE)
+
+
+@bp.app_template_global()
+def slice_urls(endpoint: str, period_id, owner: dict) -> Callable[[object, object], str]:
+    """The link of each slice of a period: (validator, component) -> url_for(endpoint,
+    period_id=..., validator=..., component=..., **owner), the same text, from one url_for
+    for the period (a preview shows every period's slices, dozens each, and url_for was the
+    dearest call of its page)."""
+    template = url_for(
+        endpoint, period_id=period_id, validator=_VALIDATOR, component=_COMPONENT, **owner
+    )
+    if template.count(_VALIDATOR) != 1 or template.count(_COMPONENT) != 1:
+        return lambda validator, component: url_for(
+            endpoint, period_id=period_id, validator=validator, component=component, **owner
+        )
+    head, rest = template.split(_VALIDATOR)
+    middle, tail = rest.split(_COMPONENT)
+    return lambda validator, component: (
+        f"{head}{_query_value(validator)}{middle}{_query_value(component)}{tail}"
+    )
 
 
 @bp.app_template_global()

@@ -70,7 +70,10 @@ def list_partner_wallets(partner_id):
         # Only the filters travel: url_for's own keywords (partner_id, _external...) do not.
         filters = {k: v for k, v in request.args.items() if k != "partner_id" and k[:1] != "_"}
         return redirect(url_for("partners.detail", partner_id=partner_id, **filters))
-    section = wallet_section(partner, request.args, current_app.config["PAGE_SIZE"])
+    # The list alone (its rows and pager): the chains to filter by are the section's.
+    section = wallet_section(
+        partner, request.args, current_app.config["PAGE_SIZE"], with_chains=False
+    )
     return render(
         "partners/detail.html",
         "wallets/partial/list.html",
