@@ -111,8 +111,11 @@ def _held_hash(seed: str) -> str:
     )
 
 
+#: `wallets` is inlined (NOT MATERIALIZED): the planner then knows the partner's wallets
+#: from their table's statistics and hashes them (thousands of rows) to probe with the
+#: reward rows, instead of hashing every reward row to probe with a CTE it cannot size.
 _GRADED = """
-wallets AS (
+wallets AS NOT MATERIALIZED (
     SELECT wallet_address, is_active, introduced_date FROM partner_wallets
     WHERE partner_id = :partner_id AND chain_id = :chain_id
 ),
