@@ -910,8 +910,10 @@ class PartnerCommissionLine(db.Model):
 
     `run_id` is the run that wrote the line; the run whose lines are current for a pair is
     in `commission_run_periods`. Indexes: the two unique keys (which also serve every read
-    by agreement and period) and two small partial ones for adjustments; nothing reads lines
-    by wallet, run or partner alone, so no index is kept for that.
+    by agreement and period; one wallet's lines are read through the wallet key, by
+    agreement, each period of the run and wallet) and two small partial ones for
+    adjustments; nothing reads lines by wallet, run or partner alone, so no index is kept
+    for that.
     """
 
     __tablename__ = "partner_commission_lines"
@@ -958,13 +960,15 @@ class PartnerCommissionLine(db.Model):
             f" OR (line_kind = '{LineKind.ADJUSTMENT}' AND corrects_run_id IS NOT NULL)",
             name="ck_partner_commission_lines_kind",
         ),
+        # By wallet before validator and component: a commit fills it left to right in
+        # that order, and one wallet's lines are found by it (a search per period).
         Index(
             "uq_partner_commission_lines_wallet",
             "agreement_id",
             "period_id",
+            "wallet_address",
             "validator_key",
             "revenue_component",
-            "wallet_address",
             unique=True,
             sqlite_where=text("wallet_address IS NOT NULL AND line_kind = 'commission'"),
             postgresql_where=text("wallet_address IS NOT NULL AND line_kind = 'commission'"),
@@ -991,14 +995,6 @@ class PartnerCommissionLine(db.Model):
             "run_id",
             sqlite_where=text("line_kind = 'adjustment'"),
             postgresql_where=text("line_kind = 'adjustment'"),
-        ),
-        # One wallet's lines under an agreement, for its explanation.
-        Index(
-            "idx_partner_commission_lines_agreement_wallet",
-            "agreement_id",
-            "wallet_address",
-            sqlite_where=text("wallet_address IS NOT NULL AND line_kind = 'commission'"),
-            postgresql_where=text("wallet_address IS NOT NULL AND line_kind = 'commission'"),
         ),
     )
 

@@ -151,3 +151,55 @@ def test_wallet_exclusivity_is_enforced_by_the_database(app):
         db.session.commit()
     db.session.rollback()
     assert db.session.scalar(select(func.count()).select_from(PartnerWallet)) == 1
+
+
+def test_one_wallet_line_per_agreement_period_wallet_validator_and_component(agreement):
+    """The wallet lines' unique key (agreement, period, wallet, validator, component): a
+    line that differs from another in any one of its parts is kept, a second line of the
+    same key is refused."""
+    from sqlalchemy.exc import IntegrityError
+
+    from tests import factories
+    from webapp.models import PartnerCommissionLine
+
+    source = factories.payload(factories.provider(), "periods", chain_id="x")
+    periods = [
+        factories.period(
+            source, f"D{n}", factories.utc(2025, 1, 1 + n), factories.utc(2025, 1, 2 + n), "x"
+        )
+        for n in range(2)
+    ]
+    run = _run(agreement, Decimal(0))
+    run.method = "wallet_attribution"
+    db.session.add(run)
+    db.session.commit()
+
+    def line(period=periods[0], wallet="0xaa", validator="v1", component="MEV"):
+        return PartnerCommissionLine(
+            run_id=run.run_id,
+            agreement_id=agreement.agreement_id,
+            partner_id=agreement.partner_id,
+            period_id=period.period_id,
+            validator_key=validator,
+            revenue_component=component,
+            wallet_address=wallet,
+            base_amount_native=Decimal(1),
+            commission_rate_bps=100,
+            commission_amount_native=Decimal("0.01"),
+        )
+
+    kept = [
+        line(),
+        line(period=periods[1]),
+        line(wallet="0xbb"),
+        line(validator="v2"),
+        line(component="REWARDS"),
+    ]
+    db.session.add_all(kept)
+    db.session.commit()
+    for twin in (line(), line(wallet="0xbb"), line(component="REWARDS")):
+        db.session.add(twin)
+        with pytest.raises(IntegrityError, match="uq_partner_commission_lines_wallet|UNIQUE"):
+            db.session.commit()
+        db.session.rollback()
+    assert db.session.scalar(select(func.count()).select_from(PartnerCommissionLine)) == len(kept)

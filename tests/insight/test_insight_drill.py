@@ -150,3 +150,64 @@ def test_unknown_slice_is_not_found(manager_client, world):
     other = f"/insight/agreements/{world.ethereum.agreement_id}/periods/{period.period_id}"
     assert manager_client.get(other).status_code == 404  # a Solana period, an Ethereum agreement
     assert ZERO == ZERO and format_amount(ZERO) == "0"
+
+
+def test_a_runs_slice_lists_its_wallets_lines_and_the_adjustments_it_carries(world):
+    """The last level of a run's drill-down, page after page: every commission line of the
+    slice and every adjustment the run carries there, in wallet order, each once."""
+    from sqlalchemy import select
+
+    from webapp.extensions import db
+    from webapp.models import PartnerCommissionLine as L
+
+    computation = committing.commit(world.acme, FIRST, LAST)
+    run = next(o.run for o in computation.outcomes if o.agreement == world.solana)
+    period_id, validator, component = db.session.execute(
+        select(L.period_id, L.validator_key, L.revenue_component)
+        .where(L.agreement_id == run.agreement_id, L.line_kind == "commission")
+        .limit(1)
+    ).one()
+    component = getattr(component, "value", component)
+    stored = {
+        address: commission
+        for address, commission in db.session.execute(
+            select(L.wallet_address, L.commission_amount_native).where(
+                L.agreement_id == run.agreement_id,
+                L.period_id == period_id,
+                L.validator_key == validator,
+                L.revenue_component == component,
+            )
+        )
+    }
+    assert len(stored) > drill.WALLET_PAGE  # the slice really pages
+    # Adjustments the run carries in the slice: one before every wallet, one after.
+    adjusted = {"1" * 32: Decimal("-0.5"), "z" * 32: Decimal("0.25")}
+    for address, amount in adjusted.items():
+        db.session.add(
+            L(
+                run_id=run.run_id,
+                agreement_id=run.agreement_id,
+                partner_id=run.partner_id,
+                period_id=period_id,
+                validator_key=validator,
+                revenue_component=component,
+                wallet_address=address,
+                base_amount_native=ZERO,
+                commission_rate_bps=1000,
+                commission_amount_native=amount,
+                line_kind="adjustment",
+                corrects_run_id=run.run_id,
+            )
+        )
+    db.session.commit()
+
+    read, after = [], ""
+    while True:
+        rows, after = drill.run_wallet_lines(
+            run, period_id, validator, component, after, drill.WALLET_PAGE
+        )
+        read += [(row.wallet_address, row.commission_amount_native) for row in rows if row.paid]
+        if after is None:
+            break
+    assert [address for address, _ in read] == sorted(stored | adjusted)
+    assert dict(read) == stored | adjusted

@@ -127,7 +127,14 @@ def commission_lines_of(run: CommissionRun):
 def lines_of_run(run: CommissionRun):
     """Condition: the run's lines: the commission lines of its pairs and the adjustments it
     carries."""
-    return or_(
+    return or_(*lines_of_run_apart(run))
+
+
+def lines_of_run_apart(run: CommissionRun) -> tuple:
+    """`lines_of_run`'s two conditions apart: the commission lines of the run's pairs (read
+    through the unique keys), and the adjustments it carries. A read in key order of one
+    slice runs each on its own, as an OR would read the whole period to sort it."""
+    return (
         held_by(L, run) & commission_lines_of(run),
         (L.run_id == run.run_id) & (L.line_kind == LineKind.ADJUSTMENT.value),
     )

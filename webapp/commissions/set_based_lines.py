@@ -111,8 +111,11 @@ def _held_hash(seed: str) -> str:
     )
 
 
+#: `wallets` is inlined (NOT MATERIALIZED): the planner then knows the partner's wallets
+#: from their table's statistics and hashes them (thousands of rows) to probe with the
+#: reward rows, instead of hashing every reward row to probe with a CTE it cannot size.
 _GRADED = """
-wallets AS (
+wallets AS NOT MATERIALIZED (
     SELECT wallet_address, is_active, introduced_date FROM partner_wallets
     WHERE partner_id = :partner_id AND chain_id = :chain_id
 ),
@@ -161,8 +164,9 @@ held AS MATERIALIZED (
     ) g ON g.period_id = s.period_id AND g.wallet_address = w.wallet_address
 )"""
 
-#: The writes, as data-modifying CTEs: lines in the order of their unique key (so the
-#: index fills left to right) with ascending ids, then the grouped exclusions.
+#: The writes, as data-modifying CTEs: lines in the order of their unique key (period,
+#: wallet, validator, component: so the index fills left to right) with ascending ids,
+#: then the grouped exclusions.
 _WRITES = """,
 written_lines AS (
     INSERT INTO partner_commission_lines (
@@ -174,8 +178,8 @@ written_lines AS (
            wallet_address, base, rate, commission, :created_at, :line_kind
     FROM graded
     WHERE reason IS NULL AND period_id = ANY(CAST(:write_ids AS uuid[]))
-    WINDOW w AS (ORDER BY period_id, validator_key, revenue_component, wallet_address)
-    ORDER BY period_id, validator_key, revenue_component, wallet_address
+    WINDOW w AS (ORDER BY period_id, wallet_address, validator_key, revenue_component)
+    ORDER BY period_id, wallet_address, validator_key, revenue_component
 ),
 written_exclusions AS (
     INSERT INTO commission_exclusions (

@@ -165,13 +165,14 @@ def store_run(agreement, scope, computed, kept, date_from, date_to, user, prints
         for p in result.periods
         if held.get(period_uuid(p.period_id)) != digests[p.period_id]
     ]
-    # Written in the order of the unique key (agreement, period, validator, component,
-    # wallet): B-tree pages then fill left to right instead of splitting all over.
+    # Written in the order of the unique key (agreement, period, then wallet, validator,
+    # component for wallet lines): B-tree pages then fill left to right instead of
+    # splitting all over.
     changed.sort(key=period_uuid)
     changed_ids = [period_uuid(key) for key in changed]
     if changed_ids:
         delete_rows(agreement, changed_ids)
-        index_order = attrgetter("validator_key", "revenue_component", "wallet_address")
+        index_order = attrgetter("wallet_address", "validator_key", "revenue_component")
         for key in changed:
             if key in lines and lines[key][0].wallet_address is not None:
                 lines[key].sort(key=index_order)

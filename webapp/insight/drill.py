@@ -70,7 +70,10 @@ def run_wallet_lines(
     exclusions per validator (its components together), so those are what an unpaid
     wallet shows."""
     L, X = PartnerCommissionLine, CommissionExclusion
-    lines = (
+    # The commission lines of the pair and the adjustments the run carries, each its own
+    # select in wallet order: the first reads the wallet key in its order (agreement,
+    # period, wallet, ...) and stops after a page instead of reading the period's lines.
+    slice_lines = [
         select(
             L.wallet_address,
             L.base_amount_native,
@@ -78,13 +81,14 @@ def run_wallet_lines(
             L.commission_amount_native,
         )
         .where(
-            queries.lines_of_run(run),
+            kind,
             L.period_id == period_id,
             L.validator_key == validator,
             L.revenue_component == component,
         )
         .order_by(L.wallet_address)
-    )
+        for kind in queries.lines_of_run_apart(run)
+    ]
     held = (
         select(X.wallet_address, X.reason, X.held_back_amount_native)
         .where(
@@ -95,11 +99,12 @@ def run_wallet_lines(
         .order_by(X.wallet_address)
     )
     if after:
-        lines = lines.where(L.wallet_address > after)
+        slice_lines = [lines.where(L.wallet_address > after) for lines in slice_lines]
         held = held.where(X.wallet_address > after)
     rows: dict = {}
-    for address, base, rate, commission in db.session.execute(lines.limit(size + 1)):
-        rows[address] = WalletLine(address, base, rate, commission)
+    for lines in slice_lines:
+        for address, base, rate, commission in db.session.execute(lines.limit(size + 1)):
+            rows[address] = WalletLine(address, base, rate, commission)
     for address, reason, amount in db.session.execute(held.limit(size + 1)):
         rows.setdefault(address, WalletLine(address)).reasons.append((reason, amount))
     ordered = [rows[k] for k in sorted(rows, key=lambda a: a or "")]
