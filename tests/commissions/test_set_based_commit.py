@@ -19,7 +19,7 @@ from decimal import Decimal
 import base58
 import bech32
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import select, text, update
 
 from tests import factories
 from webapp.addresses import eip55_checksum
@@ -581,3 +581,28 @@ def test_only_wallet_attribution_is_written_in_the_database(app):
     assert not set_based_lines.applies(agreement)
     agreement.wallet_attribution_enabled = True
     assert set_based_lines.applies(agreement)  # on PostgreSQL only (this file's marker)
+
+
+def _plan_nodes(node):
+    yield node
+    for child in node.get("Plans", ()):
+        yield from _plan_nodes(child)
+
+
+def test_the_commit_joins_the_reward_rows_to_the_wallets_table_itself(app):
+    """The partner's wallets are read from their table inside the statement, not from a
+    materialized CTE: the planner then knows how few they are against the reward rows and
+    hashes the wallets, not the reward rows (a hash of millions of reward rows outgrows the
+    statement's memory and spills to disk)."""
+    _, agreements = _world(3)
+    agreement = agreements[0]
+    periods = inputs.scope_of(agreement, DATE_FROM, DATE_TO)
+    statement, params = set_based_lines._statement(agreement, periods, None, ())
+    connection = db.session.connection()
+    with set_based_lines._settings(connection, set_based_lines.SETTINGS):
+        plan = connection.execute(text(f"EXPLAIN (FORMAT JSON) {statement}"), params).scalar()
+    nodes = list(_plan_nodes(plan[0]["Plan"]))
+    ctes = {node.get("CTE Name") for node in nodes if node.get("CTE Name")}
+    tables = {node.get("Relation Name") for node in nodes}
+    assert "graded" in ctes and "wallets" not in ctes
+    assert "partner_wallets" in tables
