@@ -28,7 +28,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 
-from webapp import reward_partitions, reward_revisions, reward_sums
+from webapp import event_revisions, reward_partitions, reward_revisions, reward_sums
 from webapp.db_types import Amount, UsdValue, UTCDateTime
 from webapp.extensions import db
 from webapp.vocab import (
@@ -426,6 +426,23 @@ class CanonicalStakeEvent(LineageMixin, db.Model):
         Index("idx_canonical_stake_events_type", "event_type"),
         Index("idx_canonical_stake_events_payload", "source_payload_id"),
     )
+
+
+class StakeEventRevision(db.Model):
+    """The revision of one chain's stake events: drawn again on PostgreSQL by triggers on
+    canonical_stake_events whenever any of the chain's events is written, changed or removed
+    (`webapp.event_revisions`), so that the digest of a partner's stake events is kept by it
+    instead of summed from the events on every page. Empty on SQLite."""
+
+    __tablename__ = "stake_event_revisions"
+
+    chain_id: Mapped[str] = mapped_column(
+        String(50), ForeignKey("chains.chain_id", ondelete="CASCADE"), primary_key=True
+    )
+    revision: Mapped[uuid.UUID] = mapped_column(Uuid, nullable=False)
+
+
+event_revisions.attach(CanonicalStakeEvent.__table__)
 
 
 #: Longest partner name; its key may be longer (case folding can expand a character to 3).

@@ -21,10 +21,10 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import func, literal_column, select, union_all
 
-from webapp import reward_revisions
+from webapp import event_revisions, reward_revisions
 from webapp.attribution import RULES_VERSION, AgreementTerms, Period
 from webapp.commissions.inputs import events_query, revenue_query
-from webapp.commissions.kept import KIND_ROWS, digest_of, keep_periods, kept_figures
+from webapp.commissions.kept import KIND_EVENTS, KIND_ROWS, digest_of, keep_periods, kept_figures
 from webapp.commissions.terms import period_key, period_uuid
 from webapp.db_types import row_digest
 from webapp.extensions import db
@@ -135,33 +135,103 @@ def shared_digests(reader, partner_id, chain_id: str, terms: AgreementTerms, sco
     shared = [_terms_text(terms)]
     if not terms.wallet_attribution_enabled:
         return shared
-    W, E = PartnerWallet, CanonicalStakeEvent
-    shared.append(
-        _digest_of(
-            reader,
-            select(func.count(), func.sum(WALLET_DIGEST)).where(
-                W.partner_id == partner_id, W.chain_id == chain_id
-            ),
-        )
+    W = PartnerWallet
+    wallets = _digest_of(
+        reader,
+        select(func.count(), func.sum(WALLET_DIGEST)).where(
+            W.partner_id == partner_id, W.chain_id == chain_id
+        ),
     )
-    event = row_digest(
+    shared.append(wallets)
+    last = scope[-1]
+    cutoff = (partner_id, chain_id, last.end_time, last.start_date)
+    shared.append(partner_events(reader, {cutoff}, {(partner_id, chain_id): wallets})[cutoff])
+    return shared
+
+
+def event_digest():
+    """The digest of one stake event (`row_digest` of what the engine reads of it)."""
+    E = CanonicalStakeEvent
+    return row_digest(
         E.validator_key, E.staker_address, E.event_type, E.stake_amount_native, E.event_timestamp
     )
-    last = scope[-1]
-    shared.append(
-        _digest_of(
-            reader,
-            events_query(
-                partner_id,
+
+
+def partner_events(reader, cutoffs, wallets=None) -> dict:
+    """The (count, sum of row digests as text) of each cutoff's stake events (`events_query`'s
+    rows, `event_digest` of each), by cutoff: (partner id, chain, until, last start date)
+    as `events_query` takes them, for any number of cutoffs in one statement.
+
+    On PostgreSQL each is kept (`kept.KIND_EVENTS`) under what decides it: the partner and
+    chain, the cutoff, the partner's wallets on the chain (their digest as `shared_digests`
+    takes it, which the caller may give as `wallets`, by (partner id, chain)) and the chain's
+    revision of its stake events (`StakeEventRevision`), which the database draws again in
+    every statement that writes, changes or deletes any of the chain's events
+    (`webapp.event_revisions`); so a kept figure is found only while the events are as they
+    were when it was summed, and a page reads no stake event. A figure is kept only when
+    none of that moved while it was summed, and never from a transaction that wrote the
+    chain's events itself (it may write them again). SQLite sums the events."""
+    cutoffs = sorted(set(cutoffs), key=str)
+    if not cutoffs:
+        return {}
+    if db.engine.dialect.name != "postgresql":
+        return _summed_events(reader, cutoffs)
+    labels = _event_labels(reader, cutoffs, wallets)
+    found = {
+        label: (figures["count"], figures["total"])
+        for label, figures in kept_figures(reader, KIND_EVENTS, labels).items()
+    }
+    missing = [cutoff for cutoff in cutoffs if cutoff not in found]
+    if missing:
+        found.update(_summed_events(reader, missing))
+        after = _event_labels(reader, missing)
+        fresh = defaultdict(dict)
+        for cutoff in missing:
+            if cutoff in labels and after.get(cutoff) == labels[cutoff]:
+                count, total = found[cutoff]
+                fresh[cutoff[0]][labels[cutoff]] = {"count": count, "total": total}
+        for partner_id, figures in fresh.items():
+            keep_periods(partner_id, KIND_EVENTS, figures)
+    return found
+
+
+def _summed_events(reader, cutoffs: list) -> dict:
+    """`partner_events`, summed from the stake events: one statement for every cutoff."""
+    selects = [
+        events_query(*cutoff, literal_column(str(n)), func.count(), func.sum(event_digest()))
+        for n, cutoff in enumerate(cutoffs)
+    ]
+    return {
+        cutoffs[n]: (int(count or 0), str(total or 0))
+        for n, count, total in reader.execute(union_all(*selects))
+    }
+
+
+def _event_labels(reader, cutoffs: list, wallets=None) -> dict:
+    """Per cutoff, the digest `partner_events` keeps its figures under: the cutoff, the
+    partner's wallets on the chain and the chain's revision of its stake events; a cutoff
+    on a chain whose revision this transaction drew has none (nothing is kept)."""
+    if wallets is None:
+        wallets = wallet_digests(reader, {partner_id for partner_id, *_ in cutoffs})
+    wallets = {
+        (str(partner_id), chain_id): [int(count or 0), str(total or 0)]
+        for (partner_id, chain_id), (count, total) in wallets.items()
+    }
+    revisions = event_revisions.read(reader, {chain_id for _, chain_id, *_ in cutoffs})
+    return {
+        (partner_id, chain_id, until, last_start): digest_of(
+            [
+                str(partner_id),
                 chain_id,
-                last.end_time,
-                last.start_date,
-                func.count(),
-                func.sum(event),
-            ),
+                until.isoformat(),
+                last_start.isoformat(),
+                wallets.get((str(partner_id), chain_id), [0, "0"]),
+                revisions.get(chain_id, (None,))[0],
+            ]
         )
-    )
-    return shared
+        for partner_id, chain_id, until, last_start in cutoffs
+        if not revisions.get(chain_id, (None, False))[1]
+    }
 
 
 def fingerprint(
@@ -365,34 +435,19 @@ def fingerprints_of(asked: dict) -> dict:
             rows[("revenue", chain_id, period_key(period_id))] = (count, total)
     shared: dict = {}
     if wallet:
-        E = CanonicalStakeEvent
         partners = {a.partner_id for a in wallet}
         periods = {period_uuid(p.period_id) for a in wallet for p in a.scope}
         wallets = wallet_digests(db.session, partners)
         pairs = {(a.partner_id, a.chain_id) for a in wallet}
         rows.update(partner_rows(db.session, pairs, periods, wallets))
-        event = row_digest(
-            E.validator_key,
-            E.staker_address,
-            E.event_type,
-            E.stake_amount_native,
-            E.event_timestamp,
-        )
-        cutoffs = sorted(
+        events = partner_events(
+            db.session,
             {
                 (a.partner_id, a.chain_id, a.scope[-1].end_time, a.scope[-1].start_date)
                 for a in wallet
             },
-            key=str,
+            wallets,
         )
-        selects = [
-            events_query(*cutoff, literal_column(str(n)), func.count(), func.sum(event))
-            for n, cutoff in enumerate(cutoffs)
-        ]
-        events = {
-            cutoffs[n]: (int(count or 0), str(total or 0))
-            for n, count, total in db.session.execute(union_all(*selects))
-        }
         for a in wallet:
             cutoff = (a.partner_id, a.chain_id, a.scope[-1].end_time, a.scope[-1].start_date)
             shared[id(a)] = [
