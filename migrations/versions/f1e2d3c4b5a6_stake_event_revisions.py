@@ -1,6 +1,7 @@
-"""The revision of each chain's stake events, drawn again by triggers on the stake events
-table whenever any of the chain's events changes (PostgreSQL), so that the digest of a
-partner's stake events is kept under it instead of summed from the events on every page.
+"""The revision of each chain's stake events and of each partner's wallets, drawn again by
+triggers on their tables whenever any of those rows changes (PostgreSQL), so that the digests
+of a partner's wallets and stake events are kept under them instead of summed from the rows
+on every page.
 
 Revision ID: f1e2d3c4b5a6
 Revises: e7b3c1d9a2f0
@@ -11,7 +12,7 @@ Create Date: 2026-12-03 14:40:00.000000
 import sqlalchemy as sa
 from alembic import op
 
-from webapp import event_revisions
+from webapp import row_revisions
 
 # revision identifiers, used by Alembic.
 revision = "f1e2d3c4b5a6"
@@ -33,16 +34,31 @@ def upgrade():
         ),
         sa.PrimaryKeyConstraint("chain_id", name=op.f("pk_stake_event_revisions")),
     )
+    op.create_table(
+        "partner_wallet_revisions",
+        sa.Column("partner_id", sa.Uuid(), nullable=False),
+        sa.Column("revision", sa.Uuid(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["partner_id"],
+            ["partners.partner_id"],
+            name=op.f("fk_partner_wallet_revisions_partner_id_partners"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("partner_id", name=op.f("pk_partner_wallet_revisions")),
+    )
     if op.get_bind().dialect.name != "postgresql":
         return
-    for statement in event_revisions.install_statements():
-        op.execute(statement)
-    # Every stored chain starts from a revision of its own.
-    op.execute(event_revisions.BACKFILL)
+    for kind in (row_revisions.EVENTS, row_revisions.WALLETS):
+        for statement in kind.install_statements():
+            op.execute(statement)
+        # Every stored chain and partner starts from a revision of its own.
+        op.execute(kind.backfill())
 
 
 def downgrade():
     if op.get_bind().dialect.name == "postgresql":
-        for statement in event_revisions.remove_statements():
-            op.execute(statement)
+        for kind in (row_revisions.EVENTS, row_revisions.WALLETS):
+            for statement in kind.remove_statements():
+                op.execute(statement)
+    op.drop_table("partner_wallet_revisions")
     op.drop_table("stake_event_revisions")

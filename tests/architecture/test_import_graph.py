@@ -49,7 +49,7 @@ LAYERS = (
             "db_types",
             "reward_sums",
             "reward_revisions",
-            "event_revisions",
+            "row_revisions",
             "reward_partitions",
             "models",
         ),

@@ -1,9 +1,10 @@
-"""The digest of a partner's stake events up to a cutoff (`fingerprints.partner_events`), the
-events part of every period's inputs digest: kept on PostgreSQL so that the pages read a few
-rows instead of every stake event of the partner, and never stale: any write to the chain's
-stake events (an import, a replacement, statements by hand, the table emptied), or to the
-partner's wallets, moves what it is kept under, so a run shows as stale and a commit
-computes again, with the digest summed from scratch.
+"""The digests of a partner's stake events up to a cutoff (`fingerprints.partner_events`)
+and of its wallets (`fingerprints.wallet_digests`), parts of every period's inputs digest:
+kept on PostgreSQL so that the pages read a few rows instead of every stake event and
+wallet of the partner, and never stale: any write to the chain's stake events (an import, a
+replacement, statements by hand, the table emptied) or to the partner's wallets (every
+service that writes them, statements by hand) moves what they are kept under, so a run
+shows as stale and a commit computes again, with the digest summed from scratch.
 
 The world is `test_set_based`'s (four periods, fourteen wallets, a stranger)."""
 
@@ -26,6 +27,7 @@ from webapp.models import (
     CommissionRun,
     CommissionRunPeriod,
     KeptPeriod,
+    Partner,
     PartnerWallet,
 )
 
@@ -69,7 +71,7 @@ def _qualifying(cutoff) -> list:
         for event, active, introduced, digest in found
         if event.chain_id == chain_id
         and active
-        and introduced <= last_start
+        and (last_start is None or introduced <= last_start)
         and event.event_timestamp < until
     ]
 
@@ -102,6 +104,8 @@ def test_the_figures_are_the_events_added_up_for_every_cutoff(app):
     cutoffs += [_cutoff(agreement, p, last.start_date) for p in scope[:-1]]
     # One end, other start dates: the wallets introduced by then alone tell them apart.
     cutoffs += [_cutoff(agreement, last, day) for day in (date(2025, 1, 31), date(2025, 2, 1))]
+    # Every active wallet (no start date, as the set-based digests ask), at every end.
+    cutoffs += [(*_cutoff(agreement, p)[:3], None) for p in scope]
     counted = {cutoff: _counted(cutoff) for cutoff in cutoffs}
     assert len(set(counted.values())) > len(scope)  # the cutoffs do differ
     for cutoff in cutoffs:
@@ -116,12 +120,12 @@ def test_a_kept_figure_is_read_instead_of_the_events(app, monkeypatch):
     cutoff = _cutoff(agreement)
     first = _asked([cutoff])
     assert first == {cutoff: _counted(cutoff)}
+    assert _kept_events() == (1 if _postgres() else 0)
     committing.commit(agreement.partner, *MARCH)
     run = db.session.scalars(select(CommissionRun)).one()
     assert staleness.is_stale(run) == []
     if not _postgres():
         return  # SQLite keeps nothing: it adds the events up each time
-    assert _kept_events() == 1
 
     def no_events(*args):
         raise AssertionError("the stake events were read again")
@@ -256,8 +260,9 @@ def test_any_write_to_stake_events_makes_the_run_stale_and_the_commit_compute(ap
     run = db.session.scalars(select(CommissionRun)).one()
     assert staleness.is_stale(run) == []
     before = _asked([cutoff])[cutoff]
-    if _postgres():
-        assert _kept_events() == 1
+    kept_before = _kept_events()
+    assert _asked([cutoff])[cutoff] == before
+    assert _kept_events() == kept_before  # read back, not kept again
     write(agreement, tmp_path)
     db.session.commit()
     db.session.expire_all()
@@ -338,3 +343,161 @@ def test_nothing_is_kept_when_the_events_moved_while_they_were_summed(app, monke
     db.session.commit()
     assert _asked([cutoff]) == raced == {cutoff: _counted(cutoff)}
     assert _kept_events() == 1
+
+
+# ---- The partner's wallets --------------------------------------------------------------------
+
+
+def _wallets_asked(agreement) -> dict:
+    return fingerprints.wallet_digests(db.session, {agreement.partner_id})
+
+
+def _wallets_counted(agreement) -> dict:
+    """The partner's wallets' digest per chain, added up here wallet by wallet."""
+    W = PartnerWallet
+    found: dict = {}
+    for chain_id, digest in db.session.execute(
+        select(W.chain_id, fingerprints.WALLET_DIGEST).where(W.partner_id == agreement.partner_id)
+    ):
+        count, total = found.get((agreement.partner_id, chain_id), (0, 0))
+        found[(agreement.partner_id, chain_id)] = (count + 1, total + int(digest))
+    return {key: (count, str(total)) for key, (count, total) in found.items()}
+
+
+def _kept_wallets() -> int:
+    return db.session.scalar(
+        select(func.count()).select_from(KeptPeriod).where(KeptPeriod.kind == kept.KIND_WALLETS)
+    )
+
+
+def test_the_wallets_digest_is_kept_and_read_instead_of_the_wallets(app, monkeypatch):
+    agreement = _world(27)
+    stranger = db.session.scalars(select(Partner).where(Partner.name == "Stranger 27")).one()
+    first = _wallets_asked(agreement)
+    assert first == _wallets_counted(agreement)
+    both = fingerprints.wallet_digests(db.session, {agreement.partner_id, stranger.partner_id})
+    theirs = {
+        (stranger.partner_id, "solana"): fingerprints.wallet_digests(
+            db.session, {stranger.partner_id}
+        )[(stranger.partner_id, "solana")]
+    }
+    assert theirs[(stranger.partner_id, "solana")][0] == 1
+    assert both == {**first, **theirs}
+    if not _postgres():
+        return
+    assert _kept_wallets() == 2
+
+    def no_wallets(*args):
+        raise AssertionError("the wallets were read again")
+
+    monkeypatch.setattr(fingerprints, "_summed_wallets", no_wallets)
+    assert _wallets_asked(agreement) == first
+
+
+def _new_address(agreement) -> str:
+    from tests.worlds import solana_address
+
+    return solana_address()
+
+
+def _add_a_wallet(agreement):
+    from webapp.wallets.service import add_wallet
+
+    add_wallet(agreement.partner, "solana", _new_address(agreement), "2025-01-15")
+
+
+def _upload_wallets(agreement):
+    from tests.worlds import wallet_csv
+    from webapp.wallets.upload import commit_file
+
+    data = wallet_csv([(_new_address(agreement), "solana", "2025-01-15", "")])
+    commit_file(agreement.partner, data, "more.csv")
+
+
+def _change_an_introduced_date(agreement):
+    from webapp.wallets.service import update_wallet
+
+    wallet = db.session.scalars(
+        select(PartnerWallet).where(PartnerWallet.wallet_address == _one(agreement).staker_address)
+    ).one()
+    update_wallet(wallet, "2025-03-01", "later")
+
+
+def _deactivate_a_wallet(agreement):
+    from webapp.wallets.service import set_wallet_active
+
+    wallet = db.session.scalars(
+        select(PartnerWallet).where(PartnerWallet.wallet_address == _one(agreement).staker_address)
+    ).one()
+    set_wallet_active(wallet, False)
+
+
+def _deactivate_wallets_at_once(agreement):
+    from webapp.wallets.service import set_wallets_active
+
+    W = PartnerWallet
+    ids = db.session.scalars(
+        select(W.wallet_id).where(W.partner_id == agreement.partner_id, W.is_active.is_(True))
+    ).all()
+    assert set_wallets_active(agreement.partner, [str(i) for i in ids[:2]], False) == 2
+
+
+def _delete_a_wallet_by_hand(agreement):
+    W = PartnerWallet
+    db.session.execute(delete(W).where(W.wallet_address == _one(agreement).staker_address))
+
+
+WALLET_WRITES = [
+    _add_a_wallet,
+    _upload_wallets,
+    _change_an_introduced_date,
+    _deactivate_a_wallet,
+    _deactivate_wallets_at_once,
+    _delete_a_wallet_by_hand,
+]
+
+
+@pytest.mark.parametrize("write", WALLET_WRITES)
+def test_any_write_to_the_partners_wallets_makes_the_run_stale(app, write):
+    agreement = _world(29)
+    committing.commit(agreement.partner, *MARCH)
+    run = db.session.scalars(select(CommissionRun)).one()
+    assert staleness.is_stale(run) == []
+    before = _wallets_asked(agreement)
+    if _postgres():
+        assert _kept_wallets() == 1
+    write(agreement)
+    db.session.commit()
+    db.session.expire_all()
+    after = _wallets_asked(agreement)
+    assert after == _wallets_counted(agreement)
+    assert after != before
+    stale = staleness.is_stale(run)
+    assert stale and all("wallets" in line for line in stale), stale
+    committing.commit(agreement.partner, *MARCH)
+    newest = db.session.scalars(
+        select(CommissionRun).order_by(CommissionRun.created_at.desc()).limit(1)
+    ).one()
+    assert staleness.is_stale(newest) == []
+    db.session.execute(delete(KeptPeriod))
+    db.session.commit()
+    cold = fingerprints.fingerprint(
+        agreement.partner_id, agreement.chain_id, terms_of(agreement), _scope(agreement)
+    )
+    assert sorted(_stored_digests(newest)) == sorted(cold.digests.values())
+
+
+def test_no_wallets_digest_is_kept_from_a_transaction_that_wrote_wallets(app):
+    agreement = _world(30)
+    _wallets_asked(agreement)
+    kept_before = _kept_wallets()
+    wallet = db.session.scalars(
+        select(PartnerWallet).where(PartnerWallet.partner_id == agreement.partner_id)
+    ).first()
+    wallet.introduced_date = date(2025, 1, 2)
+    db.session.flush()
+    assert _wallets_asked(agreement) == _wallets_counted(agreement)
+    assert _kept_wallets() == kept_before
+    db.session.commit()
+    assert _wallets_asked(agreement) == _wallets_counted(agreement)
+    assert _kept_wallets() == (kept_before + 1 if _postgres() else 0)

@@ -18,13 +18,22 @@ import json
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass, field
+from datetime import date
 
-from sqlalchemy import func, literal_column, select, union_all
+from sqlalchemy import DateTime, bindparam, func, literal_column, select, union_all
+from sqlalchemy.dialects.postgresql import ARRAY
 
-from webapp import event_revisions, reward_revisions
+from webapp import reward_revisions, row_revisions
 from webapp.attribution import RULES_VERSION, AgreementTerms, Period
 from webapp.commissions.inputs import events_query, revenue_query
-from webapp.commissions.kept import KIND_EVENTS, KIND_ROWS, digest_of, keep_periods, kept_figures
+from webapp.commissions.kept import (
+    KIND_EVENTS,
+    KIND_ROWS,
+    KIND_WALLETS,
+    digest_of,
+    keep_periods,
+    kept_figures,
+)
 from webapp.commissions.terms import period_key, period_uuid
 from webapp.db_types import row_digest
 from webapp.extensions import db
@@ -135,17 +144,11 @@ def shared_digests(reader, partner_id, chain_id: str, terms: AgreementTerms, sco
     shared = [_terms_text(terms)]
     if not terms.wallet_attribution_enabled:
         return shared
-    W = PartnerWallet
-    wallets = _digest_of(
-        reader,
-        select(func.count(), func.sum(WALLET_DIGEST)).where(
-            W.partner_id == partner_id, W.chain_id == chain_id
-        ),
-    )
-    shared.append(wallets)
+    wallets = wallet_digests(reader, {partner_id})
+    shared.append(wallets.get((partner_id, chain_id), (0, "0")))
     last = scope[-1]
     cutoff = (partner_id, chain_id, last.end_time, last.start_date)
-    shared.append(partner_events(reader, {cutoff}, {(partner_id, chain_id): wallets})[cutoff])
+    shared.append(partner_events(reader, {cutoff}, wallets)[cutoff])
     return shared
 
 
@@ -158,16 +161,19 @@ def event_digest():
 
 
 def partner_events(reader, cutoffs, wallets=None) -> dict:
-    """The (count, sum of row digests as text) of each cutoff's stake events (`events_query`'s
-    rows, `event_digest` of each), by cutoff: (partner id, chain, until, last start date)
-    as `events_query` takes them, for any number of cutoffs in one statement.
+    """The (count, sum of row digests as text) of each cutoff's stake events, by cutoff:
+    (partner id, chain, until, last start date), the events before `until` of the
+    partner's active wallets on the chain introduced by the last start date
+    (`events_query`'s rows), or of all its active wallets when the last start date is None
+    (what `set_based.period_digests` takes); `event_digest` of each. Any number of cutoffs
+    in at most two statements.
 
     On PostgreSQL each is kept (`kept.KIND_EVENTS`) under what decides it: the partner and
-    chain, the cutoff, the partner's wallets on the chain (their digest as `shared_digests`
-    takes it, which the caller may give as `wallets`, by (partner id, chain)) and the chain's
+    chain, the cutoff, the partner's wallets on the chain (their digest, `wallet_digests`,
+    which the caller may give as `wallets`, by (partner id, chain)) and the chain's
     revision of its stake events (`StakeEventRevision`), which the database draws again in
     every statement that writes, changes or deletes any of the chain's events
-    (`webapp.event_revisions`); so a kept figure is found only while the events are as they
+    (`webapp.row_revisions`); so a kept figure is found only while the events are as they
     were when it was summed, and a page reads no stake event. A figure is kept only when
     none of that moved while it was summed, and never from a transaction that wrote the
     chain's events itself (it may write them again). SQLite sums the events."""
@@ -196,15 +202,72 @@ def partner_events(reader, cutoffs, wallets=None) -> dict:
 
 
 def _summed_events(reader, cutoffs: list) -> dict:
-    """`partner_events`, summed from the stake events: one statement for every cutoff."""
-    selects = [
-        events_query(*cutoff, literal_column(str(n)), func.count(), func.sum(event_digest()))
-        for n, cutoff in enumerate(cutoffs)
-    ]
-    return {
-        cutoffs[n]: (int(count or 0), str(total or 0))
-        for n, count, total in reader.execute(union_all(*selects))
-    }
+    """`partner_events`, summed from the stake events: the cutoffs with a last start date
+    by one statement (one select of `events_query` each), those without on PostgreSQL by
+    one pass over each partner's events (bucketed by the cutoffs' ends)."""
+    found = {}
+    bucketed = db.engine.dialect.name == "postgresql"
+    dated = [cutoff for cutoff in cutoffs if cutoff[3] is not None or not bucketed]
+    if dated:
+        selects = [
+            events_query(
+                partner_id,
+                chain_id,
+                until,
+                # No start date: every active wallet (none is introduced after date.max).
+                date.max if last_start is None else last_start,
+                literal_column(str(n)),
+                func.count(),
+                func.sum(event_digest()),
+            )
+            for n, (partner_id, chain_id, until, last_start) in enumerate(dated)
+        ]
+        found.update(
+            {
+                dated[n]: (int(count or 0), str(total or 0))
+                for n, count, total in reader.execute(union_all(*selects))
+            }
+        )
+    undated = defaultdict(set)
+    for partner_id, chain_id, until, last_start in cutoffs:
+        if last_start is None and bucketed:
+            undated[(partner_id, chain_id)].add(until)
+    for (partner_id, chain_id), ends in undated.items():
+        ends = sorted(ends)
+        for end, figures in _active_before(reader, partner_id, chain_id, ends).items():
+            found[(partner_id, chain_id, end, None)] = figures
+    return found
+
+
+def _active_before(reader, partner_id, chain_id: str, ends: list) -> dict:
+    """Per instant of `ends` (sorted), the (count, sum of row digests as text) of the stake
+    events before it of the partner's active wallets on the chain, in one pass: each event
+    falls in the bucket of the ends at or before it (0: before the first end); an end's
+    events are those of the buckets below its rank."""
+    W, E = PartnerWallet, CanonicalStakeEvent
+    bucket = func.width_bucket(
+        E.event_timestamp, bindparam("ends", ends, type_=ARRAY(DateTime(timezone=True)))
+    )
+    buckets = dict.fromkeys(range(len(ends)), (0, 0))
+    found = reader.execute(
+        select(bucket, func.count(), func.sum(event_digest()))
+        .select_from(E)
+        .join(
+            W,
+            (W.chain_id == E.chain_id)
+            & (W.wallet_address == E.staker_address)
+            & (W.partner_id == partner_id),
+        )
+        .where(E.chain_id == chain_id, E.event_timestamp < ends[-1], W.is_active.is_(True))
+        .group_by(bucket)
+    ).all()
+    for rank, count, total in found:
+        buckets[rank] = (int(count), int(total or 0))
+    before_end, count, total = {}, 0, 0
+    for rank, end in enumerate(ends):
+        count, total = count + buckets[rank][0], total + buckets[rank][1]
+        before_end[end] = (count, str(total))
+    return before_end
 
 
 def _event_labels(reader, cutoffs: list, wallets=None) -> dict:
@@ -217,14 +280,14 @@ def _event_labels(reader, cutoffs: list, wallets=None) -> dict:
         (str(partner_id), chain_id): [int(count or 0), str(total or 0)]
         for (partner_id, chain_id), (count, total) in wallets.items()
     }
-    revisions = event_revisions.read(reader, {chain_id for _, chain_id, *_ in cutoffs})
+    revisions = row_revisions.EVENTS.read(reader, {chain_id for _, chain_id, *_ in cutoffs})
     return {
         (partner_id, chain_id, until, last_start): digest_of(
             [
                 str(partner_id),
                 chain_id,
                 until.isoformat(),
-                last_start.isoformat(),
+                last_start.isoformat() if last_start is not None else None,
                 wallets.get((str(partner_id), chain_id), [0, "0"]),
                 revisions.get(chain_id, (None,))[0],
             ]
@@ -321,15 +384,65 @@ def _summed_rows(reader, partners: set, periods: list) -> dict:
 
 def wallet_digests(reader, partner_ids) -> dict:
     """(count, sum of `WALLET_DIGEST` as text) of the wallets of each (partner id, chain) of
-    the partners in `partner_ids`, in one statement."""
+    the partners in `partner_ids` (as given), in one statement; a chain where a partner has
+    no wallet is absent.
+
+    On PostgreSQL each partner's are kept (`kept.KIND_WALLETS`) under the partner and its
+    revision of its wallets (`PartnerWalletRevision`), which the database draws again in
+    every statement that adds, changes or removes any of the partner's wallets
+    (`webapp.row_revisions`); kept only when the revision did not move while they were
+    summed, and never from a transaction that wrote the partner's wallets itself. SQLite
+    sums the wallets."""
+    given = {str(partner_id): partner_id for partner_id in partner_ids}
+    if not given:
+        return {}
+    if db.engine.dialect.name != "postgresql":
+        return _summed_wallets(reader, given)
+    labels = _wallet_labels(reader, given)
+    kept = kept_figures(reader, KIND_WALLETS, labels)
+    found = {
+        (given[partner], chain_id): (count, total)
+        for partner, figures in kept.items()
+        for chain_id, (count, total) in figures["chains"].items()
+    }
+    missing = {partner: given[partner] for partner in given if partner not in kept}
+    if missing:
+        summed = _summed_wallets(reader, missing)
+        found.update(summed)
+        after = _wallet_labels(reader, missing)
+        for partner, partner_id in missing.items():
+            if partner in labels and after.get(partner) == labels[partner]:
+                chains = {
+                    chain_id: [count, total]
+                    for (summed_id, chain_id), (count, total) in summed.items()
+                    if summed_id == partner_id
+                }
+                keep_periods(partner_id, KIND_WALLETS, {labels[partner]: {"chains": chains}})
+    return found
+
+
+def _summed_wallets(reader, given: dict) -> dict:
+    """`wallet_digests`, summed from the wallets (`given`: the partner ids by their text)."""
     W = PartnerWallet
     return {
-        (partner_id, chain_id): (int(count or 0), str(total or 0))
+        (given[str(partner_id)], chain_id): (int(count or 0), str(total or 0))
         for partner_id, chain_id, count, total in reader.execute(
             select(W.partner_id, W.chain_id, func.count(), func.sum(WALLET_DIGEST))
-            .where(W.partner_id.in_(set(partner_ids)))
+            .where(W.partner_id.in_([uuid.UUID(p) for p in given]))
             .group_by(W.partner_id, W.chain_id)
         )
+    }
+
+
+def _wallet_labels(reader, given: dict) -> dict:
+    """Per partner (by its id's text), the digest `wallet_digests` keeps its figures under:
+    the partner and its revision of its wallets; a partner whose revision this transaction
+    drew has none (nothing is kept)."""
+    revisions = row_revisions.WALLETS.read(reader, given)
+    return {
+        partner: digest_of(["wallets", partner, revisions.get(partner, (None,))[0]])
+        for partner in given
+        if not revisions.get(partner, (None, False))[1]
     }
 
 

@@ -1,8 +1,9 @@
-"""PostgreSQL draws a new revision of a chain's stake events whenever a statement writes,
-changes or removes any of them (`webapp.event_revisions`), whoever runs it: held here after
-every kind of write (an import, a replacement, statements by hand, a period deleted with its
-events, the table emptied), each time against the exact set of chains the write touched;
-and after the migration, for chains stored before it."""
+"""PostgreSQL draws a new revision of a chain's stake events, and of a partner's wallets,
+whenever a statement writes, changes or removes any of them (`webapp.row_revisions`),
+whoever runs it: held here after every kind of write (an import, a replacement, statements by
+hand, a period or partner deleted with its rows, the table emptied), each time against the
+exact set of chains or partners the write touched; and after the migration, for chains and
+partners stored before it."""
 
 from decimal import Decimal
 
@@ -16,7 +17,14 @@ from tests.imports.test_imports import EVENTS_HEADER, PERIODS, chains, write  # 
 from webapp import create_app
 from webapp.extensions import db
 from webapp.imports.importing import import_file
-from webapp.models import CanonicalPeriod, Chain, StakeEventRevision
+from webapp.models import (
+    CanonicalPeriod,
+    Chain,
+    Partner,
+    PartnerWallet,
+    PartnerWalletRevision,
+    StakeEventRevision,
+)
 
 pytestmark = pytest.mark.postgres_only
 
@@ -25,23 +33,23 @@ TABLE = "canonical_stake_events"
 ETHEREUM_PERIODS = PERIODS.replace("solana", "ethereum").replace(",80", ",90")
 
 
-def revisions() -> dict[str, object]:
-    """Chain -> its revision, as stored."""
+def revisions(model=StakeEventRevision) -> dict:
+    """Chain (or partner) -> its revision, as stored."""
     db.session.expire_all()
-    R = StakeEventRevision
-    return dict(db.session.execute(select(R.chain_id, R.revision)).all())
+    key = model.chain_id if model is StakeEventRevision else model.partner_id
+    return dict(db.session.execute(select(key, model.revision)).all())
 
 
-def drawn(statement) -> set[str]:
-    """The chains whose revision `statement` (SQL text, or a function) drew again, made
-    appear or took away, once committed."""
-    before = revisions()
+def drawn(statement, model=StakeEventRevision) -> set:
+    """The chains (or partners) whose revision `statement` (SQL text, or a function) drew
+    again, made appear or took away, once committed."""
+    before = revisions(model)
     if callable(statement):
         statement()
     else:
         db.session.execute(text(statement))
     db.session.commit()
-    after = revisions()
+    after = revisions(model)
     return {c for c in before.keys() | after.keys() if before.get(c) != after.get(c)}
 
 
@@ -116,6 +124,45 @@ def test_every_kind_of_write_draws_the_revisions_of_the_chains_it_touched(
     assert set(revisions()) == {"solana"}
 
 
+def test_every_kind_of_write_draws_the_revisions_of_the_partners_it_touched(app):
+    from tests.worlds import solana_address, wallet_csv
+    from webapp.wallets.service import (
+        add_wallet,
+        set_wallet_active,
+        set_wallets_active,
+        update_wallet,
+    )
+    from webapp.wallets.upload import commit_file
+
+    acme = factories.partner("Acme", "solana")
+    beta = factories.partner("Beta")
+    db.session.commit()
+    a, b = acme.partner_id, beta.partner_id
+
+    def wallets(model=PartnerWalletRevision):
+        return lambda statement: drawn(statement, model)
+
+    changed = wallets()
+    assert changed(lambda: add_wallet(acme, "solana", solana_address(), "2025-01-01")) == {a}
+    data = wallet_csv([(solana_address(), "solana", "2025-01-01", "")])
+    assert changed(lambda: commit_file(beta, data, "beta.csv")) == {b}
+    wallet = db.session.scalars(select(PartnerWallet).where(PartnerWallet.partner_id == a)).one()
+    assert changed(lambda: update_wallet(wallet, "2025-01-02", "")) == {a}
+    assert changed(lambda: set_wallet_active(wallet, False)) == {a}
+    assert changed(lambda: set_wallets_active(acme, [str(wallet.wallet_id)], True)) == {a}
+    assert changed("UPDATE partner_wallets SET notes = 'x' WHERE false") == set()
+    # A wallet handed from one partner to another: both partners.
+    assert changed(f"UPDATE partner_wallets SET partner_id = '{b}' WHERE partner_id = '{a}'") == {
+        a,
+        b,
+    }
+    assert changed(f"DELETE FROM partner_wallets WHERE wallet_id = '{wallet.wallet_id}'") == {b}
+    assert changed("TRUNCATE partner_wallets") == {a, b}
+    # A partner deleted takes its revision with it.
+    assert changed(lambda: db.session.delete(db.session.get(Partner, b))) == {b}
+    assert set(revisions(PartnerWalletRevision)) == {a}
+
+
 def test_the_migration_gives_stored_chains_their_revisions(empty_database_url):  # noqa: F811
     app = create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": empty_database_url})
     with app.app_context():
@@ -125,8 +172,11 @@ def test_the_migration_gives_stored_chains_their_revisions(empty_database_url): 
         day = factories.period(source, "d1", factories.utc(2025, 1, 1), factories.utc(2025, 1, 2))
         factories.events(source, day, [("V1", "S1", "STAKE", 1, factories.utc(2025, 1, 1, 3))])
         db.session.commit()
+        partner = factories.partner("Acme")
+        db.session.commit()
         upgrade()
         assert set(revisions()) == {"solana", "ethereum"}
+        assert set(revisions(PartnerWalletRevision)) == {partner.partner_id}
         assert drawn(f"UPDATE {TABLE} SET stake_amount_native = 4") == {"solana"}
         db.session.remove()
         downgrade(revision="e7b3c1d9a2f0")
