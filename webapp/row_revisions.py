@@ -18,13 +18,13 @@ has had no row written since the migration that made its table.
 What is digested from these rows on every page (`commissions.fingerprints`: a partner's
 wallets, and its stake events up to a cutoff) is kept under the revisions, so the pages
 that check runs for staleness read one row per key instead of every wallet and stake event
-of the partner. SQLite keeps no revisions (it sums the rows).
+of the partner (`fingerprints.revisions_of` reads them). SQLite keeps no revisions (it sums
+the rows).
 """
 
-import uuid
 from dataclasses import dataclass
 
-from sqlalchemy import DDL, event, text
+from sqlalchemy import DDL, event
 
 
 @dataclass(frozen=True)
@@ -113,26 +113,6 @@ $$
             event.listen(table, "after_create", DDL(statement).execute_if(dialect="postgresql"))
         for statement in self.remove_statements():
             event.listen(table, "after_drop", DDL(statement).execute_if(dialect="postgresql"))
-
-    def read(self, reader, keys) -> dict[str, tuple[str, bool]]:
-        """Per key of `keys` that has a revision, by the key's text: the revision (as text)
-        and whether this transaction drew it (it wrote the rows itself, and may write them
-        again). One statement, through `reader` (a connection or session)."""
-        keys = sorted({str(k) for k in keys})
-        if self.key_type == "uuid":
-            keys = [uuid.UUID(k) for k in keys]
-        return {
-            str(key): (revision, drawn_here)
-            for key, revision, drawn_here in reader.execute(
-                text(
-                    f"SELECT {self.key}, CAST(revision AS text), "
-                    "CAST(xmin AS text) = CAST(txid_current_if_assigned() % 4294967296 AS text) "
-                    f"FROM {self.revisions} "
-                    f"WHERE {self.key} = ANY(CAST(:keys AS {self.key_type}[]))"
-                ),
-                {"keys": keys},
-            )
-        }
 
 
 EVENTS = RowRevisions(

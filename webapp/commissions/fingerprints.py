@@ -20,10 +20,9 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date
 
-from sqlalchemy import DateTime, bindparam, func, literal_column, select, union_all
+from sqlalchemy import DateTime, bindparam, func, literal_column, select, text, union_all
 from sqlalchemy.dialects.postgresql import ARRAY
 
-from webapp import reward_revisions, row_revisions
 from webapp.attribution import RULES_VERSION, AgreementTerms, Period
 from webapp.commissions.inputs import events_query, revenue_query
 from webapp.commissions.kept import (
@@ -160,7 +159,7 @@ def event_digest():
     )
 
 
-def partner_events(reader, cutoffs, wallets=None) -> dict:
+def partner_events(reader, cutoffs, wallets=None, revisions=None) -> dict:
     """The (count, sum of row digests as text) of each cutoff's stake events, by cutoff:
     (partner id, chain, until, last start date), the events before `until` of the
     partner's active wallets on the chain introduced by the last start date
@@ -176,13 +175,14 @@ def partner_events(reader, cutoffs, wallets=None) -> dict:
     (`webapp.row_revisions`); so a kept figure is found only while the events are as they
     were when it was summed, and a page reads no stake event. A figure is kept only when
     none of that moved while it was summed, and never from a transaction that wrote the
-    chain's events itself (it may write them again). SQLite sums the events."""
+    chain's events itself (it may write them again). `revisions` may give the chains'
+    revisions as `revisions_of` reads them. SQLite sums the events."""
     cutoffs = sorted(set(cutoffs), key=str)
     if not cutoffs:
         return {}
     if db.engine.dialect.name != "postgresql":
         return _summed_events(reader, cutoffs)
-    labels = _event_labels(reader, cutoffs, wallets)
+    labels = _event_labels(reader, cutoffs, wallets, revisions)
     found = {
         label: (figures["count"], figures["total"])
         for label, figures in kept_figures(reader, KIND_EVENTS, labels).items()
@@ -270,7 +270,7 @@ def _active_before(reader, partner_id, chain_id: str, ends: list) -> dict:
     return before_end
 
 
-def _event_labels(reader, cutoffs: list, wallets=None) -> dict:
+def _event_labels(reader, cutoffs: list, wallets=None, revisions=None) -> dict:
     """Per cutoff, the digest `partner_events` keeps its figures under: the cutoff, the
     partner's wallets on the chain and the chain's revision of its stake events; a cutoff
     on a chain whose revision this transaction drew has none (nothing is kept)."""
@@ -280,7 +280,9 @@ def _event_labels(reader, cutoffs: list, wallets=None) -> dict:
         (str(partner_id), chain_id): [int(count or 0), str(total or 0)]
         for (partner_id, chain_id), (count, total) in wallets.items()
     }
-    revisions = row_revisions.EVENTS.read(reader, {chain_id for _, chain_id, *_ in cutoffs})
+    if revisions is None:
+        revisions = revisions_of(reader, chains={chain_id for _, chain_id, *_ in cutoffs})
+    revisions = revisions.get("events", {})
     return {
         (partner_id, chain_id, until, last_start): digest_of(
             [
@@ -320,7 +322,7 @@ def fingerprint(
     return assemble(shared, {key[2]: rows for key, rows in found.items()}, scope)
 
 
-def partner_rows(reader, partners, period_ids, wallets=None) -> dict:
+def partner_rows(reader, partners, period_ids, wallets=None, revisions=None) -> dict:
     """The (count, sum of row digests) of each partner's staker reward rows in each period
     (`rewards_query`'s rows, `reward_digest` of each), by (partner id, chain, period key), for
     the (partner id, chain) pairs in `partners`; a partner with no row in a period has none.
@@ -333,15 +335,16 @@ def partner_rows(reader, partners, period_ids, wallets=None) -> dict:
     (`webapp.reward_revisions`); so a kept figure is found only while the period's rows are
     as they were when it was summed: a page reads a few rows instead of every reward row of
     the partner. A figure is kept only when none of that moved while it was summed, and never
-    from a transaction that wrote the period's rows itself (it may write them again). SQLite
-    sums the rows."""
+    from a transaction that wrote the period's rows itself (it may write them again).
+    `revisions` may give the periods' revisions as `revisions_of` reads them. SQLite sums
+    the rows."""
     partners = {(uuid.UUID(str(partner_id)), chain_id) for partner_id, chain_id in partners}
     periods = sorted({period_uuid(p) for p in period_ids})
     if not partners or not periods:
         return {}
     if db.engine.dialect.name != "postgresql":
         return _summed_rows(reader, partners, periods)
-    labels = _row_labels(reader, partners, periods, wallets)
+    labels = _row_labels(reader, partners, periods, wallets, revisions)
     found = {
         label: (figures["count"], figures["total"])
         for label, figures in kept_figures(reader, KIND_ROWS, labels).items()
@@ -382,7 +385,7 @@ def _summed_rows(reader, partners: set, periods: list) -> dict:
     }
 
 
-def wallet_digests(reader, partner_ids) -> dict:
+def wallet_digests(reader, partner_ids, revisions=None) -> dict:
     """(count, sum of `WALLET_DIGEST` as text) of the wallets of each (partner id, chain) of
     the partners in `partner_ids` (as given), in one statement; a chain where a partner has
     no wallet is absent.
@@ -391,14 +394,15 @@ def wallet_digests(reader, partner_ids) -> dict:
     revision of its wallets (`PartnerWalletRevision`), which the database draws again in
     every statement that adds, changes or removes any of the partner's wallets
     (`webapp.row_revisions`); kept only when the revision did not move while they were
-    summed, and never from a transaction that wrote the partner's wallets itself. SQLite
-    sums the wallets."""
+    summed, and never from a transaction that wrote the partner's wallets itself.
+    `revisions` may give the partners' revisions as `revisions_of` reads them. SQLite sums
+    the wallets."""
     given = {str(partner_id): partner_id for partner_id in partner_ids}
     if not given:
         return {}
     if db.engine.dialect.name != "postgresql":
         return _summed_wallets(reader, given)
-    labels = _wallet_labels(reader, given)
+    labels = _wallet_labels(reader, given, revisions)
     kept = kept_figures(reader, KIND_WALLETS, labels)
     found = {
         (given[partner], chain_id): (count, total)
@@ -434,11 +438,13 @@ def _summed_wallets(reader, given: dict) -> dict:
     }
 
 
-def _wallet_labels(reader, given: dict) -> dict:
+def _wallet_labels(reader, given: dict, revisions=None) -> dict:
     """Per partner (by its id's text), the digest `wallet_digests` keeps its figures under:
     the partner and its revision of its wallets; a partner whose revision this transaction
     drew has none (nothing is kept)."""
-    revisions = row_revisions.WALLETS.read(reader, given)
+    if revisions is None:
+        revisions = revisions_of(reader, partners=given)
+    revisions = revisions.get("wallets", {})
     return {
         partner: digest_of(["wallets", partner, revisions.get(partner, (None,))[0]])
         for partner in given
@@ -446,7 +452,7 @@ def _wallet_labels(reader, given: dict) -> dict:
     }
 
 
-def _row_labels(reader, partners: set, periods: list, wallets=None) -> dict:
+def _row_labels(reader, partners: set, periods: list, wallets=None, revisions=None) -> dict:
     """Per (partner id, chain, period key), the digest `partner_rows` keeps its figures
     under: the partner's wallets on the chain and the period's revision of its reward rows
     (`StakerRewardRevision`); a period whose revision this transaction drew has none
@@ -457,7 +463,9 @@ def _row_labels(reader, partners: set, periods: list, wallets=None) -> dict:
         (uuid.UUID(str(partner_id)), chain_id): [int(count or 0), str(total or 0)]
         for (partner_id, chain_id), (count, total) in wallets.items()
     }
-    revisions = reward_revisions.read(reader, periods)
+    if revisions is None:
+        revisions = revisions_of(reader, periods=periods)
+    revisions = revisions.get("rows", {})
     written = {key for key, (_, drawn_here) in revisions.items() if drawn_here}
     return {
         (partner_id, chain_id, key): digest_of(
@@ -473,6 +481,34 @@ def _row_labels(reader, partners: set, periods: list, wallets=None) -> dict:
         for key in map(period_key, periods)
         if key not in written
     }
+
+
+def revisions_of(reader, periods=(), chains=(), partners=()) -> dict:
+    """The revisions the kept digests are found by, in one statement: of the periods' reward
+    rows (`StakerRewardRevision`, by period key), of the chains' stake events
+    (`StakeEventRevision`, by chain) and of the partners' wallets (`PartnerWalletRevision`, by
+    partner id's text), as {"rows" | "events" | "wallets": {key: (revision as text, whether
+    this transaction drew it)}}; a key with no revision is absent (PostgreSQL)."""
+    drawn = "CAST(xmin AS text) = CAST(txid_current_if_assigned() % 4294967296 AS text)"
+    found = {"rows": {}, "events": {}, "wallets": {}}
+    for kind, key, revision, drawn_here in reader.execute(
+        text(
+            f"SELECT 'rows', CAST(period_id AS text), CAST(revision AS text), {drawn} "
+            "FROM staker_reward_revisions WHERE period_id = ANY(CAST(:periods AS uuid[])) "
+            f"UNION ALL SELECT 'events', chain_id, CAST(revision AS text), {drawn} "
+            "FROM stake_event_revisions WHERE chain_id = ANY(CAST(:chains AS text[])) "
+            f"UNION ALL SELECT 'wallets', CAST(partner_id AS text), CAST(revision AS text), "
+            f"{drawn} FROM partner_wallet_revisions "
+            "WHERE partner_id = ANY(CAST(:partners AS uuid[]))"
+        ),
+        {
+            "periods": sorted({period_uuid(p) for p in periods}),
+            "chains": sorted(set(chains)),
+            "partners": sorted({uuid.UUID(str(p)) for p in partners}),
+        },
+    ):
+        found[kind][key] = (revision, drawn_here)
+    return found
 
 
 def assemble(shared: list, rows: dict, scope: list[Period]) -> Fingerprint:
@@ -550,17 +586,19 @@ def fingerprints_of(asked: dict) -> dict:
     if wallet:
         partners = {a.partner_id for a in wallet}
         periods = {period_uuid(p.period_id) for a in wallet for p in a.scope}
-        wallets = wallet_digests(db.session, partners)
-        pairs = {(a.partner_id, a.chain_id) for a in wallet}
-        rows.update(partner_rows(db.session, pairs, periods, wallets))
-        events = partner_events(
-            db.session,
-            {
-                (a.partner_id, a.chain_id, a.scope[-1].end_time, a.scope[-1].start_date)
-                for a in wallet
-            },
-            wallets,
+        cutoffs = {
+            (a.partner_id, a.chain_id, a.scope[-1].end_time, a.scope[-1].start_date) for a in wallet
+        }
+        # The revisions every kept figure below is found by, in one statement.
+        revisions = (
+            revisions_of(db.session, periods, {a.chain_id for a in wallet}, partners)
+            if db.engine.dialect.name == "postgresql"
+            else None
         )
+        wallets = wallet_digests(db.session, partners, revisions)
+        pairs = {(a.partner_id, a.chain_id) for a in wallet}
+        rows.update(partner_rows(db.session, pairs, periods, wallets, revisions))
+        events = partner_events(db.session, cutoffs, wallets, revisions)
         for a in wallet:
             cutoff = (a.partner_id, a.chain_id, a.scope[-1].end_time, a.scope[-1].start_date)
             shared[id(a)] = [
