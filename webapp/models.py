@@ -28,7 +28,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 
-from webapp import reward_partitions, reward_revisions, reward_sums
+from webapp import reward_partitions, reward_revisions, reward_sums, row_revisions
 from webapp.db_types import Amount, UsdValue, UTCDateTime
 from webapp.extensions import db
 from webapp.vocab import (
@@ -428,6 +428,23 @@ class CanonicalStakeEvent(LineageMixin, db.Model):
     )
 
 
+class StakeEventRevision(db.Model):
+    """The revision of one chain's stake events: drawn again on PostgreSQL by triggers on
+    canonical_stake_events whenever any of the chain's events is written, changed or removed
+    (`webapp.row_revisions.EVENTS`), so that the digest of a partner's stake events is kept by it
+    instead of summed from the events on every page. Empty on SQLite."""
+
+    __tablename__ = "stake_event_revisions"
+
+    chain_id: Mapped[str] = mapped_column(
+        String(50), ForeignKey("chains.chain_id", ondelete="CASCADE"), primary_key=True
+    )
+    revision: Mapped[uuid.UUID] = mapped_column(Uuid, nullable=False)
+
+
+row_revisions.EVENTS.attach(CanonicalStakeEvent.__table__)
+
+
 #: Longest partner name; its key may be longer (case folding can expand a character to 3).
 PARTNER_NAME_LENGTH = 200
 
@@ -522,6 +539,23 @@ class PartnerWallet(TimestampMixin, db.Model):
         ),
         Index("idx_partner_wallets_partner_address", "partner_id", "wallet_address"),
     )
+
+
+class PartnerWalletRevision(db.Model):
+    """The revision of one partner's wallets: drawn again on PostgreSQL by triggers on
+    partner_wallets whenever any of the partner's wallets is added, changed or removed
+    (`webapp.row_revisions.WALLETS`), so that the digest of a partner's wallets is kept by it
+    instead of summed from the wallets on every page. Empty on SQLite."""
+
+    __tablename__ = "partner_wallet_revisions"
+
+    partner_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid, ForeignKey("partners.partner_id", ondelete="CASCADE"), primary_key=True
+    )
+    revision: Mapped[uuid.UUID] = mapped_column(Uuid, nullable=False)
+
+
+row_revisions.WALLETS.attach(PartnerWallet.__table__)
 
 
 class Agreement(TimestampMixin, db.Model):

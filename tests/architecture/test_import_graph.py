@@ -49,6 +49,7 @@ LAYERS = (
             "db_types",
             "reward_sums",
             "reward_revisions",
+            "row_revisions",
             "reward_partitions",
             "models",
         ),

@@ -18,13 +18,21 @@ import json
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass, field
+from datetime import date
 
-from sqlalchemy import func, literal_column, select, union_all
+from sqlalchemy import DateTime, bindparam, func, literal_column, select, text, union_all
+from sqlalchemy.dialects.postgresql import ARRAY
 
-from webapp import reward_revisions
 from webapp.attribution import RULES_VERSION, AgreementTerms, Period
 from webapp.commissions.inputs import events_query, revenue_query
-from webapp.commissions.kept import KIND_ROWS, digest_of, keep_periods, kept_figures
+from webapp.commissions.kept import (
+    KIND_EVENTS,
+    KIND_ROWS,
+    KIND_WALLETS,
+    digest_of,
+    keep_periods,
+    kept_figures,
+)
 from webapp.commissions.terms import period_key, period_uuid
 from webapp.db_types import row_digest
 from webapp.extensions import db
@@ -135,33 +143,160 @@ def shared_digests(reader, partner_id, chain_id: str, terms: AgreementTerms, sco
     shared = [_terms_text(terms)]
     if not terms.wallet_attribution_enabled:
         return shared
-    W, E = PartnerWallet, CanonicalStakeEvent
-    shared.append(
-        _digest_of(
-            reader,
-            select(func.count(), func.sum(WALLET_DIGEST)).where(
-                W.partner_id == partner_id, W.chain_id == chain_id
-            ),
-        )
-    )
-    event = row_digest(
+    wallets = wallet_digests(reader, {partner_id})
+    shared.append(wallets.get((partner_id, chain_id), (0, "0")))
+    last = scope[-1]
+    cutoff = (partner_id, chain_id, last.end_time, last.start_date)
+    shared.append(partner_events(reader, {cutoff}, wallets)[cutoff])
+    return shared
+
+
+def event_digest():
+    """The digest of one stake event (`row_digest` of what the engine reads of it)."""
+    E = CanonicalStakeEvent
+    return row_digest(
         E.validator_key, E.staker_address, E.event_type, E.stake_amount_native, E.event_timestamp
     )
-    last = scope[-1]
-    shared.append(
-        _digest_of(
-            reader,
+
+
+def partner_events(reader, cutoffs, wallets=None, revisions=None) -> dict:
+    """The (count, sum of row digests as text) of each cutoff's stake events, by cutoff:
+    (partner id, chain, until, last start date), the events before `until` of the
+    partner's active wallets on the chain introduced by the last start date
+    (`events_query`'s rows), or of all its active wallets when the last start date is None
+    (what `set_based.period_digests` takes); `event_digest` of each. Any number of cutoffs
+    in at most two statements.
+
+    On PostgreSQL each is kept (`kept.KIND_EVENTS`) under what decides it: the partner and
+    chain, the cutoff, the partner's wallets on the chain (their digest, `wallet_digests`,
+    which the caller may give as `wallets`, by (partner id, chain)) and the chain's
+    revision of its stake events (`StakeEventRevision`), which the database draws again in
+    every statement that writes, changes or deletes any of the chain's events
+    (`webapp.row_revisions`); so a kept figure is found only while the events are as they
+    were when it was summed, and a page reads no stake event. A figure is kept only when
+    none of that moved while it was summed, and never from a transaction that wrote the
+    chain's events itself (it may write them again). `revisions` may give the chains'
+    revisions as `revisions_of` reads them. SQLite sums the events."""
+    cutoffs = sorted(set(cutoffs), key=str)
+    if not cutoffs:
+        return {}
+    if db.engine.dialect.name != "postgresql":
+        return _summed_events(reader, cutoffs)
+    labels = _event_labels(reader, cutoffs, wallets, revisions)
+    found = {
+        label: (figures["count"], figures["total"])
+        for label, figures in kept_figures(reader, KIND_EVENTS, labels).items()
+    }
+    missing = [cutoff for cutoff in cutoffs if cutoff not in found]
+    if missing:
+        found.update(_summed_events(reader, missing))
+        after = _event_labels(reader, missing)
+        fresh = defaultdict(dict)
+        for cutoff in missing:
+            if cutoff in labels and after.get(cutoff) == labels[cutoff]:
+                count, total = found[cutoff]
+                fresh[cutoff[0]][labels[cutoff]] = {"count": count, "total": total}
+        for partner_id, figures in fresh.items():
+            keep_periods(partner_id, KIND_EVENTS, figures)
+    return found
+
+
+def _summed_events(reader, cutoffs: list) -> dict:
+    """`partner_events`, summed from the stake events: the cutoffs with a last start date
+    by one statement (one select of `events_query` each), those without on PostgreSQL by
+    one pass over each partner's events (bucketed by the cutoffs' ends)."""
+    found = {}
+    bucketed = db.engine.dialect.name == "postgresql"
+    dated = [cutoff for cutoff in cutoffs if cutoff[3] is not None or not bucketed]
+    if dated:
+        selects = [
             events_query(
                 partner_id,
                 chain_id,
-                last.end_time,
-                last.start_date,
+                until,
+                # No start date: every active wallet (none is introduced after date.max).
+                date.max if last_start is None else last_start,
+                literal_column(str(n)),
                 func.count(),
-                func.sum(event),
-            ),
+                func.sum(event_digest()),
+            )
+            for n, (partner_id, chain_id, until, last_start) in enumerate(dated)
+        ]
+        found.update(
+            {
+                dated[n]: (int(count or 0), str(total or 0))
+                for n, count, total in reader.execute(union_all(*selects))
+            }
         )
+    undated = defaultdict(set)
+    for partner_id, chain_id, until, last_start in cutoffs:
+        if last_start is None and bucketed:
+            undated[(partner_id, chain_id)].add(until)
+    for (partner_id, chain_id), ends in undated.items():
+        ends = sorted(ends)
+        for end, figures in _active_before(reader, partner_id, chain_id, ends).items():
+            found[(partner_id, chain_id, end, None)] = figures
+    return found
+
+
+def _active_before(reader, partner_id, chain_id: str, ends: list) -> dict:
+    """Per instant of `ends` (sorted), the (count, sum of row digests as text) of the stake
+    events before it of the partner's active wallets on the chain, in one pass: each event
+    falls in the bucket of the ends at or before it (0: before the first end); an end's
+    events are those of the buckets below its rank."""
+    W, E = PartnerWallet, CanonicalStakeEvent
+    bucket = func.width_bucket(
+        E.event_timestamp, bindparam("ends", ends, type_=ARRAY(DateTime(timezone=True)))
     )
-    return shared
+    buckets = dict.fromkeys(range(len(ends)), (0, 0))
+    found = reader.execute(
+        select(bucket, func.count(), func.sum(event_digest()))
+        .select_from(E)
+        .join(
+            W,
+            (W.chain_id == E.chain_id)
+            & (W.wallet_address == E.staker_address)
+            & (W.partner_id == partner_id),
+        )
+        .where(E.chain_id == chain_id, E.event_timestamp < ends[-1], W.is_active.is_(True))
+        .group_by(bucket)
+    ).all()
+    for rank, count, total in found:
+        buckets[rank] = (int(count), int(total or 0))
+    before_end, count, total = {}, 0, 0
+    for rank, end in enumerate(ends):
+        count, total = count + buckets[rank][0], total + buckets[rank][1]
+        before_end[end] = (count, str(total))
+    return before_end
+
+
+def _event_labels(reader, cutoffs: list, wallets=None, revisions=None) -> dict:
+    """Per cutoff, the digest `partner_events` keeps its figures under: the cutoff, the
+    partner's wallets on the chain and the chain's revision of its stake events; a cutoff
+    on a chain whose revision this transaction drew has none (nothing is kept)."""
+    if wallets is None:
+        wallets = wallet_digests(reader, {partner_id for partner_id, *_ in cutoffs})
+    wallets = {
+        (str(partner_id), chain_id): [int(count or 0), str(total or 0)]
+        for (partner_id, chain_id), (count, total) in wallets.items()
+    }
+    if revisions is None:
+        revisions = revisions_of(reader, chains={chain_id for _, chain_id, *_ in cutoffs})
+    revisions = revisions.get("events", {})
+    return {
+        (partner_id, chain_id, until, last_start): digest_of(
+            [
+                str(partner_id),
+                chain_id,
+                until.isoformat(),
+                last_start.isoformat() if last_start is not None else None,
+                wallets.get((str(partner_id), chain_id), [0, "0"]),
+                revisions.get(chain_id, (None,))[0],
+            ]
+        )
+        for partner_id, chain_id, until, last_start in cutoffs
+        if not revisions.get(chain_id, (None, False))[1]
+    }
 
 
 def fingerprint(
@@ -187,7 +322,7 @@ def fingerprint(
     return assemble(shared, {key[2]: rows for key, rows in found.items()}, scope)
 
 
-def partner_rows(reader, partners, period_ids, wallets=None) -> dict:
+def partner_rows(reader, partners, period_ids, wallets=None, revisions=None) -> dict:
     """The (count, sum of row digests) of each partner's staker reward rows in each period
     (`rewards_query`'s rows, `reward_digest` of each), by (partner id, chain, period key), for
     the (partner id, chain) pairs in `partners`; a partner with no row in a period has none.
@@ -200,15 +335,16 @@ def partner_rows(reader, partners, period_ids, wallets=None) -> dict:
     (`webapp.reward_revisions`); so a kept figure is found only while the period's rows are
     as they were when it was summed: a page reads a few rows instead of every reward row of
     the partner. A figure is kept only when none of that moved while it was summed, and never
-    from a transaction that wrote the period's rows itself (it may write them again). SQLite
-    sums the rows."""
+    from a transaction that wrote the period's rows itself (it may write them again).
+    `revisions` may give the periods' revisions as `revisions_of` reads them. SQLite sums
+    the rows."""
     partners = {(uuid.UUID(str(partner_id)), chain_id) for partner_id, chain_id in partners}
     periods = sorted({period_uuid(p) for p in period_ids})
     if not partners or not periods:
         return {}
     if db.engine.dialect.name != "postgresql":
         return _summed_rows(reader, partners, periods)
-    labels = _row_labels(reader, partners, periods, wallets)
+    labels = _row_labels(reader, partners, periods, wallets, revisions)
     found = {
         label: (figures["count"], figures["total"])
         for label, figures in kept_figures(reader, KIND_ROWS, labels).items()
@@ -249,21 +385,74 @@ def _summed_rows(reader, partners: set, periods: list) -> dict:
     }
 
 
-def wallet_digests(reader, partner_ids) -> dict:
+def wallet_digests(reader, partner_ids, revisions=None) -> dict:
     """(count, sum of `WALLET_DIGEST` as text) of the wallets of each (partner id, chain) of
-    the partners in `partner_ids`, in one statement."""
+    the partners in `partner_ids` (as given), in one statement; a chain where a partner has
+    no wallet is absent.
+
+    On PostgreSQL each partner's are kept (`kept.KIND_WALLETS`) under the partner and its
+    revision of its wallets (`PartnerWalletRevision`), which the database draws again in
+    every statement that adds, changes or removes any of the partner's wallets
+    (`webapp.row_revisions`); kept only when the revision did not move while they were
+    summed, and never from a transaction that wrote the partner's wallets itself.
+    `revisions` may give the partners' revisions as `revisions_of` reads them. SQLite sums
+    the wallets."""
+    given = {str(partner_id): partner_id for partner_id in partner_ids}
+    if not given:
+        return {}
+    if db.engine.dialect.name != "postgresql":
+        return _summed_wallets(reader, given)
+    labels = _wallet_labels(reader, given, revisions)
+    kept = kept_figures(reader, KIND_WALLETS, labels)
+    found = {
+        (given[partner], chain_id): (count, total)
+        for partner, figures in kept.items()
+        for chain_id, (count, total) in figures["chains"].items()
+    }
+    missing = {partner: given[partner] for partner in given if partner not in kept}
+    if missing:
+        summed = _summed_wallets(reader, missing)
+        found.update(summed)
+        after = _wallet_labels(reader, missing)
+        for partner, partner_id in missing.items():
+            if partner in labels and after.get(partner) == labels[partner]:
+                chains = {
+                    chain_id: [count, total]
+                    for (summed_id, chain_id), (count, total) in summed.items()
+                    if summed_id == partner_id
+                }
+                keep_periods(partner_id, KIND_WALLETS, {labels[partner]: {"chains": chains}})
+    return found
+
+
+def _summed_wallets(reader, given: dict) -> dict:
+    """`wallet_digests`, summed from the wallets (`given`: the partner ids by their text)."""
     W = PartnerWallet
     return {
-        (partner_id, chain_id): (int(count or 0), str(total or 0))
+        (given[str(partner_id)], chain_id): (int(count or 0), str(total or 0))
         for partner_id, chain_id, count, total in reader.execute(
             select(W.partner_id, W.chain_id, func.count(), func.sum(WALLET_DIGEST))
-            .where(W.partner_id.in_(set(partner_ids)))
+            .where(W.partner_id.in_([uuid.UUID(p) for p in given]))
             .group_by(W.partner_id, W.chain_id)
         )
     }
 
 
-def _row_labels(reader, partners: set, periods: list, wallets=None) -> dict:
+def _wallet_labels(reader, given: dict, revisions=None) -> dict:
+    """Per partner (by its id's text), the digest `wallet_digests` keeps its figures under:
+    the partner and its revision of its wallets; a partner whose revision this transaction
+    drew has none (nothing is kept)."""
+    if revisions is None:
+        revisions = revisions_of(reader, partners=given)
+    revisions = revisions.get("wallets", {})
+    return {
+        partner: digest_of(["wallets", partner, revisions.get(partner, (None,))[0]])
+        for partner in given
+        if not revisions.get(partner, (None, False))[1]
+    }
+
+
+def _row_labels(reader, partners: set, periods: list, wallets=None, revisions=None) -> dict:
     """Per (partner id, chain, period key), the digest `partner_rows` keeps its figures
     under: the partner's wallets on the chain and the period's revision of its reward rows
     (`StakerRewardRevision`); a period whose revision this transaction drew has none
@@ -274,7 +463,9 @@ def _row_labels(reader, partners: set, periods: list, wallets=None) -> dict:
         (uuid.UUID(str(partner_id)), chain_id): [int(count or 0), str(total or 0)]
         for (partner_id, chain_id), (count, total) in wallets.items()
     }
-    revisions = reward_revisions.read(reader, periods)
+    if revisions is None:
+        revisions = revisions_of(reader, periods=periods)
+    revisions = revisions.get("rows", {})
     written = {key for key, (_, drawn_here) in revisions.items() if drawn_here}
     return {
         (partner_id, chain_id, key): digest_of(
@@ -290,6 +481,34 @@ def _row_labels(reader, partners: set, periods: list, wallets=None) -> dict:
         for key in map(period_key, periods)
         if key not in written
     }
+
+
+def revisions_of(reader, periods=(), chains=(), partners=()) -> dict:
+    """The revisions the kept digests are found by, in one statement: of the periods' reward
+    rows (`StakerRewardRevision`, by period key), of the chains' stake events
+    (`StakeEventRevision`, by chain) and of the partners' wallets (`PartnerWalletRevision`, by
+    partner id's text), as {"rows" | "events" | "wallets": {key: (revision as text, whether
+    this transaction drew it)}}; a key with no revision is absent (PostgreSQL)."""
+    drawn = "CAST(xmin AS text) = CAST(txid_current_if_assigned() % 4294967296 AS text)"
+    found = {"rows": {}, "events": {}, "wallets": {}}
+    for kind, key, revision, drawn_here in reader.execute(
+        text(
+            f"SELECT 'rows', CAST(period_id AS text), CAST(revision AS text), {drawn} "
+            "FROM staker_reward_revisions WHERE period_id = ANY(CAST(:periods AS uuid[])) "
+            f"UNION ALL SELECT 'events', chain_id, CAST(revision AS text), {drawn} "
+            "FROM stake_event_revisions WHERE chain_id = ANY(CAST(:chains AS text[])) "
+            f"UNION ALL SELECT 'wallets', CAST(partner_id AS text), CAST(revision AS text), "
+            f"{drawn} FROM partner_wallet_revisions "
+            "WHERE partner_id = ANY(CAST(:partners AS uuid[]))"
+        ),
+        {
+            "periods": sorted({period_uuid(p) for p in periods}),
+            "chains": sorted(set(chains)),
+            "partners": sorted({uuid.UUID(str(p)) for p in partners}),
+        },
+    ):
+        found[kind][key] = (revision, drawn_here)
+    return found
 
 
 def assemble(shared: list, rows: dict, scope: list[Period]) -> Fingerprint:
@@ -365,34 +584,21 @@ def fingerprints_of(asked: dict) -> dict:
             rows[("revenue", chain_id, period_key(period_id))] = (count, total)
     shared: dict = {}
     if wallet:
-        E = CanonicalStakeEvent
         partners = {a.partner_id for a in wallet}
         periods = {period_uuid(p.period_id) for a in wallet for p in a.scope}
-        wallets = wallet_digests(db.session, partners)
-        pairs = {(a.partner_id, a.chain_id) for a in wallet}
-        rows.update(partner_rows(db.session, pairs, periods, wallets))
-        event = row_digest(
-            E.validator_key,
-            E.staker_address,
-            E.event_type,
-            E.stake_amount_native,
-            E.event_timestamp,
-        )
-        cutoffs = sorted(
-            {
-                (a.partner_id, a.chain_id, a.scope[-1].end_time, a.scope[-1].start_date)
-                for a in wallet
-            },
-            key=str,
-        )
-        selects = [
-            events_query(*cutoff, literal_column(str(n)), func.count(), func.sum(event))
-            for n, cutoff in enumerate(cutoffs)
-        ]
-        events = {
-            cutoffs[n]: (int(count or 0), str(total or 0))
-            for n, count, total in db.session.execute(union_all(*selects))
+        cutoffs = {
+            (a.partner_id, a.chain_id, a.scope[-1].end_time, a.scope[-1].start_date) for a in wallet
         }
+        # The revisions every kept figure below is found by, in one statement.
+        revisions = (
+            revisions_of(db.session, periods, {a.chain_id for a in wallet}, partners)
+            if db.engine.dialect.name == "postgresql"
+            else None
+        )
+        wallets = wallet_digests(db.session, partners, revisions)
+        pairs = {(a.partner_id, a.chain_id) for a in wallet}
+        rows.update(partner_rows(db.session, pairs, periods, wallets, revisions))
+        events = partner_events(db.session, cutoffs, wallets, revisions)
         for a in wallet:
             cutoff = (a.partner_id, a.chain_id, a.scope[-1].end_time, a.scope[-1].start_date)
             shared[id(a)] = [

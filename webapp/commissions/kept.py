@@ -1,8 +1,10 @@
 """Figures kept per period (`KeptPeriod`), each under the SHA-256 of its kind and of the
 digest of what it depends on: a question over many periods computes only those whose
 inputs moved. Kinds: a preview's sums and a commit's figures of the lines it writes
-(`set_based`, `set_based_lines`), and the digest of a partner's staker reward rows in a
-period (`fingerprints.partner_rows`), which the digests of every period are made of.
+(`set_based`, `set_based_lines`), and the digests every period's inputs digest is made
+of: a partner's staker reward rows in a period (`fingerprints.partner_rows`), its stake
+events up to a cutoff (`fingerprints.partner_events`) and its wallets
+(`fingerprints.wallet_digests`).
 """
 
 import hashlib
@@ -16,10 +18,14 @@ from webapp.models import KeptPeriod, utcnow
 
 #: The kinds of figures kept per period: a preview's sums, a commit's figures of the lines
 #: it writes (`set_based_lines.PeriodFigures`), and the (count, sum of row digests) of a
-#: partner's reward rows in a period (`fingerprints.partner_rows`).
+#: partner's reward rows in a period (`fingerprints.partner_rows`), and the same of a
+#: partner's stake events before a cutoff (`fingerprints.partner_events`); and a partner's
+#: wallets' digest per chain (`fingerprints.wallet_digests`).
 KIND_SUMMARY = "summary"
 KIND_LINES = "lines"
 KIND_ROWS = "rows"
+KIND_EVENTS = "events"
+KIND_WALLETS = "wallets"
 
 #: The newest periods' figures of a partner that stay, every kind together.
 KEPT_PERIODS_PER_PARTNER = 2000

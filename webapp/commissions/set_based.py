@@ -38,9 +38,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from sqlalchemy import DateTime, bindparam, delete, func, select, text
+from sqlalchemy import delete, select, text
 from sqlalchemy.dialects import postgresql
-from sqlalchemy.dialects.postgresql import ARRAY, insert
+from sqlalchemy.dialects.postgresql import insert
 
 from webapp import reward_revisions
 from webapp.attribution import (
@@ -55,12 +55,13 @@ from webapp.attribution import (
     Period,
 )
 from webapp.commissions.fingerprints import (
-    WALLET_DIGEST,
     _terms_text,
     assemble,
     fingerprint,
+    partner_events,
     reward_digest,
     shared_digests,
+    wallet_digests,
 )
 from webapp.commissions.kept import (  # noqa: F401 - kept's names, as set_based names them
     KEPT_PERIODS_PER_PARTNER,
@@ -70,13 +71,10 @@ from webapp.commissions.kept import (  # noqa: F401 - kept's names, as set_based
     kept_figures,
 )
 from webapp.commissions.terms import period_key
-from webapp.db_types import row_digest
 from webapp.extensions import db
 from webapp.models import (
-    CanonicalStakeEvent,
     KeptPeriod,
     KeptSummary,
-    PartnerWallet,
     utcnow,
 )
 from webapp.money import MONEY, ZERO, money_sum
@@ -427,44 +425,19 @@ def period_digests(reader, partner_id, chain_id: str, terms: AgreementTerms, sco
     changes, whoever changes it: `webapp.reward_revisions`), read instead of the rows
     themselves. A period's digest depends neither on the other periods asked with it nor on
     anything after its end, so a period imported later, with its stake events, leaves the
-    digests of the earlier ones as they were. Three statements, whatever the number of
-    periods; none reads a reward row."""
+    digests of the earlier ones as they were. A fixed number of statements, whatever the
+    number of periods; none reads a reward row, and while the partner's wallets and the
+    chain's stake events stand (their revisions), none reads a wallet or an event."""
     if not scope:
         return {}
-    W, E = PartnerWallet, CanonicalStakeEvent
-    wallets = reader.execute(
-        select(func.count(), func.sum(WALLET_DIGEST)).where(
-            W.partner_id == partner_id, W.chain_id == chain_id
-        )
-    ).one()
-    # Each event falls in the bucket of the period ends at or before it (0: before the
-    # first end); a period's events are those of the buckets below its end's rank.
+    # The partner's wallets and its active wallets' stake events before each end, kept
+    # under their revisions (`fingerprints.wallet_digests`, `partner_events`): no wallet
+    # or event is read while they stand.
+    found = wallet_digests(reader, {partner_id})
+    wallets = found.get((partner_id, chain_id), (0, "0"))
     ends = sorted({p.end_time for p in scope})
-    bucket = func.width_bucket(
-        E.event_timestamp, bindparam("ends", ends, type_=ARRAY(DateTime(timezone=True)))
-    )
-    event = row_digest(
-        E.validator_key, E.staker_address, E.event_type, E.stake_amount_native, E.event_timestamp
-    )
-    buckets = dict.fromkeys(range(len(ends)), (0, 0))
-    found = reader.execute(
-        select(bucket, func.count(), func.sum(event))
-        .select_from(E)
-        .join(
-            W,
-            (W.chain_id == E.chain_id)
-            & (W.wallet_address == E.staker_address)
-            & (W.partner_id == partner_id),
-        )
-        .where(E.chain_id == chain_id, E.event_timestamp < ends[-1], W.is_active.is_(True))
-        .group_by(bucket)
-    ).all()
-    for rank, count, total in found:
-        buckets[rank] = (int(count), int(total or 0))
-    before_end, count, total = {}, 0, 0
-    for rank, end in enumerate(ends):
-        count, total = count + buckets[rank][0], total + buckets[rank][1]
-        before_end[end] = [count, str(total)]
+    events = partner_events(reader, {(partner_id, chain_id, end, None) for end in ends}, found)
+    before_end = {end: list(events[(partner_id, chain_id, end, None)]) for end in ends}
     # No revision: the period has had no reward row since revisions were kept.
     revisions = {
         key: revision
