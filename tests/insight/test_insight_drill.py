@@ -49,8 +49,9 @@ def by_period_and_component(result) -> dict[tuple[str, str], Decimal]:
     return {key: money_sum(values) for key, values in sums.items()}
 
 
-def walk_drill_down(client, page: str, prefix: str) -> int:
-    """Open every period, every slice and every page of wallets; check the sums on the way.
+def walk_drill_down(client, page: str, prefix: str, embedded: bool = True) -> int:
+    """Open every period, every slice and every page of wallets; check the sums on the way
+    (and, for a preview that holds its periods' breakdowns, that each is the period page's).
     Returns how many wallet rows were read."""
     wallets_read = 0
     rows = period_rows(page, prefix)
@@ -58,7 +59,7 @@ def walk_drill_down(client, page: str, prefix: str) -> int:
     for _label, (lines, base, commission, _held), link in rows:
         fragment = text(client.get(link, headers=HX))
         slices = slice_rows(fragment)
-        if prefix.startswith("agreement-"):
+        if prefix.startswith("agreement-") and embedded:
             # The preview's own copy of the breakdown is the period page's.
             period_id = link.split("/periods/")[1].split("?")[0]
             assert slice_rows(embedded_slices(page, prefix, period_id)) == slices
@@ -105,6 +106,32 @@ def test_preview_drill_down_reconciles_at_every_level(manager_client, world):
         if outcome.agreement.wallet_attribution_enabled:
             # Every wallet with a reward shows on the last level, paid or not.
             assert read > len(outcome.result.lines)
+
+
+def test_a_long_preview_opens_each_period_on_demand_and_it_reconciles(
+    manager_client, world, monkeypatch
+):
+    """A preview of more periods than it draws in place (the bound set to none here) holds no
+    breakdown: each period opens through a request, and what it opens adds up."""
+    from webapp.insight import routes as insight_routes
+
+    monkeypatch.setattr(insight_routes, "INLINE_PERIODS", 0)
+    args = {"partner": world.acme.partner_id, "date_from": FIRST, "date_to": LAST}
+    page = text(manager_client.get("/commissions/", query_string=args))
+    assert "drill-slices" not in page and "data-drill-toggle" not in page
+    computation = results.preview(world.acme, FIRST, LAST, lines=True)
+    for outcome in computation.outcomes:
+        prefix = f"agreement-{outcome.agreement.agreement_id}"
+        rows = period_rows(page, prefix)
+        assert rows
+        for _, _, link in rows:
+            assert f'hx-get="{link}"' in page.replace("&amp;", "&")
+        assert money_sum(Decimal(r[1][2]) for r in rows) == outcome.result.total_commission_native
+        walk_drill_down(manager_client, page, prefix, embedded=False)
+    # Within the bound, the same preview holds each period's breakdown in place.
+    monkeypatch.setattr(insight_routes, "INLINE_PERIODS", 3)
+    page = text(manager_client.get("/commissions/", query_string=args))
+    assert "drill-slices" in page and "data-drill-toggle" in page
 
 
 def test_run_chart_and_drill_down_reconcile(manager_client, world):

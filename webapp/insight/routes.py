@@ -96,6 +96,12 @@ def _preview_owner(agreement) -> dict:
     return {"agreement_id": agreement.agreement_id, **_range_args()}
 
 
+#: A preview of at most this many periods holds each period's breakdown in the page, shown
+#: in place without a request; a longer one (a month of daily periods) opens a period's
+#: breakdown on demand, as a run's page does, instead of drawing every one hidden.
+INLINE_PERIODS = 12
+
+
 @bp.app_template_global()
 def preview_insight(agreement, result, date_from: date, date_to: date) -> dict:
     """Periods, totals and chart of one agreement's preview, for its section of the page."""
@@ -115,6 +121,7 @@ def preview_insight(agreement, result, date_from: date, date_to: date) -> dict:
             "date_to": date_to.isoformat(),
         },
         "kind": "agreement",
+        "inline": len(rows) <= INLINE_PERIODS,
     }
 
 
