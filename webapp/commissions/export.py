@@ -96,12 +96,7 @@ def carried_adjustments(partner: Partner, date_from: date, date_to: date):
     stmt = _joined(select(*_COLUMNS).select_from(_L))
     return (
         stmt.join(_R, _R.run_id == _L.run_id)
-        .where(
-            _R.partner_id == partner.partner_id,
-            _R.date_from >= date_from,
-            _R.date_to <= date_to,
-            _L.line_kind == LineKind.ADJUSTMENT.value,
-        )
+        .where(*_carried_in(partner, date_from, date_to))
         .order_by(*_ORDER)
     )
 
@@ -130,14 +125,20 @@ def has_committed_lines(partner: Partner, date_from: date, date_to: date) -> boo
     carried = (
         select(_L.line_id)
         .join(_R, _R.run_id == _L.run_id)
-        .where(
-            _R.partner_id == partner.partner_id,
-            _R.date_from >= date_from,
-            _R.date_to <= date_to,
-            _L.line_kind == LineKind.ADJUSTMENT.value,
-        )
+        .where(*_carried_in(partner, date_from, date_to))
     )
     return bool(db.session.scalar(select(or_(current.exists(), carried.exists()))))
+
+
+def _carried_in(partner: Partner, date_from: date, date_to: date) -> tuple:
+    """The conditions on an adjustment line (joined to its run) that the range's export
+    carries: a run of the partner that lies within the range."""
+    return (
+        _R.partner_id == partner.partner_id,
+        _R.date_from >= date_from,
+        _R.date_to <= date_to,
+        _L.line_kind == LineKind.ADJUSTMENT.value,
+    )
 
 
 def export_rows(partner: Partner, date_from: date, date_to: date) -> Iterator[tuple]:
@@ -162,12 +163,7 @@ def export_valuation(partner: Partner, date_from: date, date_to: date) -> Valuat
     corrected = (
         select(_L.period_id)
         .join(_R, _R.run_id == _L.run_id)
-        .where(
-            _R.partner_id == partner.partner_id,
-            _R.date_from >= date_from,
-            _R.date_to <= date_to,
-            _L.line_kind == LineKind.ADJUSTMENT.value,
-        )
+        .where(*_carried_in(partner, date_from, date_to))
     )
     period_ids = db.session.scalars(periods.union(corrected)).all()
     return Valuation.load(period_ids, _R.partner_id == partner.partner_id)
