@@ -92,6 +92,23 @@ def _postgres() -> bool:
     return db.engine.dialect.name == "postgresql"
 
 
+def _commits_again_as_from_scratch(agreement, run) -> None:
+    """March committed again: a new run, not stale, whose stored digests are those of a
+    fingerprint computed with nothing kept."""
+    committing.commit(agreement.partner, *MARCH)
+    newest = db.session.scalars(
+        select(CommissionRun).order_by(CommissionRun.created_at.desc()).limit(1)
+    ).one()
+    assert newest.run_id != run.run_id
+    assert staleness.is_stale(newest) == []
+    db.session.execute(delete(KeptPeriod))
+    db.session.commit()
+    cold = fingerprints.fingerprint(
+        agreement.partner_id, agreement.chain_id, terms_of(agreement), _scope(agreement)
+    )
+    assert sorted(_stored_digests(newest)) == sorted(cold.digests.values())
+
+
 def test_the_figures_are_the_events_added_up_for_every_cutoff(app):
     """Each period's end, each with its own start date, and the last end with other start
     dates (which wallets count): asked one by one, then all at once, each is its own
@@ -273,18 +290,7 @@ def test_any_write_to_stake_events_makes_the_run_stale_and_the_commit_compute(ap
     stale = staleness.is_stale(run)
     assert stale and all("stake events changed since commit" in line for line in stale), stale
     # The commit computes again, with the digests a cold fingerprint gives.
-    committing.commit(agreement.partner, *MARCH)
-    newest = db.session.scalars(
-        select(CommissionRun).order_by(CommissionRun.created_at.desc()).limit(1)
-    ).one()
-    assert newest.run_id != run.run_id
-    assert staleness.is_stale(newest) == []
-    db.session.execute(delete(KeptPeriod))
-    db.session.commit()
-    cold = fingerprints.fingerprint(
-        agreement.partner_id, agreement.chain_id, terms_of(agreement), _scope(agreement)
-    )
-    assert sorted(_stored_digests(newest)) == sorted(cold.digests.values())
+    _commits_again_as_from_scratch(agreement, run)
 
 
 def test_a_wallet_change_moves_the_figure(app):
@@ -474,17 +480,7 @@ def test_any_write_to_the_partners_wallets_makes_the_run_stale(app, write):
     assert after != before
     stale = staleness.is_stale(run)
     assert stale and all("wallets" in line for line in stale), stale
-    committing.commit(agreement.partner, *MARCH)
-    newest = db.session.scalars(
-        select(CommissionRun).order_by(CommissionRun.created_at.desc()).limit(1)
-    ).one()
-    assert staleness.is_stale(newest) == []
-    db.session.execute(delete(KeptPeriod))
-    db.session.commit()
-    cold = fingerprints.fingerprint(
-        agreement.partner_id, agreement.chain_id, terms_of(agreement), _scope(agreement)
-    )
-    assert sorted(_stored_digests(newest)) == sorted(cold.digests.values())
+    _commits_again_as_from_scratch(agreement, run)
 
 
 def test_no_wallets_digest_is_kept_from_a_transaction_that_wrote_wallets(app):
