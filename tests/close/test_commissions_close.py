@@ -292,7 +292,7 @@ def test_run_page_of_a_run_carrying_adjustments(app, runner, tmp_path, viewer_cl
             re.sub(r"<.*?>", "", cell).strip() for cell in re.findall(r"<td.*?</td>", row, re.S)
         ]
         for label, row in re.findall(
-            r'data-period="([\d-]+)">\s*<th scope="row">[^<]*</th>(.*?)</tr>', page, re.S
+            r'data-period="([\d-]+)">\s*<th scope="row"[^>]*>[^<]*</th>(.*?)</tr>', page, re.S
         )
     }
 
