@@ -12,6 +12,7 @@ from webapp.commissions import (
     bp,
     close_view,
     committing,
+    large,
     period_sums,
     queries,
     results,
@@ -115,6 +116,7 @@ def index():
         return _review(form)
     if not form.validate():
         return _review(form, 400)
+    large.queue_if_large(form.chosen_partner.partner_id)
     try:
         computation = results.preview(form.chosen_partner, form.date_from.data, form.date_to.data)
     except CommissionError as exc:

@@ -1,0 +1,36 @@
+"""Large previews one at a time across the app's workers (PostgreSQL).
+
+A preview of a partner with many wallets is CPU work of a tenth of a second or more on a few
+shared cores. Asked in a loop by several people at once, such previews would take every core
+and the light pages every manager opens (the partner list, a partner's page, a small
+preview) would wait behind them. Queued behind one another on a transaction-level advisory
+lock, held until the request's transaction ends (its page drawn), they leave the other cores
+to the light pages. SQLite serves one process and queues nothing.
+"""
+
+from sqlalchemy import func, select, text
+
+from webapp.extensions import db
+from webapp.models import PartnerWallet
+
+#: A partner with at least this many wallets makes a large preview.
+LARGE_PARTNER_WALLETS = 1000
+
+#: The advisory lock large previews queue on ("lrgprev" in ASCII).
+LOCK_KEY = int.from_bytes(b"lrgprev", "big")
+
+
+def queue_if_large(partner_id) -> bool:
+    """On PostgreSQL, wait for the large previews' turn if the partner's preview is large;
+    whether it was. The turn ends with the request's transaction."""
+    if db.engine.dialect.name != "postgresql":
+        return False
+    wallets = db.session.scalar(
+        select(func.count())
+        .select_from(PartnerWallet)
+        .where(PartnerWallet.partner_id == partner_id)
+    )
+    if wallets < LARGE_PARTNER_WALLETS:
+        return False
+    db.session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": LOCK_KEY})
+    return True
