@@ -68,3 +68,27 @@ def test_a_large_preview_waits_for_its_turn_and_a_small_one_does_not(
     [(status, page)] = answers
     assert status == 200
     assert "Total commission, per token" in page
+
+
+def test_a_large_preview_waits_no_longer_than_its_bound(app, manager_client, monkeypatch):
+    """With the turn held past the bound, the large preview goes ahead without it and
+    answers while the turn is still held."""
+    world = world_with_agreements(5)
+    partner_id = str(world.acme.partner_id)
+    db.session.commit()
+    monkeypatch.setattr(large, "LARGE_PARTNER_WALLETS", 1)
+    monkeypatch.setattr(large, "WAIT_SECONDS", 0.5)
+    holder = db.engine.connect()
+    holder.begin()
+    holder.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": large.LOCK_KEY})
+    thread, done, answers = _ask_in_thread(app, manager_client, partner_id)
+    try:
+        answered_while_held = done.wait(timeout=30)
+    finally:
+        holder.rollback()
+        holder.close()
+    thread.join(timeout=60)
+    assert answered_while_held
+    [(status, page)] = answers
+    assert status == 200
+    assert "Total commission, per token" in page

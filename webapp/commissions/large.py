@@ -9,6 +9,7 @@ to the light pages. SQLite serves one process and queues nothing.
 """
 
 from sqlalchemy import func, select, text
+from sqlalchemy.exc import OperationalError
 
 from webapp.extensions import db
 from webapp.models import PartnerWallet
@@ -19,10 +20,15 @@ LARGE_PARTNER_WALLETS = 1000
 #: The advisory lock large previews queue on ("lrgprev" in ASCII).
 LOCK_KEY = int.from_bytes(b"lrgprev", "big")
 
+#: The longest a large preview waits for its turn; then it goes ahead without one, far from
+#: the worker's timeout.
+WAIT_SECONDS = 10
+
 
 def queue_if_large(partner_id) -> bool:
-    """On PostgreSQL, wait for the large previews' turn if the partner's preview is large;
-    whether it was. The turn ends with the request's transaction."""
+    """On PostgreSQL, wait for the large previews' turn if the partner's preview is large
+    (`WAIT_SECONDS` at most); whether it got the turn. The turn ends with the request's
+    transaction."""
     if db.engine.dialect.name != "postgresql":
         return False
     wallets = db.session.scalar(
@@ -32,5 +38,12 @@ def queue_if_large(partner_id) -> bool:
     )
     if wallets < LARGE_PARTNER_WALLETS:
         return False
-    db.session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": LOCK_KEY})
+    try:
+        with db.session.begin_nested():
+            db.session.execute(text(f"SET LOCAL lock_timeout = '{int(WAIT_SECONDS * 1000)}ms'"))
+            db.session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": LOCK_KEY})
+            db.session.execute(text("SET LOCAL lock_timeout TO DEFAULT"))
+    except OperationalError:
+        # Waited long enough (the savepoint took the timeout back with it): go ahead.
+        return False
     return True
