@@ -25,7 +25,7 @@ use the engine, which keeps nothing per period).
 
 import uuid
 
-from sqlalchemy import DDL, event, text
+from sqlalchemy import DDL, event
 
 TABLE = "canonical_staker_rewards_detail"
 FUNCTION_NAME = "staker_reward_revisions_bump"
@@ -118,20 +118,3 @@ def attach(table) -> None:
         event.listen(table, "after_create", DDL(statement).execute_if(dialect="postgresql"))
     for statement in remove_statements():
         event.listen(table, "after_drop", DDL(statement).execute_if(dialect="postgresql"))
-
-
-def read(reader, period_ids) -> dict[str, tuple[str, bool]]:
-    """Per period of `period_ids` that has a revision, by its id's text: the revision (as
-    text) and whether this transaction drew it (it wrote the period's rows itself, and may
-    write them again). One statement, through `reader` (a connection or session)."""
-    return {
-        str(period_id): (revision, drawn_here)
-        for period_id, revision, drawn_here in reader.execute(
-            text(
-                "SELECT period_id, CAST(revision AS text), "
-                "CAST(xmin AS text) = CAST(txid_current_if_assigned() % 4294967296 AS text) "
-                "FROM staker_reward_revisions WHERE period_id = ANY(CAST(:ids AS uuid[]))"
-            ),
-            {"ids": [uuid.UUID(str(p)) for p in period_ids]},
-        )
-    }

@@ -42,7 +42,6 @@ from sqlalchemy import delete, select, text
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects.postgresql import insert
 
-from webapp import reward_revisions
 from webapp.attribution import (
     METHOD_WALLET_ATTRIBUTION,
     REASON_INTRODUCED_AFTER,
@@ -59,6 +58,7 @@ from webapp.commissions.fingerprints import (
     assemble,
     fingerprint,
     partner_events,
+    revisions_of,
     reward_digest,
     shared_digests,
     wallet_digests,
@@ -433,18 +433,17 @@ def period_digests(reader, partner_id, chain_id: str, terms: AgreementTerms, sco
     # The partner's wallets and its active wallets' stake events before each end, kept
     # under their revisions (`fingerprints.wallet_digests`, `partner_events`): no wallet
     # or event is read while they stand.
-    found = wallet_digests(reader, {partner_id})
+    # The revisions of the periods' reward rows, the chain's events and the partner's
+    # wallets, in one statement.
+    drawn = revisions_of(reader, [p.period_id for p in scope], {chain_id}, {partner_id})
+    found = wallet_digests(reader, {partner_id}, drawn)
     wallets = found.get((partner_id, chain_id), (0, "0"))
     ends = sorted({p.end_time for p in scope})
-    events = partner_events(reader, {(partner_id, chain_id, end, None) for end in ends}, found)
+    cutoffs = {(partner_id, chain_id, end, None) for end in ends}
+    events = partner_events(reader, cutoffs, found, drawn)
     before_end = {end: list(events[(partner_id, chain_id, end, None)]) for end in ends}
     # No revision: the period has had no reward row since revisions were kept.
-    revisions = {
-        key: revision
-        for key, (revision, _) in reward_revisions.read(
-            reader, [p.period_id for p in scope]
-        ).items()
-    }
+    revisions = {key: revision for key, (revision, _) in drawn["rows"].items()}
     common = [
         str(partner_id),
         chain_id,
