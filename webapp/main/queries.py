@@ -44,6 +44,13 @@ class Month:
     def label(self) -> str:
         return self.first.strftime("%Y-%m")
 
+    def holds(self, day: date) -> bool:
+        return self.first <= day <= self.last
+
+    def holds_run(self, run) -> bool:
+        """Whether the run lies within the month."""
+        return self.holds(run.date_from) and self.holds(run.date_to)
+
 
 @dataclass
 class AgreementMonth:
@@ -96,7 +103,7 @@ class Cell:
             (entry.agreement.chain, run)
             for entry in self.agreements
             for run in entry.runs
-            if self.month.first <= run.date_from and run.date_to <= self.month.last
+            if self.month.holds_run(run)
         ]
         chains = {chain.token_symbol: chain for chain, _ in within}
         sums = totals_by_token(
@@ -114,15 +121,15 @@ class Cell:
         found = []
         for entry in self.agreements:
             for run in entry.runs:
-                if self.month.first <= run.date_from and run.date_to <= self.month.last:
+                if self.month.holds_run(run):
                     continue
                 total = self.states.totals[run.run_id]
                 amounts = [
                     amount
                     for key, amount in total.by_period.items()
-                    if self.month.first <= self.period_days.get(key, date.min) <= self.month.last
+                    if self.month.holds(self.period_days.get(key, date.min))
                 ]
-                if total.adjustment_count and self.month.first <= run.date_from <= self.month.last:
+                if total.adjustment_count and self.month.holds(run.date_from):
                     amounts.append(total.adjustment_amount_native)
                 if amounts:
                     found.append((entry.agreement.chain, money_sum(amounts), run))
