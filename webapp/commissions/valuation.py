@@ -308,13 +308,13 @@ def preview_usd(computation) -> tuple[dict[str, UsdTotal | None], list[str]]:
     """A preview's USD value per token symbol at today's prices, summed over its lines, and
     the missing prices; None for a token whose preview was summed without its lines (its
     value is in the preview file)."""
-    totals: dict[str, UsdTotal | None] = {}
     if all(getattr(o.result, "lines", None) is None for o in computation.outcomes):
         # Every result was summed without its lines: no line asks a price, so none is read.
         return {o.agreement.chain.token_symbol: None for o in computation.outcomes}, []
     valuation = Valuation.load(
         p.period_id for outcome in computation.outcomes for p in outcome.result.periods
     )
+    totals: dict[str, UsdTotal | None] = {}
     for outcome in computation.outcomes:
         symbol = outcome.agreement.chain.token_symbol
         lines = getattr(outcome.result, "lines", None)
