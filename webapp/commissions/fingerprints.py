@@ -137,17 +137,20 @@ def reward_digest():
     )
 
 
-def shared_digests(reader, partner_id, chain_id: str, terms: AgreementTerms, scope) -> list:
+def shared_digests(
+    reader, partner_id, chain_id: str, terms: AgreementTerms, scope, revisions=None
+) -> list:
     """What every period's digest shares: the terms, and for wallet attribution the
-    partner's wallets and their stake events up to the end of `scope`."""
+    partner's wallets and their stake events up to the end of `scope`. `revisions` may give
+    the revisions as `revisions_of` reads them."""
     shared = [_terms_text(terms)]
     if not terms.wallet_attribution_enabled:
         return shared
-    wallets = wallet_digests(reader, {partner_id})
+    wallets = wallet_digests(reader, {partner_id}, revisions)
     shared.append(wallets.get((partner_id, chain_id), (0, "0")))
     last = scope[-1]
     cutoff = (partner_id, chain_id, last.end_time, last.start_date)
-    shared.append(partner_events(reader, {cutoff}, wallets)[cutoff])
+    shared.append(partner_events(reader, {cutoff}, wallets, revisions)[cutoff])
     return shared
 
 
@@ -307,17 +310,24 @@ def fingerprint(
     reader = reader if reader is not None else db.session
     if not scope:
         return Fingerprint()
-    shared = shared_digests(reader, partner_id, chain_id, terms, scope)
     period_ids = [p.period_id for p in scope]
     if not terms.wallet_attribution_enabled:
+        shared = shared_digests(reader, partner_id, chain_id, terms, scope)
         V = CanonicalValidatorRevenue
         revenue = row_digest(V.validator_key, V.revenue_component, V.amount_native)
         rows = revenue_query(chain_id, period_ids, V.period_id, func.count(), func.sum(revenue))
         found = reader.execute(rows.group_by(V.period_id)).all()
         # The database gives each period's id as a UUID: its text is the period's key.
         return assemble(shared, {str(p): (count, total) for p, count, total in found}, scope)
+    # The revisions every kept figure below is found by, in one statement.
+    revisions = revisions_of(reader, period_ids, {chain_id}, {partner_id})
+    shared = shared_digests(reader, partner_id, chain_id, terms, scope, revisions)
     found = partner_rows(
-        reader, {(partner_id, chain_id)}, period_ids, {(partner_id, chain_id): shared[1]}
+        reader,
+        {(partner_id, chain_id)},
+        period_ids,
+        {(partner_id, chain_id): shared[1]},
+        revisions,
     )
     return assemble(shared, {key[2]: rows for key, rows in found.items()}, scope)
 
@@ -488,7 +498,10 @@ def revisions_of(reader, periods=(), chains=(), partners=()) -> dict:
     rows (`StakerRewardRevision`, by period key), of the chains' stake events
     (`StakeEventRevision`, by chain) and of the partners' wallets (`PartnerWalletRevision`, by
     partner id's text), as {"rows" | "events" | "wallets": {key: (revision as text, whether
-    this transaction drew it)}}; a key with no revision is absent (PostgreSQL)."""
+    this transaction drew it)}}; a key with no revision is absent. None on SQLite, which
+    keeps no revisions (its digests are summed from the rows)."""
+    if db.engine.dialect.name != "postgresql":
+        return None
     drawn = "CAST(xmin AS text) = CAST(txid_current_if_assigned() % 4294967296 AS text)"
     found = {"rows": {}, "events": {}, "wallets": {}}
     for kind, key, revision, drawn_here in reader.execute(
@@ -590,11 +603,7 @@ def fingerprints_of(asked: dict) -> dict:
             (a.partner_id, a.chain_id, a.scope[-1].end_time, a.scope[-1].start_date) for a in wallet
         }
         # The revisions every kept figure below is found by, in one statement.
-        revisions = (
-            revisions_of(db.session, periods, {a.chain_id for a in wallet}, partners)
-            if db.engine.dialect.name == "postgresql"
-            else None
-        )
+        revisions = revisions_of(db.session, periods, {a.chain_id for a in wallet}, partners)
         wallets = wallet_digests(db.session, partners, revisions)
         pairs = {(a.partner_id, a.chain_id) for a in wallet}
         rows.update(partner_rows(db.session, pairs, periods, wallets, revisions))
