@@ -13,6 +13,7 @@ general rule, ties half way between two 18-place values, and rewards of stranger
 and of addresses no partner has."""
 
 import random
+import uuid
 from datetime import date, timedelta
 from decimal import Decimal
 
@@ -606,3 +607,90 @@ def test_the_commit_joins_the_reward_rows_to_the_wallets_table_itself(app):
     tables = {node.get("Relation Name") for node in nodes}
     assert "graded" in ctes and "wallets" not in ctes
     assert "partner_wallets" in tables
+
+
+def test_a_commission_is_rounded_half_to_even_past_fourteen_places(app, monkeypatch):
+    """A base of at most 14 places gives an exact product at 1 or 3 bps; past 14 places the
+    product needs rounding, and a tie keeps the even neighbour. Each expected commission is
+    worked out by hand."""
+    partner = factories.partner("Rounding", "solana")
+    source = factories.provider("rounding")
+    payloads = {kind: factories.payload(source, kind) for kind in ("periods", "rewards", "ev")}
+    period = factories.period(
+        payloads["periods"], "2025-03-01", factories.utc(2025, 3, 1), factories.utc(2025, 3, 2)
+    )
+    rnd = random.Random(14)
+    # (base, component, commission): REWARDS at 1 bps, MEV at 3 bps.
+    cases = [
+        ("0.00000000000001", "REWARDS", "0.000000000000000001"),  # 14 places: exact
+        ("0.00000000000003", "REWARDS", "0.000000000000000003"),
+        ("0.00000000000005", "MEV", "0.000000000000000015"),  # 14 places, 3 bps: exact
+        ("0.000000000000005", "REWARDS", "0"),  # 0.5e-18: a tie, 0 is even
+        ("0.000000000000015", "REWARDS", "0.000000000000000002"),  # 1.5e-18: up to 2
+        ("0.000000000000025", "REWARDS", "0.000000000000000002"),  # 2.5e-18: down to 2
+        ("0.000000000000005", "MEV", "0.000000000000000002"),  # 1.5e-18 at 3 bps
+        ("123.456789012345678", "REWARDS", "0.012345678901234568"),  # ...5678 past: up
+        ("0.000000000000000005", "REWARDS", "0"),  # 5e-22: below half
+    ]
+    wallets = [_address(rnd, "solana") for _ in cases]
+    for address in wallets:
+        factories.wallet(partner, address, introduced=date(2025, 1, 1))
+    factories.events(
+        payloads["ev"],
+        period,
+        [("VoteA", address, "STAKE", Decimal(1), factories.utc(2025, 2, 1)) for address in wallets],
+    )
+    factories.rewards(
+        payloads["rewards"],
+        period,
+        [
+            ("VoteA", address, component, Decimal(base))
+            for address, (base, component, _) in zip(wallets, cases, strict=True)
+        ],
+    )
+    agreement = factories.agreement(partner, "REWARDS=1", "MEV=3", wallet_attribution=True)
+    db.session.commit()
+
+    computation = _commit_in_database(partner, monkeypatch)
+
+    L = PartnerCommissionLine
+    stored = dict(
+        db.session.execute(
+            select(L.wallet_address, L.commission_amount_native).where(
+                L.agreement_id == agreement.agreement_id
+            )
+        ).all()
+    )
+    assert stored == {
+        address: Decimal(commission)
+        for address, (_, _, commission) in zip(wallets, cases, strict=True)
+    }
+    _assert_as_the_engine(computation.outcomes[0])
+
+
+def test_a_commits_line_ids_ascend_in_the_order_of_its_key(app, monkeypatch):
+    """The lines are written in the order of their unique key (period, wallet, validator,
+    component), with ascending ids: the key's index and the ids' fill left to right."""
+    partner, agreements = _world(5)
+    _commit_in_database(partner, monkeypatch)
+    L = PartnerCommissionLine
+    components = list(COMPONENTS)  # the enum's order
+    written = 0
+    for agreement in agreements:
+        rows = db.session.execute(
+            select(L.line_id, L.period_id, L.wallet_address, L.validator_key, L.revenue_component)
+            .where(L.agreement_id == agreement.agreement_id)
+            .order_by(L.line_id)
+        ).all()
+        written += len(rows)
+        by_key = sorted(
+            rows,
+            key=lambda row: (
+                uuid.UUID(str(row.period_id)),
+                row.wallet_address.encode(),
+                row.validator_key.encode(),
+                components.index(str(row.revenue_component)),
+            ),
+        )
+        assert [row.line_id for row in by_key] == [row.line_id for row in rows]
+    assert written > 30
