@@ -18,7 +18,10 @@ server wrote meanwhile, server-wide):
 
 Floors, in the same run and on the same server: a bare `\copy` of the same rewards file into
 an unindexed table of the same columns, and every reward row read out (`\copy (SELECT *
-FROM canonical_staker_rewards_detail) TO /dev/null`). Read ratios: the machine may be shared.
+FROM canonical_staker_rewards_detail) TO /dev/null`); after the first commit, its lines
+written again by a bare `INSERT ... SELECT` (already computed, in key order) into an empty
+table like the lines table (its keys and checks, no triggers): what writing them costs
+before anything is computed. Read ratios: the machine may be shared.
 Peak memory is the client process's; the server's is not counted.
 
     .venv/bin/python bench/bench_scale.py [--url postgresql://postgres@127.0.0.1/scale_bench]
@@ -86,6 +89,18 @@ def psql(url: str, command: str) -> float:
         stdout=subprocess.DEVNULL,
     )
     return time.perf_counter() - began
+
+
+def lines_write_floor(url: str) -> float:
+    """Seconds to write the committed lines again, as they are, into an empty table like
+    the lines table (its keys and checks), by one bare INSERT ... SELECT after a checkpoint."""
+    psql(url, "CREATE UNLOGGED TABLE floor_lines_source AS SELECT * FROM partner_commission_lines")
+    psql(url, "CREATE TABLE floor_lines (LIKE partner_commission_lines INCLUDING DEFAULTS "
+              "INCLUDING CONSTRAINTS INCLUDING INDEXES)")  # fmt: skip
+    psql(url, "CHECKPOINT")
+    seconds = psql(url, "INSERT INTO floor_lines SELECT * FROM floor_lines_source")
+    psql(url, "DROP TABLE floor_lines, floor_lines_source")
+    return seconds
 
 
 def wal_position(url: str) -> int:
@@ -382,6 +397,10 @@ def main() -> None:
         note = f"lines {out['lines']:,}, summed {out['summed']}, carried {out['carried']}"
         report(what, out["seconds"], peak, "reading rows out", read, note, wal)
     cold_commit = figures[-2][1]
+    write = lines_write_floor(url)
+    print(f"floor: the first commit's lines written by a bare INSERT ... SELECT {write:.2f} s "
+          f"({write / read:.2f}x reading rows out); the first commit is "
+          f"{cold_commit / write:.2f}x this")  # fmt: skip
 
     seconds, peak, _, wal = timed(
         flask, env, "import", "stake-events", paths["new_events"], "--provider", "bench"
