@@ -8,7 +8,7 @@ lock, held until the request's transaction ends (its page drawn), they leave the
 to the light pages. SQLite serves one process and queues nothing.
 """
 
-from sqlalchemy import func, select, text
+from sqlalchemy import select, text
 from sqlalchemy.exc import OperationalError
 
 from webapp.extensions import db
@@ -31,12 +31,15 @@ def queue_if_large(partner_id) -> bool:
     transaction."""
     if db.engine.dialect.name != "postgresql":
         return False
-    wallets = db.session.scalar(
-        select(func.count())
-        .select_from(PartnerWallet)
+    # Whether the partner has a LARGE_PARTNER_WALLETS-th wallet: the index is read that far
+    # and no further (counting all 100,000 wallets of a big partner took 11 ms a preview).
+    nth_wallet = db.session.scalar(
+        select(PartnerWallet.wallet_address)
         .where(PartnerWallet.partner_id == partner_id)
+        .offset(LARGE_PARTNER_WALLETS - 1)
+        .limit(1)
     )
-    if wallets < LARGE_PARTNER_WALLETS:
+    if nth_wallet is None:
         return False
     try:
         with db.session.begin_nested():
