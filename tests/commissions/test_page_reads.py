@@ -14,7 +14,7 @@ import pytest
 from flask import url_for
 from sqlalchemy import delete, event, select
 
-from tests.worlds import february_carrying_a_true_up
+from tests.worlds import commit_january, february_carrying_a_true_up
 from webapp.agreements.queries import agreements_of_partner
 from webapp.attribution import Period
 from webapp.commissions import export, set_based, valuation
@@ -193,3 +193,30 @@ def test_has_committed_lines_answers_as_the_export_does(app, runner, tmp_path):
     )
     assert export.has_committed_lines(partner, *february) is True
     assert _export_has_rows(partner, *february)
+
+
+def test_has_committed_lines_finds_either_kind_of_line_alone(app, runner, tmp_path):
+    """January holds both kinds of current line, each looked for through its own key:
+    wallet lines (Acme SOL, wallet attribution) and total-revenue lines (Acme ETH). With
+    either kind alone the range has rows; with neither it has none."""
+    runs = commit_january(runner, tmp_path)
+    partner = runs["Acme SOL"].partner
+    january = (date(2025, 1, 1), date(2025, 1, 31))
+    L = PartnerCommissionLine
+    wallets = {
+        name: set(db.session.scalars(select(L.wallet_address).where(L.run_id == run.run_id)))
+        for name, run in runs.items()
+    }
+    assert None not in wallets["Acme SOL"] and wallets["Acme ETH"] == {None}
+    for kept in runs:
+        savepoint = db.session.begin_nested()
+        gone = [run.run_id for name, run in runs.items() if name != kept]
+        db.session.execute(delete(L).where(L.run_id.in_(gone)))
+        db.session.flush()
+        assert export.has_committed_lines(partner, *january) is True, kept
+        assert _export_has_rows(partner, *january)
+        savepoint.rollback()
+    db.session.execute(delete(L).where(L.run_id.in_([run.run_id for run in runs.values()])))
+    db.session.flush()
+    assert export.has_committed_lines(partner, *january) is False
+    assert not _export_has_rows(partner, *january)

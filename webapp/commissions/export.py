@@ -109,17 +109,37 @@ def has_committed_lines(partner: Partner, date_from: date, date_to: date) -> boo
     agreement, period and run and an agreement's chain are there by foreign keys that are
     never null, so joining them changes no answer. Planning the export's two selects (six
     tables each) took PostgreSQL 1.1 ms on a warm connection (6.6 ms on a fresh one) for
-    0.07 ms of reading; these plan in 0.4 ms."""
+    0.07 ms of reading; these plan in 0.4 ms.
+
+    The current lines are looked for pair by pair, from the range's held pairs, through the
+    lines' two keys (wallet lines and total-revenue lines, each a partial index whose
+    condition is asked here): joined the other way, PostgreSQL scanned the lines until it
+    met one of the range's, 1.8 s at 9 M lines for the last period of a run."""
     RP = CommissionRunPeriod
+
+    def pair_has_lines(wallet_condition):
+        return (
+            select(_L.line_id)
+            .where(
+                _L.agreement_id == RP.agreement_id,
+                _L.period_id == RP.period_id,
+                _L.line_kind == LineKind.COMMISSION.value,
+                wallet_condition,
+            )
+            .exists()
+        )
+
     current = (
-        select(_L.line_id)
-        .join(RP, (RP.agreement_id == _L.agreement_id) & (RP.period_id == _L.period_id))
-        .join(_A, _A.agreement_id == _L.agreement_id)
-        .join(_P, _P.period_id == _L.period_id)
+        select(RP.agreement_id)
+        .join(_A, _A.agreement_id == RP.agreement_id)
+        .join(_P, _P.period_id == RP.period_id)
         .where(
             _A.partner_id == partner.partner_id,
-            _L.line_kind == LineKind.COMMISSION.value,
             starts_within(_P.start_time, date_from, date_to),
+            or_(
+                pair_has_lines(_L.wallet_address.is_not(None)),
+                pair_has_lines(_L.wallet_address.is_(None)),
+            ),
         )
     )
     carried = (
