@@ -1,5 +1,5 @@
-"""A large commit or import in a real browser: the page answers at once with the job's
-progress panel, which turns into the result when the worker has done it."""
+"""A large commit, import or wallet upload in a real browser: the page answers at once with
+the job's progress panel, which turns into the result when the worker has done it."""
 
 import re
 import threading
@@ -8,7 +8,8 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.browser.test_imports_browser import PERIODS, REWARDS, drop_csv
-from tests.worlds import world_with_agreements
+from tests.browser.test_wallets_browser import drop_csv as drop_wallets
+from tests.worlds import solana_address, two_partners, world_with_agreements
 from webapp.chains.service import add_chain
 from webapp.imports.importing import import_file
 from webapp.jobs import queue
@@ -105,3 +106,37 @@ def test_a_large_import_shows_its_progress_then_its_result(
     status.get_by_role("link", name="See october-rewards.csv and the rows it brought").click()
     expect(page.get_by_role("heading", name="october-rewards.csv")).to_be_visible()
     expect(page.locator(".payload-facts")).to_contain_text("2")
+
+
+def test_a_large_wallet_upload_shows_its_progress_then_its_result(
+    manager_page, live_server, live_app, worker, uploads_in_tmp
+):
+    live_app.config["BACKGROUND_AFTER_ROWS"] = 1  # a file of two rows is large enough
+    with live_app.app_context():
+        world = two_partners()
+        partner_url = f"{live_server}/partners/{world.acme.partner_id}"
+    first, second = solana_address(), solana_address()
+    page = manager_page
+    page.goto(partner_url)
+    drop_wallets(
+        page,
+        "big-wallets.csv",
+        f"address,chain,introduced\r\n{first},solana,2024-03-01\r\n{second},solana,2024-03-02\r\n",
+    )
+    preview = page.locator("#wallet-preview")
+    expect(preview).to_contain_text("2 new")
+    preview.get_by_role("button", name="Commit 2 new wallets").click()
+
+    # htmx follows the answer to the job's page.
+    expect(page).to_have_url(re.compile(rf"{live_server}/jobs/[0-9a-f-]{{36}}$"))
+    expect(page.get_by_role("heading", name="Wallet upload")).to_be_visible()
+    status = page.get_by_role("status").filter(has=page.locator("#job-panel"))
+    expect(status).to_contain_text("Waiting for a worker to start it.")
+
+    worker()
+    expect(status).to_contain_text("2 wallet(s) added, 0 already this partner's.", timeout=20_000)
+    status.get_by_role("link", name="See Acme Wallet's wallets").click()
+    expect(page).to_have_url(partner_url)
+    wallet_list = page.locator("#wallet-list")
+    expect(wallet_list).to_contain_text(first)
+    expect(wallet_list).to_contain_text(second)

@@ -16,9 +16,11 @@ from flask_login import current_user
 
 from webapp.errors import FieldError
 from webapp.extensions import db
+from webapp.jobs.queue import enqueue
 from webapp.models import Partner
 from webapp.vocab import Role
 from webapp.wallets import bp
+from webapp.wallets.background import WALLET_UPLOAD, row_count, stored_message
 from webapp.wallets.checks import parse_introduced_date, today_utc
 from webapp.wallets.forms import WalletEditForm, WalletForm, new_wallet_form
 from webapp.wallets.queries import partner_wallet, wallet_section
@@ -364,9 +366,18 @@ def upload_problems(partner_id, token):
 @bp.route("/partners/<uuid:partner_id>/wallets/uploads/<token>/commit", methods=["POST"])
 @role_required(Role.MANAGER)
 def upload_commit(partner_id, token):
-    """Store the previewed file's new wallets, all or none, after checking it once more."""
+    """Store the previewed file's new wallets, all or none, after checking it once more. A
+    large file is stored by a background job, whose progress page the answer leads to."""
     partner = db.get_or_404(Partner, partner_id)
     stored = _stored_upload_or_404(partner, token)
+    if row_count(stored) > current_app.config["BACKGROUND_AFTER_ROWS"]:
+        job = enqueue(
+            WALLET_UPLOAD, {"partner_id": str(partner.partner_id), "token": token}, current_user
+        )
+        job_page = url_for("jobs.show", job_id=job.job_id)
+        if is_htmx():
+            return "", 200, {"HX-Redirect": job_page}
+        return redirect(job_page, 303)
     try:
         data = load_upload_bytes(stored)
         result = commit_file(partner, data, stored.file_name, stored.chain_id, current_user)
@@ -380,7 +391,7 @@ def upload_commit(partner_id, token):
     except WalletConflict as exc:
         return _upload_failed(f"Commit refused: {exc}.", 409)
     discard_upload(token)
-    message = f"{result.added} wallet(s) added, {result.unchanged} already this partner's."
+    message = stored_message(result)
     if not is_htmx():
         return flash_and_redirect(message, "partners.detail", partner_id=partner.partner_id)
     body, status = render(

@@ -207,13 +207,21 @@ def problem_rows_csv(stored: StoredUpload):
 
 
 def commit_file(
-    partner: Partner, data: bytes, file_name: str, default_chain_id: str = "", user=None
+    partner: Partner,
+    data: bytes,
+    file_name: str,
+    default_chain_id: str = "",
+    user=None,
+    progress=None,
 ) -> CommitResult:
-    """Check the file again and store its new wallets in one transaction, or nothing.
+    """Check the file again and store its new wallets in one transaction, or nothing;
+    `progress(done, total, message)`, when given, hears of each of the two steps.
 
     UploadRejected when a row is refused now; WalletConflict when another commit claims one
     of its wallets first, or when these exact bytes were imported already.
     """
+    if progress:
+        progress(0, 2, "Checking every row of the file again")
     check = check_file(partner, data, default_chain_id)
     if check.has_errors:
         raise UploadRejected(check)
@@ -225,6 +233,8 @@ def commit_file(
     earlier = earlier_payload(PayloadKind.WALLETS, digest)
     if earlier is not None:
         raise WalletConflict(f"this exact file was imported already: {describe_payload(earlier)}")
+    if progress:
+        progress(1, 2, f"Storing {len(new_rows):,} new wallets")
     try:
         payload = _store(partner, new_rows, data, digest, file_name, default_chain_id, user)
         audit.record(
