@@ -28,6 +28,7 @@ from webapp import create_app  # noqa: E402
 from webapp.auth.service import create_user  # noqa: E402
 from webapp.chains.service import add_chain  # noqa: E402
 from webapp.extensions import db  # noqa: E402
+from webapp.jobs import queue  # noqa: E402
 from webapp.models import PartnerWallet  # noqa: E402
 from webapp.partners.service import create_partner  # noqa: E402
 from webapp.wallets.upload import commit_file  # noqa: E402
@@ -130,14 +131,23 @@ def main() -> int:
         token = re.search(r"/wallets/uploads/([A-Za-z0-9_-]+)/", body).group(1)
         print(f"upload + check + preview of {args.rows:,} rows: {preview_s:.2f} s (target < 5 s)")
 
-        done, commit_s = timed(lambda: client.post(f"{base}/uploads/{token}/commit", headers=HX))
-        assert done.status_code == 200, done.get_data(as_text=True)[:500]
+        # A file this large is stored by a background job: the answer names it, and the
+        # commit's time runs until the job has stored every wallet (run here, as a worker would).
+        def commit_through_the_job():
+            answer = client.post(f"{base}/uploads/{token}/commit", headers=HX)
+            assert answer.status_code == 200, answer.get_data(as_text=True)[:500]
+            assert answer.headers.get("HX-Redirect", "").startswith("/jobs/"), "no job queued"
+            assert queue.run_one() is not None
+            return answer
+
+        done, commit_s = timed(commit_through_the_job)
         stored = db.session.scalar(
             select(func.count()).where(PartnerWallet.partner_id == partner_id)
         )
         assert stored == args.rows, stored
         print(
-            f"commit (check again + insert {args.rows:,} wallets): {commit_s:.2f} s (target < 5 s)"
+            f"commit (queued, then the job: check again + insert {args.rows:,} wallets): "
+            f"{commit_s:.2f} s (target < 5 s)"
         )
 
         db.session.execute(db.text("ANALYZE partner_wallets"))
