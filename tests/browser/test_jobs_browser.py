@@ -38,6 +38,15 @@ def worker(live_app):
         thread.join(timeout=30)
 
 
+def waiting_job_panel(page, live_server, title: str):
+    """The page is a job's, titled `title`, waiting for a worker: its status region."""
+    expect(page).to_have_url(re.compile(rf"{live_server}/jobs/[0-9a-f-]{{36}}$"))
+    expect(page.get_by_role("heading", name=title)).to_be_visible()
+    status = page.get_by_role("status").filter(has=page.locator("#job-panel"))
+    expect(status).to_contain_text("Waiting for a worker to start it.")
+    return status
+
+
 def test_a_large_commit_shows_its_progress_then_its_result(
     manager_page, live_server, live_app, worker
 ):
@@ -92,10 +101,7 @@ def test_a_large_import_shows_its_progress_then_its_result(
     expect(result).to_contain_text("october-rewards.csv is ready to import: 2 staker reward rows")
     result.get_by_role("button", name="Import 2 staker reward rows").click()
 
-    expect(page).to_have_url(re.compile(rf"{live_server}/jobs/[0-9a-f-]{{36}}$"))
-    expect(page.get_by_role("heading", name="Data import")).to_be_visible()
-    status = page.get_by_role("status").filter(has=page.locator("#job-panel"))
-    expect(status).to_contain_text("Waiting for a worker to start it.")
+    status = waiting_job_panel(page, live_server, "Data import")
 
     worker()
     expect(status).to_contain_text(
@@ -128,10 +134,7 @@ def test_a_large_wallet_upload_shows_its_progress_then_its_result(
     preview.get_by_role("button", name="Commit 2 new wallets").click()
 
     # htmx follows the answer to the job's page.
-    expect(page).to_have_url(re.compile(rf"{live_server}/jobs/[0-9a-f-]{{36}}$"))
-    expect(page.get_by_role("heading", name="Wallet upload")).to_be_visible()
-    status = page.get_by_role("status").filter(has=page.locator("#job-panel"))
-    expect(status).to_contain_text("Waiting for a worker to start it.")
+    status = waiting_job_panel(page, live_server, "Wallet upload")
 
     worker()
     expect(status).to_contain_text("2 wallet(s) added, 0 already this partner's.", timeout=20_000)
