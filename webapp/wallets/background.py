@@ -7,6 +7,7 @@ from webapp.extensions import db
 from webapp.jobs.queue import JobFailed, kind
 from webapp.models import Partner
 from webapp.vocab import Role
+from webapp.wallets.checks import Outcome
 from webapp.wallets.upload import (
     UploadError,
     UploadRejected,
@@ -46,7 +47,7 @@ def run_wallet_upload(parameters: dict, user, progress) -> dict:
     try:
         result = commit_file(partner, data, stored.file_name, stored.chain_id, user, progress)
     except UploadRejected as rejected:
-        refused = rejected.check.counts.get("error", 0)
+        refused = rejected.check.counts[Outcome.ERROR.value]
         raise JobFailed(
             f"Nothing was stored: {refused} row(s) of {stored.file_name} are refused now that "
             "wallets changed since the preview. Upload the file again to see why."
