@@ -1155,7 +1155,8 @@ class MonthEnd(RuleBasedStateMachine):
                     part[symbol] += sum(line["adjustment"], Decimal(0))
             shown: dict = defaultdict(Decimal)
             for chain, amount, _ in cell.shares:
-                shown[chain.token_symbol] += amount
+                # None: a month of the run holding none of its periods, so no part of it.
+                shown[chain.token_symbol] += amount or Decimal(0)
             assert {k: v for k, v in shown.items() if v} == {k: v for k, v in part.items() if v}, (
                 f"home cell {cell.month.label}: parts of longer runs {dict(shown)} where "
                 f"their lines give {dict(part)}"

@@ -259,3 +259,43 @@ def test_a_month_inside_a_longer_run_shows_its_part_and_the_parts_add_up(app, ru
         assert re.sub(r"<[^>]+>", "", share.group(2)).endswith(
             "this month of the run 2025-02-01 to 2025-03-31"
         )
+
+
+def test_a_month_of_a_run_holding_none_of_its_periods_says_so(app, runner, tmp_path):
+    """Acme SOL committed from March to May. By hand: March PAID MEV 1 x 10% = 0.1; April has
+    a period and no reward rows, so its part is zero; May has no period at all, so it has no
+    part, and the page says that rather than showing nothing beside "committed"."""
+    from tests.worlds import ok, setup
+
+    setup(runner, tmp_path)
+    ok(
+        runner,
+        *("commissions", "compute", "Acme Wallet", "--from", "2025-03-01", "--to", "2025-05-31"),
+        *("--commit", "--as", "ann@example.com"),
+    )
+    db.session.expire_all()
+    [spring] = db.session.scalars(
+        select(CommissionRun).where(
+            CommissionRun.date_from == date(2025, 3, 1), CommissionRun.line_count > 0
+        )
+    ).all()
+    [(_, cells)] = month_overview(last_months(3, date(2025, 5, 1))).rows
+    parts = {
+        cell.month.label: [(c.token_symbol, a, r.run_id) for c, a, r in cell.shares]
+        for cell in cells
+    }
+    assert parts == {
+        "2025-03": [("SOL", D("0.1"), spring.run_id)],
+        "2025-04": [("SOL", D("0"), spring.run_id)],
+        "2025-05": [("SOL", None, spring.run_id)],
+    }
+    may = cells[2]
+    may.__dict__["state"] = "committed"
+    with app.test_request_context("/"):
+        html = render_template("main/partial/overview_cell.html", cell=may)
+    share = re.search(r'class="cell-share" data-run="([^"]+)">(.*?)</small></span>', html, re.S)
+    assert share.group(1) == str(spring.run_id)
+    assert "data-exact" not in share.group(2)
+    assert re.sub(r"<[^>]+>", "", share.group(2)) == (
+        "no period of this month in the run 2025-03-01 to 2025-05-31"
+    )

@@ -59,6 +59,8 @@ class AgreementMonth:
     agreement: Agreement
     period_count: int = 0
     periods_with_data: int = 0
+    #: The first day of each of those periods.
+    period_starts: list = field(default_factory=list)
     runs: list = field(default_factory=list)
 
     @cached_property
@@ -117,7 +119,9 @@ class Cell:
         """(chain, amount, run) of each live run that reaches past the month: its part in the
         month, the commission of the pairs it holds in periods that start within the month
         (`RunTotal.by_period`), plus, in the month the run starts, the adjustments it carries.
-        A run's parts over the months it covers add up to its total."""
+        A run's parts over the months it covers add up to its total. A month of the run that
+        holds none of its periods has no part: its amount is None (the page says so), where
+        a month whose periods earned nothing has a part of zero."""
         found = []
         for entry in self.agreements:
             for run in entry.runs:
@@ -131,8 +135,10 @@ class Cell:
                 ]
                 if total.adjustment_count and self.month.holds(run.date_from):
                     amounts.append(total.adjustment_amount_native)
-                if amounts:
-                    found.append((entry.agreement.chain, money_sum(amounts), run))
+                low, high = max(self.month.first, run.date_from), min(self.month.last, run.date_to)
+                held = any(low <= day <= high for day in entry.period_starts)
+                part = money_sum(amounts) if amounts or held else None
+                found.append((entry.agreement.chain, part, run))
         return found
 
     @property
@@ -286,6 +292,7 @@ def _grid(months, partners, agreements, periods, runs, states=None) -> Overview:
                 for day, revenue, rewards in chain_periods.get(agreement.chain_id, ()):
                     if low <= day <= high:
                         entry.period_count += 1
+                        entry.period_starts.append(day)
                         has = rewards if agreement.wallet_attribution_enabled else revenue
                         entry.periods_with_data += 1 if has else 0
                 entry.runs = [
