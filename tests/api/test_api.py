@@ -165,6 +165,8 @@ def test_wallet_list_filters(client, world, reader):
     assert addresses(active="false") == {second.wallet_address}
     assert addresses(chain_id="solana") == set()
     assert addresses(q=first.wallet_address[2:12]) == {first.wallet_address}
+    assert addresses(q=first.wallet_address[2:12].upper()) == {first.wallet_address}
+    assert addresses(q=first.wallet_address[2:12].lower()) == {first.wallet_address}
 
 
 def test_wallets_of_an_unknown_partner_are_404(client, world, reader):

@@ -304,8 +304,11 @@ def test_filters_by_chain_status_and_address_part(many_wallets):
     middle = one.wallet_address[10:20]
     found = list_wallets(acme, WalletFilters(q=middle.lower())).wallets
     assert one in found
+    # Any case finds it (the address holds letters of both cases, so neither form is it).
+    assert one in list_wallets(acme, WalletFilters(q=middle.upper())).wallets
     assert list_wallets(acme, WalletFilters(q=one.wallet_address[:12])).wallets[0] == one
     assert list_wallets(acme, WalletFilters(q="%")).total == 0
+    assert list_wallets(acme, WalletFilters(q="_")).total == 0
     assert list_wallets(many_wallets.beta, WalletFilters()).total == 0
 
 

@@ -87,8 +87,11 @@ def _filtered(partner: Partner, filters: WalletFilters):
     if filters.status != "all":
         stmt = stmt.where(PartnerWallet.is_active.is_(filters.status == "active"))
     if filters.q:
-        escaped = re.sub(r"([\\%_])", r"\\\1", filters.q)
-        stmt = stmt.where(PartnerWallet.wallet_address.ilike(f"%{escaped}%", escape="\\"))
+        # Any case, as ILIKE, but by LIKE over the lowered address (addresses are ASCII):
+        # ILIKE was 80 ms against 48 over 100,000 wallets (bench/bench_wallets.py).
+        escaped = re.sub(r"([\\%_])", r"\\\1", filters.q.lower())
+        folded = func.lower(PartnerWallet.wallet_address)
+        stmt = stmt.where(folded.like(f"%{escaped}%", escape="\\"))
     return stmt
 
 
