@@ -129,14 +129,25 @@ def test_a_large_wallet_upload_shows_its_progress_then_its_result(
         "big-wallets.csv",
         f"address,chain,introduced\r\n{first},solana,2024-03-01\r\n{second},solana,2024-03-02\r\n",
     )
+
+    # The check: htmx follows the upload's answer to the job's page, whose result leads to
+    # the file's preview.
+    status = waiting_job_panel(page, live_server, "Wallet file check")
+    worker()
+    expect(status).to_contain_text(
+        "big-wallets.csv is checked: 2 new, 0 unchanged, 0 errors.", timeout=20_000
+    )
+    status.get_by_role("link", name="See the preview of big-wallets.csv").click()
+    expect(page.get_by_role("heading", name="Preview of big-wallets.csv")).to_be_visible()
     preview = page.locator("#wallet-preview")
     expect(preview).to_contain_text("2 new")
+    expect(preview).to_contain_text(first)
     preview.get_by_role("button", name="Commit 2 new wallets").click()
 
-    # htmx follows the answer to the job's page.
-    status = waiting_job_panel(page, live_server, "Wallet upload")
-
-    worker()
+    # The commit: the job's page again; the worker already running takes it.
+    expect(page).to_have_url(re.compile(rf"{live_server}/jobs/[0-9a-f-]{{36}}$"))
+    expect(page.get_by_role("heading", name="Wallet upload")).to_be_visible()
+    status = page.get_by_role("status").filter(has=page.locator("#job-panel"))
     expect(status).to_contain_text("2 wallet(s) added, 0 already this partner's.", timeout=20_000)
     status.get_by_role("link", name="See Acme Wallet's wallets").click()
     expect(page).to_have_url(partner_url)

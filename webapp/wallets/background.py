@@ -1,5 +1,6 @@
-"""A previewed wallet file stored by a background job: the commit of a large upload, whose
-progress the job's page shows instead of a request waiting on it."""
+"""A large wallet file checked, then stored, by background jobs: the check of its upload and
+the commit of its preview, whose progress the job's page shows instead of a request waiting
+on it."""
 
 import uuid
 
@@ -12,13 +13,16 @@ from webapp.wallets.upload import (
     UploadError,
     UploadRejected,
     WalletConflict,
+    check_file,
     commit_file,
     discard_upload,
     load_upload,
     load_upload_bytes,
+    store_upload,
 )
 
 WALLET_UPLOAD = "wallet-upload"
+WALLET_CHECK = "wallet-check"
 
 
 def stored_message(result) -> str:
@@ -31,14 +35,56 @@ def row_count(stored) -> int:
     return sum(stored.counts.values())
 
 
+def _partner(parameters: dict) -> Partner:
+    partner = db.session.get(Partner, uuid.UUID(parameters["partner_id"]))
+    if partner is None:
+        raise JobFailed("The partner no longer exists; nothing was stored.")
+    return partner
+
+
+def checked_message(file_name: str, counts: dict) -> str:
+    """What the check of a wallet file found, in the preview's words."""
+    errors = counts[Outcome.ERROR]
+    return (
+        f"{file_name} is checked: {counts[Outcome.NEW]:,} new, "
+        f"{counts[Outcome.UNCHANGED]:,} unchanged, {errors:,} error{'' if errors == 1 else 's'}."
+        " Nothing is stored until its preview is committed."
+    )
+
+
+@kind(WALLET_CHECK, "Wallet file check", Role.MANAGER)
+def run_wallet_check(parameters: dict, user, progress) -> dict:
+    """Check every row of an uploaded file, as the upload does for a small one, and keep the
+    outcome as its preview, which the result links to; nothing is stored. The unchecked file
+    is dropped either way (its preview keeps the bytes under a token of its own)."""
+    partner = _partner(parameters)
+    try:
+        unchecked = load_upload(parameters["token"], partner)
+        data = load_upload_bytes(unchecked)
+    except UploadError as error:
+        raise JobFailed(f"Nothing was checked: {error}") from None
+    try:
+        progress(0, 1, f"Checking every row of {unchecked.file_name}")
+        check = check_file(partner, data, unchecked.chain_id)
+        stored = store_upload(partner, data, unchecked.file_name, unchecked.chain_id, check)
+    except UploadError as error:
+        raise JobFailed(f"{unchecked.file_name}: {error}") from None
+    finally:
+        discard_upload(unchecked.token)
+    return {
+        "summary": checked_message(stored.file_name, stored.counts),
+        "endpoint": "wallets.upload_preview",
+        "values": {"partner_id": str(partner.partner_id), "token": stored.token},
+        "link": f"See the preview of {stored.file_name}",
+    }
+
+
 @kind(WALLET_UPLOAD, "Wallet upload", Role.MANAGER)
 def run_wallet_upload(parameters: dict, user, progress) -> dict:
     """Store the previewed file's new wallets, all or none, after checking it once more; the
     kept file is dropped either way. A row refused now fails the job with its reason, and
     the file must be previewed again."""
-    partner = db.session.get(Partner, uuid.UUID(parameters["partner_id"]))
-    if partner is None:
-        raise JobFailed("The partner no longer exists; nothing was stored.")
+    partner = _partner(parameters)
     try:
         stored = load_upload(parameters["token"], partner)
         data = load_upload_bytes(stored)

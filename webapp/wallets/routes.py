@@ -20,7 +20,7 @@ from webapp.jobs.queue import enqueue
 from webapp.models import Partner
 from webapp.vocab import Role
 from webapp.wallets import bp
-from webapp.wallets.background import WALLET_UPLOAD, row_count, stored_message
+from webapp.wallets.background import WALLET_CHECK, WALLET_UPLOAD, row_count, stored_message
 from webapp.wallets.checks import parse_introduced_date, today_utc
 from webapp.wallets.forms import WalletEditForm, WalletForm, new_wallet_form
 from webapp.wallets.queries import partner_wallet, wallet_section
@@ -44,7 +44,9 @@ from webapp.wallets.upload import (
     WalletConflict,
     check_file,
     commit_file,
+    data_rows,
     discard_upload,
+    keep_unchecked,
     load_upload,
     load_upload_bytes,
     preview_rows,
@@ -288,11 +290,26 @@ def _upload_failed(message: str, status: int = 400):
 
 
 def _stored_upload_or_404(partner, token):
-    """The partner's stored upload, or a readable 404 when it is unknown or expired."""
+    """The partner's previewed upload, or a readable 404 when it is unknown, expired or still
+    being checked by a job."""
     try:
-        return load_upload(token, partner)
+        stored = load_upload(token, partner)
     except UploadError as exc:
         abort(make_response(*_upload_failed(str(exc), 404)))
+    if not stored.checked:
+        message = "this file is still being checked: its job's page leads to its preview"
+        abort(make_response(*_upload_failed(message, 404)))
+    return stored
+
+
+def _to_job(kind_name: str, partner, token: str):
+    """Queue a job of `kind_name` on the partner's kept file, and answer with the job's page
+    (HX-Redirect under htmx, a 303 without)."""
+    parameters = {"partner_id": str(partner.partner_id), "token": token}
+    job_page = url_for("jobs.show", job_id=enqueue(kind_name, parameters, current_user).job_id)
+    if is_htmx():
+        return "", 200, {"HX-Redirect": job_page}
+    return redirect(job_page, 303)
 
 
 def _render_preview(partner, stored, status=200, note=""):
@@ -313,19 +330,30 @@ def _render_preview(partner, stored, status=200, note=""):
 @bp.route("/partners/<uuid:partner_id>/wallets/uploads", methods=["POST"])
 @role_required(Role.MANAGER)
 def upload(partner_id):
-    """Check a dropped wallet file and show the outcome of every row; store nothing yet."""
+    """Check a dropped wallet file and show the outcome of every row; store nothing yet. A
+    large file is checked by a background job, whose page leads to the preview."""
     partner = db.get_or_404(Partner, partner_id)
     upload_file = request.files.get("file")
     if upload_file is None or not upload_file.filename:
         return _upload_failed("Choose a CSV file of wallets to upload.")
     data = upload_file.read()
     chain_id = (request.form.get("chain_id") or "").strip()
+    if data_rows(data) > current_app.config["BACKGROUND_AFTER_ROWS"]:
+        unchecked = keep_unchecked(partner, data, upload_file.filename, chain_id)
+        return _to_job(WALLET_CHECK, partner, unchecked.token)
     try:
         check = check_file(partner, data, chain_id)
     except UploadError as exc:
         return _upload_failed(f"{upload_file.filename}: {exc}")
     stored = store_upload(partner, data, upload_file.filename, chain_id, check)
     return _render_preview(partner, stored)
+
+
+@bp.route("/partners/<uuid:partner_id>/wallets/uploads/<token>")
+def upload_preview(partner_id, token):
+    """A kept file's preview: where the job that checked a large file leads."""
+    partner = db.get_or_404(Partner, partner_id)
+    return _render_preview(partner, _stored_upload_or_404(partner, token))
 
 
 @bp.route("/partners/<uuid:partner_id>/wallets/uploads/<token>/rows")
@@ -371,13 +399,7 @@ def upload_commit(partner_id, token):
     partner = db.get_or_404(Partner, partner_id)
     stored = _stored_upload_or_404(partner, token)
     if row_count(stored) > current_app.config["BACKGROUND_AFTER_ROWS"]:
-        job = enqueue(
-            WALLET_UPLOAD, {"partner_id": str(partner.partner_id), "token": token}, current_user
-        )
-        job_page = url_for("jobs.show", job_id=job.job_id)
-        if is_htmx():
-            return "", 200, {"HX-Redirect": job_page}
-        return redirect(job_page, 303)
+        return _to_job(WALLET_UPLOAD, partner, token)
     try:
         data = load_upload_bytes(stored)
         result = commit_file(partner, data, stored.file_name, stored.chain_id, current_user)

@@ -74,6 +74,9 @@ class StoredUpload:
     chain_id: str
     counts: dict
     earlier_payload: str = ""
+    #: False while a background job checks the file (`keep_unchecked`): it has no preview
+    #: yet, and cannot be committed.
+    checked: bool = True
 
     @property
     def token(self) -> str:
@@ -132,6 +135,28 @@ def store_upload(
         earlier_payload=describe_payload(earlier) if earlier else "",
     )
     UPLOADS.save_part(upload, "rows", [_row_record(row) for row in check.rows])
+    return _stored(upload)
+
+
+def data_rows(data: bytes) -> int:
+    """The rows of a wallet file as its lines tell, without reading it as CSV: how an upload
+    chooses between a check now and one by a job (a quoted field holding a line break counts
+    as two rows; that only moves the choice)."""
+    lines = data.count(b"\n") + (0 if data.endswith(b"\n") or not data else 1)
+    return max(lines - 1, 0)
+
+
+def keep_unchecked(partner: Partner, data: bytes, file_name: str, chain_id: str) -> StoredUpload:
+    """Keep the bytes of a file whose check is left to a background job
+    (`wallets.background`); it has no preview until the job gives it one."""
+    upload = UPLOADS.keep(
+        data,
+        file_name or "wallets.csv",
+        partner.partner_id,
+        chain_id=chain_id,
+        counts={},
+        checked=False,
+    )
     return _stored(upload)
 
 
