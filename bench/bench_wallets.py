@@ -117,19 +117,35 @@ def main() -> int:
         client = app.test_client()
         sign_in(client, user.email)
         base = f"/partners/{partner_id}/wallets"
-        preview, preview_s = timed(
-            lambda: client.post(
+
+        # A file this large is checked by a background job: the upload's answer names it, and
+        # the time runs until the job's preview page has answered (the job run here, as a
+        # worker would).
+        def check_through_the_job():
+            answer = client.post(
                 f"{base}/uploads",
                 data={"file": (io.BytesIO(data), "wallets.csv"), "chain_id": ""},
                 headers=HX,
                 content_type="multipart/form-data",
             )
-        )
+            assert answer.status_code == 200, answer.get_data(as_text=True)[:500]
+            job_page = answer.headers.get("HX-Redirect", "")
+            assert job_page.startswith("/jobs/"), "no check queued"
+            assert queue.run_one() is not None
+            result = client.get(job_page, headers=HX).get_data(as_text=True)
+            preview_url = re.search(r'href="([^"]*/wallets/uploads/[A-Za-z0-9_-]+)"', result)
+            assert preview_url, result[:500]
+            return client.get(preview_url.group(1), headers=HX)
+
+        preview, preview_s = timed(check_through_the_job)
         body = preview.get_data(as_text=True)
         assert preview.status_code == 200, body[:500]
         assert f"{args.rows} new" in body, "the preview does not count every row as new"
         token = re.search(r"/wallets/uploads/([A-Za-z0-9_-]+)/", body).group(1)
-        print(f"upload + check + preview of {args.rows:,} rows: {preview_s:.2f} s (target < 5 s)")
+        print(
+            f"upload + check (queued, then the job) + preview of {args.rows:,} rows: "
+            f"{preview_s:.2f} s (target < 5 s)"
+        )
 
         # A file this large is stored by a background job: the answer names it, and the
         # commit's time runs until the job has stored every wallet (run here, as a worker would).
