@@ -42,6 +42,16 @@ def _partner(parameters: dict) -> Partner:
     return partner
 
 
+def _kept_file(partner: Partner, token: str, refusal: str):
+    """The partner's kept file under `token` and its bytes; a job fails with `refusal` and
+    the reason when it is gone or changed."""
+    try:
+        kept = load_upload(token, partner)
+        return kept, load_upload_bytes(kept)
+    except UploadError as error:
+        raise JobFailed(f"{refusal}: {error}") from None
+
+
 def checked_message(file_name: str, counts: dict) -> str:
     """What the check of a wallet file found, in the preview's words."""
     errors = counts[Outcome.ERROR]
@@ -58,11 +68,7 @@ def run_wallet_check(parameters: dict, user, progress) -> dict:
     outcome as its preview, which the result links to; nothing is stored. The unchecked file
     is dropped either way (its preview keeps the bytes under a token of its own)."""
     partner = _partner(parameters)
-    try:
-        unchecked = load_upload(parameters["token"], partner)
-        data = load_upload_bytes(unchecked)
-    except UploadError as error:
-        raise JobFailed(f"Nothing was checked: {error}") from None
+    unchecked, data = _kept_file(partner, parameters["token"], "Nothing was checked")
     try:
         progress(0, 1, f"Checking every row of {unchecked.file_name}")
         check = check_file(partner, data, unchecked.chain_id)
@@ -85,11 +91,7 @@ def run_wallet_upload(parameters: dict, user, progress) -> dict:
     kept file is dropped either way. A row refused now fails the job with its reason, and
     the file must be previewed again."""
     partner = _partner(parameters)
-    try:
-        stored = load_upload(parameters["token"], partner)
-        data = load_upload_bytes(stored)
-    except UploadError as error:
-        raise JobFailed(f"Nothing was stored: {error}") from None
+    stored, data = _kept_file(partner, parameters["token"], "Nothing was stored")
     try:
         result = commit_file(partner, data, stored.file_name, stored.chain_id, user, progress)
     except UploadRejected as rejected:
