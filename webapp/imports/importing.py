@@ -17,7 +17,8 @@ import logging
 import os
 import uuid
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
 from decimal import Decimal
 from operator import itemgetter
 
@@ -29,7 +30,7 @@ from webapp import audit, reward_partitions
 from webapp.csvio import CsvFormatError, RowError
 from webapp.extensions import database_error_line, db, rollback_quietly
 from webapp.imports.checks import SPECS, ErrorLog, KindSpec, PeriodRef, Reference, overlap_errors
-from webapp.imports.locked import locked_periods
+from webapp.imports.locked import LockedPeriod, locked_periods
 from webapp.imports.reading import read_rows
 from webapp.models import (
     CanonicalPeriod,
@@ -139,6 +140,69 @@ class ImportReport:
         spec = SPECS.get(self.kind)
         return spec.noun if spec else "rows"
 
+    def to_json(self) -> dict:
+        """Every field as JSON values, to keep beside the file a background check read:
+        amounts as exact strings, tuple keys as lists, ids and times as text."""
+        return {
+            "kind": self.kind,
+            "file_name": self.file_name,
+            "provider_name": self.provider_name,
+            "sha256": self.sha256,
+            "replace": self.replace,
+            "dry_run": self.dry_run,
+            "row_count": self.row_count,
+            "period_rows": [[*key, count] for key, count in self.period_rows.items()],
+            "totals": [[*key, str(amount)] for key, amount in self.totals.items()],
+            "replaced": [[*key, count] for key, count in self.replaced.items()],
+            "errors": {
+                "limit": self.errors.limit,
+                "rows": [[e.line, e.column, e.reason] for e in self.errors.errors],
+                "more": self.errors.more,
+            },
+            "problem": self.problem,
+            "payload_id": _text(self.payload_id),
+            "new_provider": self.new_provider,
+            "earlier_payload_id": _text(self.earlier_payload_id),
+            "locked": [
+                {**asdict(p), "start_time": p.start_time.isoformat(), "run_id": str(p.run_id)}
+                for p in self.locked
+            ],
+        }
+
+    @classmethod
+    def from_json(cls, data: dict) -> "ImportReport":
+        """The report `to_json` wrote, every field as it was (the totals in their order)."""
+        errors = ErrorLog(data["errors"]["limit"])
+        errors.errors = [RowError(*row) for row in data["errors"]["rows"]]
+        errors.more = data["errors"]["more"]
+        return cls(
+            kind=data["kind"],
+            file_name=data["file_name"],
+            provider_name=data["provider_name"],
+            sha256=data["sha256"],
+            replace=data["replace"],
+            dry_run=data["dry_run"],
+            row_count=data["row_count"],
+            period_rows=Counter({(c, label): n for c, label, n in data["period_rows"]}),
+            totals={(c, label, part): Decimal(a) for c, label, part, a in data["totals"]},
+            replaced={(c, label): n for c, label, n in data["replaced"]},
+            errors=errors,
+            problem=data["problem"],
+            payload_id=_uuid(data["payload_id"]),
+            new_provider=data["new_provider"],
+            earlier_payload_id=_uuid(data["earlier_payload_id"]),
+            locked=[
+                LockedPeriod(
+                    **{
+                        **p,
+                        "start_time": datetime.fromisoformat(p["start_time"]),
+                        "run_id": uuid.UUID(p["run_id"]),
+                    }
+                )
+                for p in data["locked"]
+            ],
+        )
+
     def headline(self) -> str:
         """One line saying what happened, for the command line and the page."""
         if self.problem:
@@ -171,6 +235,14 @@ class ImportReport:
             f"imported {self.row_count} {self.noun} from {self.file_name} on {chain} "
             f"({periods}) as payload {self.payload_id} from provider {self.provider_name}{tail}"
         )
+
+
+def _text(value: uuid.UUID | None) -> str | None:
+    return None if value is None else str(value)
+
+
+def _uuid(text: str | None) -> uuid.UUID | None:
+    return None if text is None else uuid.UUID(text)
 
 
 def file_sha256(path: str) -> str:
