@@ -14,7 +14,7 @@ from sqlalchemy import create_engine, func, select, update
 from tests import factories
 from tests.commissions.test_commissions_web import FIRST, LAST, range_args
 from tests.conftest import is_postgres
-from tests.imports.test_imports_web import PERIODS, REWARDS, TOKEN, upload
+from tests.imports.test_imports_web import PERIODS, REWARDS, TOKEN, request_preview
 from tests.worlds import world_with_agreements
 from webapp import audit
 from webapp.commissions import background, committing, lifecycle, results, storing
@@ -58,6 +58,12 @@ def in_background(app):
     """Every commit and import, however small, goes through a job."""
     app.config["BACKGROUND_AFTER_ROWS"] = 0
     app.config["JOB_PROGRESS_SECONDS"] = 0
+
+
+def checked_in_request(app, client, text: str) -> str:
+    """The token of `text` checked in the request (a larger file is checked by a job), whose
+    commit a job then imports."""
+    return TOKEN.search(request_preview(app, client, text).get_data(as_text=True)).group(1)
 
 
 def count(model) -> int:
@@ -284,7 +290,7 @@ def stored_rewards() -> set:
 
 
 def test_an_import_job_stores_the_file_rows_with_progress(
-    manager_client, periods, in_background, monkeypatch
+    app, manager_client, periods, in_background, monkeypatch
 ):
     monkeypatch.setattr(importing, "PROGRESS_ROWS", 500)
     seen = []  # what another connection reads while the import's transaction is open
@@ -311,7 +317,7 @@ def test_an_import_job_stores_the_file_rows_with_progress(
         report(self, done, total, message)
 
     monkeypatch.setattr(queue.Progress, "__call__", record)
-    token = TOKEN.search(upload(manager_client, BIG_FILE).get_data(as_text=True)).group(1)
+    token = checked_in_request(app, manager_client, BIG_FILE)
     payloads = count(StagingPayload)
     job = job_of(manager_client.post(f"/imports/commit/{token}"))
     assert count(CanonicalStakerRewardsDetail) == 0 and count(StagingPayload) == payloads
@@ -345,8 +351,8 @@ def test_an_import_job_stores_the_file_rows_with_progress(
     assert manager_client.post(f"/imports/commit/{token}").status_code == 404  # file dropped
 
 
-def test_a_failing_import_job_stores_nothing(manager_client, periods, in_background, tmp_path):
-    token = TOKEN.search(upload(manager_client, REWARDS).get_data(as_text=True)).group(1)
+def test_a_failing_import_job_stores_nothing(app, manager_client, periods, in_background, tmp_path):
+    token = checked_in_request(app, manager_client, REWARDS)
     job = job_of(manager_client.post(f"/imports/commit/{token}"))
     # Meanwhile the same rows came in from another file: the job's rows collide.
     other = tmp_path / "other.csv"
@@ -435,7 +441,7 @@ def test_job_page_needs_login_and_the_role_that_started_it(
 def test_creating_a_job_needs_the_csrf_token(app, make_user, login, world, in_background):
     client = login(app.test_client(), make_user("manager"))
     rewards = REWARDS.replace(",800,", ",701,").replace(",801,", ",702,")
-    token = TOKEN.search(upload(client, rewards).get_data(as_text=True)).group(1)
+    token = checked_in_request(app, client, rewards)
     del client.environ_base["HTTP_X_CSRFTOKEN"]
     assert client.post("/commissions/commit", data=range_args(world)).status_code == 400
     assert client.post(f"/imports/commit/{token}").status_code == 400

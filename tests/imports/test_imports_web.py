@@ -47,6 +47,17 @@ def upload(client, text, kind="staker-rewards", provider="jito", replace=False, 
     )
 
 
+def request_preview(app, client, text: str, **options):
+    """The preview of `text` checked in the request: the bound of rows over which a file is
+    checked by a job is raised for it alone."""
+    bound = app.config["BACKGROUND_AFTER_ROWS"]
+    app.config["BACKGROUND_AFTER_ROWS"] = len(text.splitlines())
+    try:
+        return upload(client, text, **options)
+    finally:
+        app.config["BACKGROUND_AFTER_ROWS"] = bound
+
+
 def rewards_count() -> int:
     return db.session.scalar(select(func.count()).select_from(CanonicalStakerRewardsDetail))
 

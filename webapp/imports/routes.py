@@ -6,16 +6,25 @@ from sqlalchemy.orm import selectinload
 
 from webapp.extensions import db
 from webapp.imports import bp, queries
-from webapp.imports.background import IMPORT, UPLOADS, import_staged
+from webapp.imports.background import (
+    IMPORT,
+    IMPORT_CHECK,
+    REPORT,
+    ROW_COUNT,
+    UPLOADS,
+    data_rows,
+    import_staged,
+)
 from webapp.imports.forms import ImportForm
+from webapp.imports.importing import ImportReport
 from webapp.jobs.queue import enqueue
 from webapp.models import StagingPayload
 from webapp.storage import UploadMissing, UploadNotYours
 from webapp.vocab import Role
 from webapp.web import flash_and_redirect, is_htmx, render, role_required
 
-#: The kept row count of a previewed file: how the commit chooses between now and a job.
-ROW_COUNT = "row_count"
+#: What the checked page of a file says before its check's job has written the report.
+NOT_CHECKED = "this file's check has not finished yet: see its job's page, then come back"
 
 
 def _page_size() -> int:
@@ -64,7 +73,8 @@ def index():
 @bp.route("/preview", methods=["POST"])
 @role_required(Role.MANAGER)
 def preview():
-    """Check an uploaded file as a dry run and show its counts, totals and errors."""
+    """Check an uploaded file as a dry run and show its counts, totals and errors. A large
+    file is checked by a background job, whose progress page the answer leads to."""
     form = ImportForm()
     upload = request.files.get("file")
     file_error = None if upload and upload.filename else "Choose a CSV file to upload."
@@ -78,11 +88,36 @@ def preview():
         provider_name=form.provider.data.strip(),
         replace=bool(form.replace.data),
     )
+    if data_rows(UPLOADS.path(staged)) > current_app.config["BACKGROUND_AFTER_ROWS"]:
+        job = enqueue(IMPORT_CHECK, {"token": staged.token}, current_user)
+        job_page = url_for("jobs.show", job_id=job.job_id)
+        if is_htmx():
+            return "", 200, {"HX-Redirect": job_page}
+        return redirect(job_page, 303)
     report = import_staged(staged, current_user, dry_run=True, with_totals=True)
     if not report.ok:
         UPLOADS.discard(staged.token)
         return _page(form, status=422, report=report)
     UPLOADS.save_part(staged, ROW_COUNT, report.row_count)
+    return _page(form, report=report, staged=staged)
+
+
+@bp.route("/checked/<token>")
+def checked(token):
+    """The check a background job made of one's own kept file: the page its preview would
+    have shown, with the commit when the file is fine."""
+    try:
+        staged = UPLOADS.load(token, current_user.user_id)
+    except UploadNotYours as error:
+        return _page(status=403, problem=f"This check is not yours: {error}.")
+    except UploadMissing as error:
+        return _page(status=404, problem=str(error))
+    try:
+        report = ImportReport.from_json(UPLOADS.load_part(staged, REPORT))
+    except UploadMissing:
+        return _page(status=404, problem=NOT_CHECKED)
+    meta = staged.meta
+    form = ImportForm(kind=meta["kind"], provider=meta["provider_name"], replace=meta["replace"])
     return _page(form, report=report, staged=staged)
 
 
