@@ -1,5 +1,6 @@
-"""A large commit, import or wallet upload in a real browser: the page answers at once with
-the job's progress panel, which turns into the result when the worker has done it."""
+"""A large commit, import check, import or wallet upload in a real browser: the page answers
+at once with the job's progress panel, which turns into the result when the worker has done
+it."""
 
 import re
 import threading
@@ -41,7 +42,7 @@ def worker(live_app):
 def waiting_job_panel(page, live_server, title: str):
     """The page is a job's, titled `title`, waiting for a worker: its status region."""
     expect(page).to_have_url(re.compile(rf"{live_server}/jobs/[0-9a-f-]{{36}}$"))
-    expect(page.get_by_role("heading", name=title)).to_be_visible()
+    expect(page.get_by_role("heading", name=title, exact=True)).to_be_visible()
     status = page.get_by_role("status").filter(has=page.locator("#job-panel"))
     expect(status).to_contain_text("Waiting for a worker to start it.")
     return status
@@ -86,7 +87,7 @@ def test_a_large_commit_shows_its_progress_then_its_result(
 def test_a_large_import_shows_its_progress_then_its_result(
     manager_page, live_server, live_app, worker, tmp_path
 ):
-    live_app.config["BACKGROUND_AFTER_ROWS"] = 1  # a file of two rows is large enough
+    live_app.config["BACKGROUND_AFTER_ROWS"] = 2  # a file of two rows is checked at once
     with live_app.app_context():
         add_chain("solana", "Solana", "SOL", 9, "base58-32")
         periods = tmp_path / "periods.csv"
@@ -99,6 +100,7 @@ def test_a_large_import_shows_its_progress_then_its_result(
     drop_csv(page, "october-rewards.csv", REWARDS)
     result = page.locator("#upload-result")
     expect(result).to_contain_text("october-rewards.csv is ready to import: 2 staker reward rows")
+    live_app.config["BACKGROUND_AFTER_ROWS"] = 1  # ... and imported by a job
     result.get_by_role("button", name="Import 2 staker reward rows").click()
 
     status = waiting_job_panel(page, live_server, "Data import")
@@ -112,6 +114,52 @@ def test_a_large_import_shows_its_progress_then_its_result(
     status.get_by_role("link", name="See october-rewards.csv and the rows it brought").click()
     expect(page.get_by_role("heading", name="october-rewards.csv")).to_be_visible()
     expect(page.locator(".payload-facts")).to_contain_text("2")
+
+
+def test_a_large_file_is_checked_by_a_job_then_imported_from_its_checked_page(
+    manager_page, live_server, live_app, worker, uploads_in_tmp, tmp_path
+):
+    live_app.config["BACKGROUND_AFTER_ROWS"] = 1  # a file of two rows is checked by a job
+    with live_app.app_context():
+        add_chain("solana", "Solana", "SOL", 9, "base58-32")
+        periods = tmp_path / "periods.csv"
+        periods.write_text(PERIODS)
+        assert import_file("periods", str(periods), "manual-upload").ok
+    page = manager_page
+    page.goto(f"{live_server}/imports/")
+    page.get_by_label("Kind of data").select_option("staker-rewards")
+    page.get_by_label("Provider").fill("jito")
+    drop_csv(page, "october-rewards.csv", REWARDS)
+
+    # htmx follows the answer to the check's job page.
+    status = waiting_job_panel(page, live_server, "Data import check")
+
+    worker()
+    ready = "october-rewards.csv is ready to import: 2 staker reward rows on solana (812)"
+    expect(status).to_contain_text(ready, timeout=20_000)
+    size = str(len(REWARDS.encode()))
+    expect(status.locator("progress")).to_have_attribute("value", size)
+    status.get_by_role("link", name="See the check of october-rewards.csv and import it").click()
+
+    # The page the preview would have shown in the request, with its commit.
+    expect(page).to_have_url(re.compile(rf"{live_server}/imports/checked/[\w-]+$"))
+    result = page.locator("#upload-result")
+    expect(result).to_contain_text(ready)
+    expect(result.get_by_role("row", name="solana 812 MEV")).to_contain_text("0.75")
+    expect(page.get_by_label("Provider")).to_have_value("jito")
+    result.get_by_role("button", name="Import 2 staker reward rows").click()
+
+    # Two rows are imported by a job too; the worker, still running, may have done it already.
+    expect(page).to_have_url(re.compile(rf"{live_server}/jobs/[0-9a-f-]{{36}}$"))
+    expect(page.get_by_role("heading", name="Data import", exact=True)).to_be_visible()
+    done = page.get_by_role("status").filter(has=page.locator("#job-panel"))
+    expect(done).to_contain_text(
+        "imported 2 staker reward rows from october-rewards.csv", timeout=20_000
+    )
+    done.get_by_role("link", name="See october-rewards.csv and the rows it brought").click()
+    expect(page.get_by_role("heading", name="october-rewards.csv")).to_be_visible()
+    expect(page.locator(".payload-facts")).to_contain_text("2")
+    expect(page.get_by_role("cell", name="S2", exact=True)).to_be_visible()
 
 
 def test_a_large_wallet_upload_shows_its_progress_then_its_result(
