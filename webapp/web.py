@@ -69,6 +69,15 @@ def render(page: str, fragment: str | None = None, status: int = 200, **context)
     return render_template(template, **context), status
 
 
+def to_job_page(job):
+    """The answer that leads to a queued job's page: under htmx a whole-page visit
+    (HX-Redirect), so that the job's page replaces the one that queued it; a 303 without."""
+    job_page = url_for("jobs.show", job_id=job.job_id)
+    if is_htmx():
+        return "", 200, {"HX-Redirect": job_page}
+    return redirect(job_page, 303)
+
+
 def csv_download(header, rows, file_name: str, bom: bool = True) -> Response:
     """A CSV file streamed row by row as it is read from the database.
 

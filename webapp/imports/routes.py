@@ -21,7 +21,7 @@ from webapp.jobs.queue import enqueue
 from webapp.models import StagingPayload
 from webapp.storage import UploadMissing, UploadNotYours
 from webapp.vocab import Role
-from webapp.web import flash_and_redirect, is_htmx, render, role_required
+from webapp.web import flash_and_redirect, is_htmx, render, role_required, to_job_page
 
 #: What the checked page of a file says before its check's job has written the report.
 NOT_CHECKED = "this file's check has not finished yet: see its job's page, then come back"
@@ -89,11 +89,7 @@ def preview():
         replace=bool(form.replace.data),
     )
     if data_rows(UPLOADS.path(staged)) > current_app.config["BACKGROUND_AFTER_ROWS"]:
-        job = enqueue(IMPORT_CHECK, {"token": staged.token}, current_user)
-        job_page = url_for("jobs.show", job_id=job.job_id)
-        if is_htmx():
-            return "", 200, {"HX-Redirect": job_page}
-        return redirect(job_page, 303)
+        return to_job_page(enqueue(IMPORT_CHECK, {"token": staged.token}, current_user))
     report = import_staged(staged, current_user, dry_run=True, with_totals=True)
     if not report.ok:
         UPLOADS.discard(staged.token)

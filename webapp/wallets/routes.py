@@ -60,6 +60,7 @@ from webapp.web import (
     is_htmx,
     render,
     role_required,
+    to_job_page,
 )
 
 PREVIEW_PAGE_SIZE = 100
@@ -303,13 +304,9 @@ def _stored_upload_or_404(partner, token):
 
 
 def _to_job(kind_name: str, partner, token: str):
-    """Queue a job of `kind_name` on the partner's kept file, and answer with the job's page
-    (HX-Redirect under htmx, a 303 without)."""
+    """Queue a job of `kind_name` on the partner's kept file, and answer with its page."""
     parameters = {"partner_id": str(partner.partner_id), "token": token}
-    job_page = url_for("jobs.show", job_id=enqueue(kind_name, parameters, current_user).job_id)
-    if is_htmx():
-        return "", 200, {"HX-Redirect": job_page}
-    return redirect(job_page, 303)
+    return to_job_page(enqueue(kind_name, parameters, current_user))
 
 
 def _render_preview(partner, stored, status=200, note=""):
