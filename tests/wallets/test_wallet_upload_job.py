@@ -272,3 +272,23 @@ def test_a_viewer_cannot_queue_a_wallet_check(world, viewer_client, app):
     answer = upload(viewer_client, world.acme, wallet_csv([(solana_address(), "solana", "", "")]))
     assert answer.status_code == 403
     assert db.session.scalar(select(func.count()).select_from(Job)) == 0
+
+
+def test_a_checked_files_own_page_discards_it_back_to_the_partner(world, manager_client, app):
+    app.config["BACKGROUND_AFTER_ROWS"] = 1
+    rows = [(solana_address(), "solana", "2024-01-01", "") for _ in range(2)]
+    job = _job_of(upload(manager_client, world.acme, wallet_csv(rows)))
+    assert queue.run_one() == job.job_id
+    db.session.expire_all()
+    token = db.session.get(Job, job.job_id).result["values"]["token"]
+    discard = partner_url(world.acme, f"/wallets/uploads/{token}/discard")
+    page = manager_client.get(partner_url(world.acme, f"/wallets/uploads/{token}"))
+    # A plain form, not an htmx swap that would leave the page empty.
+    assert f'<form method="post" action="{discard}"' in page.get_data(as_text=True)
+
+    answer = manager_client.post(discard)
+    assert answer.status_code == 302
+    assert answer.headers["Location"].endswith(f"/partners/{world.acme.partner_id}")
+    with pytest.raises(UploadError):
+        load_upload(token, world.acme)
+    assert stored_addresses(world.acme) == set()
