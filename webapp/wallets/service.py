@@ -123,40 +123,12 @@ def _parse_cursor(cursor: str, filters: WalletFilters):
         return None
 
 
-#: An address search finding at most this many wallets reads them once: their count is the
-#: number found, and the page is read among them by id (see `_search_once`).
-SEARCH_READ_ONCE = 1000
-
-
-def _search_once(stmt):
-    """For an address search: (the filtered statement narrowed to the matches' ids, their
-    count) when there are at most SEARCH_READ_ONCE, else (stmt, None).
-
-    A search of a part of an address reads every wallet of the partner to find it; counting
-    the matches and reading their page would read them all twice. One read of the matches'
-    ids (stopping past the bound, so a search matching many stops early) gives both."""
-    ids = list(
-        db.session.scalars(
-            stmt.with_only_columns(PartnerWallet.wallet_id).limit(SEARCH_READ_ONCE + 1)
-        )
-    )
-    if len(ids) > SEARCH_READ_ONCE:
-        return stmt, None
-    narrowed = select(PartnerWallet).where(PartnerWallet.wallet_id.in_(ids))
-    return narrowed, len(ids)
-
-
 def list_wallets(
     partner: Partner, filters: WalletFilters, after: str = "", before: str = "", size: int = 50
 ) -> WalletPage:
-    """A page of the partner's wallets by keyset (no OFFSET), plus one count query (or, for
-    an address search finding few, one read of the matches: `_search_once`)."""
+    """A page of the partner's wallets by keyset (no OFFSET), plus one count query."""
     stmt = _filtered(partner, filters)
-    total = None
-    if filters.q:
-        stmt, total = _search_once(stmt)
-    if total is None:
-        total = db.session.scalar(select(func.count()).select_from(stmt.subquery()))
+    total = db.session.scalar(select(func.count()).select_from(stmt.subquery()))
     columns, newest_first = _sort_columns(filters)
     keyset = tuple_(*columns)
     after_key = _parse_cursor(after, filters) if after else None
