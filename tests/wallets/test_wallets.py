@@ -648,3 +648,34 @@ def test_cli_refuses_an_unknown_partner(world, runner, tmp_path):
     path.write_bytes(wallet_csv([(solana_address(), "solana", "2024-01-01", "")]))
     result = runner.invoke(args=["wallets", "import", "Nobody", str(path)])
     assert result.exit_code != 0 and "no partner named 'Nobody'" in result.stderr
+
+
+@pytest.mark.parametrize("sort", ["introduced", "address"])
+def test_an_address_search_pages_through_its_matches_alone(many_wallets, sort):
+    """A search for "a" (in any case) pages, forward and back, through exactly the wallets
+    whose address holds it, in the list's order, with their count: worked out here from
+    every wallet of the partner."""
+    every = db.session.scalars(
+        select(PartnerWallet).where(PartnerWallet.partner_id == many_wallets.acme.partner_id)
+    ).all()
+    # By hand: the matches, ordered as the list orders (newest first, or by address).
+    found = [w for w in every if "a" in w.wallet_address.lower()]
+    if sort == "address":
+        found.sort(key=lambda w: (w.wallet_address.encode(), w.wallet_id))
+    else:
+        found.sort(key=lambda w: (w.introduced_date, w.wallet_id), reverse=True)
+    assert 3 < len(found) < len(every)
+
+    filters = WalletFilters(q="A", sort=sort)
+    seen, cursor, pages = [], "", []
+    while True:
+        page = list_wallets(many_wallets.acme, filters, after=cursor, size=10)
+        assert page.total == len(found)
+        pages.append(page)
+        seen += page.wallets
+        if not page.next_cursor:
+            break
+        cursor = page.next_cursor
+    assert [w.wallet_id for w in seen] == [w.wallet_id for w in found]
+    back = list_wallets(many_wallets.acme, filters, before=pages[1].prev_cursor, size=10)
+    assert [w.wallet_id for w in back.wallets] == [w.wallet_id for w in pages[0].wallets]
