@@ -25,18 +25,24 @@ def drop_csv(page, name: str, text: str) -> None:
     drop_file(page, "#import-upload-form [data-drop-target]", name, text)
 
 
-def test_drop_a_rewards_file_preview_commit_and_see_it_in_history(
-    manager_page, live_server, live_app, tmp_path
-):
+def open_rewards_upload(page, live_server, live_app, tmp_path) -> None:
+    """Solana and its periods stored; the Data imports page open, set for jito's staker
+    rewards."""
     with live_app.app_context():
         add_chain("solana", "Solana", "SOL", 9, "base58-32")
         periods = tmp_path / "periods.csv"
         periods.write_text(PERIODS)
         assert import_file("periods", str(periods), "manual-upload").ok
-    page = manager_page
     page.goto(f"{live_server}/imports/")
     page.get_by_label("Kind of data").select_option("staker-rewards")
     page.get_by_label("Provider").fill("jito")
+
+
+def test_drop_a_rewards_file_preview_commit_and_see_it_in_history(
+    manager_page, live_server, live_app, tmp_path
+):
+    page = manager_page
+    open_rewards_upload(page, live_server, live_app, tmp_path)
 
     drop_csv(page, "october-rewards.csv", REWARDS.replace("0.5", "-0.5"))
     result = page.locator("#upload-result")

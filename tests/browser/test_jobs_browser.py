@@ -8,11 +8,9 @@ import threading
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.test_imports_browser import PERIODS, REWARDS, drop_csv
+from tests.browser.test_imports_browser import REWARDS, drop_csv, open_rewards_upload
 from tests.browser.test_wallets_browser import drop_csv as drop_wallets
 from tests.worlds import solana_address, two_partners, world_with_agreements
-from webapp.chains.service import add_chain
-from webapp.imports.importing import import_file
 from webapp.jobs import queue
 
 pytestmark = pytest.mark.browser
@@ -88,15 +86,8 @@ def test_a_large_import_shows_its_progress_then_its_result(
     manager_page, live_server, live_app, worker, tmp_path
 ):
     live_app.config["BACKGROUND_AFTER_ROWS"] = 2  # a file of two rows is checked at once
-    with live_app.app_context():
-        add_chain("solana", "Solana", "SOL", 9, "base58-32")
-        periods = tmp_path / "periods.csv"
-        periods.write_text(PERIODS)
-        assert import_file("periods", str(periods), "manual-upload").ok
     page = manager_page
-    page.goto(f"{live_server}/imports/")
-    page.get_by_label("Kind of data").select_option("staker-rewards")
-    page.get_by_label("Provider").fill("jito")
+    open_rewards_upload(page, live_server, live_app, tmp_path)
     drop_csv(page, "october-rewards.csv", REWARDS)
     result = page.locator("#upload-result")
     expect(result).to_contain_text("october-rewards.csv is ready to import: 2 staker reward rows")
@@ -120,15 +111,8 @@ def test_a_large_file_is_checked_by_a_job_then_imported_from_its_checked_page(
     manager_page, live_server, live_app, worker, uploads_in_tmp, tmp_path
 ):
     live_app.config["BACKGROUND_AFTER_ROWS"] = 1  # a file of two rows is checked by a job
-    with live_app.app_context():
-        add_chain("solana", "Solana", "SOL", 9, "base58-32")
-        periods = tmp_path / "periods.csv"
-        periods.write_text(PERIODS)
-        assert import_file("periods", str(periods), "manual-upload").ok
     page = manager_page
-    page.goto(f"{live_server}/imports/")
-    page.get_by_label("Kind of data").select_option("staker-rewards")
-    page.get_by_label("Provider").fill("jito")
+    open_rewards_upload(page, live_server, live_app, tmp_path)
     drop_csv(page, "october-rewards.csv", REWARDS)
 
     # htmx follows the answer to the check's job page.
