@@ -295,3 +295,20 @@ def world(app):
 def uploads_in_tmp(app, tmp_path):
     """Keep uploaded files of a test in its own folder, not in the repository's instance/."""
     app.instance_path = str(tmp_path / "instance")
+
+
+@pytest.fixture
+def heard_progress(monkeypatch):
+    """Every progress report a job's work makes, as (done, total, message), in order; each
+    is still written as it would be."""
+    from webapp.jobs import queue
+
+    heard = []
+    report = queue.Progress.__call__
+
+    def record(self, done, total, message):
+        heard.append((done, total, message))
+        report(self, done, total, message)
+
+    monkeypatch.setattr(queue.Progress, "__call__", record)
+    return heard

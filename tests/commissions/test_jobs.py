@@ -182,15 +182,10 @@ def test_small_work_answers_at_once_and_large_work_is_queued(manager_client, wor
     assert job.status == JobStatus.QUEUED
 
 
-def test_commit_progress_moves_and_ends_at_total(manager_client, world, in_background, monkeypatch):
-    heard = []
-    original = queue.Progress.__call__
-
-    def record(self, done, total, message):
-        heard.append((done, total, message))
-        original(self, done, total, message)
-
-    monkeypatch.setattr(queue.Progress, "__call__", record)
+def test_commit_progress_moves_and_ends_at_total(
+    manager_client, world, in_background, heard_progress
+):
+    heard = heard_progress
     job = job_of(manager_client.post("/commissions/commit", data=range_args(world)))
     queue.run_one()
     # Solana has three periods in scope and Ethereum one: four pairs, by agreement.
@@ -290,7 +285,7 @@ def stored_rewards() -> set:
 
 
 def test_an_import_job_stores_the_file_rows_with_progress(
-    app, manager_client, periods, in_background, monkeypatch
+    app, manager_client, periods, in_background, monkeypatch, heard_progress
 ):
     monkeypatch.setattr(importing, "PROGRESS_ROWS", 500)
     seen = []  # what another connection reads while the import's transaction is open
@@ -309,14 +304,7 @@ def test_an_import_job_stores_the_file_rows_with_progress(
         return written
 
     monkeypatch.setattr(queue, "_write", write_and_look)
-    heard = []  # what the import reported
-    report = queue.Progress.__call__
-
-    def record(self, done, total, message):
-        heard.append((done, total, message))
-        report(self, done, total, message)
-
-    monkeypatch.setattr(queue.Progress, "__call__", record)
+    heard = heard_progress  # what the import reported
     token = checked_in_request(app, manager_client, BIG_FILE)
     payloads = count(StagingPayload)
     job = job_of(manager_client.post(f"/imports/commit/{token}"))

@@ -128,7 +128,7 @@ def test_a_file_at_the_bound_is_checked_at_once_and_one_row_more_is_queued(
 
 
 def test_a_queued_check_shows_what_the_request_shows_then_imports_the_file(
-    app, manager_client, periods, monkeypatch
+    app, manager_client, periods, monkeypatch, heard_progress
 ):
     in_request = request_preview(app, manager_client, BIG)
     assert in_request.status_code == 200
@@ -136,14 +136,7 @@ def test_a_queued_check_shows_what_the_request_shows_then_imports_the_file(
         f"/imports/discard/{TOKEN.search(in_request.get_data(as_text=True)).group(1)}", headers=HX
     )
     monkeypatch.setattr(importing, "PROGRESS_ROWS", 1)
-    heard = []
-    report = queue.Progress.__call__
-
-    def record(self, done, total, message):
-        heard.append((done, total, message))
-        report(self, done, total, message)
-
-    monkeypatch.setattr(queue.Progress, "__call__", record)
+    heard = heard_progress
 
     job = job_of(upload(manager_client, BIG))
     token = job.parameters["token"]
