@@ -7,7 +7,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from webapp.addresses import (
+    BASE58_ALPHABET,
     AddressError,
+    base58_decoded_length,
     canonical_address,
     canonical_if_valid,
     check_format,
@@ -63,6 +65,23 @@ def test_base58_32_refuses_other_lengths(raw, decoded):
     message = refusal(base58.b58encode(raw).decode(), "base58-32")
     assert message.startswith("wrong length")
     assert f"{decoded} bytes" in message
+
+
+@given(
+    st.binary(max_size=40).map(lambda raw: base58.b58encode(raw).decode())
+    | st.text(alphabet=BASE58_ALPHABET, max_size=60)
+)
+def test_the_decoded_length_is_the_librarys(text):
+    """Counted without building the bytes, the length is b58decode's own, for any base58
+    text: leading '1's (zero bytes) included, all '1's, empty."""
+    assert base58_decoded_length(text) == len(base58.b58decode(text))
+
+
+@pytest.mark.parametrize(
+    ("raw", "length"), [(b"", 0), (bytes(3), 3), (bytes(2) + b"\x01", 3), (b"\x80" + bytes(31), 32)]
+)
+def test_the_decoded_length_by_hand(raw, length):
+    assert base58_decoded_length(base58.b58encode(raw).decode()) == length
 
 
 def test_empty_address_is_refused():
