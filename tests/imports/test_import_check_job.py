@@ -18,10 +18,10 @@ from sqlalchemy import func, select
 from tests import factories
 from tests.commissions.test_jobs import file_rows, stored_rewards
 from tests.imports.test_imports_web import HX, PERIODS, REWARDS, TOKEN, request_preview, upload
-from webapp.csvio import RowError
+from webapp.csvio import RowError, data_rows
 from webapp.extensions import db
 from webapp.imports import importing
-from webapp.imports.background import IMPORT, IMPORT_CHECK, UPLOADS, data_rows
+from webapp.imports.background import IMPORT, IMPORT_CHECK, UPLOADS, kept_file_rows
 from webapp.imports.checks import ErrorLog
 from webapp.imports.importing import ImportReport, import_file
 from webapp.imports.locked import LockedPeriod
@@ -86,13 +86,24 @@ def test_data_rows_counts_the_lines_after_the_header(tmp_path):
     def rows(data: bytes) -> int:
         path = tmp_path / "file.csv"
         path.write_bytes(data)
-        return data_rows(str(path))
+        return kept_file_rows(str(path))
 
     assert rows(b"") == 0
     assert rows(b"a,b\n") == 0
     assert rows(b"a,b") == 0
     assert rows(b"a,b\n1,2\n3,4\n") == 2
     assert rows(b"a,b\r\n1,2\r\n3,4") == 2  # no line break after the last row
+
+
+def test_data_rows_counts_the_same_whatever_the_chunks():
+    """The count the wallet upload takes of its bytes whole and the import of its file in
+    chunks is one: a line break at a chunk's edge, an empty chunk, a last line without one."""
+    whole = b"a,b\n1,2\n3,4"
+    assert data_rows([whole]) == 2
+    assert data_rows([b"a,b\n1,2\n", b"3,4"]) == 2
+    assert data_rows([b"a,b\n1,", b"2\n3,4\n", b""]) == 2
+    assert data_rows([b"a,b\n1,2\n3,4\n"]) == data_rows([b"a,b\n", b"1,2\n", b"3,4\n"]) == 2
+    assert data_rows([]) == data_rows([b""]) == 0
 
 
 def test_a_file_at_the_bound_is_checked_at_once_and_one_row_more_is_queued(

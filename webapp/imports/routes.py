@@ -12,8 +12,8 @@ from webapp.imports.background import (
     REPORT,
     ROW_COUNT,
     UPLOADS,
-    data_rows,
     import_staged,
+    kept_file_rows,
 )
 from webapp.imports.forms import ImportForm
 from webapp.imports.importing import ImportReport
@@ -88,7 +88,7 @@ def preview():
         provider_name=form.provider.data.strip(),
         replace=bool(form.replace.data),
     )
-    if data_rows(UPLOADS.path(staged)) > current_app.config["BACKGROUND_AFTER_ROWS"]:
+    if kept_file_rows(UPLOADS.path(staged)) > current_app.config["BACKGROUND_AFTER_ROWS"]:
         return to_job_page(enqueue(IMPORT_CHECK, {"token": staged.token}, current_user))
     report = import_staged(staged, current_user, dry_run=True, with_totals=True)
     if not report.ok:

@@ -14,6 +14,7 @@ from flask import (
 )
 from flask_login import current_user
 
+from webapp.csvio import data_rows
 from webapp.errors import FieldError
 from webapp.extensions import db
 from webapp.jobs.queue import enqueue
@@ -44,7 +45,6 @@ from webapp.wallets.upload import (
     WalletConflict,
     check_file,
     commit_file,
-    data_rows,
     discard_upload,
     keep_unchecked,
     load_upload,
@@ -335,7 +335,7 @@ def upload(partner_id):
         return _upload_failed("Choose a CSV file of wallets to upload.")
     data = upload_file.read()
     chain_id = (request.form.get("chain_id") or "").strip()
-    if data_rows(data) > current_app.config["BACKGROUND_AFTER_ROWS"]:
+    if data_rows([data]) > current_app.config["BACKGROUND_AFTER_ROWS"]:
         unchecked = keep_unchecked(partner, data, upload_file.filename, chain_id)
         return _to_job(WALLET_CHECK, partner, unchecked.token)
     try:

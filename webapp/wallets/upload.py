@@ -138,14 +138,6 @@ def store_upload(
     return _stored(upload)
 
 
-def data_rows(data: bytes) -> int:
-    """The rows of a wallet file as its lines tell, without reading it as CSV: how an upload
-    chooses between a check now and one by a job (a quoted field holding a line break counts
-    as two rows; that only moves the choice)."""
-    lines = data.count(b"\n") + (0 if data.endswith(b"\n") or not data else 1)
-    return max(lines - 1, 0)
-
-
 def keep_unchecked(partner: Partner, data: bytes, file_name: str, chain_id: str) -> StoredUpload:
     """Keep the bytes of a file whose check is left to a background job
     (`wallets.background`); it has no preview until the job gives it one."""
