@@ -3,7 +3,7 @@ and read any run with the exclusions that explain a wallet's empty line."""
 
 from datetime import UTC, date, datetime, timedelta
 
-from flask import current_app, redirect, request, url_for
+from flask import current_app, request
 from flask_login import current_user
 
 from webapp.agreements.queries import agreements_of_partner
@@ -30,7 +30,14 @@ from webapp.labels import slugify
 from webapp.models import CommissionRun
 from webapp.partners.service import get_partner
 from webapp.vocab import LineKind, Role
-from webapp.web import csv_download, flash_and_redirect, is_htmx, render, role_required
+from webapp.web import (
+    csv_download,
+    flash_and_redirect,
+    is_htmx,
+    render,
+    role_required,
+    to_job_page,
+)
 
 #: Rows of a run's per-wallet exclusions shown per page.
 RUN_WALLET_PAGE = 100
@@ -144,7 +151,7 @@ def commit():
                 background.commit_parameters(partner, date_from, date_to, true_up),
                 current_user,
             )
-            return redirect(url_for("jobs.show", job_id=job.job_id), 303)
+            return to_job_page(job)
         computation = committing.commit(
             partner, date_from, date_to, user=current_user, true_up=true_up
         )

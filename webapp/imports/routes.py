@@ -1,6 +1,6 @@
 """Data imports page: upload and preview a file, commit it, browse payloads and totals."""
 
-from flask import current_app, redirect, request, url_for
+from flask import current_app, request
 from flask_login import current_user
 from sqlalchemy.orm import selectinload
 
@@ -128,8 +128,7 @@ def commit(token):
     except UploadMissing as error:
         return _page(status=404, problem=str(error))
     if rows > current_app.config["BACKGROUND_AFTER_ROWS"]:
-        job = enqueue(IMPORT, {"token": staged.token}, current_user)
-        return redirect(url_for("jobs.show", job_id=job.job_id), 303)
+        return to_job_page(enqueue(IMPORT, {"token": staged.token}, current_user))
     report = import_staged(staged, current_user)
     UPLOADS.discard(staged.token)
     if not report.ok:
