@@ -57,10 +57,9 @@ class AgreementMonth:
     """One agreement in one month: its data, its live runs and their commission."""
 
     agreement: Agreement
-    period_count: int = 0
-    periods_with_data: int = 0
-    #: The first day of each of those periods.
+    #: The first day of each of the agreement's periods in the month.
     period_starts: list = field(default_factory=list)
+    periods_with_data: int = 0
     runs: list = field(default_factory=list)
 
     @cached_property
@@ -68,9 +67,9 @@ class AgreementMonth:
         if self.runs:
             # The least advanced run decides: committed before approved before paid.
             return min((run.status for run in self.runs), key=STATES.index)
-        if self.period_count == 0 or self.periods_with_data == 0:
+        if not self.period_starts or self.periods_with_data == 0:
             return "no data"
-        if self.periods_with_data < self.period_count:
+        if self.periods_with_data < len(self.period_starts):
             return "partial data"
         return "data in"
 
@@ -291,7 +290,6 @@ def _grid(months, partners, agreements, periods, runs, states=None) -> Overview:
                 entry = AgreementMonth(agreement)
                 for day, revenue, rewards in chain_periods.get(agreement.chain_id, ()):
                     if low <= day <= high:
-                        entry.period_count += 1
                         entry.period_starts.append(day)
                         has = rewards if agreement.wallet_attribution_enabled else revenue
                         entry.periods_with_data += 1 if has else 0
