@@ -283,6 +283,9 @@ def in_child(name: str, low: date, high: date) -> None:
             db.session.commit()
             print(json.dumps({"seconds": 0}))
             return
+        if name == "compute":
+            print(json.dumps({"seconds": compute_floor(partner, low, high)}))
+            return
         began = time.perf_counter()
         if name == "preview":
             computation = results.preview(partner, low, high)
@@ -299,6 +302,29 @@ def in_child(name: str, low: date, high: date) -> None:
             "carried": bool(getattr(outcome, "unchanged", False)),
         }
         print(json.dumps(figures))
+
+
+def compute_floor(partner, low: date, high: date) -> float:
+    """Seconds for the first commit's own statement with its writes left out: every reward
+    row graded and each period's figures summed, as the commit does it, on one process
+    (a statement that writes never gets parallel workers), nothing kept or written. In one
+    backend this and the bare write cannot overlap: their sum is a floor for the commit."""
+    from sqlalchemy import text
+
+    from webapp.agreements.queries import agreements_of_partner
+    from webapp.commissions import set_based_lines
+    from webapp.commissions.inputs import scope_of
+    from webapp.extensions import db
+
+    (agreement,) = agreements_of_partner(partner.partner_id, low, high)
+    periods = scope_of(agreement, low, high)
+    db.session.execute(text("SET LOCAL max_parallel_workers_per_gather = 0"))
+    began = time.perf_counter()
+    figures = set_based_lines._computed(agreement, periods, None, ())
+    seconds = time.perf_counter() - began
+    db.session.rollback()
+    assert sum(entry.line_count for entry in figures.values()), "nothing was graded"
+    return seconds
 
 
 def time_pages_step(env, read: float | None) -> None:
@@ -409,6 +435,12 @@ def main() -> None:
     print(f"floor: the first commit's lines written by a bare INSERT ... SELECT {write:.2f} s "
           f"({write / read:.2f}x reading rows out); the first commit is "
           f"{cold_commit / write:.2f}x this")  # fmt: skip
+    psql(url, "CHECKPOINT")
+    compute = step(env, "compute", low, high)[2]["seconds"]
+    print(f"floor: the first commit's statement without its writes, on one process "
+          f"{compute:.2f} s ({compute / read:.2f}x reading rows out); with the bare write "
+          f"{compute + write:.2f} s ({(compute + write) / read:.2f}x); the first commit is "
+          f"{cold_commit / (compute + write):.2f}x this sum")  # fmt: skip
 
     seconds, peak, _, wal = timed(
         flask, env, "import", "stake-events", paths["new_events"], "--provider", "bench"
