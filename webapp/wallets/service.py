@@ -88,10 +88,15 @@ def _filtered(partner: Partner, filters: WalletFilters):
         stmt = stmt.where(PartnerWallet.is_active.is_(filters.status == "active"))
     if filters.q:
         # Any case, as ILIKE, but by LIKE over the lowered address (addresses are ASCII):
-        # ILIKE was 80 ms against 48 over 100,000 wallets (bench/bench_wallets.py).
+        # ILIKE was 80 ms against 48 over 100,000 wallets (bench/bench_wallets.py). On
+        # PostgreSQL the address is lowered under "C", byte by byte, instead of through the
+        # database's locale (C.UTF-8 lowers each character as a wide one): the same for
+        # ASCII, and half the time (the count over 100,000 wallets: 83 ms against 44).
         escaped = re.sub(r"([\\%_])", r"\\\1", filters.q.lower())
-        folded = func.lower(PartnerWallet.wallet_address)
-        stmt = stmt.where(folded.like(f"%{escaped}%", escape="\\"))
+        address = PartnerWallet.wallet_address
+        if db.session.get_bind().dialect.name == "postgresql":
+            address = address.collate("C")
+        stmt = stmt.where(func.lower(address).like(f"%{escaped}%", escape="\\"))
     return stmt
 
 
