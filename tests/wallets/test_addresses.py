@@ -84,6 +84,17 @@ def test_the_decoded_length_by_hand(raw, length):
     assert base58_decoded_length(base58.b58encode(raw).decode()) == length
 
 
+@pytest.mark.parametrize("size", [1, 2, 31, 32, 33, 63, 64, 65, 80])
+def test_the_decoded_length_on_either_side_of_a_power_of_256(size):
+    """256**size - 1 fills `size` bytes and 256**size needs one more (past 64 bytes the
+    length is counted from the number itself): worked out from the bytes."""
+    largest = b"\xff" * size
+    smallest_longer = b"\x01" + bytes(size)
+    assert base58_decoded_length(base58.b58encode(largest).decode()) == size
+    assert base58_decoded_length(base58.b58encode(smallest_longer).decode()) == size + 1
+    assert base58_decoded_length("11" + base58.b58encode(largest).decode()) == size + 2
+
+
 def test_empty_address_is_refused():
     assert refusal("   ", "base58-32") == "address is empty"
 
