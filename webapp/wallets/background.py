@@ -93,7 +93,9 @@ def run_wallet_upload(parameters: dict, user, progress) -> dict:
     partner = _partner(parameters)
     stored, data = _kept_file(partner, parameters["token"], "Nothing was stored")
     try:
-        result = commit_file(partner, data, stored.file_name, stored.chain_id, user, progress)
+        result = commit_file(
+            partner, data, stored.file_name, stored.chain_id, user, progress, kept=stored
+        )
     except UploadRejected as rejected:
         refused = rejected.check.counts[Outcome.ERROR.value]
         raise JobFailed(

@@ -56,6 +56,9 @@ class WalletRow:
     parsed_date: date | None = None
     #: The other partner that holds this wallet already, when that is why it is refused.
     claimed_by: str = ""
+    #: True when the row passed the checks that need nothing but the file, the chains and
+    #: the day (`check_rows`' first part): only the stored wallets can refuse it then.
+    passed_own_checks: bool = False
 
     def refuse(self, column: str, reason: str) -> None:
         """Mark the row as an error, keeping the first reason found."""
@@ -81,6 +84,8 @@ class WalletCheck:
     """Every row of a file (or form) with its outcome, and the counts per outcome."""
 
     rows: list[WalletRow] = field(default_factory=list)
+    #: What the rows' own checks went by (`checked_with`); empty when not known.
+    basis: dict = field(default_factory=dict)
 
     @property
     def counts(self) -> dict[str, int]:
@@ -137,6 +142,15 @@ def load_chains() -> dict[str, Chain]:
     return {chain.chain_id: chain for chain in db.session.scalars(select(Chain))}
 
 
+def checked_with(chains: dict[str, Chain]) -> dict:
+    """What a row's own checks depend on besides the file: each chain's address format and
+    the day (an introduced date after it is refused). Equal bases give equal outcomes."""
+    return {
+        "chains": {chain_id: chain.address_format for chain_id, chain in sorted(chains.items())},
+        "day": today_utc().isoformat(),
+    }
+
+
 def find_claims(chains: dict[str, Chain], addresses: Iterable[tuple[str, str]]) -> dict:
     """Existing wallets holding any of these (chain_id, canonical address) pairs, by key.
 
@@ -176,7 +190,7 @@ def check_rows(
     """Give every row its outcome: first the row alone, then against earlier rows and the
     wallets already stored (one bulk look-up)."""
     chains = load_chains()
-    check = WalletCheck()
+    check = WalletCheck(basis=checked_with(chains))
     first_line: dict[tuple[str, str], int] = {}
     for line, values in rows:
         row = WalletRow(
@@ -210,7 +224,18 @@ def check_rows(
         if len(row.notes) > NOTES_MAX:
             row.refuse("notes", f"notes are longer than {NOTES_MAX} characters")
 
-    pending = [row for row in check.rows if row.outcome is Outcome.NEW]
+    for row in check.rows:
+        row.passed_own_checks = row.outcome is Outcome.NEW
+    check_claims(partner, check, chains)
+    return check
+
+
+def check_claims(partner: Partner, check: WalletCheck, chains: dict[str, Chain]) -> None:
+    """Give each row that passed its own checks its outcome against the wallets stored now
+    (one bulk look-up): new, already this partner's, or another partner's (refused)."""
+    pending = [row for row in check.rows if row.passed_own_checks]
+    for row in pending:
+        row.outcome, row.column, row.reason, row.claimed_by = Outcome.NEW, "", "", ""
     claims = find_claims(chains, ((row.chain_id, row.wallet_address) for row in pending))
     for row in pending:
         claim = claims.get(wallet_key(chains[row.chain_id], row.wallet_address))
@@ -225,4 +250,3 @@ def check_rows(
                 f"already claimed by partner {claim.partner_name} on {claim.chain_id}",
             )
             row.claimed_by = claim.partner_name
-    return check

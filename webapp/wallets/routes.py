@@ -399,7 +399,9 @@ def upload_commit(partner_id, token):
         return _to_job(WALLET_UPLOAD, partner, token)
     try:
         data = load_upload_bytes(stored)
-        result = commit_file(partner, data, stored.file_name, stored.chain_id, current_user)
+        result = commit_file(
+            partner, data, stored.file_name, stored.chain_id, current_user, kept=stored
+        )
     except UploadError as exc:
         return _upload_failed(str(exc), 404)
     except UploadRejected as exc:

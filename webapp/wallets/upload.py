@@ -3,14 +3,19 @@
 The uploaded bytes are kept in the upload store (`instance/wallet-uploads/`) under a random
 token, with the preview's outcome per row beside them. A commit reads the bytes again and
 checks them again (the world may have changed since the preview); the client never resends
-the file. Two commits racing for one wallet end with the database's unique constraint: the
-loser gets a `WalletConflict` naming the wallet, and nothing of its file is stored.
+the file. What a row's own checks found (its address, date and notes, duplicates in the
+file) depends on nothing but the bytes, the chains' address formats and the day: while
+those are as the preview saw them, the commit takes it from the preview and asks only the
+stored wallets again (`kept_check`); otherwise it checks every row again. Two commits
+racing for one wallet end with the database's unique constraint: the loser gets a
+`WalletConflict` naming the wallet, and nothing of its file is stored.
 """
 
 import hashlib
 import os
 import uuid
-from dataclasses import dataclass
+from contextlib import suppress
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from flask import current_app
@@ -32,7 +37,17 @@ from webapp.storage import (
     violates,
 )
 from webapp.vocab import PayloadKind
-from webapp.wallets.checks import WALLET_COLUMNS, Outcome, WalletCheck, WalletRow, check_rows
+from webapp.wallets.checks import (
+    WALLET_COLUMNS,
+    Outcome,
+    WalletCheck,
+    WalletRow,
+    check_claims,
+    check_rows,
+    checked_with,
+    load_chains,
+    parse_introduced_date,
+)
 
 PROVIDER_NAME = "manual-upload"
 WALLET_CONSTRAINT = "uq_partner_wallets_chain_address"
@@ -77,6 +92,8 @@ class StoredUpload:
     #: False while a background job checks the file (`keep_unchecked`): it has no preview
     #: yet, and cannot be committed.
     checked: bool = True
+    #: What the preview's row checks went by (`checks.checked_with`).
+    basis: dict = field(default_factory=dict)
 
     @property
     def token(self) -> str:
@@ -133,6 +150,7 @@ def store_upload(
         chain_id=chain_id,
         counts=check.counts,
         earlier_payload=describe_payload(earlier) if earlier else "",
+        basis=check.basis,
     )
     UPLOADS.save_part(upload, "rows", [_row_record(row) for row in check.rows])
     return _stored(upload)
@@ -166,6 +184,7 @@ def _row_record(row: WalletRow) -> list:
         row.outcome.value,
         row.column,
         row.reason,
+        row.passed_own_checks,
     ]
 
 
@@ -203,6 +222,32 @@ def preview_rows(stored: StoredUpload, outcome: str = "", after_line: int = 0, l
     return picked, more
 
 
+def kept_check(partner: Partner, stored: StoredUpload) -> WalletCheck | None:
+    """The file's check at commit from its preview: each row's own outcome as the preview
+    found it, then every row that passed asked against the wallets stored now. None when
+    the preview cannot stand in for checking the bytes again: the chains' formats or the
+    day differ from those it went by, or it was kept without them."""
+    chains = load_chains()
+    if not stored.basis or stored.basis != checked_with(chains):
+        return None
+    try:
+        records = UPLOADS.load_part(stored.upload, "rows")
+    except UploadMissing as exc:
+        raise UploadError(str(exc)) from None
+    check = WalletCheck(basis=stored.basis)
+    for line, address, chain_id, introduced, notes, outcome, column, reason, passed in records:
+        row = WalletRow(line, address, chain_id, introduced, notes)
+        with suppress(ValueError):
+            row.parsed_date = parse_introduced_date(introduced)
+        if passed:
+            row.passed_own_checks = True
+        else:
+            row.outcome, row.column, row.reason = Outcome(outcome), column, reason
+        check.rows.append(row)
+    check_claims(partner, check, chains)
+    return check
+
+
 def discard_upload(token: str) -> None:
     """Remove the stored file and its preview."""
     UPLOADS.discard(token)
@@ -230,16 +275,21 @@ def commit_file(
     default_chain_id: str = "",
     user=None,
     progress=None,
+    kept: StoredUpload | None = None,
 ) -> CommitResult:
     """Check the file again and store its new wallets in one transaction, or nothing;
-    `progress(done, total, message)`, when given, hears of each of the two steps.
+    `progress(done, total, message)`, when given, hears of each of the two steps. Given the
+    preview the file was `kept` with (its bytes are `data`), the rows' own checks come from
+    it while it still holds (`kept_check`).
 
     UploadRejected when a row is refused now; WalletConflict when another commit claims one
     of its wallets first, or when these exact bytes were imported already.
     """
     if progress:
         progress(0, 2, "Checking every row of the file again")
-    check = check_file(partner, data, default_chain_id)
+    check = kept_check(partner, kept) if kept is not None else None
+    if check is None:
+        check = check_file(partner, data, default_chain_id)
     if check.has_errors:
         raise UploadRejected(check)
     counts = check.counts
