@@ -3,6 +3,7 @@ preview while what the preview went by still holds (the chains' address formats,
 and asks the stored wallets again. Whatever changed in between, its outcome is the one a
 full check of the bytes gives at that moment: every test compares the two."""
 
+from dataclasses import astuple
 from datetime import timedelta
 
 import pytest
@@ -36,22 +37,8 @@ def world(app):
 
 
 def seen(check) -> list[tuple]:
-    """Everything a row's outcome says, row by row."""
-    return [
-        (
-            row.line,
-            row.wallet_address,
-            row.chain_id,
-            row.introduced_date,
-            row.notes,
-            row.outcome.value,
-            row.column,
-            row.reason,
-            row.parsed_date,
-            row.claimed_by,
-        )
-        for row in check.rows
-    ]
+    """Everything each row holds (outcome, reason, parsed date, claimant...), row by row."""
+    return [astuple(row) for row in check.rows]
 
 
 def kept(partner, data, chain_id=""):
