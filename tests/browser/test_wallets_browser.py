@@ -80,7 +80,7 @@ def test_drop_fix_commit_search_deactivate_and_export(manager_page, live_server,
     page.get_by_label("Search addresses").fill(first[5:15])
     expect(wallet_list.get_by_role("cell", name=second, exact=True)).to_have_count(0)
     expect(wallet_list.get_by_role("cell", name=first, exact=True)).to_be_visible()
-    expect(wallet_list).to_contain_text("1 wallet match these filters")
+    expect(wallet_list).to_contain_text("1 wallet matches these filters")
 
     page.once("dialog", lambda dialog: dialog.accept())
     wallet_list.get_by_role("button", name=f"Deactivate {first}").click()

@@ -176,6 +176,10 @@ def test_filter_by_partner_and_search_by_run_id_prefix(world, viewer_client):
     prefix = str(world["r4"])[:13]  # with its dash, as the address shows it
     assert names(world, listed(viewer_client, q=prefix)) == ["r4"]
     assert names(world, listed(viewer_client, q=prefix.upper())) == ["r4"]
+    one = viewer_client.get("/commissions/runs", query_string={"q": prefix})
+    assert "<strong>1</strong> run matches these filters" in one.get_data(as_text=True)
+    two = viewer_client.get("/commissions/runs", query_string={"partner": str(r4.partner_id)})
+    assert "<strong>2</strong> runs match these filters" in two.get_data(as_text=True)
     assert names(world, listed(viewer_client, partner="not-an-id")) == [
         "r6", "r5", "r4", "r3", "r2", "r1"
     ]  # fmt: skip

@@ -333,6 +333,11 @@ def test_list_fragment_searches_and_says_when_nothing_matches(many_wallets, mana
     body = response.get_data(as_text=True)
     assert response.status_code == 200 and "<html" not in body
     assert "<strong>7</strong> wallets match these filters" in body
+    one = db.session.scalars(
+        select(PartnerWallet.wallet_address).where(PartnerWallet.partner_id == acme.partner_id)
+    ).first()
+    alone = manager_client.get(partner_url(acme, f"/wallets?q={one}"), headers=HX)
+    assert "<strong>1</strong> wallet matches these filters" in alone.get_data(as_text=True)
     nothing = manager_client.get(partner_url(acme, "/wallets?q=zzzz"), headers=HX)
     assert "No wallet matches these filters" in nothing.get_data(as_text=True)
     full = manager_client.get(partner_url(acme, "/wallets?q=zzzz"))
