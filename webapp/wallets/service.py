@@ -20,6 +20,7 @@ from webapp.errors import FieldError
 from webapp.extensions import db
 from webapp.labels import slugify
 from webapp.models import Partner, PartnerWallet, utcnow
+from webapp.storage import is_postgresql
 from webapp.wallets.checks import (
     NOTES_MAX,
     Outcome,
@@ -94,7 +95,7 @@ def _filtered(partner: Partner, filters: WalletFilters):
         # ASCII, and half the time (the count over 100,000 wallets: 83 ms against 44).
         escaped = re.sub(r"([\\%_])", r"\\\1", filters.q.lower())
         address = PartnerWallet.wallet_address
-        if db.session.get_bind().dialect.name == "postgresql":
+        if is_postgresql(db.session):
             address = address.collate("C")
         stmt = stmt.where(func.lower(address).like(f"%{escaped}%", escape="\\"))
     return stmt
