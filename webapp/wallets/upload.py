@@ -14,6 +14,7 @@ racing for one wallet end with the database's unique constraint: the loser gets 
 import hashlib
 import os
 import uuid
+from collections.abc import Iterator
 from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -204,15 +205,32 @@ def load_upload_bytes(stored: StoredUpload) -> bytes:
         raise UploadError(str(exc)) from None
 
 
-def preview_rows(stored: StoredUpload, outcome: str = "", after_line: int = 0, limit: int = 100):
-    """A page of the preview's rows (file order), optionally of one outcome, after a line."""
+def _kept_rows(stored: StoredUpload) -> Iterator[WalletRow]:
+    """The preview's rows as `_row_record` kept them, in file order (one kept before rows had
+    their pass mark has none); UploadError when they are gone."""
     try:
         records = UPLOADS.load_part(stored.upload, "rows")
     except UploadMissing as exc:
         raise UploadError(str(exc)) from None
-    picked, more = [], False
     for record in records:
-        row = WalletRow(*record[:5], Outcome(record[5]), record[6], record[7])
+        line, address, chain_id, introduced, notes, outcome, column, reason, *passed = record
+        yield WalletRow(
+            line,
+            address,
+            chain_id,
+            introduced,
+            notes,
+            Outcome(outcome),
+            column,
+            reason,
+            passed_own_checks=bool(passed and passed[0]),
+        )
+
+
+def preview_rows(stored: StoredUpload, outcome: str = "", after_line: int = 0, limit: int = 100):
+    """A page of the preview's rows (file order), optionally of one outcome, after a line."""
+    picked, more = [], False
+    for row in _kept_rows(stored):
         if row.line <= after_line or (outcome and row.outcome.value != outcome):
             continue
         if len(picked) == limit:
@@ -228,22 +246,12 @@ def kept_check(partner: Partner, stored: StoredUpload) -> WalletCheck | None:
     the preview cannot stand in for checking the bytes again: the chains' formats or the
     day differ from those it went by, or it was kept without them."""
     chains = load_chains()
-    if not stored.basis or stored.basis != checked_with(chains):
+    if stored.basis != checked_with(chains):
         return None
-    try:
-        records = UPLOADS.load_part(stored.upload, "rows")
-    except UploadMissing as exc:
-        raise UploadError(str(exc)) from None
-    check = WalletCheck(basis=stored.basis)
-    for line, address, chain_id, introduced, notes, outcome, column, reason, passed in records:
-        row = WalletRow(line, address, chain_id, introduced, notes)
+    check = WalletCheck(rows=list(_kept_rows(stored)), basis=stored.basis)
+    for row in check.rows:
         with suppress(ValueError):
-            row.parsed_date = parse_introduced_date(introduced)
-        if passed:
-            row.passed_own_checks = True
-        else:
-            row.outcome, row.column, row.reason = Outcome(outcome), column, reason
-        check.rows.append(row)
+            row.parsed_date = parse_introduced_date(row.introduced_date)
     check_claims(partner, check, chains)
     return check
 
